@@ -1,0 +1,211 @@
+//! The agent: builds the runtime from the config, loads every enabled plugin
+//! (a plugin that fails to load is reported and skipped, the others run), and
+//! either collects once or runs the actors and the batcher until shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{AgentConfig, PluginConfig};
+use crate::output::{BatcherSettings, Sink, run_batcher};
+use crate::record::Record;
+use crate::runtime::{
+    CallError, LoadError, PluginInfo, Runtime, RuntimeError, RuntimeOptions, Sandbox,
+};
+use crate::stats::PluginStats;
+use crate::supervisor::{self, PluginTask};
+use crate::validate::Descriptors;
+
+/// Records in flight between actors and the batcher; a full channel makes
+/// actors wait rather than drop data.
+const CHANNEL_CAPACITY: usize = 256;
+
+/// Why a configured plugin did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginStartError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("{plugin}: cannot read metadata: {error}")]
+    Metadata { plugin: String, error: CallError },
+}
+
+/// The outcome of one plugin in `collect --once`.
+pub struct CollectOutcome {
+    pub plugin: Arc<str>,
+    pub result: Result<Vec<Record>, CallError>,
+}
+
+pub struct Agent {
+    runtime: Arc<Runtime>,
+    config: AgentConfig,
+    tasks: Vec<PluginTask>,
+    failed: Vec<PluginStartError>,
+}
+
+impl Agent {
+    /// Build the runtime and load every enabled plugin in `config`.
+    pub async fn start(config: AgentConfig) -> Result<Self, RuntimeError> {
+        let runtime = Arc::new(Runtime::new(&RuntimeOptions {
+            cache_dir: config.cache_dir(),
+            pooling: false,
+        })?);
+        let mut tasks = Vec::new();
+        let mut failed = Vec::new();
+        for plugin in config.enabled_plugins() {
+            match start_plugin(&runtime, &config, plugin).await {
+                Ok(task) => tasks.push(task),
+                Err(error) => {
+                    tracing::error!(plugin = %plugin.name, %error, "Plugin not started.");
+                    failed.push(error);
+                }
+            }
+        }
+        Ok(Self {
+            runtime,
+            config,
+            tasks,
+            failed,
+        })
+    }
+
+    /// Plugins that could not be started, with why.
+    pub fn failed(&self) -> &[PluginStartError] {
+        &self.failed
+    }
+
+    /// Names of the plugins that started.
+    pub fn plugin_names(&self) -> Vec<Arc<str>> {
+        self.tasks.iter().map(|t| t.name.clone()).collect()
+    }
+
+    /// Run every plugin once, in config order.
+    pub async fn collect_once(mut self) -> Vec<CollectOutcome> {
+        // The system probe measures cpu and network rates over a window;
+        // give the first one a sensible length.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let mut outcomes = Vec::new();
+        for task in &mut self.tasks {
+            let result = match task.instance.as_mut() {
+                Some(instance) => {
+                    supervisor::collect_once(&task.name, instance, &task.descriptors, &task.stats)
+                        .await
+                }
+                None => Err(CallError::Trap("no instance".to_string())),
+            };
+            outcomes.push(CollectOutcome {
+                plugin: task.name.clone(),
+                result,
+            });
+        }
+        outcomes
+    }
+
+    /// Run the actors and the batcher until `shutdown` turns true; then flush
+    /// and return the number of batches written.
+    pub async fn run(self, sink: Sink, shutdown: watch::Receiver<bool>) -> std::io::Result<u64> {
+        let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+        let stats: Vec<(Arc<str>, Arc<PluginStats>)> = self
+            .tasks
+            .iter()
+            .map(|t| (t.name.clone(), t.stats.clone()))
+            .collect();
+        let settings = BatcherSettings {
+            host_id: self.config.host_id(),
+            batch_size: self.config.collection.batch_size,
+            flush_interval: Duration::from_millis(self.config.collection.flush_interval_ms),
+        };
+        let mut actors = tokio::task::JoinSet::new();
+        for task in self.tasks {
+            actors.spawn(supervisor::run(
+                self.runtime.clone(),
+                task,
+                sender.clone(),
+                shutdown.clone(),
+            ));
+        }
+        drop(sender);
+        tracing::info!(plugins = stats.len(), "Agent running.");
+        let written = run_batcher(settings, sink, receiver, stats, shutdown).await;
+        actors.shutdown().await;
+        written
+    }
+}
+
+/// Load one plugin, read its metadata in its first instance, and plan its task.
+async fn start_plugin(
+    runtime: &Runtime,
+    config: &AgentConfig,
+    plugin: &PluginConfig,
+) -> Result<PluginTask, PluginStartError> {
+    let loaded = runtime.load(&config.plugin_path(plugin))?;
+    let name: Arc<str> = Arc::from(plugin.name.as_str());
+    let sandbox = Sandbox {
+        grants: plugin.grants(),
+        config: Arc::new(plugin.config_strings()),
+        memory_limit_bytes: usize::try_from(
+            plugin.memory_mb.unwrap_or(config.limits.memory_mb) << 20,
+        )
+        .unwrap_or(usize::MAX),
+        time_limit: Duration::from_millis(plugin.time_ms.unwrap_or(config.limits.time_ms)),
+    };
+    let stats = Arc::new(PluginStats::default());
+    let metadata_error = |error| PluginStartError::Metadata {
+        plugin: plugin.name.clone(),
+        error,
+    };
+    let mut instance = runtime
+        .instantiate(&loaded, name.clone(), &sandbox, stats.clone())
+        .await
+        .map_err(metadata_error)?;
+    let info = instance.metadata().await.map_err(metadata_error)?;
+    warn_about_missing_grants(plugin, &info);
+
+    let interval = Duration::from_millis(
+        plugin
+            .interval_ms
+            .unwrap_or(match info.default_interval_ms {
+                0 => 5000,
+                ms => u64::from(ms),
+            })
+            .max(50),
+    );
+    let jitter_ms = interval.as_millis() as u64 * u64::from(config.collection.jitter_percent) / 100;
+    tracing::info!(
+        plugin = %name,
+        file = %loaded.path.display(),
+        sha256 = %loaded.sha256,
+        version = %info.version,
+        contract = %loaded.contract,
+        interval_ms = interval.as_millis() as u64,
+        "Plugin loaded."
+    );
+    Ok(PluginTask {
+        name,
+        plugin: loaded,
+        sandbox,
+        interval,
+        first_delay: Duration::from_millis(250 + fastrand::u64(0..=jitter_ms)),
+        descriptors: Descriptors::from_info(&info),
+        restart: config.restart.clone(),
+        stats,
+        instance: Some(instance),
+    })
+}
+
+fn warn_about_missing_grants(plugin: &PluginConfig, info: &PluginInfo) {
+    let granted = plugin.grants();
+    for requested in &info.capabilities {
+        let is_granted = requested
+            .parse()
+            .map(|cap| granted.contains(&cap))
+            .unwrap_or(false);
+        if !is_granted {
+            tracing::warn!(
+                plugin = %plugin.name,
+                capability = %requested,
+                "Plugin requests the `{requested}` capability, which agent.yml does not grant; calls that need it will be denied."
+            );
+        }
+    }
+}

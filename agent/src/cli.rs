@@ -1,0 +1,250 @@
+//! The `p2pmon-agent` command line: `run`, `collect --once`, `plugin inspect`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio::sync::watch;
+
+use crate::agent::Agent;
+use crate::config::{self, AgentConfig, OutputFormat, OutputKind};
+use crate::output::Sink;
+use crate::runtime::{Runtime, RuntimeOptions};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "p2pmon-agent",
+    version,
+    about = "p2pmon host agent: sandboxed WASM plugins collecting host, game and network metrics."
+)]
+pub struct Cli {
+    /// Agent config file.
+    #[arg(long, global = true, default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    /// Log filter (error, warn, info, debug, trace, or a tracing filter).
+    #[arg(long, global = true, env = "P2PMON_LOG", default_value = "info")]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run as a daemon: collect on schedule and write batches until SIGINT or SIGTERM.
+    Run {
+        /// Overrides output.format.
+        #[arg(long, value_enum)]
+        format: Option<OutputFormat>,
+    },
+    /// Run each plugin once and print every metric and event as one JSON object per line.
+    Collect {
+        /// Collect once and exit (the only mode).
+        #[arg(long, required = true)]
+        once: bool,
+    },
+    /// Work with plugin files.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Show a plugin's metadata, requested capabilities and contract version.
+    Inspect {
+        /// The .wasm file.
+        file: PathBuf,
+    },
+}
+
+/// Logs go to stderr so stdout carries only data.
+pub fn init_logging(cli: &Cli) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+pub fn main(cli: Cli) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("p2pmon-agent")
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("p2pmon-agent: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(dispatch(cli));
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("p2pmon-agent: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run { format } => {
+            let Some(config) = load_config(&cli.config) else {
+                return Ok(ExitCode::from(2));
+            };
+            run(config, format).await
+        }
+        Command::Collect { .. } => {
+            let Some(config) = load_config(&cli.config) else {
+                return Ok(ExitCode::from(2));
+            };
+            collect_once(config).await
+        }
+        Command::Plugin {
+            command: PluginCommand::Inspect { file },
+        } => inspect(&cli.config, &file).await,
+    }
+}
+
+fn load_config(path: &Path) -> Option<AgentConfig> {
+    match AgentConfig::load(path) {
+        Ok(config) => Some(config),
+        Err(errors) => {
+            eprintln!("p2pmon-agent: invalid config {errors}");
+            None
+        }
+    }
+}
+
+async fn run(config: AgentConfig, format: Option<OutputFormat>) -> anyhow::Result<ExitCode> {
+    let format = format.unwrap_or(config.output.format);
+    let sink = match config.output.kind {
+        OutputKind::Stdout => Sink::stdout(format),
+        OutputKind::File => {
+            let path = config.output_path();
+            Sink::file(&path, format)
+                .map_err(|e| anyhow::anyhow!("output file {}: {e}", path.display()))?
+        }
+    };
+    let agent = Agent::start(config).await?;
+    if agent.plugin_names().is_empty() {
+        anyhow::bail!("no plugin could be started; see the errors above");
+    }
+    let (stop, shutdown) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("Shutting down: flushing pending records.");
+        let _ = stop.send(true);
+    });
+    let batches = agent.run(sink, shutdown).await?;
+    tracing::info!(batches, "Agent stopped.");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn collect_once(config: AgentConfig) -> anyhow::Result<ExitCode> {
+    let agent = Agent::start(config).await?;
+    let mut failed = agent.failed().len();
+    let outcomes = agent.collect_once().await;
+    let mut stdout = std::io::stdout().lock();
+    for outcome in outcomes {
+        match outcome.result {
+            Ok(records) => {
+                for record in records {
+                    serde_json::to_writer(&mut stdout, &record)?;
+                    stdout.write_all(b"\n")?;
+                }
+            }
+            Err(error) => {
+                failed += 1;
+                tracing::error!(plugin = %outcome.plugin, %error, "Collect failed.");
+            }
+        }
+    }
+    stdout.flush()?;
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn inspect(config_path: &Path, file: &Path) -> anyhow::Result<ExitCode> {
+    // The config only supplies the cache directory; inspect works without one.
+    let cache_dir = if config_path.exists() {
+        AgentConfig::load(config_path)
+            .ok()
+            .and_then(|c| c.cache_dir())
+    } else {
+        None
+    };
+    let runtime = Runtime::new(&RuntimeOptions {
+        cache_dir,
+        pooling: false,
+    })?;
+    let plugin = match runtime.load(file) {
+        Ok(plugin) => plugin,
+        Err(error) => {
+            eprintln!("p2pmon-agent: {error}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let info = runtime
+        .inspect(&plugin)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: cannot read metadata: {e}", file.display()))?;
+    let metrics: Vec<serde_json::Value> = info
+        .metrics
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "name": m.name,
+                "unit": m.unit,
+                "kind": format!("{:?}", m.kind).to_lowercase(),
+                "description": m.description,
+            })
+        })
+        .collect();
+    let report = serde_json::json!({
+        "file": file.display().to_string(),
+        "sha256": plugin.sha256,
+        "contract_version": plugin.contract.to_string(),
+        "agent_contract_version": crate::runtime::contract_version().to_string(),
+        "name": info.name,
+        "version": info.version,
+        "description": info.description,
+        "default_interval_ms": info.default_interval_ms,
+        "capabilities": info.capabilities,
+        "metrics": metrics,
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(ExitCode::SUCCESS)
+}

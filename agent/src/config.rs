@@ -1,0 +1,410 @@
+//! The agent's configuration, `conf/p2p/agent.yml`: where plugins live, what
+//! each one is granted, and where batches go.
+//!
+//! Relative paths are resolved against the directory of the config file, so
+//! the same file works from any working directory.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::capability::Capability;
+use crate::yaml_config::{self, ConfigErrors, Findings, Validate};
+
+/// Default location of the agent config, relative to the working directory.
+pub const DEFAULT_PATH: &str = "conf/p2p/agent.yml";
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Identity of this host in batches; empty means the machine's hostname.
+    #[serde(default)]
+    pub host_id: String,
+    /// Directory holding plugin `.wasm` files.
+    #[serde(default = "default_plugins_dir")]
+    pub plugins_dir: PathBuf,
+    /// Compiled-plugin cache; empty disables it (every start recompiles).
+    #[serde(default)]
+    pub cache_dir: PathBuf,
+    #[serde(default)]
+    pub collection: CollectionConfig,
+    #[serde(default)]
+    pub output: OutputConfig,
+    /// Limits for plugins that set none of their own.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub restart: RestartConfig,
+    #[serde(default)]
+    pub plugins: Vec<PluginConfig>,
+    /// Directory of the config file, for resolving relative paths.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+fn default_plugins_dir() -> PathBuf {
+    PathBuf::from("plugins")
+}
+
+/// Batching, from the seed's metrics.yml `collection` section.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionConfig {
+    /// Records per batch before it is flushed (seed: 1000).
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Longest time a record waits in a partial batch (seed interval: 5000 ms).
+    #[serde(default = "default_flush_interval_ms")]
+    pub flush_interval_ms: u64,
+    /// Plugins start at a random offset of up to this share of their interval,
+    /// so plugins with the same interval do not all run at once.
+    #[serde(default = "default_jitter_percent")]
+    pub jitter_percent: u32,
+}
+
+fn default_batch_size() -> usize {
+    1000
+}
+fn default_flush_interval_ms() -> u64 {
+    5000
+}
+fn default_jitter_percent() -> u32 {
+    10
+}
+
+impl Default for CollectionConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: default_batch_size(),
+            flush_interval_ms: default_flush_interval_ms(),
+            jitter_percent: default_jitter_percent(),
+        }
+    }
+}
+
+/// Where `run` writes batches until the transport to the aggregator exists.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    #[serde(default)]
+    pub kind: OutputKind,
+    /// File to append to when `kind: file`.
+    #[serde(default)]
+    pub path: PathBuf,
+    #[serde(default)]
+    pub format: OutputFormat,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputKind {
+    #[default]
+    Stdout,
+    File,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputFormat {
+    /// One JSON object per batch per line.
+    #[default]
+    Json,
+    /// One human-readable line per record.
+    Text,
+}
+
+/// Per-plugin sandbox limits.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Linear memory a plugin may grow to, in MiB.
+    #[serde(default = "default_memory_mb")]
+    pub memory_mb: u64,
+    /// Wall time one call may take, in milliseconds.
+    #[serde(default = "default_time_ms")]
+    pub time_ms: u64,
+}
+
+fn default_memory_mb() -> u64 {
+    64
+}
+fn default_time_ms() -> u64 {
+    2000
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            memory_mb: default_memory_mb(),
+            time_ms: default_time_ms(),
+        }
+    }
+}
+
+/// How a failing plugin is restarted and when it is given up on.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartConfig {
+    /// Wait before the first restart; doubles after each further failure.
+    #[serde(default = "default_initial_backoff_ms")]
+    pub initial_backoff_ms: u64,
+    #[serde(default = "default_max_backoff_ms")]
+    pub max_backoff_ms: u64,
+    /// Consecutive crashes (trap, timeout, out of memory) before the plugin is
+    /// quarantined: no longer run until the agent restarts.
+    #[serde(default = "default_quarantine_after")]
+    pub quarantine_after: u32,
+}
+
+fn default_initial_backoff_ms() -> u64 {
+    1000
+}
+fn default_max_backoff_ms() -> u64 {
+    300_000
+}
+fn default_quarantine_after() -> u32 {
+    5
+}
+
+impl Default for RestartConfig {
+    fn default() -> Self {
+        Self {
+            initial_backoff_ms: default_initial_backoff_ms(),
+            max_backoff_ms: default_max_backoff_ms(),
+            quarantine_after: default_quarantine_after(),
+        }
+    }
+}
+
+/// One plugin instance and what it is granted.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// Name of this instance in logs and metrics; unique.
+    #[serde(default)]
+    pub name: String,
+    /// The `.wasm` file, relative to `plugins_dir`.
+    #[serde(default)]
+    pub file: PathBuf,
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+    /// Capabilities granted; whatever is not listed is denied.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// Collect interval; unset means the plugin's own default.
+    #[serde(default)]
+    pub interval_ms: Option<u64>,
+    /// Overrides `limits.memory_mb`.
+    #[serde(default)]
+    pub memory_mb: Option<u64>,
+    /// Overrides `limits.time_ms`.
+    #[serde(default)]
+    pub time_ms: Option<u64>,
+    /// Values the plugin reads with the `config` capability.
+    #[serde(default)]
+    pub config: BTreeMap<String, serde_yaml::Value>,
+}
+
+fn default_enabled() -> bool {
+    true
+}
+
+/// Bounds on limits and intervals; outside them a config is rejected.
+const MEMORY_MB: std::ops::RangeInclusive<u64> = 1..=4096;
+const TIME_MS: std::ops::RangeInclusive<u64> = 1..=600_000;
+const INTERVAL_MS: std::ops::RangeInclusive<u64> = 50..=86_400_000;
+
+impl AgentConfig {
+    /// Load and validate a config file, reporting every problem at once.
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        let mut config: AgentConfig = yaml_config::load(path)?;
+        let parent = path.parent().unwrap_or_else(|| Path::new("."));
+        config.base_dir = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
+        Ok(config)
+    }
+
+    /// Built-in defaults, for commands that can run without a config file.
+    pub fn defaults() -> Self {
+        let mut config: AgentConfig = yaml_config::parse(Path::new("<defaults>"), "")
+            .unwrap_or_else(|e| unreachable!("built-in defaults are valid: {e}"));
+        config.base_dir = PathBuf::from(".");
+        config
+    }
+
+    /// `plugins_dir` resolved against the config file's directory.
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.base_dir.join(&self.plugins_dir)
+    }
+
+    /// `cache_dir` resolved, or `None` when caching is off.
+    pub fn cache_dir(&self) -> Option<PathBuf> {
+        (!self.cache_dir.as_os_str().is_empty()).then(|| self.base_dir.join(&self.cache_dir))
+    }
+
+    /// The output file resolved against the config file's directory.
+    pub fn output_path(&self) -> PathBuf {
+        self.base_dir.join(&self.output.path)
+    }
+
+    /// The host identity: `host_id`, or the machine's hostname.
+    pub fn host_id(&self) -> String {
+        if self.host_id.is_empty() {
+            sysinfo::System::host_name().unwrap_or_else(|_| "unknown-host".to_string())
+        } else {
+            self.host_id.clone()
+        }
+    }
+
+    /// A plugin's file resolved against `plugins_dir`.
+    pub fn plugin_path(&self, plugin: &PluginConfig) -> PathBuf {
+        self.plugins_dir().join(&plugin.file)
+    }
+
+    /// The plugins that are enabled, in config order.
+    pub fn enabled_plugins(&self) -> impl Iterator<Item = &PluginConfig> {
+        self.plugins.iter().filter(|p| p.enabled)
+    }
+}
+
+impl PluginConfig {
+    /// Granted capabilities; names were checked by validation.
+    pub fn grants(&self) -> BTreeSet<Capability> {
+        self.capabilities
+            .iter()
+            .filter_map(|name| name.parse().ok())
+            .collect()
+    }
+
+    /// The `config` map as strings, as plugins read it.
+    pub fn config_strings(&self) -> BTreeMap<String, String> {
+        self.config
+            .iter()
+            .map(|(key, value)| (key.clone(), yaml_scalar_to_string(value)))
+            .collect()
+    }
+}
+
+fn yaml_scalar_to_string(value: &serde_yaml::Value) -> String {
+    match value {
+        serde_yaml::Value::String(s) => s.clone(),
+        serde_yaml::Value::Null => String::new(),
+        serde_yaml::Value::Bool(b) => b.to_string(),
+        serde_yaml::Value::Number(n) => n.to_string(),
+        other => serde_yaml::to_string(other)
+            .map(|s| s.trim_end().to_string())
+            .unwrap_or_default(),
+    }
+}
+
+fn is_plugin_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+impl Validate for AgentConfig {
+    fn validate(&self, base_dir: &Path, findings: &mut Findings) {
+        if self.collection.batch_size == 0 || self.collection.batch_size > 100_000 {
+            findings.error(
+                "collection.batch_size",
+                format!(
+                    "{} is out of range (1 to 100000)",
+                    self.collection.batch_size
+                ),
+            );
+        }
+        findings.in_range(
+            "collection.flush_interval_ms",
+            self.collection.flush_interval_ms,
+            INTERVAL_MS,
+        );
+        findings.in_range(
+            "collection.jitter_percent",
+            self.collection.jitter_percent,
+            0..=100,
+        );
+        findings.in_range("limits.memory_mb", self.limits.memory_mb, MEMORY_MB);
+        findings.in_range("limits.time_ms", self.limits.time_ms, TIME_MS);
+        findings.in_range(
+            "restart.initial_backoff_ms",
+            self.restart.initial_backoff_ms,
+            1..=3_600_000,
+        );
+        if self.restart.max_backoff_ms < self.restart.initial_backoff_ms {
+            findings.error(
+                "restart.max_backoff_ms",
+                "must not be below restart.initial_backoff_ms",
+            );
+        }
+        findings.in_range(
+            "restart.quarantine_after",
+            self.restart.quarantine_after,
+            1..=1000,
+        );
+        if self.output.kind == OutputKind::File && self.output.path.as_os_str().is_empty() {
+            findings.error("output.path", "is required when output.kind is file");
+        }
+
+        let plugins_dir = base_dir.join(&self.plugins_dir);
+        let mut names = BTreeSet::new();
+        for (index, plugin) in self.plugins.iter().enumerate() {
+            let at = |field: &str| format!("plugins[{index}].{field}");
+            if !is_plugin_name(&plugin.name) {
+                findings.error(
+                    at("name"),
+                    format!(
+                        "{:?} is not a valid name (1 to 64 of a-z, 0-9, _ and -)",
+                        plugin.name
+                    ),
+                );
+            } else if !names.insert(plugin.name.as_str()) {
+                findings.error(at("name"), format!("{:?} is used twice", plugin.name));
+            }
+            if plugin.file.as_os_str().is_empty() {
+                findings.error(at("file"), "is required");
+            } else if plugin.enabled && !plugins_dir.join(&plugin.file).is_file() {
+                findings.error(
+                    at("file"),
+                    format!(
+                        "{} does not exist (build the plugins first: make plugins)",
+                        plugins_dir.join(&plugin.file).display()
+                    ),
+                );
+            }
+            for (cap_index, name) in plugin.capabilities.iter().enumerate() {
+                if name.parse::<Capability>().is_err() {
+                    findings.error(
+                        format!("plugins[{index}].capabilities[{cap_index}]"),
+                        format!(
+                            "unknown capability {name:?} (known: {})",
+                            Capability::ALL.map(Capability::as_str).join(", ")
+                        ),
+                    );
+                }
+            }
+            if let Some(interval) = plugin.interval_ms {
+                findings.in_range(at("interval_ms"), interval, INTERVAL_MS);
+            }
+            if let Some(memory) = plugin.memory_mb {
+                findings.in_range(at("memory_mb"), memory, MEMORY_MB);
+            }
+            if let Some(time) = plugin.time_ms {
+                findings.in_range(at("time_ms"), time, TIME_MS);
+            }
+            for (key, value) in &plugin.config {
+                if matches!(
+                    value,
+                    serde_yaml::Value::Mapping(_) | serde_yaml::Value::Tagged(_)
+                ) {
+                    findings.error(
+                        format!("plugins[{index}].config.{key}"),
+                        "must be a scalar or a list",
+                    );
+                }
+            }
+        }
+    }
+}

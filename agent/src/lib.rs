@@ -1,0 +1,20 @@
+//! p2pmon agent: loads sandboxed WASM plugins, collects their metrics and
+//! events on schedule, and ships them in batches.
+//!
+//! - [`config`]: agent.yml, validated with every error reported at once.
+//! - [`runtime`]: wasmtime engine, plugin loading, sandboxed instances.
+//! - [`supervisor`]: one actor per plugin (schedule, restarts, quarantine).
+//! - [`output`]: the batcher and the sinks.
+//! - [`agent`]: wiring it together; [`cli`]: the `p2pmon-agent` commands.
+
+pub mod agent;
+pub mod capability;
+pub mod cli;
+pub mod config;
+pub mod output;
+pub mod record;
+pub mod runtime;
+pub mod stats;
+pub mod supervisor;
+pub mod validate;
+pub mod yaml_config;

@@ -1,0 +1,157 @@
+//! Turning a plugin file into a compiled component: format detection,
+//! componentisation of SDK-built core modules, and the contract check.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// The WIT package of the contract, without version.
+pub const CONTRACT_PACKAGE: &str = "p2pmon:plugin";
+
+/// The interface every plugin exports.
+const GUEST_INTERFACE: &str = "p2pmon:plugin/guest@";
+
+/// The contract version this agent implements, read from the WIT file the
+/// host bindings are generated from, so the two cannot disagree.
+pub fn contract_version() -> &'static semver::Version {
+    static VERSION: OnceLock<semver::Version> = OnceLock::new();
+    VERSION.get_or_init(|| {
+        const WIT: &str = include_str!("../../../plugin-sdk/wit/plugin.wit");
+        WIT.lines()
+            .find_map(|line| {
+                line.trim()
+                    .strip_prefix("package p2pmon:plugin@")?
+                    .strip_suffix(';')
+            })
+            .and_then(|v| semver::Version::parse(v).ok())
+            .unwrap_or_else(|| unreachable!("plugin.wit declares `package p2pmon:plugin@X.Y.Z;`"))
+    })
+}
+
+/// Why a plugin file could not be loaded. Each message is one line and
+/// starts with the file.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LoadError {
+    #[error("{}: cannot read: {message}", .path.display())]
+    Read { path: PathBuf, message: String },
+    #[error("{}: not a WebAssembly file (no \\0asm header)", .path.display())]
+    NotWasm { path: PathBuf },
+    #[error("{}: invalid or truncated WebAssembly: {message}", .path.display())]
+    Invalid { path: PathBuf, message: String },
+    #[error("{}: not a p2pmon plugin: {message}", .path.display())]
+    NotAPlugin { path: PathBuf, message: String },
+    #[error(
+        "{}: built for plugin contract {found}, but this agent supports {supported}; rebuild the plugin against p2pmon-plugin-sdk {supported}",
+        .path.display()
+    )]
+    IncompatibleContract {
+        path: PathBuf,
+        found: semver::Version,
+        supported: semver::Version,
+    },
+    #[error("{}: cannot link: {message}", .path.display())]
+    Link { path: PathBuf, message: String },
+}
+
+/// An error with its causes on one line.
+pub fn one_line(error: &wasmtime::Error) -> String {
+    format!("{error:#}").replace('\n', " ")
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Compile `bytes` into a component. A core module (what `cargo build
+/// --target wasm32-unknown-unknown` produces with the SDK) is first turned
+/// into a component from the WIT type information the SDK embeds in it.
+pub fn compile(engine: &Engine, path: &Path, bytes: &[u8]) -> Result<Component, LoadError> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(LoadError::NotWasm {
+            path: path.to_path_buf(),
+        });
+    }
+    let invalid = |message: String| LoadError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
+    // Bytes 4..8: version and layer; layer 0 is a core module, 1 a component.
+    let is_core_module = bytes[6..8] == [0, 0];
+    let component_bytes;
+    let bytes = if is_core_module {
+        wasmtime::wasmparser::Validator::new()
+            .validate_all(bytes)
+            .map_err(|e| invalid(e.to_string()))?;
+        component_bytes = wit_component::ComponentEncoder::default()
+            .module(bytes)
+            .and_then(|encoder| encoder.validate(true).encode())
+            .map_err(|e| LoadError::NotAPlugin {
+                path: path.to_path_buf(),
+                message: format!(
+                    "core module without usable component type information (build it with p2pmon-plugin-sdk): {}",
+                    format!("{e:#}").replace('\n', " ")
+                ),
+            })?;
+        &component_bytes[..]
+    } else {
+        bytes
+    };
+    Component::new(engine, bytes).map_err(|e| invalid(one_line(&e)))
+}
+
+/// Check that `component` is a plugin for a contract this agent supports:
+/// it exports `p2pmon:plugin/guest@X.Y.Z` with the same major version and a
+/// minor version no newer than the agent's, and imports only contract
+/// interfaces.
+pub fn check_contract(path: &Path, component: &Component) -> Result<semver::Version, LoadError> {
+    let not_a_plugin = |message: String| LoadError::NotAPlugin {
+        path: path.to_path_buf(),
+        message,
+    };
+    let engine = component.engine();
+    let ty = component.component_type();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    let found = exports
+        .iter()
+        .find_map(|name| name.strip_prefix(GUEST_INTERFACE))
+        .ok_or_else(|| {
+            let names: Vec<&str> = exports.iter().map(String::as_str).collect();
+            not_a_plugin(format!(
+                "it does not export {CONTRACT_PACKAGE}/guest (exports: {})",
+                if names.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ))
+        })?;
+    let found = semver::Version::parse(found)
+        .map_err(|e| not_a_plugin(format!("bad contract version {found:?}: {e}")))?;
+    let supported = contract_version();
+    if found.major != supported.major || found.minor > supported.minor || !found.pre.is_empty() {
+        return Err(LoadError::IncompatibleContract {
+            path: path.to_path_buf(),
+            found,
+            supported: supported.clone(),
+        });
+    }
+    let contract_prefix = format!("{CONTRACT_PACKAGE}/");
+    if let Some((name, _)) = ty
+        .imports(engine)
+        .find(|(name, _)| !name.starts_with(&contract_prefix))
+    {
+        return Err(not_a_plugin(format!(
+            "it imports {name}, which the agent does not provide (plugins may import only {CONTRACT_PACKAGE} interfaces)"
+        )));
+    }
+    Ok(found)
+}

@@ -1,0 +1,264 @@
+//! The `system` capability: one sysinfo-backed probe shared by all plugins.
+//!
+//! Each part (cpu, memory, disks, networks, processes) is refreshed at most
+//! once per [`REFRESH_EVERY`] and the result shared, so two plugins asking at
+//! once cost one refresh and see the same figures, and rates (cpu usage,
+//! bytes per second) are measured over a window of sensible length.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sysinfo::{Disks, Networks, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System};
+
+use super::bindings::p2pmon::plugin::system as wit;
+
+/// Shortest time between two refreshes of the same part.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(1);
+
+/// How many processes the summary lists.
+const TOP_PROCESSES: usize = 5;
+
+/// Errors from the probe, mapped to `host-error::unavailable` for plugins.
+#[derive(Debug, thiserror::Error)]
+#[error("system information unavailable: {0}")]
+pub struct ProbeError(String);
+
+pub struct SystemProbe {
+    state: Mutex<ProbeState>,
+}
+
+struct ProbeState {
+    system: System,
+    disks: Disks,
+    networks: Networks,
+    cpu: Part<wit::CpuStats>,
+    memory: Part<wit::MemoryStats>,
+    disk_stats: Part<Vec<wit::DiskStats>>,
+    network_stats: Part<Vec<wit::NetworkStats>>,
+    processes: Part<wit::ProcessSummary>,
+    /// Counters at the previous network refresh, for rates.
+    previous_network: HashMap<String, (u64, u64)>,
+    previous_network_at: Instant,
+}
+
+/// One part of the snapshot and when it was last refreshed.
+struct Part<T> {
+    value: Option<T>,
+    at: Option<Instant>,
+}
+
+impl<T: Clone> Part<T> {
+    fn new() -> Self {
+        Self {
+            value: None,
+            at: None,
+        }
+    }
+
+    fn get(&mut self, refresh: impl FnOnce() -> T) -> T {
+        match (&self.value, self.at) {
+            (Some(value), Some(at)) if at.elapsed() < REFRESH_EVERY => value.clone(),
+            _ => {
+                let value = refresh();
+                self.value = Some(value.clone());
+                self.at = Some(Instant::now());
+                value
+            }
+        }
+    }
+}
+
+impl SystemProbe {
+    /// Create the probe and take the first cpu and network readings, which
+    /// later readings are measured against.
+    pub fn new() -> Result<Self, ProbeError> {
+        let mut system = System::new().map_err(|e| ProbeError(e.to_string()))?;
+        system.refresh_cpu_usage();
+        let networks =
+            Networks::new_with_refreshed_list().map_err(|e| ProbeError(e.to_string()))?;
+        let disks = Disks::new().map_err(|e| ProbeError(e.to_string()))?;
+        let previous_network = networks
+            .iter()
+            .map(|(name, data)| {
+                (
+                    name.to_string_lossy().into_owned(),
+                    (data.total_received(), data.total_transmitted()),
+                )
+            })
+            .collect();
+        Ok(Self {
+            state: Mutex::new(ProbeState {
+                system,
+                disks,
+                networks,
+                cpu: Part::new(),
+                memory: Part::new(),
+                disk_stats: Part::new(),
+                network_stats: Part::new(),
+                processes: Part::new(),
+                previous_network,
+                previous_network_at: Instant::now(),
+            }),
+        })
+    }
+
+    /// Take a snapshot of the requested parts.
+    pub fn snapshot(
+        &self,
+        request: wit::SnapshotRequest,
+    ) -> Result<wit::SystemSnapshot, ProbeError> {
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| ProbeError("probe lock poisoned".to_string()))?;
+        let state = &mut *state;
+        let load = System::load_average().map_err(|e| ProbeError(e.to_string()))?;
+        let uptime = System::uptime().map_err(|e| ProbeError(e.to_string()))?;
+
+        let cpu = request.cpu.then(|| {
+            let system = &mut state.system;
+            state.cpu.get(|| {
+                system.refresh_cpu_usage();
+                let per_core: Vec<f32> = system.cpus().iter().map(|c| c.usage()).collect();
+                wit::CpuStats {
+                    usage_percent: system.global_cpu_usage(),
+                    core_count: u32::try_from(per_core.len()).unwrap_or(u32::MAX),
+                    per_core_percent: per_core,
+                }
+            })
+        });
+
+        let memory = request.memory.then(|| {
+            let system = &mut state.system;
+            state.memory.get(|| {
+                system.refresh_memory();
+                wit::MemoryStats {
+                    total_bytes: system.total_memory(),
+                    used_bytes: system.used_memory(),
+                    available_bytes: system.available_memory(),
+                    swap_total_bytes: system.total_swap(),
+                    swap_used_bytes: system.used_swap(),
+                }
+            })
+        });
+
+        let disks = if request.disks {
+            let disks = &mut state.disks;
+            state.disk_stats.get(|| {
+                disks.refresh(true);
+                disks
+                    .iter()
+                    .map(|d| wit::DiskStats {
+                        device: d.name().to_string_lossy().into_owned(),
+                        mount_point: d.mount_point().to_string_lossy().into_owned(),
+                        file_system: d.file_system().to_string_lossy().into_owned(),
+                        total_bytes: d.total_space(),
+                        available_bytes: d.available_space(),
+                        removable: d.is_removable(),
+                    })
+                    .collect()
+            })
+        } else {
+            Vec::new()
+        };
+
+        let networks = if request.networks {
+            let networks = &mut state.networks;
+            let previous = &mut state.previous_network;
+            let previous_at = &mut state.previous_network_at;
+            state.network_stats.get(|| {
+                networks.refresh(true);
+                let seconds = previous_at.elapsed().as_secs_f64().max(0.001);
+                *previous_at = Instant::now();
+                let stats: Vec<wit::NetworkStats> = networks
+                    .iter()
+                    .map(|(name, data)| {
+                        let name = name.to_string_lossy().into_owned();
+                        let (rx, tx) = (data.total_received(), data.total_transmitted());
+                        let (prev_rx, prev_tx) = previous.get(&name).copied().unwrap_or((rx, tx));
+                        wit::NetworkStats {
+                            interface: name,
+                            rx_bytes: rx,
+                            tx_bytes: tx,
+                            rx_packets: data.total_packets_received(),
+                            tx_packets: data.total_packets_transmitted(),
+                            rx_errors: data.total_errors_on_received(),
+                            tx_errors: data.total_errors_on_transmitted(),
+                            rx_bytes_per_second: rx.saturating_sub(prev_rx) as f64 / seconds,
+                            tx_bytes_per_second: tx.saturating_sub(prev_tx) as f64 / seconds,
+                        }
+                    })
+                    .collect();
+                *previous = stats
+                    .iter()
+                    .map(|s| (s.interface.clone(), (s.rx_bytes, s.tx_bytes)))
+                    .collect();
+                stats
+            })
+        } else {
+            Vec::new()
+        };
+
+        let processes = request.processes.then(|| {
+            let system = &mut state.system;
+            state.processes.get(|| {
+                system.refresh_processes_specifics(
+                    ProcessesToUpdate::All,
+                    true,
+                    ProcessRefreshKind::nothing().with_memory().with_cpu(),
+                );
+                summarize_processes(system)
+            })
+        });
+
+        Ok(wit::SystemSnapshot {
+            taken_at_ms: unix_ms(),
+            uptime_seconds: uptime,
+            load: wit::LoadAverage {
+                one: load.one,
+                five: load.five,
+                fifteen: load.fifteen,
+            },
+            cpu,
+            memory,
+            disks,
+            networks,
+            processes,
+        })
+    }
+}
+
+fn summarize_processes(system: &System) -> wit::ProcessSummary {
+    let mut all: Vec<wit::ProcessStats> = system
+        .processes()
+        .iter()
+        .map(|(pid, p)| wit::ProcessStats {
+            pid: pid.as_u32(),
+            name: p.name().to_string_lossy().into_owned(),
+            cpu_percent: p.cpu_usage(),
+            memory_bytes: p.memory(),
+        })
+        .collect();
+    let running = system
+        .processes()
+        .values()
+        .filter(|p| p.status() == ProcessStatus::Run)
+        .count();
+    all.sort_unstable_by(|a, b| b.memory_bytes.cmp(&a.memory_bytes));
+    let total = all.len();
+    all.truncate(TOP_PROCESSES);
+    wit::ProcessSummary {
+        total: u32::try_from(total).unwrap_or(u32::MAX),
+        running: u32::try_from(running).unwrap_or(u32::MAX),
+        top_by_memory: all,
+    }
+}
+
+/// Wall-clock time in Unix milliseconds.
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}

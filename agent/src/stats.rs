@@ -1,0 +1,152 @@
+//! Agent self-metrics: per plugin call counts, failures by kind, collect
+//! duration and memory. Plugins' actors update them; the batcher turns them
+//! into `agent_plugin_*` records at every flush.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::record::{MetricKind, MetricRecord, Record};
+use crate::runtime::CallError;
+
+#[derive(Debug, Default)]
+pub struct PluginStats {
+    pub calls: AtomicU64,
+    /// `collect` returned `err`.
+    pub errors: AtomicU64,
+    /// Traps other than timeouts, out-of-memory and panics.
+    pub traps: AtomicU64,
+    pub timeouts: AtomicU64,
+    pub out_of_memory: AtomicU64,
+    pub panics: AtomicU64,
+    pub restarts: AtomicU64,
+    /// Host calls refused for a missing capability.
+    pub denied: AtomicU64,
+    /// Metrics and events dropped by output validation.
+    pub rejected: AtomicU64,
+    pub last_duration_us: AtomicU64,
+    pub memory_bytes: AtomicU64,
+    pub quarantined: AtomicBool,
+}
+
+impl PluginStats {
+    pub fn record_denied(&self) {
+        self.denied.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count a failed call by kind.
+    pub fn record_failure(&self, error: &CallError) {
+        let counter = match error {
+            CallError::Failed(_) => &self.errors,
+            CallError::Timeout { .. } => &self.timeouts,
+            CallError::OutOfMemory { .. } => &self.out_of_memory,
+            CallError::Panic(_) => &self.panics,
+            CallError::Trap(_) => &self.traps,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Crashes of every kind (what restarts the plugin).
+    pub fn crashes(&self) -> u64 {
+        self.traps.load(Ordering::Relaxed)
+            + self.timeouts.load(Ordering::Relaxed)
+            + self.out_of_memory.load(Ordering::Relaxed)
+            + self.panics.load(Ordering::Relaxed)
+    }
+
+    /// The stats as records tagged with the plugin's name.
+    pub fn to_records(&self, plugin: &str, timestamp_ms: u64) -> Vec<Record> {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed) as f64;
+        let rows: [(&str, f64, &str, MetricKind); 13] = [
+            (
+                "agent_plugin_calls",
+                load(&self.calls),
+                "count",
+                MetricKind::Counter,
+            ),
+            (
+                "agent_plugin_errors",
+                load(&self.errors),
+                "count",
+                MetricKind::Counter,
+            ),
+            (
+                "agent_plugin_traps",
+                load(&self.traps),
+                "count",
+                MetricKind::Counter,
+            ),
+            (
+                "agent_plugin_timeouts",
+                load(&self.timeouts),
+                "count",
+                MetricKind::Counter,
+            ),
+            (
+                "agent_plugin_out_of_memory",
+                load(&self.out_of_memory),
+                "count",
+                MetricKind::Counter,
+            ),
+            (
+                "agent_plugin_panics",
+                load(&self.panics),
+                "count",
+                MetricKind::Counter,
+            ),
+            (
+                "agent_plugin_restarts",
+                load(&self.restarts),
+                "count",
+                MetricKind::Counter,
+            ),
+            (
+                "agent_plugin_denied_calls",
+                load(&self.denied),
+                "count",
+                MetricKind::Counter,
+            ),
+            (
+                "agent_plugin_rejected_items",
+                load(&self.rejected),
+                "count",
+                MetricKind::Counter,
+            ),
+            (
+                "agent_plugin_collect_duration",
+                load(&self.last_duration_us) / 1000.0,
+                "milliseconds",
+                MetricKind::Gauge,
+            ),
+            (
+                "agent_plugin_memory",
+                load(&self.memory_bytes),
+                "bytes",
+                MetricKind::Gauge,
+            ),
+            (
+                "agent_plugin_quarantined",
+                f64::from(u8::from(self.quarantined.load(Ordering::Relaxed))),
+                "count",
+                MetricKind::Gauge,
+            ),
+            (
+                "agent_plugin_crashes",
+                self.crashes() as f64,
+                "count",
+                MetricKind::Counter,
+            ),
+        ];
+        rows.into_iter()
+            .map(|(name, value, unit, kind)| {
+                Record::Metric(MetricRecord {
+                    plugin: "agent".to_string(),
+                    name: name.to_string(),
+                    value,
+                    unit: unit.to_string(),
+                    kind,
+                    tags: [("plugin".to_string(), plugin.to_string())].into(),
+                    timestamp_ms,
+                })
+            })
+            .collect()
+    }
+}

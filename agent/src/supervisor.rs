@@ -1,0 +1,172 @@
+//! One actor per plugin: it owns the plugin's instance, calls `collect` on the
+//! plugin's interval, validates the output and sends it to the batcher. A
+//! crash (trap, timeout, out of memory, panic) drops the instance; the next
+//! one is created after an exponential backoff, and after too many crashes in
+//! a row the plugin is quarantined. Nothing here can stop another plugin.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::config::RestartConfig;
+use crate::record::Record;
+use crate::runtime::system::unix_ms;
+use crate::runtime::{CallError, LoadedPlugin, PluginInstance, Runtime, Sandbox};
+use crate::stats::PluginStats;
+use crate::validate::{self, Descriptors};
+
+/// Everything an actor needs to run one configured plugin.
+pub struct PluginTask {
+    pub name: Arc<str>,
+    pub plugin: Arc<LoadedPlugin>,
+    pub sandbox: Sandbox,
+    pub interval: Duration,
+    /// Delay before the first collect, so plugins do not all run at once.
+    pub first_delay: Duration,
+    pub descriptors: Descriptors,
+    pub restart: RestartConfig,
+    pub stats: Arc<PluginStats>,
+    /// An instance created while reading metadata, reused for the first call.
+    pub instance: Option<PluginInstance>,
+}
+
+/// Collect once with `instance`, validate, and count. Shared by the actor
+/// and `collect --once`.
+pub async fn collect_once(
+    name: &str,
+    instance: &mut PluginInstance,
+    descriptors: &Descriptors,
+    stats: &PluginStats,
+) -> Result<Vec<Record>, CallError> {
+    stats.calls.fetch_add(1, Ordering::Relaxed);
+    let started = std::time::Instant::now();
+    let outcome = instance.collect().await;
+    let elapsed = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    stats.last_duration_us.store(elapsed, Ordering::Relaxed);
+    stats
+        .memory_bytes
+        .store(instance.memory_bytes() as u64, Ordering::Relaxed);
+    match outcome {
+        Ok(collection) => {
+            let checked = validate::check(name, descriptors, collection, unix_ms());
+            if checked.rejected > 0 {
+                stats
+                    .rejected
+                    .fetch_add(checked.rejected, Ordering::Relaxed);
+                tracing::warn!(
+                    plugin = name,
+                    rejected = checked.rejected,
+                    first = checked.first_problem.as_deref().unwrap_or(""),
+                    "Dropped invalid plugin output."
+                );
+            }
+            Ok(checked.records)
+        }
+        Err(error) => {
+            stats.record_failure(&error);
+            Err(error)
+        }
+    }
+}
+
+/// Run the plugin until `shutdown` turns true or the batcher goes away.
+pub async fn run(
+    runtime: Arc<Runtime>,
+    mut task: PluginTask,
+    records: mpsc::Sender<Vec<Record>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let name = task.name.clone();
+    let initial_backoff = Duration::from_millis(task.restart.initial_backoff_ms);
+    let max_backoff = Duration::from_millis(task.restart.max_backoff_ms);
+    let mut backoff = initial_backoff;
+    let mut crashes_in_a_row: u32 = 0;
+    let mut next = Instant::now() + task.first_delay;
+    let mut instance = task.instance.take();
+
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        // Fixed-rate schedule; a late call skips the missed slots.
+        next += task.interval;
+        let now = Instant::now();
+        if next < now {
+            next = now + task.interval;
+        }
+
+        let failure = match instance.as_mut() {
+            Some(live) => match collect_once(&name, live, &task.descriptors, &task.stats).await {
+                Ok(batch) => {
+                    crashes_in_a_row = 0;
+                    backoff = initial_backoff;
+                    if !batch.is_empty() && records.send(batch).await.is_err() {
+                        return;
+                    }
+                    None
+                }
+                Err(error) => Some(error),
+            },
+            None => {
+                task.stats.restarts.fetch_add(1, Ordering::Relaxed);
+                match runtime
+                    .instantiate(
+                        &task.plugin,
+                        name.clone(),
+                        &task.sandbox,
+                        task.stats.clone(),
+                    )
+                    .await
+                {
+                    Ok(fresh) => {
+                        tracing::info!(plugin = %name, "Plugin restarted.");
+                        instance = Some(fresh);
+                        // Collect right away: the restart took the slot.
+                        next = Instant::now();
+                        None
+                    }
+                    Err(error) => {
+                        task.stats.record_failure(&error);
+                        Some(error)
+                    }
+                }
+            }
+        };
+
+        let Some(error) = failure else { continue };
+        if !error.is_fatal() {
+            tracing::warn!(plugin = %name, %error, "Plugin collect failed.");
+            continue;
+        }
+        instance = None;
+        crashes_in_a_row += 1;
+        if crashes_in_a_row >= task.restart.quarantine_after {
+            task.stats.quarantined.store(true, Ordering::Relaxed);
+            tracing::error!(
+                plugin = %name,
+                %error,
+                crashes = crashes_in_a_row,
+                "Plugin quarantined after repeated crashes; it stays stopped until the agent restarts."
+            );
+            // Stay alive for shutdown, but never call the plugin again.
+            let _ = shutdown.wait_for(|stop| *stop).await;
+            return;
+        }
+        tracing::warn!(
+            plugin = %name,
+            %error,
+            restart_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
+            crashes = crashes_in_a_row,
+            "Plugin crashed; restarting after backoff."
+        );
+        next = Instant::now() + backoff;
+        backoff = (backoff * 2).min(max_backoff);
+    }
+}

@@ -1,0 +1,106 @@
+//! The system plugin: the seed's system metrics (cpu_usage, memory_usage,
+//! disk_usage, network_io) plus swap, load, uptime and process count, all read
+//! through the agent's `system` capability.
+
+use p2pmon_plugin_sdk::{
+    Capability, Collection, MetricSpec, Plugin, PluginInfo, Unit, export_plugin, system,
+};
+
+/// Stateless: the host computes rates over its own refresh window.
+#[derive(Default)]
+pub struct SystemPlugin;
+
+/// Share of `used` in `total` as a percentage; 0 when `total` is 0.
+fn percent(used: u64, total: u64) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        used as f64 * 100.0 / total as f64
+    }
+}
+
+impl Plugin for SystemPlugin {
+    fn info() -> PluginInfo {
+        PluginInfo::new("system", env!("CARGO_PKG_VERSION"))
+            .description("CPU, memory, swap, disk and network usage, load and uptime of the host.")
+            .metric(
+                MetricSpec::gauge("cpu_usage", Unit::Percent).describe("CPU busy time, all cores"),
+            )
+            .metric(MetricSpec::gauge("memory_usage", Unit::Percent).describe("RAM in use"))
+            .metric(MetricSpec::gauge("swap_usage", Unit::Percent).describe("Swap in use"))
+            .metric(
+                MetricSpec::gauge("disk_usage", Unit::Percent).describe("Space used, per mount"),
+            )
+            .metric(
+                MetricSpec::gauge("network_io", Unit::BytesPerSecond)
+                    .describe("Traffic per interface and direction (rx, tx)"),
+            )
+            .metric(
+                MetricSpec::counter("network_errors", Unit::Count)
+                    .describe("Receive and transmit errors per interface since boot"),
+            )
+            .metric(MetricSpec::gauge("load_average", Unit::Count).describe("1, 5 and 15 min load"))
+            .metric(MetricSpec::gauge("uptime", Unit::Seconds).describe("Time since boot"))
+            .metric(
+                MetricSpec::gauge("process_count", Unit::Count).describe("Processes on the host"),
+            )
+            .capability(Capability::System)
+            .interval_ms(5_000)
+    }
+
+    fn collect(&mut self, out: &mut Collection) -> Result<(), String> {
+        let snap = system::snapshot(system::Request::all()).map_err(|e| e.to_string())?;
+
+        if let Some(cpu) = &snap.cpu {
+            out.gauge("cpu_usage", f64::from(cpu.usage_percent));
+        }
+        if let Some(mem) = &snap.memory {
+            out.gauge("memory_usage", percent(mem.used_bytes, mem.total_bytes));
+            out.gauge(
+                "swap_usage",
+                percent(mem.swap_used_bytes, mem.swap_total_bytes),
+            );
+        }
+        for disk in &snap.disks {
+            let used = disk.total_bytes.saturating_sub(disk.available_bytes);
+            out.gauge("disk_usage", percent(used, disk.total_bytes))
+                .tag("mount", disk.mount_point.clone())
+                .tag("device", disk.device.clone());
+        }
+        for net in &snap.networks {
+            out.gauge("network_io", net.rx_bytes_per_second)
+                .tag("interface", net.interface.clone())
+                .tag("direction", "rx");
+            out.gauge("network_io", net.tx_bytes_per_second)
+                .tag("interface", net.interface.clone())
+                .tag("direction", "tx");
+            out.counter("network_errors", (net.rx_errors + net.tx_errors) as f64)
+                .tag("interface", net.interface.clone());
+        }
+        for (period, value) in [
+            ("1m", snap.load.one),
+            ("5m", snap.load.five),
+            ("15m", snap.load.fifteen),
+        ] {
+            out.gauge("load_average", value).tag("period", period);
+        }
+        out.gauge("uptime", snap.uptime_seconds as f64);
+        if let Some(procs) = &snap.processes {
+            out.gauge("process_count", f64::from(procs.total));
+        }
+        Ok(())
+    }
+}
+
+export_plugin!(SystemPlugin);
+
+#[cfg(test)]
+mod tests {
+    use super::percent;
+
+    #[test]
+    fn percent_handles_zero_totals() {
+        assert_eq!(percent(5, 0), 0.0);
+        assert_eq!(percent(25, 100), 25.0);
+    }
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Build the plugins in plugins/ to wasm32 and copy them to target/plugins/.
+# Usage: scripts/build-plugins.sh [extra cargo -p packages...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  echo "==> installing the wasm32-unknown-unknown Rust target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+packages=(-p p2pmon-plugin-system)
+for extra in "$@"; do packages+=(-p "$extra"); done
+
+echo "==> building plugins: ${packages[*]}"
+# A target dir of its own: tests build fixtures here while `cargo test` holds target/.
+CARGO_TARGET_DIR=target/wasm cargo build --profile plugin --target wasm32-unknown-unknown "${packages[@]}"
+
+mkdir -p target/plugins
+for wasm in target/wasm/wasm32-unknown-unknown/plugin/p2pmon_plugin_*.wasm; do
+  cp "$wasm" target/plugins/
+  echo "    $(basename "$wasm") ($(stat -c %s "$wasm") bytes)"
+done
