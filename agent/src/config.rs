@@ -151,8 +151,9 @@ pub struct RestartConfig {
     pub initial_backoff_ms: u64,
     #[serde(default = "default_max_backoff_ms")]
     pub max_backoff_ms: u64,
-    /// Consecutive crashes (trap, timeout, out of memory) before the plugin is
-    /// quarantined: no longer run until the agent restarts.
+    /// Crashes (trap, timeout, out of memory, panic) in a row before the
+    /// plugin is quarantined: no longer run until the agent restarts. Three
+    /// good calls in a row reset the count and the backoff.
     #[serde(default = "default_quarantine_after")]
     pub quarantine_after: u32,
 }

@@ -2,7 +2,8 @@
 //! plugin's interval, validates the output and sends it to the batcher. A
 //! crash (trap, timeout, out of memory, panic) drops the instance; the next
 //! one is created after an exponential backoff, and after too many crashes in
-//! a row the plugin is quarantined. Nothing here can stop another plugin.
+//! a row (without [`HEALTHY_AFTER_CALLS`] good calls between them) the plugin
+//! is quarantined. Nothing here can stop another plugin.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,6 +18,11 @@ use crate::runtime::system::unix_ms;
 use crate::runtime::{CallError, LoadedPlugin, PluginInstance, Runtime, Sandbox};
 use crate::stats::PluginStats;
 use crate::validate::{self, Descriptors};
+
+/// Successful calls in a row after which an instance counts as healthy again:
+/// its crash streak and backoff are forgotten. One success is not enough, or
+/// a plugin that crashes every other call would never back off.
+pub const HEALTHY_AFTER_CALLS: u32 = 3;
 
 /// Everything an actor needs to run one configured plugin.
 pub struct PluginTask {
@@ -84,6 +90,7 @@ pub async fn run(
     let max_backoff = Duration::from_millis(task.restart.max_backoff_ms);
     let mut backoff = initial_backoff;
     let mut crashes_in_a_row: u32 = 0;
+    let mut successes_in_a_row: u32 = 0;
     let mut next = Instant::now() + task.first_delay;
     let mut instance = task.instance.take();
 
@@ -105,8 +112,11 @@ pub async fn run(
         let failure = match instance.as_mut() {
             Some(live) => match collect_once(&name, live, &task.descriptors, &task.stats).await {
                 Ok(batch) => {
-                    crashes_in_a_row = 0;
-                    backoff = initial_backoff;
+                    successes_in_a_row += 1;
+                    if successes_in_a_row >= HEALTHY_AFTER_CALLS {
+                        crashes_in_a_row = 0;
+                        backoff = initial_backoff;
+                    }
                     if !batch.is_empty() && records.send(batch).await.is_err() {
                         return;
                     }
@@ -141,6 +151,7 @@ pub async fn run(
         };
 
         let Some(error) = failure else { continue };
+        successes_in_a_row = 0;
         if !error.is_fatal() {
             tracing::warn!(plugin = %name, %error, "Plugin collect failed.");
             continue;

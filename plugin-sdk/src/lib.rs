@@ -123,7 +123,7 @@ macro_rules! export_plugin {
                 }
             }
 
-            $crate::bindings::export!(__P2pmonExport with_types_in $crate::bindings);
+    $crate::bindings::export!(__P2pmonExport with_types_in $crate::bindings);
         };
     };
 }

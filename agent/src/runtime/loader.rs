@@ -105,6 +105,21 @@ pub fn compile(engine: &Engine, path: &Path, bytes: &[u8]) -> Result<Component, 
     Component::new(engine, bytes).map_err(|e| invalid(one_line(&e)))
 }
 
+/// Whether a plugin built for contract `found` runs on an agent implementing
+/// `supported`: same major version and a minor version no newer than the
+/// agent's (patch releases never change the interface). For 0.x, the minor
+/// version plays the role of the major, as in the component model.
+pub fn is_compatible(found: &semver::Version, supported: &semver::Version) -> bool {
+    if !found.pre.is_empty() || found.major != supported.major {
+        return false;
+    }
+    if supported.major == 0 {
+        found.minor == supported.minor
+    } else {
+        found.minor <= supported.minor
+    }
+}
+
 /// Check that `component` is a plugin for a contract this agent supports:
 /// it exports `p2pmon:plugin/guest@X.Y.Z` with the same major version and a
 /// minor version no newer than the agent's, and imports only contract
@@ -137,7 +152,7 @@ pub fn check_contract(path: &Path, component: &Component) -> Result<semver::Vers
     let found = semver::Version::parse(found)
         .map_err(|e| not_a_plugin(format!("bad contract version {found:?}: {e}")))?;
     let supported = contract_version();
-    if found.major != supported.major || found.minor > supported.minor || !found.pre.is_empty() {
+    if !is_compatible(&found, supported) {
         return Err(LoadError::IncompatibleContract {
             path: path.to_path_buf(),
             found,
@@ -154,4 +169,41 @@ pub fn check_contract(path: &Path, component: &Component) -> Result<semver::Vers
         )));
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_compatible;
+
+    fn v(text: &str) -> semver::Version {
+        semver::Version::parse(text).expect("test version")
+    }
+
+    #[test]
+    fn compatibility_follows_semver() {
+        let agent = v("1.2.3");
+        for (plugin, ok) in [
+            ("1.2.3", true),
+            ("1.2.0", true),
+            ("1.0.0", true),
+            ("1.2.9", true),
+            ("1.3.0", false),
+            ("2.0.0", false),
+            ("0.9.0", false),
+            ("1.2.0-rc.1", false),
+        ] {
+            assert_eq!(
+                is_compatible(&v(plugin), &agent),
+                ok,
+                "plugin {plugin} on agent 1.2.3"
+            );
+        }
+        assert!(is_compatible(&v("0.4.3"), &v("0.4.2")));
+        assert!(!is_compatible(&v("0.3.0"), &v("0.4.0")));
+    }
+
+    #[test]
+    fn agent_contract_version_comes_from_the_wit_file() {
+        assert_eq!(super::contract_version().major, 1);
+    }
 }

@@ -245,7 +245,7 @@ fn summarize_processes(system: &System) -> wit::ProcessSummary {
         .values()
         .filter(|p| p.status() == ProcessStatus::Run)
         .count();
-    all.sort_unstable_by(|a, b| b.memory_bytes.cmp(&a.memory_bytes));
+    all.sort_unstable_by_key(|p| std::cmp::Reverse(p.memory_bytes));
     let total = all.len();
     all.truncate(TOP_PROCESSES);
     wit::ProcessSummary {

@@ -93,14 +93,3 @@ impl Plugin for SystemPlugin {
 }
 
 export_plugin!(SystemPlugin);
-
-#[cfg(test)]
-mod tests {
-    use super::percent;
-
-    #[test]
-    fn percent_handles_zero_totals() {
-        assert_eq!(percent(5, 0), 0.0);
-        assert_eq!(percent(25, 100), 25.0);
-    }
-}

@@ -1,0 +1,120 @@
+//! agent.yml: the shipped file loads, and a malformed file reports every bad
+//! field at once, with the file's name.
+
+use p2pmon_agent::config::AgentConfig;
+use p2pmon_tests::{AgentDir, workspace_root};
+
+#[test]
+fn malformed_config_names_every_bad_field() -> anyhow::Result<()> {
+    let dir = AgentDir::new()?;
+    let path = dir.write_config(
+        r#"
+plugins_dir: plugins
+colection: { batch_size: 10 }
+limits: { memory_mb: lots, time_ms: 0 }
+restart: { initial_backoff_ms: 5000, max_backoff_ms: 10 }
+output: { kind: carrier_pigeon }
+plugins:
+  - name: system
+    file: missing.wasm
+    capabilities: [system, telepathy]
+    interval_ms: 10
+  - name: System!
+    file: ""
+    memroy_mb: 3
+  - name: system
+    file: missing.wasm
+    enabled: false
+"#,
+    )?;
+    let errors = AgentConfig::load(&path).expect_err("config is malformed");
+    let fields: Vec<&str> = errors.errors.iter().map(|e| e.field.as_str()).collect();
+    for expected in [
+        "colection",
+        "limits.memory_mb",
+        "limits.time_ms",
+        "restart.max_backoff_ms",
+        "output.kind",
+        "plugins[0].file",
+        "plugins[0].capabilities[1]",
+        "plugins[0].interval_ms",
+        "plugins[1].memroy_mb",
+        "plugins[1].name",
+        "plugins[1].file",
+        "plugins[2].name",
+    ] {
+        assert!(
+            fields.contains(&expected),
+            "no error for {expected}; got {fields:?}"
+        );
+    }
+    let text = errors.to_string();
+    let file = path.display().to_string();
+    assert!(
+        text.lines()
+            .skip(1)
+            .all(|line| line.trim_start().starts_with(&file)),
+        "{text}"
+    );
+    assert!(text.contains("unknown capability \"telepathy\""), "{text}");
+    assert!(text.contains("unknown field `colection`"), "{text}");
+    Ok(())
+}
+
+#[test]
+fn syntax_error_is_reported_with_the_file() -> anyhow::Result<()> {
+    let dir = AgentDir::new()?;
+    let path = dir.write_config("plugins: [ {name: a\n")?;
+    let text = AgentConfig::load(&path).expect_err("bad YAML").to_string();
+    assert!(
+        text.contains("not valid YAML") && text.contains(&path.display().to_string()),
+        "{text}"
+    );
+    Ok(())
+}
+
+#[test]
+fn missing_file_is_reported() {
+    let text = AgentConfig::load(std::path::Path::new("/nonexistent/agent.yml"))
+        .expect_err("no file")
+        .to_string();
+    assert!(
+        text.contains("/nonexistent/agent.yml") && text.contains("cannot read"),
+        "{text}"
+    );
+}
+
+#[test]
+fn empty_config_gives_the_defaults() -> anyhow::Result<()> {
+    let dir = AgentDir::new()?;
+    let config = dir.config("")?;
+    assert_eq!(config.collection.batch_size, 1000);
+    assert_eq!(config.collection.flush_interval_ms, 5000);
+    assert!(config.plugins.is_empty());
+    Ok(())
+}
+
+#[test]
+fn shipped_configs_are_valid() -> anyhow::Result<()> {
+    let root = workspace_root();
+    // agent.yml names plugin files: make sure they exist first.
+    let status = std::process::Command::new(root.join("scripts/build-plugins.sh")).status()?;
+    assert!(status.success(), "scripts/build-plugins.sh failed");
+    let config =
+        AgentConfig::load(&root.join("conf/p2p/agent.yml")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert!(config.enabled_plugins().any(|p| p.name == "system"));
+
+    // alerts.yml and metrics.yml carry the seed's numbers.
+    let alerts: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(root.join("conf/p2p/alerts.yml"))?)?;
+    assert_eq!(alerts["alerts"]["cpu_usage"]["critical"].as_u64(), Some(90));
+    assert_eq!(
+        alerts["alerts"]["network_latency"]["duration"].as_u64(),
+        Some(60)
+    );
+    let metrics: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(root.join("conf/p2p/metrics.yml"))?)?;
+    assert_eq!(metrics["collection"]["interval"].as_u64(), Some(5000));
+    assert_eq!(metrics["collection"]["retention_days"].as_u64(), Some(30));
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! Every plugin in plugins/ builds from source, loads, declares its metrics,
+//! and collects real values on this machine.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use p2pmon_agent::record::Record;
+use p2pmon_agent::runtime::{Runtime, RuntimeOptions, Sandbox};
+use p2pmon_agent::supervisor::collect_once;
+use p2pmon_agent::validate::Descriptors;
+use p2pmon_tests::{build_wasm, plugin_packages};
+
+#[tokio::test]
+async fn every_plugin_loads_and_collects_declared_metrics() -> anyhow::Result<()> {
+    let packages = plugin_packages()?;
+    assert!(!packages.is_empty(), "no plugins found under plugins/");
+    let runtime = Runtime::new(&RuntimeOptions::default())?;
+    for (package, _dir) in packages {
+        let wasm = build_wasm(&package)?;
+        let plugin = runtime.load(&wasm)?;
+        let info = runtime.inspect(&plugin).await?;
+        assert!(!info.name.is_empty(), "{package}: empty name");
+        assert!(!info.metrics.is_empty(), "{package}: declares no metrics");
+
+        // Grant what the plugin asks for; these plugins need no config.
+        let sandbox = Sandbox {
+            grants: info
+                .capabilities
+                .iter()
+                .filter_map(|c| c.parse().ok())
+                .collect(),
+            ..Sandbox::inspect()
+        };
+        let stats = Arc::default();
+        let mut instance = runtime
+            .instantiate(
+                &plugin,
+                Arc::from(package.as_str()),
+                &sandbox,
+                Arc::clone(&stats),
+            )
+            .await?;
+        let records = collect_once(
+            &package,
+            &mut instance,
+            &Descriptors::from_info(&info),
+            &stats,
+        )
+        .await?;
+        assert!(!records.is_empty(), "{package}: collected nothing");
+
+        let declared: BTreeSet<&str> = info.metrics.iter().map(|m| m.name.as_str()).collect();
+        for record in &records {
+            if let Record::Metric(metric) = record {
+                assert!(
+                    declared.contains(metric.name.as_str()),
+                    "{package}: produced undeclared metric {}",
+                    metric.name
+                );
+                assert!(
+                    !metric.unit.is_empty(),
+                    "{package}: {} has no unit",
+                    metric.name
+                );
+                assert!(metric.value.is_finite());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Values of the named metric in `records`.
+fn values(records: &[Record], name: &str) -> Vec<f64> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Metric(m) if m.name == name => Some(m.value),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn system_plugin_reports_this_machine() -> anyhow::Result<()> {
+    let runtime = Runtime::new(&RuntimeOptions::default())?;
+    let plugin = runtime.load(&build_wasm("p2pmon-plugin-system")?)?;
+    let info = runtime.inspect(&plugin).await?;
+    let sandbox = Sandbox {
+        grants: ["system".parse()?].into(),
+        ..Sandbox::inspect()
+    };
+    let stats = Arc::default();
+    let mut instance = runtime
+        .instantiate(&plugin, Arc::from("system"), &sandbox, Arc::clone(&stats))
+        .await?;
+    // Let the cpu and network rate windows fill.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let records = collect_once(
+        "system",
+        &mut instance,
+        &Descriptors::from_info(&info),
+        &stats,
+    )
+    .await?;
+
+    let cpu = values(&records, "cpu_usage");
+    assert_eq!(cpu.len(), 1);
+    assert!((0.0..=100.0).contains(&cpu[0]), "cpu_usage {}", cpu[0]);
+    let memory = values(&records, "memory_usage");
+    assert!(
+        memory[0] > 0.0 && memory[0] <= 100.0,
+        "memory_usage {}",
+        memory[0]
+    );
+    let disks = values(&records, "disk_usage");
+    assert!(!disks.is_empty(), "no disk_usage");
+    assert!(disks.iter().all(|d| (0.0..=100.0).contains(d)));
+    assert!(values(&records, "uptime")[0] > 0.0);
+    assert_eq!(values(&records, "load_average").len(), 3);
+    assert!(values(&records, "process_count")[0] >= 1.0);
+    // rx and tx for every interface, loopback included.
+    let network = values(&records, "network_io");
+    assert!(
+        network.len() >= 2 && network.len().is_multiple_of(2),
+        "network_io {network:?}"
+    );
+    assert!(network.iter().all(|v| *v >= 0.0));
+
+    let units: BTreeSet<(String, String)> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Metric(m) => Some((m.name.clone(), m.unit.clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(units.contains(&("cpu_usage".to_string(), "percent".to_string())));
+    assert!(units.contains(&("network_io".to_string(), "bytes_per_second".to_string())));
+    assert!(units.contains(&("uptime".to_string(), "seconds".to_string())));
+    Ok(())
+}
