@@ -9,7 +9,11 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
-packages=(-p p2pmon-plugin-system)
+# Every crate under plugins/, plus any extra packages named on the command line.
+packages=()
+for manifest in plugins/*/Cargo.toml; do
+  packages+=(-p "$(sed -n 's/^name = "\(.*\)"$/\1/p' "$manifest" | head -n 1)")
+done
 for extra in "$@"; do packages+=(-p "$extra"); done
 
 echo "==> building plugins: ${packages[*]}"

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Idle footprint of the agent (system plugin at the seed's 5 s interval) next
+# to prometheus-node-exporter scraped at the same interval, same machine, same
+# run. Prints average and peak RSS and CPU share of one core for both, and
+# the agent/node_exporter ratios.
+#
+# Usage: scripts/footprint.sh [SECONDS]   (default 120; needs root for apt-get
+# if node_exporter is missing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-120}
+warmup=15
+port=19100
+
+exporter=$(command -v prometheus-node-exporter || true)
+if [ -z "$exporter" ]; then
+  echo "==> installing prometheus-node-exporter (Debian package)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus-node-exporter >/dev/null
+  exporter=$(command -v prometheus-node-exporter)
+fi
+
+echo "==> building the agent (release) and the plugins"
+scripts/build-plugins.sh >/dev/null
+cargo build --release -q -p p2pmon-agent
+
+work=$(mktemp -d)
+trap 'kill $agent_pid $exporter_pid $scraper_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+cat > "$work/agent.yml" <<YAML
+plugins_dir: $PWD/target/plugins
+cache_dir: $PWD/target/plugin-cache
+output: { kind: file, path: $work/batches.jsonl }
+plugins:
+  - { name: system, file: p2pmon_plugin_system.wasm, capabilities: [system], interval_ms: 5000 }
+YAML
+
+# Warm the compiled-plugin cache so the run measures steady state, not compiling.
+target/release/p2pmon-agent --config "$work/agent.yml" collect --once >/dev/null 2>&1
+
+target/release/p2pmon-agent --config "$work/agent.yml" --log warn run & agent_pid=$!
+"$exporter" --web.listen-address=127.0.0.1:$port >/dev/null 2>&1 & exporter_pid=$!
+( while sleep 5; do curl -s -o /dev/null "http://127.0.0.1:$port/metrics" || true; done ) & scraper_pid=$!
+
+echo "==> warming up ${warmup}s, then sampling ${seconds}s"
+sleep "$warmup"
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+hz=$(getconf CLK_TCK)
+
+a_t0=$(ticks $agent_pid); e_t0=$(ticks $exporter_pid); t0=$(date +%s.%N)
+a_sum=0; e_sum=0; a_max=0; e_max=0; n=0
+end=$(( $(date +%s) + seconds ))
+while [ "$(date +%s)" -lt "$end" ]; do
+  a=$(rss_kb $agent_pid); e=$(rss_kb $exporter_pid)
+  a_sum=$((a_sum + a)); e_sum=$((e_sum + e)); n=$((n + 1))
+  [ "$a" -gt "$a_max" ] && a_max=$a
+  [ "$e" -gt "$e_max" ] && e_max=$e
+  sleep 1
+done
+a_t1=$(ticks $agent_pid); e_t1=$(ticks $exporter_pid); t1=$(date +%s.%N)
+
+awk -v n=$n -v as=$a_sum -v es=$e_sum -v am=$a_max -v em=$e_max \
+    -v at=$((a_t1 - a_t0)) -v et=$((e_t1 - e_t0)) -v hz=$hz -v t0=$t0 -v t1=$t1 'BEGIN {
+  wall = t1 - t0
+  acpu = 100 * at / hz / wall; ecpu = 100 * et / hz / wall
+  printf "%-22s %12s %12s %12s\n", "", "agent", "node_exporter", "ratio"
+  printf "%-22s %12.1f %12.1f %12.2f\n", "RSS avg (MiB)", as/n/1024, es/n/1024, (as/n)/(es/n)
+  printf "%-22s %12.1f %12.1f %12.2f\n", "RSS max (MiB)", am/1024, em/1024, am/em
+  printf "%-22s %12.3f %12.3f %12s\n", "CPU (% of one core)", acpu, ecpu, (ecpu > 0 ? sprintf("%.2f", acpu/ecpu) : "n/a")
+  printf "(%d samples over %.0f s; agent: system plugin every 5 s; node_exporter scraped every 5 s)\n", n, wall
+}'
