@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use crate::agent::Agent;
 use crate::config::{self, AgentConfig, OutputFormat, OutputKind};
 use crate::output::Sink;
-use crate::runtime::{Runtime, RuntimeOptions};
+use crate::runtime::{LoadedPlugin, PluginInfo, Runtime, RuntimeOptions};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -221,6 +221,14 @@ async fn inspect(config_path: &Path, file: &Path) -> anyhow::Result<ExitCode> {
         .inspect(&plugin)
         .await
         .map_err(|e| anyhow::anyhow!("{}: cannot read metadata: {e}", file.display()))?;
+    let report = inspect_report(file, &plugin, &info);
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `plugin inspect` prints: the plugin's metadata, its requested
+/// capabilities, and the contract versions of the plugin and of this agent.
+pub fn inspect_report(file: &Path, plugin: &LoadedPlugin, info: &PluginInfo) -> serde_json::Value {
     let metrics: Vec<serde_json::Value> = info
         .metrics
         .iter()
@@ -228,12 +236,12 @@ async fn inspect(config_path: &Path, file: &Path) -> anyhow::Result<ExitCode> {
             serde_json::json!({
                 "name": m.name,
                 "unit": m.unit,
-                "kind": format!("{:?}", m.kind).to_lowercase(),
+                "kind": crate::record::MetricKind::from(m.kind),
                 "description": m.description,
             })
         })
         .collect();
-    let report = serde_json::json!({
+    serde_json::json!({
         "file": file.display().to_string(),
         "sha256": plugin.sha256,
         "contract_version": plugin.contract.to_string(),
@@ -244,7 +252,5 @@ async fn inspect(config_path: &Path, file: &Path) -> anyhow::Result<ExitCode> {
         "default_interval_ms": info.default_interval_ms,
         "capabilities": info.capabilities,
         "metrics": metrics,
-    });
-    println!("{}", serde_json::to_string_pretty(&report)?);
-    Ok(ExitCode::SUCCESS)
+    })
 }

@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::record::{EventRecord, MetricKind, MetricRecord, Record, Severity};
-use crate::runtime::{self, Collection, PluginInfo};
+use crate::record::{EventRecord, MetricKind, MetricRecord, Record};
+use crate::runtime::{Collection, PluginInfo};
 
 /// Most metrics one collect call may return; the rest are dropped.
 pub const MAX_METRICS: usize = 10_000;
@@ -29,13 +29,7 @@ impl Descriptors {
         let by_name = info
             .metrics
             .iter()
-            .map(|m| {
-                let kind = match m.kind {
-                    runtime::MetricKind::Gauge => MetricKind::Gauge,
-                    runtime::MetricKind::Counter => MetricKind::Counter,
-                };
-                (m.name.clone(), (m.unit.clone(), kind))
-            })
+            .map(|m| (m.name.clone(), (m.unit.clone(), m.kind.into())))
             .collect();
         Self { by_name }
     }
@@ -188,16 +182,10 @@ pub fn check(
                 continue;
             }
         };
-        let severity = match event.severity {
-            runtime::Severity::Info => Severity::Info,
-            runtime::Severity::Warning => Severity::Warning,
-            runtime::Severity::Error => Severity::Error,
-            runtime::Severity::Critical => Severity::Critical,
-        };
         checked.records.push(Record::Event(EventRecord {
             plugin: plugin.to_string(),
             kind: event.kind,
-            severity,
+            severity: event.severity.into(),
             message: truncate(event.message, MAX_MESSAGE),
             fields,
             timestamp_ms: event.timestamp_ms.unwrap_or(now_ms),

@@ -17,6 +17,14 @@ pub enum Capability {
 }
 
 impl Capability {
+    /// Every capability of this contract version.
+    pub const ALL: [Capability; 4] = [
+        Capability::Log,
+        Capability::Clock,
+        Capability::Config,
+        Capability::System,
+    ];
+
     /// The name used in agent.yml `capabilities:` lists.
     pub const fn as_str(self) -> &'static str {
         match self {

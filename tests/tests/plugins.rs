@@ -138,3 +138,25 @@ async fn system_plugin_reports_this_machine() -> anyhow::Result<()> {
     assert!(units.contains(&("uptime".to_string(), "seconds".to_string())));
     Ok(())
 }
+
+#[tokio::test]
+async fn inspect_reports_metadata_capabilities_and_contract() -> anyhow::Result<()> {
+    let runtime = Runtime::new(&RuntimeOptions::default())?;
+    let wasm = build_wasm("p2pmon-plugin-system")?;
+    let plugin = runtime.load(&wasm)?;
+    let info = runtime.inspect(&plugin).await?;
+    let report = p2pmon_agent::cli::inspect_report(&wasm, &plugin, &info);
+    assert_eq!(report["name"], "system");
+    assert_eq!(report["contract_version"], "1.0.0");
+    assert_eq!(report["capabilities"], serde_json::json!(["system"]));
+    assert_eq!(report["default_interval_ms"], 5000);
+    let cpu = report["metrics"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["name"] == "cpu_usage"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(cpu["unit"], "percent");
+    assert_eq!(cpu["kind"], "gauge");
+    assert_eq!(report["sha256"].as_str().map(str::len), Some(64));
+    Ok(())
+}

@@ -42,6 +42,26 @@ pub mod bindings {
 
 pub use bindings::p2pmon::plugin::types::{Collection, MetricKind, PluginInfo, Severity};
 
+impl From<MetricKind> for crate::record::MetricKind {
+    fn from(kind: MetricKind) -> Self {
+        match kind {
+            MetricKind::Gauge => Self::Gauge,
+            MetricKind::Counter => Self::Counter,
+        }
+    }
+}
+
+impl From<Severity> for crate::record::Severity {
+    fn from(severity: Severity) -> Self {
+        match severity {
+            Severity::Info => Self::Info,
+            Severity::Warning => Self::Warning,
+            Severity::Error => Self::Error,
+            Severity::Critical => Self::Critical,
+        }
+    }
+}
+
 /// Errors creating the runtime itself.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
