@@ -180,10 +180,6 @@ impl MemoryGuard {
     pub fn peak(&self) -> usize {
         self.peak
     }
-
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
 }
 
 impl ResourceLimiter for MemoryGuard {

@@ -9,7 +9,7 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 /// The WIT package of the contract, without version.
-pub const CONTRACT_PACKAGE: &str = "p2pmon:plugin";
+const CONTRACT_PACKAGE: &str = "p2pmon:plugin";
 
 /// The interface every plugin exports.
 const GUEST_INTERFACE: &str = "p2pmon:plugin/guest@";

@@ -23,7 +23,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
 
 pub use host::{MemoryLimitExceeded, PluginState};
-pub use loader::{CONTRACT_PACKAGE, LoadError, contract_version};
+pub use loader::{LoadError, contract_version};
 use system::SystemProbe;
 use ticker::EpochTicker;
 
@@ -193,10 +193,6 @@ impl Runtime {
         })
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
     /// Load, compile, version-check and link a plugin file. The same file
     /// (by content) is compiled once per process.
     pub fn load(&self, path: &Path) -> Result<Arc<LoadedPlugin>, LoadError> {
@@ -204,16 +200,11 @@ impl Runtime {
             path: path.to_path_buf(),
             message: source.to_string(),
         })?;
-        self.load_bytes(path, &bytes)
-    }
-
-    /// [`Runtime::load`] for bytes already in memory; `path` names them in errors.
-    pub fn load_bytes(&self, path: &Path, bytes: &[u8]) -> Result<Arc<LoadedPlugin>, LoadError> {
-        let sha256 = loader::sha256_hex(bytes);
+        let sha256 = loader::sha256_hex(&bytes);
         if let Some(found) = self.cached(&sha256) {
             return Ok(found);
         }
-        let component = loader::compile(&self.engine, path, bytes)?;
+        let component = loader::compile(&self.engine, path, &bytes)?;
         let contract = loader::check_contract(path, &component)?;
         let pre = self
             .linker
