@@ -117,6 +117,20 @@ fn ungranted_capability_is_denied_and_the_log_names_the_grant() {
 }
 
 #[tokio::test]
+async fn oversized_argument_to_a_host_function_is_rejected() {
+    let (result, _, _) = call_hostile("huge-key", &["config"], 16, 1000).await;
+    match result {
+        Err(CallError::Failed(message)) => {
+            assert!(
+                message.contains("invalid argument") && message.contains("limit"),
+                "{message}"
+            )
+        }
+        other => panic!("expected the host to reject the argument, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn flood_of_invalid_output_is_dropped_and_counted() -> anyhow::Result<()> {
     let runtime = Runtime::new(&RuntimeOptions::default())?;
     let plugin = runtime.load(&build_wasm(HOSTILE)?)?;
