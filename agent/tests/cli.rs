@@ -15,15 +15,22 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Build the shipped plugins into target/plugins and return that directory.
-fn built_plugins() -> PathBuf {
+/// Build the shipped plugins into target/plugins and write an agent.yml in
+/// `dir` that runs the system plugin every `interval_ms`, with `extra` YAML.
+fn system_plugin_config(dir: &Path, extra: &str, interval_ms: u64) -> PathBuf {
     let root = workspace_root();
     let status = Command::new(root.join("scripts/build-plugins.sh"))
         .stdout(Stdio::null())
         .status()
         .expect("run scripts/build-plugins.sh");
     assert!(status.success(), "scripts/build-plugins.sh failed");
-    root.join("target/plugins")
+    let config = dir.join("agent.yml");
+    let yaml = format!(
+        "plugins_dir: {}\n{extra}\nplugins:\n  - {{ name: system, file: p2pmon_plugin_system.wasm, capabilities: [system], interval_ms: {interval_ms} }}\n",
+        root.join("target/plugins").display()
+    );
+    std::fs::write(&config, yaml).expect("write agent.yml");
+    config
 }
 
 #[test]
@@ -70,17 +77,8 @@ fn inspecting_a_non_wasm_file_fails_with_one_line() {
 
 #[test]
 fn collect_once_prints_json_lines() {
-    let plugins = built_plugins();
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("agent.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "plugins_dir: {}\nplugins:\n  - {{ name: system, file: p2pmon_plugin_system.wasm, capabilities: [system] }}\n",
-            plugins.display()
-        ),
-    )
-    .expect("write");
+    let config = system_plugin_config(dir.path(), "", 5000);
     let output = agent()
         .arg("--config")
         .arg(&config)
@@ -107,19 +105,13 @@ fn collect_once_prints_json_lines() {
 
 #[test]
 fn run_stops_on_sigterm_and_flushes() {
-    let plugins = built_plugins();
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("agent.yml");
     let out = dir.path().join("batches.jsonl");
-    std::fs::write(
-        &config,
-        format!(
-            "plugins_dir: {}\ncollection: {{ flush_interval_ms: 60000 }}\noutput: {{ kind: file, path: {} }}\nplugins:\n  - {{ name: system, file: p2pmon_plugin_system.wasm, capabilities: [system], interval_ms: 200 }}\n",
-            plugins.display(),
-            out.display()
-        ),
-    )
-    .expect("write");
+    let extra = format!(
+        "collection: {{ flush_interval_ms: 60000 }}\noutput: {{ kind: file, path: {} }}",
+        out.display()
+    );
+    let config = system_plugin_config(dir.path(), &extra, 200);
     let mut child = agent()
         .arg("--config")
         .arg(&config)

@@ -11,6 +11,7 @@ use super::bindings::p2pmon::plugin::{host, system, types};
 use super::system::{SystemProbe, unix_ms};
 use crate::capability::Capability;
 use crate::stats::PluginStats;
+use crate::validate::truncate;
 
 /// Longest string a plugin may hand to a host function (log lines, keys).
 const MAX_HOST_STRING: usize = 8 * 1024;
@@ -120,15 +121,7 @@ impl host::Host for PluginState {
     }
 
     fn report_panic(&mut self, message: String) {
-        let mut message = message;
-        if message.len() > MAX_HOST_STRING {
-            let mut cut = MAX_HOST_STRING;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-        }
-        self.panic_message = Some(message);
+        self.panic_message = Some(truncate(message, MAX_HOST_STRING));
     }
 }
 

@@ -57,7 +57,7 @@ pub enum LoadError {
 }
 
 /// An error with its causes on one line.
-pub fn one_line(error: &wasmtime::Error) -> String {
+pub fn one_line(error: &impl std::fmt::Display) -> String {
     format!("{error:#}").replace('\n', " ")
 }
 
@@ -95,7 +95,7 @@ pub fn compile(engine: &Engine, path: &Path, bytes: &[u8]) -> Result<Component, 
                 path: path.to_path_buf(),
                 message: format!(
                     "core module without usable component type information (build it with p2pmon-plugin-sdk): {}",
-                    format!("{e:#}").replace('\n', " ")
+                    one_line(&e)
                 ),
             })?;
         &component_bytes[..]

@@ -164,8 +164,8 @@ impl Runtime {
             std::fs::create_dir_all(dir).map_err(|e| cache_error(e.to_string()))?;
             let mut cache_config = wasmtime::CacheConfig::new();
             cache_config.with_directory(dir);
-            let cache =
-                wasmtime::Cache::new(cache_config).map_err(|e| cache_error(format!("{e:#}")))?;
+            let cache = wasmtime::Cache::new(cache_config)
+                .map_err(|e| cache_error(loader::one_line(&e)))?;
             config.cache(Some(cache));
         }
         if options.pooling {
@@ -177,13 +177,14 @@ impl Runtime {
                 .max_memory_size(1 << 30);
             config.allocation_strategy(pool);
         }
-        let engine = Engine::new(&config).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let engine =
+            Engine::new(&config).map_err(|e| RuntimeError::Engine(loader::one_line(&e)))?;
         let mut linker = Linker::new(&engine);
         bindings::Plugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
             &mut linker,
             |state: &mut PluginState| state,
         )
-        .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        .map_err(|e| RuntimeError::Engine(loader::one_line(&e)))?;
         Ok(Self {
             ticker: EpochTicker::start(engine.clone()),
             engine,
