@@ -101,8 +101,8 @@ impl Agent {
         outcomes
     }
 
-    /// Run the actors and the batcher until `shutdown` turns true; then flush
-    /// and return the number of batches written.
+    /// Run the actors and the batcher until `shutdown` turns true; then let
+    /// calls in progress finish, flush, and return the number of batches written.
     pub async fn run(self, sink: Sink, shutdown: watch::Receiver<bool>) -> std::io::Result<u64> {
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         let stats: Vec<(Arc<str>, Arc<PluginStats>)> = self
@@ -115,9 +115,8 @@ impl Agent {
             batch_size: self.config.collection.batch_size,
             flush_interval: Duration::from_millis(self.config.collection.flush_interval_ms),
         };
-        let mut actors = tokio::task::JoinSet::new();
         for task in self.tasks {
-            actors.spawn(supervisor::run(
+            tokio::spawn(supervisor::run(
                 self.runtime.clone(),
                 task,
                 sender.clone(),
@@ -126,9 +125,8 @@ impl Agent {
         }
         drop(sender);
         tracing::info!(plugins = stats.len(), "Agent running.");
-        let written = run_batcher(settings, sink, receiver, stats, shutdown).await;
-        actors.shutdown().await;
-        written
+        // Ends once every actor has stopped and dropped its sender.
+        run_batcher(settings, sink, receiver, stats).await
     }
 }
 

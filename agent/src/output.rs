@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use crate::config::OutputFormat;
 use crate::record::{Batch, Record};
@@ -69,14 +69,14 @@ pub struct BatcherSettings {
     pub flush_interval: Duration,
 }
 
-/// Receive records until every sender is gone or `shutdown` turns true, then
-/// flush what is left. Self-metrics of `plugins` are added at every timed flush.
+/// Receive records until every sender is gone (the actors stop on shutdown,
+/// after finishing and sending the call in progress), then flush what is
+/// left. Self-metrics of `plugins` are added at every timed flush and at the end.
 pub async fn run_batcher(
     settings: BatcherSettings,
     mut sink: Sink,
     mut records: mpsc::Receiver<Vec<Record>>,
     plugins: Vec<(Arc<str>, Arc<PluginStats>)>,
-    mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<u64> {
     let mut pending: Vec<Record> = Vec::with_capacity(settings.batch_size);
     let mut seq: u64 = 0;
@@ -119,15 +119,6 @@ pub async fn run_batcher(
             _ = ticker.tick() => {
                 self_metrics(&mut pending);
                 flush(&mut pending, &mut sink)?;
-            }
-            _ = shutdown.changed() => {
-                if *shutdown.borrow() {
-                    // Take what the actors already sent, then stop.
-                    while let Ok(batch) = records.try_recv() {
-                        pending.extend(batch);
-                    }
-                    break;
-                }
             }
         }
     }

@@ -272,3 +272,32 @@ plugins:
     assert!(call_times(&batches, "fine").len() >= 15);
     Ok(())
 }
+
+#[tokio::test]
+async fn shutdown_waits_for_the_call_in_progress_and_keeps_its_output() -> anyhow::Result<()> {
+    let dir = hostile_dir()?;
+    let config = dir.config(
+        r#"
+plugins_dir: plugins
+collection: { flush_interval_ms: 60000, jitter_percent: 0 }
+plugins:
+  - name: slow
+    file: hostile.wasm
+    capabilities: [config, clock]
+    interval_ms: 10000
+    config: { mode: slow, busy_ms: 400 }
+"#,
+    )?;
+    // The first call starts 250 ms in and runs 400 ms: stop in the middle of it.
+    let batches = run_agent_for(config, Duration::from_millis(450)).await?;
+    assert_eq!(
+        call_times(&batches, "slow").len(),
+        1,
+        "the call in progress was lost"
+    );
+    assert_eq!(
+        self_metric(&batches, "agent_plugin_calls", "slow"),
+        Some(1.0)
+    );
+    Ok(())
+}
