@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 use crate::config::{AgentConfig, PluginConfig};
 use crate::output::{BatcherSettings, Sink, run_batcher};
 use crate::record::Record;
+use crate::runtime::system::FIRST_WINDOW;
 use crate::runtime::{
     CallError, LoadError, PluginInfo, Runtime, RuntimeError, RuntimeOptions, Sandbox,
 };
@@ -81,9 +82,7 @@ impl Agent {
 
     /// Run every plugin once, in config order.
     pub async fn collect_once(mut self) -> Vec<CollectOutcome> {
-        // The system probe measures cpu and network rates over a window;
-        // give the first one a sensible length.
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(FIRST_WINDOW).await;
         let mut outcomes = Vec::new();
         for task in &mut self.tasks {
             let result = match task.instance.as_mut() {
@@ -183,7 +182,7 @@ async fn start_plugin(
         plugin: loaded,
         sandbox,
         interval,
-        first_delay: Duration::from_millis(250 + fastrand::u64(0..=jitter_ms)),
+        first_delay: FIRST_WINDOW + Duration::from_millis(fastrand::u64(0..=jitter_ms)),
         descriptors: Descriptors::from_info(&info),
         restart: config.restart.clone(),
         stats,

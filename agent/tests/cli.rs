@@ -33,17 +33,22 @@ fn system_plugin_config(dir: &Path, extra: &str, interval_ms: u64) -> PathBuf {
     config
 }
 
+/// `p2pmon-agent --config CONFIG collect --once`, run to completion.
+fn collect_once(config: &Path) -> std::process::Output {
+    agent()
+        .arg("--config")
+        .arg(config)
+        .args(["collect", "--once"])
+        .output()
+        .expect("run agent")
+}
+
 #[test]
 fn malformed_config_exits_2_listing_every_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("agent.yml");
     std::fs::write(&config, "limits: { memory_mb: -1 }\nbogus: true\n").expect("write");
-    let output = agent()
-        .arg("--config")
-        .arg(&config)
-        .args(["collect", "--once"])
-        .output()
-        .expect("run agent");
+    let output = collect_once(&config);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("2 errors"), "{stderr}");
@@ -79,12 +84,7 @@ fn inspecting_a_non_wasm_file_fails_with_one_line() {
 fn collect_once_prints_json_lines() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = system_plugin_config(dir.path(), "", 5000);
-    let output = agent()
-        .arg("--config")
-        .arg(&config)
-        .args(["collect", "--once"])
-        .output()
-        .expect("run agent");
+    let output = collect_once(&config);
     assert!(
         output.status.success(),
         "{}",

@@ -16,6 +16,11 @@ use super::bindings::p2pmon::plugin::system as wit;
 /// Shortest time between two refreshes of the same part.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(1);
 
+/// How long after the probe's first reading the next one is meaningful:
+/// cpu and network rates need a window (sysinfo's minimum cpu interval is
+/// 200 ms). No plugin collects sooner than this after start-up.
+pub const FIRST_WINDOW: Duration = Duration::from_millis(250);
+
 /// How many processes the summary lists.
 const TOP_PROCESSES: usize = 5;
 
