@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::{AgentConfig, PluginConfig};
 use crate::output::{BatcherSettings, Sink, run_batcher};
-use crate::record::Record;
+use p2pmon_common::wire::Record;
 use crate::runtime::system::FIRST_WINDOW;
 use crate::runtime::{
     CallError, LoadError, PluginInfo, Runtime, RuntimeError, RuntimeOptions, Sandbox,

@@ -236,7 +236,7 @@ pub fn inspect_report(file: &Path, plugin: &LoadedPlugin, info: &PluginInfo) -> 
             serde_json::json!({
                 "name": m.name,
                 "unit": m.unit,
-                "kind": crate::record::MetricKind::from(m.kind),
+                "kind": p2pmon_common::wire::MetricKind::from(m.kind),
                 "description": m.description,
             })
         })

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::capability::Capability;
-use crate::yaml_config::{self, ConfigErrors, Findings, Validate};
+use p2pmon_common::yaml_config::{self, ConfigErrors, Findings, Validate};
 
 /// Default location of the agent config, relative to the working directory.
 pub const DEFAULT_PATH: &str = "conf/p2p/agent.yml";

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::config::OutputFormat;
-use crate::record::{Batch, Record};
+use p2pmon_common::wire::{Batch, Record};
 use crate::runtime::system::unix_ms;
 use crate::stats::PluginStats;
 
@@ -90,6 +90,7 @@ pub async fn run_batcher(
             seq += 1;
             let batch = Batch {
                 host_id: settings.host_id.clone(),
+                stream: String::new(),
                 seq,
                 created_ms: unix_ms(),
                 records: pending.drain(..take).collect(),

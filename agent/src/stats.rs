@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::record::{MetricKind, MetricRecord, Record};
+use p2pmon_common::wire::{MetricKind, MetricRecord, Record};
 use crate::runtime::CallError;
 
 #[derive(Debug, Default)]

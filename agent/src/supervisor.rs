@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::config::RestartConfig;
-use crate::record::Record;
+use p2pmon_common::wire::Record;
 use crate::runtime::system::unix_ms;
 use crate::runtime::{CallError, LoadedPlugin, PluginInstance, Runtime, Sandbox};
 use crate::stats::PluginStats;

@@ -4,19 +4,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::record::{EventRecord, MetricKind, MetricRecord, Record};
+use p2pmon_common::rules::{
+    MAX_FIELD_VALUE, MAX_MESSAGE, MAX_NAME, MAX_TAG_VALUE, MAX_TAGS, check_tag, is_name, truncate,
+};
+use p2pmon_common::wire::{EventRecord, MetricKind, MetricRecord, Record};
 use crate::runtime::{Collection, PluginInfo};
 
 /// Most metrics one collect call may return; the rest are dropped.
 pub const MAX_METRICS: usize = 10_000;
 /// Most events one collect call may return; the rest are dropped.
 pub const MAX_EVENTS: usize = 1_000;
-const MAX_NAME: usize = 128;
-const MAX_TAGS: usize = 32;
-const MAX_TAG_KEY: usize = 64;
-const MAX_TAG_VALUE: usize = 256;
-const MAX_FIELD_VALUE: usize = 1024;
-const MAX_MESSAGE: usize = 4096;
 
 /// Units and kinds a plugin declared for its metrics, by name.
 #[derive(Clone, Debug, Default)]
@@ -53,21 +50,6 @@ impl Checked {
     }
 }
 
-/// `[a-z][a-z0-9_.]*`, at most `max` bytes.
-pub fn is_name(name: &str, max: usize) -> bool {
-    let bytes = name.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= max
-        && bytes[0].is_ascii_lowercase()
-        && bytes
-            .iter()
-            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
-}
-
-fn clean_value(value: &str, max: usize) -> Option<&str> {
-    (value.len() <= max && !value.chars().any(char::is_control)).then_some(value)
-}
-
 fn labels(
     pairs: Vec<(String, String)>,
     max_value: usize,
@@ -77,33 +59,12 @@ fn labels(
     }
     let mut map = BTreeMap::new();
     for (key, value) in pairs {
-        if !is_name(&key, MAX_TAG_KEY) {
-            return Err(format!(
-                "tag key {key:?} is not [a-z][a-z0-9_.]* of at most {MAX_TAG_KEY} bytes"
-            ));
-        }
-        if clean_value(&value, max_value).is_none() {
-            return Err(format!(
-                "tag {key:?} has a value over {max_value} bytes or with control characters"
-            ));
-        }
+        check_tag(&key, &value, max_value)?;
         if map.insert(key.clone(), value).is_some() {
             return Err(format!("tag key {key:?} appears twice"));
         }
     }
     Ok(map)
-}
-
-/// `text` cut to at most `max` bytes, on a character boundary.
-pub fn truncate(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut cut = max;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-    }
-    text
 }
 
 /// Validate `collection` from `plugin` into records stamped `now_ms` where

@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use p2pmon_agent::agent::Agent;
 use p2pmon_agent::config::{AgentConfig, OutputFormat};
 use p2pmon_agent::output::Sink;
-use p2pmon_agent::record::{Batch, Record};
+use p2pmon_common::wire::{Batch, Record};
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {

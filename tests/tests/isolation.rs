@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use p2pmon_agent::record::Record;
+use p2pmon_common::wire::Record;
 use p2pmon_agent::runtime::{CallError, Runtime, RuntimeOptions, Sandbox};
 use p2pmon_agent::stats::PluginStats;
 use p2pmon_tests::{AgentDir, build_wasm, records, run_agent_for, self_metric, with_captured_logs};
@@ -158,7 +158,7 @@ fn hostile_dir() -> anyhow::Result<AgentDir> {
 }
 
 /// Timestamps of the `calls` metric the hostile fixture emits for `plugin`.
-fn call_times(batches: &[p2pmon_agent::record::Batch], plugin: &str) -> Vec<u64> {
+fn call_times(batches: &[p2pmon_common::wire::Batch], plugin: &str) -> Vec<u64> {
     records(batches)
         .into_iter()
         .filter_map(|r| match r {

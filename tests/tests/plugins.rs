@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use p2pmon_agent::record::Record;
+use p2pmon_common::wire::Record;
 use p2pmon_agent::runtime::{Runtime, RuntimeOptions, Sandbox};
 use p2pmon_agent::supervisor::collect_once;
 use p2pmon_agent::validate::Descriptors;

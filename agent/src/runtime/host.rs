@@ -11,7 +11,7 @@ use super::bindings::p2pmon::plugin::{host, system, types};
 use super::system::{SystemProbe, unix_ms};
 use crate::capability::Capability;
 use crate::stats::PluginStats;
-use crate::validate::truncate;
+use p2pmon_common::rules::truncate;
 
 /// Longest string a plugin may hand to a host function (log lines, keys).
 const MAX_HOST_STRING: usize = 8 * 1024;

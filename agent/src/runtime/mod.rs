@@ -42,7 +42,7 @@ pub mod bindings {
 
 pub use bindings::p2pmon::plugin::types::{Collection, MetricKind, PluginInfo, Severity};
 
-impl From<MetricKind> for crate::record::MetricKind {
+impl From<MetricKind> for p2pmon_common::wire::MetricKind {
     fn from(kind: MetricKind) -> Self {
         match kind {
             MetricKind::Gauge => Self::Gauge,
@@ -51,7 +51,7 @@ impl From<MetricKind> for crate::record::MetricKind {
     }
 }
 
-impl From<Severity> for crate::record::Severity {
+impl From<Severity> for p2pmon_common::wire::Severity {
     fn from(severity: Severity) -> Self {
         match severity {
             Severity::Info => Self::Info,

@@ -1,0 +1,10 @@
+//! What the agent and the aggregator must agree on.
+//!
+//! - [`wire`]: batches, records and the ingest protocol messages.
+//! - [`rules`]: names, tags and sizes every record obeys; the agent enforces
+//!   them on plugin output, the aggregator again on what arrives.
+//! - [`yaml_config`]: the config loader that reports every error at once.
+
+pub mod rules;
+pub mod wire;
+pub mod yaml_config;
