@@ -1,1 +1,22 @@
+//! p2pmon aggregator: the central service. Agents deliver batches to the
+//! ingest listener; the aggregator authenticates the host, checks every
+//! record, stores it in the embedded store, and fans it out to WebSocket
+//! clients; FluxCP and the dashboard read the query API.
+//!
+//! - [`config`]: aggregator.yml and metrics.yml.
+//! - [`auth`]: join tokens, host credentials, API tokens.
+//! - [`ingest`]: enrollment, hello, batches, and every ingest limit.
+//! - [`store`]: SQLite (WAL): raw points, 1 min and 1 h rollups, retention.
+//! - [`state`]: what is kept in memory (latest values, host status, counters).
+//! - [`api`]: the query API; [`fanout`]: the WebSocket feed.
+//! - [`server`]: wiring and shutdown; [`cli`]: the commands.
 
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod fanout;
+pub mod ingest;
+pub mod server;
+pub mod state;
+pub mod store;

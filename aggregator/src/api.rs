@@ -1,0 +1,472 @@
+//! The query API (seed default `127.0.0.1:5121`), read by FluxCP and the
+//! dashboard. JSON, bearer tokens (`token create --api`), described in
+//! `aggregator/openapi.yaml`. Only `/api/v1/health` answers without a token.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Json;
+use p2pmon_common::wire::HostType;
+use serde::{Deserialize, Serialize};
+
+use crate::ingest::Refusal;
+use crate::state::{HostState, LatestPoint, Shared, mean, names, now_ms};
+use crate::store::{self, EventFilter, Tier};
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    let protected = Router::new()
+        .route("/api/v1/hosts", get(hosts))
+        .route("/api/v1/hosts/{id}", get(host).delete(revoke))
+        .route("/api/v1/maps", get(maps))
+        .route("/api/v1/metrics/realtime", get(realtime))
+        .route("/api/v1/metrics/historical", get(historical))
+        .route("/api/v1/network/matrix", get(matrix))
+        .route("/api/v1/events", get(events))
+        .route_layer(middleware::from_fn_with_state(shared.clone(), require_token));
+    Router::new()
+        .route("/api/v1/health", get(health))
+        .merge(protected)
+        .fallback(|| async { Refusal::new(StatusCode::NOT_FOUND, "not_found", "no such API path") })
+        .with_state(shared)
+}
+
+async fn require_token(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let ok = match token {
+        Some(token) => {
+            let shared = shared.clone();
+            tokio::task::spawn_blocking(move || shared.api_token_ok(&token))
+                .await
+                .unwrap_or(false)
+        }
+        None => false,
+    };
+    if !ok {
+        return Refusal::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or invalid API token (create one with `p2pmon-aggregator token create --api`)",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+fn store_error(error: store::StoreError) -> Refusal {
+    tracing::error!(%error, "API read failed.");
+    Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store could not be read")
+}
+
+async fn health(State(shared): State<Arc<Shared>>) -> Response {
+    let store_ok = shared
+        .store
+        .read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .await
+        .is_ok();
+    let now = now_ms();
+    let mut states: BTreeMap<&str, u64> = [("online", 0), ("degraded", 0), ("offline", 0)].into();
+    for host in shared.live.read().values() {
+        let key = match HostState::of(host.last_seen_ms, now, &shared.config.hosts) {
+            HostState::Online => "online",
+            HostState::Degraded => "degraded",
+            HostState::Offline => "offline",
+        };
+        *states.entry(key).or_default() += 1;
+    }
+    let hub = &shared.hub.stats;
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    let body = serde_json::json!({
+        "status": if store_ok { "ok" } else { "degraded" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_s": shared.started.elapsed().as_secs(),
+        "store": { "ok": store_ok },
+        "hosts": states,
+        "ingest": shared.ingest.snapshot(),
+        "websocket": {
+            "clients": hub.connected.load(std::sync::atomic::Ordering::Relaxed),
+            "accepted_total": load(&hub.accepted_total),
+            "refused_total": load(&hub.refused_total),
+            "dropped_slow_total": load(&hub.dropped_slow_total),
+            "messages_total": load(&hub.messages_total),
+        },
+    });
+    let status = if store_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body)).into_response()
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct HostSummary {
+    id: String,
+    host_type: HostType,
+    status: HostState,
+    revoked: bool,
+    last_seen_ms: Option<i64>,
+    agent_version: String,
+    quality_score: u32,
+    cpu_usage: Option<f64>,
+    memory_usage: Option<f64>,
+    players: Option<f64>,
+    latency_ms: Option<f64>,
+    maps: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HostsQuery {
+    status: Option<HostState>,
+    search: Option<String>,
+    #[serde(default)]
+    sort: HostSort,
+    #[serde(default = "one")]
+    page: usize,
+    #[serde(default = "fifty")]
+    per_page: usize,
+}
+
+fn one() -> usize {
+    1
+}
+fn fifty() -> usize {
+    50
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum HostSort {
+    #[default]
+    Id,
+    Status,
+    Quality,
+    Players,
+    Cpu,
+    LastSeen,
+}
+
+async fn summaries(shared: &Arc<Shared>) -> Result<Vec<(HostSummary, Vec<LatestPoint>, store::HostRow)>, Refusal> {
+    let rows = shared.store.read(|conn| store::hosts(conn)).await.map_err(store_error)?;
+    let now = now_ms();
+    let live = shared.live.read();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let host = live.get(&row.id).cloned().unwrap_or_default();
+        let status = HostState::of(host.last_seen_ms.or(row.last_seen_ms), now, &shared.config.hosts);
+        let mut latest: Vec<LatestPoint> = host.latest.values().cloned().collect();
+        latest.sort_by(|a, b| (&a.name, &a.tags).cmp(&(&b.name, &b.tags)));
+        out.push((
+            HostSummary {
+                id: row.id.clone(),
+                host_type: if row.host_type == "vps" { HostType::Vps } else { host.host_type },
+                status,
+                revoked: row.revoked_ms.is_some(),
+                last_seen_ms: host.last_seen_ms.or(row.last_seen_ms),
+                agent_version: row.agent_version.clone(),
+                quality_score: host.quality(status),
+                cpu_usage: host.value(names::CPU),
+                memory_usage: host.value(names::MEMORY),
+                players: host.players(),
+                latency_ms: host.latency_ms(),
+                maps: host.maps().into_keys().collect(),
+            },
+            latest,
+            row,
+        ));
+    }
+    Ok(out)
+}
+
+async fn hosts(
+    State(shared): State<Arc<Shared>>,
+    query: Result<Query<HostsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, Refusal> {
+    let Query(query) = query.map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    if query.page == 0 || query.per_page == 0 || query.per_page > 1000 {
+        return Err(Refusal::new(StatusCode::BAD_REQUEST, "bad_query", "page starts at 1; per_page is 1 to 1000"));
+    }
+    let mut list: Vec<HostSummary> = summaries(&shared).await?.into_iter().map(|(s, _, _)| s).collect();
+    if let Some(status) = query.status {
+        list.retain(|h| h.status == status);
+    }
+    if let Some(search) = query.search.as_deref().map(str::to_lowercase) {
+        list.retain(|h| h.id.contains(&search) || h.maps.iter().any(|m| m.to_lowercase().contains(&search)));
+    }
+    let desc = |a: Option<f64>, b: Option<f64>| b.unwrap_or(-1.0).total_cmp(&a.unwrap_or(-1.0));
+    match query.sort {
+        HostSort::Id => list.sort_by(|a, b| a.id.cmp(&b.id)),
+        HostSort::Status => list.sort_by_key(|h| (h.status as u8, h.id.clone())),
+        HostSort::Quality => list.sort_by(|a, b| b.quality_score.cmp(&a.quality_score).then(a.id.cmp(&b.id))),
+        HostSort::Players => list.sort_by(|a, b| desc(a.players, b.players).then(a.id.cmp(&b.id))),
+        HostSort::Cpu => list.sort_by(|a, b| desc(a.cpu_usage, b.cpu_usage).then(a.id.cmp(&b.id))),
+        HostSort::LastSeen => list.sort_by(|a, b| b.last_seen_ms.cmp(&a.last_seen_ms).then(a.id.cmp(&b.id))),
+    }
+    let total = list.len();
+    let page: Vec<HostSummary> = list
+        .into_iter()
+        .skip((query.page - 1) * query.per_page)
+        .take(query.per_page)
+        .collect();
+    Ok(Json(serde_json::json!({
+        "hosts": page,
+        "total": total,
+        "page": query.page,
+        "per_page": query.per_page,
+    })))
+}
+
+async fn host(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, Refusal> {
+    let found = summaries(&shared).await?.into_iter().find(|(s, _, _)| s.id == id);
+    let Some((summary, latest, row)) = found else {
+        return Err(Refusal::new(StatusCode::NOT_FOUND, "not_found", "no such host"));
+    };
+    Ok(Json(serde_json::json!({
+        "host": summary,
+        "enrolled_ms": row.enrolled_ms,
+        "revoked_ms": row.revoked_ms,
+        "hello_ms": row.hello_ms,
+        "plugins": row.plugins,
+        "refused_plugins": row.refused_plugins,
+        "metrics": latest,
+    })))
+}
+
+async fn revoke(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, Refusal> {
+    let host = id.clone();
+    let revoked = shared
+        .store
+        .exec(move |conn| crate::auth::revoke_host(conn, &host, now_ms()))
+        .await
+        .map_err(store_error)?;
+    if !revoked {
+        return Err(Refusal::new(StatusCode::NOT_FOUND, "not_found", "no such enrolled host"));
+    }
+    crate::server::after_revoke(&shared, &id);
+    Ok(Json(serde_json::json!({ "host": id, "revoked": true })))
+}
+
+#[derive(Debug, Serialize)]
+struct MapRow {
+    map: String,
+    host: String,
+    host_type: HostType,
+    host_status: HostState,
+    players: Option<f64>,
+    up: Option<bool>,
+}
+
+fn map_rows(shared: &Shared) -> Vec<MapRow> {
+    let now = now_ms();
+    let live = shared.live.read();
+    let mut rows = Vec::new();
+    for (id, host) in live.iter() {
+        let status = HostState::of(host.last_seen_ms, now, &shared.config.hosts);
+        for (map, on_host) in host.maps() {
+            rows.push(MapRow {
+                map,
+                host: id.clone(),
+                host_type: host.host_type,
+                host_status: status,
+                players: on_host.players,
+                up: on_host.up,
+            });
+        }
+    }
+    rows.sort_by(|a, b| (&a.map, &a.host).cmp(&(&b.map, &b.host)));
+    rows
+}
+
+async fn maps(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    let rows = map_rows(&shared);
+    let total_players: f64 = rows.iter().filter_map(|r| r.players).sum();
+    Json(serde_json::json!({ "maps": rows, "total_players": total_players }))
+}
+
+async fn realtime(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    let now = now_ms();
+    let (mut online, mut degraded, mut offline) = (0u64, 0u64, 0u64);
+    let mut players = 0.0;
+    let mut latencies = Vec::new();
+    let mut losses = Vec::new();
+    {
+        let live = shared.live.read();
+        for host in live.values() {
+            match HostState::of(host.last_seen_ms, now, &shared.config.hosts) {
+                HostState::Online => online += 1,
+                HostState::Degraded => degraded += 1,
+                HostState::Offline => {
+                    offline += 1;
+                    continue;
+                }
+            }
+            players += host.players().unwrap_or(0.0);
+            latencies.extend(host.latency_ms());
+            losses.extend(mean(
+                host.latest
+                    .values()
+                    .filter(|p| p.name == names::PACKET_LOSS)
+                    .map(|p| p.value),
+            ));
+        }
+    }
+    let rows = map_rows(&shared);
+    let maps_p2p = rows.iter().filter(|r| r.host_type == HostType::P2p).count();
+    let maps_vps = rows.iter().filter(|r| r.host_type == HostType::Vps).count();
+    let known = online + degraded + offline;
+    let loss = mean(losses.iter().copied());
+    // Network health: the share of hosts reporting, less the mean packet loss.
+    let score = if known == 0 {
+        100.0
+    } else {
+        (100.0 * (online as f64 + 0.5 * degraded as f64) / known as f64 - loss.unwrap_or(0.0)).clamp(0.0, 100.0)
+    };
+    let status = if score >= 90.0 { "good" } else if score >= 60.0 { "degraded" } else { "poor" };
+    Json(serde_json::json!({
+        "timestamp_ms": now,
+        "active_hosts": online + degraded,
+        "hosts": { "online": online, "degraded": degraded, "offline": offline },
+        "total_players": players,
+        "network_health": { "score": score.round(), "status": status, "packet_loss_percent": loss },
+        "average_latency_ms": mean(latencies.iter().copied()),
+        "maps": { "p2p": maps_p2p, "vps": maps_vps },
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    #[serde(default = "default_timeframe")]
+    timeframe: String,
+    metric: String,
+    host: Option<String>,
+}
+
+fn default_timeframe() -> String {
+    "1h".to_string()
+}
+
+/// The window and tier of a timeframe.
+pub fn timeframe(name: &str) -> Option<(i64, Tier)> {
+    let hour = 3_600_000;
+    match name {
+        "1h" => Some((hour, Tier::Raw)),
+        "24h" => Some((24 * hour, Tier::Minute)),
+        "7d" => Some((7 * 24 * hour, Tier::Hour)),
+        "30d" => Some((30 * 24 * hour, Tier::Hour)),
+        _ => None,
+    }
+}
+
+async fn historical(
+    State(shared): State<Arc<Shared>>,
+    query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, Refusal> {
+    let Query(query) = query.map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let (window, tier) = timeframe(&query.timeframe).ok_or_else(|| {
+        Refusal::new(StatusCode::BAD_REQUEST, "bad_query", "timeframe is one of 1h, 24h, 7d, 30d")
+    })?;
+    if !p2pmon_common::rules::is_name(&query.metric, p2pmon_common::rules::MAX_NAME) {
+        return Err(Refusal::new(StatusCode::BAD_REQUEST, "bad_query", "metric is not a metric name"));
+    }
+    let to = now_ms();
+    let from = to - window;
+    let (metric, host) = (query.metric.clone(), query.host.clone());
+    let series = shared
+        .store
+        .read(move |conn| store::history(conn, &metric, host.as_deref(), tier, from, to, 1000))
+        .await
+        .map_err(store_error)?;
+    Ok(Json(serde_json::json!({
+        "timeframe": query.timeframe,
+        "tier": tier,
+        "from_ms": from,
+        "to_ms": to,
+        "metric": query.metric,
+        "series": series,
+    })))
+}
+
+async fn matrix(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    let mut links: BTreeMap<(String, String), serde_json::Map<String, serde_json::Value>> = BTreeMap::new();
+    let mut hosts: Vec<String> = Vec::new();
+    {
+        let live = shared.live.read();
+        for (id, host) in live.iter() {
+            hosts.push(id.clone());
+            for point in host.latest.values() {
+                let field = match point.name.as_str() {
+                    names::LATENCY => "latency_ms",
+                    names::PACKET_LOSS => "packet_loss_percent",
+                    _ => continue,
+                };
+                let Some(target) = point.tags.get("target") else { continue };
+                let link = links.entry((id.clone(), target.clone())).or_default();
+                link.insert(field.to_string(), point.value.into());
+                let at = link.get("timestamp_ms").and_then(|v| v.as_i64()).unwrap_or(0);
+                link.insert("timestamp_ms".to_string(), at.max(point.timestamp_ms).into());
+            }
+        }
+    }
+    hosts.sort();
+    let links: Vec<serde_json::Value> = links
+        .into_iter()
+        .map(|((from, to), mut fields)| {
+            fields.insert("from".to_string(), from.into());
+            fields.insert("to".to_string(), to.into());
+            serde_json::Value::Object(fields)
+        })
+        .collect();
+    Json(serde_json::json!({ "hosts": hosts, "links": links }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    host: Option<String>,
+    kind: Option<String>,
+    severity: Option<String>,
+    #[serde(default)]
+    since_ms: i64,
+    #[serde(default = "hundred")]
+    limit: usize,
+}
+
+fn hundred() -> usize {
+    100
+}
+
+async fn events(
+    State(shared): State<Arc<Shared>>,
+    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, Refusal> {
+    let Query(query) = query.map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    if query.limit == 0 || query.limit > 1000 {
+        return Err(Refusal::new(StatusCode::BAD_REQUEST, "bad_query", "limit is 1 to 1000"));
+    }
+    if let Some(severity) = &query.severity
+        && !["info", "warning", "error", "critical"].contains(&severity.as_str())
+    {
+        return Err(Refusal::new(StatusCode::BAD_REQUEST, "bad_query", "severity is info, warning, error or critical"));
+    }
+    let filter = EventFilter {
+        host: query.host,
+        kind: query.kind,
+        min_severity: query.severity,
+        since_ms: query.since_ms,
+        limit: query.limit,
+    };
+    let events = shared
+        .store
+        .read(move |conn| store::events(conn, &filter))
+        .await
+        .map_err(store_error)?;
+    Ok(Json(serde_json::json!({ "events": events })))
+}

@@ -1,0 +1,272 @@
+//! Secrets: join tokens (single use, expiring), host credentials and API
+//! tokens. Only SHA-256 hashes are stored; the secrets are 256 random bits,
+//! so a fast hash is enough. Everything lives in the store's database, so the
+//! CLI (`token create`, `host revoke`) and a running server see the same state.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use crate::store::StoreError;
+use p2pmon_common::wire::{EnrollResponse, Hello};
+
+/// Prefixes make a leaked secret recognisable (and greppable).
+pub const JOIN_PREFIX: &str = "p2pj_";
+pub const API_PREFIX: &str = "p2pa_";
+pub const HOST_PREFIX: &str = "p2ph_";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    Join,
+    Api,
+}
+
+impl TokenKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Join => "join",
+            TokenKind::Api => "api",
+        }
+    }
+    fn prefix(self) -> &'static str {
+        match self {
+            TokenKind::Join => JOIN_PREFIX,
+            TokenKind::Api => API_PREFIX,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("the join token is unknown, already used, or expired; create a new one with `p2pmon-aggregator token create --join`")]
+    InvalidJoinToken,
+    #[error("host {0:?} is already enrolled; revoke it first (`p2pmon-aggregator host revoke {0}`) to enroll it again")]
+    HostExists(String),
+    #[error("host id {0:?} is not valid: 1 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit")]
+    InvalidHostId(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for AuthError {
+    fn from(error: rusqlite::Error) -> Self {
+        AuthError::Store(error.into())
+    }
+}
+
+/// A new secret: `prefix` and 64 hex digits from the OS's random source.
+pub fn generate(prefix: &str) -> Result<String, StoreError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::Invalid(format!("no random source: {e}")))?;
+    Ok(format!("{prefix}{}", hex::encode(bytes)))
+}
+
+pub fn hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// `[a-z0-9][a-z0-9_.-]*`, at most 64 bytes.
+pub fn is_host_id(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 64
+        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+        && bytes.iter().all(|&b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.' || b == b'-'
+        })
+}
+
+/// Create a token and return the secret (shown once, stored hashed).
+pub fn create_token(
+    conn: &Connection,
+    kind: TokenKind,
+    name: &str,
+    ttl_ms: Option<i64>,
+    now_ms: i64,
+) -> Result<String, StoreError> {
+    let secret = generate(kind.prefix())?;
+    conn.execute(
+        "INSERT INTO tokens (hash, kind, name, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            hash(&secret),
+            kind.as_str(),
+            name,
+            now_ms,
+            ttl_ms.map(|ttl| now_ms + ttl)
+        ],
+    )?;
+    Ok(secret)
+}
+
+/// Whether `token` is a live API token.
+pub fn api_token_valid(conn: &Connection, token: &str, now_ms: i64) -> Result<bool, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM tokens WHERE hash = ?1 AND kind = 'api' AND revoked_ms IS NULL
+               AND (expires_ms IS NULL OR expires_ms > ?2)",
+            params![hash(token), now_ms],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// Trade a join token for a host credential, in one transaction: the token
+/// is spent even if two agents race with it.
+pub fn enroll(
+    conn: &mut Connection,
+    join_token: &str,
+    host_id: &str,
+    now_ms: i64,
+) -> Result<EnrollResponse, AuthError> {
+    if !is_host_id(host_id) {
+        return Err(AuthError::InvalidHostId(host_id.to_string()));
+    }
+    let tx = conn.transaction()?;
+    let spent = tx.execute(
+        "UPDATE tokens SET used_ms = ?2, used_by = ?3
+         WHERE hash = ?1 AND kind = 'join' AND used_ms IS NULL AND revoked_ms IS NULL
+           AND (expires_ms IS NULL OR expires_ms > ?2)",
+        params![hash(join_token), now_ms, host_id],
+    )?;
+    if spent != 1 {
+        return Err(AuthError::InvalidJoinToken);
+    }
+    let existing: Option<Option<i64>> = tx
+        .query_row(
+            "SELECT revoked_ms FROM hosts WHERE id = ?1",
+            [host_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(None) = existing {
+        return Err(AuthError::HostExists(host_id.to_string()));
+    }
+    let credential = generate(HOST_PREFIX)?;
+    tx.execute(
+        "INSERT INTO hosts (id, credential_hash, enrolled_ms) VALUES (?1, ?2, ?3)
+         ON CONFLICT (id) DO UPDATE SET credential_hash = excluded.credential_hash,
+           enrolled_ms = excluded.enrolled_ms, revoked_ms = NULL",
+        params![host_id, hash(&credential), now_ms],
+    )?;
+    tx.commit()?;
+    Ok(EnrollResponse {
+        host_id: host_id.to_string(),
+        credential,
+    })
+}
+
+/// The host a credential belongs to, if it is live.
+pub fn host_for_credential(
+    conn: &Connection,
+    credential: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT id FROM hosts WHERE credential_hash = ?1 AND revoked_ms IS NULL",
+            [hash(credential)],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Revoke a host's credential; false if there is no such live host.
+pub fn revoke_host(conn: &Connection, host_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE hosts SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
+        params![host_id, now_ms],
+    )? == 1)
+}
+
+/// Remember what a host's agent reported when it connected.
+pub fn record_hello(
+    conn: &Connection,
+    host_id: &str,
+    hello: &Hello,
+    refused: &[String],
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let plugins = serde_json::to_string(&hello.plugins).unwrap_or_else(|_| "[]".to_string());
+    let refused = serde_json::to_string(refused).unwrap_or_else(|_| "[]".to_string());
+    conn.execute(
+        "UPDATE hosts SET agent_version = ?2, host_type = ?3, plugins = ?4, refused_plugins = ?5,
+           hello_ms = ?6 WHERE id = ?1",
+        params![
+            host_id,
+            hello.agent_version,
+            hello.host_type.as_str(),
+            plugins,
+            refused,
+            now_ms
+        ],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = crate::store::schema::open(&dir.path().join("t.db")).expect("open");
+        (dir, conn)
+    }
+
+    #[test]
+    fn a_join_token_is_single_use() {
+        let (_dir, mut conn) = store();
+        let token = create_token(&conn, TokenKind::Join, "", Some(60_000), 1_000).expect("token");
+        let enrolled = enroll(&mut conn, &token, "host-a", 2_000).expect("enroll");
+        assert!(enrolled.credential.starts_with(HOST_PREFIX));
+        assert_eq!(
+            host_for_credential(&conn, &enrolled.credential).expect("lookup"),
+            Some("host-a".to_string())
+        );
+        assert!(matches!(
+            enroll(&mut conn, &token, "host-b", 3_000),
+            Err(AuthError::InvalidJoinToken)
+        ));
+    }
+
+    #[test]
+    fn an_expired_join_token_is_refused() {
+        let (_dir, mut conn) = store();
+        let token = create_token(&conn, TokenKind::Join, "", Some(60_000), 1_000).expect("token");
+        assert!(matches!(
+            enroll(&mut conn, &token, "host-a", 61_001),
+            Err(AuthError::InvalidJoinToken)
+        ));
+    }
+
+    #[test]
+    fn revoking_kills_the_credential_and_allows_re_enrollment() {
+        let (_dir, mut conn) = store();
+        let first = create_token(&conn, TokenKind::Join, "", None, 0).expect("token");
+        let second = create_token(&conn, TokenKind::Join, "", None, 0).expect("token");
+        let old = enroll(&mut conn, &first, "host-a", 1).expect("enroll");
+        assert!(matches!(
+            enroll(&mut conn, &second, "host-a", 2),
+            Err(AuthError::HostExists(_))
+        ));
+        let third = create_token(&conn, TokenKind::Join, "", None, 0).expect("token");
+        assert!(revoke_host(&conn, "host-a", 3).expect("revoke"));
+        assert_eq!(
+            host_for_credential(&conn, &old.credential).expect("lookup"),
+            None
+        );
+        let new = enroll(&mut conn, &third, "host-a", 4).expect("re-enroll");
+        assert_ne!(new.credential, old.credential);
+    }
+
+    #[test]
+    fn api_tokens_and_host_ids() {
+        let (_dir, conn) = store();
+        let token = create_token(&conn, TokenKind::Api, "fluxcp", None, 0).expect("token");
+        assert!(api_token_valid(&conn, &token, 1).expect("check"));
+        assert!(!api_token_valid(&conn, "p2pa_nope", 1).expect("check"));
+        assert!(is_host_id("vps-01.eu"));
+        assert!(!is_host_id("<script>"));
+        assert!(!is_host_id("-x"));
+    }
+}

@@ -1,0 +1,241 @@
+//! The `p2pmon-aggregator` command line: `serve`, `token create`, `host list`,
+//! `host revoke`. The token and host commands work on the store directly, so
+//! they run with or without a server (which sees changes within a second).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{ArgGroup, Parser, Subcommand};
+use tokio::sync::watch;
+
+use crate::auth::{self, TokenKind};
+use crate::config::{self, AggregatorConfig};
+use crate::server::Server;
+use crate::state::now_ms;
+use crate::store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "p2pmon-aggregator",
+    version,
+    about = "p2pmon aggregator: ingest from agents, embedded store, query API, live WebSocket feed."
+)]
+pub struct Cli {
+    /// Aggregator config file.
+    #[arg(long, global = true, default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    /// Log filter (error, warn, info, debug, trace, or a tracing filter).
+    #[arg(long, global = true, env = "P2PMON_LOG", default_value = "info")]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve ingest, the API and the WebSocket feed until SIGINT or SIGTERM.
+    Serve,
+    /// Create secrets.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Enrolled hosts.
+    Host {
+        #[command(subcommand)]
+        command: HostCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a new token on stdout (it is stored hashed and cannot be shown again).
+    #[command(group(ArgGroup::new("kind").required(true).args(["join", "api"])))]
+    Create {
+        /// A single-use, expiring token an agent enrolls with.
+        #[arg(long)]
+        join: bool,
+        /// A bearer token for API and WebSocket clients (FluxCP, the dashboard).
+        #[arg(long)]
+        api: bool,
+        /// Lifetime of a join token in seconds (default: tokens.join_ttl_s).
+        #[arg(long)]
+        ttl: Option<u64>,
+        /// A note to recognise the token by.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostCommand {
+    /// List enrolled hosts.
+    List,
+    /// Revoke a host's credential; its agent is refused within seconds.
+    Revoke { host: String },
+}
+
+pub fn init_logging(cli: &Cli) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+pub fn main(cli: Cli) -> ExitCode {
+    let config = match AggregatorConfig::load(&cli.config) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Serve => serve(config),
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    join,
+                    api: _,
+                    ttl,
+                    name,
+                },
+        } => create_token(&config, join, ttl, &name),
+        Command::Host {
+            command: HostCommand::List,
+        } => list_hosts(&config),
+        Command::Host {
+            command: HostCommand::Revoke { host },
+        } => revoke_host(&config, &host),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: AggregatorConfig) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("p2pmon-aggregator")
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let server = Server::start(config).await?;
+        let (stop, mut stopped) = watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            let _ = stop.send(true);
+        });
+        let _ = stopped.wait_for(|s| *s).await;
+        tracing::info!("Shutting down.");
+        server.shutdown().await?;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn create_token(
+    config: &AggregatorConfig,
+    join: bool,
+    ttl: Option<u64>,
+    name: &str,
+) -> anyhow::Result<()> {
+    let conn = store::schema::open(&config.store_path())?;
+    let (kind, ttl_ms) = if join {
+        let ttl = ttl.unwrap_or(config.tokens.join_ttl_s);
+        (TokenKind::Join, Some(ttl as i64 * 1000))
+    } else {
+        (TokenKind::Api, None)
+    };
+    let token = auth::create_token(&conn, kind, name, ttl_ms, now_ms())?;
+    println!("{token}");
+    match kind {
+        TokenKind::Join => eprintln!(
+            "Join token created: single use, valid for {} s. On the host: p2pmon-agent enroll --token <token>",
+            ttl_ms.unwrap_or(0) / 1000
+        ),
+        TokenKind::Api => {
+            eprintln!("API token created. Send it as `Authorization: Bearer <token>`.")
+        }
+    }
+    Ok(())
+}
+
+fn list_hosts(config: &AggregatorConfig) -> anyhow::Result<()> {
+    let conn = store::schema::open(&config.store_path())?;
+    let hosts = store::hosts(&conn)?;
+    println!(
+        "{:<24} {:<5} {:<8} {:<10} {:<14} plugins",
+        "HOST", "TYPE", "STATE", "AGENT", "LAST SEEN (s)"
+    );
+    let now = now_ms();
+    for host in hosts {
+        let state = if host.revoked_ms.is_some() {
+            "revoked"
+        } else {
+            "enrolled"
+        };
+        let seen = host
+            .last_seen_ms
+            .map(|t| ((now - t) / 1000).to_string())
+            .unwrap_or_else(|| "never".to_string());
+        let plugins = host
+            .plugins
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|p| {
+                        format!(
+                            "{}@{} {:.12}",
+                            p["name"].as_str().unwrap_or("?"),
+                            p["version"].as_str().unwrap_or("?"),
+                            p["sha256"].as_str().unwrap_or("?")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        println!(
+            "{:<24} {:<5} {:<8} {:<10} {:<14} {plugins}",
+            host.id, host.host_type, state, host.agent_version, seen
+        );
+    }
+    Ok(())
+}
+
+fn revoke_host(config: &AggregatorConfig, host: &str) -> anyhow::Result<()> {
+    let conn = store::schema::open(&config.store_path())?;
+    if !auth::revoke_host(&conn, host, now_ms())? {
+        anyhow::bail!("no enrolled host {host:?} (see `p2pmon-aggregator host list`)");
+    }
+    eprintln!("Host {host} revoked; a running aggregator refuses it within a second.");
+    Ok(())
+}

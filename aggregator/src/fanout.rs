@@ -1,0 +1,491 @@
+//! The live feed: `ws://HOST:5122/monitor`, messages `{"type": "metrics" |
+//! "alert" | "status", ...}` as in the seed's client snippet.
+//!
+//! Every client has a bounded queue. Publishing never waits: a message that
+//! does not fit in a client's queue disconnects that client (it stopped
+//! reading), and the others are unaffected. A message is serialised once and
+//! shared by every client that takes it whole; clients with subscriptions
+//! (hosts, maps, metric groups) get their own filtered copy, built in their
+//! own task.
+//!
+//! Clients authenticate with an API token (`?token=` or `Authorization:
+//! Bearer`); browsers are also held to the configured origins.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig as WsProtocolConfig;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+use crate::config::WebSocketConfig;
+
+/// One metric in a `metrics` message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WsMetric {
+    pub name: String,
+    pub value: f64,
+    pub unit: String,
+    pub tags: BTreeMap<String, String>,
+    pub timestamp_ms: u64,
+    pub plugin: String,
+    /// metrics.yml group (system, game, network), if listed there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+#[derive(Serialize)]
+struct MetricsMessage<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    host: &'a str,
+    /// When the aggregator stored the batch (Unix ms).
+    stored_ms: u64,
+    metrics: &'a [WsMetric],
+}
+
+/// What is published; cheap to share between clients.
+pub struct Outgoing {
+    /// The whole message, serialised once.
+    text: Utf8Bytes,
+    /// For filtering: the host it is about, and for metrics the metrics.
+    host: Option<String>,
+    metrics: Option<(u64, Vec<WsMetric>)>,
+}
+
+/// A client's subscription; empty sets mean everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subscription {
+    #[serde(default)]
+    pub hosts: HashSet<String>,
+    #[serde(default)]
+    pub maps: HashSet<String>,
+    #[serde(default)]
+    pub groups: HashSet<String>,
+}
+
+impl Subscription {
+    fn is_everything(&self) -> bool {
+        self.hosts.is_empty() && self.maps.is_empty() && self.groups.is_empty()
+    }
+
+    fn wants_metric(&self, metric: &WsMetric) -> bool {
+        (self.groups.is_empty()
+            || metric
+                .group
+                .as_ref()
+                .is_some_and(|g| self.groups.contains(g))
+            || self.groups.contains(&metric.plugin))
+            && (self.maps.is_empty()
+                || metric.tags.get("map").is_some_and(|m| self.maps.contains(m)))
+    }
+
+    fn from_query(query: &str) -> Self {
+        let mut sub = Subscription::default();
+        for pair in query.split('&') {
+            let Some((key, value)) = pair.split_once('=') else {
+                continue;
+            };
+            let set = match key {
+                "hosts" => &mut sub.hosts,
+                "maps" => &mut sub.maps,
+                "groups" => &mut sub.groups,
+                _ => continue,
+            };
+            set.extend(
+                value
+                    .split(',')
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_string),
+            );
+        }
+        sub
+    }
+}
+
+/// A message from a client.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum ClientMessage {
+    Subscribe {
+        #[serde(flatten)]
+        subscription: Subscription,
+    },
+}
+
+struct ClientSlot {
+    queue: mpsc::Sender<Arc<Outgoing>>,
+}
+
+/// Counters for the health endpoint.
+#[derive(Debug, Default, Serialize)]
+pub struct HubStats {
+    pub connected: AtomicUsize,
+    pub accepted_total: AtomicU64,
+    pub refused_total: AtomicU64,
+    pub dropped_slow_total: AtomicU64,
+    pub messages_total: AtomicU64,
+}
+
+/// The registry of connected clients.
+pub struct Hub {
+    clients: Mutex<HashMap<u64, ClientSlot>>,
+    next_id: AtomicU64,
+    queue_size: usize,
+    pub stats: HubStats,
+}
+
+impl Hub {
+    pub fn new(queue_size: usize) -> Arc<Self> {
+        Arc::new(Self {
+            clients: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            queue_size,
+            stats: HubStats::default(),
+        })
+    }
+
+    pub fn client_count(&self) -> usize {
+        self.clients.lock().map(|c| c.len()).unwrap_or(0)
+    }
+
+    fn register(&self) -> (u64, mpsc::Receiver<Arc<Outgoing>>) {
+        let (queue, receiver) = mpsc::channel(self.queue_size);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut clients) = self.clients.lock() {
+            clients.insert(id, ClientSlot { queue });
+        }
+        self.stats.connected.fetch_add(1, Ordering::Relaxed);
+        (id, receiver)
+    }
+
+    fn unregister(&self, id: u64) {
+        if let Ok(mut clients) = self.clients.lock()
+            && clients.remove(&id).is_some()
+        {
+            self.stats.connected.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn publish(&self, outgoing: Outgoing) {
+        let outgoing = Arc::new(outgoing);
+        self.stats.messages_total.fetch_add(1, Ordering::Relaxed);
+        let Ok(mut clients) = self.clients.lock() else {
+            return;
+        };
+        let before = clients.len();
+        // A full queue means the client stopped reading: drop its sender,
+        // which ends its task and closes the connection.
+        clients.retain(|_, slot| slot.queue.try_send(outgoing.clone()).is_ok());
+        let dropped = before - clients.len();
+        if dropped > 0 {
+            self.stats
+                .dropped_slow_total
+                .fetch_add(dropped as u64, Ordering::Relaxed);
+            self.stats.connected.fetch_sub(dropped, Ordering::Relaxed);
+            tracing::warn!(
+                clients = dropped,
+                "Disconnected WebSocket clients that stopped reading."
+            );
+        }
+    }
+
+    /// Publish the metrics of one stored batch.
+    pub fn publish_metrics(&self, host: &str, stored_ms: u64, metrics: Vec<WsMetric>) {
+        if metrics.is_empty() {
+            return;
+        }
+        let text = serde_json::to_string(&MetricsMessage {
+            kind: "metrics",
+            host,
+            stored_ms,
+            metrics: &metrics,
+        })
+        .unwrap_or_default();
+        self.publish(Outgoing {
+            text: text.into(),
+            host: Some(host.to_string()),
+            metrics: Some((stored_ms, metrics)),
+        });
+    }
+
+    /// Publish `{"type": "status", "status": status}`.
+    pub fn publish_status(&self, host: Option<&str>, status: serde_json::Value) {
+        self.publish_typed("status", host, status);
+    }
+
+    /// Publish `{"type": "alert", "alert": alert}`.
+    pub fn publish_alert(&self, host: Option<&str>, alert: serde_json::Value) {
+        self.publish_typed("alert", host, alert);
+    }
+
+    fn publish_typed(&self, kind: &str, host: Option<&str>, body: serde_json::Value) {
+        let mut message = serde_json::Map::new();
+        message.insert("type".to_string(), kind.into());
+        message.insert(kind.to_string(), body);
+        let text = serde_json::Value::Object(message).to_string();
+        self.publish(Outgoing {
+            text: text.into(),
+            host: host.map(str::to_string),
+            metrics: None,
+        });
+    }
+}
+
+/// What a client is allowed to do once connected, decided at the handshake.
+struct Admission {
+    subscription: Subscription,
+}
+
+/// Checks a client's token; the API's token check, passed in by the server.
+pub type TokenCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// Accept WebSocket clients on `listener` until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    config: WebSocketConfig,
+    hub: Arc<Hub>,
+    check_token: TokenCheck,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let config = Arc::new(config);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else { continue };
+                if hub.client_count() >= config.max_clients {
+                    hub.stats.refused_total.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(client(
+                    stream,
+                    peer,
+                    config.clone(),
+                    hub.clone(),
+                    check_token.clone(),
+                    shutdown.clone(),
+                ));
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+fn refuse(status: StatusCode, message: &str) -> ErrorResponse {
+    let mut response = ErrorResponse::new(Some(message.to_string()));
+    *response.status_mut() = status;
+    response
+}
+
+fn bearer(request: &Request) -> Option<String> {
+    let query_token = request.uri().query().and_then(|q| {
+        q.split('&')
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| *k == "token")
+            .map(|(_, v)| v.to_string())
+    });
+    query_token.or_else(|| {
+        request
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_string)
+    })
+}
+
+async fn client(
+    stream: TcpStream,
+    peer: SocketAddr,
+    config: Arc<WebSocketConfig>,
+    hub: Arc<Hub>,
+    check_token: TokenCheck,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut admission = None;
+    let callback = |request: &Request, response: Response| {
+        if request.uri().path() != config.path {
+            return Err(refuse(StatusCode::NOT_FOUND, "no such path"));
+        }
+        if let Some(origin) = request.headers().get("origin") {
+            let origin = origin.to_str().unwrap_or("");
+            if !config
+                .allowed_origins
+                .iter()
+                .any(|allowed| allowed == "*" || allowed == origin)
+            {
+                return Err(refuse(StatusCode::FORBIDDEN, "origin not allowed"));
+            }
+        }
+        match bearer(request) {
+            Some(token) if check_token(&token) => {}
+            _ => return Err(refuse(StatusCode::UNAUTHORIZED, "missing or invalid token")),
+        }
+        admission = Some(Admission {
+            subscription: Subscription::from_query(request.uri().query().unwrap_or("")),
+        });
+        Ok(response)
+    };
+    // Small buffers: an idle client should cost a few KB, not the 128 KiB
+    // read buffer tungstenite allocates by default.
+    let ws_config = WsProtocolConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(Some(64 * 1024))
+        .max_frame_size(Some(64 * 1024));
+    let handshake = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_config));
+    let mut ws = match tokio::time::timeout(std::time::Duration::from_secs(10), handshake).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(error)) => {
+            hub.stats.refused_total.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%peer, %error, "WebSocket handshake refused.");
+            return;
+        }
+        Err(_) => return,
+    };
+    let Some(Admission { mut subscription }) = admission else {
+        return;
+    };
+    hub.stats.accepted_total.fetch_add(1, Ordering::Relaxed);
+    let (id, mut queue) = hub.register();
+    loop {
+        tokio::select! {
+            outgoing = queue.recv() => {
+                let Some(outgoing) = outgoing else {
+                    // Dropped by the hub: too slow.
+                    let _ = ws.close(None).await;
+                    break;
+                };
+                let Some(text) = render(&outgoing, &subscription) else { continue };
+                if ws.send(Message::Text(text)).await.is_err() {
+                    break;
+                }
+            }
+            incoming = ws.next() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    match serde_json::from_str::<ClientMessage>(&text) {
+                        Ok(ClientMessage::Subscribe { subscription: new }) => subscription = new,
+                        Err(error) => {
+                            let reply = serde_json::json!({
+                                "type": "error",
+                                "error": format!("unknown message: {error}"),
+                            });
+                            if ws.send(Message::Text(reply.to_string().into())).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+            _ = shutdown.changed() => {
+                let _ = ws.close(None).await;
+                break;
+            }
+        }
+    }
+    hub.unregister(id);
+}
+
+/// The text to send `subscription`'s client for `outgoing`, if any.
+fn render(outgoing: &Outgoing, subscription: &Subscription) -> Option<Utf8Bytes> {
+    if subscription.is_everything() {
+        return Some(outgoing.text.clone());
+    }
+    if let Some(host) = &outgoing.host
+        && !subscription.hosts.is_empty()
+        && !subscription.hosts.contains(host)
+    {
+        return None;
+    }
+    match &outgoing.metrics {
+        None => Some(outgoing.text.clone()),
+        Some((stored_ms, metrics)) => {
+            if subscription.groups.is_empty() && subscription.maps.is_empty() {
+                return Some(outgoing.text.clone());
+            }
+            let wanted: Vec<WsMetric> = metrics
+                .iter()
+                .filter(|m| subscription.wants_metric(m))
+                .cloned()
+                .collect();
+            if wanted.is_empty() {
+                return None;
+            }
+            let text = serde_json::to_string(&MetricsMessage {
+                kind: "metrics",
+                host: outgoing.host.as_deref().unwrap_or(""),
+                stored_ms: *stored_ms,
+                metrics: &wanted,
+            })
+            .ok()?;
+            Some(text.into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metric(name: &str, group: Option<&str>, map: Option<&str>) -> WsMetric {
+        WsMetric {
+            name: name.to_string(),
+            value: 1.0,
+            unit: String::new(),
+            tags: map
+                .map(|m| [("map".to_string(), m.to_string())].into())
+                .unwrap_or_default(),
+            timestamp_ms: 1,
+            plugin: "p".to_string(),
+            group: group.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn subscriptions_filter_hosts_groups_and_maps() {
+        let outgoing = Outgoing {
+            text: "{}".into(),
+            host: Some("h1".to_string()),
+            metrics: Some((
+                5,
+                vec![
+                    metric("cpu_usage", Some("system"), None),
+                    metric("player_count", Some("game"), Some("prontera")),
+                    metric("player_count", Some("game"), Some("geffen")),
+                ],
+            )),
+        };
+        assert!(render(&outgoing, &Subscription::default()).is_some());
+        assert!(render(&outgoing, &Subscription::from_query("hosts=h2")).is_none());
+        let game = render(&outgoing, &Subscription::from_query("groups=game&maps=geffen"))
+            .expect("one metric");
+        let parsed: serde_json::Value = serde_json::from_str(&game).expect("json");
+        assert_eq!(parsed["metrics"].as_array().map(Vec::len), Some(1));
+        assert_eq!(parsed["metrics"][0]["tags"]["map"], "geffen");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_disconnects_only_that_client() {
+        let hub = Hub::new(2);
+        let (_slow, _slow_queue) = hub.register();
+        let (_fast, mut fast_queue) = hub.register();
+        for i in 0..3 {
+            hub.publish_status(None, serde_json::json!({ "n": i }));
+            // The fast client keeps up.
+            assert!(fast_queue.recv().await.is_some());
+        }
+        assert_eq!(hub.client_count(), 1);
+        assert_eq!(hub.stats.dropped_slow_total.load(Ordering::Relaxed), 1);
+    }
+}

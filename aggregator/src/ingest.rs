@@ -1,0 +1,635 @@
+//! The ingest listener: enrollment, hello, and batches from agents.
+//!
+//! Every refusal is a JSON [`ErrorBody`] with a stable code and a counter;
+//! nothing an agent sends can crash the service or reach the store
+//! unchecked. Per-request problems refuse the whole request (`400`, `401`,
+//! `403`, `409`, `413`, `415`, `429`); per-record problems (bad names or tags,
+//! timestamps out of range, the series cap) drop those records and are
+//! counted in the [`Ack`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use p2pmon_common::rules::{MAX_FIELD_VALUE, MAX_MESSAGE, MAX_NAME, check_tag, is_name};
+use p2pmon_common::wire::{
+    Ack, Batch, EnrollRequest, ErrorBody, EventRecord, Hello, MetricRecord, Record, paths,
+};
+
+use crate::auth::{self, AuthError};
+use crate::fanout::WsMetric;
+use crate::state::{LatestPoint, Shared, now_ms};
+use crate::store::{WriteJob, severity_str};
+
+/// A refusal: status, code, message.
+#[derive(Debug)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub retry_after_s: Option<u64>,
+}
+
+impl Refusal {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after_s: None,
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let body = axum::Json(ErrorBody {
+            code: self.code.to_string(),
+            message: self.message,
+        });
+        let mut response = (self.status, body).into_response();
+        if let Some(seconds) = self.retry_after_s
+            && let Ok(value) = seconds.to_string().parse()
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
+    }
+}
+
+/// Per-host token buckets, in records.
+#[derive(Default)]
+pub struct RateLimits {
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimits {
+    /// Take `cost` records from `host`'s bucket, or say how many seconds
+    /// until there are enough.
+    fn take(&self, host: &str, cost: u64, rate: u64, burst: u64) -> Result<(), u64> {
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let (tokens, last) = buckets
+            .entry(host.to_string())
+            .or_insert((burst as f64, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate as f64).min(burst as f64);
+        *last = now;
+        let cost = cost as f64;
+        if *tokens >= cost {
+            *tokens -= cost;
+            Ok(())
+        } else {
+            Err(((cost - *tokens) / rate as f64).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+pub struct IngestState {
+    pub shared: Arc<Shared>,
+    pub rates: RateLimits,
+}
+
+pub fn router(state: Arc<IngestState>) -> Router {
+    Router::new()
+        .route(paths::ENROLL, post(enroll))
+        .route(paths::HELLO, post(hello))
+        .route(paths::BATCHES, post(batches))
+        .fallback(|| async {
+            Refusal::new(StatusCode::NOT_FOUND, "not_found", "no such ingest path")
+        })
+        .with_state(state)
+}
+
+fn refuse(state: &IngestState, refusal: Refusal) -> Response {
+    state.shared.ingest.count_refusal(refusal.code, 1);
+    tracing::debug!(code = refusal.code, message = %refusal.message, "Ingest request refused.");
+    refusal.into_response()
+}
+
+/// Read, decompress and bound a request body. The declared length is checked
+/// before a byte is read; the actual and decompressed lengths while reading.
+async fn read_body(state: &IngestState, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Refusal> {
+    let config = &state.shared.config.ingest;
+    let max = config.max_body_kb * 1024;
+    let too_large = |what: String| {
+        Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("{what} is over ingest.max_body_kb ({} KiB)", config.max_body_kb),
+        )
+    };
+    if let Some(length) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        && length > max
+    {
+        return Err(too_large(format!("the declared body of {length} bytes")));
+    }
+    let bytes = axum::body::to_bytes(body, max)
+        .await
+        .map_err(|_| too_large("the body".to_string()))?;
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity");
+    match encoding {
+        "identity" => Ok(bytes.to_vec()),
+        "zstd" => {
+            let limit = config.max_decompressed_kb * 1024;
+            let decoder = zstd::stream::read::Decoder::new(&bytes[..]).map_err(|e| {
+                Refusal::new(StatusCode::BAD_REQUEST, "bad_encoding", format!("zstd: {e}"))
+            })?;
+            let mut out = Vec::new();
+            decoder
+                .take(limit as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| {
+                    Refusal::new(StatusCode::BAD_REQUEST, "bad_encoding", format!("zstd: {e}"))
+                })?;
+            if out.len() > limit {
+                return Err(Refusal::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!(
+                        "the body decompresses to over ingest.max_decompressed_kb ({} KiB)",
+                        config.max_decompressed_kb
+                    ),
+                ));
+            }
+            Ok(out)
+        }
+        other => Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_encoding",
+            format!("Content-Encoding {other:?} is not supported (use zstd or identity)"),
+        )),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, Refusal> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            p2pmon_common::rules::truncate(format!("{what} is not valid: {e}"), 300),
+        )
+    })
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+async fn authenticate(state: &IngestState, headers: &HeaderMap) -> Result<String, Refusal> {
+    let unauthorized = || {
+        Refusal::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing, unknown or revoked host credential; enroll the host again",
+        )
+    };
+    let credential = bearer(headers).ok_or_else(unauthorized)?;
+    state
+        .shared
+        .host_for(credential)
+        .await
+        .ok_or_else(unauthorized)
+}
+
+async fn enroll(State(state): State<Arc<IngestState>>, headers: HeaderMap, body: Body) -> Response {
+    let request: EnrollRequest = match read_body(&state, &headers, body)
+        .await
+        .and_then(|bytes| parse(&bytes, "the enroll request"))
+    {
+        Ok(request) => request,
+        Err(refusal) => return refuse(&state, refusal),
+    };
+    let host_id = request.host_id.to_ascii_lowercase();
+    let token = request.join_token;
+    let result = state
+        .shared
+        .store
+        .exec(move |conn| Ok(auth::enroll(conn, &token, &host_id, now_ms())))
+        .await;
+    match result {
+        Ok(Ok(response)) => {
+            tracing::info!(host = %response.host_id, "Host enrolled.");
+            state.shared.live.write().entry(response.host_id.clone()).or_default();
+            state.shared.hub.publish_status(
+                Some(&response.host_id),
+                serde_json::json!({"kind": "host_enrolled", "host": response.host_id}),
+            );
+            axum::Json(response).into_response()
+        }
+        Ok(Err(error)) => {
+            let (status, code) = match &error {
+                AuthError::InvalidJoinToken => (StatusCode::UNAUTHORIZED, "invalid_join_token"),
+                AuthError::HostExists(_) => (StatusCode::CONFLICT, "host_exists"),
+                AuthError::InvalidHostId(_) => (StatusCode::BAD_REQUEST, "invalid_host_id"),
+                AuthError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+            };
+            refuse(&state, Refusal::new(status, code, error.to_string()))
+        }
+        Err(error) => refuse(
+            &state,
+            Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", error.to_string()),
+        ),
+    }
+}
+
+async fn hello(State(state): State<Arc<IngestState>>, headers: HeaderMap, body: Body) -> Response {
+    let host = match authenticate(&state, &headers).await {
+        Ok(host) => host,
+        Err(refusal) => return refuse(&state, refusal),
+    };
+    let hello: Hello = match read_body(&state, &headers, body)
+        .await
+        .and_then(|bytes| parse(&bytes, "the hello"))
+    {
+        Ok(hello) => hello,
+        Err(refusal) => return refuse(&state, refusal),
+    };
+    let allow = &state.shared.config.ingest.plugin_allowlist;
+    let refused: Vec<String> = if allow.is_empty() {
+        Vec::new()
+    } else {
+        hello
+            .plugins
+            .iter()
+            .filter(|p| !allow.iter().any(|a| a.eq_ignore_ascii_case(&p.sha256)))
+            .map(|p| format!("{} ({})", p.name, p.sha256))
+            .collect()
+    };
+    let recorded = {
+        let (host, hello, refused) = (host.clone(), hello.clone(), refused.clone());
+        state
+            .shared
+            .store
+            .exec(move |conn| auth::record_hello(conn, &host, &hello, &refused, now_ms()))
+            .await
+    };
+    if let Err(error) = recorded {
+        return refuse(
+            &state,
+            Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", error.to_string()),
+        );
+    }
+    {
+        let mut live = state.shared.live.write();
+        let entry = live.entry(host.clone()).or_default();
+        entry.host_type = hello.host_type;
+        entry.hello_ok = refused.is_empty();
+    }
+    tracing::info!(
+        %host,
+        agent_version = %hello.agent_version,
+        plugins = hello.plugins.len(),
+        refused = refused.len(),
+        "Agent connected."
+    );
+    if !refused.is_empty() {
+        return refuse(
+            &state,
+            Refusal::new(
+                StatusCode::FORBIDDEN,
+                "plugin_not_allowed",
+                format!(
+                    "plugins not on ingest.plugin_allowlist: {}",
+                    refused.join(", ")
+                ),
+            ),
+        );
+    }
+    axum::Json(serde_json::json!({ "host_id": host })).into_response()
+}
+
+/// Why a record was refused (the keys of `Ack::rejected`).
+fn check_metric(
+    metric: &MetricRecord,
+    max_tags: usize,
+    max_tag_value: usize,
+    oldest: u64,
+    newest: u64,
+) -> Result<(), (&'static str, String)> {
+    if !is_name(&metric.name, MAX_NAME) {
+        return Err(("invalid_name", format!("metric name {:?}", p2pmon_common::rules::truncate(metric.name.clone(), 64))));
+    }
+    if !metric.value.is_finite() {
+        return Err(("invalid_value", format!("{}: non-finite value", metric.name)));
+    }
+    if !p2pmon_common::rules::is_clean_value(&metric.plugin, 64)
+        || !p2pmon_common::rules::is_clean_value(&metric.unit, 32)
+    {
+        return Err(("invalid_name", format!("{}: plugin or unit", metric.name)));
+    }
+    check_tags(&metric.tags, max_tags, max_tag_value).map_err(|(code, m)| (code, format!("{}: {m}", metric.name)))?;
+    check_time(metric.timestamp_ms, oldest, newest).map_err(|code| (code, format!("{}: timestamp {}", metric.name, metric.timestamp_ms)))
+}
+
+fn check_tags(
+    tags: &BTreeMap<String, String>,
+    max_tags: usize,
+    max_value: usize,
+) -> Result<(), (&'static str, String)> {
+    if tags.len() > max_tags {
+        return Err(("too_many_tags", format!("{} tags (at most {max_tags})", tags.len())));
+    }
+    if tags.contains_key("host") {
+        // The host is who authenticated, never what a record says.
+        return Err(("reserved_tag", "the tag `host` is reserved".to_string()));
+    }
+    for (key, value) in tags {
+        check_tag(key, value, max_value).map_err(|m| ("invalid_tag", m))?;
+    }
+    Ok(())
+}
+
+fn check_time(ts: u64, oldest: u64, newest: u64) -> Result<(), &'static str> {
+    if ts < oldest {
+        Err("timestamp_too_old")
+    } else if ts > newest {
+        Err("timestamp_in_future")
+    } else {
+        Ok(())
+    }
+}
+
+fn check_event(event: &EventRecord, max_tags: usize, oldest: u64, newest: u64) -> Result<(), (&'static str, String)> {
+    if !is_name(&event.kind, MAX_NAME) || !p2pmon_common::rules::is_clean_value(&event.plugin, 64) {
+        return Err(("invalid_name", format!("event kind {:?}", p2pmon_common::rules::truncate(event.kind.clone(), 64))));
+    }
+    if event.message.len() > MAX_MESSAGE {
+        return Err(("invalid_event", format!("{}: message over {MAX_MESSAGE} bytes", event.kind)));
+    }
+    check_tags(&event.fields, max_tags, MAX_FIELD_VALUE).map_err(|(code, m)| (code, format!("{}: {m}", event.kind)))?;
+    check_time(event.timestamp_ms, oldest, newest).map_err(|code| (code, format!("{}: timestamp {}", event.kind, event.timestamp_ms)))
+}
+
+const MAX_PROBLEMS: usize = 5;
+
+async fn batches(State(state): State<Arc<IngestState>>, headers: HeaderMap, body: Body) -> Response {
+    match accept_batch(&state, &headers, body).await {
+        Ok(ack) => axum::Json(ack).into_response(),
+        Err(refusal) => refuse(&state, refusal),
+    }
+}
+
+async fn accept_batch(state: &IngestState, headers: &HeaderMap, body: Body) -> Result<Ack, Refusal> {
+    let shared = &state.shared;
+    let config = &shared.config.ingest;
+    let host = authenticate(state, headers).await?;
+    let bytes = read_body(state, headers, body).await?;
+    let batch: Batch = parse(&bytes, "the batch")?;
+    drop(bytes);
+    if batch.host_id != host {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "forged_host",
+            format!(
+                "the batch claims host {:?} but the credential is {host:?}'s",
+                p2pmon_common::rules::truncate(batch.host_id.clone(), 64)
+            ),
+        ));
+    }
+    if !p2pmon_common::rules::is_clean_value(&batch.stream, 64) {
+        return Err(Refusal::new(StatusCode::BAD_REQUEST, "malformed", "stream id over 64 bytes or with control characters"));
+    }
+    let hello_ok = shared.live.read().get(&host).is_some_and(|h| h.hello_ok);
+    if !hello_ok {
+        return Err(Refusal::new(
+            StatusCode::CONFLICT,
+            "hello_required",
+            "send a hello before batches (after every reconnect)",
+        ));
+    }
+    if batch.records.len() > config.max_records_per_batch {
+        return Err(Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_records",
+            format!(
+                "{} records in one batch (ingest.max_records_per_batch is {})",
+                batch.records.len(),
+                config.max_records_per_batch
+            ),
+        ));
+    }
+    if let Err(seconds) = state.rates.take(
+        &host,
+        batch.records.len() as u64,
+        config.rate_per_host,
+        config.burst_per_host,
+    ) {
+        let mut refusal = Refusal::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "host over ingest.rate_per_host ({} records/s); retry in {seconds} s",
+                config.rate_per_host
+            ),
+        );
+        refusal.retry_after_s = Some(seconds);
+        return Err(refusal);
+    }
+
+    let received = now_ms();
+    let oldest = (received - config.max_age_s as i64 * 1000).max(0) as u64;
+    let newest = (received + config.max_future_s as i64 * 1000) as u64;
+    let mut ack = Ack {
+        seq: batch.seq,
+        ..Ack::default()
+    };
+    let reject = |ack: &mut Ack, (code, problem): (&'static str, String)| {
+        *ack.rejected.entry(code.to_string()).or_default() += 1;
+        if ack.problems.len() < MAX_PROBLEMS {
+            ack.problems.push(problem);
+        }
+    };
+    let host_id: Arc<str> = Arc::from(host.as_str());
+    let mut job = WriteJob::new(host_id, batch.stream, batch.seq, received);
+    job.max_series = config.max_series_per_host;
+    for record in batch.records {
+        match record {
+            Record::Metric(metric) => {
+                match check_metric(&metric, config.max_tags, config.max_tag_value, oldest, newest) {
+                    Ok(()) => job.metrics.push(metric),
+                    Err(problem) => reject(&mut ack, problem),
+                }
+            }
+            Record::Event(event) => match check_event(&event, config.max_tags, oldest, newest) {
+                Ok(()) => job.events.push(event),
+                Err(problem) => reject(&mut ack, problem),
+            },
+        }
+    }
+    let outcome = shared.store.write(job).await.map_err(|error| {
+        tracing::error!(%host, %error, "Batch not stored.");
+        Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the store could not write the batch; retry later",
+        )
+    })?;
+    shared.ingest.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if outcome.duplicate {
+        shared.ingest.duplicates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ack.duplicate = true;
+        ack.rejected.clear();
+        ack.problems.clear();
+        return Ok(ack);
+    }
+    if outcome.series_limited > 0 {
+        reject(
+            &mut ack,
+            (
+                "series_limit",
+                format!(
+                    "host reached ingest.max_series_per_host ({}); points of new series dropped",
+                    config.max_series_per_host
+                ),
+            ),
+        );
+        *ack.rejected.entry("series_limit".to_string()).or_default() += outcome.series_limited - 1;
+    }
+    for (code, n) in &ack.rejected {
+        shared.ingest.count_refusal(code, *n);
+    }
+    shared.ingest.points.fetch_add(outcome.points, std::sync::atomic::Ordering::Relaxed);
+    shared.ingest.events.fetch_add(outcome.events, std::sync::atomic::Ordering::Relaxed);
+    ack.stored = outcome.points + outcome.events;
+    publish(
+        shared,
+        &host,
+        received,
+        outcome.metrics,
+        &outcome.stored_mask,
+        outcome.event_records,
+    );
+    Ok(ack)
+}
+
+/// Update the live view and the feed with what was stored.
+fn publish(
+    shared: &Shared,
+    host: &str,
+    received: i64,
+    metrics: Vec<MetricRecord>,
+    stored: &[bool],
+    events: Vec<EventRecord>,
+) {
+    let stored_metrics: Vec<MetricRecord> = metrics
+        .into_iter()
+        .zip(stored.iter().copied())
+        .filter_map(|(m, kept)| kept.then_some(m))
+        .collect();
+    {
+        let mut live = shared.live.write();
+        let entry = live.entry(host.to_string()).or_default();
+        entry.last_seen_ms = Some(received);
+        for metric in &stored_metrics {
+            let key = (
+                metric.name.clone(),
+                serde_json::to_string(&metric.tags).unwrap_or_default(),
+            );
+            let newer = entry
+                .latest
+                .get(&key)
+                .is_none_or(|p| p.timestamp_ms <= metric.timestamp_ms as i64);
+            if newer {
+                entry.latest.insert(
+                    key,
+                    LatestPoint {
+                        name: metric.name.clone(),
+                        tags: metric.tags.clone(),
+                        unit: metric.unit.clone(),
+                        plugin: metric.plugin.clone(),
+                        value: metric.value,
+                        timestamp_ms: metric.timestamp_ms as i64,
+                    },
+                );
+            }
+        }
+    }
+    let ws: Vec<WsMetric> = stored_metrics
+        .into_iter()
+        .map(|m| WsMetric {
+            group: shared.metrics.group_of(&m.name).map(str::to_string),
+            name: m.name,
+            value: m.value,
+            unit: m.unit,
+            tags: m.tags,
+            timestamp_ms: m.timestamp_ms,
+            plugin: m.plugin,
+        })
+        .collect();
+    shared.hub.publish_metrics(host, received as u64, ws);
+    for event in events {
+        shared.hub.publish_status(
+            Some(host),
+            serde_json::json!({
+                "kind": "event",
+                "host": host,
+                "event": {
+                    "plugin": event.plugin,
+                    "kind": event.kind,
+                    "severity": severity_str(event.severity),
+                    "message": event.message,
+                    "fields": event.fields,
+                    "timestamp_ms": event.timestamp_ms,
+                }
+            }),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_refill_at_the_rate() {
+        let limits = RateLimits::default();
+        assert!(limits.take("h", 100, 10, 100).is_ok());
+        // Empty: 50 more records need 5 s at 10/s.
+        assert_eq!(limits.take("h", 50, 10, 100), Err(5));
+        // Another host has its own bucket.
+        assert!(limits.take("other", 100, 10, 100).is_ok());
+    }
+
+    #[test]
+    fn record_checks() {
+        let metric = MetricRecord {
+            plugin: "system".to_string(),
+            name: "cpu_usage".to_string(),
+            value: 1.0,
+            unit: "percent".to_string(),
+            kind: p2pmon_common::wire::MetricKind::Gauge,
+            tags: BTreeMap::new(),
+            timestamp_ms: 1_000,
+        };
+        assert!(check_metric(&metric, 32, 256, 0, 2_000).is_ok());
+        assert_eq!(check_metric(&metric, 32, 256, 1_500, 2_000).map_err(|e| e.0), Err("timestamp_too_old"));
+        assert_eq!(check_metric(&metric, 32, 256, 0, 500).map_err(|e| e.0), Err("timestamp_in_future"));
+        let mut forged = metric.clone();
+        forged.tags.insert("host".to_string(), "victim".to_string());
+        assert_eq!(check_metric(&forged, 32, 256, 0, 2_000).map_err(|e| e.0), Err("reserved_tag"));
+        let mut bad = metric.clone();
+        bad.name = "DROP TABLE".to_string();
+        assert_eq!(check_metric(&bad, 32, 256, 0, 2_000).map_err(|e| e.0), Err("invalid_name"));
+        let mut many = metric;
+        many.tags = (0..3).map(|i| (format!("t{i}"), "v".to_string())).collect();
+        assert_eq!(check_metric(&many, 2, 256, 0, 2_000).map_err(|e| e.0), Err("too_many_tags"));
+    }
+}

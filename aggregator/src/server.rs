@@ -1,0 +1,275 @@
+//! Running the aggregator: bind the three listeners (ingest, API, WebSocket),
+//! open the store, start the background jobs, and on shutdown stop taking
+//! requests, let those in progress finish, and flush the store.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{AggregatorConfig, MetricsConfig};
+use crate::fanout::{self, Hub};
+use crate::ingest::{self, IngestState, RateLimits};
+use crate::state::{IngestStats, Live, Shared, now_ms};
+use crate::store::{self, Store, StoreError};
+
+/// How often retention runs while serving.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(
+        "cannot listen on {addr} ({setting} in aggregator.yml): {error}{hint}",
+        hint = port_hint(*addr, error)
+    )]
+    Bind {
+        setting: &'static str,
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    #[error("ingest.tls: {0}")]
+    Tls(std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Config(#[from] p2pmon_common::yaml_config::ConfigErrors),
+}
+
+fn port_hint(addr: SocketAddr, error: &std::io::Error) -> String {
+    if error.kind() != std::io::ErrorKind::AddrInUse {
+        return String::new();
+    }
+    let mut hint = ". Another program holds the port".to_string();
+    if addr.port() == 5121 {
+        hint.push_str(" (5121 is also rAthena's map-server default port)");
+    }
+    hint.push_str("; stop it or choose another port in the setting named above");
+    hint
+}
+
+fn bind(setting: &'static str, addr: SocketAddr) -> Result<std::net::TcpListener, ServeError> {
+    let listener = std::net::TcpListener::bind(addr).map_err(|error| ServeError::Bind {
+        setting,
+        addr,
+        error,
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|error| ServeError::Bind {
+            setting,
+            addr,
+            error,
+        })?;
+    Ok(listener)
+}
+
+/// A running aggregator.
+pub struct Server {
+    pub shared: Arc<Shared>,
+    pub ingest_addr: SocketAddr,
+    pub api_addr: SocketAddr,
+    pub ws_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    ingest_handle: axum_server::Handle<SocketAddr>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Bind every listener (a taken port stops start-up, naming its
+    /// setting), open the store and start serving.
+    pub async fn start(config: AggregatorConfig) -> Result<Self, ServeError> {
+        let metrics = MetricsConfig::load(&config.metrics_path())?;
+        let ingest_listener = bind("ingest.listen", config.ingest.listen)?;
+        let api_listener = bind("api.listen", config.api.listen)?;
+        let ws_listener = bind("websocket.listen", config.websocket.listen)?;
+        let local = |l: &std::net::TcpListener, setting, addr| {
+            l.local_addr().map_err(|error| ServeError::Bind {
+                setting,
+                addr,
+                error,
+            })
+        };
+        let ingest_addr = local(&ingest_listener, "ingest.listen", config.ingest.listen)?;
+        let api_addr = local(&api_listener, "api.listen", config.api.listen)?;
+        let ws_addr = local(&ws_listener, "websocket.listen", config.websocket.listen)?;
+
+        let store = Store::open(&config.store_path())?;
+        let live = Live::default();
+        let (latest, hosts) = store
+            .read(|conn| Ok((store::latest_points(conn)?, store::hosts(conn)?)))
+            .await?;
+        live.warm(latest, &hosts);
+
+        let hub = Hub::new(config.websocket.client_queue);
+        let shared = Arc::new(Shared {
+            config: config.clone(),
+            metrics,
+            store,
+            live,
+            hub: hub.clone(),
+            ingest: IngestStats::default(),
+            hosts_auth: Default::default(),
+            api_auth: Default::default(),
+            started: Instant::now(),
+        });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+
+        // Ingest, over TLS when configured.
+        let ingest_app = ingest::router(Arc::new(IngestState {
+            shared: shared.clone(),
+            rates: RateLimits::default(),
+        }));
+        let ingest_handle = axum_server::Handle::new();
+        let service = ingest_app.into_make_service();
+        match config.tls_paths() {
+            Some((cert, key)) => {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                    .await
+                    .map_err(ServeError::Tls)?;
+                let server = axum_server::from_tcp_rustls(ingest_listener, tls)
+                    .map_err(ServeError::Tls)?
+                    .handle(ingest_handle.clone());
+                tasks.push(tokio::spawn(async move {
+                    if let Err(error) = server.serve(service).await {
+                        tracing::error!(%error, "Ingest listener failed.");
+                    }
+                }));
+            }
+            None => {
+                let server = axum_server::from_tcp(ingest_listener)
+                    .map_err(|error| ServeError::Bind {
+                        setting: "ingest.listen",
+                        addr: ingest_addr,
+                        error,
+                    })?
+                    .handle(ingest_handle.clone());
+                tasks.push(tokio::spawn(async move {
+                    if let Err(error) = server.serve(service).await {
+                        tracing::error!(%error, "Ingest listener failed.");
+                    }
+                }));
+            }
+        }
+
+        // Query API.
+        let api_listener = tokio::net::TcpListener::from_std(api_listener).map_err(|error| {
+            ServeError::Bind {
+                setting: "api.listen",
+                addr: api_addr,
+                error,
+            }
+        })?;
+        let api_app = crate::api::router(shared.clone());
+        let mut api_shutdown = shutdown_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let served = axum::serve(api_listener, api_app)
+                .with_graceful_shutdown(async move {
+                    let _ = api_shutdown.wait_for(|stop| *stop).await;
+                })
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "API listener failed.");
+            }
+        }));
+
+        // WebSocket fan-out.
+        let ws_listener = tokio::net::TcpListener::from_std(ws_listener).map_err(|error| {
+            ServeError::Bind {
+                setting: "websocket.listen",
+                addr: ws_addr,
+                error,
+            }
+        })?;
+        let token_shared = shared.clone();
+        let check: fanout::TokenCheck = Arc::new(move |token: &str| token_shared.api_token_ok(token));
+        tasks.push(tokio::spawn(fanout::serve(
+            ws_listener,
+            config.websocket.clone(),
+            hub,
+            check,
+            shutdown_rx.clone(),
+        )));
+
+        // Host state changes, every second.
+        let status_shared = shared.clone();
+        let mut status_stop = shutdown_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => status_shared.publish_state_changes(),
+                    _ = status_stop.changed() => break,
+                }
+            }
+        }));
+
+        // Retention: at start and then hourly.
+        let retention_shared = shared.clone();
+        let mut retention_stop = shutdown_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(RETENTION_EVERY);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        let retention = retention_shared.metrics.retention();
+                        match retention_shared.store.apply_retention(retention, now_ms()).await {
+                            Ok(deleted) => tracing::info!(?deleted, "Retention applied."),
+                            Err(error) => tracing::error!(%error, "Retention failed."),
+                        }
+                    }
+                    _ = retention_stop.changed() => break,
+                }
+            }
+        }));
+
+        tracing::info!(
+            ingest = %ingest_addr,
+            api = %api_addr,
+            websocket = %format!("ws://{ws_addr}{}", config.websocket.path),
+            store = %config.store_path().display(),
+            tls = config.ingest.tls.is_some(),
+            "Aggregator serving."
+        );
+        Ok(Self {
+            shared,
+            ingest_addr,
+            api_addr,
+            ws_addr,
+            shutdown,
+            ingest_handle,
+            tasks,
+        })
+    }
+
+    /// Stop taking requests, let those in progress finish (their batches
+    /// are stored and acknowledged), then flush and close the store.
+    pub async fn shutdown(self) -> Result<(), StoreError> {
+        self.ingest_handle
+            .graceful_shutdown(Some(Duration::from_secs(10)));
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
+        }
+        let closed = self.shared.store.close().await;
+        tracing::info!("Aggregator stopped; store flushed.");
+        closed
+    }
+}
+
+/// Make a revocation take effect now in this process: forget cached
+/// credentials, require a new hello, and tell the feed.
+pub fn after_revoke(shared: &Shared, host: &str) {
+    shared.hosts_auth.clear();
+    if let Some(entry) = shared.live.write().get_mut(host) {
+        entry.hello_ok = false;
+    }
+    tracing::warn!(%host, "Host revoked.");
+    shared.hub.publish_status(
+        Some(host),
+        serde_json::json!({ "kind": "host_revoked", "host": host }),
+    );
+}

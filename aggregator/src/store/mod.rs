@@ -1,0 +1,194 @@
+//! The embedded store: SQLite in WAL mode, one file under `data_dir`.
+//!
+//! One writer thread owns the only read-write connection. Ingest hands it
+//! batches over a bounded channel; it takes whatever is queued (up to
+//! [`GROUP_MAX_POINTS`]) into one transaction with prepared statements, then
+//! answers each batch. A batch is acknowledged only once its transaction has
+//! committed, which is what makes "acked means stored" true across a kill -9.
+//!
+//! Rollups (1 min and 1 h: min, max, sum, count) are accumulated in memory
+//! and written every few seconds together with a watermark: the id of the
+//! last raw point they include. At start-up, points past the watermark are
+//! folded in again, so a crash between the two never loses or double-counts.
+//!
+//! Readers (the API) use a small pool of read-only connections; WAL lets them
+//! run while the writer writes.
+
+mod read;
+pub mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+pub use read::*;
+pub use writer::{Deleted, WriteJob, WriteOutcome, severity_str};
+
+use crate::config::Retention;
+
+/// Most points the writer puts in one transaction.
+pub const GROUP_MAX_POINTS: usize = 100_000;
+/// Batches waiting for the writer; a full queue makes ingest wait.
+const QUEUE: usize = 1024;
+const READERS: usize = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store {path}: {error}")]
+    Open {
+        path: PathBuf,
+        error: rusqlite::Error,
+    },
+    #[error("{path}: {error}")]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error(
+        "the store {path} has schema version {found}, newer than this aggregator ({}); upgrade the aggregator",
+        schema::SCHEMA_VERSION
+    )]
+    NewerSchema { path: PathBuf, found: i64 },
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("store write failed: {0}")]
+    Write(String),
+    #[error("the store is shut down")]
+    Closed,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+enum Command {
+    Write(WriteJob),
+    Exec(Box<dyn FnOnce(&mut Connection) + Send>),
+    Flush(oneshot::Sender<Result<(), StoreError>>),
+    Stop(oneshot::Sender<Result<(), StoreError>>),
+}
+
+pub struct Store {
+    path: PathBuf,
+    commands: mpsc::Sender<Command>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Store {
+    /// Open the store at `path`, recover rollups past the watermark, and
+    /// start the writer thread.
+    pub fn open(path: &Path) -> Result<Arc<Self>, StoreError> {
+        let conn = schema::open(path)?;
+        let mut writer = writer::Writer::new(conn)?;
+        writer.recover()?;
+        let readers = (0..READERS)
+            .map(|_| schema::open_read_only(path).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (commands, receiver) = mpsc::channel(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("p2pmon-store".to_string())
+            .spawn(move || writer.run(receiver))
+            .map_err(|error| StoreError::Io {
+                path: path.to_path_buf(),
+                error,
+            })?;
+        Ok(Arc::new(Self {
+            path: path.to_path_buf(),
+            commands,
+            readers,
+            next_reader: AtomicUsize::new(0),
+            thread: Mutex::new(Some(thread)),
+        }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Store one batch; resolves once it has committed (or was a duplicate).
+    pub async fn write(&self, job: WriteJob) -> Result<WriteOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = WriteJob {
+            reply: Some(reply),
+            ..job
+        };
+        self.commands
+            .send(Command::Write(job))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Run `f` on the writer's connection, in order with batch writes.
+    pub async fn exec<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let command = Command::Exec(Box::new(move |conn| {
+            let _ = reply.send(f(conn));
+        }));
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Write pending rollups now.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Flush(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Delete what is older than `retention` allows.
+    pub async fn apply_retention(
+        &self,
+        retention: Retention,
+        now_ms: i64,
+    ) -> Result<writer::Deleted, StoreError> {
+        self.exec(move |conn| writer::apply_retention(conn, retention, now_ms))
+            .await
+    }
+
+    /// Run a read on a pooled read-only connection, off the async threads.
+    pub async fn read<R: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let index = store.next_reader.fetch_add(1, Ordering::Relaxed) % store.readers.len();
+            let conn = store.readers[index]
+                .lock()
+                .map_err(|_| StoreError::Write("a reader panicked".to_string()))?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Write(e.to_string()))?
+    }
+
+    /// Stop the writer once everything queued before this call is written,
+    /// flushing rollups, and wait for it. Later writes fail with
+    /// [`StoreError::Closed`].
+    pub async fn close(&self) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        if self.commands.send(Command::Stop(reply)).await.is_err() {
+            return Ok(());
+        }
+        let result = answer.await.map_err(|_| StoreError::Closed)?;
+        let handle = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+        result
+    }
+}

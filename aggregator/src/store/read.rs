@@ -1,0 +1,263 @@
+//! Reads behind the query API. Each takes a (read-only) connection.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use super::StoreError;
+
+/// The tier a history query reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    Raw,
+    Minute,
+    Hour,
+}
+
+/// The latest point of one series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesLatest {
+    pub host_id: String,
+    pub name: String,
+    pub tags: BTreeMap<String, String>,
+    pub unit: String,
+    pub plugin: String,
+    pub ts: i64,
+    pub value: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HistoryPoint {
+    /// Start of the bucket (or the point's time for raw), Unix ms.
+    pub t: i64,
+    pub avg: f64,
+    pub min: f64,
+    pub max: f64,
+    pub count: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HistorySeries {
+    pub host: String,
+    pub metric: String,
+    pub tags: BTreeMap<String, String>,
+    pub unit: String,
+    pub points: Vec<HistoryPoint>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub host: String,
+    pub timestamp_ms: i64,
+    pub plugin: String,
+    pub kind: String,
+    pub severity: String,
+    pub message: String,
+    pub fields: BTreeMap<String, String>,
+}
+
+/// A host as enrolled, with what its last hello said.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HostRow {
+    pub id: String,
+    pub host_type: String,
+    pub enrolled_ms: i64,
+    pub revoked_ms: Option<i64>,
+    pub agent_version: String,
+    pub plugins: serde_json::Value,
+    pub refused_plugins: serde_json::Value,
+    pub hello_ms: Option<i64>,
+    pub last_seen_ms: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct StoreCounts {
+    pub series: i64,
+    pub points: i64,
+    pub events: i64,
+}
+
+fn parse_tags(text: &str) -> BTreeMap<String, String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+/// The latest point of every series (one index lookup per series).
+pub fn latest_points(conn: &Connection) -> Result<Vec<SeriesLatest>, StoreError> {
+    let mut series = conn.prepare("SELECT id, host_id, name, tags, unit, plugin FROM series")?;
+    let mut last = conn.prepare_cached(
+        "SELECT ts, value FROM points WHERE series_id = ?1 ORDER BY ts DESC LIMIT 1",
+    )?;
+    let mut out = Vec::new();
+    let rows = series.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, String>(5)?,
+        ))
+    })?;
+    for row in rows {
+        let (id, host_id, name, tags, unit, plugin) = row?;
+        let point = last
+            .query_row([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?)))
+            .ok();
+        if let Some((ts, value)) = point {
+            out.push(SeriesLatest {
+                host_id,
+                name,
+                tags: parse_tags(&tags),
+                unit,
+                plugin,
+                ts,
+                value,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Points of `metric` (optionally one host's) between `from_ms` and `to_ms`,
+/// from `tier`.
+pub fn history(
+    conn: &Connection,
+    metric: &str,
+    host: Option<&str>,
+    tier: Tier,
+    from_ms: i64,
+    to_ms: i64,
+    max_series: usize,
+) -> Result<Vec<HistorySeries>, StoreError> {
+    let mut series = conn.prepare_cached(
+        "SELECT id, host_id, tags, unit FROM series
+         WHERE name = ?1 AND (?2 IS NULL OR host_id = ?2) ORDER BY host_id, tags LIMIT ?3",
+    )?;
+    let query = match tier {
+        Tier::Raw => {
+            "SELECT ts, value, value, value, 1 FROM points
+             WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3 ORDER BY ts"
+        }
+        Tier::Minute => {
+            "SELECT bucket, sum / count, min, max, count FROM rollup_1m
+             WHERE series_id = ?1 AND bucket >= ?2 AND bucket <= ?3 ORDER BY bucket"
+        }
+        Tier::Hour => {
+            "SELECT bucket, sum / count, min, max, count FROM rollup_1h
+             WHERE series_id = ?1 AND bucket >= ?2 AND bucket <= ?3 ORDER BY bucket"
+        }
+    };
+    let mut points = conn.prepare_cached(query)?;
+    let found: Vec<(i64, String, String, String)> = series
+        .query_map(params![metric, host, max_series as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(found.len());
+    for (id, host_id, tags, unit) in found {
+        let pts: Vec<HistoryPoint> = points
+            .query_map(params![id, from_ms, to_ms], |r| {
+                Ok(HistoryPoint {
+                    t: r.get(0)?,
+                    avg: r.get(1)?,
+                    min: r.get(2)?,
+                    max: r.get(3)?,
+                    count: r.get(4)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        out.push(HistorySeries {
+            host: host_id,
+            metric: metric.to_string(),
+            tags: parse_tags(&tags),
+            unit,
+            points: pts,
+        });
+    }
+    Ok(out)
+}
+
+/// Filters of an events query.
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    pub host: Option<String>,
+    pub kind: Option<String>,
+    pub min_severity: Option<String>,
+    pub since_ms: i64,
+    pub limit: usize,
+}
+
+/// Newest first.
+pub fn events(conn: &Connection, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError> {
+    let severities: &[&str] = match filter.min_severity.as_deref() {
+        Some("critical") => &["critical"],
+        Some("error") => &["error", "critical"],
+        Some("warning") => &["warning", "error", "critical"],
+        _ => &["info", "warning", "error", "critical"],
+    };
+    let mut statement = conn.prepare_cached(
+        "SELECT id, host_id, ts, plugin, kind, severity, message, fields FROM events
+         WHERE ts >= ?1 AND (?2 IS NULL OR host_id = ?2) AND (?3 IS NULL OR kind = ?3)
+           AND severity IN (SELECT value FROM json_each(?4))
+         ORDER BY ts DESC, id DESC LIMIT ?5",
+    )?;
+    let severities = serde_json::to_string(severities).unwrap_or_default();
+    let rows = statement.query_map(
+        params![
+            filter.since_ms,
+            filter.host,
+            filter.kind,
+            severities,
+            filter.limit as i64
+        ],
+        |r| {
+            Ok(StoredEvent {
+                id: r.get(0)?,
+                host: r.get(1)?,
+                timestamp_ms: r.get(2)?,
+                plugin: r.get(3)?,
+                kind: r.get(4)?,
+                severity: r.get(5)?,
+                message: r.get(6)?,
+                fields: parse_tags(&r.get::<_, String>(7)?),
+            })
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn hosts(conn: &Connection) -> Result<Vec<HostRow>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, host_type, enrolled_ms, revoked_ms, agent_version, plugins, refused_plugins,
+                hello_ms, last_seen_ms
+         FROM hosts ORDER BY id",
+    )?;
+    let rows = statement.query_map([], |r| {
+        Ok(HostRow {
+            id: r.get(0)?,
+            host_type: r.get(1)?,
+            enrolled_ms: r.get(2)?,
+            revoked_ms: r.get(3)?,
+            agent_version: r.get(4)?,
+            plugins: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
+            refused_plugins: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
+            hello_ms: r.get(7)?,
+            last_seen_ms: r.get(8)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn counts(conn: &Connection) -> Result<StoreCounts, StoreError> {
+    let count = |table: &str| -> Result<i64, StoreError> {
+        Ok(conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?)
+    };
+    Ok(StoreCounts {
+        series: count("series")?,
+        points: count("points")?,
+        events: count("events")?,
+    })
+}

@@ -1,0 +1,172 @@
+//! The embedded store's schema, and opening a connection to it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::StoreError;
+
+/// Bumped when the schema changes; a store written by a newer version is refused.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS hosts (
+    id              TEXT PRIMARY KEY,
+    credential_hash TEXT NOT NULL UNIQUE,
+    enrolled_ms     INTEGER NOT NULL,
+    revoked_ms      INTEGER,
+    host_type       TEXT NOT NULL DEFAULT 'p2p',
+    agent_version   TEXT NOT NULL DEFAULT '',
+    plugins         TEXT NOT NULL DEFAULT '[]',
+    refused_plugins TEXT NOT NULL DEFAULT '[]',
+    hello_ms        INTEGER,
+    last_seen_ms    INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS tokens (
+    hash        TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL CHECK (kind IN ('join', 'api')),
+    name        TEXT NOT NULL DEFAULT '',
+    created_ms  INTEGER NOT NULL,
+    expires_ms  INTEGER,
+    used_ms     INTEGER,
+    used_by     TEXT,
+    revoked_ms  INTEGER
+) WITHOUT ROWID;
+
+-- Highest batch sequence stored per (host, stream): the dedupe key.
+CREATE TABLE IF NOT EXISTS streams (
+    host_id  TEXT NOT NULL,
+    stream   TEXT NOT NULL,
+    last_seq INTEGER NOT NULL,
+    PRIMARY KEY (host_id, stream)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS series (
+    id      INTEGER PRIMARY KEY,
+    host_id TEXT NOT NULL,
+    name    TEXT NOT NULL,
+    tags    TEXT NOT NULL,
+    unit    TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    plugin  TEXT NOT NULL,
+    UNIQUE (host_id, name, tags)
+);
+CREATE INDEX IF NOT EXISTS series_by_name ON series (name);
+
+-- Raw points. AUTOINCREMENT keeps row ids increasing even after retention
+-- empties the table: the rollup watermark relies on it.
+CREATE TABLE IF NOT EXISTS points (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    series_id INTEGER NOT NULL,
+    ts        INTEGER NOT NULL,
+    value     REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS points_by_series ON points (series_id, ts);
+
+CREATE TABLE IF NOT EXISTS rollup_1m (
+    series_id INTEGER NOT NULL,
+    bucket    INTEGER NOT NULL,
+    min       REAL NOT NULL,
+    max       REAL NOT NULL,
+    sum       REAL NOT NULL,
+    count     INTEGER NOT NULL,
+    PRIMARY KEY (series_id, bucket)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS rollup_1h (
+    series_id INTEGER NOT NULL,
+    bucket    INTEGER NOT NULL,
+    min       REAL NOT NULL,
+    max       REAL NOT NULL,
+    sum       REAL NOT NULL,
+    count     INTEGER NOT NULL,
+    PRIMARY KEY (series_id, bucket)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS events (
+    id       INTEGER PRIMARY KEY,
+    host_id  TEXT NOT NULL,
+    ts       INTEGER NOT NULL,
+    plugin   TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    message  TEXT NOT NULL,
+    fields   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_ts ON events (ts);
+CREATE INDEX IF NOT EXISTS events_by_host ON events (host_id, ts);
+";
+
+/// Open (creating if needed) the store at `path` for reading and writing,
+/// in WAL mode, with the schema in place.
+pub fn open(path: &Path) -> Result<Connection, StoreError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|error| StoreError::Io {
+            path: dir.to_path_buf(),
+            error,
+        })?;
+    }
+    let conn = Connection::open(path).map_err(|error| StoreError::Open {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    configure(&conn)?;
+    conn.execute_batch(SCHEMA)?;
+    let version: Option<i64> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |row| row.get(0),
+        )
+        .ok();
+    match version {
+        None => {
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+                [SCHEMA_VERSION],
+            )?;
+        }
+        Some(v) if v > SCHEMA_VERSION => {
+            return Err(StoreError::NewerSchema {
+                path: path.to_path_buf(),
+                found: v,
+            });
+        }
+        Some(_) => {}
+    }
+    Ok(conn)
+}
+
+/// A read-only connection to an existing store.
+pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|error| StoreError::Open {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    // WAL: readers never block the writer. synchronous=NORMAL: a committed
+    // transaction survives the process being killed (what an ack promises);
+    // only a power cut can lose the last commits.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    conn.pragma_update(None, "cache_size", -65_536)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(())
+}
