@@ -3,6 +3,8 @@
 //! temporary directories, running an agent against an in-memory sink, and
 //! capturing logs.
 
+pub mod aggregator;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
