@@ -118,3 +118,44 @@ fn shipped_configs_are_valid() -> anyhow::Result<()> {
     assert_eq!(metrics["collection"]["retention_days"].as_u64(), Some(30));
     Ok(())
 }
+
+#[test]
+fn shipped_aggregator_config_is_valid_and_keeps_the_seed_ports() -> anyhow::Result<()> {
+    use p2pmon_aggregator::config::{AggregatorConfig, MetricsConfig};
+    let root = workspace_root();
+    let config = AggregatorConfig::load(&root.join("conf/p2p/aggregator.yml"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert_eq!(config.api.listen.port(), 5121);
+    assert_eq!(config.websocket.listen.port(), 5122);
+    assert_eq!(config.websocket.path, "/monitor");
+    let metrics =
+        MetricsConfig::load(&config.metrics_path()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert_eq!(metrics.retention().raw_days, 30);
+    assert_eq!(metrics.group_of("player_count"), Some("game"));
+    Ok(())
+}
+
+#[test]
+fn malformed_aggregator_config_names_every_bad_field() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("aggregator.yml");
+    std::fs::write(
+        &path,
+        "ingest:\n  listen: 0.0.0.0:5123\n  max_series_per_host: 0\n  tls: {cert: missing.pem, key: missing.key}\napi:\n  listen: not-an-address\nwebsocket:\n  path: monitor\nunknown_section: 1\n",
+    )?;
+    let errors = p2pmon_aggregator::config::AggregatorConfig::load(&path)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    for field in [
+        "ingest.max_series_per_host",
+        "ingest.tls.cert",
+        "ingest.tls.key",
+        "api.listen",
+        "websocket.path",
+        "unknown_section",
+    ] {
+        assert!(errors.contains(field), "{field} missing from:\n{errors}");
+    }
+    Ok(())
+}

@@ -502,3 +502,106 @@ pub fn apply_retention(
     deleted.events = conn.execute("DELETE FROM events WHERE ts < ?1", [oldest_kept])? as u64;
     Ok(deleted)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn job(host: &str, seq: u64, points: &[(i64, f64)]) -> WriteJob {
+        let mut job = WriteJob::new(Arc::from(host), "s".to_string(), seq, 0);
+        job.metrics = points
+            .iter()
+            .map(|(ts, value)| MetricRecord {
+                plugin: "p".to_string(),
+                name: "cpu_usage".to_string(),
+                value: *value,
+                unit: "percent".to_string(),
+                kind: MetricKind::Gauge,
+                tags: BTreeMap::new(),
+                timestamp_ms: *ts as u64,
+            })
+            .collect();
+        job
+    }
+
+    fn rollup(conn: &Connection, table: &str) -> Vec<(i64, f64, f64, f64, i64)> {
+        conn.prepare(&format!(
+            "SELECT bucket, min, max, sum, count FROM {table} ORDER BY bucket"
+        ))
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+                .collect()
+        })
+        .expect("rollup rows")
+    }
+
+    #[test]
+    fn rollups_survive_a_crash_before_they_are_flushed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let mut writer = Writer::new(super::super::schema::open(&path).expect("open")).expect("writer");
+        writer.flush_rollups().expect("flush");
+        let mut group = vec![job("h", 1, &[(60_000, 1.0), (60_500, 3.0), (120_000, 10.0)])];
+        writer.write_group(&mut group);
+        // Flushed once: the first batch's rollups are in the file.
+        writer.flush_rollups().expect("flush");
+        let mut group = vec![job("h", 2, &[(61_000, 5.0)])];
+        writer.write_group(&mut group);
+        // "Crash": the second batch's rollups were only in memory.
+        drop(writer);
+
+        let mut writer = Writer::new(super::super::schema::open(&path).expect("open")).expect("writer");
+        writer.recover().expect("recover");
+        let minute = rollup(&writer.conn, "rollup_1m");
+        assert_eq!(
+            minute,
+            vec![(60_000, 1.0, 5.0, 9.0, 3), (120_000, 10.0, 10.0, 10.0, 1)]
+        );
+        let hour = rollup(&writer.conn, "rollup_1h");
+        assert_eq!(hour, vec![(0, 1.0, 10.0, 19.0, 4)]);
+        // Recovering again adds nothing twice.
+        writer.recover().expect("recover");
+        assert_eq!(rollup(&writer.conn, "rollup_1h"), hour);
+    }
+
+    #[test]
+    fn duplicates_in_one_group_are_stored_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = super::super::schema::open(&dir.path().join("t.db")).expect("open");
+        let mut writer = Writer::new(conn).expect("writer");
+        let mut group = vec![job("h", 1, &[(1, 1.0)]), job("h", 1, &[(1, 1.0)]), job("h", 2, &[(2, 2.0)])];
+        let outcomes = writer.write_transaction(&group).expect("write");
+        assert_eq!(
+            outcomes.iter().map(|o| o.duplicate).collect::<Vec<_>>(),
+            vec![false, true, false]
+        );
+        group.clear();
+        let points: i64 = writer
+            .conn
+            .query_row("SELECT COUNT(*) FROM points", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(points, 2);
+    }
+
+    #[test]
+    fn retention_deletes_per_tier() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = super::super::schema::open(&dir.path().join("t.db")).expect("open");
+        let mut writer = Writer::new(conn).expect("writer");
+        let day = 86_400_000i64;
+        let now = 100 * day;
+        let mut group = vec![job("h", 1, &[(now - 40 * day, 1.0), (now - 10 * day, 2.0), (now, 3.0)])];
+        writer.write_group(&mut group);
+        writer.flush_rollups().expect("flush");
+        let retention = Retention {
+            raw_days: 5,
+            minute_days: 30,
+            hour_days: 365,
+        };
+        let deleted = apply_retention(&mut writer.conn, retention, now).expect("retention");
+        assert_eq!(deleted.points, 2);
+        assert_eq!(deleted.minute_rollups, 1);
+        assert_eq!(deleted.hour_rollups, 0);
+    }
+}
