@@ -75,6 +75,13 @@ pub enum HostCommand {
     Revoke { host: String },
 }
 
+/// Parse the command line, set up logging and run: what `main` does.
+pub fn entry() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    main(cli)
+}
+
 pub fn init_logging(cli: &Cli) {
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -514,7 +514,7 @@ async fn accept_batch(state: &IngestState, headers: &HeaderMap, body: Body) -> R
         &host,
         received,
         outcome.metrics,
-        &outcome.stored_mask,
+        &outcome.series_ids,
         outcome.event_records,
     );
     Ok(ack)
@@ -526,55 +526,56 @@ fn publish(
     host: &str,
     received: i64,
     metrics: Vec<MetricRecord>,
-    stored: &[bool],
+    series_ids: &[Option<i64>],
     events: Vec<EventRecord>,
 ) {
-    let stored_metrics: Vec<MetricRecord> = metrics
-        .into_iter()
-        .zip(stored.iter().copied())
-        .filter_map(|(m, kept)| kept.then_some(m))
-        .collect();
     {
         let mut live = shared.live.write();
         let entry = live.entry(host.to_string()).or_default();
         entry.last_seen_ms = Some(received);
-        for metric in &stored_metrics {
-            let key = (
-                metric.name.clone(),
-                serde_json::to_string(&metric.tags).unwrap_or_default(),
-            );
-            let newer = entry
-                .latest
-                .get(&key)
-                .is_none_or(|p| p.timestamp_ms <= metric.timestamp_ms as i64);
-            if newer {
-                entry.latest.insert(
-                    key,
-                    LatestPoint {
-                        name: metric.name.clone(),
-                        tags: metric.tags.clone(),
-                        unit: metric.unit.clone(),
-                        plugin: metric.plugin.clone(),
-                        value: metric.value,
-                        timestamp_ms: metric.timestamp_ms as i64,
-                    },
-                );
+        for (metric, id) in metrics.iter().zip(series_ids) {
+            let Some(id) = id else { continue };
+            let ts = metric.timestamp_ms as i64;
+            match entry.latest.get_mut(id) {
+                Some(point) if point.timestamp_ms <= ts => {
+                    point.value = metric.value;
+                    point.timestamp_ms = ts;
+                }
+                Some(_) => {}
+                None => {
+                    entry.latest.insert(
+                        *id,
+                        LatestPoint {
+                            name: metric.name.clone(),
+                            tags: metric.tags.clone(),
+                            unit: metric.unit.clone(),
+                            plugin: metric.plugin.clone(),
+                            value: metric.value,
+                            timestamp_ms: ts,
+                        },
+                    );
+                }
             }
         }
     }
-    let ws: Vec<WsMetric> = stored_metrics
-        .into_iter()
-        .map(|m| WsMetric {
-            group: shared.metrics.group_of(&m.name).map(str::to_string),
-            name: m.name,
-            value: m.value,
-            unit: m.unit,
-            tags: m.tags,
-            timestamp_ms: m.timestamp_ms,
-            plugin: m.plugin,
-        })
-        .collect();
-    shared.hub.publish_metrics(host, received as u64, ws);
+    // Nobody listening: skip building the message.
+    if shared.hub.client_count() > 0 {
+        let ws: Vec<WsMetric> = metrics
+            .into_iter()
+            .zip(series_ids)
+            .filter(|(_, id)| id.is_some())
+            .map(|(m, _)| WsMetric {
+                group: shared.metrics.group_of(&m.name).map(str::to_string),
+                name: m.name,
+                value: m.value,
+                unit: m.unit,
+                tags: m.tags,
+                timestamp_ms: m.timestamp_ms,
+                plugin: m.plugin,
+            })
+            .collect();
+        shared.hub.publish_metrics(host, received as u64, ws);
+    }
     for event in events {
         shared.hub.publish_status(
             Some(host),

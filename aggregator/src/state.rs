@@ -69,8 +69,8 @@ pub struct HostLive {
     /// Said hello to this process (batches are refused until it has).
     pub hello_ok: bool,
     pub last_seen_ms: Option<i64>,
-    /// Keyed by (name, tags JSON).
-    pub latest: HashMap<(String, String), LatestPoint>,
+    /// Keyed by series id.
+    pub latest: HashMap<i64, LatestPoint>,
     /// Last state published on the feed.
     pub published_state: HostState,
 }
@@ -194,12 +194,11 @@ impl Live {
             host.last_seen_ms = row.last_seen_ms;
         }
         for point in latest {
-            let tags = serde_json::to_string(&point.tags).unwrap_or_default();
             live.entry(point.host_id.clone())
                 .or_default()
                 .latest
                 .insert(
-                    (point.name.clone(), tags),
+                    point.series_id,
                     LatestPoint {
                         name: point.name,
                         tags: point.tags,
@@ -380,9 +379,8 @@ mod tests {
 
     fn host(points: Vec<LatestPoint>) -> HostLive {
         let mut host = HostLive::default();
-        for p in points {
-            let key = (p.name.clone(), serde_json::to_string(&p.tags).unwrap_or_default());
-            host.latest.insert(key, p);
+        for (id, p) in points.into_iter().enumerate() {
+            host.latest.insert(id as i64, p);
         }
         host
     }

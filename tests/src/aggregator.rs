@@ -264,3 +264,158 @@ impl TestAggregator {
         Ok(())
     }
 }
+
+/// A port free right now on loopback.
+pub fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// The aggregator as a real process, on fixed ports so that it can be
+/// killed and restarted at the same address.
+pub struct AggregatorProcess {
+    pub dir: PathBuf,
+    pub config_path: PathBuf,
+    pub config: AggregatorConfig,
+    pub binary: PathBuf,
+    pub child: Option<std::process::Child>,
+}
+
+impl AggregatorProcess {
+    /// Write a config into `dir` (fixed free ports, `overrides` merged in).
+    pub fn configure(binary: &Path, dir: &Path, overrides: &str) -> Result<Self> {
+        let ports = format!(
+            "ingest: {{listen: '127.0.0.1:{}'}}\napi: {{listen: '127.0.0.1:{}'}}\nwebsocket: {{listen: '127.0.0.1:{}'}}\n",
+            free_port()?,
+            free_port()?,
+            free_port()?
+        );
+        let path = write_config(dir, &ports)?;
+        if !overrides.trim().is_empty() {
+            let mut config: serde_yaml::Value =
+                serde_yaml::from_str(&std::fs::read_to_string(&path)?)?;
+            merge(&mut config, serde_yaml::from_str(overrides)?);
+            std::fs::write(&path, serde_yaml::to_string(&config)?)?;
+        }
+        let config = AggregatorConfig::load(&path)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            config_path: path,
+            config,
+            binary: binary.to_path_buf(),
+            child: None,
+        })
+    }
+
+    /// Run `p2pmon-aggregator ARGS --config ...` to completion; stdout.
+    pub fn command(&self, args: &[&str]) -> Result<String> {
+        let output = std::process::Command::new(&self.binary)
+            .args(args)
+            .arg("--config")
+            .arg(&self.config_path)
+            .output()?;
+        if !output.status.success() {
+            bail!(
+                "{args:?} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    }
+
+    /// Start `serve` and wait until the API answers.
+    pub fn start(&mut self) -> Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("aggregator.log"))?;
+        let child = std::process::Command::new(&self.binary)
+            .args(["serve", "--config"])
+            .arg(&self.config_path)
+            .env("P2PMON_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        self.child = Some(child);
+        let health = format!("{}/api/v1/health", self.api_url());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                bail!("aggregator exited at start ({status}); see {}", self.dir.join("aggregator.log").display());
+            }
+            if http_ok(&health).unwrap_or(false) {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("aggregator did not come up");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    pub fn api_url(&self) -> String {
+        format!("http://{}", self.config.api.listen)
+    }
+
+    pub fn ingest_url(&self) -> String {
+        format!("http://{}", self.config.ingest.listen)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}{}", self.config.websocket.listen, self.config.websocket.path)
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    pub fn kill9(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self) -> Result<std::process::ExitStatus> {
+        let Some(mut child) = self.child.take() else {
+            bail!("not running");
+        };
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()?;
+        Ok(child.wait()?)
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
+    }
+
+    pub fn db(&self) -> Result<rusqlite::Connection> {
+        Ok(schema::open_read_only(&self.config.store_path())?)
+    }
+}
+
+impl Drop for AggregatorProcess {
+    fn drop(&mut self) {
+        let _ = self.kill9();
+    }
+}
+
+/// Whether GET `url` answers 200: a blocking HTTP/1.1 probe over loopback,
+/// usable outside an async runtime.
+pub fn http_ok(url: &str) -> std::io::Result<bool> {
+    use std::io::{Read, Write};
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut stream = std::net::TcpStream::connect(host)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(2)))?;
+    write!(
+        stream,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    Ok(head.starts_with(b"HTTP/1.1 200"))
+}

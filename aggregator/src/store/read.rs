@@ -19,6 +19,7 @@ pub enum Tier {
 /// The latest point of one series.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SeriesLatest {
+    pub series_id: i64,
     pub host_id: String,
     pub name: String,
     pub tags: BTreeMap<String, String>,
@@ -108,6 +109,7 @@ pub fn latest_points(conn: &Connection) -> Result<Vec<SeriesLatest>, StoreError>
             .ok();
         if let Some((ts, value)) = point {
             out.push(SeriesLatest {
+                series_id: id,
                 host_id,
                 name,
                 tags: parse_tags(&tags),

@@ -55,8 +55,9 @@ pub struct WriteOutcome {
     pub events: u64,
     /// Points refused because they would have created a series past the cap.
     pub series_limited: u64,
-    /// For each metric of the job, whether it was stored (same order).
-    pub stored_mask: Vec<bool>,
+    /// For each metric of the job, its series id, or `None` if it was
+    /// refused by the series cap (same order).
+    pub series_ids: Vec<Option<i64>>,
     /// The job's records, handed back for the live view and the feed.
     pub metrics: Vec<MetricRecord>,
     pub event_records: Vec<EventRecord>,
@@ -96,12 +97,18 @@ impl Agg {
     }
 }
 
-pub(super) struct Writer {
-    conn: Connection,
-    /// (host, name, tags JSON) -> series id.
-    series: HashMap<(Arc<str>, String, String), i64>,
+/// What the writer remembers of the store, to spare lookups.
+#[derive(Default)]
+struct Caches {
+    /// host -> (name US tags JSON) -> series id.
+    series: HashMap<Arc<str>, HashMap<String, i64>>,
     series_per_host: HashMap<Arc<str>, usize>,
     last_seq: HashMap<(Arc<str>, String), u64>,
+}
+
+pub(super) struct Writer {
+    conn: Connection,
+    caches: Caches,
     minute: HashMap<(i64, i64), Agg>,
     hour: HashMap<(i64, i64), Agg>,
     /// Id of the last raw point folded into `minute` and `hour`.
@@ -130,9 +137,7 @@ impl Writer {
         let covered_up_to = watermark(&conn)?;
         Ok(Self {
             conn,
-            series: HashMap::new(),
-            series_per_host: HashMap::new(),
-            last_seq: HashMap::new(),
+            caches: Caches::default(),
             minute: HashMap::new(),
             hour: HashMap::new(),
             covered_up_to,
@@ -229,9 +234,7 @@ impl Writer {
                 tracing::error!(%error, batches = group.len(), "Store transaction failed; batches not acknowledged.");
                 // Nothing of the transaction is in the file: forget what the
                 // caches learned from it.
-                self.series.clear();
-                self.series_per_host.clear();
-                self.last_seq.clear();
+                self.caches = Caches::default();
                 let message = error.to_string();
                 for job in group.drain(..) {
                     if let Some(reply) = job.reply {
@@ -242,165 +245,87 @@ impl Writer {
         }
     }
 
+    /// Everything in `group` in one transaction. The caches are updated as
+    /// it goes; if it fails, the caller clears them.
     fn write_transaction(&mut self, group: &[WriteJob]) -> Result<Vec<WriteOutcome>, StoreError> {
         let tx = self.conn.transaction()?;
         let mut outcomes = Vec::with_capacity(group.len());
-        let mut last_id = self.covered_up_to;
-        // Sequences stored by this transaction, applied to the cache on commit.
-        let mut new_seqs: Vec<((Arc<str>, String), u64)> = Vec::new();
-        let mut new_series: Vec<((Arc<str>, String, String), i64)> = Vec::new();
-        let mut minute = HashMap::new();
-        let mut hour = HashMap::new();
-        {
-            let mut insert_point =
-                tx.prepare_cached("INSERT INTO points (series_id, ts, value) VALUES (?1, ?2, ?3)")?;
-            let mut find_series = tx.prepare_cached(
-                "SELECT id FROM series WHERE host_id = ?1 AND name = ?2 AND tags = ?3",
-            )?;
-            let mut count_series =
-                tx.prepare_cached("SELECT COUNT(*) FROM series WHERE host_id = ?1")?;
-            let mut insert_series = tx.prepare_cached(
-                "INSERT INTO series (host_id, name, tags, unit, kind, plugin) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            let mut find_seq = tx.prepare_cached(
-                "SELECT last_seq FROM streams WHERE host_id = ?1 AND stream = ?2",
-            )?;
-            let mut upsert_seq = tx.prepare_cached(
+        let mut rows: Vec<(i64, i64, f64)> = Vec::new();
+        let mut key = Vec::<u8>::with_capacity(256);
+        for job in group {
+            let stream_key = (job.host_id.clone(), job.stream.clone());
+            let stored_seq = match self.caches.last_seq.get(&stream_key) {
+                Some(seq) => Some(*seq),
+                None => tx
+                    .prepare_cached("SELECT last_seq FROM streams WHERE host_id = ?1 AND stream = ?2")?
+                    .query_row(params![&*job.host_id, &job.stream], |r| r.get::<_, i64>(0))
+                    .optional()?
+                    .map(|s| s as u64),
+            };
+            if stored_seq.is_some_and(|stored| job.seq <= stored) {
+                outcomes.push(WriteOutcome {
+                    duplicate: true,
+                    ..WriteOutcome::default()
+                });
+                continue;
+            }
+            let mut outcome = WriteOutcome {
+                series_ids: Vec::with_capacity(job.metrics.len()),
+                ..WriteOutcome::default()
+            };
+            for metric in &job.metrics {
+                key.clear();
+                key.extend_from_slice(metric.name.as_bytes());
+                key.push(0x1f);
+                serde_json::to_writer(&mut key, &metric.tags)
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                let key_str = std::str::from_utf8(&key).map_err(|e| StoreError::Invalid(e.to_string()))?;
+                let id = self.caches.series_id(&tx, &job.host_id, key_str, metric, job.max_series)?;
+                outcome.series_ids.push(id);
+                match id {
+                    Some(id) => {
+                        rows.push((id, metric.timestamp_ms as i64, metric.value));
+                        outcome.points += 1;
+                    }
+                    None => outcome.series_limited += 1,
+                }
+            }
+            for event in &job.events {
+                let fields = serde_json::to_string(&event.fields)
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                tx.prepare_cached(
+                    "INSERT INTO events (host_id, ts, plugin, kind, severity, message, fields)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![
+                    &*job.host_id,
+                    event.timestamp_ms as i64,
+                    &event.plugin,
+                    &event.kind,
+                    severity_str(event.severity),
+                    &event.message,
+                    fields
+                ])?;
+                outcome.events += 1;
+            }
+            tx.prepare_cached(
                 "INSERT INTO streams (host_id, stream, last_seq) VALUES (?1, ?2, ?3)
                  ON CONFLICT (host_id, stream) DO UPDATE SET last_seq = excluded.last_seq",
-            )?;
-            let mut insert_event = tx.prepare_cached(
-                "INSERT INTO events (host_id, ts, plugin, kind, severity, message, fields)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            let mut touch_host =
-                tx.prepare_cached("UPDATE hosts SET last_seen_ms = ?2 WHERE id = ?1")?;
-
-            for job in group {
-                let stream_key = (job.host_id.clone(), job.stream.clone());
-                let stored_seq = match new_seqs.iter().rev().find(|(k, _)| *k == stream_key) {
-                    Some((_, seq)) => Some(*seq),
-                    None => match self.last_seq.get(&stream_key) {
-                        Some(seq) => Some(*seq),
-                        None => find_seq
-                            .query_row(params![&*job.host_id, &job.stream], |r| {
-                                r.get::<_, i64>(0)
-                            })
-                            .optional()?
-                            .map(|s| s as u64),
-                    },
-                };
-                if let Some(seq) = stored_seq {
-                    self.last_seq.insert(stream_key.clone(), seq);
-                }
-                if stored_seq.is_some_and(|stored| job.seq <= stored) {
-                    outcomes.push(WriteOutcome {
-                        duplicate: true,
-                        ..WriteOutcome::default()
-                    });
-                    continue;
-                }
-                let mut outcome = WriteOutcome {
-                    stored_mask: Vec::with_capacity(job.metrics.len()),
-                    ..WriteOutcome::default()
-                };
-                for metric in &job.metrics {
-                    let tags = serde_json::to_string(&metric.tags)
-                        .map_err(|e| StoreError::Invalid(e.to_string()))?;
-                    let key = (job.host_id.clone(), metric.name.clone(), tags);
-                    let cached = self.series.get(&key).copied().or_else(|| {
-                        new_series
-                            .iter()
-                            .rev()
-                            .find(|(k, _)| *k == key)
-                            .map(|(_, id)| *id)
-                    });
-                    let series_id = match cached {
-                        Some(id) => Some(id),
-                        None => match find_series
-                            .query_row(params![&*key.0, &key.1, &key.2], |r| r.get::<_, i64>(0))
-                            .optional()?
-                        {
-                            Some(id) => {
-                                self.series.insert(key.clone(), id);
-                                Some(id)
-                            }
-                            None => {
-                                let count = match self.series_per_host.get(&job.host_id) {
-                                    Some(count) => *count,
-                                    None => {
-                                        let count: i64 = count_series
-                                            .query_row([&*job.host_id], |r| r.get(0))?;
-                                        self.series_per_host
-                                            .insert(job.host_id.clone(), count as usize);
-                                        count as usize
-                                    }
-                                };
-                                if count >= job.max_series {
-                                    None
-                                } else {
-                                    insert_series.execute(params![
-                                        &*key.0,
-                                        &key.1,
-                                        &key.2,
-                                        &metric.unit,
-                                        kind_str(metric.kind),
-                                        &metric.plugin
-                                    ])?;
-                                    let id = tx.last_insert_rowid();
-                                    self.series_per_host.insert(job.host_id.clone(), count + 1);
-                                    new_series.push((key, id));
-                                    Some(id)
-                                }
-                            }
-                        },
-                    };
-                    let Some(series_id) = series_id else {
-                        outcome.series_limited += 1;
-                        outcome.stored_mask.push(false);
-                        continue;
-                    };
-                    let ts = metric.timestamp_ms as i64;
-                    insert_point.execute(params![series_id, ts, metric.value])?;
-                    last_id = tx.last_insert_rowid();
-                    accumulate(&mut minute, &mut hour, series_id, ts, metric.value);
-                    outcome.points += 1;
-                    outcome.stored_mask.push(true);
-                }
-                for event in &job.events {
-                    let fields = serde_json::to_string(&event.fields)
-                        .map_err(|e| StoreError::Invalid(e.to_string()))?;
-                    insert_event.execute(params![
-                        &*job.host_id,
-                        event.timestamp_ms as i64,
-                        &event.plugin,
-                        &event.kind,
-                        severity_str(event.severity),
-                        &event.message,
-                        fields
-                    ])?;
-                    outcome.events += 1;
-                }
-                upsert_seq.execute(params![&*job.host_id, &job.stream, job.seq as i64])?;
-                touch_host.execute(params![&*job.host_id, job.received_ms])?;
-                new_seqs.push((stream_key, job.seq));
-                outcomes.push(outcome);
-            }
+            )?
+            .execute(params![&*job.host_id, &job.stream, job.seq as i64])?;
+            tx.prepare_cached("UPDATE hosts SET last_seen_ms = ?2 WHERE id = ?1")?
+                .execute(params![&*job.host_id, job.received_ms])?;
+            self.caches.last_seq.insert(stream_key, job.seq);
+            outcomes.push(outcome);
         }
+        let last_id = insert_points(&tx, &rows)?;
         tx.commit()?;
-        for (key, seq) in new_seqs {
-            self.last_seq.insert(key, seq);
+        for (series, ts, value) in rows {
+            accumulate(&mut self.minute, &mut self.hour, series, ts, value);
         }
-        for (key, id) in new_series {
-            self.series.insert(key, id);
+        if let Some(last_id) = last_id {
+            self.covered_up_to = last_id;
         }
-        for (key, agg) in minute {
-            merge(&mut self.minute, key, agg);
-        }
-        for (key, agg) in hour {
-            merge(&mut self.hour, key, agg);
-        }
-        self.covered_up_to = last_id;
         Ok(outcomes)
     }
 
@@ -431,6 +356,109 @@ impl Writer {
     }
 }
 
+/// Points per INSERT statement: one statement per row costs most of the
+/// time of a row; a hundred rows per statement amortise it.
+const ROWS_PER_INSERT: usize = 100;
+
+/// Insert `rows` (series, ts, value); the id of the last one.
+fn insert_points(
+    tx: &rusqlite::Transaction<'_>,
+    rows: &[(i64, i64, f64)],
+) -> Result<Option<i64>, StoreError> {
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let statement_for = |n: usize| {
+        let mut sql = String::from("INSERT INTO points (series_id, ts, value) VALUES ");
+        for i in 0..n {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str("(?,?,?)");
+        }
+        sql
+    };
+    let full = statement_for(ROWS_PER_INSERT);
+    let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
+    for chunk in &mut chunks {
+        let mut statement = tx.prepare_cached(&full)?;
+        let params: Vec<&dyn rusqlite::ToSql> = chunk
+            .iter()
+            .flat_map(|(s, t, v)| [s as &dyn rusqlite::ToSql, t, v])
+            .collect();
+        statement.execute(params.as_slice())?;
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut statement = tx.prepare_cached(&statement_for(rest.len()))?;
+        let params: Vec<&dyn rusqlite::ToSql> = rest
+            .iter()
+            .flat_map(|(s, t, v)| [s as &dyn rusqlite::ToSql, t, v])
+            .collect();
+        statement.execute(params.as_slice())?;
+    }
+    Ok(Some(tx.last_insert_rowid()))
+}
+
+impl Caches {
+    /// The id of `host`'s series `key` (`name` US `tags JSON`), creating it
+    /// unless the host is at its cap (`None`).
+        fn series_id(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        host: &Arc<str>,
+        key: &str,
+        metric: &MetricRecord,
+        max_series: usize,
+    ) -> Result<Option<i64>, StoreError> {
+        if let Some(id) = self.series.get(host).and_then(|m| m.get(key)) {
+            return Ok(Some(*id));
+        }
+        let tags = &key[metric.name.len() + 1..];
+        let found = tx
+            .prepare_cached("SELECT id FROM series WHERE host_id = ?1 AND name = ?2 AND tags = ?3")?
+            .query_row(params![&**host, &metric.name, tags], |r| r.get::<_, i64>(0))
+            .optional()?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                let count = match self.series_per_host.get(host) {
+                    Some(count) => *count,
+                    None => {
+                        let count: i64 = tx
+                            .prepare_cached("SELECT COUNT(*) FROM series WHERE host_id = ?1")?
+                            .query_row([&**host], |r| r.get(0))?;
+                        count as usize
+                    }
+                };
+                if count >= max_series {
+                    self.series_per_host.insert(host.clone(), count);
+                    return Ok(None);
+                }
+                tx.prepare_cached(
+                    "INSERT INTO series (host_id, name, tags, unit, kind, plugin) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
+                    &**host,
+                    &metric.name,
+                    tags,
+                    &metric.unit,
+                    kind_str(metric.kind),
+                    &metric.plugin
+                ])?;
+                self.series_per_host.insert(host.clone(), count + 1);
+                tx.last_insert_rowid()
+            }
+        };
+        self.series
+            .entry(host.clone())
+            .or_default()
+            .insert(key.to_string(), id);
+        Ok(Some(id))
+    }
+
+}
+
 fn watermark(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn
         .query_row(
@@ -454,17 +482,6 @@ fn accumulate(
             .and_modify(|a| a.add(value))
             .or_insert_with(|| Agg::new(value));
     }
-}
-
-fn merge(map: &mut HashMap<(i64, i64), Agg>, key: (i64, i64), agg: Agg) {
-    map.entry(key)
-        .and_modify(|a| {
-            a.min = a.min.min(agg.min);
-            a.max = a.max.max(agg.max);
-            a.sum += agg.sum;
-            a.count += agg.count;
-        })
-        .or_insert(agg);
 }
 
 /// Delete points, rollups and events past their tier's retention, a series
