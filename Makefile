@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WASM_PACKAGES := -p p2pmon-plugin-sdk -p p2pmon-plugin-system -p p2pmon-fixture-empty -p p2pmon-fixture-hostile
 
-.PHONY: run test setup plugins lint bench footprint clean
+.PHONY: run test setup plugins lint bench bench-ingest bench-fanout footprint aggregator clean
 
 ## Install what is missing, build the plugins, run the agent showing what it collects.
 run: setup plugins
@@ -30,6 +30,19 @@ lint: setup
 ## Criterion benchmarks: call overhead, instantiation (on-demand vs pooling).
 bench: setup plugins
 	$(CARGO) bench -p p2pmon-tests --bench plugin_runtime
+
+## Ingest throughput from 1,000 simulated hosts, next to VictoriaMetrics in the same run.
+bench-ingest: setup
+	@command -v victoria-metrics >/dev/null || apt-get install -y -q victoria-metrics
+	$(CARGO) bench -p p2pmon-tests --bench ingest
+
+## WebSocket fan-out latency with 1,000 and 10,000 clients; memory per idle client.
+bench-fanout: setup
+	ulimit -n 65536 2>/dev/null || true; $(CARGO) bench -p p2pmon-tests --bench fanout
+
+## Run the aggregator on conf/p2p/aggregator.yml (store under target/aggregator).
+aggregator: setup
+	$(CARGO) run -p p2pmon-aggregator -- --config conf/p2p/aggregator.yml serve
 
 ## Idle RSS and CPU of the agent next to prometheus-node-exporter.
 footprint: setup plugins

@@ -9,7 +9,6 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::{AgentConfig, PluginConfig};
 use crate::output::{BatcherSettings, Sink, run_batcher};
-use p2pmon_common::wire::Record;
 use crate::runtime::system::FIRST_WINDOW;
 use crate::runtime::{
     CallError, LoadError, PluginInfo, Runtime, RuntimeError, RuntimeOptions, Sandbox,
@@ -17,6 +16,7 @@ use crate::runtime::{
 use crate::stats::PluginStats;
 use crate::supervisor::{self, PluginTask};
 use crate::validate::Descriptors;
+use p2pmon_common::wire::Record;
 
 /// Records in flight between actors and the batcher; a full channel makes
 /// actors wait rather than drop data.

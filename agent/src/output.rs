@@ -11,9 +11,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::config::OutputFormat;
-use p2pmon_common::wire::{Batch, Record};
 use crate::runtime::system::unix_ms;
 use crate::stats::PluginStats;
+use p2pmon_common::wire::{Batch, Record};
 
 /// Where batches go.
 pub struct Sink {

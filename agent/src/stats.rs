@@ -4,8 +4,8 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use p2pmon_common::wire::{MetricKind, MetricRecord, Record};
 use crate::runtime::CallError;
+use p2pmon_common::wire::{MetricKind, MetricRecord, Record};
 
 #[derive(Debug, Default)]
 pub struct PluginStats {

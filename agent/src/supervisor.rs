@@ -13,11 +13,11 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::config::RestartConfig;
-use p2pmon_common::wire::Record;
 use crate::runtime::system::unix_ms;
 use crate::runtime::{CallError, LoadedPlugin, PluginInstance, Runtime, Sandbox};
 use crate::stats::PluginStats;
 use crate::validate::{self, Descriptors};
+use p2pmon_common::wire::Record;
 
 /// Successful calls in a row after which an instance counts as healthy again:
 /// its crash streak and backoff are forgotten. One success is not enough, or

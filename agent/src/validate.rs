@@ -4,11 +4,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::runtime::{Collection, PluginInfo};
 use p2pmon_common::rules::{
     MAX_FIELD_VALUE, MAX_MESSAGE, MAX_NAME, MAX_TAG_VALUE, MAX_TAGS, check_tag, is_name, truncate,
 };
 use p2pmon_common::wire::{EventRecord, MetricKind, MetricRecord, Record};
-use crate::runtime::{Collection, PluginInfo};
 
 /// Most metrics one collect call may return; the rest are dropped.
 pub const MAX_METRICS: usize = 10_000;

@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Json;
 use p2pmon_common::wire::HostType;
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +28,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/metrics/historical", get(historical))
         .route("/api/v1/network/matrix", get(matrix))
         .route("/api/v1/events", get(events))
-        .route_layer(middleware::from_fn_with_state(shared.clone(), require_token));
+        .route_layer(middleware::from_fn_with_state(
+            shared.clone(),
+            require_token,
+        ));
     Router::new()
         .route("/api/v1/health", get(health))
         .merge(protected)
@@ -36,7 +39,11 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-async fn require_token(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+async fn require_token(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let token = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -65,7 +72,11 @@ async fn require_token(State(shared): State<Arc<Shared>>, request: Request, next
 
 fn store_error(error: store::StoreError) -> Refusal {
     tracing::error!(%error, "API read failed.");
-    Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store could not be read")
+    Refusal::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store_unavailable",
+        "the store could not be read",
+    )
 }
 
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
@@ -101,7 +112,11 @@ async fn health(State(shared): State<Arc<Shared>>) -> Response {
             "messages_total": load(&hub.messages_total),
         },
     });
-    let status = if store_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if store_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body)).into_response()
 }
 
@@ -153,20 +168,30 @@ enum HostSort {
     LastSeen,
 }
 
-async fn summaries(shared: &Arc<Shared>) -> Result<Vec<(HostSummary, Vec<LatestPoint>, store::HostRow)>, Refusal> {
-    let rows = shared.store.read(|conn| store::hosts(conn)).await.map_err(store_error)?;
+async fn summaries(
+    shared: &Arc<Shared>,
+) -> Result<Vec<(HostSummary, Vec<LatestPoint>, store::HostRow)>, Refusal> {
+    let rows = shared.store.read(store::hosts).await.map_err(store_error)?;
     let now = now_ms();
     let live = shared.live.read();
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let host = live.get(&row.id).cloned().unwrap_or_default();
-        let status = HostState::of(host.last_seen_ms.or(row.last_seen_ms), now, &shared.config.hosts);
+        let status = HostState::of(
+            host.last_seen_ms.or(row.last_seen_ms),
+            now,
+            &shared.config.hosts,
+        );
         let mut latest: Vec<LatestPoint> = host.latest.values().cloned().collect();
         latest.sort_by(|a, b| (&a.name, &a.tags).cmp(&(&b.name, &b.tags)));
         out.push((
             HostSummary {
                 id: row.id.clone(),
-                host_type: if row.host_type == "vps" { HostType::Vps } else { host.host_type },
+                host_type: if row.host_type == "vps" {
+                    HostType::Vps
+                } else {
+                    host.host_type
+                },
                 status,
                 revoked: row.revoked_ms.is_some(),
                 last_seen_ms: host.last_seen_ms.or(row.last_seen_ms),
@@ -189,25 +214,40 @@ async fn hosts(
     State(shared): State<Arc<Shared>>,
     query: Result<Query<HostsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, Refusal> {
-    let Query(query) = query.map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let Query(query) =
+        query.map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     if query.page == 0 || query.per_page == 0 || query.per_page > 1000 {
-        return Err(Refusal::new(StatusCode::BAD_REQUEST, "bad_query", "page starts at 1; per_page is 1 to 1000"));
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            "page starts at 1; per_page is 1 to 1000",
+        ));
     }
-    let mut list: Vec<HostSummary> = summaries(&shared).await?.into_iter().map(|(s, _, _)| s).collect();
+    let mut list: Vec<HostSummary> = summaries(&shared)
+        .await?
+        .into_iter()
+        .map(|(s, _, _)| s)
+        .collect();
     if let Some(status) = query.status {
         list.retain(|h| h.status == status);
     }
     if let Some(search) = query.search.as_deref().map(str::to_lowercase) {
-        list.retain(|h| h.id.contains(&search) || h.maps.iter().any(|m| m.to_lowercase().contains(&search)));
+        list.retain(|h| {
+            h.id.contains(&search) || h.maps.iter().any(|m| m.to_lowercase().contains(&search))
+        });
     }
     let desc = |a: Option<f64>, b: Option<f64>| b.unwrap_or(-1.0).total_cmp(&a.unwrap_or(-1.0));
     match query.sort {
         HostSort::Id => list.sort_by(|a, b| a.id.cmp(&b.id)),
         HostSort::Status => list.sort_by_key(|h| (h.status as u8, h.id.clone())),
-        HostSort::Quality => list.sort_by(|a, b| b.quality_score.cmp(&a.quality_score).then(a.id.cmp(&b.id))),
+        HostSort::Quality => {
+            list.sort_by(|a, b| b.quality_score.cmp(&a.quality_score).then(a.id.cmp(&b.id)))
+        }
         HostSort::Players => list.sort_by(|a, b| desc(a.players, b.players).then(a.id.cmp(&b.id))),
         HostSort::Cpu => list.sort_by(|a, b| desc(a.cpu_usage, b.cpu_usage).then(a.id.cmp(&b.id))),
-        HostSort::LastSeen => list.sort_by(|a, b| b.last_seen_ms.cmp(&a.last_seen_ms).then(a.id.cmp(&b.id))),
+        HostSort::LastSeen => {
+            list.sort_by(|a, b| b.last_seen_ms.cmp(&a.last_seen_ms).then(a.id.cmp(&b.id)))
+        }
     }
     let total = list.len();
     let page: Vec<HostSummary> = list
@@ -223,10 +263,20 @@ async fn hosts(
     })))
 }
 
-async fn host(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, Refusal> {
-    let found = summaries(&shared).await?.into_iter().find(|(s, _, _)| s.id == id);
+async fn host(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, Refusal> {
+    let found = summaries(&shared)
+        .await?
+        .into_iter()
+        .find(|(s, _, _)| s.id == id);
     let Some((summary, latest, row)) = found else {
-        return Err(Refusal::new(StatusCode::NOT_FOUND, "not_found", "no such host"));
+        return Err(Refusal::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such host",
+        ));
     };
     Ok(Json(serde_json::json!({
         "host": summary,
@@ -239,7 +289,10 @@ async fn host(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Resu
     })))
 }
 
-async fn revoke(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, Refusal> {
+async fn revoke(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, Refusal> {
     let host = id.clone();
     let revoked = shared
         .store
@@ -247,7 +300,11 @@ async fn revoke(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Re
         .await
         .map_err(store_error)?;
     if !revoked {
-        return Err(Refusal::new(StatusCode::NOT_FOUND, "not_found", "no such enrolled host"));
+        return Err(Refusal::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such enrolled host",
+        ));
     }
     crate::server::after_revoke(&shared, &id);
     Ok(Json(serde_json::json!({ "host": id, "revoked": true })))
@@ -326,9 +383,16 @@ async fn realtime(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> 
     let score = if known == 0 {
         100.0
     } else {
-        (100.0 * (online as f64 + 0.5 * degraded as f64) / known as f64 - loss.unwrap_or(0.0)).clamp(0.0, 100.0)
+        (100.0 * (online as f64 + 0.5 * degraded as f64) / known as f64 - loss.unwrap_or(0.0))
+            .clamp(0.0, 100.0)
     };
-    let status = if score >= 90.0 { "good" } else if score >= 60.0 { "degraded" } else { "poor" };
+    let status = if score >= 90.0 {
+        "good"
+    } else if score >= 60.0 {
+        "degraded"
+    } else {
+        "poor"
+    };
     Json(serde_json::json!({
         "timestamp_ms": now,
         "active_hosts": online + degraded,
@@ -369,12 +433,21 @@ async fn historical(
     State(shared): State<Arc<Shared>>,
     query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, Refusal> {
-    let Query(query) = query.map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let Query(query) =
+        query.map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     let (window, tier) = timeframe(&query.timeframe).ok_or_else(|| {
-        Refusal::new(StatusCode::BAD_REQUEST, "bad_query", "timeframe is one of 1h, 24h, 7d, 30d")
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            "timeframe is one of 1h, 24h, 7d, 30d",
+        )
     })?;
     if !p2pmon_common::rules::is_name(&query.metric, p2pmon_common::rules::MAX_NAME) {
-        return Err(Refusal::new(StatusCode::BAD_REQUEST, "bad_query", "metric is not a metric name"));
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            "metric is not a metric name",
+        ));
     }
     let to = now_ms();
     let from = to - window;
@@ -395,7 +468,8 @@ async fn historical(
 }
 
 async fn matrix(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
-    let mut links: BTreeMap<(String, String), serde_json::Map<String, serde_json::Value>> = BTreeMap::new();
+    let mut links: BTreeMap<(String, String), serde_json::Map<String, serde_json::Value>> =
+        BTreeMap::new();
     let mut hosts: Vec<String> = Vec::new();
     {
         let live = shared.live.read();
@@ -407,11 +481,19 @@ async fn matrix(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
                     names::PACKET_LOSS => "packet_loss_percent",
                     _ => continue,
                 };
-                let Some(target) = point.tags.get("target") else { continue };
+                let Some(target) = point.tags.get("target") else {
+                    continue;
+                };
                 let link = links.entry((id.clone(), target.clone())).or_default();
                 link.insert(field.to_string(), point.value.into());
-                let at = link.get("timestamp_ms").and_then(|v| v.as_i64()).unwrap_or(0);
-                link.insert("timestamp_ms".to_string(), at.max(point.timestamp_ms).into());
+                let at = link
+                    .get("timestamp_ms")
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(0);
+                link.insert(
+                    "timestamp_ms".to_string(),
+                    at.max(point.timestamp_ms).into(),
+                );
             }
         }
     }
@@ -447,14 +529,23 @@ async fn events(
     State(shared): State<Arc<Shared>>,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, Refusal> {
-    let Query(query) = query.map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let Query(query) =
+        query.map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     if query.limit == 0 || query.limit > 1000 {
-        return Err(Refusal::new(StatusCode::BAD_REQUEST, "bad_query", "limit is 1 to 1000"));
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            "limit is 1 to 1000",
+        ));
     }
     if let Some(severity) = &query.severity
         && !["info", "warning", "error", "critical"].contains(&severity.as_str())
     {
-        return Err(Refusal::new(StatusCode::BAD_REQUEST, "bad_query", "severity is info, warning, error or critical"));
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            "severity is info, warning, error or critical",
+        ));
     }
     let filter = EventFilter {
         host: query.host,

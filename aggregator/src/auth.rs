@@ -37,11 +37,17 @@ impl TokenKind {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("the join token is unknown, already used, or expired; create a new one with `p2pmon-aggregator token create --join`")]
+    #[error(
+        "the join token is unknown, already used, or expired; create a new one with `p2pmon-aggregator token create --join`"
+    )]
     InvalidJoinToken,
-    #[error("host {0:?} is already enrolled; revoke it first (`p2pmon-aggregator host revoke {0}`) to enroll it again")]
+    #[error(
+        "host {0:?} is already enrolled; revoke it first (`p2pmon-aggregator host revoke {0}`) to enroll it again"
+    )]
     HostExists(String),
-    #[error("host id {0:?} is not valid: 1 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit")]
+    #[error(
+        "host id {0:?} is not valid: 1 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit"
+    )]
     InvalidHostId(String),
     #[error(transparent)]
     Store(#[from] StoreError),

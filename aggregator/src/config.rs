@@ -341,7 +341,11 @@ impl Validate for AggregatorConfig {
         );
         findings.in_range("ingest.max_age_s", ingest.max_age_s, 60..=366 * 86_400);
         findings.in_range("ingest.max_future_s", ingest.max_future_s, 0..=86_400);
-        findings.in_range("ingest.rate_per_host", ingest.rate_per_host, 1..=100_000_000);
+        findings.in_range(
+            "ingest.rate_per_host",
+            ingest.rate_per_host,
+            1..=100_000_000,
+        );
         if ingest.burst_per_host < ingest.max_records_per_batch as u64 {
             findings.error(
                 "ingest.burst_per_host",
@@ -398,16 +402,32 @@ impl Validate for AggregatorConfig {
         if !self.websocket.path.starts_with('/') {
             findings.error("websocket.path", "must start with /");
         }
-        findings.in_range("websocket.client_queue", self.websocket.client_queue, 1..=65_536);
-        findings.in_range("websocket.max_clients", self.websocket.max_clients, 1..=1_000_000);
-        findings.in_range("hosts.degraded_after_s", self.hosts.degraded_after_s, 1..=86_400);
+        findings.in_range(
+            "websocket.client_queue",
+            self.websocket.client_queue,
+            1..=65_536,
+        );
+        findings.in_range(
+            "websocket.max_clients",
+            self.websocket.max_clients,
+            1..=1_000_000,
+        );
+        findings.in_range(
+            "hosts.degraded_after_s",
+            self.hosts.degraded_after_s,
+            1..=86_400,
+        );
         if self.hosts.offline_after_s <= self.hosts.degraded_after_s {
             findings.error(
                 "hosts.offline_after_s",
                 "must be greater than hosts.degraded_after_s",
             );
         }
-        findings.in_range("tokens.join_ttl_s", self.tokens.join_ttl_s, 60..=366 * 86_400);
+        findings.in_range(
+            "tokens.join_ttl_s",
+            self.tokens.join_ttl_s,
+            60..=366 * 86_400,
+        );
     }
 }
 

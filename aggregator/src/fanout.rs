@@ -85,7 +85,10 @@ impl Subscription {
                 .is_some_and(|g| self.groups.contains(g))
             || self.groups.contains(&metric.plugin))
             && (self.maps.is_empty()
-                || metric.tags.get("map").is_some_and(|m| self.maps.contains(m)))
+                || metric
+                    .tags
+                    .get("map")
+                    .is_some_and(|m| self.maps.contains(m)))
     }
 
     fn from_query(query: &str) -> Self {
@@ -312,6 +315,8 @@ async fn client(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut admission = None;
+    // The callback's error type is tungstenite's own response; it cannot be boxed.
+    #[allow(clippy::result_large_err)]
     let callback = |request: &Request, response: Response| {
         if request.uri().path() != config.path {
             return Err(refuse(StatusCode::NOT_FOUND, "no such path"));
@@ -342,7 +347,8 @@ async fn client(
         .write_buffer_size(0)
         .max_message_size(Some(64 * 1024))
         .max_frame_size(Some(64 * 1024));
-    let handshake = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_config));
+    let handshake =
+        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_config));
     let mut ws = match tokio::time::timeout(std::time::Duration::from_secs(10), handshake).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(error)) => {
@@ -468,8 +474,11 @@ mod tests {
         };
         assert!(render(&outgoing, &Subscription::default()).is_some());
         assert!(render(&outgoing, &Subscription::from_query("hosts=h2")).is_none());
-        let game = render(&outgoing, &Subscription::from_query("groups=game&maps=geffen"))
-            .expect("one metric");
+        let game = render(
+            &outgoing,
+            &Subscription::from_query("groups=game&maps=geffen"),
+        )
+        .expect("one metric");
         let parsed: serde_json::Value = serde_json::from_str(&game).expect("json");
         assert_eq!(parsed["metrics"].as_array().map(Vec::len), Some(1));
         assert_eq!(parsed["metrics"][0]["tags"]["map"], "geffen");

@@ -81,7 +81,8 @@ impl RateLimits {
         let (tokens, last) = buckets
             .entry(host.to_string())
             .or_insert((burst as f64, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate as f64).min(burst as f64);
+        *tokens =
+            (*tokens + now.duration_since(*last).as_secs_f64() * rate as f64).min(burst as f64);
         *last = now;
         let cost = cost as f64;
         if *tokens >= cost {
@@ -117,14 +118,21 @@ fn refuse(state: &IngestState, refusal: Refusal) -> Response {
 
 /// Read, decompress and bound a request body. The declared length is checked
 /// before a byte is read; the actual and decompressed lengths while reading.
-async fn read_body(state: &IngestState, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Refusal> {
+async fn read_body(
+    state: &IngestState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Vec<u8>, Refusal> {
     let config = &state.shared.config.ingest;
     let max = config.max_body_kb * 1024;
     let too_large = |what: String| {
         Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
-            format!("{what} is over ingest.max_body_kb ({} KiB)", config.max_body_kb),
+            format!(
+                "{what} is over ingest.max_body_kb ({} KiB)",
+                config.max_body_kb
+            ),
         )
     };
     if let Some(length) = headers
@@ -147,14 +155,22 @@ async fn read_body(state: &IngestState, headers: &HeaderMap, body: Body) -> Resu
         "zstd" => {
             let limit = config.max_decompressed_kb * 1024;
             let decoder = zstd::stream::read::Decoder::new(&bytes[..]).map_err(|e| {
-                Refusal::new(StatusCode::BAD_REQUEST, "bad_encoding", format!("zstd: {e}"))
+                Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_encoding",
+                    format!("zstd: {e}"),
+                )
             })?;
             let mut out = Vec::new();
             decoder
                 .take(limit as u64 + 1)
                 .read_to_end(&mut out)
                 .map_err(|e| {
-                    Refusal::new(StatusCode::BAD_REQUEST, "bad_encoding", format!("zstd: {e}"))
+                    Refusal::new(
+                        StatusCode::BAD_REQUEST,
+                        "bad_encoding",
+                        format!("zstd: {e}"),
+                    )
                 })?;
             if out.len() > limit {
                 return Err(Refusal::new(
@@ -227,7 +243,12 @@ async fn enroll(State(state): State<Arc<IngestState>>, headers: HeaderMap, body:
     match result {
         Ok(Ok(response)) => {
             tracing::info!(host = %response.host_id, "Host enrolled.");
-            state.shared.live.write().entry(response.host_id.clone()).or_default();
+            state
+                .shared
+                .live
+                .write()
+                .entry(response.host_id.clone())
+                .or_default();
             state.shared.hub.publish_status(
                 Some(&response.host_id),
                 serde_json::json!({"kind": "host_enrolled", "host": response.host_id}),
@@ -245,7 +266,11 @@ async fn enroll(State(state): State<Arc<IngestState>>, headers: HeaderMap, body:
         }
         Err(error) => refuse(
             &state,
-            Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", error.to_string()),
+            Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                error.to_string(),
+            ),
         ),
     }
 }
@@ -284,7 +309,11 @@ async fn hello(State(state): State<Arc<IngestState>>, headers: HeaderMap, body: 
     if let Err(error) = recorded {
         return refuse(
             &state,
-            Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", error.to_string()),
+            Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                error.to_string(),
+            ),
         );
     }
     {
@@ -325,18 +354,33 @@ fn check_metric(
     newest: u64,
 ) -> Result<(), (&'static str, String)> {
     if !is_name(&metric.name, MAX_NAME) {
-        return Err(("invalid_name", format!("metric name {:?}", p2pmon_common::rules::truncate(metric.name.clone(), 64))));
+        return Err((
+            "invalid_name",
+            format!(
+                "metric name {:?}",
+                p2pmon_common::rules::truncate(metric.name.clone(), 64)
+            ),
+        ));
     }
     if !metric.value.is_finite() {
-        return Err(("invalid_value", format!("{}: non-finite value", metric.name)));
+        return Err((
+            "invalid_value",
+            format!("{}: non-finite value", metric.name),
+        ));
     }
     if !p2pmon_common::rules::is_clean_value(&metric.plugin, 64)
         || !p2pmon_common::rules::is_clean_value(&metric.unit, 32)
     {
         return Err(("invalid_name", format!("{}: plugin or unit", metric.name)));
     }
-    check_tags(&metric.tags, max_tags, max_tag_value).map_err(|(code, m)| (code, format!("{}: {m}", metric.name)))?;
-    check_time(metric.timestamp_ms, oldest, newest).map_err(|code| (code, format!("{}: timestamp {}", metric.name, metric.timestamp_ms)))
+    check_tags(&metric.tags, max_tags, max_tag_value)
+        .map_err(|(code, m)| (code, format!("{}: {m}", metric.name)))?;
+    check_time(metric.timestamp_ms, oldest, newest).map_err(|code| {
+        (
+            code,
+            format!("{}: timestamp {}", metric.name, metric.timestamp_ms),
+        )
+    })
 }
 
 fn check_tags(
@@ -345,7 +389,10 @@ fn check_tags(
     max_value: usize,
 ) -> Result<(), (&'static str, String)> {
     if tags.len() > max_tags {
-        return Err(("too_many_tags", format!("{} tags (at most {max_tags})", tags.len())));
+        return Err((
+            "too_many_tags",
+            format!("{} tags (at most {max_tags})", tags.len()),
+        ));
     }
     if tags.contains_key("host") {
         // The host is who authenticated, never what a record says.
@@ -367,27 +414,55 @@ fn check_time(ts: u64, oldest: u64, newest: u64) -> Result<(), &'static str> {
     }
 }
 
-fn check_event(event: &EventRecord, max_tags: usize, oldest: u64, newest: u64) -> Result<(), (&'static str, String)> {
+fn check_event(
+    event: &EventRecord,
+    max_tags: usize,
+    oldest: u64,
+    newest: u64,
+) -> Result<(), (&'static str, String)> {
     if !is_name(&event.kind, MAX_NAME) || !p2pmon_common::rules::is_clean_value(&event.plugin, 64) {
-        return Err(("invalid_name", format!("event kind {:?}", p2pmon_common::rules::truncate(event.kind.clone(), 64))));
+        return Err((
+            "invalid_name",
+            format!(
+                "event kind {:?}",
+                p2pmon_common::rules::truncate(event.kind.clone(), 64)
+            ),
+        ));
     }
     if event.message.len() > MAX_MESSAGE {
-        return Err(("invalid_event", format!("{}: message over {MAX_MESSAGE} bytes", event.kind)));
+        return Err((
+            "invalid_event",
+            format!("{}: message over {MAX_MESSAGE} bytes", event.kind),
+        ));
     }
-    check_tags(&event.fields, max_tags, MAX_FIELD_VALUE).map_err(|(code, m)| (code, format!("{}: {m}", event.kind)))?;
-    check_time(event.timestamp_ms, oldest, newest).map_err(|code| (code, format!("{}: timestamp {}", event.kind, event.timestamp_ms)))
+    check_tags(&event.fields, max_tags, MAX_FIELD_VALUE)
+        .map_err(|(code, m)| (code, format!("{}: {m}", event.kind)))?;
+    check_time(event.timestamp_ms, oldest, newest).map_err(|code| {
+        (
+            code,
+            format!("{}: timestamp {}", event.kind, event.timestamp_ms),
+        )
+    })
 }
 
 const MAX_PROBLEMS: usize = 5;
 
-async fn batches(State(state): State<Arc<IngestState>>, headers: HeaderMap, body: Body) -> Response {
+async fn batches(
+    State(state): State<Arc<IngestState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     match accept_batch(&state, &headers, body).await {
         Ok(ack) => axum::Json(ack).into_response(),
         Err(refusal) => refuse(&state, refusal),
     }
 }
 
-async fn accept_batch(state: &IngestState, headers: &HeaderMap, body: Body) -> Result<Ack, Refusal> {
+async fn accept_batch(
+    state: &IngestState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Ack, Refusal> {
     let shared = &state.shared;
     let config = &shared.config.ingest;
     let host = authenticate(state, headers).await?;
@@ -405,7 +480,11 @@ async fn accept_batch(state: &IngestState, headers: &HeaderMap, body: Body) -> R
         ));
     }
     if !p2pmon_common::rules::is_clean_value(&batch.stream, 64) {
-        return Err(Refusal::new(StatusCode::BAD_REQUEST, "malformed", "stream id over 64 bytes or with control characters"));
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            "stream id over 64 bytes or with control characters",
+        ));
     }
     let hello_ok = shared.live.read().get(&host).is_some_and(|h| h.hello_ok);
     if !hello_ok {
@@ -463,7 +542,13 @@ async fn accept_batch(state: &IngestState, headers: &HeaderMap, body: Body) -> R
     for record in batch.records {
         match record {
             Record::Metric(metric) => {
-                match check_metric(&metric, config.max_tags, config.max_tag_value, oldest, newest) {
+                match check_metric(
+                    &metric,
+                    config.max_tags,
+                    config.max_tag_value,
+                    oldest,
+                    newest,
+                ) {
                     Ok(()) => job.metrics.push(metric),
                     Err(problem) => reject(&mut ack, problem),
                 }
@@ -482,9 +567,15 @@ async fn accept_batch(state: &IngestState, headers: &HeaderMap, body: Body) -> R
             "the store could not write the batch; retry later",
         )
     })?;
-    shared.ingest.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    shared
+        .ingest
+        .batches
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if outcome.duplicate {
-        shared.ingest.duplicates.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        shared
+            .ingest
+            .duplicates
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         ack.duplicate = true;
         ack.rejected.clear();
         ack.problems.clear();
@@ -506,8 +597,14 @@ async fn accept_batch(state: &IngestState, headers: &HeaderMap, body: Body) -> R
     for (code, n) in &ack.rejected {
         shared.ingest.count_refusal(code, *n);
     }
-    shared.ingest.points.fetch_add(outcome.points, std::sync::atomic::Ordering::Relaxed);
-    shared.ingest.events.fetch_add(outcome.events, std::sync::atomic::Ordering::Relaxed);
+    shared
+        .ingest
+        .points
+        .fetch_add(outcome.points, std::sync::atomic::Ordering::Relaxed);
+    shared
+        .ingest
+        .events
+        .fetch_add(outcome.events, std::sync::atomic::Ordering::Relaxed);
     ack.stored = outcome.points + outcome.events;
     publish(
         shared,
@@ -621,16 +718,31 @@ mod tests {
             timestamp_ms: 1_000,
         };
         assert!(check_metric(&metric, 32, 256, 0, 2_000).is_ok());
-        assert_eq!(check_metric(&metric, 32, 256, 1_500, 2_000).map_err(|e| e.0), Err("timestamp_too_old"));
-        assert_eq!(check_metric(&metric, 32, 256, 0, 500).map_err(|e| e.0), Err("timestamp_in_future"));
+        assert_eq!(
+            check_metric(&metric, 32, 256, 1_500, 2_000).map_err(|e| e.0),
+            Err("timestamp_too_old")
+        );
+        assert_eq!(
+            check_metric(&metric, 32, 256, 0, 500).map_err(|e| e.0),
+            Err("timestamp_in_future")
+        );
         let mut forged = metric.clone();
         forged.tags.insert("host".to_string(), "victim".to_string());
-        assert_eq!(check_metric(&forged, 32, 256, 0, 2_000).map_err(|e| e.0), Err("reserved_tag"));
+        assert_eq!(
+            check_metric(&forged, 32, 256, 0, 2_000).map_err(|e| e.0),
+            Err("reserved_tag")
+        );
         let mut bad = metric.clone();
         bad.name = "DROP TABLE".to_string();
-        assert_eq!(check_metric(&bad, 32, 256, 0, 2_000).map_err(|e| e.0), Err("invalid_name"));
+        assert_eq!(
+            check_metric(&bad, 32, 256, 0, 2_000).map_err(|e| e.0),
+            Err("invalid_name")
+        );
         let mut many = metric;
         many.tags = (0..3).map(|i| (format!("t{i}"), "v".to_string())).collect();
-        assert_eq!(check_metric(&many, 2, 256, 0, 2_000).map_err(|e| e.0), Err("too_many_tags"));
+        assert_eq!(
+            check_metric(&many, 2, 256, 0, 2_000).map_err(|e| e.0),
+            Err("too_many_tags")
+        );
     }
 }

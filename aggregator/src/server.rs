@@ -156,13 +156,12 @@ impl Server {
         }
 
         // Query API.
-        let api_listener = tokio::net::TcpListener::from_std(api_listener).map_err(|error| {
-            ServeError::Bind {
+        let api_listener =
+            tokio::net::TcpListener::from_std(api_listener).map_err(|error| ServeError::Bind {
                 setting: "api.listen",
                 addr: api_addr,
                 error,
-            }
-        })?;
+            })?;
         let api_app = crate::api::router(shared.clone());
         let mut api_shutdown = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
@@ -177,15 +176,15 @@ impl Server {
         }));
 
         // WebSocket fan-out.
-        let ws_listener = tokio::net::TcpListener::from_std(ws_listener).map_err(|error| {
-            ServeError::Bind {
+        let ws_listener =
+            tokio::net::TcpListener::from_std(ws_listener).map_err(|error| ServeError::Bind {
                 setting: "websocket.listen",
                 addr: ws_addr,
                 error,
-            }
-        })?;
+            })?;
         let token_shared = shared.clone();
-        let check: fanout::TokenCheck = Arc::new(move |token: &str| token_shared.api_token_ok(token));
+        let check: fanout::TokenCheck =
+            Arc::new(move |token: &str| token_shared.api_token_ok(token));
         tasks.push(tokio::spawn(fanout::serve(
             ws_listener,
             config.websocket.clone(),

@@ -389,9 +389,18 @@ mod tests {
     fn state_follows_heartbeat_age() {
         let config = HostsConfig::default();
         assert_eq!(HostState::of(None, 100_000, &config), HostState::Offline);
-        assert_eq!(HostState::of(Some(95_000), 100_000, &config), HostState::Online);
-        assert_eq!(HostState::of(Some(70_000), 100_000, &config), HostState::Degraded);
-        assert_eq!(HostState::of(Some(1_000), 100_000, &config), HostState::Offline);
+        assert_eq!(
+            HostState::of(Some(95_000), 100_000, &config),
+            HostState::Online
+        );
+        assert_eq!(
+            HostState::of(Some(70_000), 100_000, &config),
+            HostState::Degraded
+        );
+        assert_eq!(
+            HostState::of(Some(1_000), 100_000, &config),
+            HostState::Offline
+        );
     }
 
     #[test]

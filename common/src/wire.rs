@@ -263,6 +263,26 @@ impl Record {
     }
 }
 
+fn format_value(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+/// `HH:MM:SS.mmm` (UTC) of a Unix-ms timestamp.
+fn clock(timestamp_ms: u64) -> String {
+    let ms = timestamp_ms % 1000;
+    let seconds = timestamp_ms / 1000 % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{ms:03}Z",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,7 +321,10 @@ mod tests {
         )
         .expect_err("no name");
         assert!(error.to_string().contains("name"), "{error}");
-        assert!(serde_json::from_str::<Record>(r#"{"type":"other","plugin":"p","timestamp_ms":1}"#).is_err());
+        assert!(
+            serde_json::from_str::<Record>(r#"{"type":"other","plugin":"p","timestamp_ms":1}"#)
+                .is_err()
+        );
         assert!(
             serde_json::from_str::<Record>(
                 r#"{"type":"metric","plugin":"p","name":"n","value":1,"unit":"","kind":"bogus","tags":{},"timestamp_ms":1}"#
@@ -309,24 +332,4 @@ mod tests {
             .is_err()
         );
     }
-}
-
-fn format_value(value: f64) -> String {
-    if value.fract() == 0.0 && value.abs() < 1e15 {
-        format!("{value:.0}")
-    } else {
-        format!("{value:.2}")
-    }
-}
-
-/// `HH:MM:SS.mmm` (UTC) of a Unix-ms timestamp.
-fn clock(timestamp_ms: u64) -> String {
-    let ms = timestamp_ms % 1000;
-    let seconds = timestamp_ms / 1000 % 86_400;
-    format!(
-        "{:02}:{:02}:{:02}.{ms:03}Z",
-        seconds / 3600,
-        seconds / 60 % 60,
-        seconds % 60
-    )
 }

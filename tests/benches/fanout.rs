@@ -44,7 +44,15 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[index.min(sorted.len() - 1)]
 }
 
-async fn run(agg: &AggregatorProcess, token: &str, credential: &str, clients: usize, messages: usize, rate: f64, seq: &mut u64) -> Result<()> {
+async fn run(
+    agg: &AggregatorProcess,
+    token: &str,
+    credential: &str,
+    clients: usize,
+    messages: usize,
+    rate: f64,
+    seq: &mut u64,
+) -> Result<()> {
     let pid = agg.pid().unwrap_or(0);
     let before = rss_kib(pid);
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(clients * messages)));
@@ -81,14 +89,22 @@ async fn run(agg: &AggregatorProcess, token: &str, credential: &str, clients: us
             latencies.lock().await.extend(mine);
         }));
     }
-    eprintln!("{clients} clients connected in {:.1} s", connect_started.elapsed().as_secs_f64());
+    eprintln!(
+        "{clients} clients connected in {:.1} s",
+        connect_started.elapsed().as_secs_f64()
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = rss_kib(pid);
     let http = reqwest::Client::new();
     let interval = Duration::from_secs_f64(1.0 / rate);
     for _ in 0..messages {
         *seq += 1;
-        let b = batch("bench-publisher", "bench", *seq, vec![metric("bench_sent_us", now_us(), &[], now_ms())]);
+        let b = batch(
+            "bench-publisher",
+            "bench",
+            *seq,
+            vec![metric("bench_sent_us", now_us(), &[], now_ms())],
+        );
         let body = zstd::encode_all(&serde_json::to_vec(&b)?[..], 3)?;
         let response = http
             .post(format!("{}{}", agg.ingest_url(), paths::BATCHES))
@@ -130,8 +146,14 @@ fn main() -> Result<()> {
         .split(',')
         .filter_map(|v| v.trim().parse().ok())
         .collect();
-    let messages: usize = std::env::var("BENCH_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
-    let rate: f64 = std::env::var("BENCH_RATE").ok().and_then(|v| v.parse().ok()).unwrap_or(5.0);
+    let messages: usize = std::env::var("BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let rate: f64 = std::env::var("BENCH_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5.0);
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir()?;
     let mut agg = AggregatorProcess::configure(
@@ -147,7 +169,9 @@ fn main() -> Result<()> {
         (api, enrolled.credential)
     };
     agg.start()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let http = reqwest::Client::new();
         http.post(format!("{}{}", agg.ingest_url(), paths::HELLO))

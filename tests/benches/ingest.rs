@@ -156,7 +156,9 @@ async fn bench_p2pmon(plan: &Plan, base_ms: u64) -> Result<f64> {
         }
     }
     agg.start()?;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(plan.concurrency).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(plan.concurrency)
+        .build()?;
     let hellos = credentials
         .iter()
         .map(|(_, cred)| {
@@ -173,7 +175,10 @@ async fn bench_p2pmon(plan: &Plan, base_ms: u64) -> Result<f64> {
     // Host-major rounds: every host's batch 1, then every host's batch 2, ...
     for b in 0..plan.batches {
         for (host, cred) in &credentials {
-            let body = zstd::encode_all(&serde_json::to_vec(&batch_for(plan, host, b, base_ms))?[..], 3)?;
+            let body = zstd::encode_all(
+                &serde_json::to_vec(&batch_for(plan, host, b, base_ms))?[..],
+                3,
+            )?;
             requests.push(
                 client
                     .post(format!("{}{}", agg.ingest_url(), paths::BATCHES))
@@ -190,7 +195,9 @@ async fn bench_p2pmon(plan: &Plan, base_ms: u64) -> Result<f64> {
     if stored != plan.total() as u64 {
         bail!("p2pmon stored {stored} of {} points", plan.total());
     }
-    let counted: i64 = agg.db()?.query_row("SELECT COUNT(*) FROM points", [], |r| r.get(0))?;
+    let counted: i64 = agg
+        .db()?
+        .query_row("SELECT COUNT(*) FROM points", [], |r| r.get(0))?;
     if counted != plan.total() as i64 {
         bail!("the store holds {counted} of {} points", plan.total());
     }
@@ -235,7 +242,9 @@ async fn bench_victoria(plan: &Plan, base_ms: u64) -> Result<Option<f64>> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let client = reqwest::Client::builder().pool_max_idle_per_host(plan.concurrency).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(plan.concurrency)
+        .build()?;
     eprintln!("VictoriaMetrics: encoding {} points...", plan.total());
     let mut requests = Vec::with_capacity(plan.hosts * plan.batches);
     for b in 0..plan.batches {
@@ -252,7 +261,12 @@ async fn bench_victoria(plan: &Plan, base_ms: u64) -> Result<Option<f64>> {
     let (elapsed, _) = fire(requests, plan.concurrency).await?;
     let rate = plan.total() as f64 / elapsed.as_secs_f64();
     // Every row accepted?
-    let metrics = client.get(format!("{base}/metrics")).send().await?.text().await?;
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
     let inserted: f64 = metrics
         .lines()
         .filter(|l| l.starts_with("vm_rows_inserted_total{type=\"influx\"}"))
@@ -279,7 +293,9 @@ fn main() -> Result<()> {
         concurrency: knob("BENCH_CONCURRENCY", 32),
     };
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let base_ms = now_ms() - 3_600_000;
     println!(
         "ingest: {} hosts x {} batches x {} points = {} points, {} requests in flight",

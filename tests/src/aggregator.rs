@@ -187,14 +187,22 @@ impl TestAggregator {
         Ok(credential)
     }
 
-    pub async fn hello(&self, credential: &str, host_type: HostType) -> Result<(StatusCode, Value)> {
+    pub async fn hello(
+        &self,
+        credential: &str,
+        host_type: HostType,
+    ) -> Result<(StatusCode, Value)> {
         let hello = Hello {
             agent_version: "test".to_string(),
             host_type,
             plugins: vec![],
         };
-        self.post_json(paths::HELLO, Some(credential), &serde_json::to_value(hello)?)
-            .await
+        self.post_json(
+            paths::HELLO,
+            Some(credential),
+            &serde_json::to_value(hello)?,
+        )
+        .await
     }
 
     /// POST a batch, zstd-compressed as agents send it.
@@ -344,7 +352,10 @@ impl AggregatorProcess {
             if let Some(child) = self.child.as_mut()
                 && let Some(status) = child.try_wait()?
             {
-                bail!("aggregator exited at start ({status}); see {}", self.dir.join("aggregator.log").display());
+                bail!(
+                    "aggregator exited at start ({status}); see {}",
+                    self.dir.join("aggregator.log").display()
+                );
             }
             if http_ok(&health).unwrap_or(false) {
                 return Ok(());
@@ -365,7 +376,10 @@ impl AggregatorProcess {
     }
 
     pub fn ws_url(&self) -> String {
-        format!("ws://{}{}", self.config.websocket.listen, self.config.websocket.path)
+        format!(
+            "ws://{}{}",
+            self.config.websocket.listen, self.config.websocket.path
+        )
     }
 
     /// SIGKILL: no shutdown, no flush.

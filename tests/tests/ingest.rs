@@ -27,12 +27,23 @@ async fn stores_a_batch_once_however_often_it_arrives() -> anyhow::Result<()> {
     assert_eq!(ack["stored"], 0);
     // An older sequence of the same stream too.
     let (_, ack) = agg
-        .post_batch(&cred, &batch("host-a", "s1", 0, vec![metric("cpu_usage", 99.0, &[], now)]))
+        .post_batch(
+            &cred,
+            &batch("host-a", "s1", 0, vec![metric("cpu_usage", 99.0, &[], now)]),
+        )
         .await?;
     assert_eq!(ack["duplicate"], true);
     // A new stream (a wiped spool) starts its own count.
     let (_, ack) = agg
-        .post_batch(&cred, &batch("host-a", "s2", 1, vec![metric("cpu_usage", 20.0, &[], now + 1)]))
+        .post_batch(
+            &cred,
+            &batch(
+                "host-a",
+                "s2",
+                1,
+                vec![metric("cpu_usage", 20.0, &[], now + 1)],
+            ),
+        )
         .await?;
     assert_eq!(ack["stored"], 1);
     assert_eq!(agg.stored_values("host-a", "cpu_usage")?, vec![10.0, 20.0]);
@@ -44,7 +55,12 @@ async fn a_batch_claiming_another_host_is_refused() -> anyhow::Result<()> {
     let agg = TestAggregator::start().await?;
     let mallory = agg.enroll("mallory").await?;
     agg.enroll("victim").await?;
-    let forged = batch("victim", "s", 1, vec![metric("cpu_usage", 100.0, &[], now_ms())]);
+    let forged = batch(
+        "victim",
+        "s",
+        1,
+        vec![metric("cpu_usage", 100.0, &[], now_ms())],
+    );
     let (status, body) = agg.post_batch(&mallory, &forged).await?;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["code"], "forged_host");
@@ -108,7 +124,12 @@ async fn batches_need_a_hello_first() -> anyhow::Result<()> {
         )
         .await?;
     let cred = body["credential"].as_str().unwrap_or_default().to_string();
-    let b = batch("quiet", "s", 1, vec![metric("cpu_usage", 1.0, &[], now_ms())]);
+    let b = batch(
+        "quiet",
+        "s",
+        1,
+        vec![metric("cpu_usage", 1.0, &[], now_ms())],
+    );
     let (status, body) = agg.post_batch(&cred, &b).await?;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["code"], "hello_required");
@@ -145,7 +166,9 @@ async fn plugins_off_the_allowlist_are_refused_at_hello() -> anyhow::Result<()> 
     assert!(body["message"].as_str().unwrap_or("").contains("system"));
     let (_, shown) = agg.api("/api/v1/hosts/h").await?;
     assert_eq!(shown["refused_plugins"].as_array().map(Vec::len), Some(1));
-    let (status, _) = agg.post_json(paths::HELLO, Some(&cred), &hello(&allowed)).await?;
+    let (status, _) = agg
+        .post_json(paths::HELLO, Some(&cred), &hello(&allowed))
+        .await?;
     assert_eq!(status, StatusCode::OK);
     let (_, shown) = agg.api("/api/v1/hosts/h").await?;
     assert_eq!(shown["plugins"][0]["sha256"], allowed);
@@ -185,7 +208,12 @@ async fn malformed_payloads_get_400_and_leave_the_store_intact() -> anyhow::Resu
     assert_eq!(agg.post_batch(&cred, &good).await?.0, StatusCode::OK);
 
     let cases: Vec<(Vec<u8>, Option<&str>, StatusCode, &str)> = vec![
-        (b"{not json".to_vec(), None, StatusCode::BAD_REQUEST, "malformed"),
+        (
+            b"{not json".to_vec(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        ),
         (b"[]".to_vec(), None, StatusCode::BAD_REQUEST, "malformed"),
         (
             br#"{"host_id":"h","seq":"two","created_ms":0,"records":[]}"#.to_vec(),
@@ -199,8 +227,18 @@ async fn malformed_payloads_get_400_and_leave_the_store_intact() -> anyhow::Resu
             StatusCode::BAD_REQUEST,
             "malformed",
         ),
-        (b"garbage".to_vec(), Some("zstd"), StatusCode::BAD_REQUEST, "bad_encoding"),
-        (b"{}".to_vec(), Some("br"), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding"),
+        (
+            b"garbage".to_vec(),
+            Some("zstd"),
+            StatusCode::BAD_REQUEST,
+            "bad_encoding",
+        ),
+        (
+            b"{}".to_vec(),
+            Some("br"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_encoding",
+        ),
     ];
     for (body, encoding, expected, code) in cases {
         let (status, answer) = agg.post_raw(&cred, body, encoding).await?;
@@ -255,8 +293,9 @@ async fn malformed_payloads_get_400_and_leave_the_store_intact() -> anyhow::Resu
 
 #[tokio::test]
 async fn too_many_records_in_one_batch_is_413() -> anyhow::Result<()> {
-    let agg = TestAggregator::start_with("ingest: {max_records_per_batch: 10, burst_per_host: 100}")
-        .await?;
+    let agg =
+        TestAggregator::start_with("ingest: {max_records_per_batch: 10, burst_per_host: 100}")
+            .await?;
     let cred = agg.enroll("h").await?;
     let now = now_ms();
     let records = (0..11).map(|i| metric("m", i as f64, &[], now)).collect();
@@ -277,24 +316,31 @@ async fn a_host_over_its_rate_gets_429_with_retry_after() -> anyhow::Result<()> 
     let now = now_ms();
     let records = |n: usize| (0..n).map(|i| metric("m", i as f64, &[], now)).collect();
     assert_eq!(
-        agg.post_batch(&cred, &batch("busy", "s", 1, records(20))).await?.0,
+        agg.post_batch(&cred, &batch("busy", "s", 1, records(20)))
+            .await?
+            .0,
         StatusCode::OK
     );
-    let (status, body) = agg.post_batch(&cred, &batch("busy", "s", 2, records(20))).await?;
+    let (status, body) = agg
+        .post_batch(&cred, &batch("busy", "s", 2, records(20)))
+        .await?;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(body["code"], "rate_limited");
     let wait: u64 = body["retry_after"].as_str().unwrap_or("0").parse()?;
     assert!((1..=2).contains(&wait), "Retry-After {wait}");
     // Other hosts are not held back.
     assert_eq!(
-        agg.post_batch(&other, &batch("calm", "s", 1, records(20))).await?.0,
+        agg.post_batch(&other, &batch("calm", "s", 1, records(20)))
+            .await?
+            .0,
         StatusCode::OK
     );
     Ok(())
 }
 
 #[tokio::test]
-async fn one_host_creating_100k_series_hits_its_cap_and_nothing_else_breaks() -> anyhow::Result<()> {
+async fn one_host_creating_100k_series_hits_its_cap_and_nothing_else_breaks() -> anyhow::Result<()>
+{
     let agg = TestAggregator::start_with(
         "ingest: {max_series_per_host: 1000, max_records_per_batch: 10000, rate_per_host: 1000000, burst_per_host: 1000000}",
     )
@@ -329,12 +375,17 @@ async fn one_host_creating_100k_series_hits_its_cap_and_nothing_else_breaks() ->
     );
     assert_eq!(agg.post_batch(&noisy, &again).await?.1["stored"], 1);
     let (status, ack) = agg
-        .post_batch(&quiet, &batch("quiet", "s", 1, vec![metric("cpu_usage", 1.0, &[], now)]))
+        .post_batch(
+            &quiet,
+            &batch("quiet", "s", 1, vec![metric("cpu_usage", 1.0, &[], now)]),
+        )
         .await?;
     assert_eq!((status, ack["stored"].as_u64()), (StatusCode::OK, Some(1)));
-    let series: i64 = agg
-        .db()?
-        .query_row("SELECT COUNT(*) FROM series WHERE host_id = 'noisy'", [], |r| r.get(0))?;
+    let series: i64 = agg.db()?.query_row(
+        "SELECT COUNT(*) FROM series WHERE host_id = 'noisy'",
+        [],
+        |r| r.get(0),
+    )?;
     assert_eq!(series, 1000);
     Ok(())
 }
@@ -343,11 +394,22 @@ async fn one_host_creating_100k_series_hits_its_cap_and_nothing_else_breaks() ->
 async fn a_revoked_host_is_refused_within_seconds() -> anyhow::Result<()> {
     let agg = TestAggregator::start().await?;
     let cred = agg.enroll("gone").await?;
-    let b = |seq| batch("gone", "s", seq, vec![metric("cpu_usage", 1.0, &[], now_ms())]);
+    let b = |seq| {
+        batch(
+            "gone",
+            "s",
+            seq,
+            vec![metric("cpu_usage", 1.0, &[], now_ms())],
+        )
+    };
     assert_eq!(agg.post_batch(&cred, &b(1)).await?.0, StatusCode::OK);
     // Revoked from another process (the CLI writes the store directly).
     let conn = p2pmon_aggregator::store::schema::open(&agg.config.store_path())?;
-    assert!(p2pmon_aggregator::auth::revoke_host(&conn, "gone", now_ms() as i64)?);
+    assert!(p2pmon_aggregator::auth::revoke_host(
+        &conn,
+        "gone",
+        now_ms() as i64
+    )?);
     let started = Instant::now();
     let mut seq = 2;
     loop {

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use p2pmon_common::wire::Record;
 use p2pmon_agent::runtime::{CallError, Runtime, RuntimeOptions, Sandbox};
 use p2pmon_agent::stats::PluginStats;
+use p2pmon_common::wire::Record;
 use p2pmon_tests::{AgentDir, build_wasm, records, run_agent_for, self_metric, with_captured_logs};
 
 const HOSTILE: &str = "p2pmon-fixture-hostile";

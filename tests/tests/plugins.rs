@@ -4,10 +4,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use p2pmon_common::wire::Record;
 use p2pmon_agent::runtime::{Runtime, RuntimeOptions, Sandbox};
 use p2pmon_agent::supervisor::collect_once;
 use p2pmon_agent::validate::Descriptors;
+use p2pmon_common::wire::Record;
 use p2pmon_tests::{build_wasm, plugin_packages};
 
 #[tokio::test]

@@ -9,7 +9,8 @@ use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(agg: &TestAggregator, query: &str) -> anyhow::Result<Ws> {
     let url = format!("{}?token={}{query}", agg.ws_url()?, agg.api_token);
@@ -89,17 +90,31 @@ async fn subscriptions_narrow_what_a_client_gets() -> anyhow::Result<()> {
     assert_eq!(metrics.len(), 1, "{message}");
     assert_eq!(metrics[0]["tags"]["map"], "geffen");
     // The client subscribed to another host gets no metrics message.
-    let nothing = tokio::time::timeout(Duration::from_millis(700), next_of(&mut other_host, "metrics")).await;
+    let nothing = tokio::time::timeout(
+        Duration::from_millis(700),
+        next_of(&mut other_host, "metrics"),
+    )
+    .await;
     assert!(nothing.is_err() || nothing.as_ref().is_ok_and(|r| r.is_err()));
 
     // A subscribe message changes the subscription on the fly.
     use futures_util::SinkExt;
     other_host
-        .send(Message::Text(r#"{"type":"subscribe","hosts":["host-a"]}"#.into()))
+        .send(Message::Text(
+            r#"{"type":"subscribe","hosts":["host-a"]}"#.into(),
+        ))
         .await?;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    agg.post_batch(&cred, &batch("host-a", "s", 2, vec![metric("cpu_usage", 2.0, &[], now + 1)]))
-        .await?;
+    agg.post_batch(
+        &cred,
+        &batch(
+            "host-a",
+            "s",
+            2,
+            vec![metric("cpu_usage", 2.0, &[], now + 1)],
+        ),
+    )
+    .await?;
     let message = next_of(&mut other_host, "metrics").await?;
     assert_eq!(message["metrics"][0]["value"], 2.0);
     Ok(())
@@ -109,13 +124,18 @@ async fn subscriptions_narrow_what_a_client_gets() -> anyhow::Result<()> {
 async fn handshakes_without_a_token_or_from_a_foreign_origin_are_refused() -> anyhow::Result<()> {
     let agg = TestAggregator::start().await?;
     let status_of = |result: Result<_, tokio_tungstenite::tungstenite::Error>| match result {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Some(response.status().as_u16()),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Some(response.status().as_u16())
+        }
         _ => None,
     };
-    let no_token = tokio_tungstenite::connect_async(agg.ws_url()?).await.map(|_| ());
+    let no_token = tokio_tungstenite::connect_async(agg.ws_url()?)
+        .await
+        .map(|_| ());
     assert_eq!(status_of(no_token), Some(401));
-    let bad_token =
-        tokio_tungstenite::connect_async(format!("{}?token=p2pa_wrong", agg.ws_url()?)).await.map(|_| ());
+    let bad_token = tokio_tungstenite::connect_async(format!("{}?token=p2pa_wrong", agg.ws_url()?))
+        .await
+        .map(|_| ());
     assert_eq!(status_of(bad_token), Some(401));
 
     let mut request = format!("{}?token={}", agg.ws_url()?, agg.api_token).into_client_request()?;
@@ -166,9 +186,18 @@ async fn a_client_that_stops_reading_is_dropped_and_the_others_keep_up() -> anyh
     let now = now_ms();
     for seq in 1..=batches {
         let records = (0..per_batch)
-            .map(|i| metric("padding_metric_with_a_long_name", i as f64, &[("slot", &i.to_string())], now + seq))
+            .map(|i| {
+                metric(
+                    "padding_metric_with_a_long_name",
+                    i as f64,
+                    &[("slot", &i.to_string())],
+                    now + seq,
+                )
+            })
             .collect();
-        let (status, _) = agg.post_batch(&cred, &batch("host-a", "s", seq, records)).await?;
+        let (status, _) = agg
+            .post_batch(&cred, &batch("host-a", "s", seq, records))
+            .await?;
         assert!(status.is_success());
         // Let the reader drain its queue of 4 between publishes.
         tokio::time::sleep(Duration::from_millis(30)).await;

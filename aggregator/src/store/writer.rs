@@ -204,12 +204,10 @@ impl Writer {
                     }
                 }
             }
-            if self.last_flush.elapsed() >= ROLLUP_FLUSH_EVERY
-                || self.minute.len() + self.hour.len() >= ROLLUP_FLUSH_BUCKETS
-            {
-                if let Err(error) = self.flush_rollups() {
-                    tracing::error!(%error, "Writing rollups failed; will retry.");
-                }
+            let due = self.last_flush.elapsed() >= ROLLUP_FLUSH_EVERY
+                || self.minute.len() + self.hour.len() >= ROLLUP_FLUSH_BUCKETS;
+            if due && let Err(error) = self.flush_rollups() {
+                tracing::error!(%error, "Writing rollups failed; will retry.");
             }
         }
         if let Err(error) = self.flush_rollups() {
@@ -257,7 +255,9 @@ impl Writer {
             let stored_seq = match self.caches.last_seq.get(&stream_key) {
                 Some(seq) => Some(*seq),
                 None => tx
-                    .prepare_cached("SELECT last_seq FROM streams WHERE host_id = ?1 AND stream = ?2")?
+                    .prepare_cached(
+                        "SELECT last_seq FROM streams WHERE host_id = ?1 AND stream = ?2",
+                    )?
                     .query_row(params![&*job.host_id, &job.stream], |r| r.get::<_, i64>(0))
                     .optional()?
                     .map(|s| s as u64),
@@ -279,8 +279,11 @@ impl Writer {
                 key.push(0x1f);
                 serde_json::to_writer(&mut key, &metric.tags)
                     .map_err(|e| StoreError::Invalid(e.to_string()))?;
-                let key_str = std::str::from_utf8(&key).map_err(|e| StoreError::Invalid(e.to_string()))?;
-                let id = self.caches.series_id(&tx, &job.host_id, key_str, metric, job.max_series)?;
+                let key_str =
+                    std::str::from_utf8(&key).map_err(|e| StoreError::Invalid(e.to_string()))?;
+                let id =
+                    self.caches
+                        .series_id(&tx, &job.host_id, key_str, metric, job.max_series)?;
                 outcome.series_ids.push(id);
                 match id {
                     Some(id) => {
@@ -341,7 +344,9 @@ impl Writer {
                    sum = {table}.sum + excluded.sum, count = {table}.count + excluded.count"
             ))?;
             for ((series, bucket), agg) in pending {
-                upsert.execute(params![series, bucket, agg.min, agg.max, agg.sum, agg.count])?;
+                upsert.execute(params![
+                    series, bucket, agg.min, agg.max, agg.sum, agg.count
+                ])?;
             }
         }
         tx.execute(
@@ -403,7 +408,7 @@ fn insert_points(
 impl Caches {
     /// The id of `host`'s series `key` (`name` US `tags JSON`), creating it
     /// unless the host is at its cap (`None`).
-        fn series_id(
+    fn series_id(
         &mut self,
         tx: &rusqlite::Transaction<'_>,
         host: &Arc<str>,
@@ -456,7 +461,6 @@ impl Caches {
             .insert(key.to_string(), id);
         Ok(Some(id))
     }
-
 }
 
 fn watermark(conn: &Connection) -> Result<i64, StoreError> {
@@ -501,7 +505,8 @@ pub fn apply_retention(
     for chunk in series.chunks(500) {
         let tx = conn.transaction()?;
         {
-            let mut points = tx.prepare_cached("DELETE FROM points WHERE series_id = ?1 AND ts < ?2")?;
+            let mut points =
+                tx.prepare_cached("DELETE FROM points WHERE series_id = ?1 AND ts < ?2")?;
             let mut minute =
                 tx.prepare_cached("DELETE FROM rollup_1m WHERE series_id = ?1 AND bucket < ?2")?;
             let mut hour =
@@ -547,8 +552,10 @@ mod tests {
             "SELECT bucket, min, max, sum, count FROM {table} ORDER BY bucket"
         ))
         .and_then(|mut s| {
-            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
-                .collect()
+            s.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect()
         })
         .expect("rollup rows")
     }
@@ -557,9 +564,14 @@ mod tests {
     fn rollups_survive_a_crash_before_they_are_flushed() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("t.db");
-        let mut writer = Writer::new(super::super::schema::open(&path).expect("open")).expect("writer");
+        let mut writer =
+            Writer::new(super::super::schema::open(&path).expect("open")).expect("writer");
         writer.flush_rollups().expect("flush");
-        let mut group = vec![job("h", 1, &[(60_000, 1.0), (60_500, 3.0), (120_000, 10.0)])];
+        let mut group = vec![job(
+            "h",
+            1,
+            &[(60_000, 1.0), (60_500, 3.0), (120_000, 10.0)],
+        )];
         writer.write_group(&mut group);
         // Flushed once: the first batch's rollups are in the file.
         writer.flush_rollups().expect("flush");
@@ -568,7 +580,8 @@ mod tests {
         // "Crash": the second batch's rollups were only in memory.
         drop(writer);
 
-        let mut writer = Writer::new(super::super::schema::open(&path).expect("open")).expect("writer");
+        let mut writer =
+            Writer::new(super::super::schema::open(&path).expect("open")).expect("writer");
         writer.recover().expect("recover");
         let minute = rollup(&writer.conn, "rollup_1m");
         assert_eq!(
@@ -587,7 +600,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let conn = super::super::schema::open(&dir.path().join("t.db")).expect("open");
         let mut writer = Writer::new(conn).expect("writer");
-        let mut group = vec![job("h", 1, &[(1, 1.0)]), job("h", 1, &[(1, 1.0)]), job("h", 2, &[(2, 2.0)])];
+        let mut group = vec![
+            job("h", 1, &[(1, 1.0)]),
+            job("h", 1, &[(1, 1.0)]),
+            job("h", 2, &[(2, 2.0)]),
+        ];
         let outcomes = writer.write_transaction(&group).expect("write");
         assert_eq!(
             outcomes.iter().map(|o| o.duplicate).collect::<Vec<_>>(),
@@ -608,7 +625,11 @@ mod tests {
         let mut writer = Writer::new(conn).expect("writer");
         let day = 86_400_000i64;
         let now = 100 * day;
-        let mut group = vec![job("h", 1, &[(now - 40 * day, 1.0), (now - 10 * day, 2.0), (now, 3.0)])];
+        let mut group = vec![job(
+            "h",
+            1,
+            &[(now - 40 * day, 1.0), (now - 10 * day, 2.0), (now, 3.0)],
+        )];
         writer.write_group(&mut group);
         writer.flush_rollups().expect("flush");
         let retention = Retention {
