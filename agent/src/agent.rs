@@ -16,7 +16,7 @@ use crate::runtime::{
 use crate::stats::PluginStats;
 use crate::supervisor::{self, PluginTask};
 use crate::validate::Descriptors;
-use p2pmon_common::wire::Record;
+use p2pmon_common::wire::{PluginIdentity, Record};
 
 /// Records in flight between actors and the batcher; a full channel makes
 /// actors wait rather than drop data.
@@ -41,6 +41,7 @@ pub struct Agent {
     runtime: Arc<Runtime>,
     config: AgentConfig,
     tasks: Vec<PluginTask>,
+    identities: Vec<PluginIdentity>,
     failed: Vec<PluginStartError>,
 }
 
@@ -52,10 +53,14 @@ impl Agent {
             pooling: false,
         })?);
         let mut tasks = Vec::new();
+        let mut identities = Vec::new();
         let mut failed = Vec::new();
         for plugin in config.enabled_plugins() {
             match start_plugin(&runtime, &config, plugin).await {
-                Ok(task) => tasks.push(task),
+                Ok((task, identity)) => {
+                    tasks.push(task);
+                    identities.push(identity);
+                }
                 Err(error) => {
                     tracing::error!(plugin = %plugin.name, %error, "Plugin not started.");
                     failed.push(error);
@@ -66,6 +71,7 @@ impl Agent {
             runtime,
             config,
             tasks,
+            identities,
             failed,
         })
     }
@@ -73,6 +79,11 @@ impl Agent {
     /// Plugins that could not be started, with why.
     pub fn failed(&self) -> &[PluginStartError] {
         &self.failed
+    }
+
+    /// Name, version and SHA-256 of every plugin that started, for the hello.
+    pub fn plugin_identities(&self) -> Vec<PluginIdentity> {
+        self.identities.clone()
     }
 
     /// Names of the plugins that started.
@@ -110,7 +121,11 @@ impl Agent {
             .map(|t| (t.name.clone(), t.stats.clone()))
             .collect();
         let settings = BatcherSettings {
-            host_id: self.config.host_id(),
+            host_id: if sink.is_spool() {
+                self.config.aggregator_host_id()
+            } else {
+                self.config.host_id()
+            },
             batch_size: self.config.collection.batch_size,
             flush_interval: Duration::from_millis(self.config.collection.flush_interval_ms),
         };
@@ -134,7 +149,7 @@ async fn start_plugin(
     runtime: &Runtime,
     config: &AgentConfig,
     plugin: &PluginConfig,
-) -> Result<PluginTask, PluginStartError> {
+) -> Result<(PluginTask, PluginIdentity), PluginStartError> {
     let loaded = runtime.load(&config.plugin_path(plugin))?;
     let name: Arc<str> = Arc::from(plugin.name.as_str());
     let sandbox = Sandbox {
@@ -177,7 +192,12 @@ async fn start_plugin(
         interval_ms = interval.as_millis() as u64,
         "Plugin loaded."
     );
-    Ok(PluginTask {
+    let identity = PluginIdentity {
+        name: name.to_string(),
+        version: info.version.clone(),
+        sha256: loaded.sha256.clone(),
+    };
+    let task = PluginTask {
         name,
         plugin: loaded,
         sandbox,
@@ -187,7 +207,8 @@ async fn start_plugin(
         restart: config.restart.clone(),
         stats,
         instance: Some(instance),
-    })
+    };
+    Ok((task, identity))
 }
 
 fn warn_about_missing_grants(plugin: &PluginConfig, info: &PluginInfo) {

@@ -1,4 +1,5 @@
-//! The `p2pmon-agent` command line: `run`, `collect --once`, `plugin inspect`.
+//! The `p2pmon-agent` command line: `run`, `collect --once`, `enroll`,
+//! `plugin inspect`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use crate::agent::Agent;
 use crate::config::{self, AgentConfig, OutputFormat, OutputKind};
 use crate::output::Sink;
 use crate::runtime::{LoadedPlugin, PluginInfo, Runtime, RuntimeOptions};
+use crate::transport::{self, Transport};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,6 +44,16 @@ pub enum Command {
         /// Collect once and exit (the only mode).
         #[arg(long, required = true)]
         once: bool,
+    },
+    /// Exchange a join token (from `p2pmon-aggregator token create --join`)
+    /// for this host's credential, kept in aggregator.credential_file.
+    Enroll {
+        /// The join token; single-use.
+        #[arg(long, env = "P2PMON_JOIN_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Replace an existing credential.
+        #[arg(long)]
+        force: bool,
     },
     /// Work with plugin files.
     Plugin {
@@ -107,6 +119,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             collect_once(config).await
         }
+        Command::Enroll { token, force } => {
+            let Some(config) = load_config(&cli.config) else {
+                return Ok(ExitCode::from(2));
+            };
+            let credential = transport::enroll(&config, token.trim(), force).await?;
+            println!(
+                "Enrolled as host {:?}; credential saved to {}.",
+                credential.host_id,
+                config.resolve(&config.aggregator.credential_file).display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plugin {
             command: PluginCommand::Inspect { file },
         } => inspect(&cli.config, &file).await,
@@ -125,18 +149,30 @@ fn load_config(path: &Path) -> Option<AgentConfig> {
 
 async fn run(config: AgentConfig, format: Option<OutputFormat>) -> anyhow::Result<ExitCode> {
     let format = format.unwrap_or(config.output.format);
-    let sink = match config.output.kind {
-        OutputKind::Stdout => Sink::stdout(format),
+    let writer = match config.output.kind {
+        OutputKind::Stdout => Some(Sink::stdout(format)),
         OutputKind::File => {
             let path = config.output_path();
-            Sink::file(&path, format)
-                .map_err(|e| anyhow::anyhow!("output file {}: {e}", path.display()))?
+            Some(
+                Sink::file(&path, format)
+                    .map_err(|e| anyhow::anyhow!("output file {}: {e}", path.display()))?,
+            )
         }
+        OutputKind::Aggregator => None,
     };
-    let agent = Agent::start(config).await?;
+    let agent = Agent::start(config.clone()).await?;
     if agent.plugin_names().is_empty() {
         anyhow::bail!("no plugin could be started; see the errors above");
     }
+    // The transport starts once the plugins (reported in the hello) are known.
+    let (sink, transport) = match writer {
+        Some(sink) => (sink, None),
+        None => {
+            let transport = Transport::start(&config, agent.plugin_identities())?;
+            let sink = Sink::spool(transport.spool.clone(), transport.stats.clone());
+            (sink, Some(transport))
+        }
+    };
     let (stop, shutdown) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -144,6 +180,9 @@ async fn run(config: AgentConfig, format: Option<OutputFormat>) -> anyhow::Resul
         let _ = stop.send(true);
     });
     let batches = agent.run(sink, shutdown).await?;
+    if let Some(transport) = transport {
+        transport.finish().await;
+    }
     tracing::info!(batches, "Agent stopped.");
     Ok(ExitCode::SUCCESS)
 }

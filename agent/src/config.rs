@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::capability::Capability;
+use p2pmon_common::wire::HostType;
 use p2pmon_common::yaml_config::{self, ConfigErrors, Findings, Validate};
 
 /// Default location of the agent config, relative to the working directory.
@@ -31,6 +32,9 @@ pub struct AgentConfig {
     pub collection: CollectionConfig,
     #[serde(default)]
     pub output: OutputConfig,
+    /// The aggregator batches go to when `output.kind: aggregator`.
+    #[serde(default)]
+    pub aggregator: AggregatorLink,
     /// Limits for plugins that set none of their own.
     #[serde(default)]
     pub limits: LimitsConfig,
@@ -83,7 +87,7 @@ impl Default for CollectionConfig {
     }
 }
 
-/// Where `run` writes batches until the transport to the aggregator exists.
+/// Where `run` writes batches.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputConfig {
@@ -102,6 +106,127 @@ pub enum OutputKind {
     #[default]
     Stdout,
     File,
+    /// The spool, then the aggregator (the `aggregator` section).
+    Aggregator,
+}
+
+/// The road to the aggregator: where it is, how this host proves who it is,
+/// and the on-disk spool that holds batches until the aggregator has stored them.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregatorLink {
+    /// The aggregator's ingest address, e.g. `https://monitor.example.net:5123`.
+    #[serde(default)]
+    pub url: String,
+    /// Allow `http://` to a non-loopback address (credentials and data travel
+    /// in clear text). Loopback addresses may always use plain HTTP.
+    #[serde(default)]
+    pub insecure_http: bool,
+    /// PEM file with the CA (or self-signed certificate) that signed the
+    /// aggregator's certificate; empty trusts the system's roots.
+    #[serde(default)]
+    pub ca_file: PathBuf,
+    /// Where the host credential obtained at enrollment is kept (mode 0600).
+    #[serde(default = "default_credential_file")]
+    pub credential_file: PathBuf,
+    /// A join token to enroll with on first start when there is no credential
+    /// yet; `P2PMON_JOIN_TOKEN` in the environment works too. Single-use.
+    #[serde(default)]
+    pub join_token: String,
+    /// `p2p` (a volunteer machine) or `vps`.
+    #[serde(default)]
+    pub host_type: HostType,
+    #[serde(default)]
+    pub spool: SpoolConfig,
+    #[serde(default)]
+    pub backoff: BackoffConfig,
+    /// Longest wait for one request to the aggregator.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// On shutdown, how long to keep sending the spool before leaving the rest
+    /// on disk for the next start.
+    #[serde(default = "default_drain_timeout_ms")]
+    pub drain_timeout_ms: u64,
+}
+
+fn default_credential_file() -> PathBuf {
+    PathBuf::from("/var/lib/p2pmon/credential")
+}
+fn default_request_timeout_ms() -> u64 {
+    10_000
+}
+fn default_drain_timeout_ms() -> u64 {
+    5_000
+}
+
+impl Default for AggregatorLink {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            insecure_http: false,
+            ca_file: PathBuf::new(),
+            credential_file: default_credential_file(),
+            join_token: String::new(),
+            host_type: HostType::default(),
+            spool: SpoolConfig::default(),
+            backoff: BackoffConfig::default(),
+            request_timeout_ms: default_request_timeout_ms(),
+            drain_timeout_ms: default_drain_timeout_ms(),
+        }
+    }
+}
+
+/// Batches waiting for the aggregator, on disk.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpoolConfig {
+    #[serde(default = "default_spool_dir")]
+    pub dir: PathBuf,
+    /// Size cap; when full, the oldest batches are dropped and counted.
+    #[serde(default = "default_spool_max_mb")]
+    pub max_mb: u64,
+}
+
+fn default_spool_dir() -> PathBuf {
+    PathBuf::from("/var/lib/p2pmon/spool")
+}
+fn default_spool_max_mb() -> u64 {
+    256
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        Self {
+            dir: default_spool_dir(),
+            max_mb: default_spool_max_mb(),
+        }
+    }
+}
+
+/// Waits between failed attempts: exponential with full jitter.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackoffConfig {
+    #[serde(default = "default_link_initial_ms")]
+    pub initial_ms: u64,
+    #[serde(default = "default_link_max_ms")]
+    pub max_ms: u64,
+}
+
+fn default_link_initial_ms() -> u64 {
+    500
+}
+fn default_link_max_ms() -> u64 {
+    30_000
+}
+
+impl Default for BackoffConfig {
+    fn default() -> Self {
+        Self {
+            initial_ms: default_link_initial_ms(),
+            max_ms: default_link_max_ms(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -257,6 +382,16 @@ impl AgentConfig {
         }
     }
 
+    /// The host identity as the aggregator knows it (lowercase).
+    pub fn aggregator_host_id(&self) -> String {
+        self.host_id().to_ascii_lowercase()
+    }
+
+    /// A path of the `aggregator` section resolved against the config's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        self.base_dir.join(path)
+    }
+
     /// A plugin's file resolved against `plugins_dir`.
     pub fn plugin_path(&self, plugin: &PluginConfig) -> PathBuf {
         self.plugins_dir().join(&plugin.file)
@@ -284,6 +419,88 @@ impl PluginConfig {
             .map(|(key, value)| (key.clone(), yaml_scalar_to_string(value)))
             .collect()
     }
+}
+
+impl AgentConfig {
+    fn validate_link(&self, base_dir: &Path, findings: &mut Findings) {
+        let link = &self.aggregator;
+        if let Err(problem) = check_aggregator_url(&link.url, link.insecure_http) {
+            findings.error("aggregator.url", problem);
+        }
+        if !link.ca_file.as_os_str().is_empty() && !base_dir.join(&link.ca_file).is_file() {
+            findings.error(
+                "aggregator.ca_file",
+                format!("{} does not exist", base_dir.join(&link.ca_file).display()),
+            );
+        }
+        if link.credential_file.as_os_str().is_empty() {
+            findings.error("aggregator.credential_file", "is required");
+        }
+        if link.spool.dir.as_os_str().is_empty() {
+            findings.error("aggregator.spool.dir", "is required");
+        }
+        findings.in_range("aggregator.spool.max_mb", link.spool.max_mb, 1..=1_048_576);
+        findings.in_range(
+            "aggregator.backoff.initial_ms",
+            link.backoff.initial_ms,
+            1..=3_600_000,
+        );
+        if link.backoff.max_ms < link.backoff.initial_ms {
+            findings.error(
+                "aggregator.backoff.max_ms",
+                "must not be below aggregator.backoff.initial_ms",
+            );
+        }
+        findings.in_range(
+            "aggregator.request_timeout_ms",
+            link.request_timeout_ms,
+            100..=600_000,
+        );
+        findings.in_range(
+            "aggregator.drain_timeout_ms",
+            link.drain_timeout_ms,
+            0..=600_000,
+        );
+        let host = self.aggregator_host_id();
+        if !p2pmon_common::rules::is_host_id(&host) {
+            findings.error(
+                "host_id",
+                format!(
+                    "{host:?} cannot identify a host at the aggregator (1 to 64 of a-z, 0-9, _, . and -, starting with a letter or digit)"
+                ),
+            );
+        }
+    }
+}
+
+/// Why `url` cannot be the aggregator's address: not http(s), or plain HTTP
+/// to a host that is not loopback without `insecure_http`.
+pub fn check_aggregator_url(url: &str, insecure_http: bool) -> Result<reqwest::Url, String> {
+    if url.is_empty() {
+        return Err("is required when output.kind is aggregator".to_string());
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" => {
+            let loopback = match parsed.host() {
+                Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if !loopback && !insecure_http {
+                return Err(format!(
+                    "{url:?} is plain HTTP to a non-loopback address; use https:// (set aggregator.insecure_http: true to allow clear text)"
+                ));
+            }
+        }
+        other => return Err(format!("{url:?}: scheme {other:?} is not http or https")),
+    }
+    if parsed.host().is_none() {
+        return Err(format!("{url:?} has no host"));
+    }
+    Ok(parsed)
 }
 
 fn yaml_scalar_to_string(value: &serde_yaml::Value) -> String {
@@ -347,6 +564,10 @@ impl Validate for AgentConfig {
         );
         if self.output.kind == OutputKind::File && self.output.path.as_os_str().is_empty() {
             findings.error("output.path", "is required when output.kind is file");
+        }
+
+        if self.output.kind == OutputKind::Aggregator {
+            self.validate_link(base_dir, findings);
         }
 
         let plugins_dir = base_dir.join(&self.plugins_dir);

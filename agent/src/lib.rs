@@ -5,6 +5,7 @@
 //! - [`runtime`]: wasmtime engine, plugin loading, sandboxed instances.
 //! - [`supervisor`]: one actor per plugin (schedule, restarts, quarantine).
 //! - [`output`]: the batcher and the sinks.
+//! - [`transport`]: the spool and the sender to the aggregator, enrollment.
 //! - [`agent`]: wiring it together; [`cli`]: the `p2pmon-agent` commands.
 
 pub mod agent;
@@ -15,4 +16,5 @@ pub mod output;
 pub mod runtime;
 pub mod stats;
 pub mod supervisor;
+pub mod transport;
 pub mod validate;

@@ -1,8 +1,8 @@
 //! Batching and writing. Actors send records to the batcher over a bounded
 //! channel (a full channel makes the actor wait: records are never dropped
 //! here); the batcher cuts a batch at `batch_size` records or every
-//! `flush_interval`, adds the agent's self-metrics, and writes it to the sink.
-//! Until the transport to the aggregator exists, the sink is stdout or a file.
+//! `flush_interval`, adds the agent's self-metrics, and writes it to the sink:
+//! stdout or a file, or the spool that the transport sends to the aggregator.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -13,17 +13,44 @@ use tokio::sync::mpsc;
 use crate::config::OutputFormat;
 use crate::runtime::system::unix_ms;
 use crate::stats::PluginStats;
+use crate::transport::sender::TransportStats;
+use crate::transport::spool::Spool;
 use p2pmon_common::wire::{Batch, Record};
 
 /// Where batches go.
 pub struct Sink {
-    writer: Box<dyn Write + Send>,
-    format: OutputFormat,
+    target: Target,
+}
+
+enum Target {
+    Writer {
+        writer: Box<dyn Write + Send>,
+        format: OutputFormat,
+        /// Numbering of written batches (the spool numbers its own).
+        seq: u64,
+    },
+    Spool {
+        spool: Arc<Spool>,
+        stats: Arc<TransportStats>,
+    },
 }
 
 impl Sink {
     pub fn new(writer: Box<dyn Write + Send>, format: OutputFormat) -> Self {
-        Self { writer, format }
+        Self {
+            target: Target::Writer {
+                writer,
+                format,
+                seq: 0,
+            },
+        }
+    }
+
+    /// Batches go to the transport's spool; its figures join the self-metrics.
+    pub fn spool(spool: Arc<Spool>, stats: Arc<TransportStats>) -> Self {
+        Self {
+            target: Target::Spool { spool, stats },
+        }
     }
 
     pub fn stdout(format: OutputFormat) -> Self {
@@ -39,26 +66,67 @@ impl Sink {
         Ok(Self::new(Box::new(std::io::BufWriter::new(file)), format))
     }
 
+    /// Write one batch of `records` from `host_id`.
+    fn write(&mut self, host_id: &str, records: Vec<Record>) -> std::io::Result<()> {
+        match &mut self.target {
+            Target::Writer { seq, .. } => {
+                *seq += 1;
+                let batch = Batch {
+                    host_id: host_id.to_string(),
+                    stream: String::new(),
+                    seq: *seq,
+                    created_ms: unix_ms(),
+                    records,
+                };
+                self.write_batch(&batch)
+            }
+            Target::Spool { spool, .. } => spool
+                .push(host_id, unix_ms(), records)
+                .map(|_| ())
+                .map_err(std::io::Error::other),
+        }
+    }
+
+    pub fn is_spool(&self) -> bool {
+        matches!(self.target, Target::Spool { .. })
+    }
+
+    /// Self-metrics of the sink itself (the spool and the sender).
+    fn self_records(&self, timestamp_ms: u64) -> Vec<Record> {
+        match &self.target {
+            Target::Writer { .. } => Vec::new(),
+            Target::Spool { spool, stats } => {
+                let mut records = spool.to_records(timestamp_ms);
+                records.extend(stats.to_records(timestamp_ms));
+                records
+            }
+        }
+    }
+
+    /// Write a numbered batch to a writer sink (the spool numbers its own).
     pub fn write_batch(&mut self, batch: &Batch) -> std::io::Result<()> {
-        match self.format {
+        let Target::Writer { writer, format, .. } = &mut self.target else {
+            return Err(std::io::Error::other("write_batch on a spool sink"));
+        };
+        match format {
             OutputFormat::Json => {
-                serde_json::to_writer(&mut self.writer, batch)?;
-                self.writer.write_all(b"\n")?;
+                serde_json::to_writer(&mut *writer, batch)?;
+                writer.write_all(b"\n")?;
             }
             OutputFormat::Text => {
                 writeln!(
-                    self.writer,
+                    writer,
                     "-- batch {} from {}: {} records",
                     batch.seq,
                     batch.host_id,
                     batch.records.len()
                 )?;
                 for record in &batch.records {
-                    writeln!(self.writer, "{}", record.to_text())?;
+                    writeln!(writer, "{}", record.to_text())?;
                 }
             }
         }
-        self.writer.flush()
+        writer.flush()
     }
 }
 
@@ -71,7 +139,8 @@ pub struct BatcherSettings {
 
 /// Receive records until every sender is gone (the actors stop on shutdown,
 /// after finishing and sending the call in progress), then flush what is
-/// left. Self-metrics of `plugins` are added at every timed flush and at the end.
+/// left. Self-metrics of `plugins` (and of the sink) are added at every timed
+/// flush and at the end. Returns the number of batches written.
 pub async fn run_batcher(
     settings: BatcherSettings,
     mut sink: Sink,
@@ -79,7 +148,7 @@ pub async fn run_batcher(
     plugins: Vec<(Arc<str>, Arc<PluginStats>)>,
 ) -> std::io::Result<u64> {
     let mut pending: Vec<Record> = Vec::with_capacity(settings.batch_size);
-    let mut seq: u64 = 0;
+    let mut batches: u64 = 0;
     let mut ticker = tokio::time::interval(settings.flush_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
@@ -87,23 +156,18 @@ pub async fn run_batcher(
     let mut flush = |pending: &mut Vec<Record>, sink: &mut Sink| -> std::io::Result<()> {
         while !pending.is_empty() {
             let take = pending.len().min(settings.batch_size);
-            seq += 1;
-            let batch = Batch {
-                host_id: settings.host_id.clone(),
-                stream: String::new(),
-                seq,
-                created_ms: unix_ms(),
-                records: pending.drain(..take).collect(),
-            };
-            sink.write_batch(&batch)?;
+            let records: Vec<Record> = pending.drain(..take).collect();
+            sink.write(&settings.host_id, records)?;
+            batches += 1;
         }
         Ok(())
     };
-    let self_metrics = |pending: &mut Vec<Record>| {
+    let self_metrics = |pending: &mut Vec<Record>, sink: &Sink| {
         let now = unix_ms();
         for (name, stats) in &plugins {
             pending.extend(stats.to_records(name, now));
         }
+        pending.extend(sink.self_records(now));
     };
 
     loop {
@@ -118,12 +182,12 @@ pub async fn run_batcher(
                 None => break,
             },
             _ = ticker.tick() => {
-                self_metrics(&mut pending);
+                self_metrics(&mut pending, &sink);
                 flush(&mut pending, &mut sink)?;
             }
         }
     }
-    self_metrics(&mut pending);
+    self_metrics(&mut pending, &sink);
     flush(&mut pending, &mut sink)?;
-    Ok(seq)
+    Ok(batches)
 }

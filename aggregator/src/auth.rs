@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::store::StoreError;
 use p2pmon_common::wire::{EnrollResponse, Hello};
+use p2pmon_common::rules;
 
 /// Prefixes make a leaked secret recognisable (and greppable).
 pub const JOIN_PREFIX: &str = "p2pj_";
@@ -71,17 +72,6 @@ pub fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// `[a-z0-9][a-z0-9_.-]*`, at most 64 bytes.
-pub fn is_host_id(id: &str) -> bool {
-    let bytes = id.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 64
-        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
-        && bytes.iter().all(|&b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.' || b == b'-'
-        })
-}
-
 /// Create a token and return the secret (shown once, stored hashed).
 pub fn create_token(
     conn: &Connection,
@@ -125,7 +115,7 @@ pub fn enroll(
     host_id: &str,
     now_ms: i64,
 ) -> Result<EnrollResponse, AuthError> {
-    if !is_host_id(host_id) {
+    if !rules::is_host_id(host_id) {
         return Err(AuthError::InvalidHostId(host_id.to_string()));
     }
     let tx = conn.transaction()?;
@@ -271,8 +261,8 @@ mod tests {
         let token = create_token(&conn, TokenKind::Api, "fluxcp", None, 0).expect("token");
         assert!(api_token_valid(&conn, &token, 1).expect("check"));
         assert!(!api_token_valid(&conn, "p2pa_nope", 1).expect("check"));
-        assert!(is_host_id("vps-01.eu"));
-        assert!(!is_host_id("<script>"));
-        assert!(!is_host_id("-x"));
+        assert!(rules::is_host_id("vps-01.eu"));
+        assert!(!rules::is_host_id("<script>"));
+        assert!(!rules::is_host_id("-x"));
     }
 }

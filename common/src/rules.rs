@@ -26,6 +26,18 @@ pub fn is_name(name: &str, max: usize) -> bool {
             .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
 }
 
+/// A host identity: `[a-z0-9][a-z0-9_.-]*`, at most 64 bytes (safe in
+/// URLs, file names and pages).
+pub fn is_host_id(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 64
+        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+        && bytes.iter().all(|&b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.' || b == b'-'
+        })
+}
+
 /// At most `max` bytes and no control characters.
 pub fn is_clean_value(value: &str, max: usize) -> bool {
     value.len() <= max && !value.chars().any(char::is_control)
