@@ -71,15 +71,11 @@ pub enum PluginCommand {
     },
 }
 
-/// Logs go to stderr so stdout carries only data.
-pub fn init_logging(cli: &Cli) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+/// Parse the command line, set up logging, run.
+pub fn entry() -> ExitCode {
+    let cli = Cli::parse();
+    p2pmon_common::logging::init(&cli.log);
+    main(cli)
 }
 
 pub fn main(cli: Cli) -> ExitCode {

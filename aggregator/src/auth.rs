@@ -7,8 +7,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use crate::store::StoreError;
-use p2pmon_common::wire::{EnrollResponse, Hello};
 use p2pmon_common::rules;
+use p2pmon_common::wire::{EnrollResponse, Hello};
 
 /// Prefixes make a leaked secret recognisable (and greppable).
 pub const JOIN_PREFIX: &str = "p2pj_";

@@ -78,18 +78,8 @@ pub enum HostCommand {
 /// Parse the command line, set up logging and run: what `main` does.
 pub fn entry() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli);
+    p2pmon_common::logging::init(&cli.log);
     main(cli)
-}
-
-pub fn init_logging(cli: &Cli) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
 }
 
 pub fn main(cli: Cli) -> ExitCode {

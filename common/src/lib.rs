@@ -3,8 +3,10 @@
 //! - [`wire`]: batches, records and the ingest protocol messages.
 //! - [`rules`]: names, tags and sizes every record obeys; the agent enforces
 //!   them on plugin output, the aggregator again on what arrives.
+//! - [`logging`]: the log set-up of both binaries.
 //! - [`yaml_config`]: the config loader that reports every error at once.
 
+pub mod logging;
 pub mod rules;
 pub mod wire;
 pub mod yaml_config;

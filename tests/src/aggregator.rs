@@ -49,7 +49,7 @@ pub fn batch(host: &str, stream: &str, seq: u64, records: Vec<Record>) -> Batch 
 }
 
 /// Merge `overlay` into `base`, mappings key by key.
-fn merge(base: &mut serde_yaml::Value, overlay: serde_yaml::Value) {
+pub fn merge(base: &mut serde_yaml::Value, overlay: serde_yaml::Value) {
     match (base, overlay) {
         (serde_yaml::Value::Mapping(base), serde_yaml::Value::Mapping(overlay)) => {
             for (key, value) in overlay {
@@ -254,15 +254,7 @@ impl TestAggregator {
 
     /// Points stored for `host`'s series `name`, by value, in time order.
     pub fn stored_values(&self, host: &str, name: &str) -> Result<Vec<f64>> {
-        let conn = self.db()?;
-        let mut statement = conn.prepare(
-            "SELECT p.value FROM points p JOIN series s ON s.id = p.series_id
-             WHERE s.host_id = ?1 AND s.name = ?2 ORDER BY p.ts, p.id",
-        )?;
-        let values = statement
-            .query_map([host, name], |r| r.get(0))?
-            .collect::<Result<Vec<f64>, _>>()?;
-        Ok(values)
+        stored_values(&self.db()?, host, name)
     }
 
     pub async fn stop(&mut self) -> Result<()> {
@@ -271,6 +263,30 @@ impl TestAggregator {
         }
         Ok(())
     }
+}
+
+/// Points stored for `host`'s series `name`: (timestamp, value) in time order.
+pub fn stored_points(
+    conn: &rusqlite::Connection,
+    host: &str,
+    name: &str,
+) -> Result<Vec<(i64, f64)>> {
+    let mut statement = conn.prepare(
+        "SELECT p.ts, p.value FROM points p JOIN series s ON s.id = p.series_id
+         WHERE s.host_id = ?1 AND s.name = ?2 ORDER BY p.ts, p.id",
+    )?;
+    let points = statement
+        .query_map([host, name], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(points)
+}
+
+/// The values of [`stored_points`].
+pub fn stored_values(conn: &rusqlite::Connection, host: &str, name: &str) -> Result<Vec<f64>> {
+    Ok(stored_points(conn, host, name)?
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect())
 }
 
 /// A port free right now on loopback.
@@ -293,6 +309,7 @@ pub struct AggregatorProcess {
 impl AggregatorProcess {
     /// Write a config into `dir` (fixed free ports, `overrides` merged in).
     pub fn configure(binary: &Path, dir: &Path, overrides: &str) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
         let ports = format!(
             "ingest: {{listen: '127.0.0.1:{}'}}\napi: {{listen: '127.0.0.1:{}'}}\nwebsocket: {{listen: '127.0.0.1:{}'}}\n",
             free_port()?,

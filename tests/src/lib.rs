@@ -3,6 +3,7 @@
 //! temporary directories, running an agent against an in-memory sink, and
 //! capturing logs.
 
+pub mod agent_process;
 pub mod aggregator;
 
 use std::collections::HashMap;

@@ -62,6 +62,65 @@ plugins:
 }
 
 #[test]
+fn the_aggregator_link_is_checked_when_batches_go_there() -> anyhow::Result<()> {
+    let dir = AgentDir::new()?;
+    let path = dir.write_config(
+        r#"
+host_id: "Bad Host!"
+output: { kind: aggregator }
+aggregator:
+  url: http://monitor.example.net:5123
+  ca_file: missing-ca.pem
+  spool: { max_mb: 0 }
+  backoff: { initial_ms: 5000, max_ms: 10 }
+  request_timeout_ms: 1
+  host_type: mainframe
+"#,
+    )?;
+    let errors = AgentConfig::load(&path).expect_err("config is malformed");
+    let fields: Vec<&str> = errors.errors.iter().map(|e| e.field.as_str()).collect();
+    for expected in [
+        "host_id",
+        "aggregator.host_type",
+        "aggregator.url",
+        "aggregator.ca_file",
+        "aggregator.spool.max_mb",
+        "aggregator.backoff.max_ms",
+        "aggregator.request_timeout_ms",
+    ] {
+        assert!(
+            fields.contains(&expected),
+            "no error for {expected}; got {fields:?}"
+        );
+    }
+    let text = errors.to_string();
+    assert!(
+        text.contains("plain HTTP to a non-loopback address"),
+        "{text}"
+    );
+
+    // Plain HTTP is fine on loopback, and elsewhere only when asked for.
+    for (url, insecure) in [
+        ("http://127.0.0.1:5123", false),
+        ("http://localhost:5123", false),
+        ("http://[::1]:5123", false),
+        ("https://monitor.example.net", false),
+        ("http://10.0.0.5:5123", true),
+    ] {
+        let yaml = format!(
+            "output: {{kind: aggregator}}\naggregator: {{url: '{url}', insecure_http: {insecure}}}\n"
+        );
+        dir.config(&yaml)
+            .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    }
+    for url in ["ftp://monitor", "not a url", ""] {
+        let yaml = format!("output: {{kind: aggregator}}\naggregator: {{url: '{url}'}}\n");
+        assert!(dir.config(&yaml).is_err(), "{url:?} accepted");
+    }
+    Ok(())
+}
+
+#[test]
 fn syntax_error_is_reported_with_the_file() -> anyhow::Result<()> {
     let dir = AgentDir::new()?;
     let path = dir.write_config("plugins: [ {name: a\n")?;

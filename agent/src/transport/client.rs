@@ -117,7 +117,8 @@ impl Client {
 
     /// Send one spooled batch (a zstd-compressed JSON body).
     pub async fn send(&self, credential: &str, body: Vec<u8>) -> Reply<Ack> {
-        self.post(paths::BATCHES, Some(credential), body, true).await
+        self.post(paths::BATCHES, Some(credential), body, true)
+            .await
     }
 
     async fn post<T: serde::de::DeserializeOwned>(

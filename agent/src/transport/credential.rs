@@ -37,9 +37,13 @@ pub enum CredentialError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("credential file {path} is not a p2pmon credential ({error}); enroll again with `p2pmon-agent enroll --token ...`")]
+    #[error(
+        "credential file {path} is not a p2pmon credential ({error}); enroll again with `p2pmon-agent enroll --token ...`"
+    )]
     Invalid { path: PathBuf, error: String },
-    #[error("credential file {path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`")]
+    #[error(
+        "credential file {path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`"
+    )]
     TooOpen { path: PathBuf, mode: u32 },
 }
 
@@ -130,7 +134,10 @@ mod tests {
             let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
-        assert!(!format!("{loaded:?}").contains("secret"), "Debug redacts the secret");
+        assert!(
+            !format!("{loaded:?}").contains("secret"),
+            "Debug redacts the secret"
+        );
     }
 
     #[cfg(unix)]

@@ -68,7 +68,10 @@ pub struct Transport {
 
 impl Transport {
     /// Open the spool and start the sender for `config`'s aggregator.
-    pub fn start(config: &AgentConfig, plugins: Vec<PluginIdentity>) -> Result<Self, TransportError> {
+    pub fn start(
+        config: &AgentConfig,
+        plugins: Vec<PluginIdentity>,
+    ) -> Result<Self, TransportError> {
         let link = &config.aggregator;
         let client = Client::new(link, &config.base_dir)?;
         let spool = Arc::new(Spool::open(
@@ -125,12 +128,14 @@ impl Transport {
 
 /// `p2pmon-agent enroll`: exchange `token` for a credential and save it.
 /// Refuses to replace an existing credential unless `force`.
-pub async fn enroll(config: &AgentConfig, token: &str, force: bool) -> Result<Credential, TransportError> {
+pub async fn enroll(
+    config: &AgentConfig,
+    token: &str,
+    force: bool,
+) -> Result<Credential, TransportError> {
     let link = &config.aggregator;
     let path = config.resolve(&link.credential_file);
-    if !force
-        && let Some(existing) = Credential::load(&path)?
-    {
+    if !force && let Some(existing) = Credential::load(&path)? {
         return Err(TransportError::AlreadyEnrolled(format!(
             "host {:?}, {}",
             existing.host_id,

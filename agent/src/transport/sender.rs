@@ -44,8 +44,16 @@ impl TransportStats {
     pub fn to_records(&self, timestamp_ms: u64) -> Vec<Record> {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64;
         [
-            ("agent_batches_sent", load(&self.batches_sent), MetricKind::Counter),
-            ("agent_records_sent", load(&self.records_sent), MetricKind::Counter),
+            (
+                "agent_batches_sent",
+                load(&self.batches_sent),
+                MetricKind::Counter,
+            ),
+            (
+                "agent_records_sent",
+                load(&self.records_sent),
+                MetricKind::Counter,
+            ),
             (
                 "agent_batches_rejected",
                 load(&self.batches_rejected),
@@ -56,8 +64,16 @@ impl TransportStats {
                 load(&self.records_rejected),
                 MetricKind::Counter,
             ),
-            ("agent_send_failures", load(&self.send_failures), MetricKind::Counter),
-            ("agent_aggregator_connected", load(&self.connected), MetricKind::Gauge),
+            (
+                "agent_send_failures",
+                load(&self.send_failures),
+                MetricKind::Counter,
+            ),
+            (
+                "agent_aggregator_connected",
+                load(&self.connected),
+                MetricKind::Gauge,
+            ),
         ]
         .into_iter()
         .map(|(name, value, kind)| agent_metric(name, value, "count", kind, timestamp_ms))
@@ -83,7 +99,7 @@ impl Backoff {
         }
     }
 
-    pub fn next(&mut self) -> Duration {
+    pub fn next_wait(&mut self) -> Duration {
         let ceiling = self
             .initial
             .saturating_mul(1u32 << self.attempt.min(20))
@@ -251,7 +267,7 @@ impl Sender {
         self.stats.send_failures.fetch_add(1, Ordering::Relaxed);
         self.stats.connected.store(0, Ordering::Relaxed);
         self.problem(problem);
-        Step::Wait(self.settings.backoff.next())
+        Step::Wait(self.settings.backoff.next_wait())
     }
 
     async fn step(&mut self) -> Step {
@@ -273,7 +289,9 @@ impl Sender {
                 self.recovered();
                 self.spool.remove(entry.seq);
                 self.stats.batches_sent.fetch_add(1, Ordering::Relaxed);
-                self.stats.records_sent.fetch_add(ack.stored, Ordering::Relaxed);
+                self.stats
+                    .records_sent
+                    .fetch_add(ack.stored, Ordering::Relaxed);
                 let rejected: u64 = ack.rejected.values().sum();
                 if rejected > 0 {
                     self.stats
@@ -307,7 +325,7 @@ impl Sender {
                 self.stats.send_failures.fetch_add(1, Ordering::Relaxed);
                 let wait = refused
                     .retry_after
-                    .unwrap_or_else(|| self.settings.backoff.next())
+                    .unwrap_or_else(|| self.settings.backoff.next_wait())
                     .min(MAX_RETRY_AFTER);
                 tracing::info!(wait_s = wait.as_secs_f64(), "Aggregator asks to slow down.");
                 Step::Wait(wait)
@@ -317,7 +335,9 @@ impl Sender {
                 self.recovered();
                 self.spool.remove(seq);
                 self.stats.batches_rejected.fetch_add(1, Ordering::Relaxed);
-                self.stats.records_rejected.fetch_add(records, Ordering::Relaxed);
+                self.stats
+                    .records_rejected
+                    .fetch_add(records, Ordering::Relaxed);
                 tracing::error!(seq, records, %refused, "The aggregator refused a batch; dropped it.");
                 Step::Continue
             }
@@ -374,7 +394,9 @@ impl Sender {
                             aggregator: self.client.base().to_string(),
                         };
                         if let Err(error) = credential.save(&path) {
-                            self.problem(format!("Enrolled, but cannot keep the credential: {error}"));
+                            self.problem(format!(
+                                "Enrolled, but cannot keep the credential: {error}"
+                            ));
                         } else {
                             tracing::info!(host = %credential.host_id, file = %path.display(), "Enrolled.");
                         }
@@ -382,9 +404,11 @@ impl Sender {
                         self.recovered();
                         Step::Continue
                     }
-                    Reply::Refused(refused) if refused.status == 429 => {
-                        Step::Wait(refused.retry_after.unwrap_or_else(|| self.settings.backoff.next()))
-                    }
+                    Reply::Refused(refused) if refused.status == 429 => Step::Wait(
+                        refused
+                            .retry_after
+                            .unwrap_or_else(|| self.settings.backoff.next_wait()),
+                    ),
                     Reply::Refused(refused) if refused.status < 500 => {
                         self.problem(format!(
                             "Enrollment refused ({refused}). Create a new join token with \
@@ -392,7 +416,9 @@ impl Sender {
                         ));
                         Step::Wait(self.settings.backoff.max())
                     }
-                    Reply::Refused(refused) => self.failed(format!("Enrollment failed ({refused}); retrying.")),
+                    Reply::Refused(refused) => {
+                        self.failed(format!("Enrollment failed ({refused}); retrying."))
+                    }
                     Reply::Unreachable(error) => self.failed(format!(
                         "Aggregator {} unreachable for enrollment ({error}); retrying.",
                         self.client.base()
@@ -428,9 +454,11 @@ impl Sender {
                 Step::Continue
             }
             Reply::Refused(refused) if refused.status == 401 => self.credential_refused(&refused),
-            Reply::Refused(refused) if refused.status == 429 => {
-                Step::Wait(refused.retry_after.unwrap_or_else(|| self.settings.backoff.next()))
-            }
+            Reply::Refused(refused) if refused.status == 429 => Step::Wait(
+                refused
+                    .retry_after
+                    .unwrap_or_else(|| self.settings.backoff.next_wait()),
+            ),
             Reply::Refused(refused) if refused.status < 500 => {
                 self.stats.connected.store(0, Ordering::Relaxed);
                 self.problem(format!(
@@ -456,13 +484,16 @@ mod tests {
     #[test]
     fn backoff_grows_to_its_ceiling_and_resets() {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(1000));
-        let waits: Vec<Duration> = (0..12).map(|_| backoff.next()).collect();
+        let waits: Vec<Duration> = (0..12).map(|_| backoff.next_wait()).collect();
         assert!(waits.iter().all(|w| *w <= Duration::from_millis(1000)));
         assert!(waits[0] <= Duration::from_millis(100));
         // Full jitter: over many draws at the ceiling, some exceed half of it.
-        let late: Vec<Duration> = (0..50).map(|_| backoff.next()).collect();
-        assert!(late.iter().any(|w| *w > Duration::from_millis(500)), "{late:?}");
+        let late: Vec<Duration> = (0..50).map(|_| backoff.next_wait()).collect();
+        assert!(
+            late.iter().any(|w| *w > Duration::from_millis(500)),
+            "{late:?}"
+        );
         backoff.reset();
-        assert!(backoff.next() <= Duration::from_millis(100));
+        assert!(backoff.next_wait() <= Duration::from_millis(100));
     }
 }

@@ -183,7 +183,12 @@ impl Spool {
 
     /// Number the batch, write it to disk, and drop the oldest batches if the
     /// spool is over its size. Returns the batch's sequence number.
-    pub fn push(&self, host_id: &str, created_ms: u64, records: Vec<Record>) -> Result<u64, SpoolError> {
+    pub fn push(
+        &self,
+        host_id: &str,
+        created_ms: u64,
+        records: Vec<Record>,
+    ) -> Result<u64, SpoolError> {
         let record_count = records.len() as u64;
         let mut inner = self.lock();
         let seq = inner.state.next_seq;
@@ -325,7 +330,13 @@ impl Spool {
 }
 
 /// A self-metric of the agent (plugin `agent`, no tags).
-pub fn agent_metric(name: &str, value: f64, unit: &str, kind: MetricKind, timestamp_ms: u64) -> Record {
+pub fn agent_metric(
+    name: &str,
+    value: f64,
+    unit: &str,
+    kind: MetricKind,
+    timestamp_ms: u64,
+) -> Record {
     Record::Metric(MetricRecord {
         plugin: "agent".to_string(),
         name: name.to_string(),
@@ -412,12 +423,19 @@ mod tests {
         let first = spool.oldest().expect("first");
         assert_eq!((first.entry.seq, first.entry.records), (1, 3));
         let batch = decode(&first.body);
-        assert_eq!((batch.seq, batch.records.len(), batch.stream.as_str()), (1, 3, stream.as_str()));
+        assert_eq!(
+            (batch.seq, batch.records.len(), batch.stream.as_str()),
+            (1, 3, stream.as_str())
+        );
         spool.remove(1);
         assert_eq!(spool.oldest().expect("second").entry.seq, 2);
         spool.remove(2);
         assert!(spool.oldest().is_none());
-        assert_eq!(spool.push("h1", 12, records(1)).expect("push"), 3, "numbers are not reused");
+        assert_eq!(
+            spool.push("h1", 12, records(1)).expect("push"),
+            3,
+            "numbers are not reused"
+        );
     }
 
     #[test]
@@ -427,11 +445,18 @@ mod tests {
         spool.push("h1", 1, records(1)).expect("push");
         drop(spool);
         // As if the agent crashed after writing batch 7 but before saving the state.
-        std::fs::write(dir.path().join(batch_name(7, 1)), zstd::bulk::compress(b"{}", 3).expect("zstd")).expect("write");
+        std::fs::write(
+            dir.path().join(batch_name(7, 1)),
+            zstd::bulk::compress(b"{}", 3).expect("zstd"),
+        )
+        .expect("write");
         std::fs::write(dir.path().join("00000000000000000008-1.zst.tmp"), b"half").expect("write");
         let spool = Spool::open(dir.path(), 1 << 20).expect("reopen");
         assert_eq!(spool.push("h1", 2, records(1)).expect("push"), 8);
-        assert!(!dir.path().join("00000000000000000008-1.zst.tmp").exists(), "partial writes are removed");
+        assert!(
+            !dir.path().join("00000000000000000008-1.zst.tmp").exists(),
+            "partial writes are removed"
+        );
     }
 
     #[test]
@@ -447,7 +472,11 @@ mod tests {
         assert_eq!(spool.oldest().expect("newest").entry.seq, 3);
         drop(spool);
         let spool = Spool::open(dir.path(), 1).expect("reopen");
-        assert_eq!(spool.figures().dropped_records, 9, "drop counts survive restarts");
+        assert_eq!(
+            spool.figures().dropped_records,
+            9,
+            "drop counts survive restarts"
+        );
         let names: Vec<String> = spool
             .to_records(5)
             .iter()
@@ -456,7 +485,10 @@ mod tests {
                 Record::Event(_) => None,
             })
             .collect();
-        assert!(names.contains(&"agent_spool_dropped_records=9".to_string()), "{names:?}");
+        assert!(
+            names.contains(&"agent_spool_dropped_records=9".to_string()),
+            "{names:?}"
+        );
     }
 
     #[test]
@@ -480,9 +512,16 @@ mod tests {
         std::fs::write(dir.path().join(STATE_FILE), b"{not json").expect("write");
         let spool = Spool::open(dir.path(), 1 << 20).expect("reopen");
         assert_ne!(spool.stream(), old_stream);
-        assert!(dir.path().join("state.json.corrupt").is_file(), "kept for inspection");
+        assert!(
+            dir.path().join("state.json.corrupt").is_file(),
+            "kept for inspection"
+        );
         let kept = spool.oldest().expect("the old batch is still there");
-        assert_eq!(decode(&kept.body).stream, old_stream, "sent under its own stream");
+        assert_eq!(
+            decode(&kept.body).stream,
+            old_stream,
+            "sent under its own stream"
+        );
         assert_eq!(spool.push("h1", 2, records(1)).expect("push"), 2);
     }
 }

@@ -1,0 +1,424 @@
+//! Agents and the aggregator as real processes on loopback: real plugins built
+//! from source, enrollment with a join token, the spool, the store, the API
+//! and the WebSocket feed. The counter fixture reports 1, 2, 3..., so "every
+//! value from 1 to the last, each once" means nothing lost, nothing doubled.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use futures_util::StreamExt;
+use p2pmon_tests::agent_process::{AgentProcess, check_sequence, counter, system};
+use p2pmon_tests::aggregator::{AggregatorProcess, stored_points, stored_values};
+use serde_json::Value;
+use sha2::Digest;
+use tokio_tungstenite::tungstenite::Message;
+
+fn aggregator_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-aggregator"))
+}
+
+fn agent_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-agent"))
+}
+
+fn start_aggregator(dir: &std::path::Path, overrides: &str) -> Result<AggregatorProcess> {
+    let mut aggregator = AggregatorProcess::configure(&aggregator_binary(), dir, overrides)?;
+    aggregator.start()?;
+    Ok(aggregator)
+}
+
+fn join_token(aggregator: &AggregatorProcess) -> Result<String> {
+    aggregator.command(&["token", "create", "--join"])
+}
+
+/// Poll `check` every 100 ms until it returns `Some`, or fail after `timeout`.
+fn wait_until<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Result<Option<T>>,
+) -> Result<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check()? {
+            return Ok(value);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn count_points(aggregator: &AggregatorProcess, host: &str, name: &str) -> Result<usize> {
+    Ok(stored_values(&aggregator.db()?, host, name)?.len())
+}
+
+#[test]
+fn agents_with_real_plugins_reach_the_store_the_api_and_the_feed() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let aggregator = start_aggregator(&root.path().join("aggregator"), "")?;
+    let api_token = aggregator.command(&["token", "create", "--api"])?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let ws_url = format!("{}?token={api_token}", aggregator.ws_url());
+    let (mut ws, _) = runtime.block_on(tokio_tungstenite::connect_async(ws_url))?;
+
+    let mut agents = Vec::new();
+    for host in ["host-a", "host-b"] {
+        let mut agent = AgentProcess::configure(
+            &agent_binary(),
+            &root.path().join(host),
+            host,
+            &aggregator.ingest_url(),
+            &join_token(&aggregator)?,
+            &[system(500), counter(100)],
+            "",
+        )?;
+        agent.start()?;
+        agents.push(agent);
+    }
+
+    // The feed carries the system plugin's metrics from each host.
+    let mut seen = std::collections::BTreeSet::new();
+    runtime.block_on(async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while seen.len() < 2 {
+            let message = tokio::time::timeout_at(deadline, ws.next())
+                .await
+                .context("no metrics from both hosts on the feed within 30 s")?
+                .context("feed closed")??;
+            if let Message::Text(text) = message {
+                let value: Value = serde_json::from_str(&text)?;
+                let has_cpu = value["metrics"]
+                    .as_array()
+                    .is_some_and(|m| m.iter().any(|m| m["name"] == "cpu_usage"));
+                if value["type"] == "metrics" && has_cpu {
+                    seen.insert(value["host"].as_str().unwrap_or_default().to_string());
+                }
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    assert_eq!(seen, ["host-a", "host-b"].map(String::from).into());
+
+    // The API lists both hosts online, with the plugins each one runs.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let hosts: Value = runtime.block_on(async {
+        http.get(format!("{}/api/v1/hosts", aggregator.api_url()))
+            .bearer_auth(&api_token)
+            .send()
+            .await?
+            .json()
+            .await
+    })?;
+    let listed: Vec<(&str, &str)> = hosts["hosts"]
+        .as_array()
+        .context("hosts array")?
+        .iter()
+        .map(|h| {
+            (
+                h["id"].as_str().unwrap_or(""),
+                h["status"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [("host-a", "online"), ("host-b", "online")],
+        "{hosts}"
+    );
+    let detail: Value = runtime.block_on(async {
+        http.get(format!("{}/api/v1/hosts/host-a", aggregator.api_url()))
+            .bearer_auth(&api_token)
+            .send()
+            .await?
+            .json()
+            .await
+    })?;
+    let system_wasm = std::fs::read(root.path().join("host-a/plugins/system.wasm"))?;
+    let expected = hex_sha256(&system_wasm);
+    let plugins = detail["plugins"].as_array().context("plugins")?;
+    assert!(
+        plugins
+            .iter()
+            .any(|p| p["name"] == "system" && p["sha256"] == expected.as_str()),
+        "the hello reports each plugin's SHA-256: {detail}"
+    );
+    assert!(detail["host"]["cpu_usage"].is_number(), "{detail}");
+
+    wait_until("counter values", Duration::from_secs(30), || {
+        Ok((count_points(&aggregator, "host-b", "test_sequence")? >= 5).then_some(()))
+    })?;
+    for agent in &mut agents {
+        assert!(agent.stop()?.success(), "{}", agent.log());
+    }
+    for (agent, host) in agents.iter().zip(["host-a", "host-b"]) {
+        let values = stored_values(&aggregator.db()?, host, "test_sequence")?;
+        let n = check_sequence(&values)?;
+        assert!(n >= 5, "{host}: only {n} values");
+        assert_eq!(agent.spooled(), 0, "{host}: the spool drained on shutdown");
+    }
+    Ok(())
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn killing_the_aggregator_during_ingest_loses_and_doubles_nothing() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let mut aggregator = start_aggregator(&root.path().join("aggregator"), "")?;
+    let mut agents = Vec::new();
+    for host in ["kill-a", "kill-b", "kill-c"] {
+        let mut agent = AgentProcess::configure(
+            &agent_binary(),
+            &root.path().join(host),
+            host,
+            &aggregator.ingest_url(),
+            &join_token(&aggregator)?,
+            &[counter(50)],
+            "collection: {flush_interval_ms: 100}",
+        )?;
+        agent.start()?;
+        agents.push(agent);
+    }
+    wait_until("first points", Duration::from_secs(30), || {
+        Ok((count_points(&aggregator, "kill-c", "test_sequence")? > 20).then_some(()))
+    })?;
+    for round in 0..3 {
+        // Mid-stream: three agents are sending a batch every 100 ms.
+        std::thread::sleep(Duration::from_millis(700 + 300 * round));
+        aggregator.kill9()?;
+        std::thread::sleep(Duration::from_millis(1500));
+        aggregator.start()?;
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    for agent in &mut agents {
+        assert!(agent.stop()?.success(), "{}", agent.log());
+    }
+    for (agent, host) in agents.iter().zip(["kill-a", "kill-b", "kill-c"]) {
+        assert_eq!(agent.spooled(), 0, "{host}: everything was acknowledged");
+        let n = check_sequence(&stored_values(&aggregator.db()?, host, "test_sequence")?)
+            .with_context(|| format!("{host}\n{}", agent.log()))?;
+        assert!(n >= 60, "{host}: {n} values in about 6 s at 20 per second");
+    }
+    let log = std::fs::read_to_string(root.path().join("aggregator/aggregator.log"))?;
+    assert!(
+        log.contains("Agent connected"),
+        "agents said hello again after each restart"
+    );
+    Ok(())
+}
+
+/// The issue asks for two minutes; `P2PMON_OUTAGE_S` shortens it for quick local runs.
+fn outage() -> Duration {
+    let seconds = std::env::var("P2PMON_OUTAGE_S")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(120);
+    Duration::from_secs(seconds)
+}
+
+#[test]
+fn an_aggregator_outage_is_spooled_and_backfilled_without_a_gap() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let mut aggregator = start_aggregator(&root.path().join("aggregator"), "")?;
+    let mut agent = AgentProcess::configure(
+        &agent_binary(),
+        &root.path().join("agent"),
+        "outage-host",
+        &aggregator.ingest_url(),
+        &join_token(&aggregator)?,
+        &[counter(200)],
+        "aggregator: {backoff: {initial_ms: 200, max_ms: 5000}}",
+    )?;
+    agent.start()?;
+    wait_until("first points", Duration::from_secs(30), || {
+        Ok((count_points(&aggregator, "outage-host", "test_sequence")? > 5).then_some(()))
+    })?;
+    assert!(aggregator.stop()?.success());
+    let outage = outage();
+    let began = Instant::now();
+    std::thread::sleep(outage);
+    let spooled = agent.spooled();
+    let minimum = (outage.as_millis() / 200 / 10) as usize; // a batch per flush, ~5 per second
+    assert!(
+        spooled > minimum,
+        "{spooled} batches spooled during a {outage:?} outage"
+    );
+    aggregator.start()?;
+    let down_for = began.elapsed();
+    wait_until("the backlog", Duration::from_secs(60), || {
+        Ok((agent.spooled() == 0).then_some(()))
+    })?;
+    assert!(agent.stop()?.success(), "{}", agent.log());
+
+    let points = stored_points(&aggregator.db()?, "outage-host", "test_sequence")?;
+    let values: Vec<f64> = points.iter().map(|(_, v)| *v).collect();
+    let n = check_sequence(&values).with_context(|| agent.log())?;
+    assert!(
+        n as u128 >= down_for.as_millis() / 200,
+        "{n} values over {down_for:?}"
+    );
+    let widest = points
+        .windows(2)
+        .map(|w| w[1].0 - w[0].0)
+        .max()
+        .unwrap_or(0);
+    assert!(widest < 1000, "a gap of {widest} ms in a 200 ms series");
+    Ok(())
+}
+
+#[test]
+fn an_agent_started_before_its_aggregator_enrolls_when_it_comes_and_honours_429() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    // Tight limits: the backlog of a few seconds is over the burst.
+    let mut aggregator = AggregatorProcess::configure(
+        &aggregator_binary(),
+        &root.path().join("aggregator"),
+        "ingest: {rate_per_host: 400, burst_per_host: 400, max_records_per_batch: 60}",
+    )?;
+    let token = aggregator.command(&["token", "create", "--join"])?;
+    let mut agent = AgentProcess::configure(
+        &agent_binary(),
+        &root.path().join("agent"),
+        "late-host",
+        &aggregator.ingest_url(),
+        &token,
+        &[counter(50)],
+        "",
+    )?;
+    agent.start()?;
+    agent.wait_for_log("unreachable for enrollment", Duration::from_secs(30))?;
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(agent.spooled() >= 5, "collecting while not enrolled");
+    aggregator.start()?;
+    agent.wait_for_log("Enrolled", Duration::from_secs(30))?;
+    agent.wait_for_log("Aggregator asks to slow down", Duration::from_secs(30))?;
+    wait_until("the backlog", Duration::from_secs(60), || {
+        Ok((agent.spooled() == 0).then_some(()))
+    })
+    .with_context(|| agent.log())?;
+    assert!(agent.stop()?.success(), "{}", agent.log());
+    check_sequence(&stored_values(
+        &aggregator.db()?,
+        "late-host",
+        "test_sequence",
+    )?)?;
+    let credential = std::fs::metadata(root.path().join("agent/credential"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(credential.permissions().mode() & 0o777, 0o600);
+    }
+    let _ = credential;
+    Ok(())
+}
+
+#[test]
+fn a_revoked_host_is_cut_off_within_seconds_and_keeps_its_data() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let aggregator = start_aggregator(&root.path().join("aggregator"), "")?;
+    let mut agent = AgentProcess::configure(
+        &agent_binary(),
+        &root.path().join("agent"),
+        "revoked-host",
+        &aggregator.ingest_url(),
+        &join_token(&aggregator)?,
+        &[counter(100)],
+        "",
+    )?;
+    agent.start()?;
+    wait_until("first points", Duration::from_secs(30), || {
+        Ok((count_points(&aggregator, "revoked-host", "test_sequence")? > 3).then_some(()))
+    })?;
+    aggregator.command(&["host", "revoke", "revoked-host"])?;
+    let revoked_at = Instant::now();
+    agent.wait_for_log("refused this host's credential", Duration::from_secs(10))?;
+    assert!(
+        revoked_at.elapsed() < Duration::from_secs(5),
+        "cut off in {:?}",
+        revoked_at.elapsed()
+    );
+    let stored = count_points(&aggregator, "revoked-host", "test_sequence")?;
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        count_points(&aggregator, "revoked-host", "test_sequence")?,
+        stored,
+        "nothing more is stored"
+    );
+    assert!(
+        agent.spooled() > 0,
+        "what it collects meanwhile stays in the spool"
+    );
+    Ok(())
+}
+
+#[test]
+fn the_enroll_command_keeps_one_private_credential_and_explains_refusals() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let aggregator = start_aggregator(&root.path().join("aggregator"), "")?;
+    let agent = AgentProcess::configure(
+        &agent_binary(),
+        &root.path().join("agent"),
+        "Enrolled-Host",
+        &aggregator.ingest_url(),
+        "",
+        &[counter(1000)],
+        "",
+    )?;
+    let (ok, text) = agent.command(&["enroll", "--token", "p2pj_forged"])?;
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("enrollment refused") && text.contains("invalid_join_token"),
+        "{text}"
+    );
+    assert!(!root.path().join("agent/credential").exists());
+
+    let token = join_token(&aggregator)?;
+    let (ok, text) = agent.command(&["enroll", "--token", &token])?;
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("\"enrolled-host\""),
+        "host ids are lowercase: {text}"
+    );
+    let saved = std::fs::read_to_string(root.path().join("agent/credential"))?;
+    assert!(saved.contains("p2ph_"));
+
+    let second = join_token(&aggregator)?;
+    let (ok, text) = agent.command(&["enroll", "--token", &second])?;
+    assert!(
+        !ok && text.contains("already enrolled") && text.contains("--force"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("p2ph_"),
+        "secrets stay out of messages: {text}"
+    );
+    let (ok, text) = agent.command(&["enroll", "--force", "--token", &token])?;
+    assert!(
+        !ok && text.contains("invalid_join_token"),
+        "a used token: {text}"
+    );
+    let (ok, text) = agent.command(&["enroll", "--force", "--token", &second])?;
+    assert!(
+        !ok && text.contains("host_exists"),
+        "a live host is not taken over: {text}"
+    );
+    // A lost credential: the admin revokes the host, the agent enrolls anew.
+    aggregator.command(&["host", "revoke", "enrolled-host"])?;
+    let (ok, text) = agent.command(&["enroll", "--force", "--token", &second])?;
+    assert!(ok, "{text}");
+    assert_ne!(
+        std::fs::read_to_string(root.path().join("agent/credential"))?,
+        saved
+    );
+    Ok(())
+}
