@@ -44,9 +44,10 @@ bench-fanout: setup
 aggregator: setup
 	$(CARGO) run -p p2pmon-aggregator -- --config conf/p2p/aggregator.yml serve
 
-## Idle RSS and CPU of the agent next to prometheus-node-exporter.
+## Idle RSS and CPU of the agent next to prometheus-node-exporter: writing a file, then shipping through the spool.
 footprint: setup plugins
 	scripts/footprint.sh
+	scripts/footprint.sh --aggregator
 
 clean:
 	$(CARGO) clean

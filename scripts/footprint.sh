@@ -4,10 +4,14 @@
 # run. Prints average and peak RSS and CPU share of one core for both, and
 # the agent/node_exporter ratios.
 #
-# Usage: scripts/footprint.sh [SECONDS]   (default 120; needs root for apt-get
-# if node_exporter is missing)
+# Usage: scripts/footprint.sh [--aggregator] [SECONDS]   (default 120; needs
+# root for apt-get if node_exporter is missing). With --aggregator the agent
+# ships to a local aggregator through its on-disk spool (enrolled with a join
+# token) instead of writing a file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+to_aggregator=false
+if [ "${1:-}" = "--aggregator" ]; then to_aggregator=true; shift; fi
 seconds=${1:-120}
 warmup=15
 port=19100
@@ -21,14 +25,34 @@ fi
 
 echo "==> building the agent (release) and the plugins"
 scripts/build-plugins.sh >/dev/null
-cargo build --release -q -p p2pmon-agent
+cargo build --release -q -p p2pmon-agent -p p2pmon-aggregator
 
 work=$(mktemp -d)
-trap 'kill $agent_pid $exporter_pid $scraper_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+aggregator_pid=
+trap 'kill $agent_pid $exporter_pid $scraper_pid $aggregator_pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+output="output: { kind: file, path: $work/batches.jsonl }"
+if $to_aggregator; then
+  cp conf/p2p/metrics.yml "$work/"
+  cat > "$work/aggregator.yml" <<YAML
+data_dir: $work/store
+ingest: { listen: "127.0.0.1:19123" }
+api: { listen: "127.0.0.1:19121" }
+websocket: { listen: "127.0.0.1:19122" }
+YAML
+  target/release/p2pmon-aggregator --config "$work/aggregator.yml" --log warn serve & aggregator_pid=$!
+  sleep 1
+  token=$(target/release/p2pmon-aggregator --config "$work/aggregator.yml" token create --join 2>/dev/null)
+  output="output: { kind: aggregator }
+aggregator:
+  url: http://127.0.0.1:19123
+  join_token: $token
+  credential_file: $work/credential
+  spool: { dir: $work/spool }"
+fi
 cat > "$work/agent.yml" <<YAML
 plugins_dir: $PWD/target/plugins
 cache_dir: $PWD/target/plugin-cache
-output: { kind: file, path: $work/batches.jsonl }
+$output
 plugins:
   - { name: system, file: p2pmon_plugin_system.wasm, capabilities: [system], interval_ms: 5000 }
 YAML
@@ -69,3 +93,7 @@ awk -v n=$n -v as=$a_sum -v es=$e_sum -v am=$a_max -v em=$e_max \
   printf "%-22s %12.3f %12.3f %12s\n", "CPU (% of one core)", acpu, ecpu, (ecpu > 0 ? sprintf("%.2f", acpu/ecpu) : "n/a")
   printf "(%d samples over %.0f s; agent: system plugin every 5 s; node_exporter scraped every 5 s)\n", n, wall
 }'
+if $to_aggregator; then
+  sent=$(ls "$work/spool" | grep -c '\.zst$' || true)
+  echo "(agent shipping to the aggregator through its spool; batches waiting in the spool at the end: $sent)"
+fi

@@ -80,10 +80,16 @@ impl Sink {
                 };
                 self.write_batch(&batch)
             }
-            Target::Spool { spool, .. } => spool
-                .push(host_id, unix_ms(), records)
-                .map(|_| ())
-                .map_err(std::io::Error::other),
+            Target::Spool { spool, .. } => {
+                // A spool that cannot be written (disk full, directory gone)
+                // costs this batch, counted as dropped; collection goes on.
+                let count = records.len() as u64;
+                if let Err(error) = spool.push(host_id, unix_ms(), records) {
+                    tracing::error!(%error, records = count, "Cannot spool a batch; dropped it.");
+                    spool.count_dropped(count);
+                }
+                Ok(())
+            }
         }
     }
 

@@ -236,6 +236,16 @@ impl Spool {
         Ok(seq)
     }
 
+    /// A batch that never made it into the spool: count it as dropped.
+    pub fn count_dropped(&self, records: u64) {
+        let mut inner = self.lock();
+        inner.state.dropped_batches += 1;
+        inner.state.dropped_records += records;
+        if let Err(error) = self.save_state(&inner.state) {
+            tracing::debug!(%error, "Cannot save the spool state.");
+        }
+    }
+
     /// The oldest spooled batch and its body. A file that cannot be read is
     /// counted as dropped and skipped.
     pub fn oldest(&self) -> Option<Pending> {
@@ -488,6 +498,26 @@ mod tests {
         assert!(
             names.contains(&"agent_spool_dropped_records=9".to_string()),
             "{names:?}"
+        );
+    }
+
+    #[test]
+    fn a_spool_that_cannot_be_written_reports_the_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spool = Spool::open(&dir.path().join("spool"), 1 << 20).expect("open");
+        std::fs::remove_dir_all(dir.path().join("spool")).expect("remove");
+        let error = spool
+            .push("h1", 1, records(2))
+            .expect_err("no directory")
+            .to_string();
+        assert!(error.contains("spool"), "{error}");
+        spool.count_dropped(2);
+        assert_eq!(
+            (
+                spool.figures().dropped_batches,
+                spool.figures().dropped_records
+            ),
+            (1, 2)
         );
     }
 
