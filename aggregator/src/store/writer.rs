@@ -440,7 +440,9 @@ impl Caches {
             serde_json::to_string(&metric.tags).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let found = tx
             .prepare_cached("SELECT id FROM series WHERE host_id = ?1 AND name = ?2 AND tags = ?3")?
-            .query_row(params![&**host, &metric.name, &tags], |r| r.get::<_, i64>(0))
+            .query_row(params![&**host, &metric.name, &tags], |r| {
+                r.get::<_, i64>(0)
+            })
             .optional()?;
         let id = match found {
             Some(id) => id,
