@@ -163,6 +163,7 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     // WAL: readers never block the writer. synchronous=NORMAL: a committed
     // transaction survives the process being killed (what an ack promises);
     // only a power cut can lose the last commits.
+    conn.pragma_update(None, "page_size", 16_384)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;

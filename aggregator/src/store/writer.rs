@@ -379,8 +379,8 @@ impl Writer {
 }
 
 /// Points per INSERT statement: one statement per row costs most of the
-/// time of a row; a hundred rows per statement amortise it.
-const ROWS_PER_INSERT: usize = 100;
+/// time of a row; five hundred rows per statement amortise it.
+const ROWS_PER_INSERT: usize = 500;
 
 /// Insert `rows` (series, ts, value); the id of the last one.
 fn insert_points(
