@@ -1,0 +1,258 @@
+//! aggregator/openapi.yaml against the running API: every route is described,
+//! and every response body (successes and errors) matches the schema the file
+//! gives for its path, method and status.
+
+use std::collections::BTreeSet;
+
+use anyhow::{Context, Result, bail};
+use p2pmon_common::wire::{EventRecord, Record, Severity, paths};
+use p2pmon_tests::aggregator::{TestAggregator, batch, metric, now_ms};
+use p2pmon_tests::workspace_root;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn spec() -> Result<Value> {
+    let text = std::fs::read_to_string(workspace_root().join("aggregator/openapi.yaml"))?;
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text)?;
+    Ok(serde_json::to_value(yaml)?)
+}
+
+/// JSON pointer escaping (RFC 6901).
+fn escape(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
+/// Check `body` against the schema of `path`/`method`/`status` in `spec`.
+/// Response objects may be `$ref`s to `components/responses`.
+fn check(spec: &Value, path: &str, method: &str, status: StatusCode, body: &Value) -> Result<()> {
+    let code = status.as_u16().to_string();
+    let mut response_pointer = format!("/paths/{}/{method}/responses/{code}", escape(path));
+    let response = spec
+        .pointer(&response_pointer)
+        .with_context(|| format!("{method} {path}: status {code} is not documented"))?;
+    if let Some(target) = response.get("$ref").and_then(Value::as_str) {
+        response_pointer = target.trim_start_matches('#').to_string();
+    }
+    let schema_pointer = format!("{response_pointer}/content/application~1json/schema");
+    spec.pointer(&schema_pointer)
+        .with_context(|| format!("{method} {path} {code}: no JSON schema"))?;
+    // The whole document is the root schema, so `#/components/...` references
+    // resolve; `$ref` picks the response's schema. Other keys are ignored.
+    let mut root = spec.clone();
+    let fragment = schema_pointer.replace('{', "%7B").replace('}', "%7D");
+    root["$ref"] = json!(format!("#{fragment}"));
+    let validator = jsonschema::draft202012::new(&root)
+        .map_err(|e| anyhow::anyhow!("{method} {path} {code}: schema does not compile: {e}"))?;
+    let problems: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    if !problems.is_empty() {
+        bail!(
+            "{method} {path} {code} does not match the spec:\n  {}\nbody: {body}",
+            problems.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn every_route_is_documented() -> Result<()> {
+    let spec = spec()?;
+    let documented: BTreeSet<String> = spec["paths"]
+        .as_object()
+        .context("paths")?
+        .keys()
+        .cloned()
+        .collect();
+    let source = std::fs::read_to_string(workspace_root().join("aggregator/src/api.rs"))?;
+    let routed: BTreeSet<String> = source
+        .split(".route(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_string)
+        .collect();
+    assert!(routed.len() >= 8, "found {routed:?}");
+    assert_eq!(
+        routed, documented,
+        "routes in api.rs vs paths in openapi.yaml"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn responses_match_the_spec() -> Result<()> {
+    let spec = spec()?;
+    let agg = TestAggregator::start().await?;
+    let now = now_ms();
+    for (host, players) in [("alpha", 37.0), ("beta", 12.0)] {
+        let credential = agg.enroll(host).await?;
+        let hello = json!({
+            "agent_version": "1.2.3",
+            "host_type": "p2p",
+            "plugins": [{"name": "system", "version": "0.1.0", "sha256": "ab".repeat(32)}],
+        });
+        let (status, _) = agg
+            .post_json(paths::HELLO, Some(&credential), &hello)
+            .await?;
+        assert_eq!(status, StatusCode::OK);
+        let other = if host == "alpha" { "beta" } else { "alpha" };
+        let records = vec![
+            metric("cpu_usage", 41.5, &[], now),
+            metric("memory_usage", 63.0, &[], now),
+            metric("player_count", players, &[("map", "prt_fild08")], now),
+            metric("map_status", 1.0, &[("map", "prt_fild08")], now),
+            metric("network_latency", 23.0, &[("target", other)], now),
+            metric("packet_loss", 0.5, &[("target", other)], now),
+            Record::Event(EventRecord {
+                plugin: "anticheat".to_string(),
+                kind: "failed_login_burst".to_string(),
+                severity: Severity::Warning,
+                message: "12 failed logins in 60 s".to_string(),
+                fields: [("ip".to_string(), "203.0.113.9".to_string())].into(),
+                timestamp_ms: now,
+            }),
+        ];
+        let (status, ack) = agg
+            .post_batch(&credential, &batch(host, "s", 1, records))
+            .await?;
+        assert_eq!(status, StatusCode::OK, "{ack}");
+    }
+
+    let gets = [
+        ("/api/v1/health", "/api/v1/health", StatusCode::OK),
+        ("/api/v1/hosts", "/api/v1/hosts", StatusCode::OK),
+        (
+            "/api/v1/hosts",
+            "/api/v1/hosts?status=online&sort=players&page=1&per_page=1",
+            StatusCode::OK,
+        ),
+        (
+            "/api/v1/hosts",
+            "/api/v1/hosts?search=prt_&sort=cpu",
+            StatusCode::OK,
+        ),
+        (
+            "/api/v1/hosts",
+            "/api/v1/hosts?per_page=0",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/hosts",
+            "/api/v1/hosts?colour=blue",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("/api/v1/hosts/{id}", "/api/v1/hosts/alpha", StatusCode::OK),
+        (
+            "/api/v1/hosts/{id}",
+            "/api/v1/hosts/nobody",
+            StatusCode::NOT_FOUND,
+        ),
+        ("/api/v1/maps", "/api/v1/maps", StatusCode::OK),
+        (
+            "/api/v1/metrics/realtime",
+            "/api/v1/metrics/realtime",
+            StatusCode::OK,
+        ),
+        (
+            "/api/v1/metrics/historical",
+            "/api/v1/metrics/historical?timeframe=1h&metric=cpu_usage",
+            StatusCode::OK,
+        ),
+        (
+            "/api/v1/metrics/historical",
+            "/api/v1/metrics/historical?timeframe=30d&metric=player_count&host=alpha",
+            StatusCode::OK,
+        ),
+        (
+            "/api/v1/metrics/historical",
+            "/api/v1/metrics/historical?timeframe=2w&metric=cpu_usage",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/network/matrix",
+            "/api/v1/network/matrix",
+            StatusCode::OK,
+        ),
+        (
+            "/api/v1/events",
+            "/api/v1/events?severity=warning&limit=10",
+            StatusCode::OK,
+        ),
+        (
+            "/api/v1/events",
+            "/api/v1/events?severity=loud",
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (route, url, expected) in gets {
+        let (status, body) = agg.api(url).await?;
+        assert_eq!(status, expected, "GET {url}: {body}");
+        check(&spec, route, "get", status, &body).with_context(|| format!("GET {url}"))?;
+    }
+
+    // The bodies are not trivially empty: the checks above saw real data.
+    let (_, detail) = agg.api("/api/v1/hosts/alpha").await?;
+    assert_eq!(detail["plugins"][0]["name"], "system");
+    let (_, matrix) = agg.api("/api/v1/network/matrix").await?;
+    assert_eq!(
+        matrix["links"].as_array().map(Vec::len),
+        Some(2),
+        "{matrix}"
+    );
+    let (_, events) = agg.api("/api/v1/events").await?;
+    assert_eq!(
+        events["events"].as_array().map(Vec::len),
+        Some(2),
+        "{events}"
+    );
+
+    // Without a token.
+    let response = reqwest::Client::new()
+        .get(agg.api_url("/api/v1/hosts")?)
+        .send()
+        .await?;
+    let status = response.status();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    check(
+        &spec,
+        "/api/v1/hosts",
+        "get",
+        status,
+        &response.json().await?,
+    )?;
+
+    // DELETE revokes, then the host is unknown to it.
+    let http = reqwest::Client::new();
+    for expected in [StatusCode::OK, StatusCode::NOT_FOUND] {
+        let response = http
+            .delete(agg.api_url("/api/v1/hosts/beta")?)
+            .bearer_auth(&agg.api_token)
+            .send()
+            .await?;
+        let status = response.status();
+        assert_eq!(status, expected);
+        check(
+            &spec,
+            "/api/v1/hosts/{id}",
+            "delete",
+            status,
+            &response.json().await?,
+        )?;
+    }
+    Ok(())
+}
+
+#[test]
+fn a_body_that_drifts_from_the_spec_is_caught() -> Result<()> {
+    let spec = spec()?;
+    let drifted = json!({"hosts": [{"id": "a", "status": "sleeping"}], "total": 1, "page": 1, "per_page": 50});
+    let error = check(&spec, "/api/v1/hosts", "get", StatusCode::OK, &drifted)
+        .expect_err("an unknown status and missing fields are drift");
+    let text = format!("{error:#}");
+    assert!(
+        text.contains("sleeping") && text.contains("quality_score"),
+        "{text}"
+    );
+    Ok(())
+}
