@@ -212,15 +212,11 @@ impl Sender {
 
     /// Sleep for `duration` (or until a batch arrives when `None`), waking
     /// early on shutdown; while draining never past the drain deadline.
-    async fn wait(&mut self, duration: Option<Duration>) {
-        let now = Instant::now();
-        let until = match (duration, self.drain_until) {
-            (Some(d), Some(deadline)) => Some((now + d).min(deadline)),
-            (Some(d), None) => Some(now + d),
-            (None, Some(deadline)) => Some(deadline),
-            (None, None) => None,
-        };
-        let stopping = *self.stop.borrow();
+    async fn wait(&self, duration: Option<Duration>) {
+        let until = [duration.map(|d| Instant::now() + d), self.drain_until]
+            .into_iter()
+            .flatten()
+            .min();
         let sleep = async {
             match until {
                 Some(until) => tokio::time::sleep_until(until).await,
@@ -228,15 +224,15 @@ impl Sender {
             }
         };
         let arrived = async {
-            if duration.is_none() {
-                self.spool.arrived.notified().await;
-            } else {
-                std::future::pending::<()>().await;
+            match duration {
+                None => self.spool.arrived.notified().await,
+                Some(_) => std::future::pending().await,
             }
         };
         let mut stop = self.stop.clone();
-        let stopped = async {
-            if stopping {
+        let already_stopping = *stop.borrow();
+        let stopped = async move {
+            if already_stopping {
                 std::future::pending::<()>().await;
             }
             let _ = stop.wait_for(|s| *s).await;
