@@ -279,11 +279,13 @@ fn an_aggregator_outage_is_spooled_and_backfilled_without_a_gap() -> Result<()> 
 #[test]
 fn an_agent_started_before_its_aggregator_enrolls_when_it_comes_and_honours_429() -> Result<()> {
     let root = tempfile::tempdir()?;
-    // Tight limits: the backlog of a few seconds is over the burst.
+    // Tight limits: the backlog of a few seconds (over 8 batches of about 27
+    // records) is over the burst of 200, so a 429 is certain; after each 1 s
+    // wait 200 more records pass, above the ~135/s the agent produces.
     let mut aggregator = AggregatorProcess::configure(
         &aggregator_binary(),
         &root.path().join("aggregator"),
-        "ingest: {rate_per_host: 400, burst_per_host: 400, max_records_per_batch: 60}",
+        "ingest: {rate_per_host: 400, burst_per_host: 200, max_records_per_batch: 60}",
     )?;
     let token = aggregator.command(&["token", "create", "--join"])?;
     let mut agent = AgentProcess::configure(
