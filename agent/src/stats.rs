@@ -2,6 +2,7 @@
 //! duration and memory. Plugins' actors update them; the batcher turns them
 //! into `agent_plugin_*` records at every flush.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::runtime::CallError;
@@ -137,16 +138,29 @@ impl PluginStats {
         ];
         rows.into_iter()
             .map(|(name, value, unit, kind)| {
-                Record::Metric(MetricRecord {
-                    plugin: "agent".to_string(),
-                    name: name.to_string(),
-                    value,
-                    unit: unit.to_string(),
-                    kind,
-                    tags: [("plugin".to_string(), plugin.to_string())].into(),
-                    timestamp_ms,
-                })
+                let tags = [("plugin".to_string(), plugin.to_string())].into();
+                agent_metric(name, value, unit, kind, tags, timestamp_ms)
             })
             .collect()
     }
+}
+
+/// A self-metric of the agent: plugin `agent`, the given tags.
+pub fn agent_metric(
+    name: &str,
+    value: f64,
+    unit: &str,
+    kind: MetricKind,
+    tags: BTreeMap<String, String>,
+    timestamp_ms: u64,
+) -> Record {
+    Record::Metric(MetricRecord {
+        plugin: "agent".to_string(),
+        name: name.to_string(),
+        value,
+        unit: unit.to_string(),
+        kind,
+        tags,
+        timestamp_ms,
+    })
 }

@@ -410,13 +410,7 @@ impl AggregatorProcess {
 
     /// SIGTERM and wait for a clean exit.
     pub fn stop(&mut self) -> Result<std::process::ExitStatus> {
-        let Some(mut child) = self.child.take() else {
-            bail!("not running");
-        };
-        std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()?;
-        Ok(child.wait()?)
+        crate::terminate(&mut self.child)
     }
 
     pub fn pid(&self) -> Option<u32> {

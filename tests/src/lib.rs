@@ -19,6 +19,17 @@ use p2pmon_agent::config::{AgentConfig, OutputFormat};
 use p2pmon_agent::output::Sink;
 use p2pmon_common::wire::{Batch, Record};
 
+/// SIGTERM the child in `slot` and wait for it to exit.
+pub fn terminate(slot: &mut Option<std::process::Child>) -> Result<std::process::ExitStatus> {
+    let Some(mut child) = slot.take() else {
+        bail!("not running");
+    };
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    Ok(child.wait()?)
+}
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

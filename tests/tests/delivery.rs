@@ -54,6 +54,35 @@ fn count_points(aggregator: &AggregatorProcess, host: &str, name: &str) -> Resul
     Ok(stored_values(&aggregator.db()?, host, name)?.len())
 }
 
+/// An agent for `host` in `root/host`, running the counter every
+/// `interval_ms`, enrolled with a fresh join token, started.
+fn start_counter_agent(
+    root: &std::path::Path,
+    aggregator: &AggregatorProcess,
+    host: &str,
+    interval_ms: u64,
+    extra: &str,
+) -> Result<AgentProcess> {
+    let mut agent = AgentProcess::configure(
+        &agent_binary(),
+        &root.join(host),
+        host,
+        &aggregator.ingest_url(),
+        &join_token(aggregator)?,
+        &[counter(interval_ms)],
+        extra,
+    )?;
+    agent.start()?;
+    Ok(agent)
+}
+
+/// Wait until more than `more_than` counter values of `host` are stored.
+fn wait_for_counter(aggregator: &AggregatorProcess, host: &str, more_than: usize) -> Result<()> {
+    wait_until("counter values", Duration::from_secs(30), || {
+        Ok((count_points(aggregator, host, "test_sequence")? > more_than).then_some(()))
+    })
+}
+
 #[test]
 fn agents_with_real_plugins_reach_the_store_the_api_and_the_feed() -> Result<()> {
     let root = tempfile::tempdir()?;
@@ -149,9 +178,7 @@ fn agents_with_real_plugins_reach_the_store_the_api_and_the_feed() -> Result<()>
     );
     assert!(detail["host"]["cpu_usage"].is_number(), "{detail}");
 
-    wait_until("counter values", Duration::from_secs(30), || {
-        Ok((count_points(&aggregator, "host-b", "test_sequence")? >= 5).then_some(()))
-    })?;
+    wait_for_counter(&aggregator, "host-b", 4)?;
     for agent in &mut agents {
         assert!(agent.stop()?.success(), "{}", agent.log());
     }
@@ -177,21 +204,16 @@ fn killing_the_aggregator_during_ingest_loses_and_doubles_nothing() -> Result<()
     let mut aggregator = start_aggregator(&root.path().join("aggregator"), "")?;
     let mut agents = Vec::new();
     for host in ["kill-a", "kill-b", "kill-c"] {
-        let mut agent = AgentProcess::configure(
-            &agent_binary(),
-            &root.path().join(host),
+        let extra = "collection: {flush_interval_ms: 100}";
+        agents.push(start_counter_agent(
+            root.path(),
+            &aggregator,
             host,
-            &aggregator.ingest_url(),
-            &join_token(&aggregator)?,
-            &[counter(50)],
-            "collection: {flush_interval_ms: 100}",
-        )?;
-        agent.start()?;
-        agents.push(agent);
+            50,
+            extra,
+        )?);
     }
-    wait_until("first points", Duration::from_secs(30), || {
-        Ok((count_points(&aggregator, "kill-c", "test_sequence")? > 20).then_some(()))
-    })?;
+    wait_for_counter(&aggregator, "kill-c", 20)?;
     for round in 0..3 {
         // Mid-stream: three agents are sending a batch every 100 ms.
         std::thread::sleep(Duration::from_millis(700 + 300 * round));
@@ -230,19 +252,9 @@ fn outage() -> Duration {
 fn an_aggregator_outage_is_spooled_and_backfilled_without_a_gap() -> Result<()> {
     let root = tempfile::tempdir()?;
     let mut aggregator = start_aggregator(&root.path().join("aggregator"), "")?;
-    let mut agent = AgentProcess::configure(
-        &agent_binary(),
-        &root.path().join("agent"),
-        "outage-host",
-        &aggregator.ingest_url(),
-        &join_token(&aggregator)?,
-        &[counter(200)],
-        "aggregator: {backoff: {initial_ms: 200, max_ms: 5000}}",
-    )?;
-    agent.start()?;
-    wait_until("first points", Duration::from_secs(30), || {
-        Ok((count_points(&aggregator, "outage-host", "test_sequence")? > 5).then_some(()))
-    })?;
+    let extra = "aggregator: {backoff: {initial_ms: 200, max_ms: 5000}}";
+    let mut agent = start_counter_agent(root.path(), &aggregator, "outage-host", 200, extra)?;
+    wait_for_counter(&aggregator, "outage-host", 5)?;
     assert!(aggregator.stop()?.success());
     let outage = outage();
     let began = Instant::now();
@@ -328,19 +340,8 @@ fn an_agent_started_before_its_aggregator_enrolls_when_it_comes_and_honours_429(
 fn a_revoked_host_is_cut_off_within_seconds_and_keeps_its_data() -> Result<()> {
     let root = tempfile::tempdir()?;
     let aggregator = start_aggregator(&root.path().join("aggregator"), "")?;
-    let mut agent = AgentProcess::configure(
-        &agent_binary(),
-        &root.path().join("agent"),
-        "revoked-host",
-        &aggregator.ingest_url(),
-        &join_token(&aggregator)?,
-        &[counter(100)],
-        "",
-    )?;
-    agent.start()?;
-    wait_until("first points", Duration::from_secs(30), || {
-        Ok((count_points(&aggregator, "revoked-host", "test_sequence")? > 3).then_some(()))
-    })?;
+    let agent = start_counter_agent(root.path(), &aggregator, "revoked-host", 100, "")?;
+    wait_for_counter(&aggregator, "revoked-host", 3)?;
     aggregator.command(&["host", "revoke", "revoked-host"])?;
     let revoked_at = Instant::now();
     agent.wait_for_log("refused this host's credential", Duration::from_secs(10))?;

@@ -23,7 +23,8 @@ use p2pmon_common::wire::{Hello, HostType, MetricKind, PluginIdentity, Record};
 
 use super::client::{Client, Refused, Reply};
 use super::credential::Credential;
-use super::spool::{Spool, agent_metric};
+use super::spool::Spool;
+use crate::stats::agent_metric;
 
 /// Counters of the sender, reported as self-metrics.
 #[derive(Debug, Default)]
@@ -76,7 +77,9 @@ impl TransportStats {
             ),
         ]
         .into_iter()
-        .map(|(name, value, kind)| agent_metric(name, value, "count", kind, timestamp_ms))
+        .map(|(name, value, kind)| {
+            agent_metric(name, value, "count", kind, Default::default(), timestamp_ms)
+        })
         .collect()
     }
 }

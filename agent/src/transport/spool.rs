@@ -21,7 +21,8 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use p2pmon_common::wire::{Batch, MetricKind, MetricRecord, Record};
+use crate::stats::agent_metric;
+use p2pmon_common::wire::{Batch, MetricKind, Record};
 
 const STATE_FILE: &str = "state.json";
 const BATCH_SUFFIX: &str = ".zst";
@@ -325,7 +326,16 @@ impl Spool {
             ),
         ]
         .into_iter()
-        .map(|(name, value, unit, kind)| agent_metric(name, value as f64, unit, kind, timestamp_ms))
+        .map(|(name, value, unit, kind)| {
+            agent_metric(
+                name,
+                value as f64,
+                unit,
+                kind,
+                Default::default(),
+                timestamp_ms,
+            )
+        })
         .collect()
     }
 
@@ -337,25 +347,6 @@ impl Spool {
         })?;
         write_atomically(&path, &json).map_err(io_error(&path))
     }
-}
-
-/// A self-metric of the agent (plugin `agent`, no tags).
-pub fn agent_metric(
-    name: &str,
-    value: f64,
-    unit: &str,
-    kind: MetricKind,
-    timestamp_ms: u64,
-) -> Record {
-    Record::Metric(MetricRecord {
-        plugin: "agent".to_string(),
-        name: name.to_string(),
-        value,
-        unit: unit.to_string(),
-        kind,
-        tags: Default::default(),
-        timestamp_ms,
-    })
 }
 
 fn batch_name(seq: u64, records: u64) -> String {
@@ -410,7 +401,16 @@ mod tests {
 
     fn records(n: usize) -> Vec<Record> {
         (0..n)
-            .map(|i| agent_metric("test_value", i as f64, "count", MetricKind::Gauge, 1))
+            .map(|i| {
+                agent_metric(
+                    "test_value",
+                    i as f64,
+                    "count",
+                    MetricKind::Gauge,
+                    Default::default(),
+                    1,
+                )
+            })
             .collect()
     }
 
