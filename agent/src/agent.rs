@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use crate::access::{Access, Resources, net};
 use crate::config::{AgentConfig, PluginConfig};
 use crate::output::{BatcherSettings, Sink, run_batcher};
 use crate::runtime::system::FIRST_WINDOW;
@@ -39,6 +40,7 @@ pub struct CollectOutcome {
 
 pub struct Agent {
     runtime: Arc<Runtime>,
+    resources: Arc<Resources>,
     config: AgentConfig,
     tasks: Vec<PluginTask>,
     identities: Vec<PluginIdentity>,
@@ -52,11 +54,12 @@ impl Agent {
             cache_dir: config.cache_dir(),
             pooling: false,
         })?);
+        let resources = Arc::new(Resources::from_config(&config).map_err(RuntimeError::Access)?);
         let mut tasks = Vec::new();
         let mut identities = Vec::new();
         let mut failed = Vec::new();
         for plugin in config.enabled_plugins() {
-            match start_plugin(&runtime, &config, plugin).await {
+            match start_plugin(&runtime, &resources, &config, plugin).await {
                 Ok((task, identity)) => {
                     tasks.push(task);
                     identities.push(identity);
@@ -69,6 +72,7 @@ impl Agent {
         }
         Ok(Self {
             runtime,
+            resources,
             config,
             tasks,
             identities,
@@ -108,12 +112,15 @@ impl Agent {
                 result,
             });
         }
+        self.tasks.clear();
+        self.resources.close().await;
         outcomes
     }
 
     /// Run the actors and the batcher until `shutdown` turns true; then let
     /// calls in progress finish, flush, and return the number of batches written.
     pub async fn run(self, sink: Sink, shutdown: watch::Receiver<bool>) -> std::io::Result<u64> {
+        let echo = self.start_echo_responder().await?;
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         let stats: Vec<(Arc<str>, Arc<PluginStats>)> = self
             .tasks
@@ -140,13 +147,36 @@ impl Agent {
         drop(sender);
         tracing::info!(plugins = stats.len(), "Agent running.");
         // Ends once every actor has stopped and dropped its sender.
-        run_batcher(settings, sink, receiver, stats).await
+        let written = run_batcher(settings, sink, receiver, stats).await;
+        if let Some(echo) = echo {
+            echo.abort();
+        }
+        self.resources.close().await;
+        written
+    }
+
+    /// Answer peers' UDP echo probes when `net.echo_listen` is set. A port
+    /// that cannot be bound stops start-up with the setting's name.
+    async fn start_echo_responder(&self) -> std::io::Result<Option<tokio::task::JoinHandle<()>>> {
+        let listen = &self.config.net.echo_listen;
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        let socket = net::bind_echo_responder(listen)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("net.echo_listen {listen}: {e}")))?;
+        tracing::info!(listen = %listen, "Answering UDP echo probes.");
+        Ok(Some(tokio::spawn(net::run_echo_responder(
+            socket,
+            self.config.net.echo_max_per_second,
+        ))))
     }
 }
 
 /// Load one plugin, read its metadata in its first instance, and plan its task.
 async fn start_plugin(
     runtime: &Runtime,
+    resources: &Resources,
     config: &AgentConfig,
     plugin: &PluginConfig,
 ) -> Result<(PluginTask, PluginIdentity), PluginStartError> {
@@ -160,6 +190,7 @@ async fn start_plugin(
         )
         .unwrap_or(usize::MAX),
         time_limit: Duration::from_millis(plugin.time_ms.unwrap_or(config.limits.time_ms)),
+        access: Arc::new(Access::for_plugin(plugin, resources)),
     };
     let stats = Arc::new(PluginStats::default());
     let metadata_error = |error| PluginStartError::Metadata {

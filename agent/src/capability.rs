@@ -12,16 +12,29 @@ pub enum Capability {
     Clock,
     /// `host.config-get`, `host.config-keys`: the plugin's own config values.
     Config,
-    /// `system.snapshot`: cpu, memory, disks, network, load, processes.
+    /// `system.*`: cpu, memory, disks, network, load, processes, TCP sockets
+    /// per port, protocol counters.
     System,
+    /// `sql.query`: read-only queries on the connections in the plugin's `sql` grant.
+    Sql,
+    /// `file.*`: read and tail files under the plugin's `files` grant.
+    File,
+    /// `net.*`: TCP and UDP echo probes to the plugin's `net` grant.
+    Net,
+    /// `http.get`: GET requests under the plugin's `http` grant.
+    Http,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 4] = [
+    pub const ALL: [Capability; 8] = [
         Capability::Log,
         Capability::Clock,
         Capability::Config,
         Capability::System,
+        Capability::Sql,
+        Capability::File,
+        Capability::Net,
+        Capability::Http,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -30,6 +43,10 @@ impl Capability {
             Capability::Clock => "clock",
             Capability::Config => "config",
             Capability::System => "system",
+            Capability::Sql => "sql",
+            Capability::File => "file",
+            Capability::Net => "net",
+            Capability::Http => "http",
         }
     }
 }

@@ -40,6 +40,12 @@ pub struct AgentConfig {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub restart: RestartConfig,
+    /// MySQL/MariaDB connections plugins may be granted by name (`sql`).
+    #[serde(default)]
+    pub sql: BTreeMap<String, SqlConnectionConfig>,
+    /// The UDP echo responder that other hosts' `net` probes measure.
+    #[serde(default)]
+    pub net: NetConfig,
     #[serde(default)]
     pub plugins: Vec<PluginConfig>,
     /// Directory of the config file, for resolving relative paths.
@@ -303,6 +309,70 @@ impl Default for RestartConfig {
     }
 }
 
+/// A database plugins read with the `sql` capability. Use a read-only user:
+/// the agent also opens every session read-only and refuses anything but a
+/// single SELECT, but the database's own grants are the first line.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlConnectionConfig {
+    /// `mysql://user:password@host:3306/database`.
+    pub url: String,
+    /// Rows one query may return; more are cut and the result marked truncated.
+    #[serde(default = "default_max_rows")]
+    pub max_rows: u32,
+    /// A query running longer is cancelled on the server (`KILL QUERY`).
+    #[serde(default = "default_sql_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Connections kept for this database, shared by every plugin granted it.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+}
+
+fn default_max_rows() -> u32 {
+    10_000
+}
+fn default_sql_timeout_ms() -> u64 {
+    2_000
+}
+fn default_pool_size() -> usize {
+    2
+}
+
+/// The agent's UDP echo responder: peers' `net.udp-echo` probes measure the
+/// round trip to this host through it.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetConfig {
+    /// Address to answer echo probes on, e.g. `0.0.0.0:5124`; empty is off.
+    #[serde(default)]
+    pub echo_listen: String,
+    /// Replies per second at most (a flood is not reflected); default 500.
+    #[serde(default = "default_echo_rate")]
+    pub echo_max_per_second: u32,
+}
+
+fn default_echo_rate() -> u32 {
+    500
+}
+
+/// What a plugin may reach through the capabilities that take a scope.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantScopes {
+    /// Names of connections in the top-level `sql` section.
+    #[serde(default)]
+    pub sql: Vec<String>,
+    /// Files and directories (everything below them) the plugin may read.
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
+    /// Probe targets: `host:port`, or `host:*` for every port of a host.
+    #[serde(default)]
+    pub net: Vec<String>,
+    /// URL prefixes the plugin may GET, e.g. `http://127.0.0.1:8080/api/`.
+    #[serde(default)]
+    pub http: Vec<String>,
+}
+
 /// One plugin instance and what it is granted.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -318,6 +388,10 @@ pub struct PluginConfig {
     /// Capabilities granted; whatever is not listed is denied.
     #[serde(default)]
     pub capabilities: Vec<String>,
+    /// Scopes of `sql`, `file`, `net` and `http`: without one, the capability
+    /// reaches nothing.
+    #[serde(default)]
+    pub grants: GrantScopes,
     /// Collect interval; unset means the plugin's own default.
     #[serde(default)]
     pub interval_ms: Option<u64>,
@@ -473,6 +547,99 @@ impl AgentConfig {
     }
 }
 
+impl AgentConfig {
+    fn validate_sql_and_net(&self, findings: &mut Findings) {
+        for (name, connection) in &self.sql {
+            let at = |field: &str| format!("sql.{name}.{field}");
+            if !is_plugin_name(name) {
+                findings.error(
+                    format!("sql.{name}"),
+                    "connection names are 1 to 64 of a-z, 0-9, _ and -",
+                );
+            }
+            if let Err(problem) = mysql_async::Opts::from_url(&connection.url) {
+                findings.error(at("url"), format!("not a mysql:// URL: {problem}"));
+            }
+            findings.in_range(at("max_rows"), connection.max_rows, 1..=1_000_000);
+            findings.in_range(at("timeout_ms"), connection.timeout_ms, 1..=600_000);
+            findings.in_range(at("pool_size"), connection.pool_size, 1..=64);
+        }
+        if !self.net.echo_listen.is_empty()
+            && self
+                .net
+                .echo_listen
+                .parse::<std::net::SocketAddr>()
+                .is_err()
+        {
+            findings.error(
+                "net.echo_listen",
+                format!(
+                    "{:?} is not an address:port (for example 0.0.0.0:5124)",
+                    self.net.echo_listen
+                ),
+            );
+        }
+        findings.in_range(
+            "net.echo_max_per_second",
+            self.net.echo_max_per_second,
+            1..=100_000,
+        );
+    }
+
+    /// Each scoped capability needs its scope and each scope its capability,
+    /// so a grant never silently reaches nothing or everything.
+    fn validate_scopes(&self, index: usize, plugin: &PluginConfig, findings: &mut Findings) {
+        let granted = plugin.grants();
+        let scopes = &plugin.grants;
+        let pairs = [
+            (Capability::Sql, "sql", scopes.sql.is_empty()),
+            (Capability::File, "files", scopes.files.is_empty()),
+            (Capability::Net, "net", scopes.net.is_empty()),
+            (Capability::Http, "http", scopes.http.is_empty()),
+        ];
+        for (capability, field, empty) in pairs {
+            let at = format!("plugins[{index}].grants.{field}");
+            match (granted.contains(&capability), empty) {
+                (true, true) => findings.error(
+                    at,
+                    format!("the `{capability}` capability is granted but reaches nothing; list what it may reach here"),
+                ),
+                (false, false) => findings.error(
+                    at,
+                    format!("is set but `{capability}` is not in this plugin's capabilities"),
+                ),
+                _ => {}
+            }
+        }
+        for (i, name) in scopes.sql.iter().enumerate() {
+            if !self.sql.contains_key(name) {
+                findings.error(
+                    format!("plugins[{index}].grants.sql[{i}]"),
+                    format!("no connection {name:?} in the top-level sql section"),
+                );
+            }
+        }
+        for (i, path) in scopes.files.iter().enumerate() {
+            if !path.is_absolute() {
+                findings.error(
+                    format!("plugins[{index}].grants.files[{i}]"),
+                    format!("{} must be an absolute path", path.display()),
+                );
+            }
+        }
+        for (i, target) in scopes.net.iter().enumerate() {
+            if let Err(problem) = crate::access::net::Target::parse_grant(target) {
+                findings.error(format!("plugins[{index}].grants.net[{i}]"), problem);
+            }
+        }
+        for (i, prefix) in scopes.http.iter().enumerate() {
+            if let Err(problem) = crate::access::http::parse_prefix(prefix) {
+                findings.error(format!("plugins[{index}].grants.http[{i}]"), problem);
+            }
+        }
+    }
+}
+
 /// Why `url` cannot be the aggregator's address: not http(s), or plain HTTP
 /// to a host that is not loopback without `insecure_http`.
 pub fn check_aggregator_url(url: &str, insecure_http: bool) -> Result<reqwest::Url, String> {
@@ -570,6 +737,8 @@ impl Validate for AgentConfig {
             self.validate_link(base_dir, findings);
         }
 
+        self.validate_sql_and_net(findings);
+
         let plugins_dir = base_dir.join(&self.plugins_dir);
         let mut names = BTreeSet::new();
         for (index, plugin) in self.plugins.iter().enumerate() {
@@ -607,6 +776,7 @@ impl Validate for AgentConfig {
                     );
                 }
             }
+            self.validate_scopes(index, plugin, findings);
             if let Some(interval) = plugin.interval_ms {
                 findings.in_range(at("interval_ms"), interval, INTERVAL_MS);
             }

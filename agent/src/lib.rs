@@ -3,11 +3,13 @@
 //!
 //! - [`config`]: agent.yml, validated with every error reported at once.
 //! - [`runtime`]: wasmtime engine, plugin loading, sandboxed instances.
+//! - [`access`]: what the scoped capabilities reach (sql, file, net, http).
 //! - [`supervisor`]: one actor per plugin (schedule, restarts, quarantine).
 //! - [`output`]: the batcher and the sinks.
 //! - [`transport`]: the spool and the sender to the aggregator, enrollment.
 //! - [`agent`]: wiring it together; [`cli`]: the `p2pmon-agent` commands.
 
+pub mod access;
 pub mod agent;
 pub mod capability;
 pub mod cli;

@@ -67,7 +67,7 @@ pub use host::HostError;
 pub use info::{Capability, MetricKind, MetricSpec, PluginInfo, Unit};
 
 /// Version of the `p2pmon:plugin` WIT package this SDK builds plugins for.
-pub const CONTRACT_VERSION: &str = "1.0.0";
+pub const CONTRACT_VERSION: &str = "1.1.0";
 
 /// Generated bindings of the WIT contract. Plugin code should not need them;
 /// they are public only so [`export_plugin!`] can reach them.

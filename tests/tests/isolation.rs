@@ -20,6 +20,7 @@ fn sandbox(mode: &str, grants: &[&str], memory_mb: usize, time_ms: u64) -> Sandb
         config: Arc::new([("mode".to_string(), mode.to_string())].into()),
         memory_limit_bytes: memory_mb << 20,
         time_limit: Duration::from_millis(time_ms),
+        access: Default::default(),
     }
 }
 

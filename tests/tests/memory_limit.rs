@@ -34,6 +34,7 @@ async fn memory_grab_is_stopped_and_rss_stays_bounded() -> anyhow::Result<()> {
         config: Arc::new([("mode".to_string(), "grow".to_string())].into()),
         memory_limit_bytes: LIMIT_MB << 20,
         time_limit: std::time::Duration::from_secs(10),
+        access: Default::default(),
     };
     let mut instance = runtime
         .instantiate(&plugin, Arc::from("grabber"), &sandbox, Arc::default())

@@ -3,12 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmtime::ResourceLimiter;
 
-use super::bindings::p2pmon::plugin::{host, system, types};
+use super::bindings::p2pmon::plugin::{file, host, http, net, sql, system, types};
 use super::system::{SystemProbe, unix_ms};
+use crate::access::{Access, sockets};
 use crate::capability::Capability;
 use crate::stats::PluginStats;
 use p2pmon_common::rules::truncate;
@@ -24,6 +25,7 @@ pub struct PluginState {
     pub config: Arc<BTreeMap<String, String>>,
     pub memory: MemoryGuard,
     pub system: Arc<SystemProbe>,
+    pub access: Arc<Access>,
     pub stats: Arc<PluginStats>,
     /// Message the SDK's panic hook reported, if the plugin panicked.
     pub panic_message: Option<String>,
@@ -40,6 +42,7 @@ impl PluginState {
         config: Arc<BTreeMap<String, String>>,
         memory_limit: usize,
         system: Arc<SystemProbe>,
+        access: Arc<Access>,
         stats: Arc<PluginStats>,
     ) -> Self {
         Self {
@@ -48,6 +51,7 @@ impl PluginState {
             config,
             memory: MemoryGuard::new(memory_limit),
             system,
+            access,
             stats,
             panic_message: None,
             deadline: None,
@@ -73,6 +77,23 @@ impl PluginState {
             tracing::debug!(plugin = %self.name, capability = capability.as_str(), function, "Capability denied again.");
         }
         Err(types::HostError::Denied(capability.as_str().to_string()))
+    }
+
+    /// Time left before the current call's deadline (a host function must not
+    /// outlive the call that made it).
+    fn remaining(&self) -> Duration {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_secs(5))
+    }
+
+    /// Count and log a scope refusal (the capability was granted, the target not).
+    fn scope_denied(&self, error: types::HostError) -> types::HostError {
+        if let types::HostError::Denied(what) = &error {
+            self.stats.record_denied();
+            tracing::warn!(plugin = %self.name, "Plugin refused: {what}.");
+        }
+        error
     }
 }
 
@@ -135,6 +156,118 @@ impl system::Host for PluginState {
             .snapshot(request)
             .map_err(|e| types::HostError::Unavailable(e.to_string()))
     }
+
+    fn tcp_connections(
+        &mut self,
+        ports: Vec<u16>,
+    ) -> Result<Vec<system::PortConnections>, types::HostError> {
+        self.require(Capability::System, "system.tcp-connections")?;
+        sockets::tcp_connections(&ports)
+    }
+
+    fn protocol_counters(&mut self) -> Result<system::ProtocolStats, types::HostError> {
+        self.require(Capability::System, "system.protocol-counters")?;
+        sockets::protocol_counters()
+    }
+}
+
+impl sql::Host for PluginState {
+    async fn query(
+        &mut self,
+        connection: String,
+        statement: String,
+        params: Vec<sql::SqlValue>,
+    ) -> Result<sql::QueryResult, types::HostError> {
+        self.require(Capability::Sql, "sql.query")?;
+        check_length("connection name", &connection)?;
+        let Some(pool) = self.access.sql.get(&connection).cloned() else {
+            return Err(self.scope_denied(types::HostError::Denied(format!(
+                "sql: connection `{connection}` is not granted to this plugin"
+            ))));
+        };
+        pool.query(&statement, params, self.remaining()).await
+    }
+}
+
+impl file::Host for PluginState {
+    fn tail(
+        &mut self,
+        path: String,
+        start: file::StartAt,
+        max_bytes: u32,
+    ) -> Result<file::TailResult, types::HostError> {
+        self.require(Capability::File, "file.tail")?;
+        check_length("path", &path)?;
+        self.access
+            .files
+            .tail(&path, start, max_bytes)
+            .map_err(|e| self.scope_denied(e))
+    }
+
+    fn read(&mut self, path: String, max_bytes: u32) -> Result<Vec<u8>, types::HostError> {
+        self.require(Capability::File, "file.read")?;
+        check_length("path", &path)?;
+        self.access
+            .files
+            .read(&path, max_bytes)
+            .map_err(|e| self.scope_denied(e))
+    }
+}
+
+impl net::Host for PluginState {
+    async fn tcp_connect(
+        &mut self,
+        targets: Vec<String>,
+        timeout_ms: u32,
+    ) -> Result<Vec<net::TcpProbe>, types::HostError> {
+        self.require(Capability::Net, "net.tcp-connect")?;
+        let timeout_ms = timeout_ms.min(millis(self.remaining()));
+        let access = self.access.clone();
+        access
+            .net
+            .tcp_connect(targets, timeout_ms)
+            .await
+            .map_err(|e| self.scope_denied(e))
+    }
+
+    async fn udp_echo(
+        &mut self,
+        targets: Vec<String>,
+        count: u32,
+        spacing_ms: u32,
+        timeout_ms: u32,
+    ) -> Result<Vec<net::UdpProbe>, types::HostError> {
+        self.require(Capability::Net, "net.udp-echo")?;
+        let access = self.access.clone();
+        access
+            .net
+            .udp_echo(targets, count, spacing_ms, timeout_ms)
+            .await
+            .map_err(|e| self.scope_denied(e))
+    }
+}
+
+impl http::Host for PluginState {
+    async fn get(
+        &mut self,
+        url: String,
+        timeout_ms: u32,
+        max_bytes: u32,
+    ) -> Result<http::Response, types::HostError> {
+        self.require(Capability::Http, "http.get")?;
+        check_length("url", &url)?;
+        let timeout_ms = timeout_ms.min(millis(self.remaining()));
+        let access = self.access.clone();
+        access
+            .http
+            .get(&url, timeout_ms, max_bytes)
+            .await
+            .map_err(|e| self.scope_denied(e))
+    }
+}
+
+fn millis(duration: Duration) -> u32 {
+    u32::try_from(duration.as_millis()).unwrap_or(u32::MAX)
 }
 
 /// Why a store refused to grow: carried inside the trap so the caller can

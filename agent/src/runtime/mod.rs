@@ -27,6 +27,7 @@ pub use loader::{LoadError, contract_version};
 use system::SystemProbe;
 use ticker::EpochTicker;
 
+use crate::access::Access;
 use crate::capability::Capability;
 use crate::stats::PluginStats;
 
@@ -36,6 +37,11 @@ pub mod bindings {
     wasmtime::component::bindgen!({
         path: "../plugin-sdk/wit",
         world: "plugin",
+        imports: {
+            "p2pmon:plugin/sql": async,
+            "p2pmon:plugin/net": async,
+            "p2pmon:plugin/http": async,
+        },
         exports: { default: async },
     });
 }
@@ -71,6 +77,8 @@ pub enum RuntimeError {
     Cache { dir: PathBuf, message: String },
     #[error(transparent)]
     Probe(#[from] system::ProbeError),
+    #[error("{0}")]
+    Access(String),
 }
 
 /// How a plugin call failed.
@@ -114,6 +122,9 @@ pub struct Sandbox {
     pub config: Arc<BTreeMap<String, String>>,
     pub memory_limit_bytes: usize,
     pub time_limit: Duration,
+    /// What the scoped capabilities reach; shared by the plugin's successive
+    /// instances, so tail positions survive a restart.
+    pub access: Arc<Access>,
 }
 
 impl Sandbox {
@@ -124,6 +135,7 @@ impl Sandbox {
             config: Arc::default(),
             memory_limit_bytes: 64 << 20,
             time_limit: Duration::from_secs(2),
+            access: Arc::default(),
         }
     }
 }
@@ -245,6 +257,7 @@ impl Runtime {
             sandbox.config.clone(),
             sandbox.memory_limit_bytes,
             self.system.clone(),
+            sandbox.access.clone(),
             stats,
         );
         let mut store = Store::new(&self.engine, state);

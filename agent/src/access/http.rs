@@ -1,0 +1,173 @@
+//! The `http` capability: GET under granted URL prefixes, bounded in size and
+//! time, no redirects, no proxies.
+
+use std::time::Duration;
+
+use url::Url;
+
+use crate::runtime::bindings::p2pmon::plugin::http::Response;
+use crate::runtime::bindings::p2pmon::plugin::types::HostError;
+
+/// Largest body a plugin may ask for.
+pub const MAX_BODY: usize = 4 << 20;
+const MAX_TIMEOUT_MS: u32 = 30_000;
+
+/// A granted prefix from agent.yml: an http(s) URL without query or fragment.
+pub fn parse_prefix(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{text:?}: only http and https URLs"));
+    }
+    if url.host().is_none() {
+        return Err(format!("{text:?} has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{text:?}: a prefix has no query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("{text:?}: credentials do not belong in a grant"));
+    }
+    Ok(url)
+}
+
+/// The client plugins' requests go through.
+pub fn client() -> reqwest::Result<reqwest::Client> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!("p2pmon-agent/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .pool_max_idle_per_host(1)
+        .build()
+}
+
+/// One plugin's URL prefixes.
+#[derive(Default)]
+pub struct HttpAccess {
+    prefixes: Vec<Url>,
+    client: Option<reqwest::Client>,
+}
+
+impl HttpAccess {
+    pub fn new(prefixes: Vec<Url>, client: Option<reqwest::Client>) -> Self {
+        Self { prefixes, client }
+    }
+
+    fn is_granted(&self, url: &Url) -> bool {
+        self.prefixes.iter().any(|prefix| {
+            prefix.scheme() == url.scheme()
+                && prefix.host() == url.host()
+                && prefix.port_or_known_default() == url.port_or_known_default()
+                && path_under(prefix.path(), url.path())
+        })
+    }
+
+    pub async fn get(
+        &self,
+        url: &str,
+        timeout_ms: u32,
+        max_bytes: u32,
+    ) -> Result<Response, HostError> {
+        let parsed = Url::parse(url).map_err(|e| HostError::Invalid(format!("{url:?}: {e}")))?;
+        if !self.is_granted(&parsed) {
+            return Err(HostError::Denied(format!(
+                "http: {url} is not under a URL granted to this plugin"
+            )));
+        }
+        let client = self
+            .client
+            .as_ref()
+            .ok_or_else(|| HostError::Unavailable("http client not configured".to_string()))?;
+        let limit = (max_bytes as usize).min(MAX_BODY);
+        let timeout = Duration::from_millis(u64::from(timeout_ms.clamp(1, MAX_TIMEOUT_MS)));
+        let fetch = async {
+            let mut response = client
+                .get(parsed.clone())
+                .send()
+                .await
+                .map_err(|e| HostError::Unavailable(format!("GET {url}: {}", one_line(&e))))?;
+            let too_big = || HostError::Invalid(format!("GET {url}: body over {limit} bytes"));
+            if response.content_length().is_some_and(|n| n > limit as u64) {
+                return Err(too_big());
+            }
+            let status = response.status().as_u16();
+            let content_type = response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let mut body = Vec::new();
+            while let Some(chunk) = response
+                .chunk()
+                .await
+                .map_err(|e| HostError::Unavailable(format!("GET {url}: {}", one_line(&e))))?
+            {
+                if body.len() + chunk.len() > limit {
+                    return Err(too_big());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(Response {
+                status,
+                content_type,
+                body,
+            })
+        };
+        tokio::time::timeout(timeout, fetch).await.map_err(|_| {
+            HostError::Unavailable(format!(
+                "GET {url}: no answer within {} ms",
+                timeout.as_millis()
+            ))
+        })?
+    }
+}
+
+/// `path` is `prefix` or below it, segment-wise (`/api` covers `/api/x`, not `/apix`).
+fn path_under(prefix: &str, path: &str) -> bool {
+    if prefix.ends_with('/') {
+        path.starts_with(prefix)
+    } else {
+        path == prefix
+            || path
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('/'))
+    }
+}
+
+fn one_line(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_cover_only_their_own_paths() {
+        let access = HttpAccess::new(
+            vec![
+                parse_prefix("http://127.0.0.1:8080/api").expect("prefix"),
+                parse_prefix("https://coord.example/status/").expect("prefix"),
+            ],
+            None,
+        );
+        let ok = |u: &str| access.is_granted(&Url::parse(u).expect("url"));
+        assert!(ok("http://127.0.0.1:8080/api"));
+        assert!(ok("http://127.0.0.1:8080/api/v1/hosts?x=1"));
+        assert!(!ok("http://127.0.0.1:8080/apix"));
+        assert!(!ok("http://127.0.0.1:8081/api/v1"));
+        assert!(!ok("https://127.0.0.1:8080/api"));
+        assert!(ok("https://coord.example:443/status/x"));
+        assert!(!ok("https://coord.example/status"));
+        assert!(!ok("https://coord.example.evil/status/x"));
+        assert!(parse_prefix("ftp://x/").is_err());
+        assert!(parse_prefix("http://u:p@x/").is_err());
+    }
+}
