@@ -95,10 +95,18 @@ impl Agent {
         self.tasks.iter().map(|t| t.name.clone()).collect()
     }
 
-    /// Run every plugin once, in config order.
+    /// Wait for the first rate window, run every plugin once, and close.
     pub async fn collect_once(mut self) -> Vec<CollectOutcome> {
         tokio::time::sleep(FIRST_WINDOW).await;
-        let mut outcomes = Vec::new();
+        let outcomes = self.collect_round().await;
+        self.close().await;
+        outcomes
+    }
+
+    /// Run every plugin once, in config order, keeping the instances (and
+    /// their state) for the next round.
+    pub async fn collect_round(&mut self) -> Vec<CollectOutcome> {
+        let mut outcomes = Vec::with_capacity(self.tasks.len());
         for task in &mut self.tasks {
             let result = match task.instance.as_mut() {
                 Some(instance) => {
@@ -112,9 +120,13 @@ impl Agent {
                 result,
             });
         }
+        outcomes
+    }
+
+    /// Drop the plugin instances and close the database pools.
+    pub async fn close(mut self) {
         self.tasks.clear();
         self.resources.close().await;
-        outcomes
     }
 
     /// Run the actors and the batcher until `shutdown` turns true; then let

@@ -10,7 +10,9 @@ use crate::bindings::p2pmon::plugin::types as wit;
 /// Why a host function refused or failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HostError {
-    /// The capability named here was not granted to this plugin.
+    /// Refused: the bare name of a capability not granted to this plugin, or
+    /// why a scoped call (a database, path, target or URL) fell outside its
+    /// grant.
     Denied(String),
     /// The host could not provide the data right now.
     Unavailable(String),
@@ -21,7 +23,10 @@ pub enum HostError {
 impl fmt::Display for HostError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HostError::Denied(cap) => write!(f, "capability `{cap}` not granted"),
+            HostError::Denied(what) if what.bytes().all(|b| b.is_ascii_lowercase()) => {
+                write!(f, "capability `{what}` not granted")
+            }
+            HostError::Denied(why) => write!(f, "denied: {why}"),
             HostError::Unavailable(why) => write!(f, "unavailable: {why}"),
             HostError::Invalid(why) => write!(f, "invalid argument: {why}"),
         }
@@ -29,6 +34,13 @@ impl fmt::Display for HostError {
 }
 
 impl std::error::Error for HostError {}
+
+/// So `?` works in [`crate::Plugin::collect`], which reports errors as text.
+impl From<HostError> for String {
+    fn from(error: HostError) -> Self {
+        error.to_string()
+    }
+}
 
 impl From<wit::HostError> for HostError {
     fn from(error: wit::HostError) -> Self {

@@ -12,17 +12,29 @@ pub enum Capability {
     Clock,
     /// Read this plugin's `config` values ([`crate::host::config`]).
     Config,
-    /// Read the machine snapshot ([`crate::system::snapshot`]).
+    /// Read the machine snapshot and socket tables ([`crate::system`]).
     System,
+    /// Read-only queries on granted databases ([`crate::sql`]); since 1.1.
+    Sql,
+    /// Read and tail files under granted paths ([`crate::file`]); since 1.1.
+    File,
+    /// TCP and UDP echo probes to granted targets ([`crate::net`]); since 1.1.
+    Net,
+    /// GET requests under granted URL prefixes ([`crate::http`]); since 1.1.
+    Http,
 }
 
 impl Capability {
     /// Every capability of this contract version.
-    pub const ALL: [Capability; 4] = [
+    pub const ALL: [Capability; 8] = [
         Capability::Log,
         Capability::Clock,
         Capability::Config,
         Capability::System,
+        Capability::Sql,
+        Capability::File,
+        Capability::Net,
+        Capability::Http,
     ];
 
     /// The name used in agent.yml `capabilities:` lists.
@@ -32,6 +44,10 @@ impl Capability {
             Capability::Clock => "clock",
             Capability::Config => "config",
             Capability::System => "system",
+            Capability::Sql => "sql",
+            Capability::File => "file",
+            Capability::Net => "net",
+            Capability::Http => "http",
         }
     }
 }

@@ -58,8 +58,12 @@
 //! ```
 
 mod collection;
+pub mod file;
 pub mod host;
+pub mod http;
 mod info;
+pub mod net;
+pub mod sql;
 pub mod system;
 
 pub use collection::{Collection, Event, Metric, Severity};

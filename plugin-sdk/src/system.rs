@@ -1,9 +1,10 @@
 //! The machine snapshot (capability `system`): cpu, memory and swap, disks,
-//! network counters, load, uptime and a process summary.
+//! network counters, load, uptime and a process summary; TCP sockets per
+//! local port and the kernel's protocol counters.
 
 pub use crate::bindings::p2pmon::plugin::system::{
-    CpuStats, DiskStats, LoadAverage, MemoryStats, NetworkStats, ProcessStats, ProcessSummary,
-    SnapshotRequest as Request, SystemSnapshot as Snapshot,
+    CpuStats, DiskStats, LoadAverage, MemoryStats, NetworkStats, PortConnections, ProcessStats,
+    ProcessSummary, ProtocolStats, SnapshotRequest as Request, SystemSnapshot as Snapshot,
 };
 use crate::host::HostError;
 
@@ -44,4 +45,17 @@ impl Request {
 /// Take a snapshot of the machine (capability `system`).
 pub fn snapshot(request: Request) -> Result<Snapshot, HostError> {
     crate::bindings::p2pmon::plugin::system::snapshot(request).map_err(HostError::from)
+}
+
+/// TCP sockets on each local port in `ports` (at most 64): listening,
+/// established and half-open counts and the busiest remote addresses
+/// (capability `system`; Linux hosts, since contract 1.1).
+pub fn tcp_connections(ports: &[u16]) -> Result<Vec<PortConnections>, HostError> {
+    crate::bindings::p2pmon::plugin::system::tcp_connections(ports).map_err(HostError::from)
+}
+
+/// The kernel's TCP and UDP counters since boot; take the difference of two
+/// calls for rates (capability `system`; Linux hosts, since contract 1.1).
+pub fn protocol_counters() -> Result<ProtocolStats, HostError> {
+    crate::bindings::p2pmon::plugin::system::protocol_counters().map_err(HostError::from)
 }

@@ -1,0 +1,254 @@
+//! The network plugin: how well this host reaches the rest of the network,
+//! and what reaches its map-server.
+//!
+//! - `network_latency`, `packet_loss` (percent) and `network_jitter` per
+//!   `target`: UDP echo round trips to peer hosts (their agents answer on
+//!   `net.echo_listen`); TCP connect time to the `aggregator` and the
+//!   `coordinator`, with `target_up` 1/0;
+//! - `bandwidth_usage` per interface and direction (bytes/s);
+//! - `connection_count` (established) and `connections_half_open` on the
+//!   map-server port, `new_connection_rate` (accepted per second),
+//!   `tcp_retransmit_rate` (percent of segments sent) and `network_error_rate`
+//!   (errors per second);
+//! - events `connection_flood` (one address holding many connections) and
+//!   `syn_flood` (many half-open handshakes).
+//!
+//! Config (all optional): `aggregator`, `coordinator` (`host:port`), `peers`
+//! (`id=host:port,...`), `echo_count` (5), `echo_spacing_ms` (20),
+//! `timeout_ms` (1000), `map_server_port` (5121), `flood_connections` (50
+//! per address), `syn_flood` (200 half-open).
+
+use p2pmon_plugin_sdk::{
+    Capability, Collection, MetricSpec, Plugin, PluginInfo, Severity, Unit, export_plugin, host,
+    net, system,
+};
+use p2pmon_plugin_sdk::host::config_or;
+
+#[derive(Default)]
+pub struct NetworkPlugin {
+    settings: Option<Settings>,
+    previous: Option<(u64, system::ProtocolStats)>,
+}
+
+struct Settings {
+    tcp_targets: Vec<(String, String)>,
+    peers: Vec<(String, String)>,
+    echo_count: u32,
+    echo_spacing_ms: u32,
+    timeout_ms: u32,
+    map_server_port: u16,
+    flood_connections: u32,
+    syn_flood: u32,
+}
+
+impl Settings {
+    fn load() -> Result<Self, String> {
+        let mut tcp_targets = Vec::new();
+        for name in ["aggregator", "coordinator"] {
+            let target: String = config_or(name, String::new())?;
+            if !target.is_empty() {
+                tcp_targets.push((name.to_string(), target));
+            }
+        }
+        let peers = parse_peers(&config_or::<String>("peers", String::new())?)?;
+        Ok(Self {
+            tcp_targets,
+            peers,
+            echo_count: config_or("echo_count", 5u32)?.clamp(1, 100),
+            echo_spacing_ms: config_or("echo_spacing_ms", 20)?,
+            timeout_ms: config_or("timeout_ms", 1_000)?,
+            map_server_port: config_or("map_server_port", 5121)?,
+            flood_connections: config_or("flood_connections", 50)?,
+            syn_flood: config_or("syn_flood", 200)?,
+        })
+    }
+}
+
+/// `id=host:port, id2=host:port` into pairs.
+fn parse_peers(text: &str) -> Result<Vec<(String, String)>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| match item.split_once('=') {
+            Some((id, target)) if !id.trim().is_empty() && target.contains(':') => {
+                Ok((id.trim().to_string(), target.trim().to_string()))
+            }
+            _ => Err(format!(
+                "config `peers`: {item:?} is not `id=host:port`"
+            )),
+        })
+        .collect()
+}
+
+impl Plugin for NetworkPlugin {
+    fn info() -> PluginInfo {
+        PluginInfo::new("network", env!("CARGO_PKG_VERSION"))
+            .description("Latency, loss and jitter to peers, aggregator and coordinator; bandwidth; map-server connections.")
+            .metric(MetricSpec::gauge("network_latency", Unit::Milliseconds).describe("Round trip (UDP echo) or connect time (TCP) per target"))
+            .metric(MetricSpec::gauge("packet_loss", Unit::Percent).describe("Echo packets lost per peer"))
+            .metric(MetricSpec::gauge("network_jitter", Unit::Milliseconds).describe("Mean change between consecutive round trips per peer"))
+            .metric(MetricSpec::gauge("target_up", Unit::Count).describe("1 when the aggregator or coordinator accepts a TCP connection"))
+            .metric(MetricSpec::gauge("bandwidth_usage", Unit::BytesPerSecond).describe("Traffic per interface and direction"))
+            .metric(MetricSpec::gauge("connection_count", Unit::Count).describe("Established connections on the map-server port"))
+            .metric(MetricSpec::gauge("connections_half_open", Unit::Count).describe("Handshakes in progress on the map-server port"))
+            .metric(MetricSpec::gauge("new_connection_rate", Unit::PerSecond).describe("TCP connections accepted per second"))
+            .metric(MetricSpec::gauge("tcp_retransmit_rate", Unit::Percent).describe("Segments retransmitted, of segments sent"))
+            .metric(MetricSpec::gauge("network_error_rate", Unit::PerSecond).describe("TCP and UDP errors per second"))
+            .capability(Capability::Net)
+            .capability(Capability::System)
+            .capability(Capability::Config)
+            .capability(Capability::Clock)
+            .interval_ms(10_000)
+    }
+
+    fn collect(&mut self, out: &mut Collection) -> Result<(), String> {
+        if self.settings.is_none() {
+            self.settings = Some(Settings::load()?);
+        }
+        let Some(settings) = &self.settings else {
+            return Ok(());
+        };
+        probe_tcp(settings, out);
+        probe_peers(settings, out);
+        bandwidth(out)?;
+        connections(settings, out)?;
+        self.counters(out)?;
+        Ok(())
+    }
+}
+
+fn probe_failed(out: &mut Collection, error: &p2pmon_plugin_sdk::HostError) {
+    out.event("probe_failed", Severity::Warning, "a network probe was refused or failed")
+        .field("error", error.to_string());
+}
+
+fn probe_tcp(settings: &Settings, out: &mut Collection) {
+    if settings.tcp_targets.is_empty() {
+        return;
+    }
+    let targets: Vec<String> = settings.tcp_targets.iter().map(|(_, t)| t.clone()).collect();
+    match net::tcp_connect(&targets, settings.timeout_ms) {
+        Ok(probes) => {
+            for ((name, _), probe) in settings.tcp_targets.iter().zip(&probes) {
+                out.gauge("target_up", if probe.connected { 1.0 } else { 0.0 })
+                    .tag("target", name.clone());
+                if probe.connected {
+                    out.gauge("network_latency", probe.connect_ms)
+                        .tag("target", name.clone());
+                }
+            }
+        }
+        Err(error) => probe_failed(out, &error),
+    }
+}
+
+fn probe_peers(settings: &Settings, out: &mut Collection) {
+    if settings.peers.is_empty() {
+        return;
+    }
+    let targets: Vec<String> = settings.peers.iter().map(|(_, t)| t.clone()).collect();
+    match net::udp_echo(
+        &targets,
+        settings.echo_count,
+        settings.echo_spacing_ms,
+        settings.timeout_ms,
+    ) {
+        Ok(probes) => {
+            for ((id, _), probe) in settings.peers.iter().zip(&probes) {
+                out.gauge("packet_loss", probe.loss() * 100.0)
+                    .tag("target", id.clone());
+                if probe.received > 0 {
+                    out.gauge("network_latency", probe.avg_ms).tag("target", id.clone());
+                    out.gauge("network_jitter", probe.jitter_ms).tag("target", id.clone());
+                }
+            }
+        }
+        Err(error) => probe_failed(out, &error),
+    }
+}
+
+fn bandwidth(out: &mut Collection) -> Result<(), String> {
+    let request = system::Request {
+        networks: true,
+        ..system::Request::none()
+    };
+    let snap = system::snapshot(request)?;
+    for net in snap.networks.iter().filter(|n| n.interface != "lo") {
+        out.gauge("bandwidth_usage", net.rx_bytes_per_second)
+            .tag("interface", net.interface.clone())
+            .tag("direction", "rx");
+        out.gauge("bandwidth_usage", net.tx_bytes_per_second)
+            .tag("interface", net.interface.clone())
+            .tag("direction", "tx");
+    }
+    Ok(())
+}
+
+fn connections(settings: &Settings, out: &mut Collection) -> Result<(), String> {
+    let port = settings.map_server_port;
+    let sockets = match system::tcp_connections(&[port]) {
+        Ok(sockets) => sockets,
+        // Not Linux: no socket tables, the rest still works.
+        Err(p2pmon_plugin_sdk::HostError::Unavailable(_)) => return Ok(()),
+        Err(error) => return Err(error.to_string()),
+    };
+    for socket in sockets {
+        let port_tag = socket.port.to_string();
+        out.gauge("connection_count", f64::from(socket.established))
+            .tag("port", port_tag.clone());
+        out.gauge("connections_half_open", f64::from(socket.syn_received))
+            .tag("port", port_tag.clone());
+        if socket.syn_received >= settings.syn_flood {
+            out.event("syn_flood", Severity::Critical, "many half-open connections on the map-server port")
+                .field("port", port_tag.clone())
+                .field("half_open", socket.syn_received.to_string());
+        }
+        for (remote, count) in &socket.top_remotes {
+            if *count >= settings.flood_connections {
+                out.event("connection_flood", Severity::Warning, "one address holds many connections to the map-server")
+                    .field("ip", remote.clone())
+                    .field("port", port_tag.clone())
+                    .field("connections", count.to_string());
+            }
+        }
+    }
+    Ok(())
+}
+
+impl NetworkPlugin {
+    fn counters(&mut self, out: &mut Collection) -> Result<(), String> {
+        let now = match system::protocol_counters() {
+            Ok(now) => now,
+            Err(p2pmon_plugin_sdk::HostError::Unavailable(_)) => return Ok(()),
+            Err(error) => return Err(error.to_string()),
+        };
+        let at = host::now_ms()?;
+        if let Some((then_ms, then)) = self.previous.replace((at, now.clone())) {
+            let seconds = at.saturating_sub(then_ms) as f64 / 1000.0;
+            if seconds <= 0.0 {
+                return Ok(());
+            }
+            let delta = |a: u64, b: u64| a.saturating_sub(b) as f64;
+            out.gauge(
+                "new_connection_rate",
+                delta(now.tcp_passive_opens, then.tcp_passive_opens) / seconds,
+            );
+            let sent = delta(now.tcp_out_segs, then.tcp_out_segs);
+            let retrans = delta(now.tcp_retrans_segs, then.tcp_retrans_segs);
+            out.gauge(
+                "tcp_retransmit_rate",
+                if sent > 0.0 { retrans * 100.0 / sent } else { 0.0 },
+            );
+            let errors = delta(now.tcp_attempt_fails, then.tcp_attempt_fails)
+                + delta(now.tcp_estab_resets, then.tcp_estab_resets)
+                + delta(now.tcp_in_errs, then.tcp_in_errs)
+                + delta(now.udp_in_errors, then.udp_in_errors)
+                + delta(now.udp_rcvbuf_errors, then.udp_rcvbuf_errors)
+                + delta(now.udp_sndbuf_errors, then.udp_sndbuf_errors);
+            out.gauge("network_error_rate", errors / seconds);
+        }
+        Ok(())
+    }
+}
+
+export_plugin!(NetworkPlugin);
