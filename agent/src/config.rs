@@ -340,7 +340,7 @@ fn default_pool_size() -> usize {
 
 /// The agent's UDP echo responder: peers' `net.udp-echo` probes measure the
 /// round trip to this host through it.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetConfig {
     /// Address to answer echo probes on, e.g. `0.0.0.0:5124`; empty is off.
@@ -353,6 +353,15 @@ pub struct NetConfig {
 
 fn default_echo_rate() -> u32 {
     500
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        Self {
+            echo_listen: String::new(),
+            echo_max_per_second: default_echo_rate(),
+        }
+    }
 }
 
 /// What a plugin may reach through the capabilities that take a scope.

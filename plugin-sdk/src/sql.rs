@@ -25,7 +25,11 @@ use crate::host::HostError;
 /// Run one SELECT with `?` placeholders bound to `params` on the connection
 /// agent.yml names `connection`. Other statements are refused with
 /// [`HostError::Invalid`], an ungranted connection with [`HostError::Denied`].
-pub fn query(connection: &str, statement: &str, params: &[Value]) -> Result<QueryResult, HostError> {
+pub fn query(
+    connection: &str,
+    statement: &str,
+    params: &[Value],
+) -> Result<QueryResult, HostError> {
     crate::bindings::p2pmon::plugin::sql::query(connection, statement, params)
         .map_err(HostError::from)
 }
@@ -79,6 +83,8 @@ impl Value {
 impl QueryResult {
     /// Index of the column named `name` (case-insensitive).
     pub fn column(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c.eq_ignore_ascii_case(name))
+        self.columns
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(name))
     }
 }

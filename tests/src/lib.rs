@@ -5,6 +5,7 @@
 
 pub mod agent_process;
 pub mod aggregator;
+pub mod world;
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -154,7 +154,13 @@ impl Plugin for AntiCheatPlugin {
         }
         state.report_scores(settings, now, &mut events);
         if events.suppressed > 0 {
-            events.out.event("events_suppressed", Severity::Warning, "more security events than max_events in one collect")
+            events
+                .out
+                .event(
+                    "events_suppressed",
+                    Severity::Warning,
+                    "more security events than max_events in one collect",
+                )
                 .field("suppressed", events.suppressed.to_string());
         }
         Ok(())
@@ -187,7 +193,12 @@ fn sample(line: &str) -> String {
 }
 
 impl State {
-    fn console(&mut self, settings: &Settings, now: u64, events: &mut Events) -> Result<(), String> {
+    fn console(
+        &mut self,
+        settings: &Settings,
+        now: u64,
+        events: &mut Events,
+    ) -> Result<(), String> {
         let tail = match file::tail(&settings.log_file, StartAt::End, 1 << 20) {
             Ok(tail) => {
                 self.log_unavailable = false;
@@ -196,18 +207,27 @@ impl State {
             Err(error) => {
                 if !self.log_unavailable {
                     self.log_unavailable = true;
-                    events.push("log_unavailable", Severity::Warning, "cannot read the map-server log", &[
-                        ("path", settings.log_file.clone()),
-                        ("error", error.to_string()),
-                    ]);
+                    events.push(
+                        "log_unavailable",
+                        Severity::Warning,
+                        "cannot read the map-server log",
+                        &[
+                            ("path", settings.log_file.clone()),
+                            ("error", error.to_string()),
+                        ],
+                    );
                 }
                 return Ok(());
             }
         };
-        events.out.gauge("log_backlog_bytes", tail.backlog_bytes as f64);
+        events
+            .out
+            .gauge("log_backlog_bytes", tail.backlog_bytes as f64);
         // (kind, subject) -> (count, finding, sample line)
-        let mut found: BTreeMap<(&'static str, String), (u32, console::Finding, String)> = BTreeMap::new();
-        let mut per_kind: BTreeMap<&'static str, u32> = console::KINDS.iter().map(|k| (*k, 0)).collect();
+        let mut found: BTreeMap<(&'static str, String), (u32, console::Finding, String)> =
+            BTreeMap::new();
+        let mut per_kind: BTreeMap<&'static str, u32> =
+            console::KINDS.iter().map(|k| (*k, 0)).collect();
         for line in &tail.lines {
             let Some(finding) = console::parse(line) else {
                 continue;
@@ -224,15 +244,38 @@ impl State {
             entry.0 += 1;
         }
         for (kind, count) in per_kind {
-            events.out.gauge("security_events", f64::from(count)).tag("kind", kind);
+            events
+                .out
+                .gauge("security_events", f64::from(count))
+                .tag("kind", kind);
         }
         for ((kind, _), (count, finding, line)) in found {
             let (severity, message, weight) = match kind {
-                "ddos_detected" => (Severity::Critical, "the map-server detected a DDoS attack", 0.0),
-                "hack_trade" => (Severity::Critical, "a character tried to trade items it does not have", settings.score_hack_trade),
-                "hack_name_request" => (Severity::Warning, "a character asked for the name of an invisible target", settings.score_hack_name_request),
-                _ if count >= settings.packet_burst => (Severity::Critical, "a burst of bad packets reached the map-server", 0.0),
-                _ => (Severity::Warning, "the map-server dropped a session for a bad packet", 0.0),
+                "ddos_detected" => (
+                    Severity::Critical,
+                    "the map-server detected a DDoS attack",
+                    0.0,
+                ),
+                "hack_trade" => (
+                    Severity::Critical,
+                    "a character tried to trade items it does not have",
+                    settings.score_hack_trade,
+                ),
+                "hack_name_request" => (
+                    Severity::Warning,
+                    "a character asked for the name of an invisible target",
+                    settings.score_hack_name_request,
+                ),
+                _ if count >= settings.packet_burst => (
+                    Severity::Critical,
+                    "a burst of bad packets reached the map-server",
+                    0.0,
+                ),
+                _ => (
+                    Severity::Warning,
+                    "the map-server dropped a session for a bad packet",
+                    0.0,
+                ),
             };
             let mut fields = vec![("count", count.to_string()), ("sample", line)];
             if let Some(ip) = &finding.ip {
@@ -264,8 +307,20 @@ impl State {
         }
         let quiet = now + u64::from(settings.login_window_s) * 1000;
         for (column, other, threshold, kind, message) in [
-            ("ip", "user", settings.failed_logins_per_ip, "failed_login_burst", "many failed logins from one address"),
-            ("user", "ip", settings.failed_logins_per_account, "failed_login_account", "many failed logins against one account"),
+            (
+                "ip",
+                "user",
+                settings.failed_logins_per_ip,
+                "failed_login_burst",
+                "many failed logins from one address",
+            ),
+            (
+                "user",
+                "ip",
+                settings.failed_logins_per_account,
+                "failed_login_account",
+                "many failed logins against one account",
+            ),
         ] {
             let result = sql::query(
                 logs,
@@ -284,15 +339,24 @@ impl State {
                 if !self.first_in_window(&format!("{kind}/{subject}"), now, quiet) {
                     continue;
                 }
-                let severity = if failures >= threshold * 5 { Severity::Critical } else { Severity::Warning };
+                let severity = if failures >= threshold * 5 {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                };
                 let others = row[2].as_i64().unwrap_or(0).to_string();
                 let distinct = if column == "ip" { "accounts" } else { "ips" };
-                events.push(kind, severity, message, &[
-                    (column, subject),
-                    ("failures", failures.to_string()),
-                    (distinct, others),
-                    ("window_s", settings.login_window_s.to_string()),
-                ]);
+                events.push(
+                    kind,
+                    severity,
+                    message,
+                    &[
+                        (column, subject),
+                        ("failures", failures.to_string()),
+                        (distinct, others),
+                        ("window_s", settings.login_window_s.to_string()),
+                    ],
+                );
             }
         }
         Ok(())
@@ -308,10 +372,18 @@ impl State {
         true
     }
 
-    fn gm_commands(&mut self, settings: &Settings, now: u64, events: &mut Events) -> Result<(), String> {
+    fn gm_commands(
+        &mut self,
+        settings: &Settings,
+        now: u64,
+        events: &mut Events,
+    ) -> Result<(), String> {
         let logs = &settings.logs;
         let mut count = 0;
-        if let Some((after, up_to)) = self.atcommandlog.advance(logs, "atcommandlog", "atcommand_id")? {
+        if let Some((after, up_to)) =
+            self.atcommandlog
+                .advance(logs, "atcommandlog", "atcommand_id")?
+        {
             let result = sql::query(
                 logs,
                 "SELECT account_id, char_name, map, command FROM atcommandlog \
@@ -330,10 +402,20 @@ impl State {
                     Creation::Zeny(amount) => amount >= settings.gm_zeny_critical,
                     Creation::Items(amount) => amount >= settings.gm_item_critical,
                 };
-                self.add_score(&account, settings.score_gm_item, "gm_item_creation", now, settings);
+                self.add_score(
+                    &account,
+                    settings.score_gm_item,
+                    "gm_item_creation",
+                    now,
+                    settings,
+                );
                 events.push(
                     "gm_item_creation",
-                    if critical { Severity::Critical } else { Severity::Warning },
+                    if critical {
+                        Severity::Critical
+                    } else {
+                        Severity::Warning
+                    },
                     "a GM command created items or zeny",
                     &[
                         ("account_id", account),
@@ -348,7 +430,12 @@ impl State {
         Ok(())
     }
 
-    fn economy(&mut self, settings: &Settings, now: u64, events: &mut Events) -> Result<(), String> {
+    fn economy(
+        &mut self,
+        settings: &Settings,
+        now: u64,
+        events: &mut Events,
+    ) -> Result<(), String> {
         let logs = &settings.logs;
         let previous = self.economy_at.replace(now);
         let items = self.picklog.advance(logs, "picklog", "id")?;
@@ -364,12 +451,18 @@ impl State {
             let gained = match range {
                 Some((after, up_to)) => p2pmon_rathena::scalar(
                     logs,
-                    &format!("SELECT COALESCE(SUM(amount), 0) FROM `{table}` WHERE id > ? AND id <= ? AND amount > 0"),
+                    &format!(
+                        "SELECT COALESCE(SUM(amount), 0) FROM `{table}` WHERE id > ? AND id <= ? AND amount > 0"
+                    ),
                     &[Value::Int(after), Value::Int(up_to)],
                 )?,
                 None => 0,
             };
-            let baseline = if resource == "items" { &mut self.items } else { &mut self.zeny };
+            let baseline = if resource == "items" {
+                &mut self.items
+            } else {
+                &mut self.zeny
+            };
             let judgement = baseline.judge(gained as f64, seconds, settings.economy_factor, min);
             let Some((after, up_to)) = range.filter(|_| judgement.anomalous) else {
                 continue;
@@ -380,7 +473,9 @@ impl State {
                 ("interval_s", format!("{seconds:.0}")),
                 (
                     "baseline_per_min",
-                    judgement.baseline.map_or("none yet".to_string(), |b| format!("{:.1}", b * 60.0)),
+                    judgement
+                        .baseline
+                        .map_or("none yet".to_string(), |b| format!("{:.1}", b * 60.0)),
                 ),
             ];
             let top = sql::query(
@@ -405,7 +500,13 @@ impl State {
                 {
                     let account = owner[0].to_text().unwrap_or_default();
                     fields.push(("character", owner[1].to_text().unwrap_or_default()));
-                    self.add_score(&account, settings.score_economy, "economy_anomaly", now, settings);
+                    self.add_score(
+                        &account,
+                        settings.score_economy,
+                        "economy_anomaly",
+                        now,
+                        settings,
+                    );
                     fields.push(("account_id", account));
                 }
             }
@@ -419,7 +520,14 @@ impl State {
         Ok(())
     }
 
-    fn add_score(&mut self, account: &str, weight: f64, reason: &'static str, now: u64, settings: &Settings) {
+    fn add_score(
+        &mut self,
+        account: &str,
+        weight: f64,
+        reason: &'static str,
+        now: u64,
+        settings: &Settings,
+    ) {
         if account.is_empty() || weight <= 0.0 {
             return;
         }
@@ -446,16 +554,23 @@ impl State {
         ranked.sort_by(|a, b| b.1.value.total_cmp(&a.1.value));
         for (rank, (account, score)) in ranked.into_iter().enumerate() {
             if rank < SCORED_ACCOUNTS {
-                events.out.gauge("suspicion_score", score.value.round())
+                events
+                    .out
+                    .gauge("suspicion_score", score.value.round())
                     .tag("account_id", account.clone());
             }
             if score.value >= settings.score_alert && !score.alerted {
                 score.alerted = true;
-                events.push("suspicious_account", Severity::Critical, "an account's suspicion score crossed the alert level", &[
-                    ("account_id", account.clone()),
-                    ("score", format!("{:.0}", score.value)),
-                    ("reasons", score.reasons.join(",")),
-                ]);
+                events.push(
+                    "suspicious_account",
+                    Severity::Critical,
+                    "an account's suspicion score crossed the alert level",
+                    &[
+                        ("account_id", account.clone()),
+                        ("score", format!("{:.0}", score.value)),
+                        ("reasons", score.reasons.join(",")),
+                    ],
+                );
             } else if score.value < settings.score_alert / 2.0 {
                 score.alerted = false;
             }

@@ -18,11 +18,11 @@
 //! 180: three missed NPC timer runs), `created_item_types` (default
 //! `M,S,N,A,O,D,U`).
 
+use p2pmon_plugin_sdk::host::config_or;
 use p2pmon_plugin_sdk::sql::{self, Value};
 use p2pmon_plugin_sdk::{
     Capability, Collection, MetricSpec, Plugin, PluginInfo, Severity, Unit, export_plugin, net,
 };
-use p2pmon_plugin_sdk::host::config_or;
 use p2pmon_rathena::{
     CREATED_ITEM_TYPES, Cursor, identifier, list, placeholders, scalar, sql_error,
 };
@@ -54,7 +54,10 @@ impl Settings {
     fn load() -> Result<Self, String> {
         let logs = config_or("logs", "logs".to_string())?;
         let map_server = config_or("map_server", "127.0.0.1:5121".to_string())?;
-        let types = list(&config_or("created_item_types", CREATED_ITEM_TYPES.to_string())?);
+        let types = list(&config_or(
+            "created_item_types",
+            CREATED_ITEM_TYPES.to_string(),
+        )?);
         if let Some(bad) = types.iter().find(|t| t.len() != 1 || !t.is_ascii()) {
             return Err(format!(
                 "config `created_item_types`: {bad:?} is not a picklog type letter"
@@ -141,9 +144,13 @@ fn map_server(settings: &Settings, out: &mut Collection) -> Option<bool> {
         }
         Err(error) => {
             // Not granted or not possible: say so, keep the other metrics.
-            out.event("probe_failed", Severity::Warning, "cannot probe the map-server port")
-                .field("target", target.clone())
-                .field("error", error.to_string());
+            out.event(
+                "probe_failed",
+                Severity::Warning,
+                "cannot probe the map-server port",
+            )
+            .field("target", target.clone())
+            .field("error", error.to_string());
             None
         }
     }
@@ -182,7 +189,9 @@ impl State {
             let Some(map) = row[0].to_text() else {
                 continue;
             };
-            let fresh = row[2].as_i64().is_some_and(|age| age <= settings.status_stale_s);
+            let fresh = row[2]
+                .as_i64()
+                .is_some_and(|age| age <= settings.status_stale_s);
             let up = fresh && server_up != Some(false);
             out.gauge("map_status", if up { 1.0 } else { 0.0 })
                 .tag("map", map.clone());
@@ -193,12 +202,22 @@ impl State {
         Ok(())
     }
 
-    fn economy(&mut self, settings: &Settings, logs: &str, out: &mut Collection) -> Result<(), String> {
+    fn economy(
+        &mut self,
+        settings: &Settings,
+        logs: &str,
+        out: &mut Collection,
+    ) -> Result<(), String> {
         let created = match self.picklog.advance(logs, "picklog", "id")? {
             None => 0,
             Some((after, up_to)) => {
                 let mut params = vec![Value::Int(after), Value::Int(up_to)];
-                params.extend(settings.created_item_types.iter().map(|t| Value::Text(t.clone())));
+                params.extend(
+                    settings
+                        .created_item_types
+                        .iter()
+                        .map(|t| Value::Text(t.clone())),
+                );
                 scalar(
                     logs,
                     &format!(

@@ -18,11 +18,11 @@
 //! `timeout_ms` (1000), `map_server_port` (5121), `flood_connections` (50
 //! per address), `syn_flood` (200 half-open).
 
+use p2pmon_plugin_sdk::host::config_or;
 use p2pmon_plugin_sdk::{
     Capability, Collection, MetricSpec, Plugin, PluginInfo, Severity, Unit, export_plugin, host,
     net, system,
 };
-use p2pmon_plugin_sdk::host::config_or;
 
 #[derive(Default)]
 pub struct NetworkPlugin {
@@ -73,9 +73,7 @@ fn parse_peers(text: &str) -> Result<Vec<(String, String)>, String> {
             Some((id, target)) if !id.trim().is_empty() && target.contains(':') => {
                 Ok((id.trim().to_string(), target.trim().to_string()))
             }
-            _ => Err(format!(
-                "config `peers`: {item:?} is not `id=host:port`"
-            )),
+            _ => Err(format!("config `peers`: {item:?} is not `id=host:port`")),
         })
         .collect()
 }
@@ -118,15 +116,23 @@ impl Plugin for NetworkPlugin {
 }
 
 fn probe_failed(out: &mut Collection, error: &p2pmon_plugin_sdk::HostError) {
-    out.event("probe_failed", Severity::Warning, "a network probe was refused or failed")
-        .field("error", error.to_string());
+    out.event(
+        "probe_failed",
+        Severity::Warning,
+        "a network probe was refused or failed",
+    )
+    .field("error", error.to_string());
 }
 
 fn probe_tcp(settings: &Settings, out: &mut Collection) {
     if settings.tcp_targets.is_empty() {
         return;
     }
-    let targets: Vec<String> = settings.tcp_targets.iter().map(|(_, t)| t.clone()).collect();
+    let targets: Vec<String> = settings
+        .tcp_targets
+        .iter()
+        .map(|(_, t)| t.clone())
+        .collect();
     match net::tcp_connect(&targets, settings.timeout_ms) {
         Ok(probes) => {
             for ((name, _), probe) in settings.tcp_targets.iter().zip(&probes) {
@@ -158,8 +164,10 @@ fn probe_peers(settings: &Settings, out: &mut Collection) {
                 out.gauge("packet_loss", probe.loss() * 100.0)
                     .tag("target", id.clone());
                 if probe.received > 0 {
-                    out.gauge("network_latency", probe.avg_ms).tag("target", id.clone());
-                    out.gauge("network_jitter", probe.jitter_ms).tag("target", id.clone());
+                    out.gauge("network_latency", probe.avg_ms)
+                        .tag("target", id.clone());
+                    out.gauge("network_jitter", probe.jitter_ms)
+                        .tag("target", id.clone());
                 }
             }
         }
@@ -199,16 +207,24 @@ fn connections(settings: &Settings, out: &mut Collection) -> Result<(), String> 
         out.gauge("connections_half_open", f64::from(socket.syn_received))
             .tag("port", port_tag.clone());
         if socket.syn_received >= settings.syn_flood {
-            out.event("syn_flood", Severity::Critical, "many half-open connections on the map-server port")
-                .field("port", port_tag.clone())
-                .field("half_open", socket.syn_received.to_string());
+            out.event(
+                "syn_flood",
+                Severity::Critical,
+                "many half-open connections on the map-server port",
+            )
+            .field("port", port_tag.clone())
+            .field("half_open", socket.syn_received.to_string());
         }
         for (remote, count) in &socket.top_remotes {
             if *count >= settings.flood_connections {
-                out.event("connection_flood", Severity::Warning, "one address holds many connections to the map-server")
-                    .field("ip", remote.clone())
-                    .field("port", port_tag.clone())
-                    .field("connections", count.to_string());
+                out.event(
+                    "connection_flood",
+                    Severity::Warning,
+                    "one address holds many connections to the map-server",
+                )
+                .field("ip", remote.clone())
+                .field("port", port_tag.clone())
+                .field("connections", count.to_string());
             }
         }
     }
@@ -237,7 +253,11 @@ impl NetworkPlugin {
             let retrans = delta(now.tcp_retrans_segs, then.tcp_retrans_segs);
             out.gauge(
                 "tcp_retransmit_rate",
-                if sent > 0.0 { retrans * 100.0 / sent } else { 0.0 },
+                if sent > 0.0 {
+                    retrans * 100.0 / sent
+                } else {
+                    0.0
+                },
             );
             let errors = delta(now.tcp_attempt_fails, then.tcp_attempt_fails)
                 + delta(now.tcp_estab_resets, then.tcp_estab_resets)

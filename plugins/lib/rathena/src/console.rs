@@ -64,7 +64,11 @@ pub fn parse(line: &str) -> Option<Finding> {
             .and_then(|rest| rest.split('\'').next())
             .map(str::to_string),
         account_id: after(line, "account: ")
-            .map(|rest| rest.chars().take_while(char::is_ascii_digit).collect::<String>())
+            .map(|rest| {
+                rest.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+            })
             .filter(|id| !id.is_empty()),
         ..finding(hack)
     })
@@ -80,7 +84,9 @@ mod tests {
 
     #[test]
     fn security_lines_are_recognised() {
-        let ddos = parse("[12/Nov 10:02][Warning]: connect_check: DDoS Attack detected from 203.0.113.66!");
+        let ddos = parse(
+            "[12/Nov 10:02][Warning]: connect_check: DDoS Attack detected from 203.0.113.66!",
+        );
         assert_eq!(ddos.as_ref().map(|f| f.kind), Some("ddos_detected"));
         assert_eq!(ddos.and_then(|f| f.ip).as_deref(), Some("203.0.113.66"));
 
@@ -91,7 +97,8 @@ mod tests {
         assert_eq!(trade.account_id.as_deref(), Some("2000001"));
 
         assert_eq!(
-            parse("[x][Warning]: Hack on NameRequest: character 'A' (account: 7) requested").map(|f| f.kind),
+            parse("[x][Warning]: Hack on NameRequest: character 'A' (account: 7) requested")
+                .map(|f| f.kind),
             Some("hack_name_request")
         );
         assert_eq!(
@@ -99,16 +106,23 @@ mod tests {
             Some("unsupported_packet")
         );
         assert_eq!(
-            parse("[x][Error]: clif_parse: Malformed packet 0x0072 from session #17").map(|f| f.kind),
+            parse("[x][Error]: clif_parse: Malformed packet 0x0072 from session #17")
+                .map(|f| f.kind),
             Some("malformed_packet")
         );
     }
 
     #[test]
     fn routine_lines_are_not_findings() {
-        assert_eq!(parse("[x][Status]: Saving 12 characters to the char-server."), None);
+        assert_eq!(
+            parse("[x][Status]: Saving 12 characters to the char-server."),
+            None
+        );
         assert_eq!(parse("[x][Info]: Hack on nothing"), None);
         // A DDoS line without an address still counts, without an ip.
-        assert_eq!(parse("DDoS Attack detected from !").and_then(|f| f.ip), None);
+        assert_eq!(
+            parse("DDoS Attack detected from !").and_then(|f| f.ip),
+            None
+        );
     }
 }

@@ -21,7 +21,9 @@ pub const CREATED_ITEM_TYPES: &str = "M,S,N,A,O,D,U";
 pub fn identifier(key: &str, value: &str) -> Result<String, String> {
     if value.is_empty()
         || value.len() > 64
-        || !value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        || !value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
     {
         return Err(format!(
             "config `{key}`: {value:?} is not a table name (1 to 64 of a-z, A-Z, 0-9, _)"
@@ -51,8 +53,7 @@ pub fn sql_error(connection: &str, error: HostError) -> String {
 
 /// The first column of the first row as an integer (0 for NULL or no row).
 pub fn scalar(connection: &str, statement: &str, params: &[Value]) -> Result<i64, String> {
-    let result =
-        sql::query(connection, statement, params).map_err(|e| sql_error(connection, e))?;
+    let result = sql::query(connection, statement, params).map_err(|e| sql_error(connection, e))?;
     Ok(result
         .rows
         .first()
@@ -73,8 +74,17 @@ impl Cursor {
     /// The new rows' key range `(after, up_to]`, or `None` when there is
     /// nothing new (or this is the first call). A table that shrank (rows
     /// purged) restarts from its current end.
-    pub fn advance(&mut self, connection: &str, table: &str, key: &str) -> Result<Option<(i64, i64)>, String> {
-        let end = scalar(connection, &format!("SELECT MAX(`{key}`) FROM `{table}`"), &[])?;
+    pub fn advance(
+        &mut self,
+        connection: &str,
+        table: &str,
+        key: &str,
+    ) -> Result<Option<(i64, i64)>, String> {
+        let end = scalar(
+            connection,
+            &format!("SELECT MAX(`{key}`) FROM `{table}`"),
+            &[],
+        )?;
         Ok(self.step(end))
     }
 
