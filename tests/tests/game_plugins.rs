@@ -255,3 +255,87 @@ async fn anticheat_is_quiet_on_a_clean_host_and_reports_each_incident() -> anyho
     agent.close().await;
     world.close().await
 }
+
+#[tokio::test]
+async fn network_plugin_measures_peers_targets_and_map_server_connections() -> anyhow::Result<()> {
+    use p2pmon_agent::access::net::{bind_echo_responder, run_echo_responder};
+
+    let world = World::new("network").await?;
+    // A peer agent's echo responder, and a peer that does not answer.
+    let echo = bind_echo_responder("127.0.0.1:0").await?;
+    let echo_addr = echo.local_addr()?;
+    tokio::spawn(run_echo_responder(echo, 1000));
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let silent_addr = silent.local_addr()?;
+    // A map-server that keeps its clients: five connections from one address.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let map_port = listener.local_addr()?.port();
+    let held = tokio::spawn(async move {
+        let mut kept = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            kept.push(stream);
+        }
+    });
+    let mut clients = Vec::new();
+    for _ in 0..5 {
+        clients.push(tokio::net::TcpStream::connect(("127.0.0.1", map_port)).await?);
+    }
+
+    let plugin = format!(
+        r#"  - name: network
+    file: p2pmon_plugin_network.wasm
+    capabilities: [net, system, config, clock]
+    grants: {{ net: ["127.0.0.1:*"] }}
+    config:
+      aggregator: "127.0.0.1:{map_port}"
+      peers: "host-b={echo_addr}, host-c={silent_addr}"
+      echo_count: 4
+      echo_spacing_ms: 5
+      timeout_ms: 300
+      map_server_port: {map_port}
+      flood_connections: 5
+"#
+    );
+    let mut agent = world.agent("", &plugin).await?;
+    let first = round(&mut agent).await?;
+    assert_eq!(
+        value(&first, "packet_loss", &[("target", "host-b")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&first, "packet_loss", &[("target", "host-c")]),
+        Some(100.0)
+    );
+    let rtt = value(&first, "network_latency", &[("target", "host-b")]).expect("rtt to host-b");
+    assert!(rtt > 0.0 && rtt < 300.0, "{rtt}");
+    assert!(value(&first, "network_jitter", &[("target", "host-b")]).is_some());
+    assert_eq!(
+        value(&first, "network_latency", &[("target", "host-c")]),
+        None
+    );
+    assert_eq!(
+        value(&first, "target_up", &[("target", "aggregator")]),
+        Some(1.0)
+    );
+    assert!(value(&first, "network_latency", &[("target", "aggregator")]).is_some());
+    let port = map_port.to_string();
+    // Five clients, both ends on this machine: the server side counts.
+    let established = value(&first, "connection_count", &[("port", &port)]).expect("connections");
+    assert!(established >= 5.0, "{established}");
+    let flood = events(&first, Some("connection_flood"));
+    assert_eq!(flood.len(), 1, "{flood:?}");
+    assert_eq!(flood[0].fields["ip"], "127.0.0.1");
+    assert!(metrics(&first, "bandwidth_usage").all(|m| m.tags["interface"] != "lo"));
+
+    // Rates need two rounds.
+    assert_eq!(value(&first, "new_connection_rate", &[]), None);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let second = round(&mut agent).await?;
+    assert!(value(&second, "new_connection_rate", &[]).is_some_and(|r| r >= 0.0));
+    assert!(value(&second, "network_error_rate", &[]).is_some());
+
+    agent.close().await;
+    held.abort();
+    drop(clients);
+    world.close().await
+}

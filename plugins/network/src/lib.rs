@@ -239,7 +239,7 @@ impl NetworkPlugin {
             Err(error) => return Err(error.to_string()),
         };
         let at = host::now_ms()?;
-        if let Some((then_ms, then)) = self.previous.replace((at, now.clone())) {
+        if let Some((then_ms, then)) = self.previous.replace((at, now)) {
             let seconds = at.saturating_sub(then_ms) as f64 / 1000.0;
             if seconds <= 0.0 {
                 return Ok(());
