@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WASM_PACKAGES := -p p2pmon-plugin-sdk -p p2pmon-rathena -p p2pmon-plugin-system -p p2pmon-plugin-game -p p2pmon-plugin-network -p p2pmon-plugin-anticheat -p p2pmon-fixture-counter -p p2pmon-fixture-empty -p p2pmon-fixture-hostile
 
-.PHONY: run test setup plugins lint bench bench-ingest bench-fanout footprint aggregator clean
+.PHONY: run test setup plugins lint bench bench-ingest bench-fanout bench-collect footprint aggregator clean
 
 ## Install what is missing, build the plugins, run the agent showing what it collects.
 run: setup plugins
@@ -39,6 +39,10 @@ bench-ingest: setup
 ## WebSocket fan-out latency with 1,000 and 10,000 clients; memory per idle client.
 bench-fanout: setup
 	ulimit -n 65536 2>/dev/null || true; $(CARGO) bench -p p2pmon-tests --bench fanout
+
+## One collect of all four plugins against the simulator (1,000 players, 200 maps; needs MariaDB).
+bench-collect: setup plugins
+	$(CARGO) bench -p p2pmon-tests --bench collect
 
 ## Run the aggregator on conf/p2p/aggregator.yml (store under target/aggregator).
 aggregator: setup

@@ -96,13 +96,8 @@ const MAIN_TABLES: &[&str] = &[
         KEY `account_id` (`account_id`),
         KEY `online` (`online`)
     ) AUTO_INCREMENT=150000",
-    "CREATE TABLE IF NOT EXISTS `p2pmon_map_status` (
-        `map` VARCHAR(11) NOT NULL,
-        `users` INT UNSIGNED NOT NULL DEFAULT 0,
-        `mobs` INT UNSIGNED NOT NULL DEFAULT 0,
-        `updated` DATETIME NOT NULL,
-        PRIMARY KEY (`map`)
-    )",
+    // The table the shipped NPC script writes, from the same file.
+    include_str!("../../plugins/game/rathena/p2pmon_map_status.sql"),
 ];
 
 const LOG_TABLES: &[&str] = &[
@@ -427,6 +422,14 @@ impl Sim {
                         "INSERT INTO `{logs}`.`zenylog` (time, char_id, src_id, type, amount, map) VALUES (NOW(), ?, 0, 'S', ?, ?)"
                     ),
                     (char_id, fastrand::i32(100..5000), to),
+                )
+                .await?;
+                // rAthena logs a successful login with rcode 100.
+                conn.exec_drop(
+                    format!(
+                        "INSERT INTO `{logs}`.`loginlog` (time, ip, user, rcode, log) VALUES (NOW(), ?, ?, 100, 'login ok')"
+                    ),
+                    (format!("198.51.100.{}", fastrand::u8(1..255)), format!("user{}", 2_000_000 + char_id % 1000)),
                 )
                 .await?;
             }
