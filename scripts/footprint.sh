@@ -4,14 +4,23 @@
 # run. Prints average and peak RSS and CPU share of one core for both, and
 # the agent/node_exporter ratios.
 #
-# Usage: scripts/footprint.sh [--aggregator] [SECONDS]   (default 120; needs
-# root for apt-get if node_exporter is missing). With --aggregator the agent
-# ships to a local aggregator through its on-disk spool (enrolled with a join
-# token) instead of writing a file.
+# Usage: scripts/footprint.sh [--aggregator] [--game] [SECONDS]   (default
+# 120; needs root for apt-get if node_exporter is missing). With --aggregator
+# the agent ships to a local aggregator through its on-disk spool (enrolled
+# with a join token) instead of writing a file. With --game the agent runs all
+# four plugins every 5 s against the host simulator (local MariaDB) with
+# 1,000 players online on 200 maps, a live tick every 5 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 to_aggregator=false
-if [ "${1:-}" = "--aggregator" ]; then to_aggregator=true; shift; fi
+game=false
+while true; do
+  case "${1:-}" in
+    --aggregator) to_aggregator=true; shift ;;
+    --game) game=true; shift ;;
+    *) break ;;
+  esac
+done
 seconds=${1:-120}
 warmup=15
 port=19100
@@ -25,11 +34,12 @@ fi
 
 echo "==> building the agent (release) and the plugins"
 scripts/build-plugins.sh >/dev/null
-cargo build --release -q -p p2pmon-agent -p p2pmon-aggregator
+cargo build --release -q -p p2pmon-agent -p p2pmon-aggregator -p p2pmon-hostsim
 
 work=$(mktemp -d)
 aggregator_pid=
-trap 'kill $agent_pid $exporter_pid $scraper_pid $aggregator_pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+sim_pid=
+trap 'kill $agent_pid $exporter_pid $scraper_pid $aggregator_pid $sim_pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 output="output: { kind: file, path: $work/batches.jsonl }"
 if $to_aggregator; then
   cp conf/p2p/metrics.yml "$work/"
@@ -49,18 +59,50 @@ aggregator:
   credential_file: $work/credential
   spool: { dir: $work/spool }"
 fi
+plugins="plugins:
+  - { name: system, file: p2pmon_plugin_system.wasm, capabilities: [system], interval_ms: 5000 }"
+workload="agent: system plugin every 5 s"
+if $game; then
+  sim="target/release/p2pmon-hostsim --main-db p2pmon_footprint --logs-db p2pmon_footprint_log --log-file $work/log/map-msg_log.log"
+  mkdir -p "$work/log"
+  echo "==> simulator: 1,000 players on 200 maps"
+  $sim populate --players 1000 --maps 200 >/dev/null
+  $sim run --interval-ms 5000 --map-port 127.0.0.1:16121 >/dev/null 2>&1 & sim_pid=$!
+  plugins="sql:
+  main: { url: \"mysql://root@127.0.0.1:3306/p2pmon_footprint\" }
+  logs: { url: \"mysql://root@127.0.0.1:3306/p2pmon_footprint_log\" }
+$plugins
+  - name: game
+    file: p2pmon_plugin_game.wasm
+    capabilities: [sql, net, config]
+    grants: { sql: [main, logs], net: [\"127.0.0.1:16121\"] }
+    config: { map_server: \"127.0.0.1:16121\" }
+    interval_ms: 5000
+  - name: network
+    file: p2pmon_plugin_network.wasm
+    capabilities: [net, system, config, clock]
+    grants: { net: [\"127.0.0.1:16121\"] }
+    config: { aggregator: \"127.0.0.1:16121\", map_server_port: 16121 }
+    interval_ms: 5000
+  - name: anticheat
+    file: p2pmon_plugin_anticheat.wasm
+    capabilities: [sql, file, config, clock]
+    grants: { sql: [main, logs], files: [\"$work/log\"] }
+    config: { log_file: \"$work/log/map-msg_log.log\" }
+    interval_ms: 5000"
+  workload="agent: four plugins every 5 s, simulator with 1,000 players on 200 maps"
+fi
 cat > "$work/agent.yml" <<YAML
 plugins_dir: $PWD/target/plugins
 cache_dir: $PWD/target/plugin-cache
 $output
-plugins:
-  - { name: system, file: p2pmon_plugin_system.wasm, capabilities: [system], interval_ms: 5000 }
+$plugins
 YAML
 
 # Warm the compiled-plugin cache so the run measures steady state, not compiling.
 target/release/p2pmon-agent --config "$work/agent.yml" collect --once >/dev/null 2>&1
 
-target/release/p2pmon-agent --config "$work/agent.yml" --log warn run & agent_pid=$!
+target/release/p2pmon-agent --config "$work/agent.yml" --log warn run 2>"$work/agent.log" & agent_pid=$!
 "$exporter" --web.listen-address=127.0.0.1:$port >/dev/null 2>&1 & exporter_pid=$!
 ( while sleep 5; do curl -s -o /dev/null "http://127.0.0.1:$port/metrics" || true; done ) & scraper_pid=$!
 
@@ -84,16 +126,20 @@ done
 a_t1=$(ticks $agent_pid); e_t1=$(ticks $exporter_pid); t1=$(date +%s.%N)
 
 awk -v n=$n -v as=$a_sum -v es=$e_sum -v am=$a_max -v em=$e_max \
-    -v at=$((a_t1 - a_t0)) -v et=$((e_t1 - e_t0)) -v hz=$hz -v t0=$t0 -v t1=$t1 'BEGIN {
+    -v at=$((a_t1 - a_t0)) -v et=$((e_t1 - e_t0)) -v hz=$hz -v t0=$t0 -v t1=$t1 -v workload="$workload" 'BEGIN {
   wall = t1 - t0
   acpu = 100 * at / hz / wall; ecpu = 100 * et / hz / wall
   printf "%-22s %12s %12s %12s\n", "", "agent", "node_exporter", "ratio"
   printf "%-22s %12.1f %12.1f %12.2f\n", "RSS avg (MiB)", as/n/1024, es/n/1024, (as/n)/(es/n)
   printf "%-22s %12.1f %12.1f %12.2f\n", "RSS max (MiB)", am/1024, em/1024, am/em
   printf "%-22s %12.3f %12.3f %12s\n", "CPU (% of one core)", acpu, ecpu, (ecpu > 0 ? sprintf("%.2f", acpu/ecpu) : "n/a")
-  printf "(%d samples over %.0f s; agent: system plugin every 5 s; node_exporter scraped every 5 s)\n", n, wall
+  printf "(%d samples over %.0f s; %s; node_exporter scraped every 5 s)\n", n, wall, workload
 }'
 if $to_aggregator; then
   sent=$(ls "$work/spool" | grep -c '\.zst$' || true)
   echo "(agent shipping to the aggregator through its spool; batches waiting in the spool at the end: $sent)"
+fi
+if $game; then
+  $sim drop >/dev/null 2>&1 || true
+  echo "(batches written: $(wc -l < "$work/batches.jsonl"); player_count points: $(grep -o '"player_count"' "$work/batches.jsonl" | wc -l); agent errors logged: $(grep -c ERROR "$work/agent.log" || true))"
 fi
