@@ -26,6 +26,7 @@ use p2pmon_plugin_sdk::sql::{self, Value};
 use p2pmon_plugin_sdk::{
     Capability, Collection, MetricSpec, Plugin, PluginInfo, Severity, Unit, export_plugin,
 };
+use p2pmon_rathena::gm::{Creation, creation};
 use p2pmon_rathena::{Baseline, Cursor, console, list, sql_error};
 
 /// Longest sample line carried in an event.
@@ -393,12 +394,12 @@ impl State {
             .map_err(|e| sql_error(logs, e))?;
             for row in &result.rows {
                 let command = row[3].to_text().unwrap_or_default();
-                let Some(creation) = gm_creation(&command, &settings.gm_commands) else {
+                let Some(created) = creation(&command, &settings.gm_commands) else {
                     continue;
                 };
                 count += 1;
                 let account = row[0].to_text().unwrap_or_default();
-                let critical = match creation {
+                let critical = match created {
                     Creation::Zeny(amount) => amount >= settings.gm_zeny_critical,
                     Creation::Items(amount) => amount >= settings.gm_item_critical,
                 };
@@ -585,34 +586,6 @@ fn decayed(value: f64, then: u64, now: u64, half_life_s: f64) -> f64 {
     }
     let elapsed = now.saturating_sub(then) as f64 / 1000.0;
     value * 0.5f64.powf(elapsed / half_life_s)
-}
-
-enum Creation {
-    Items(i64),
-    Zeny(i64),
-}
-
-/// An item- or zeny-creating GM command (`@item 607 100`, `@zeny 5000`,
-/// `#item Bob 607 100`) and how much it created; `None` for other commands.
-fn gm_creation(command: &str, creating: &[String]) -> Option<Creation> {
-    let mut words = command.split_whitespace();
-    let word = words.next()?;
-    let name = word.trim_start_matches(['@', '#']).to_ascii_lowercase();
-    if !creating.iter().any(|c| c.eq_ignore_ascii_case(&name)) {
-        return None;
-    }
-    let mut args: Vec<&str> = words.collect();
-    if word.starts_with('#') && !args.is_empty() {
-        // Char commands name the target character first.
-        args.remove(0);
-    }
-    let number = |at: usize| args.get(at).and_then(|w| w.parse::<i64>().ok());
-    Some(if name == "zeny" {
-        Creation::Zeny(number(0).unwrap_or(0))
-    } else {
-        // `<item id or name> <amount>`; the amount defaults to 1.
-        Creation::Items(number(1).unwrap_or(1))
-    })
 }
 
 export_plugin!(AntiCheatPlugin);

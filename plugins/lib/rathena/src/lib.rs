@@ -1,11 +1,13 @@
 //! What the game and anti-cheat plugins know about rAthena: its log tables
 //! (read forward with a [`Cursor`]), the picklog type letters, the
-//! map-server console log's security lines ([`console`]), and a baseline
+//! map-server console log's security lines ([`console`]), GM commands that
+//! create items or zeny ([`gm`]), and a baseline
 //! that tells a spike from a busy evening ([`Baseline`]).
 //!
 //! Everything here is plain Rust over the SDK, so it is unit-tested natively.
 
 pub mod console;
+pub mod gm;
 
 use p2pmon_plugin_sdk::HostError;
 use p2pmon_plugin_sdk::sql::{self, Value};
