@@ -146,6 +146,23 @@ async fn probes_reach_only_granted_targets() -> anyhow::Result<()> {
     let other = hostile("tcp", "net", &granted, "target: \"127.0.0.1:22\"");
     let error = refused(&world, &other).await?;
     assert!(error.contains("127.0.0.1:22 is not granted"), "{error}");
+    // A granted URL is fetched; a body over the plugin's limit (1 MiB) is
+    // refused, not truncated.
+    let server = http_server().await?;
+    let fetch = |path: &str| {
+        hostile(
+            "http",
+            "http",
+            &format!("http: [\"http://{server}/status/\"]"),
+            &format!("url: \"http://{server}/status/{path}\""),
+        )
+    };
+    let mut agent = world.agent("", &fetch("small")).await?;
+    assert_eq!(value(&round(&mut agent).await?, "bytes", &[]), Some(5.0));
+    agent.close().await;
+    let error = refused(&world, &fetch("big")).await?;
+    assert!(error.contains("body over 1048576 bytes"), "{error}");
+
     let url = hostile(
         "http",
         "http",
@@ -155,4 +172,34 @@ async fn probes_reach_only_granted_targets() -> anyhow::Result<()> {
     let error = refused(&world, &url).await?;
     assert!(error.contains("is not under a URL granted"), "{error}");
     world.close().await
+}
+
+/// A local status endpoint: `/status/small` answers `hello`, anything else
+/// 2 MiB.
+async fn http_server() -> anyhow::Result<std::net::SocketAddr> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 4096];
+                let n = stream.read(&mut request).await.unwrap_or(0);
+                let small =
+                    String::from_utf8_lossy(&request[..n]).starts_with("GET /status/small ");
+                let body = if small {
+                    b"hello".to_vec()
+                } else {
+                    vec![b'x'; 2 << 20]
+                };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(&body).await;
+            });
+        }
+    });
+    Ok(address)
 }
