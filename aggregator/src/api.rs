@@ -15,6 +15,7 @@ use axum::routing::get;
 use p2pmon_common::wire::HostType;
 use serde::{Deserialize, Serialize};
 
+use crate::alerting::{self, Status, UpdateError};
 use crate::ingest::Refusal;
 use crate::state::{HostState, LatestPoint, Shared, mean, names, now_ms};
 use crate::store::{self, EventFilter, Tier};
@@ -28,6 +29,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/metrics/historical", get(historical))
         .route("/api/v1/network/matrix", get(matrix))
         .route("/api/v1/events", get(events))
+        .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/alerts/active", get(active_alerts))
+        .route("/api/v1/alerts/{id}", get(alert).patch(update_alert))
         .route_layer(middleware::from_fn_with_state(
             shared.clone(),
             require_token,
@@ -560,4 +564,125 @@ async fn events(
         .await
         .map_err(store_error)?;
     Ok(Json(serde_json::json!({ "events": events })))
+}
+
+fn bad_query(message: impl Into<String>) -> Refusal {
+    Refusal::new(StatusCode::BAD_REQUEST, "bad_query", message)
+}
+
+async fn active_alerts(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "alerts": shared.alerting.active() }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertsQuery {
+    status: Option<String>,
+    host: Option<String>,
+    #[serde(default = "hundred")]
+    limit: usize,
+}
+
+async fn alerts(
+    State(shared): State<Arc<Shared>>,
+    query: Result<Query<AlertsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, Refusal> {
+    let Query(query) = query.map_err(|e| bad_query(e.body_text()))?;
+    if query.limit == 0 || query.limit > 1000 {
+        return Err(bad_query("limit is 1 to 1000"));
+    }
+    let status = match query.status.as_deref() {
+        None => None,
+        Some("firing") => Some(Status::Firing),
+        Some("acknowledged") => Some(Status::Acknowledged),
+        Some("resolved") => Some(Status::Resolved),
+        Some(_) => return Err(bad_query("status is firing, acknowledged or resolved")),
+    };
+    // Changes made a moment ago are in the store before it is read.
+    shared.alerting.sync().await;
+    let filter = alerting::AlertFilter {
+        status,
+        host: query.host,
+        limit: query.limit,
+    };
+    let alerts = shared
+        .store
+        .read(move |conn| alerting::list(conn, &filter))
+        .await
+        .map_err(store_error)?;
+    Ok(Json(serde_json::json!({ "alerts": alerts })))
+}
+
+fn no_alert() -> Refusal {
+    Refusal::new(StatusCode::NOT_FOUND, "not_found", "no such alert")
+}
+
+async fn alert(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, Refusal> {
+    let id: i64 = id.parse().map_err(|_| no_alert())?;
+    shared.alerting.sync().await;
+    let found = shared
+        .store
+        .read(move |conn| {
+            let one = alerting::get(conn, id)?;
+            let history = alerting::history(conn, id)?;
+            Ok(one.map(|a| (a, history)))
+        })
+        .await
+        .map_err(store_error)?;
+    let (alert, history) = found.ok_or_else(no_alert)?;
+    Ok(Json(
+        serde_json::json!({ "alert": alert, "history": history }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertUpdate {
+    status: String,
+    #[serde(default)]
+    resolution_notes: Option<String>,
+}
+
+/// Longest resolution note kept.
+const MAX_NOTES: usize = 4000;
+
+async fn update_alert(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Result<Json<AlertUpdate>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<serde_json::Value>, Refusal> {
+    let id: i64 = id.parse().map_err(|_| no_alert())?;
+    let bad = |message: String| Refusal::new(StatusCode::BAD_REQUEST, "bad_request", message);
+    let Json(update) = body.map_err(|e| bad(e.body_text()))?;
+    let status = match update.status.as_str() {
+        "acknowledged" => Status::Acknowledged,
+        "resolved" => Status::Resolved,
+        _ => return Err(bad("status is acknowledged or resolved".to_string())),
+    };
+    if update
+        .resolution_notes
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_NOTES)
+    {
+        return Err(bad(format!(
+            "resolution_notes is at most {MAX_NOTES} characters"
+        )));
+    }
+    match shared
+        .alerting
+        .update(id, status, update.resolution_notes)
+        .await
+    {
+        Ok(alert) => Ok(Json(serde_json::json!({ "alert": alert }))),
+        Err(UpdateError::NotOpen(_)) => Err(Refusal::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no open alert with this id",
+        )),
+        Err(UpdateError::BadStatus) => Err(bad("status is acknowledged or resolved".to_string())),
+        Err(UpdateError::Store(error)) => Err(store_error(error)),
+    }
 }

@@ -25,6 +25,10 @@ pub struct AggregatorConfig {
     /// The seed's metrics.yml: retention and metric groups.
     #[serde(default = "default_metrics_file")]
     pub metrics_file: PathBuf,
+    /// The seed's alerts.yml: alert rules and notification channels. A
+    /// missing file means no rules.
+    #[serde(default = "default_alerts_file")]
+    pub alerts_file: PathBuf,
     #[serde(default)]
     pub ingest: IngestConfig,
     #[serde(default)]
@@ -45,6 +49,9 @@ fn default_data_dir() -> PathBuf {
 }
 fn default_metrics_file() -> PathBuf {
     PathBuf::from("metrics.yml")
+}
+fn default_alerts_file() -> PathBuf {
+    PathBuf::from("alerts.yml")
 }
 
 /// Where agents deliver, and what they may deliver.
@@ -299,6 +306,10 @@ impl AggregatorConfig {
 
     pub fn metrics_path(&self) -> PathBuf {
         self.base_dir.join(&self.metrics_file)
+    }
+
+    pub fn alerts_path(&self) -> PathBuf {
+        self.base_dir.join(&self.alerts_file)
     }
 
     pub fn tls_paths(&self) -> Option<(PathBuf, PathBuf)> {

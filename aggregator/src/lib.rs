@@ -11,6 +11,7 @@
 //! - [`api`]: the query API; [`fanout`]: the WebSocket feed.
 //! - [`server`]: wiring and shutdown; [`cli`]: the commands.
 
+pub mod alerting;
 pub mod api;
 pub mod auth;
 pub mod cli;

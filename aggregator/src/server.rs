@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::alerting::{Alerting, AlertsConfig};
 use crate::config::{AggregatorConfig, MetricsConfig};
 use crate::fanout::{self, Hub};
 use crate::ingest::{self, IngestState, RateLimits};
@@ -81,6 +82,7 @@ impl Server {
     /// setting), open the store and start serving.
     pub async fn start(config: AggregatorConfig) -> Result<Self, ServeError> {
         let metrics = MetricsConfig::load(&config.metrics_path())?;
+        let alert_rules = AlertsConfig::load_or_empty(&config.alerts_path())?;
         let ingest_listener = bind("ingest.listen", config.ingest.listen)?;
         let api_listener = bind("api.listen", config.api.listen)?;
         let ws_listener = bind("websocket.listen", config.websocket.listen)?;
@@ -103,8 +105,10 @@ impl Server {
         live.warm(latest, &hosts);
 
         let hub = Hub::new(config.websocket.client_queue);
+        let alerting = Alerting::start(alert_rules, store.clone(), hub.clone()).await?;
         let shared = Arc::new(Shared {
             config: config.clone(),
+            alerting,
             metrics,
             store,
             live,
@@ -253,6 +257,7 @@ impl Server {
         for task in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
         }
+        self.shared.alerting.close().await;
         let closed = self.shared.store.close().await;
         tracing::info!("Aggregator stopped; store flushed.");
         closed

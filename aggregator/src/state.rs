@@ -279,6 +279,7 @@ impl AuthCache {
 /// Everything request handlers share.
 pub struct Shared {
     pub config: AggregatorConfig,
+    pub alerting: Arc<crate::alerting::Alerting>,
     pub metrics: MetricsConfig,
     pub store: Arc<Store>,
     pub live: Live,

@@ -263,6 +263,14 @@ impl TestAggregator {
         }
         Ok(())
     }
+
+    /// Shut down (flushing everything) and start again on the same store;
+    /// the listeners get new ports.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.stop().await?;
+        self.server = Some(Server::start(self.config.clone()).await?);
+        Ok(())
+    }
 }
 
 /// Points stored for `host`'s series `name`: (timestamp, value) in time order.

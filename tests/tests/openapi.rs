@@ -83,7 +83,14 @@ fn every_route_is_documented() -> Result<()> {
 #[tokio::test]
 async fn responses_match_the_spec() -> Result<()> {
     let spec = spec()?;
-    let agg = TestAggregator::start().await?;
+    let rules = tempfile::tempdir()?;
+    let alerts_file = rules.path().join("alerts.yml");
+    std::fs::write(
+        &alerts_file,
+        "alerts:\n  cpu_usage: { warning: 40, critical: 90, duration: 0 }\nevents:\n  failed_login_burst: { min_severity: warning }\n",
+    )?;
+    let agg =
+        TestAggregator::start_with(&format!("alerts_file: '{}'", alerts_file.display())).await?;
     let now = now_ms();
     for (host, players) in [("alpha", 37.0), ("beta", 12.0)] {
         let credential = agg.enroll(host).await?;
@@ -184,6 +191,27 @@ async fn responses_match_the_spec() -> Result<()> {
             "/api/v1/events?severity=loud",
             StatusCode::BAD_REQUEST,
         ),
+        (
+            "/api/v1/alerts/active",
+            "/api/v1/alerts/active",
+            StatusCode::OK,
+        ),
+        (
+            "/api/v1/alerts",
+            "/api/v1/alerts?status=firing&host=alpha",
+            StatusCode::OK,
+        ),
+        (
+            "/api/v1/alerts",
+            "/api/v1/alerts?status=snoozed",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("/api/v1/alerts/{id}", "/api/v1/alerts/1", StatusCode::OK),
+        (
+            "/api/v1/alerts/{id}",
+            "/api/v1/alerts/999",
+            StatusCode::NOT_FOUND,
+        ),
     ];
     for (route, url, expected) in gets {
         let (status, body) = agg.api(url).await?;
@@ -206,6 +234,53 @@ async fn responses_match_the_spec() -> Result<()> {
         Some(2),
         "{events}"
     );
+
+    // Two hosts, each with a cpu alert and a failed-login alert.
+    let (_, active) = agg.api("/api/v1/alerts/active").await?;
+    assert_eq!(
+        active["alerts"].as_array().map(Vec::len),
+        Some(4),
+        "{active}"
+    );
+    let http = reqwest::Client::new();
+    for (id, body, expected) in [
+        (1, json!({"status": "acknowledged"}), StatusCode::OK),
+        (
+            1,
+            json!({"status": "resolved", "resolution_notes": "load test"}),
+            StatusCode::OK,
+        ),
+        (1, json!({"status": "resolved"}), StatusCode::NOT_FOUND),
+        (2, json!({"status": "firing"}), StatusCode::BAD_REQUEST),
+        (
+            2,
+            json!({"status": "resolved", "colour": "red"}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let response = http
+            .patch(agg.api_url(&format!("/api/v1/alerts/{id}"))?)
+            .bearer_auth(&agg.api_token)
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        let answer: Value = response.json().await?;
+        assert_eq!(status, expected, "PATCH {id} {body}: {answer}");
+        check(&spec, "/api/v1/alerts/{id}", "patch", status, &answer)?;
+    }
+    let (_, one) = agg.api("/api/v1/alerts/1").await?;
+    check(&spec, "/api/v1/alerts/{id}", "get", StatusCode::OK, &one)?;
+    assert_eq!(one["alert"]["status"], "resolved");
+    assert_eq!(one["alert"]["resolution_notes"], "load test");
+    let changes: Vec<&str> = one["history"]
+        .as_array()
+        .map(|h| h.iter().filter_map(|c| c["change"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(changes, ["fired", "acknowledged", "resolved_by_admin"]);
+    let (_, resolved) = agg.api("/api/v1/alerts?status=resolved").await?;
+    check(&spec, "/api/v1/alerts", "get", StatusCode::OK, &resolved)?;
+    assert_eq!(resolved["alerts"].as_array().map(Vec::len), Some(1));
 
     // Without a token.
     let response = reqwest::Client::new()

@@ -102,6 +102,34 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_ts ON events (ts);
 CREATE INDEX IF NOT EXISTS events_by_host ON events (host_id, ts);
+
+-- Alerts: the latest state of each, and every change it went through.
+CREATE TABLE IF NOT EXISTS alerts (
+    id               INTEGER PRIMARY KEY,
+    rule             TEXT NOT NULL,
+    type             TEXT NOT NULL,
+    host_id          TEXT NOT NULL,
+    labels           TEXT NOT NULL,
+    severity         TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    value            REAL NOT NULL,
+    threshold        REAL,
+    message          TEXT NOT NULL,
+    count            INTEGER NOT NULL,
+    started_ms       INTEGER NOT NULL,
+    updated_ms       INTEGER NOT NULL,
+    resolved_ms      INTEGER,
+    resolution_notes TEXT
+);
+CREATE INDEX IF NOT EXISTS alerts_by_status ON alerts (status, id);
+CREATE TABLE IF NOT EXISTS alert_history (
+    alert_id INTEGER NOT NULL,
+    ts       INTEGER NOT NULL,
+    change   TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    value    REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alert_history_by_alert ON alert_history (alert_id, ts);
 ";
 
 /// Open (creating if needed) the store at `path` for reading and writing,

@@ -1,0 +1,611 @@
+//! The alert state machine, evaluated on arrival: every stored point of a
+//! series with a rule moves that series' state, and the point that keeps a
+//! threshold crossed past its duration fires the alert as it is ingested.
+//! Pure: no I/O, no clock (point timestamps are the clock, so a backfilled
+//! outage is judged by when things happened, not when they arrived).
+//!
+//! Per series: `pending` while a threshold is crossed for less than its
+//! duration, then `firing` at warning or critical (escalating and
+//! de-escalating between them), then `resolved` once the value is back on the
+//! safe side of the recovery threshold (the threshold itself when none is
+//! set). Events matching an event rule fire at once; more of the same kind
+//! from the same host count into the open alert.
+
+use std::collections::{BTreeMap, HashMap};
+
+use p2pmon_common::wire::{EventRecord, MetricRecord, Severity};
+use serde::Serialize;
+
+use super::rules::{AlertType, AlertsConfig, Thresholds};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Warning,
+    Critical,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Firing,
+    Acknowledged,
+    Resolved,
+}
+
+/// An alert as the API, the feed and the store see it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Alert {
+    pub id: i64,
+    /// The metric or event kind the rule is about.
+    pub rule: String,
+    #[serde(rename = "type")]
+    pub alert_type: AlertType,
+    pub host: String,
+    /// The series' tags (metric rules) or the event's fields (event rules).
+    pub labels: BTreeMap<String, String>,
+    pub severity: Level,
+    pub status: Status,
+    pub value: f64,
+    pub threshold: Option<f64>,
+    pub message: String,
+    /// Events counted into this alert (1 for metric rules).
+    pub count: u64,
+    pub started_ms: i64,
+    pub updated_ms: i64,
+    pub resolved_ms: Option<i64>,
+    pub resolution_notes: Option<String>,
+}
+
+/// What happened to an alert, for history and notifications.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    Fired,
+    Escalated,
+    Deescalated,
+    Repeated,
+    Resolved,
+    Acknowledged,
+    ResolvedByAdmin,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transition {
+    pub change: Change,
+    pub alert: Alert,
+}
+
+#[derive(Default)]
+struct SeriesState {
+    last_ms: i64,
+    warning_since: Option<i64>,
+    critical_since: Option<i64>,
+    /// The open alert's id.
+    open: Option<i64>,
+}
+
+pub struct Engine {
+    rules: AlertsConfig,
+    series: HashMap<String, SeriesState>,
+    /// Open alerts (firing or acknowledged), by id.
+    open: BTreeMap<i64, Alert>,
+    /// Event alerts open per (rule, host).
+    open_events: HashMap<String, i64>,
+    next_id: i64,
+}
+
+fn series_key(rule: &str, host: &str, labels: &BTreeMap<String, String>) -> String {
+    let mut key = format!("{rule}\u{1}{host}");
+    for (k, v) in labels {
+        key.push('\u{1}');
+        key.push_str(k);
+        key.push('=');
+        key.push_str(v);
+    }
+    key
+}
+
+fn crossed(value: f64, threshold: Option<f64>, below: bool) -> bool {
+    threshold.is_some_and(|t| if below { value <= t } else { value >= t })
+}
+
+impl Engine {
+    /// An engine with `rules`, resuming `open` alerts (from the store) and
+    /// numbering new ones after `last_id`.
+    pub fn new(rules: AlertsConfig, open: Vec<Alert>, last_id: i64) -> Self {
+        let mut engine = Self {
+            rules,
+            series: HashMap::new(),
+            open: BTreeMap::new(),
+            open_events: HashMap::new(),
+            next_id: last_id + 1,
+        };
+        for alert in open {
+            if engine.rules.events.contains_key(&alert.rule)
+                && !engine.rules.alerts.contains_key(&alert.rule)
+            {
+                engine
+                    .open_events
+                    .insert(format!("{}\u{1}{}", alert.rule, alert.host), alert.id);
+            } else {
+                let state = engine
+                    .series
+                    .entry(series_key(&alert.rule, &alert.host, &alert.labels))
+                    .or_default();
+                state.open = Some(alert.id);
+                // Its threshold has held long enough already: while the value
+                // stays crossed the alert stays as it is, with no second wait.
+                let long_ago = Some(i64::MIN / 2);
+                state.warning_since = long_ago;
+                if alert.severity == Level::Critical {
+                    state.critical_since = long_ago;
+                }
+            }
+            engine.open.insert(alert.id, alert);
+        }
+        engine
+    }
+
+    pub fn rules(&self) -> &AlertsConfig {
+        &self.rules
+    }
+
+    /// Open alerts, oldest first.
+    pub fn open_alerts(&self) -> impl Iterator<Item = &Alert> {
+        self.open.values()
+    }
+
+    /// Feed one stored point.
+    pub fn observe_metric(&mut self, host: &str, metric: &MetricRecord) -> Option<Transition> {
+        let rule = self.rules.alerts.get(&metric.name).filter(|r| r.enabled)?;
+        let t = rule.thresholds(host, metric.tags.get("map").map(String::as_str));
+        let alert_type = rule.alert_type(&metric.name);
+        let key = series_key(&metric.name, host, &metric.tags);
+        let state = self.series.entry(key).or_default();
+        let ts = metric.timestamp_ms as i64;
+        if ts < state.last_ms {
+            return None; // out of order (a backfill behind newer points)
+        }
+        state.last_ms = ts;
+        let value = metric.value;
+        state.warning_since =
+            crossed(value, t.warning, t.below).then(|| state.warning_since.unwrap_or(ts));
+        state.critical_since =
+            crossed(value, t.critical, t.below).then(|| state.critical_since.unwrap_or(ts));
+        let held = |since: Option<i64>| since.is_some_and(|s| ts - s >= t.duration_ms);
+        let mut target = if held(state.critical_since) {
+            Some(Level::Critical)
+        } else if held(state.warning_since) {
+            Some(Level::Warning)
+        } else {
+            None
+        };
+        let current = state
+            .open
+            .and_then(|id| self.open.get(&id))
+            .map(|a| a.severity);
+        // Hysteresis: an open level holds until the value passes its
+        // recovery line (without one, the threshold itself).
+        if let Some(level) = current
+            && target < Some(level)
+        {
+            let recovery = match level {
+                Level::Critical => t.recovery_critical,
+                Level::Warning => t.recovery_warning,
+            };
+            if crossed(value, recovery, t.below) {
+                target = Some(level);
+            }
+        }
+        let threshold_of = |level| threshold(&t, level);
+        match (current, target) {
+            (None, None) => None,
+            (None, Some(level)) => {
+                let id = self.next_id;
+                self.next_id += 1;
+                state.open = Some(id);
+                let alert = Alert {
+                    id,
+                    rule: metric.name.clone(),
+                    alert_type,
+                    host: host.to_string(),
+                    labels: metric.tags.clone(),
+                    severity: level,
+                    status: Status::Firing,
+                    value,
+                    threshold: threshold_of(level),
+                    message: describe(&metric.name, host, value, level, &t),
+                    count: 1,
+                    started_ms: ts,
+                    updated_ms: ts,
+                    resolved_ms: None,
+                    resolution_notes: None,
+                };
+                self.open.insert(id, alert.clone());
+                Some(Transition {
+                    change: Change::Fired,
+                    alert,
+                })
+            }
+            (Some(_), None) => {
+                let id = state.open.take()?;
+                let mut alert = self.open.remove(&id)?;
+                alert.status = Status::Resolved;
+                alert.value = value;
+                alert.updated_ms = ts;
+                alert.resolved_ms = Some(ts);
+                Some(Transition {
+                    change: Change::Resolved,
+                    alert,
+                })
+            }
+            (Some(from), Some(to)) if from != to => {
+                let alert = self.open.get_mut(&state.open?)?;
+                alert.severity = to;
+                alert.value = value;
+                alert.threshold = threshold_of(to);
+                alert.message = describe(&metric.name, host, value, to, &t);
+                alert.updated_ms = ts;
+                let change = if to > from {
+                    Change::Escalated
+                } else {
+                    Change::Deescalated
+                };
+                Some(Transition {
+                    change,
+                    alert: alert.clone(),
+                })
+            }
+            (Some(_), Some(_)) => {
+                // Still firing: keep the latest value, no transition.
+                if let Some(alert) = state.open.and_then(|id| self.open.get_mut(&id)) {
+                    alert.value = value;
+                    alert.updated_ms = ts;
+                }
+                None
+            }
+        }
+    }
+
+    /// Feed one stored event.
+    pub fn observe_event(&mut self, host: &str, event: &EventRecord) -> Option<Transition> {
+        let rule = self.rules.events.get(&event.kind).filter(|r| r.enabled)?;
+        if event.severity < rule.min_severity {
+            return None;
+        }
+        let level = if event.severity >= Severity::Critical {
+            Level::Critical
+        } else {
+            Level::Warning
+        };
+        let key = format!("{}\u{1}{host}", event.kind);
+        let ts = event.timestamp_ms as i64;
+        if let Some(alert) = self
+            .open_events
+            .get(&key)
+            .and_then(|id| self.open.get_mut(id))
+        {
+            alert.count += 1;
+            alert.updated_ms = ts;
+            alert.labels = event.fields.clone();
+            alert.message = event.message.clone();
+            let change = if level > alert.severity {
+                alert.severity = level;
+                Change::Escalated
+            } else {
+                Change::Repeated
+            };
+            return Some(Transition {
+                change,
+                alert: alert.clone(),
+            });
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let alert = Alert {
+            id,
+            rule: event.kind.clone(),
+            alert_type: rule.alert_type,
+            host: host.to_string(),
+            labels: event.fields.clone(),
+            severity: level,
+            status: Status::Firing,
+            value: 1.0,
+            threshold: None,
+            message: event.message.clone(),
+            count: 1,
+            started_ms: ts,
+            updated_ms: ts,
+            resolved_ms: None,
+            resolution_notes: None,
+        };
+        self.open_events.insert(key, id);
+        self.open.insert(id, alert.clone());
+        Some(Transition {
+            change: Change::Fired,
+            alert,
+        })
+    }
+
+    /// An admin acknowledges or resolves an open alert. `None` when `id` is
+    /// not open. A resolved metric alert needs its full duration again to
+    /// fire anew.
+    pub fn update(
+        &mut self,
+        id: i64,
+        status: Status,
+        notes: Option<String>,
+        now_ms: i64,
+    ) -> Option<Transition> {
+        let alert = self.open.get_mut(&id)?;
+        alert.updated_ms = now_ms;
+        if notes.is_some() {
+            alert.resolution_notes = notes;
+        }
+        match status {
+            Status::Firing => None,
+            Status::Acknowledged => {
+                alert.status = Status::Acknowledged;
+                Some(Transition {
+                    change: Change::Acknowledged,
+                    alert: alert.clone(),
+                })
+            }
+            Status::Resolved => {
+                let mut alert = self.open.remove(&id)?;
+                alert.status = Status::Resolved;
+                alert.resolved_ms = Some(now_ms);
+                self.open_events.retain(|_, open| *open != id);
+                for state in self.series.values_mut().filter(|s| s.open == Some(id)) {
+                    state.open = None;
+                    state.warning_since = None;
+                    state.critical_since = None;
+                }
+                Some(Transition {
+                    change: Change::ResolvedByAdmin,
+                    alert,
+                })
+            }
+        }
+    }
+}
+
+fn threshold(t: &Thresholds, level: Level) -> Option<f64> {
+    match level {
+        Level::Warning => t.warning,
+        Level::Critical => t.critical,
+    }
+}
+
+fn describe(metric: &str, host: &str, value: f64, level: Level, t: &Thresholds) -> String {
+    let side = if t.below { "below" } else { "above" };
+    let limit = threshold(t, level).map_or(String::new(), |v| format!("{v}"));
+    let level = match level {
+        Level::Warning => "warning",
+        Level::Critical => "critical",
+    };
+    format!(
+        "{metric} on {host} is {value:.2}: {level} ({side} {limit} for {} s)",
+        t.duration_ms / 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use p2pmon_common::wire::MetricKind;
+
+    use super::*;
+
+    fn engine(yaml: &str) -> Engine {
+        let rules: AlertsConfig =
+            p2pmon_common::yaml_config::parse(Path::new("alerts.yml"), yaml).expect("rules");
+        Engine::new(rules, Vec::new(), 0)
+    }
+
+    fn point(name: &str, value: f64, at_s: i64) -> MetricRecord {
+        MetricRecord {
+            plugin: "system".to_string(),
+            name: name.to_string(),
+            value,
+            unit: "percent".to_string(),
+            kind: MetricKind::Gauge,
+            tags: BTreeMap::new(),
+            timestamp_ms: (1_000_000 + at_s * 1000) as u64,
+        }
+    }
+
+    fn feed(engine: &mut Engine, values: &[(i64, f64)]) -> Vec<(Change, Level)> {
+        values
+            .iter()
+            .filter_map(|(at, v)| engine.observe_metric("host-a", &point("cpu_usage", *v, *at)))
+            .map(|t| (t.change, t.alert.severity))
+            .collect()
+    }
+
+    const SEED_CPU: &str = "alerts:\n  cpu_usage: { warning: 80, critical: 90, duration: 300 }\n";
+
+    #[test]
+    fn fires_on_the_point_that_completes_the_duration() {
+        let mut e = engine(SEED_CPU);
+        assert!(feed(&mut e, &[(0, 95.0), (100, 96.0), (299, 97.0)]).is_empty());
+        assert_eq!(
+            feed(&mut e, &[(300, 95.0)]),
+            [(Change::Fired, Level::Critical)]
+        );
+        let open: Vec<&Alert> = e.open_alerts().collect();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].threshold, Some(90.0));
+        assert!(
+            open[0]
+                .message
+                .contains("cpu_usage on host-a is 95.00: critical"),
+            "{}",
+            open[0].message
+        );
+    }
+
+    #[test]
+    fn a_dip_restarts_the_wait() {
+        let mut e = engine(SEED_CPU);
+        assert!(feed(&mut e, &[(0, 95.0), (200, 50.0), (250, 95.0), (500, 95.0)]).is_empty());
+        assert_eq!(
+            feed(&mut e, &[(550, 95.0)]),
+            [(Change::Fired, Level::Critical)]
+        );
+    }
+
+    #[test]
+    fn escalates_deescalates_and_resolves() {
+        let mut e = engine(SEED_CPU);
+        let changes = feed(
+            &mut e,
+            &[
+                (0, 85.0),
+                (300, 85.0),
+                (310, 95.0),
+                (610, 95.0),
+                (620, 85.0),
+                (630, 10.0),
+            ],
+        );
+        assert_eq!(
+            changes,
+            [
+                (Change::Fired, Level::Warning),
+                (Change::Escalated, Level::Critical),
+                (Change::Deescalated, Level::Warning),
+                (Change::Resolved, Level::Warning),
+            ]
+        );
+        assert_eq!(e.open_alerts().count(), 0);
+    }
+
+    #[test]
+    fn recovery_thresholds_hold_an_alert_open() {
+        let mut e = engine(
+            "alerts:\n  cpu_usage: { warning: 80, duration: 0, recovery: { warning: 70 } }\n",
+        );
+        assert_eq!(
+            feed(&mut e, &[(0, 85.0)]),
+            [(Change::Fired, Level::Warning)]
+        );
+        assert!(
+            feed(&mut e, &[(10, 75.0), (20, 71.0)]).is_empty(),
+            "above the recovery line"
+        );
+        assert_eq!(
+            feed(&mut e, &[(30, 65.0)]),
+            [(Change::Resolved, Level::Warning)]
+        );
+    }
+
+    #[test]
+    fn below_rules_and_out_of_order_points() {
+        let mut e =
+            engine("alerts:\n  cpu_usage: { warning: 10, critical: 2, direction: below }\n");
+        assert_eq!(
+            feed(&mut e, &[(10, 1.0)]),
+            [(Change::Fired, Level::Critical)]
+        );
+        // A late point from before is ignored, even though it is healthy.
+        assert!(feed(&mut e, &[(5, 50.0)]).is_empty());
+        assert_eq!(
+            feed(&mut e, &[(20, 50.0)]),
+            [(Change::Resolved, Level::Critical)]
+        );
+    }
+
+    #[test]
+    fn each_series_has_its_own_state() {
+        let mut e = engine("alerts:\n  disk_usage: { warning: 80 }\n");
+        let mut root = point("disk_usage", 90.0, 0);
+        root.tags.insert("mount".to_string(), "/".to_string());
+        let mut data = point("disk_usage", 10.0, 0);
+        data.tags.insert("mount".to_string(), "/data".to_string());
+        assert!(e.observe_metric("h", &root).is_some());
+        assert!(e.observe_metric("h", &data).is_none());
+        assert!(e.observe_metric("other-host", &root).is_some());
+        assert_eq!(e.open_alerts().count(), 2);
+    }
+
+    fn event(kind: &str, severity: Severity) -> EventRecord {
+        EventRecord {
+            plugin: "anticheat".to_string(),
+            kind: kind.to_string(),
+            severity,
+            message: "a character tried to trade items it does not have".to_string(),
+            fields: [("account_id".to_string(), "2000001".to_string())].into(),
+            timestamp_ms: 5_000,
+        }
+    }
+
+    #[test]
+    fn events_fire_at_once_and_count_into_the_open_alert() {
+        let mut e = engine("events:\n  hack_trade: { min_severity: warning }\n");
+        let first = e
+            .observe_event("h", &event("hack_trade", Severity::Warning))
+            .expect("fires");
+        assert_eq!(
+            (first.change, first.alert.alert_type),
+            (Change::Fired, AlertType::Security)
+        );
+        let second = e
+            .observe_event("h", &event("hack_trade", Severity::Critical))
+            .expect("counts");
+        assert_eq!(
+            (second.change, second.alert.count, second.alert.severity),
+            (Change::Escalated, 2, Level::Critical)
+        );
+        assert!(
+            e.observe_event("h", &event("hack_trade", Severity::Info))
+                .is_none(),
+            "below min_severity"
+        );
+        assert!(
+            e.observe_event("h", &event("ddos_detected", Severity::Critical))
+                .is_none(),
+            "no rule"
+        );
+    }
+
+    #[test]
+    fn an_admin_resolve_needs_a_full_duration_to_fire_again() {
+        let mut e = engine(SEED_CPU);
+        feed(&mut e, &[(0, 95.0), (300, 95.0)]);
+        let id = e.open_alerts().next().map(|a| a.id).expect("open");
+        let ack = e.update(id, Status::Acknowledged, None, 0).expect("ack");
+        assert_eq!(ack.alert.status, Status::Acknowledged);
+        let done = e
+            .update(id, Status::Resolved, Some("fan replaced".to_string()), 0)
+            .expect("resolve");
+        assert_eq!(done.alert.resolution_notes.as_deref(), Some("fan replaced"));
+        assert!(
+            e.update(id, Status::Resolved, None, 0).is_none(),
+            "not open any more"
+        );
+        assert!(feed(&mut e, &[(310, 95.0), (600, 95.0)]).is_empty());
+        assert_eq!(
+            feed(&mut e, &[(610, 95.0)]),
+            [(Change::Fired, Level::Critical)]
+        );
+        assert!(e.open_alerts().all(|a| a.id > id), "new alert, new id");
+    }
+
+    #[test]
+    fn open_alerts_resume_after_a_restart() {
+        let mut first = engine(SEED_CPU);
+        feed(&mut first, &[(0, 95.0), (300, 95.0)]);
+        let open: Vec<Alert> = first.open_alerts().cloned().collect();
+        let rules = first.rules().clone();
+        let mut second = Engine::new(rules, open, 1);
+        // Still high: no second alert; back to normal: the same alert resolves.
+        assert!(feed(&mut second, &[(310, 95.0)]).is_empty());
+        let resolved = second
+            .observe_metric("host-a", &point("cpu_usage", 10.0, 320))
+            .expect("resolves");
+        assert_eq!((resolved.change, resolved.alert.id), (Change::Resolved, 1));
+    }
+}

@@ -1,0 +1,346 @@
+//! Alerting: rules from alerts.yml evaluated on every stored point and
+//! event ([`engine`]), alerts kept in the store with their history, served
+//! by the API and pushed to WebSocket clients as `alert` messages.
+//!
+//! Evaluation runs inline in ingest (a mutex and a few comparisons per
+//! point); persistence runs in one task, in order, so the store always holds
+//! each alert's latest state.
+
+pub mod engine;
+pub mod rules;
+
+use std::sync::{Arc, Mutex};
+
+use p2pmon_common::wire::{EventRecord, MetricRecord};
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::fanout::Hub;
+use crate::store::{Store, StoreError};
+pub use engine::{Alert, Change, Level, Status, Transition};
+pub use rules::AlertsConfig;
+
+enum Job {
+    Save(Transition),
+    /// Reply once everything queued before has been saved.
+    Sync(oneshot::Sender<()>),
+}
+
+pub struct Alerting {
+    engine: Mutex<engine::Engine>,
+    jobs: mpsc::UnboundedSender<Job>,
+    hub: Arc<Hub>,
+    saver: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error("no open alert {0}")]
+    NotOpen(i64),
+    #[error("status must be acknowledged or resolved")]
+    BadStatus,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Alerting {
+    /// Resume the open alerts from `store` and start saving.
+    pub async fn start(
+        rules: AlertsConfig,
+        store: Arc<Store>,
+        hub: Arc<Hub>,
+    ) -> Result<Arc<Self>, StoreError> {
+        let (open, last_id) = store
+            .read(|conn| Ok((open_alerts(conn)?, last_id(conn)?)))
+            .await?;
+        if !open.is_empty() {
+            tracing::info!(open = open.len(), "Open alerts resumed.");
+        }
+        let engine = engine::Engine::new(rules, open, last_id);
+        let (jobs, mut queue) = mpsc::unbounded_channel();
+        let saver = tokio::spawn(async move {
+            while let Some(job) = queue.recv().await {
+                match job {
+                    Job::Save(transition) => {
+                        if let Err(error) = store.exec(move |conn| save(conn, &transition)).await {
+                            tracing::error!(%error, "Alert not saved.");
+                        }
+                    }
+                    Job::Sync(done) => {
+                        let _ = done.send(());
+                    }
+                }
+            }
+        });
+        Ok(Arc::new(Self {
+            engine: Mutex::new(engine),
+            jobs,
+            hub,
+            saver: Mutex::new(Some(saver)),
+        }))
+    }
+
+    /// Evaluate what was just stored for `host`: metrics whose series was
+    /// accepted (`stored[i]`) and events.
+    pub fn observe(
+        &self,
+        host: &str,
+        metrics: &[MetricRecord],
+        stored: &[bool],
+        events: &[EventRecord],
+    ) {
+        let transitions: Vec<Transition> = {
+            let Ok(mut engine) = self.engine.lock() else {
+                return;
+            };
+            if engine.rules().alerts.is_empty() && engine.rules().events.is_empty() {
+                return;
+            }
+            let mut out = Vec::new();
+            for (metric, _) in metrics.iter().zip(stored).filter(|(_, ok)| **ok) {
+                out.extend(engine.observe_metric(host, metric));
+            }
+            for event in events {
+                out.extend(engine.observe_event(host, event));
+            }
+            out
+        };
+        for transition in transitions {
+            self.emit(transition);
+        }
+    }
+
+    fn emit(&self, transition: Transition) {
+        tracing::info!(
+            id = transition.alert.id,
+            rule = %transition.alert.rule,
+            host = %transition.alert.host,
+            change = ?transition.change,
+            severity = ?transition.alert.severity,
+            "Alert {}.",
+            match transition.change {
+                Change::Fired => "fired",
+                Change::Escalated => "escalated",
+                Change::Deescalated => "de-escalated",
+                Change::Repeated => "repeated",
+                Change::Resolved => "resolved",
+                Change::Acknowledged => "acknowledged",
+                Change::ResolvedByAdmin => "resolved by an admin",
+            }
+        );
+        let mut body = serde_json::to_value(&transition.alert).unwrap_or_default();
+        if let Some(object) = body.as_object_mut() {
+            object.insert(
+                "change".to_string(),
+                serde_json::to_value(transition.change).unwrap_or_default(),
+            );
+        }
+        self.hub
+            .publish_alert(Some(&transition.alert.host.clone()), body);
+        let _ = self.jobs.send(Job::Save(transition));
+    }
+
+    /// Open alerts (firing or acknowledged), oldest first.
+    pub fn active(&self) -> Vec<Alert> {
+        self.engine
+            .lock()
+            .map(|engine| engine.open_alerts().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Acknowledge or resolve open alert `id` (`PATCH /api/v1/alerts/{id}`);
+    /// returns it once saved.
+    pub async fn update(
+        &self,
+        id: i64,
+        status: Status,
+        notes: Option<String>,
+    ) -> Result<Alert, UpdateError> {
+        if status == Status::Firing {
+            return Err(UpdateError::BadStatus);
+        }
+        let transition = {
+            let mut engine = self
+                .engine
+                .lock()
+                .map_err(|_| StoreError::Write("alert engine poisoned".to_string()))?;
+            engine
+                .update(id, status, notes, crate::state::now_ms())
+                .ok_or(UpdateError::NotOpen(id))?
+        };
+        let alert = transition.alert.clone();
+        self.emit(transition);
+        self.sync().await;
+        Ok(alert)
+    }
+
+    /// Wait until every alert change so far is in the store.
+    pub async fn sync(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.jobs.send(Job::Sync(done)).is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// Save what is queued and stop; later changes are not saved.
+    pub async fn close(&self) {
+        self.sync().await;
+        let saver = self.saver.lock().ok().and_then(|mut s| s.take());
+        if let Some(saver) = saver {
+            saver.abort();
+        }
+    }
+}
+
+fn save(conn: &mut Connection, transition: &Transition) -> Result<(), StoreError> {
+    let alert = &transition.alert;
+    let tx = conn.transaction()?;
+    tx.execute(
+        "INSERT INTO alerts (id, rule, type, host_id, labels, severity, status, value, threshold, message,
+                             count, started_ms, updated_ms, resolved_ms, resolution_notes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+         ON CONFLICT (id) DO UPDATE SET labels = excluded.labels, severity = excluded.severity,
+             status = excluded.status, value = excluded.value, threshold = excluded.threshold,
+             message = excluded.message, count = excluded.count, updated_ms = excluded.updated_ms,
+             resolved_ms = excluded.resolved_ms, resolution_notes = excluded.resolution_notes",
+        params![
+            alert.id,
+            alert.rule,
+            text(&alert.alert_type),
+            alert.host,
+            serde_json::to_string(&alert.labels).unwrap_or_default(),
+            text(&alert.severity),
+            text(&alert.status),
+            alert.value,
+            alert.threshold,
+            alert.message,
+            alert.count as i64,
+            alert.started_ms,
+            alert.updated_ms,
+            alert.resolved_ms,
+            alert.resolution_notes,
+        ],
+    )?;
+    tx.execute(
+        "INSERT INTO alert_history (alert_id, ts, change, severity, value) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![alert.id, alert.updated_ms, text(&transition.change), text(&alert.severity), alert.value],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// A unit enum's serde name.
+fn text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn parse<T: serde::de::DeserializeOwned>(text: String) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(text)).ok()
+}
+
+const COLUMNS: &str =
+    "id, rule, type, host_id, labels, severity, status, value, threshold, message, count,
+                       started_ms, updated_ms, resolved_ms, resolution_notes";
+
+fn row_to_alert(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Alert>> {
+    let severity: String = r.get(5)?;
+    let status: String = r.get(6)?;
+    let alert_type: String = r.get(2)?;
+    let labels: String = r.get(4)?;
+    let (Some(severity), Some(status), Some(alert_type)) = (
+        match severity.as_str() {
+            "warning" => Some(Level::Warning),
+            "critical" => Some(Level::Critical),
+            _ => None,
+        },
+        parse::<Status>(status),
+        parse::<rules::AlertType>(alert_type),
+    ) else {
+        return Ok(None);
+    };
+    Ok(Some(Alert {
+        id: r.get(0)?,
+        rule: r.get(1)?,
+        alert_type,
+        host: r.get(3)?,
+        labels: serde_json::from_str(&labels).unwrap_or_default(),
+        severity,
+        status,
+        value: r.get(7)?,
+        threshold: r.get(8)?,
+        message: r.get(9)?,
+        count: r.get::<_, i64>(10)? as u64,
+        started_ms: r.get(11)?,
+        updated_ms: r.get(12)?,
+        resolved_ms: r.get(13)?,
+        resolution_notes: r.get(14)?,
+    }))
+}
+
+fn open_alerts(conn: &Connection) -> Result<Vec<Alert>, StoreError> {
+    let mut statement = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM alerts WHERE status IN ('firing', 'acknowledged') ORDER BY id"
+    ))?;
+    let rows = statement.query_map([], row_to_alert)?;
+    Ok(rows.filter_map(|r| r.ok().flatten()).collect())
+}
+
+fn last_id(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn
+        .query_row("SELECT MAX(id) FROM alerts", [], |r| {
+            r.get::<_, Option<i64>>(0)
+        })
+        .optional()?
+        .flatten()
+        .unwrap_or(0))
+}
+
+/// Filters of `GET /api/v1/alerts`.
+pub struct AlertFilter {
+    pub status: Option<Status>,
+    pub host: Option<String>,
+    pub limit: usize,
+}
+
+/// Alerts newest first (history, resolved included).
+pub fn list(conn: &Connection, filter: &AlertFilter) -> Result<Vec<Alert>, StoreError> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM alerts WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR host_id = ?2)
+         ORDER BY id DESC LIMIT ?3"
+    ))?;
+    let status = filter.status.as_ref().map(text);
+    let rows = statement.query_map(
+        params![status, filter.host, filter.limit as i64],
+        row_to_alert,
+    )?;
+    Ok(rows.filter_map(|r| r.ok().flatten()).collect())
+}
+
+/// One alert by id.
+pub fn get(conn: &Connection, id: i64) -> Result<Option<Alert>, StoreError> {
+    let mut statement =
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"))?;
+    Ok(statement
+        .query_row(params![id], row_to_alert)
+        .optional()?
+        .flatten())
+}
+
+/// One alert's changes, oldest first.
+pub fn history(conn: &Connection, id: i64) -> Result<Vec<serde_json::Value>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT ts, change, severity, value FROM alert_history WHERE alert_id = ?1 ORDER BY ts, rowid",
+    )?;
+    let rows = statement.query_map(params![id], |r| {
+        Ok(serde_json::json!({
+            "timestamp_ms": r.get::<_, i64>(0)?,
+            "change": r.get::<_, String>(1)?,
+            "severity": r.get::<_, String>(2)?,
+            "value": r.get::<_, f64>(3)?,
+        }))
+    })?;
+    Ok(rows.filter_map(Result::ok).collect())
+}

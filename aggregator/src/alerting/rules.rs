@@ -1,0 +1,334 @@
+//! conf/p2p/alerts.yml: the seed's rules (`alerts.<metric>` with `warning`,
+//! `critical` and `duration` in seconds) read exactly as the seed writes
+//! them, extended compatibly. Every extension is optional:
+//!
+//! ```yaml
+//! alerts:
+//!   cpu_usage:
+//!     warning: 80
+//!     critical: 90
+//!     duration: 300
+//!     recovery: { warning: 70, critical: 85 }   # hysteresis: clear below these
+//!     direction: above                           # or below (e.g. player_count)
+//!     type: performance                          # performance, security, network, game
+//!     hosts: { vps-1: { critical: 95 } }         # per-host overrides
+//!     maps: { prontera: { warning: 60 } }        # per-map overrides (tag `map`)
+//! events:                                        # rules on events from plugins
+//!   hack_trade: { min_severity: warning, type: security }
+//! notifications: ...                             # the channels (read by notify)
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use p2pmon_common::wire::Severity;
+use p2pmon_common::yaml_config::{self, ConfigErrors, Findings, Validate};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    #[serde(default)]
+    pub alerts: BTreeMap<String, MetricRule>,
+    #[serde(default)]
+    pub events: BTreeMap<String, EventRule>,
+    /// Channels; read by the notification side.
+    #[serde(default)]
+    pub notifications: serde_yaml::Value,
+}
+
+/// The seed's four alert types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertType {
+    Performance,
+    Security,
+    Network,
+    Game,
+}
+
+impl AlertType {
+    /// The type a rule gets when it names none, from its metric's name.
+    pub fn guess(metric: &str) -> Self {
+        const NETWORK: [&str; 6] = [
+            "network",
+            "latency",
+            "packet_loss",
+            "jitter",
+            "connection",
+            "bandwidth",
+        ];
+        const GAME: [&str; 5] = ["player", "map_", "mob_", "item_", "zeny"];
+        if NETWORK.iter().any(|n| metric.contains(n)) {
+            AlertType::Network
+        } else if GAME
+            .iter()
+            .any(|g| metric.starts_with(g) || metric.contains(g))
+        {
+            AlertType::Game
+        } else if metric.contains("security")
+            || metric.contains("suspicion")
+            || metric.contains("login")
+        {
+            AlertType::Security
+        } else {
+            AlertType::Performance
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    #[default]
+    Above,
+    Below,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Levels {
+    #[serde(default)]
+    pub warning: Option<f64>,
+    #[serde(default)]
+    pub critical: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Override {
+    #[serde(default)]
+    pub warning: Option<f64>,
+    #[serde(default)]
+    pub critical: Option<f64>,
+    #[serde(default)]
+    pub duration: Option<u64>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricRule {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub warning: Option<f64>,
+    #[serde(default)]
+    pub critical: Option<f64>,
+    /// Seconds a threshold must stay crossed before the alert fires.
+    #[serde(default)]
+    pub duration: u64,
+    #[serde(default)]
+    pub recovery: Levels,
+    #[serde(default)]
+    pub direction: Direction,
+    #[serde(default, rename = "type")]
+    pub alert_type: Option<AlertType>,
+    #[serde(default)]
+    pub hosts: BTreeMap<String, Override>,
+    #[serde(default)]
+    pub maps: BTreeMap<String, Override>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventRule {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Events below this severity are ignored.
+    #[serde(default = "warning")]
+    pub min_severity: Severity,
+    #[serde(default = "security", rename = "type")]
+    pub alert_type: AlertType,
+}
+
+fn warning() -> Severity {
+    Severity::Warning
+}
+fn security() -> AlertType {
+    AlertType::Security
+}
+
+/// The thresholds that apply to one series.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Thresholds {
+    pub warning: Option<f64>,
+    pub critical: Option<f64>,
+    pub recovery_warning: Option<f64>,
+    pub recovery_critical: Option<f64>,
+    pub duration_ms: i64,
+    pub below: bool,
+}
+
+impl MetricRule {
+    /// Thresholds for `host` and the series' `map` tag: a map override wins
+    /// over a host override, which wins over the rule.
+    pub fn thresholds(&self, host: &str, map: Option<&str>) -> Thresholds {
+        let mut t = Thresholds {
+            warning: self.warning,
+            critical: self.critical,
+            recovery_warning: self.recovery.warning,
+            recovery_critical: self.recovery.critical,
+            duration_ms: self.duration as i64 * 1000,
+            below: self.direction == Direction::Below,
+        };
+        let overrides = [self.hosts.get(host), map.and_then(|m| self.maps.get(m))];
+        for o in overrides.into_iter().flatten() {
+            t.warning = o.warning.or(t.warning);
+            t.critical = o.critical.or(t.critical);
+            if let Some(seconds) = o.duration {
+                t.duration_ms = seconds as i64 * 1000;
+            }
+        }
+        t
+    }
+
+    pub fn alert_type(&self, metric: &str) -> AlertType {
+        self.alert_type.unwrap_or_else(|| AlertType::guess(metric))
+    }
+}
+
+impl AlertsConfig {
+    /// Load `path`; a missing file means no rules (said once in the log).
+    pub fn load_or_empty(path: &Path) -> Result<Self, ConfigErrors> {
+        if !path.exists() {
+            tracing::warn!(file = %path.display(), "No alerts file: no alert rules.");
+            return Ok(Self::default());
+        }
+        yaml_config::load(path)
+    }
+}
+
+impl Validate for AlertsConfig {
+    fn validate(&self, _base_dir: &Path, findings: &mut Findings) {
+        for (metric, rule) in &self.alerts {
+            let at = format!("alerts.{metric}");
+            if !p2pmon_common::rules::is_name(metric, p2pmon_common::rules::MAX_NAME) {
+                findings.error(
+                    &at,
+                    format!("{metric:?} is not a metric name ([a-z][a-z0-9_.]*)"),
+                );
+            }
+            if rule.warning.is_none() && rule.critical.is_none() {
+                findings.error(&at, "needs warning, critical or both");
+            }
+            findings.in_range(format!("{at}.duration"), rule.duration, 0..=86_400 * 7);
+            let below = rule.direction == Direction::Below;
+            // Warning comes before critical on the way to trouble.
+            if let (Some(w), Some(c)) = (rule.warning, rule.critical)
+                && ((!below && w > c) || (below && w < c))
+            {
+                findings.error(
+                    &at,
+                    format!(
+                        "warning {w} is past critical {c} for direction {}",
+                        if below { "below" } else { "above" }
+                    ),
+                );
+            }
+            for (level, threshold, recovery) in [
+                ("warning", rule.warning, rule.recovery.warning),
+                ("critical", rule.critical, rule.recovery.critical),
+            ] {
+                if let Some(r) = recovery {
+                    match threshold {
+                        None => findings.error(
+                            format!("{at}.recovery.{level}"),
+                            format!("there is no {level} threshold to recover from"),
+                        ),
+                        Some(t) if (!below && r > t) || (below && r < t) => findings.error(
+                            format!("{at}.recovery.{level}"),
+                            format!("{r} must be on the safe side of the {level} threshold {t}"),
+                        ),
+                        Some(_) => {}
+                    }
+                }
+            }
+            for value in [
+                rule.warning,
+                rule.critical,
+                rule.recovery.warning,
+                rule.recovery.critical,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if !value.is_finite() {
+                    findings.error(&at, "thresholds must be finite numbers");
+                }
+            }
+        }
+        for kind in self.events.keys() {
+            if !p2pmon_common::rules::is_name(kind, p2pmon_common::rules::MAX_NAME) {
+                findings.error(
+                    format!("events.{kind}"),
+                    format!("{kind:?} is not an event kind"),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<AlertsConfig, ConfigErrors> {
+        yaml_config::parse(Path::new("alerts.yml"), text)
+    }
+
+    #[test]
+    fn the_seed_file_reads_as_written() {
+        let config = parse(include_str!("../../../conf/p2p/alerts.yml")).expect("seed alerts.yml");
+        let cpu = &config.alerts["cpu_usage"];
+        assert_eq!(
+            (cpu.warning, cpu.critical, cpu.duration),
+            (Some(80.0), Some(90.0), 300)
+        );
+        assert_eq!(
+            config.alerts["network_latency"].alert_type("network_latency"),
+            AlertType::Network
+        );
+        assert_eq!(cpu.alert_type("cpu_usage"), AlertType::Performance);
+    }
+
+    #[test]
+    fn overrides_apply_map_over_host_over_rule() {
+        let config = parse(
+            "alerts:\n  player_count:\n    warning: 10\n    critical: 2\n    direction: below\n    duration: 60\n    hosts: { vps-1: { critical: 5 } }\n    maps: { prontera: { warning: 50, duration: 0 } }\n",
+        )
+        .expect("valid");
+        let rule = &config.alerts["player_count"];
+        let t = rule.thresholds("vps-1", Some("prontera"));
+        assert_eq!(
+            (t.warning, t.critical, t.duration_ms, t.below),
+            (Some(50.0), Some(5.0), 0, true)
+        );
+        assert_eq!(rule.thresholds("other", None).critical, Some(2.0));
+    }
+
+    #[test]
+    fn bad_rules_are_all_reported() {
+        let errors = parse(
+            "alerts:\n  cpu_usage: { warning: 95, critical: 90 }\n  memory_usage: { duration: 5 }\n  disk_usage: { warning: 80, recovery: { warning: 85 } }\n  net: { warning: 1, colour: red }\n",
+        )
+        .expect_err("invalid");
+        let text = errors.to_string();
+        assert!(
+            text.contains("alerts.cpu_usage: warning 95 is past critical 90"),
+            "{text}"
+        );
+        assert!(
+            text.contains("alerts.memory_usage: needs warning, critical or both"),
+            "{text}"
+        );
+        assert!(
+            text.contains("alerts.disk_usage.recovery.warning"),
+            "{text}"
+        );
+        assert!(text.contains("colour"), "{text}");
+    }
+}

@@ -1,0 +1,226 @@
+//! Alerting through the real ingest path: rules from an alerts.yml in the
+//! seed's format, evaluated as points arrive (durations judged by the points'
+//! own timestamps), alerts pushed to WebSocket clients, kept across a
+//! restart, and closed by the API.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use p2pmon_common::wire::{EventRecord, HostType, Record, Severity};
+use p2pmon_tests::aggregator::{TestAggregator, batch, metric, now_ms};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const RULES: &str = "alerts:
+  cpu_usage:
+    warning: 80
+    critical: 90
+    duration: 300
+  network_latency:
+    warning: 150
+    critical: 200
+    duration: 60
+events:
+  hack_trade: { min_severity: warning }
+";
+
+async fn start() -> anyhow::Result<(TestAggregator, tempfile::TempDir)> {
+    let rules = tempfile::tempdir()?;
+    let path = rules.path().join("alerts.yml");
+    std::fs::write(&path, RULES)?;
+    let agg = TestAggregator::start_with(&format!("alerts_file: '{}'", path.display())).await?;
+    Ok((agg, rules))
+}
+
+async fn connect(agg: &TestAggregator) -> anyhow::Result<Ws> {
+    let url = format!("{}?token={}", agg.ws_url()?, agg.api_token);
+    Ok(tokio_tungstenite::connect_async(url).await?.0)
+}
+
+/// Alert messages received within `wait`.
+async fn alerts_within(ws: &mut Ws, wait: Duration) -> anyhow::Result<Vec<Value>> {
+    let mut found = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while let Ok(Some(message)) = tokio::time::timeout_at(deadline, ws.next()).await {
+        if let Message::Text(text) = message? {
+            let value: Value = serde_json::from_str(&text)?;
+            if value["type"] == "alert" {
+                found.push(value["alert"].clone());
+            }
+        }
+    }
+    Ok(found)
+}
+
+#[tokio::test]
+async fn a_threshold_held_for_its_duration_fires_on_arrival_and_survives_a_restart()
+-> anyhow::Result<()> {
+    let (mut agg, _rules) = start().await?;
+    let mut ws = connect(&agg).await?;
+    let cred = agg.enroll("host-a").await?;
+    let now = now_ms();
+    let minute = 60_000;
+
+    // High for 4 minutes: pending, not yet an alert.
+    let early: Vec<Record> = (0..5)
+        .map(|i| metric("cpu_usage", 95.0, &[], now - 9 * minute + i * minute))
+        .collect();
+    agg.post_batch(&cred, &batch("host-a", "s", 1, early))
+        .await?;
+    assert!(
+        alerts_within(&mut ws, Duration::from_millis(500))
+            .await?
+            .is_empty()
+    );
+    let (_, active) = agg.api("/api/v1/alerts/active").await?;
+    assert_eq!(active["alerts"], json!([]));
+
+    // The point at 5 minutes completes the seed's 300 s: it fires as it is ingested.
+    let late = vec![metric("cpu_usage", 96.0, &[], now - 4 * minute)];
+    agg.post_batch(&cred, &batch("host-a", "s", 2, late))
+        .await?;
+    let fired = alerts_within(&mut ws, Duration::from_secs(2)).await?;
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0]["change"], "fired");
+    assert_eq!(fired[0]["severity"], "critical");
+    assert_eq!(fired[0]["host"], "host-a");
+    assert_eq!(fired[0]["type"], "performance");
+    assert_eq!(fired[0]["threshold"], 90.0);
+    let id = fired[0]["id"].as_i64().expect("id");
+
+    // Still high after a restart: the same alert, no second one.
+    agg.restart().await?;
+    let mut ws = connect(&agg).await?;
+    let (_, active) = agg.api("/api/v1/alerts/active").await?;
+    assert_eq!(
+        active["alerts"].as_array().map(Vec::len),
+        Some(1),
+        "{active}"
+    );
+    assert_eq!(active["alerts"][0]["id"], id);
+    let (status, _) = agg.hello(&cred, HostType::P2p).await?;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let still_high = vec![metric("cpu_usage", 95.0, &[], now - 3 * minute)];
+    agg.post_batch(&cred, &batch("host-a", "s", 3, still_high))
+        .await?;
+    assert!(
+        alerts_within(&mut ws, Duration::from_millis(500))
+            .await?
+            .is_empty()
+    );
+
+    // Down to warning, then back to normal: the same alert de-escalates and resolves.
+    let lower = vec![metric("cpu_usage", 85.0, &[], now - 2 * minute)];
+    agg.post_batch(&cred, &batch("host-a", "s", 4, lower))
+        .await?;
+    let normal = vec![metric("cpu_usage", 12.0, &[], now - minute)];
+    agg.post_batch(&cred, &batch("host-a", "s", 5, normal))
+        .await?;
+    let changes = alerts_within(&mut ws, Duration::from_secs(2)).await?;
+    let seen: Vec<(&str, i64)> = changes
+        .iter()
+        .map(|a| {
+            (
+                a["change"].as_str().unwrap_or(""),
+                a["id"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(seen, [("deescalated", id), ("resolved", id)]);
+
+    let (_, detail) = agg.api(&format!("/api/v1/alerts/{id}")).await?;
+    let history: Vec<&str> = detail["history"]
+        .as_array()
+        .map(|h| h.iter().filter_map(|c| c["change"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(history, ["fired", "deescalated", "resolved"]);
+    assert_eq!(detail["alert"]["status"], "resolved");
+    let (_, active) = agg.api("/api/v1/alerts/active").await?;
+    assert_eq!(active["alerts"], json!([]));
+    Ok(())
+}
+
+fn hack(account: &str, at: u64) -> Record {
+    Record::Event(EventRecord {
+        plugin: "anticheat".to_string(),
+        kind: "hack_trade".to_string(),
+        severity: Severity::Critical,
+        message: "a character tried to trade items it does not have".to_string(),
+        fields: [("account_id".to_string(), account.to_string())].into(),
+        timestamp_ms: at,
+    })
+}
+
+#[tokio::test]
+async fn security_events_raise_one_alert_per_host_until_an_admin_resolves_it() -> anyhow::Result<()>
+{
+    let (agg, _rules) = start().await?;
+    let cred = agg.enroll("host-a").await?;
+    let now = now_ms();
+    agg.post_batch(
+        &cred,
+        &batch(
+            "host-a",
+            "s",
+            1,
+            vec![hack("2000001", now), hack("2000002", now + 1)],
+        ),
+    )
+    .await?;
+    let (_, active) = agg.api("/api/v1/alerts/active").await?;
+    let alerts = active["alerts"].as_array().cloned().unwrap_or_default();
+    assert_eq!(alerts.len(), 1, "{active}");
+    assert_eq!(alerts[0]["type"], "security");
+    assert_eq!(alerts[0]["count"], 2);
+    assert_eq!(alerts[0]["labels"]["account_id"], "2000002");
+    let id = alerts[0]["id"].as_i64().expect("id");
+
+    let response = reqwest::Client::new()
+        .patch(agg.api_url(&format!("/api/v1/alerts/{id}"))?)
+        .bearer_auth(&agg.api_token)
+        .json(&json!({"status": "resolved", "resolution_notes": "account 2000002 banned"}))
+        .send()
+        .await?;
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+
+    // The next one is a new alert.
+    agg.post_batch(
+        &cred,
+        &batch("host-a", "s", 2, vec![hack("2000003", now + 2)]),
+    )
+    .await?;
+    let (_, active) = agg.api("/api/v1/alerts/active").await?;
+    assert_eq!(active["alerts"].as_array().map(Vec::len), Some(1));
+    assert_ne!(active["alerts"][0]["id"], id);
+    let (_, all) = agg.api("/api/v1/alerts?host=host-a").await?;
+    assert_eq!(all["alerts"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        all["alerts"][1]["resolution_notes"],
+        "account 2000002 banned"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_malformed_alerts_file_stops_start_up_naming_each_problem() -> anyhow::Result<()> {
+    let rules = tempfile::tempdir()?;
+    let path = rules.path().join("alerts.yml");
+    std::fs::write(
+        &path,
+        "alerts:\n  cpu_usage: { warning: 95, critical: 90 }\n  memory_usage: { warning: high }\n",
+    )?;
+    let error =
+        match TestAggregator::start_with(&format!("alerts_file: '{}'", path.display())).await {
+            Ok(_) => anyhow::bail!("started with a malformed alerts.yml"),
+            Err(error) => format!("{error:#}"),
+        };
+    assert!(
+        error.contains("alerts.cpu_usage: warning 95 is past critical 90"),
+        "{error}"
+    );
+    assert!(error.contains("alerts.memory_usage.warning"), "{error}");
+    Ok(())
+}
