@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::rules::{AlertType, AlertsConfig, Thresholds};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     Warning,

@@ -7,6 +7,7 @@
 //! each alert's latest state.
 
 pub mod engine;
+pub mod notify;
 pub mod rules;
 
 use std::sync::{Arc, Mutex};
@@ -28,6 +29,7 @@ enum Job {
 
 pub struct Alerting {
     engine: Mutex<engine::Engine>,
+    notifier: notify::Notifier,
     jobs: mpsc::UnboundedSender<Job>,
     hub: Arc<Hub>,
     saver: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -56,6 +58,8 @@ impl Alerting {
         if !open.is_empty() {
             tracing::info!(open = open.len(), "Open alerts resumed.");
         }
+        let notifier =
+            notify::Notifier::start(&rules.notifications).map_err(StoreError::Invalid)?;
         let engine = engine::Engine::new(rules, open, last_id);
         let (jobs, mut queue) = mpsc::unbounded_channel();
         let saver = tokio::spawn(async move {
@@ -74,6 +78,7 @@ impl Alerting {
         });
         Ok(Arc::new(Self {
             engine: Mutex::new(engine),
+            notifier,
             jobs,
             hub,
             saver: Mutex::new(Some(saver)),
@@ -137,7 +142,13 @@ impl Alerting {
         }
         self.hub
             .publish_alert(Some(&transition.alert.host.clone()), body);
+        self.notifier.notify(&transition);
         let _ = self.jobs.send(Job::Save(transition));
+    }
+
+    /// Deliveries per enabled notification channel.
+    pub fn channel_stats(&self) -> Vec<(&'static str, Arc<notify::ChannelStats>)> {
+        self.notifier.stats()
     }
 
     /// Open alerts (firing or acknowledged), oldest first.

@@ -32,9 +32,9 @@ pub struct AlertsConfig {
     pub alerts: BTreeMap<String, MetricRule>,
     #[serde(default)]
     pub events: BTreeMap<String, EventRule>,
-    /// Channels; read by the notification side.
+    /// The channels (see [`super::notify`]).
     #[serde(default)]
-    pub notifications: serde_yaml::Value,
+    pub notifications: super::notify::NotificationsConfig,
 }
 
 /// The seed's four alert types.
@@ -261,6 +261,7 @@ impl Validate for AlertsConfig {
                 }
             }
         }
+        self.notifications.validate(findings);
         for kind in self.events.keys() {
             if !p2pmon_common::rules::is_name(kind, p2pmon_common::rules::MAX_NAME) {
                 findings.error(

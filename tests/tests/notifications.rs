@@ -1,0 +1,320 @@
+//! Alert notifications to Discord, Slack and an SMS gateway, tested against
+//! a local HTTP server that answers like them (429 with retry_after, 5xx,
+//! 4xx, a channel that hangs), through the real ingest path.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use p2pmon_tests::aggregator::{TestAggregator, batch, metric, now_ms};
+
+/// One request a fake service received: path, headers, body, when.
+type Request = (String, HeaderMap, String, Instant);
+
+#[derive(Clone, Default)]
+struct Received(Arc<Mutex<Vec<Request>>>);
+
+impl Received {
+    fn on(&self, path: &str) -> Vec<(HeaderMap, String, Instant)> {
+        self.0
+            .lock()
+            .map(|r| {
+                r.iter()
+                    .filter(|(p, ..)| p == path)
+                    .map(|(_, h, b, t)| (h.clone(), b.clone(), *t))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+async fn hook(
+    State(received): State<Received>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> impl IntoResponse {
+    let count = {
+        let mut all = received.0.lock().expect("lock");
+        all.push((path.clone(), headers, body, Instant::now()));
+        all.iter().filter(|(p, ..)| *p == path).count()
+    };
+    match path.as_str() {
+        // Discord: rate limited once, retry_after in the body (seconds).
+        "discord" if count == 1 => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "5")],
+            r#"{"message": "You are being rate limited.", "retry_after": 0.4, "global": false}"#
+                .to_string(),
+        )
+            .into_response(),
+        "flaky" if count <= 2 => StatusCode::BAD_GATEWAY.into_response(),
+        "bad" => (StatusCode::BAD_REQUEST, "unknown webhook").into_response(),
+        "hang" => {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            StatusCode::OK.into_response()
+        }
+        "sms" => (StatusCode::CREATED, r#"{"sid": "SM1"}"#).into_response(),
+        _ => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+async fn fake_services() -> anyhow::Result<(String, Received)> {
+    let received = Received::default();
+    let app = Router::new()
+        .route("/{path}", post(hook))
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((base, received))
+}
+
+fn rules(base: &str, discord: &str, slack: &str) -> String {
+    format!(
+        "alerts:
+  cpu_usage: {{ warning: 80, critical: 90, duration: 0 }}
+notifications:
+  discord: {{ enabled: true, webhook_url: '{base}/{discord}' }}
+  slack: {{ enabled: true, webhook_url: '{base}/{slack}' }}
+  sms:
+    enabled: true
+    url: '{base}/sms'
+    account_sid: AC123
+    auth_token: secret-token
+    from: '+15550100'
+    to: ['+15550199', '+15550198']
+  max_attempts: 4
+  retry_base_ms: 100
+  timeout_ms: 30000
+"
+    )
+}
+
+async fn start(yaml: &str) -> anyhow::Result<(TestAggregator, tempfile::TempDir)> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("alerts.yml");
+    std::fs::write(&path, yaml)?;
+    let agg = TestAggregator::start_with(&format!("alerts_file: '{}'", path.display())).await?;
+    Ok((agg, dir))
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !done() {
+        if Instant::now() > deadline {
+            anyhow::bail!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn each_channel_gets_the_alert_once_and_a_hung_channel_delays_nobody() -> anyhow::Result<()> {
+    let (base, received) = fake_services().await?;
+    let (agg, _dir) = start(&rules(&base, "discord", "hang")).await?;
+    let cred = agg.enroll("host-a").await?;
+    let sent_at = Instant::now();
+    agg.post_batch(
+        &cred,
+        &batch(
+            "host-a",
+            "s",
+            1,
+            vec![metric("cpu_usage", 97.0, &[], now_ms())],
+        ),
+    )
+    .await?;
+
+    // Discord: a 429, then the retry after the 0.4 s the body asked for
+    // (not the header's 5 s), and it is delivered.
+    wait_for("discord delivery", || received.on("discord").len() == 2).await?;
+    let discord = received.on("discord");
+    let gap = discord[1].2 - discord[0].2;
+    assert!(
+        gap >= Duration::from_millis(400) && gap < Duration::from_secs(4),
+        "{gap:?}"
+    );
+    let embed: serde_json::Value = serde_json::from_str(&discord[1].1)?;
+    assert_eq!(
+        embed["embeds"][0]["title"],
+        "[CRITICAL] cpu_usage on host-a"
+    );
+    assert_eq!(embed["embeds"][0]["color"], 0xE74C3C);
+    // SMS: one message per number, Basic auth, form-encoded, critical only.
+    wait_for("sms delivery", || received.on("sms").len() == 2).await?;
+    let sms = received.on("sms");
+    assert!(
+        sms[0].1.contains("To=%2B15550199") && sms[0].1.contains("From=%2B15550100"),
+        "{}",
+        sms[0].1
+    );
+    assert!(
+        sms[0]
+            .1
+            .contains("Body=p2pmon+%5BCRITICAL%5D+cpu_usage+on+host-a"),
+        "{}",
+        sms[0].1
+    );
+    let auth = sms[0]
+        .0
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert!(auth.starts_with("Basic "), "{auth}");
+    // Slack hangs; the others did not wait for it.
+    assert!(sent_at.elapsed() < Duration::from_secs(10));
+    assert_eq!(received.on("hang").len(), 1);
+
+    // No second notification while the alert stays open.
+    agg.post_batch(
+        &cred,
+        &batch(
+            "host-a",
+            "s",
+            2,
+            vec![metric("cpu_usage", 98.0, &[], now_ms())],
+        ),
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(received.on("discord").len(), 2);
+    assert_eq!(received.on("sms").len(), 2);
+
+    // Resolved: Discord hears it (green); SMS (critical only, firing only) does not.
+    agg.post_batch(
+        &cred,
+        &batch(
+            "host-a",
+            "s",
+            3,
+            vec![metric("cpu_usage", 10.0, &[], now_ms())],
+        ),
+    )
+    .await?;
+    wait_for("resolved on discord", || received.on("discord").len() == 3).await?;
+    let resolved: serde_json::Value = serde_json::from_str(&received.on("discord")[2].1)?;
+    assert_eq!(
+        resolved["embeds"][0]["title"],
+        "[RESOLVED] cpu_usage on host-a"
+    );
+    assert_eq!(resolved["embeds"][0]["color"], 0x2ECC71);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(received.on("sms").len(), 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_and_other_refusals_are_not() -> anyhow::Result<()> {
+    let (base, received) = fake_services().await?;
+    let (agg, _dir) = start(&rules(&base, "bad", "flaky")).await?;
+    let cred = agg.enroll("host-a").await?;
+    // A warning: Discord and Slack want it, SMS (critical only) does not.
+    agg.post_batch(
+        &cred,
+        &batch(
+            "host-a",
+            "s",
+            1,
+            vec![metric("cpu_usage", 85.0, &[], now_ms())],
+        ),
+    )
+    .await?;
+    wait_for("slack after two 502s", || received.on("flaky").len() == 3).await?;
+    let body: serde_json::Value = serde_json::from_str(&received.on("flaky")[2].1)?;
+    assert_eq!(body["text"], "[WARNING] cpu_usage on host-a");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(received.on("bad").len(), 1, "a 400 is not retried");
+    assert!(received.on("sms").is_empty(), "warnings do not go by SMS");
+    let stats = agg
+        .server
+        .as_ref()
+        .map(|s| s.shared.alerting.channel_stats())
+        .unwrap_or_default();
+    let get = |name: &str| {
+        stats
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| {
+                (
+                    s.sent.load(std::sync::atomic::Ordering::Relaxed),
+                    s.failed.load(std::sync::atomic::Ordering::Relaxed),
+                    s.retried.load(std::sync::atomic::Ordering::Relaxed),
+                )
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(get("slack"), (1, 0, 2));
+    assert_eq!(get("discord"), (0, 1, 0));
+    Ok(())
+}
+
+/// Everything this test binary logs.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut all) = self.0.lock() {
+            all.extend_from_slice(bytes);
+        }
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn webhook_secrets_stay_out_of_logs_and_answers() -> anyhow::Result<()> {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Nothing listens on port 9: the delivery fails, and is logged.
+    let secret = "T0PSECRET-webhook-token";
+    let (agg, _dir) = start(&format!(
+        "alerts:\n  cpu_usage: {{ warning: 80, duration: 0 }}\nnotifications:\n  discord: {{ enabled: true, webhook_url: 'http://127.0.0.1:9/api/webhooks/1/{secret}' }}\n  max_attempts: 2\n  retry_base_ms: 50\n"
+    ))
+    .await?;
+    let cred = agg.enroll("host-a").await?;
+    agg.post_batch(
+        &cred,
+        &batch(
+            "host-a",
+            "s",
+            1,
+            vec![metric("cpu_usage", 97.0, &[], now_ms())],
+        ),
+    )
+    .await?;
+    let text = || {
+        String::from_utf8_lossy(&captured.0.lock().map(|b| b.clone()).unwrap_or_default())
+            .into_owned()
+    };
+    wait_for("the failed delivery in the log", || {
+        text().contains("Notification not delivered")
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}: {}", text()))?;
+    assert!(text().contains("Channel not reachable"), "{}", text());
+    assert!(
+        !text().contains(secret),
+        "the webhook token leaked into the log:\n{}",
+        text()
+    );
+    for path in ["/api/v1/health", "/api/v1/alerts/active", "/api/v1/alerts"] {
+        let (_, body) = agg.api(path).await?;
+        assert!(!body.to_string().contains(secret), "{path}: {body}");
+    }
+    Ok(())
+}
