@@ -3,15 +3,19 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WASM_PACKAGES := -p p2pmon-plugin-sdk -p p2pmon-rathena -p p2pmon-plugin-system -p p2pmon-plugin-game -p p2pmon-plugin-network -p p2pmon-plugin-anticheat -p p2pmon-fixture-counter -p p2pmon-fixture-empty -p p2pmon-fixture-hostile
 
-.PHONY: run test setup plugins lint bench bench-ingest bench-fanout bench-collect footprint aggregator clean
+.PHONY: run test test-deps setup plugins lint bench bench-ingest bench-fanout bench-collect footprint aggregator clean
 
 ## Install what is missing, build the plugins, run the agent showing what it collects.
 run: setup plugins
 	$(CARGO) run -p p2pmon-agent -- --config conf/p2p/agent.yml run --format text
 
 ## Everything CI checks: formatting, lints (host and wasm32), all tests.
-test: setup plugins lint
+test: setup test-deps plugins lint
 	$(CARGO) test
+
+## What the tests talk to besides the machine's own services: a real SMTP server (Debian's python3-aiosmtpd).
+test-deps:
+	@dpkg -s python3-aiosmtpd >/dev/null 2>&1 || { echo "==> installing python3-aiosmtpd (Debian package, for the email tests)"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-aiosmtpd >/dev/null; }
 
 setup:
 	@command -v rustup >/dev/null || { echo "rustup is required (https://rustup.rs)"; exit 1; }

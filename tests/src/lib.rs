@@ -218,3 +218,15 @@ pub fn with_captured_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
     let result = tracing::subscriber::with_default(subscriber, f);
     (result, buffer.text())
 }
+
+/// A self-signed certificate for `localhost` and `127.0.0.1`, written as
+/// `{name}.pem` and `{name}.key` in `dir`.
+pub fn write_self_signed(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf)> {
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
+    let cert = dir.join(format!("{name}.pem"));
+    let key = dir.join(format!("{name}.key"));
+    std::fs::write(&cert, generated.cert.pem())?;
+    std::fs::write(&key, generated.signing_key.serialize_pem())?;
+    Ok((cert, key))
+}

@@ -208,21 +208,11 @@ async fn shutdown_leaves_what_cannot_be_sent_in_the_spool() -> Result<()> {
     Ok(())
 }
 
-fn write_cert(dir: &std::path::Path, name: &str) -> Result<(PathBuf, PathBuf)> {
-    let generated =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
-    let cert = dir.join(format!("{name}.pem"));
-    let key = dir.join(format!("{name}.key"));
-    std::fs::write(&cert, generated.cert.pem())?;
-    std::fs::write(&key, generated.signing_key.serialize_pem())?;
-    Ok((cert, key))
-}
-
 #[test]
 fn agents_ship_over_tls_and_refuse_a_certificate_they_do_not_trust() -> Result<()> {
     let root = tempfile::tempdir()?;
-    let (cert, key) = write_cert(root.path(), "aggregator")?;
-    let (other_cert, _) = write_cert(root.path(), "other")?;
+    let (cert, key) = p2pmon_tests::write_self_signed(root.path(), "aggregator")?;
+    let (other_cert, _) = p2pmon_tests::write_self_signed(root.path(), "other")?;
     let mut aggregator = AggregatorProcess::configure(
         &PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-aggregator")),
         &root.path().join("aggregator"),

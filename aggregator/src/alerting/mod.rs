@@ -6,6 +6,7 @@
 //! point); persistence runs in one task, in order, so the store always holds
 //! each alert's latest state.
 
+pub mod email;
 pub mod engine;
 pub mod notify;
 pub mod rules;

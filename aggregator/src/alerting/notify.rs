@@ -1,5 +1,5 @@
-//! Notification channels for alerts: Discord and Slack webhooks and an SMS
-//! gateway with a Twilio-style API (the web dashboard gets every alert over
+//! Notification channels for alerts: email (see [`super::email`]), Discord
+//! and Slack webhooks and an SMS gateway with a Twilio-style API (the web dashboard gets every alert over
 //! the WebSocket already). Configured under `notifications:` in alerts.yml,
 //! as the seed writes it, extended compatibly:
 //!
@@ -41,7 +41,7 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 #[serde(deny_unknown_fields)]
 pub struct NotificationsConfig {
     #[serde(default)]
-    pub email: EmailConfig,
+    pub email: super::email::EmailConfig,
     #[serde(default)]
     pub discord: WebhookConfig,
     #[serde(default)]
@@ -61,7 +61,7 @@ pub struct NotificationsConfig {
 impl Default for NotificationsConfig {
     fn default() -> Self {
         Self {
-            email: EmailConfig::default(),
+            email: super::email::EmailConfig::default(),
             discord: WebhookConfig::default(),
             slack: WebhookConfig::default(),
             sms: SmsConfig::default(),
@@ -80,17 +80,6 @@ fn default_retry_ms() -> u64 {
 }
 fn default_timeout_ms() -> u64 {
     10_000
-}
-
-/// The seed's email channel. Sending mail is not part of this version: an
-/// enabled email channel is reported at start-up and skipped.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmailConfig {
-    #[serde(default)]
-    pub enabled: bool,
-    #[serde(default)]
-    pub recipients: Vec<String>,
 }
 
 #[derive(Clone, Deserialize)]
@@ -193,6 +182,7 @@ fn yes() -> bool {
 
 impl NotificationsConfig {
     pub fn validate(&self, findings: &mut Findings) {
+        self.email.validate(findings);
         for (name, hook) in [("discord", &self.discord), ("slack", &self.slack)] {
             if hook.enabled {
                 check_url(
@@ -255,20 +245,24 @@ pub struct Notifier {
 
 #[derive(Clone)]
 enum Target {
+    Email(super::email::Mailer),
     Discord(String),
     Slack(String),
     Sms(SmsConfig),
 }
 
+/// How one delivery attempt went.
+pub enum Outcome {
+    Delivered,
+    /// Try again after the wait given (429), or the backoff (`None`).
+    Retry(Option<Duration>, String),
+    /// Refused for good (a 4xx other than 429, a permanent SMTP error).
+    Refused(String),
+}
+
 impl Notifier {
     /// Start a task per enabled channel.
     pub fn start(config: &NotificationsConfig) -> Result<Self, String> {
-        if config.email.enabled {
-            tracing::warn!(
-                recipients = config.email.recipients.len(),
-                "The email channel is enabled in alerts.yml, but this version does not send email; alerts go to the other channels."
-            );
-        }
         let client = reqwest::Client::builder()
             .timeout(Duration::from_millis(config.timeout_ms))
             .redirect(reqwest::redirect::Policy::none())
@@ -300,6 +294,16 @@ impl Notifier {
                     stats,
                 });
             };
+        if config.email.enabled {
+            let mailer =
+                super::email::Mailer::new(&config.email, Duration::from_millis(config.timeout_ms))?;
+            add(
+                "email",
+                Target::Email(mailer),
+                config.email.min_severity,
+                config.email.send_resolved,
+            );
+        }
         if config.discord.enabled {
             add(
                 "discord",
@@ -367,85 +371,94 @@ async fn deliver(
     stats: Arc<ChannelStats>,
 ) {
     while let Some(transition) = queue.recv().await {
-        let alert = &transition.alert;
-        let requests = build(&target, &client, &transition);
-        let mut ok = true;
-        for request in requests {
-            ok &= send(name, alert.id, request, &config, &stats).await;
-        }
+        let id = transition.alert.id;
+        let ok = match &target {
+            Target::Email(mailer) => match mailer.message(&title(&transition), text(&transition)) {
+                Ok(message) => {
+                    with_retries(name, id, &config, &stats, || mailer.attempt(&message)).await
+                }
+                Err(error) => {
+                    tracing::error!(channel = name, alert = id, %error, "Cannot build the email.");
+                    false
+                }
+            },
+            _ => {
+                let mut ok = true;
+                for request in http_requests(&target, &client, &transition) {
+                    ok &= with_retries(name, id, &config, &stats, || http_attempt(&request)).await;
+                }
+                ok
+            }
+        };
         if ok {
             stats.sent.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(channel = name, alert = alert.id, "Notification sent.");
+            tracing::info!(channel = name, alert = id, "Notification sent.");
         } else {
             stats.failed.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
 
-/// Send one request with the retry policy; true once it was accepted.
-async fn send(
+/// One HTTP attempt, classified.
+async fn http_attempt(request: &reqwest::RequestBuilder) -> Outcome {
+    let Some(request) = request.try_clone() else {
+        return Outcome::Refused("request cannot be repeated".to_string());
+    };
+    match request.send().await {
+        Ok(response) if response.status().is_success() => Outcome::Delivered,
+        Ok(response) if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
+            let header = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<f64>().ok());
+            // Discord says how long in the body (seconds, fractional).
+            let body: Option<serde_json::Value> = response.json().await.ok();
+            let seconds = body
+                .as_ref()
+                .and_then(|b| b.get("retry_after"))
+                .and_then(serde_json::Value::as_f64)
+                .or(header)
+                .unwrap_or(1.0);
+            let wait = Duration::from_secs_f64(seconds.clamp(0.0, MAX_RETRY_AFTER.as_secs_f64()));
+            Outcome::Retry(Some(wait), "rate limited (429)".to_string())
+        }
+        Ok(response) if response.status().is_server_error() => {
+            Outcome::Retry(None, format!("server error {}", response.status().as_u16()))
+        }
+        Ok(response) => Outcome::Refused(format!("refused with {}", response.status().as_u16())),
+        Err(error) => Outcome::Retry(None, format!("not reachable: {}", error.without_url())),
+    }
+}
+
+/// Run `attempt` until it delivers, is refused, or `max_attempts` is
+/// reached; true once delivered.
+async fn with_retries<F, Fut>(
     name: &str,
     alert: i64,
-    request: reqwest::RequestBuilder,
     config: &NotificationsConfig,
     stats: &ChannelStats,
-) -> bool {
+    mut attempt: F,
+) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Outcome>,
+{
     let mut backoff = Duration::from_millis(config.retry_base_ms);
-    for attempt in 1..=config.max_attempts {
-        let Some(try_request) = request.try_clone() else {
-            return false;
-        };
-        let wait = match try_request.send().await {
-            Ok(response) if response.status().is_success() => return true,
-            Ok(response) if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
-                let header = response
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<f64>().ok());
-                let body: Option<serde_json::Value> = response.json().await.ok();
-                let seconds = body
-                    .as_ref()
-                    .and_then(|b| b.get("retry_after"))
-                    .and_then(serde_json::Value::as_f64)
-                    .or(header)
-                    .unwrap_or(1.0);
-                let wait =
-                    Duration::from_secs_f64(seconds.clamp(0.0, MAX_RETRY_AFTER.as_secs_f64()));
-                tracing::warn!(
-                    channel = name,
-                    alert,
-                    attempt,
-                    wait_ms = wait.as_millis() as u64,
-                    "Rate limited (429); waiting as asked."
-                );
-                wait
-            }
-            Ok(response) if response.status().is_server_error() => {
-                tracing::warn!(
-                    channel = name,
-                    alert,
-                    attempt,
-                    status = response.status().as_u16(),
-                    "Channel answered with a server error; retrying."
-                );
-                backoff
-            }
-            Ok(response) => {
-                tracing::error!(
-                    channel = name,
-                    alert,
-                    status = response.status().as_u16(),
-                    "Channel refused the notification; not retrying."
-                );
+    for number in 1..=config.max_attempts {
+        let wait = match attempt().await {
+            Outcome::Delivered => return true,
+            Outcome::Refused(why) => {
+                tracing::error!(channel = name, alert, %why, "Channel refused the notification; not retrying.");
                 return false;
             }
-            Err(error) => {
-                tracing::warn!(channel = name, alert, attempt, error = %error.without_url(), "Channel not reachable; retrying.");
-                backoff
+            Outcome::Retry(wait, why) => {
+                let wait = wait.unwrap_or(backoff);
+                tracing::warn!(channel = name, alert, attempt = number, wait_ms = wait.as_millis() as u64, %why, "Delivery failed; retrying.");
+                wait
             }
         };
-        if attempt == config.max_attempts {
+        if number == config.max_attempts {
             break;
         }
         stats.retried.fetch_add(1, Ordering::Relaxed);
@@ -459,6 +472,16 @@ async fn send(
         "Notification not delivered."
     );
     false
+}
+
+/// The plain-text body of an email or SMS.
+fn text(transition: &Transition) -> String {
+    let alert = &transition.alert;
+    let mut body = format!("{}\n\n", alert.message);
+    for (name, value) in fields(alert) {
+        body.push_str(&format!("{name}: {value}\n"));
+    }
+    body
 }
 
 fn title(transition: &Transition) -> String {
@@ -496,7 +519,7 @@ fn fields(alert: &Alert) -> Vec<(&'static str, String)> {
     fields
 }
 
-fn build(
+fn http_requests(
     target: &Target,
     client: &reqwest::Client,
     transition: &Transition,
@@ -534,6 +557,7 @@ fn build(
             });
             vec![client.post(url).json(&body)]
         }
+        Target::Email(_) => Vec::new(),
         Target::Sms(sms) => {
             let text = format!("p2pmon {}: {}", title(transition), alert.message);
             let text: String = text.chars().take(320).collect();

@@ -1,0 +1,235 @@
+//! Alert email through a real SMTP server (Debian's python3-aiosmtpd,
+//! started here): STARTTLS with a private CA, authentication, recipients and
+//! subject; a wrong password delivers nothing and the channel gives up after
+//! its attempts (aiosmtpd stalls after a failed AUTH, so this also covers a
+//! server that stops answering).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use p2pmon_tests::aggregator::{TestAggregator, batch, free_port, metric, now_ms};
+use p2pmon_tests::{workspace_root, write_self_signed};
+
+/// Debian's python, where python3-aiosmtpd lives (`make setup` installs it).
+const PYTHON: &str = "/usr/bin/python3";
+
+struct SmtpServer {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn smtp_server(store: &Path, extra: &[&str]) -> anyhow::Result<SmtpServer> {
+    let port = free_port()?;
+    let mut child = Command::new(PYTHON)
+        .arg(workspace_root().join("tests/support/smtp_server.py"))
+        .arg(port.to_string())
+        .arg(store)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| {
+            anyhow::anyhow!("cannot run {PYTHON} (install python3-aiosmtpd: make setup): {e}")
+        })?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    anyhow::ensure!(
+        line.trim() == "ready",
+        "SMTP server did not start (is python3-aiosmtpd installed?): {line:?}"
+    );
+    Ok(SmtpServer { child, port })
+}
+
+fn received(store: &Path) -> Vec<(String, serde_json::Value)> {
+    let mut found = Vec::new();
+    for n in 1..100 {
+        let eml = store.join(format!("{n:03}.eml"));
+        let Ok(text) = std::fs::read_to_string(&eml) else {
+            break;
+        };
+        let envelope = std::fs::read_to_string(store.join(format!("{n:03}.json")))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        found.push((text, envelope));
+    }
+    found
+}
+
+async fn start(rules: &str) -> anyhow::Result<(TestAggregator, tempfile::TempDir)> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("alerts.yml");
+    std::fs::write(&path, rules)?;
+    let agg = TestAggregator::start_with(&format!("alerts_file: '{}'", path.display())).await?;
+    Ok((agg, dir))
+}
+
+fn rules(port: u16, ca: &Path, password: &str) -> String {
+    format!(
+        "alerts:
+  memory_usage: {{ warning: 75, critical: 85, duration: 0 }}
+notifications:
+  email:
+    enabled: true
+    recipients: [admin@yourserver.com, oncall@yourserver.com]
+    from: 'p2pmon <alerts@yourserver.com>'
+    smtp: {{ host: 127.0.0.1, port: {port}, security: starttls, username: alerts, password: '{password}', ca_file: '{ca}' }}
+  max_attempts: 2
+  retry_base_ms: 100
+  timeout_ms: 3000
+",
+        ca = ca.display()
+    )
+}
+
+#[tokio::test]
+async fn an_alert_is_mailed_over_starttls_with_authentication() -> anyhow::Result<()> {
+    let certs = tempfile::tempdir()?;
+    let (cert, key) = write_self_signed(certs.path(), "smtp")?;
+    let store = tempfile::tempdir()?;
+    let server = smtp_server(
+        store.path(),
+        &[
+            "--user",
+            "alerts",
+            "--password",
+            "s3cret",
+            "--cert",
+            &cert.display().to_string(),
+            "--key",
+            &key.display().to_string(),
+        ],
+    )?;
+    let (agg, _dir) = start(&rules(server.port, &cert, "s3cret")).await?;
+    let cred = agg.enroll("host-a").await?;
+    agg.post_batch(
+        &cred,
+        &batch(
+            "host-a",
+            "s",
+            1,
+            vec![metric("memory_usage", 91.0, &[], now_ms())],
+        ),
+    )
+    .await?;
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while received(store.path()).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mails = received(store.path());
+    assert_eq!(mails.len(), 1, "one message for both recipients");
+    let (text, envelope) = &mails[0];
+    assert_eq!(envelope["tls"], true, "sent after STARTTLS");
+    assert_eq!(envelope["authenticated"], true);
+    assert_eq!(envelope["mail_from"], "alerts@yourserver.com");
+    assert_eq!(
+        envelope["rcpt_tos"],
+        serde_json::json!(["admin@yourserver.com", "oncall@yourserver.com"])
+    );
+    assert!(
+        text.contains("Subject: [CRITICAL] memory_usage on host-a"),
+        "{text}"
+    );
+    assert!(
+        text.contains("memory_usage on host-a is 91.00: critical"),
+        "{text}"
+    );
+    drop(server);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_wrong_password_delivers_nothing_and_gives_up() -> anyhow::Result<()> {
+    let certs = tempfile::tempdir()?;
+    let (cert, key) = write_self_signed(certs.path(), "smtp")?;
+    let store = tempfile::tempdir()?;
+    let server = smtp_server(
+        store.path(),
+        &[
+            "--user",
+            "alerts",
+            "--password",
+            "right",
+            "--cert",
+            &cert.display().to_string(),
+            "--key",
+            &key.display().to_string(),
+        ],
+    )?;
+    let (agg, _dir) = start(&rules(server.port, &cert, "wrong-password")).await?;
+    let cred = agg.enroll("host-a").await?;
+    agg.post_batch(
+        &cred,
+        &batch(
+            "host-a",
+            "s",
+            1,
+            vec![metric("memory_usage", 80.0, &[], now_ms())],
+        ),
+    )
+    .await?;
+    let stats = agg
+        .server
+        .as_ref()
+        .map(|s| s.shared.alerting.channel_stats())
+        .unwrap_or_default();
+    let failed = || {
+        stats
+            .iter()
+            .find(|(n, _)| *n == "email")
+            .map(|(_, s)| s.failed.load(std::sync::atomic::Ordering::Relaxed))
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while failed() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let counts: Vec<(&str, u64, u64, u64)> = stats
+        .iter()
+        .map(|(n, s)| {
+            let get =
+                |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+            (*n, get(&s.sent), get(&s.failed), get(&s.retried))
+        })
+        .collect();
+    assert_eq!(failed(), 1, "{counts:?}");
+    assert!(received(store.path()).is_empty());
+    drop(server);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_email_channel_without_encryption_off_loopback_is_refused_at_start() -> anyhow::Result<()>
+{
+    let result = start(
+        "notifications:\n  email:\n    enabled: true\n    recipients: [not-an-address]\n    smtp: { host: smtp.example.com, security: none }\n",
+    )
+    .await;
+    let error = match result {
+        Ok(_) => anyhow::bail!("started with an unencrypted remote SMTP server"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(
+        error.contains("notifications.email.smtp.security"),
+        "{error}"
+    );
+    assert!(
+        error.contains("notifications.email.recipients[0]"),
+        "{error}"
+    );
+    Ok(())
+}
