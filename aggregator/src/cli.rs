@@ -1,5 +1,5 @@
 //! The `p2pmon-aggregator` command line: `serve`, `token create`, `host list`,
-//! `host revoke`. The token and host commands work on the store directly, so
+//! `host revoke`, `test-notifications`. The token and host commands work on the store directly, so
 //! they run with or without a server (which sees changes within a second).
 
 use std::path::PathBuf;
@@ -8,6 +8,9 @@ use std::process::ExitCode;
 use clap::{ArgGroup, Parser, Subcommand};
 use tokio::sync::watch;
 
+use crate::alerting::engine::{Alert, Change, Level, Status, Transition};
+use crate::alerting::notify;
+use crate::alerting::rules::{AlertType, AlertsConfig};
 use crate::auth::{self, TokenKind};
 use crate::config::{self, AggregatorConfig};
 use crate::server::Server;
@@ -45,6 +48,9 @@ pub enum Command {
         #[command(subcommand)]
         command: HostCommand,
     },
+    /// Send a test message on every enabled notification channel of
+    /// alerts.yml and report each result (exit 1 if any failed).
+    TestNotifications,
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,12 +113,83 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Host {
             command: HostCommand::Revoke { host },
         } => revoke_host(&config, &host),
+        Command::TestNotifications => return test_notifications(&config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn test_notifications(config: &AggregatorConfig) -> ExitCode {
+    let rules = match AlertsConfig::load_or_empty(&config.alerts_path()) {
+        Ok(rules) => rules,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    let now = now_ms();
+    let transition = Transition {
+        change: Change::Fired,
+        alert: Alert {
+            id: 0,
+            rule: "test_notification".to_string(),
+            alert_type: AlertType::Performance,
+            host: "p2pmon-aggregator".to_string(),
+            labels: Default::default(),
+            severity: Level::Critical,
+            status: Status::Firing,
+            value: 0.0,
+            threshold: None,
+            message:
+                "A test message from p2pmon-aggregator test-notifications: this channel works."
+                    .to_string(),
+            count: 1,
+            started_ms: now,
+            updated_ms: now,
+            resolved_ms: None,
+            resolution_notes: None,
+        },
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let results = runtime.block_on(notify::send_to_all(&rules.notifications, &transition));
+    match results {
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+        Ok(results) if results.is_empty() => {
+            println!(
+                "No notification channel is enabled in {}.",
+                config.alerts_path().display()
+            );
+            ExitCode::FAILURE
+        }
+        Ok(results) => {
+            let mut failed = 0;
+            for (channel, ok) in &results {
+                if *ok {
+                    println!("{channel:<8} ok");
+                } else {
+                    failed += 1;
+                    println!("{channel:<8} FAILED (the log above says why)");
+                }
+            }
+            if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

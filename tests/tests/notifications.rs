@@ -318,3 +318,38 @@ async fn webhook_secrets_stay_out_of_logs_and_answers() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn test_notifications_reports_each_channel() -> anyhow::Result<()> {
+    let (base, received) = fake_services().await?;
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("alerts.yml"),
+        format!(
+            "notifications:\n  discord: {{ enabled: true, webhook_url: '{base}/ok' }}\n  slack: {{ enabled: true, webhook_url: '{base}/bad' }}\n  max_attempts: 1\n"
+        ),
+    )?;
+    let config = p2pmon_tests::aggregator::write_config(dir.path(), "alerts_file: alerts.yml")?;
+    let binary = env!("CARGO_BIN_EXE_p2pmon-test-aggregator");
+    // Off the test's runtime thread: the fake services answer meanwhile.
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(binary)
+            .args(["test-notifications", "--config"])
+            .arg(&config)
+            .output()
+    })
+    .await??;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !output.status.success(),
+        "a failed channel fails the command"
+    );
+    assert!(stdout.contains("discord  ok"), "{stdout}");
+    assert!(stdout.contains("slack    FAILED"), "{stdout}");
+    let sent: serde_json::Value = serde_json::from_str(&received.on("ok")[0].1)?;
+    assert_eq!(
+        sent["embeds"][0]["title"],
+        "[CRITICAL] test_notification on p2pmon-aggregator"
+    );
+    Ok(())
+}

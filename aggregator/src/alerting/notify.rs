@@ -243,6 +243,90 @@ pub struct Notifier {
     channels: Vec<Channel>,
 }
 
+/// One enabled channel, as configured.
+struct Spec {
+    name: &'static str,
+    target: Target,
+    min_severity: Level,
+    send_resolved: bool,
+}
+
+fn http_client(config: &NotificationsConfig) -> Result<reqwest::Client, String> {
+    // reqwest is built without a default TLS provider: use ring, as ingest does.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_millis(config.timeout_ms))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| {
+            format!(
+                "cannot build the notification HTTP client: {}",
+                e.without_url()
+            )
+        })
+}
+
+/// The enabled channels, in a fixed order.
+fn enabled(config: &NotificationsConfig) -> Result<Vec<Spec>, String> {
+    let mut specs = Vec::new();
+    if config.email.enabled {
+        let mailer =
+            super::email::Mailer::new(&config.email, Duration::from_millis(config.timeout_ms))?;
+        specs.push(Spec {
+            name: "email",
+            target: Target::Email(mailer),
+            min_severity: config.email.min_severity,
+            send_resolved: config.email.send_resolved,
+        });
+    }
+    for (name, hook, make) in [
+        (
+            "discord",
+            &config.discord,
+            Target::Discord as fn(String) -> Target,
+        ),
+        (
+            "slack",
+            &config.slack,
+            Target::Slack as fn(String) -> Target,
+        ),
+    ] {
+        if hook.enabled {
+            specs.push(Spec {
+                name,
+                target: make(hook.webhook_url.clone()),
+                min_severity: hook.min_severity,
+                send_resolved: hook.send_resolved,
+            });
+        }
+    }
+    if config.sms.enabled {
+        specs.push(Spec {
+            name: "sms",
+            target: Target::Sms(config.sms.clone()),
+            min_severity: config.sms.min_severity,
+            send_resolved: false,
+        });
+    }
+    Ok(specs)
+}
+
+/// Send `transition` on every enabled channel now, whatever its severity
+/// filter, and say how each went (`test-notifications`).
+pub async fn send_to_all(
+    config: &NotificationsConfig,
+    transition: &Transition,
+) -> Result<Vec<(&'static str, bool)>, String> {
+    let client = http_client(config)?;
+    let mut results = Vec::new();
+    for spec in enabled(config)? {
+        let stats = ChannelStats::default();
+        let ok = send_one(spec.name, &spec.target, &client, config, &stats, transition).await;
+        results.push((spec.name, ok));
+    }
+    Ok(results)
+}
+
 #[derive(Clone)]
 enum Target {
     Email(super::email::Mailer),
@@ -263,70 +347,26 @@ pub enum Outcome {
 impl Notifier {
     /// Start a task per enabled channel.
     pub fn start(config: &NotificationsConfig) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.timeout_ms))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| {
-                format!(
-                    "cannot build the notification HTTP client: {}",
-                    e.without_url()
-                )
-            })?;
+        let client = http_client(config)?;
         let mut channels = Vec::new();
-        let mut add =
-            |name: &'static str, target: Target, min_severity: Level, send_resolved: bool| {
-                let (queue, receiver) = mpsc::channel(QUEUE);
-                let stats = Arc::new(ChannelStats::default());
-                tokio::spawn(deliver(
-                    name,
-                    target,
-                    client.clone(),
-                    config.clone(),
-                    receiver,
-                    stats.clone(),
-                ));
-                channels.push(Channel {
-                    name,
-                    min_severity,
-                    send_resolved,
-                    queue,
-                    stats,
-                });
-            };
-        if config.email.enabled {
-            let mailer =
-                super::email::Mailer::new(&config.email, Duration::from_millis(config.timeout_ms))?;
-            add(
-                "email",
-                Target::Email(mailer),
-                config.email.min_severity,
-                config.email.send_resolved,
-            );
-        }
-        if config.discord.enabled {
-            add(
-                "discord",
-                Target::Discord(config.discord.webhook_url.clone()),
-                config.discord.min_severity,
-                config.discord.send_resolved,
-            );
-        }
-        if config.slack.enabled {
-            add(
-                "slack",
-                Target::Slack(config.slack.webhook_url.clone()),
-                config.slack.min_severity,
-                config.slack.send_resolved,
-            );
-        }
-        if config.sms.enabled {
-            add(
-                "sms",
-                Target::Sms(config.sms.clone()),
-                config.sms.min_severity,
-                false,
-            );
+        for spec in enabled(config)? {
+            let (queue, receiver) = mpsc::channel(QUEUE);
+            let stats = Arc::new(ChannelStats::default());
+            tokio::spawn(deliver(
+                spec.name,
+                spec.target,
+                client.clone(),
+                config.clone(),
+                receiver,
+                stats.clone(),
+            ));
+            channels.push(Channel {
+                name: spec.name,
+                min_severity: spec.min_severity,
+                send_resolved: spec.send_resolved,
+                queue,
+                stats,
+            });
         }
         Ok(Self { channels })
     }
@@ -372,29 +412,39 @@ async fn deliver(
 ) {
     while let Some(transition) = queue.recv().await {
         let id = transition.alert.id;
-        let ok = match &target {
-            Target::Email(mailer) => match mailer.message(&title(&transition), text(&transition)) {
-                Ok(message) => {
-                    with_retries(name, id, &config, &stats, || mailer.attempt(&message)).await
-                }
-                Err(error) => {
-                    tracing::error!(channel = name, alert = id, %error, "Cannot build the email.");
-                    false
-                }
-            },
-            _ => {
-                let mut ok = true;
-                for request in http_requests(&target, &client, &transition) {
-                    ok &= with_retries(name, id, &config, &stats, || http_attempt(&request)).await;
-                }
-                ok
-            }
-        };
-        if ok {
+        if send_one(name, &target, &client, &config, &stats, &transition).await {
             stats.sent.fetch_add(1, Ordering::Relaxed);
             tracing::info!(channel = name, alert = id, "Notification sent.");
         } else {
             stats.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Deliver one notification on one channel, with retries.
+async fn send_one(
+    name: &'static str,
+    target: &Target,
+    client: &reqwest::Client,
+    config: &NotificationsConfig,
+    stats: &ChannelStats,
+    transition: &Transition,
+) -> bool {
+    let id = transition.alert.id;
+    match target {
+        Target::Email(mailer) => match mailer.message(&title(transition), text(transition)) {
+            Ok(message) => with_retries(name, id, config, stats, || mailer.attempt(&message)).await,
+            Err(error) => {
+                tracing::error!(channel = name, alert = id, %error, "Cannot build the email.");
+                false
+            }
+        },
+        _ => {
+            let mut ok = true;
+            for request in http_requests(target, client, transition) {
+                ok &= with_retries(name, id, config, stats, || http_attempt(&request)).await;
+            }
+            ok
         }
     }
 }
