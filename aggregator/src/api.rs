@@ -31,6 +31,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/events", get(events))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/alerts/active", get(active_alerts))
+        .route("/api/v1/alerts/test", axum::routing::post(test_alert))
         .route("/api/v1/alerts/{id}", get(alert).patch(update_alert))
         .route_layer(middleware::from_fn_with_state(
             shared.clone(),
@@ -684,5 +685,18 @@ async fn update_alert(
         )),
         Err(UpdateError::BadStatus) => Err(bad("status is acknowledged or resolved".to_string())),
         Err(UpdateError::Store(error)) => Err(store_error(error)),
+    }
+}
+
+/// `POST /api/v1/alerts/test`: what `p2pmon-aggregator test-alerts` calls.
+async fn test_alert(State(shared): State<Arc<Shared>>) -> Result<Json<serde_json::Value>, Refusal> {
+    match shared.alerting.fire_test().await {
+        Ok(alert) => Ok(Json(serde_json::json!({ "alert": alert }))),
+        Err(UpdateError::Store(error)) => Err(store_error(error)),
+        Err(other) => Err(Refusal::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "alerting",
+            other.to_string(),
+        )),
     }
 }

@@ -1,5 +1,5 @@
 //! The `p2pmon-aggregator` command line: `serve`, `token create`, `host list`,
-//! `host revoke`, `test-notifications`. The token and host commands work on the store directly, so
+//! `host revoke`, `test-notifications`, `test-alerts`. The token and host commands work on the store directly, so
 //! they run with or without a server (which sees changes within a second).
 
 use std::path::PathBuf;
@@ -51,6 +51,9 @@ pub enum Command {
     /// Send a test message on every enabled notification channel of
     /// alerts.yml and report each result (exit 1 if any failed).
     TestNotifications,
+    /// Fire a synthetic alert through the running aggregator (feed,
+    /// channels, store), check it is listed as active, then resolve it.
+    TestAlerts,
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +117,7 @@ pub fn main(cli: Cli) -> ExitCode {
             command: HostCommand::Revoke { host },
         } => revoke_host(&config, &host),
         Command::TestNotifications => return test_notifications(&config),
+        Command::TestAlerts => test_alerts(&config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -192,6 +196,62 @@ fn test_notifications(config: &AggregatorConfig) -> ExitCode {
             }
         }
     }
+}
+
+fn test_alerts(config: &AggregatorConfig) -> anyhow::Result<()> {
+    use anyhow::Context;
+    // A short-lived API token of our own, so no secret has to be passed in.
+    let conn = store::schema::open(&config.store_path())?;
+    let token = auth::create_token(
+        &conn,
+        TokenKind::Api,
+        "test-alerts",
+        Some(120_000),
+        now_ms(),
+    )?;
+    drop(conn);
+    let mut addr = config.api.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let base = format!("http://{addr}/api/v1/alerts");
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
+        let fired: serde_json::Value = http
+            .post(format!("{base}/test"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .with_context(|| format!("no aggregator answers on {addr} (api.listen); start it with `p2pmon-aggregator serve`"))?
+            .error_for_status()?
+            .json()
+            .await?;
+        let id = fired["alert"]["id"].as_i64().context("no alert id in the answer")?;
+        println!("fired     alert #{id} (critical): sent to WebSocket clients and every enabled channel, saved");
+        let active: serde_json::Value = http
+            .get(format!("{base}/active"))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let listed = active["alerts"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|alert| alert["id"] == id));
+        anyhow::ensure!(listed, "alert #{id} is not in /api/v1/alerts/active");
+        println!("listed    alert #{id} is active");
+        http.patch(format!("{base}/{id}"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"status": "resolved", "resolution_notes": "test-alerts"}))
+            .send()
+            .await?
+            .error_for_status()?;
+        println!("resolved  alert #{id}");
+        Ok(())
+    })
 }
 
 fn serve(config: AggregatorConfig) -> anyhow::Result<()> {

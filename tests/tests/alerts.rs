@@ -224,3 +224,41 @@ async fn a_malformed_alerts_file_stops_start_up_naming_each_problem() -> anyhow:
     assert!(error.contains("alerts.memory_usage.warning"), "{error}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_alerts_runs_a_synthetic_alert_through_the_running_aggregator() -> anyhow::Result<()> {
+    use p2pmon_tests::aggregator::AggregatorProcess;
+    let dir = tempfile::tempdir()?;
+    let binary = std::path::PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-aggregator"));
+    let mut aggregator = AggregatorProcess::configure(&binary, dir.path(), "")?;
+
+    // Nobody serving yet: the error says where it looked.
+    let error = aggregator.command(&["test-alerts"]).expect_err("no server");
+    assert!(error.to_string().contains("api.listen"), "{error}");
+
+    tokio::task::block_in_place(|| aggregator.start())?;
+    let token = aggregator.command(&["token", "create", "--api"])?;
+    let url = format!("{}?token={token}", aggregator.ws_url());
+    let mut ws = tokio_tungstenite::connect_async(url).await?.0;
+    let output = tokio::task::block_in_place(|| aggregator.command(&["test-alerts"]))?;
+    assert!(output.contains("fired     alert #1"), "{output}");
+    assert!(output.contains("resolved  alert #1"), "{output}");
+    let seen: Vec<String> = alerts_within(&mut ws, Duration::from_secs(2))
+        .await?
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {}",
+                a["rule"].as_str().unwrap_or(""),
+                a["change"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(seen, ["test_alert fired", "test_alert resolved_by_admin"]);
+    let conn = aggregator.db()?;
+    let status: String =
+        conn.query_row("SELECT status FROM alerts WHERE id = 1", [], |r| r.get(0))?;
+    assert_eq!(status, "resolved");
+    tokio::task::block_in_place(|| aggregator.stop())?;
+    Ok(())
+}

@@ -328,6 +328,35 @@ impl Engine {
         })
     }
 
+    /// A synthetic critical alert (`test-alerts`): it goes wherever a real
+    /// one goes, and is resolved like one.
+    pub fn fire_test(&mut self, now_ms: i64) -> Transition {
+        let id = self.next_id;
+        self.next_id += 1;
+        let alert = Alert {
+            id,
+            rule: "test_alert".to_string(),
+            alert_type: AlertType::Performance,
+            host: "p2pmon-aggregator".to_string(),
+            labels: BTreeMap::new(),
+            severity: Level::Critical,
+            status: Status::Firing,
+            value: 0.0,
+            threshold: None,
+            message: "A synthetic alert from p2pmon-aggregator test-alerts.".to_string(),
+            count: 1,
+            started_ms: now_ms,
+            updated_ms: now_ms,
+            resolved_ms: None,
+            resolution_notes: None,
+        };
+        self.open.insert(id, alert.clone());
+        Transition {
+            change: Change::Fired,
+            alert,
+        }
+    }
+
     /// An admin acknowledges or resolves an open alert. `None` when `id` is
     /// not open. A resolved metric alert needs its full duration again to
     /// fire anew.

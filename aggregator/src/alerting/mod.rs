@@ -186,6 +186,22 @@ impl Alerting {
         Ok(alert)
     }
 
+    /// Fire a synthetic alert through the whole pipeline (feed, channels,
+    /// store); returns it once saved.
+    pub async fn fire_test(&self) -> Result<Alert, UpdateError> {
+        let transition = {
+            let mut engine = self
+                .engine
+                .lock()
+                .map_err(|_| StoreError::Write("alert engine poisoned".to_string()))?;
+            engine.fire_test(crate::state::now_ms())
+        };
+        let alert = transition.alert.clone();
+        self.emit(transition);
+        self.sync().await;
+        Ok(alert)
+    }
+
     /// Wait until every alert change so far is in the store.
     pub async fn sync(&self) {
         let (done, wait) = oneshot::channel();
