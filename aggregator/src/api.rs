@@ -32,6 +32,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/alerts/active", get(active_alerts))
         .route("/api/v1/alerts/test", axum::routing::post(test_alert))
+        .route("/api/v1/silences", get(silences).post(create_silence))
+        .route("/api/v1/silences/{id}", axum::routing::delete(end_silence))
         .route("/api/v1/alerts/{id}", get(alert).patch(update_alert))
         .route_layer(middleware::from_fn_with_state(
             shared.clone(),
@@ -699,4 +701,57 @@ async fn test_alert(State(shared): State<Arc<Shared>>) -> Result<Json<serde_json
             other.to_string(),
         )),
     }
+}
+
+async fn silences(State(shared): State<Arc<Shared>>) -> Result<Json<serde_json::Value>, Refusal> {
+    let now = now_ms();
+    let silences = shared
+        .store
+        .read(move |conn| alerting::silence::current(conn, now))
+        .await
+        .map_err(store_error)?;
+    Ok(Json(serde_json::json!({ "silences": silences })))
+}
+
+async fn create_silence(
+    State(shared): State<Arc<Shared>>,
+    body: Result<Json<alerting::silence::NewSilence>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<serde_json::Value>, Refusal> {
+    let bad = |message: String| Refusal::new(StatusCode::BAD_REQUEST, "bad_request", message);
+    let Json(new) = body.map_err(|e| bad(e.body_text()))?;
+    let now = now_ms();
+    new.check(now).map_err(bad)?;
+    let silence = shared
+        .store
+        .exec(move |conn| alerting::silence::insert(conn, &new, now))
+        .await
+        .map_err(store_error)?;
+    tracing::info!(id = silence.id, author = %silence.author, host = ?silence.host, rule = ?silence.rule, "Silence created.");
+    shared.alerting.add_silence(silence.clone());
+    Ok(Json(serde_json::json!({ "silence": silence })))
+}
+
+async fn end_silence(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, Refusal> {
+    let missing = || {
+        Refusal::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such silence running or scheduled",
+        )
+    };
+    let id: i64 = id.parse().map_err(|_| missing())?;
+    let now = now_ms();
+    let ended = shared
+        .store
+        .exec(move |conn| alerting::silence::end(conn, id, now))
+        .await
+        .map_err(store_error)?;
+    if !ended {
+        return Err(missing());
+    }
+    shared.alerting.end_silence(id);
+    Ok(Json(serde_json::json!({ "ended": id })))
 }

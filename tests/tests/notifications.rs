@@ -353,3 +353,88 @@ async fn test_notifications_reports_each_channel() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_silence_keeps_channels_quiet_but_the_alert_visible() -> anyhow::Result<()> {
+    let (base, received) = fake_services().await?;
+    let (agg, _dir) = start(&format!(
+        "alerts:\n  cpu_usage: {{ warning: 80, duration: 0 }}\nnotifications:\n  discord: {{ enabled: true, webhook_url: '{base}/ok' }}\n"
+    ))
+    .await?;
+    let http = reqwest::Client::new();
+    let silence: serde_json::Value = http
+        .post(agg.api_url("/api/v1/silences")?)
+        .bearer_auth(&agg.api_token)
+        .json(&serde_json::json!({
+            "host": "host-a",
+            "ends_ms": now_ms() + 3_600_000,
+            "author": "admin",
+            "comment": "disk replacement",
+        }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = silence["silence"]["id"].as_i64().expect("silence id");
+    let a = agg.enroll("host-a").await?;
+    let b = agg.enroll("host-b").await?;
+    agg.post_batch(
+        &a,
+        &batch(
+            "host-a",
+            "s",
+            1,
+            vec![metric("cpu_usage", 95.0, &[], now_ms())],
+        ),
+    )
+    .await?;
+    agg.post_batch(
+        &b,
+        &batch(
+            "host-b",
+            "s",
+            1,
+            vec![metric("cpu_usage", 95.0, &[], now_ms())],
+        ),
+    )
+    .await?;
+    wait_for("host-b on discord", || received.on("ok").len() == 1).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = received.on("ok");
+    assert_eq!(sent.len(), 1, "host-a is silenced");
+    assert!(sent[0].1.contains("host-b"), "{}", sent[0].1);
+    let (_, active) = agg.api("/api/v1/alerts/active").await?;
+    assert_eq!(
+        active["alerts"].as_array().map(Vec::len),
+        Some(2),
+        "silenced alerts still show"
+    );
+
+    // Ended early: host-a's next alert is sent.
+    let ended = http
+        .delete(agg.api_url(&format!("/api/v1/silences/{id}"))?)
+        .bearer_auth(&agg.api_token)
+        .send()
+        .await?;
+    assert_eq!(ended.status(), reqwest::StatusCode::OK);
+    agg.post_batch(
+        &a,
+        &batch(
+            "host-a",
+            "s",
+            2,
+            vec![metric("cpu_usage", 10.0, &[], now_ms())],
+        ),
+    )
+    .await?;
+    wait_for("host-a resolved on discord", || {
+        received.on("ok").len() == 2
+    })
+    .await?;
+    assert!(
+        received.on("ok")[1]
+            .1
+            .contains("[RESOLVED] cpu_usage on host-a")
+    );
+    Ok(())
+}

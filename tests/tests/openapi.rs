@@ -278,6 +278,52 @@ async fn responses_match_the_spec() -> Result<()> {
         .map(|h| h.iter().filter_map(|c| c["change"].as_str()).collect())
         .unwrap_or_default();
     assert_eq!(changes, ["fired", "acknowledged", "resolved_by_admin"]);
+    // Silences: create, list, refuse a bad one, end, end again.
+    for (body, expected) in [
+        (
+            json!({"host": "alpha", "ends_ms": now + 3_600_000, "author": "admin", "comment": "maintenance"}),
+            StatusCode::OK,
+        ),
+        (
+            json!({"ends_ms": now - 1, "author": "admin"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"ends_ms": now + 1000, "author": ""}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let response = http
+            .post(agg.api_url("/api/v1/silences")?)
+            .bearer_auth(&agg.api_token)
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        let answer: Value = response.json().await?;
+        assert_eq!(status, expected, "POST silence {body}: {answer}");
+        check(&spec, "/api/v1/silences", "post", status, &answer)?;
+    }
+    let (_, silences) = agg.api("/api/v1/silences").await?;
+    check(&spec, "/api/v1/silences", "get", StatusCode::OK, &silences)?;
+    assert_eq!(silences["silences"].as_array().map(Vec::len), Some(1));
+    for expected in [StatusCode::OK, StatusCode::NOT_FOUND] {
+        let response = http
+            .delete(agg.api_url("/api/v1/silences/1")?)
+            .bearer_auth(&agg.api_token)
+            .send()
+            .await?;
+        let status = response.status();
+        assert_eq!(status, expected);
+        check(
+            &spec,
+            "/api/v1/silences/{id}",
+            "delete",
+            status,
+            &response.json().await?,
+        )?;
+    }
+
     let (_, resolved) = agg.api("/api/v1/alerts?status=resolved").await?;
     check(&spec, "/api/v1/alerts", "get", StatusCode::OK, &resolved)?;
     assert_eq!(resolved["alerts"].as_array().map(Vec::len), Some(1));

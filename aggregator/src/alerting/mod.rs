@@ -10,6 +10,7 @@ pub mod email;
 pub mod engine;
 pub mod notify;
 pub mod rules;
+pub mod silence;
 
 use std::sync::{Arc, Mutex};
 
@@ -30,6 +31,8 @@ enum Job {
 
 pub struct Alerting {
     engine: Mutex<engine::Engine>,
+    /// Running and scheduled silences (the store has them too).
+    silences: Mutex<Vec<silence::Silence>>,
     notifier: notify::Notifier,
     jobs: mpsc::UnboundedSender<Job>,
     hub: Arc<Hub>,
@@ -53,8 +56,15 @@ impl Alerting {
         store: Arc<Store>,
         hub: Arc<Hub>,
     ) -> Result<Arc<Self>, StoreError> {
-        let (open, last_id) = store
-            .read(|conn| Ok((open_alerts(conn)?, last_id(conn)?)))
+        let now = crate::state::now_ms();
+        let (open, last_id, silences) = store
+            .read(move |conn| {
+                Ok((
+                    open_alerts(conn)?,
+                    last_id(conn)?,
+                    silence::current(conn, now)?,
+                ))
+            })
             .await?;
         if !open.is_empty() {
             tracing::info!(open = open.len(), "Open alerts resumed.");
@@ -79,6 +89,7 @@ impl Alerting {
         });
         Ok(Arc::new(Self {
             engine: Mutex::new(engine),
+            silences: Mutex::new(silences),
             notifier,
             jobs,
             hub,
@@ -143,7 +154,14 @@ impl Alerting {
         }
         self.hub
             .publish_alert(Some(&transition.alert.host.clone()), body);
-        self.notifier.notify(&transition);
+        if self.silenced(&transition.alert) {
+            tracing::info!(
+                id = transition.alert.id,
+                "Alert silenced: no notifications."
+            );
+        } else {
+            self.notifier.notify(&transition);
+        }
         let _ = self.jobs.send(Job::Save(transition));
     }
 
@@ -200,6 +218,30 @@ impl Alerting {
         self.emit(transition);
         self.sync().await;
         Ok(alert)
+    }
+
+    fn silenced(&self, alert: &Alert) -> bool {
+        let now = crate::state::now_ms();
+        self.silences.lock().is_ok_and(|mut silences| {
+            silences.retain(|s| s.ends_ms > now);
+            silences
+                .iter()
+                .any(|s| s.matches(&alert.host, &alert.rule, now))
+        })
+    }
+
+    /// Take a new silence into account (after it was stored).
+    pub fn add_silence(&self, silence: silence::Silence) {
+        if let Ok(mut silences) = self.silences.lock() {
+            silences.push(silence);
+        }
+    }
+
+    /// Forget silence `id` (ended early).
+    pub fn end_silence(&self, id: i64) {
+        if let Ok(mut silences) = self.silences.lock() {
+            silences.retain(|s| s.id != id);
+        }
     }
 
     /// Wait until every alert change so far is in the store.

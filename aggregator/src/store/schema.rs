@@ -130,6 +130,19 @@ CREATE TABLE IF NOT EXISTS alert_history (
     value    REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alert_history_by_alert ON alert_history (alert_id, ts);
+
+-- Silences and maintenance windows: no notifications for matching alerts
+-- between starts_ms and ends_ms (host or rule NULL matches any).
+CREATE TABLE IF NOT EXISTS silences (
+    id         INTEGER PRIMARY KEY,
+    host_id    TEXT,
+    rule       TEXT,
+    starts_ms  INTEGER NOT NULL,
+    ends_ms    INTEGER NOT NULL,
+    author     TEXT NOT NULL,
+    comment    TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
 ";
 
 /// Open (creating if needed) the store at `path` for reading and writing,
