@@ -204,7 +204,13 @@ impl Server {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tokio::select! {
-                    _ = tick.tick() => status_shared.publish_state_changes(),
+                    _ = tick.tick() => {
+                        status_shared.publish_state_changes();
+                        let now = now_ms();
+                        let interval = status_shared.metrics.collection.interval as i64;
+                        let view = status_shared.silence_view(now, interval * 6);
+                        status_shared.alerting.check_silence(&view, now, interval);
+                    }
                     _ = status_stop.changed() => break,
                 }
             }

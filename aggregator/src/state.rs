@@ -331,6 +331,33 @@ impl Shared {
     }
 
     /// Publish host state changes on the feed; called every second.
+    /// Every known host's last batch and whether peers still reach it
+    /// (a `packet_loss` probe to it under 100 % within `window_ms`), for the
+    /// no-data rule.
+    pub fn silence_view(&self, now: i64, window_ms: i64) -> Vec<(String, i64, Option<bool>)> {
+        let live = self.live.read();
+        let mut reach: HashMap<&str, bool> = HashMap::new();
+        for host in live.values() {
+            for point in host.series(names::PACKET_LOSS) {
+                if now - point.timestamp_ms > window_ms {
+                    continue;
+                }
+                if let Some(target) = point.tags.get("target") {
+                    *reach.entry(target.as_str()).or_insert(false) |= point.value < 100.0;
+                }
+            }
+        }
+        live.iter()
+            .filter_map(|(id, host)| {
+                Some((
+                    id.clone(),
+                    host.last_seen_ms?,
+                    reach.get(id.as_str()).copied(),
+                ))
+            })
+            .collect()
+    }
+
     pub fn publish_state_changes(&self) {
         let now = now_ms();
         let mut changes = Vec::new();

@@ -262,3 +262,76 @@ async fn test_alerts_runs_a_synthetic_alert_through_the_running_aggregator() -> 
     tokio::task::block_in_place(|| aggregator.stop())?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_silent_host_raises_no_data_telling_a_down_agent_from_an_offline_host()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    // A fast collection interval (200 ms) and 5 of them: silence after 1 s.
+    std::fs::write(dir.path().join("alerts.yml"), "no_data: { intervals: 5 }\n")?;
+    std::fs::write(
+        dir.path().join("metrics.yml"),
+        "collection:\n  interval: 200\n",
+    )?;
+    let agg = TestAggregator::start_with(&format!(
+        "alerts_file: '{}'\nmetrics_file: '{}'",
+        dir.path().join("alerts.yml").display(),
+        dir.path().join("metrics.yml").display()
+    ))
+    .await?;
+    let mut ws = connect(&agg).await?;
+    let a = agg.enroll("host-a").await?;
+    let b = agg.enroll("host-b").await?;
+    agg.post_batch(
+        &a,
+        &batch(
+            "host-a",
+            "s",
+            1,
+            vec![metric("cpu_usage", 5.0, &[], now_ms())],
+        ),
+    )
+    .await?;
+    // host-b keeps reporting, and keeps reaching host-a: host-a's agent is
+    // down, not the machine.
+    let mut fired = Vec::new();
+    for seq in 1..=12 {
+        let records = vec![metric(
+            "packet_loss",
+            0.0,
+            &[("target", "host-a")],
+            now_ms(),
+        )];
+        agg.post_batch(&b, &batch("host-b", "s", seq, records))
+            .await?;
+        fired.extend(alerts_within(&mut ws, Duration::from_millis(250)).await?);
+        if !fired.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0]["rule"], "no_data");
+    assert_eq!(fired[0]["host"], "host-a");
+    assert_eq!(fired[0]["labels"]["cause"], "agent_down");
+    assert_eq!(fired[0]["severity"], "critical");
+
+    // host-a reports again: resolved within a second.
+    agg.post_batch(
+        &a,
+        &batch(
+            "host-a",
+            "s",
+            2,
+            vec![metric("cpu_usage", 5.0, &[], now_ms())],
+        ),
+    )
+    .await?;
+    let resolved = alerts_within(&mut ws, Duration::from_millis(1500)).await?;
+    assert!(
+        resolved
+            .iter()
+            .any(|r| r["rule"] == "no_data" && r["change"] == "resolved"),
+        "{resolved:?}"
+    );
+    Ok(())
+}

@@ -95,6 +95,9 @@ pub struct Engine {
     next_id: i64,
 }
 
+/// The rule name of silent-host alerts.
+pub const NO_DATA: &str = "no_data";
+
 fn series_key(rule: &str, host: &str, labels: &BTreeMap<String, String>) -> String {
     let mut key = format!("{rule}\u{1}{host}");
     for (k, v) in labels {
@@ -129,9 +132,15 @@ impl Engine {
                     .open_events
                     .insert(format!("{}\u{1}{}", alert.rule, alert.host), alert.id);
             } else {
+                // A silent-host alert's labels say why; its key has none.
+                let labels = if alert.rule == NO_DATA {
+                    BTreeMap::new()
+                } else {
+                    alert.labels.clone()
+                };
                 let state = engine
                     .series
-                    .entry(series_key(&alert.rule, &alert.host, &alert.labels))
+                    .entry(series_key(&alert.rule, &alert.host, &labels))
                     .or_default();
                 state.open = Some(alert.id);
                 // Its threshold has held long enough already: while the value
@@ -326,6 +335,84 @@ impl Engine {
             change: Change::Fired,
             alert,
         })
+    }
+
+    /// Judge a host's silence: `no_data` fires once `now - last_seen`
+    /// reaches `limit_ms` and resolves when data flows again. `reachable`
+    /// says whether peers still reach the host (their latest probes to it),
+    /// telling an agent that is down from a host that is offline.
+    pub fn observe_silence(
+        &mut self,
+        host: &str,
+        last_seen_ms: i64,
+        now_ms: i64,
+        limit_ms: i64,
+        reachable: Option<bool>,
+    ) -> Option<Transition> {
+        if !self.rules.no_data.enabled {
+            return None;
+        }
+        let labels = BTreeMap::new();
+        let state = self
+            .series
+            .entry(series_key(NO_DATA, host, &labels))
+            .or_default();
+        let silent_ms = now_ms - last_seen_ms;
+        match (state.open, silent_ms >= limit_ms) {
+            (None, true) => {
+                let (cause, why) = match reachable {
+                    Some(true) => (
+                        "agent_down",
+                        "peers still reach it: the agent is down or cannot reach the aggregator",
+                    ),
+                    Some(false) => (
+                        "host_offline",
+                        "peers cannot reach it either: the host is offline",
+                    ),
+                    None => (
+                        "unknown",
+                        "no peer probes to tell whether the host or its agent is down",
+                    ),
+                };
+                let id = self.next_id;
+                self.next_id += 1;
+                state.open = Some(id);
+                let alert = Alert {
+                    id,
+                    rule: NO_DATA.to_string(),
+                    alert_type: AlertType::Network,
+                    host: host.to_string(),
+                    labels: [("cause".to_string(), cause.to_string())].into(),
+                    severity: Level::Critical,
+                    status: Status::Firing,
+                    value: (silent_ms / 1000) as f64,
+                    threshold: Some((limit_ms / 1000) as f64),
+                    message: format!("no data from {host} for {} s; {why}", silent_ms / 1000),
+                    count: 1,
+                    started_ms: now_ms,
+                    updated_ms: now_ms,
+                    resolved_ms: None,
+                    resolution_notes: None,
+                };
+                self.open.insert(id, alert.clone());
+                Some(Transition {
+                    change: Change::Fired,
+                    alert,
+                })
+            }
+            (Some(id), false) => {
+                state.open = None;
+                let mut alert = self.open.remove(&id)?;
+                alert.status = Status::Resolved;
+                alert.updated_ms = now_ms;
+                alert.resolved_ms = Some(now_ms);
+                Some(Transition {
+                    change: Change::Resolved,
+                    alert,
+                })
+            }
+            _ => None,
+        }
     }
 
     /// A synthetic critical alert (`test-alerts`): it goes wherever a real
@@ -621,6 +708,39 @@ mod tests {
             [(Change::Fired, Level::Critical)]
         );
         assert!(e.open_alerts().all(|a| a.id > id), "new alert, new id");
+    }
+
+    #[test]
+    fn a_silent_host_fires_once_with_its_likely_cause_and_resolves() {
+        let mut e = engine("no_data: { intervals: 3 }\n");
+        assert!(
+            e.observe_silence("h", 0, 29_000, 30_000, Some(true))
+                .is_none()
+        );
+        let fired = e
+            .observe_silence("h", 0, 30_000, 30_000, Some(true))
+            .expect("fires");
+        assert_eq!(fired.alert.labels["cause"], "agent_down");
+        assert!(
+            fired.alert.message.contains("no data from h for 30 s"),
+            "{}",
+            fired.alert.message
+        );
+        assert!(
+            e.observe_silence("h", 0, 40_000, 30_000, Some(false))
+                .is_none(),
+            "once"
+        );
+        let back = e
+            .observe_silence("h", 41_000, 41_500, 30_000, None)
+            .expect("resolves");
+        assert_eq!(back.change, Change::Resolved);
+        let offline = e
+            .observe_silence("g", 0, 60_000, 30_000, Some(false))
+            .expect("fires");
+        assert_eq!(offline.alert.labels["cause"], "host_offline");
+        let mut off = engine("no_data: { enabled: false }\n");
+        assert!(off.observe_silence("h", 0, 60_000, 30_000, None).is_none());
     }
 
     #[test]

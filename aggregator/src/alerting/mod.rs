@@ -204,6 +204,31 @@ impl Alerting {
         Ok(alert)
     }
 
+    /// Judge every known host's silence (run every second). `hosts` are
+    /// (host, last batch, whether peers still reach it).
+    pub fn check_silence(
+        &self,
+        hosts: &[(String, i64, Option<bool>)],
+        now_ms: i64,
+        interval_ms: i64,
+    ) {
+        let transitions: Vec<Transition> = {
+            let Ok(mut engine) = self.engine.lock() else {
+                return;
+            };
+            let limit = interval_ms * i64::from(engine.rules().no_data.intervals);
+            hosts
+                .iter()
+                .filter_map(|(host, seen, reachable)| {
+                    engine.observe_silence(host, *seen, now_ms, limit, *reachable)
+                })
+                .collect()
+        };
+        for transition in transitions {
+            self.emit(transition);
+        }
+    }
+
     /// Fire a synthetic alert through the whole pipeline (feed, channels,
     /// store); returns it once saved.
     pub async fn fire_test(&self) -> Result<Alert, UpdateError> {

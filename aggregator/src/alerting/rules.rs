@@ -15,6 +15,7 @@
 //!     maps: { prontera: { warning: 60 } }        # per-map overrides (tag `map`)
 //! events:                                        # rules on events from plugins
 //!   hack_trade: { min_severity: warning, type: security }
+//! no_data: { enabled: true, intervals: 6 }          # a host silent for 6 intervals
 //! notifications: ...                             # the channels (read by notify)
 //! ```
 
@@ -32,6 +33,9 @@ pub struct AlertsConfig {
     pub alerts: BTreeMap<String, MetricRule>,
     #[serde(default)]
     pub events: BTreeMap<String, EventRule>,
+    /// A host that sends nothing for this many collection intervals.
+    #[serde(default)]
+    pub no_data: NoDataRule,
     /// The channels (see [`super::notify`]).
     #[serde(default)]
     pub notifications: super::notify::NotificationsConfig,
@@ -131,6 +135,30 @@ pub struct MetricRule {
 
 fn yes() -> bool {
     true
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoDataRule {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Collection intervals (metrics.yml `collection.interval`) without a
+    /// batch before the alert fires.
+    #[serde(default = "six")]
+    pub intervals: u32,
+}
+
+fn six() -> u32 {
+    6
+}
+
+impl Default for NoDataRule {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            intervals: six(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -262,6 +290,7 @@ impl Validate for AlertsConfig {
             }
         }
         self.notifications.validate(findings);
+        findings.in_range("no_data.intervals", self.no_data.intervals, 1..=10_000);
         for kind in self.events.keys() {
             if !p2pmon_common::rules::is_name(kind, p2pmon_common::rules::MAX_NAME) {
                 findings.error(
