@@ -22,6 +22,10 @@ CARGO_TARGET_DIR=target/wasm cargo build --profile plugin --target wasm32-unknow
 
 mkdir -p target/plugins
 for wasm in target/wasm/wasm32-unknown-unknown/plugin/p2pmon_plugin_*.wasm; do
-  cp "$wasm" target/plugins/
+  # Copy, then rename into place: an agent reading the directory meanwhile
+  # sees the old file or the new one, never half of one.
+  name=$(basename "$wasm")
+  cp "$wasm" "target/plugins/.$name.$$"
+  mv -f "target/plugins/.$name.$$" "target/plugins/$name"
   echo "    $(basename "$wasm") ($(stat -c %s "$wasm") bytes)"
 done

@@ -39,6 +39,9 @@ pub struct AggregatorConfig {
     pub hosts: HostsConfig,
     #[serde(default)]
     pub tokens: TokensConfig,
+    /// FluxCP's `p2p_monitor_settings` table, applied over alerts.yml.
+    #[serde(default)]
+    pub settings: SettingsConfig,
     /// Directory of the config file, for resolving relative paths.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -239,6 +242,48 @@ impl Default for WebSocketConfig {
     }
 }
 
+/// Where FluxCP keeps `p2p_monitor_settings` (optional).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsConfig {
+    /// `mysql://user:password@host:3306/database`; empty turns it off.
+    #[serde(default)]
+    pub url: String,
+    #[serde(default = "default_settings_table")]
+    pub table: String,
+    /// How often the table is read; changes apply within this time.
+    #[serde(default = "default_settings_poll_s")]
+    pub poll_s: u64,
+}
+
+fn default_settings_table() -> String {
+    "p2p_monitor_settings".to_string()
+}
+fn default_settings_poll_s() -> u64 {
+    5
+}
+
+impl Default for SettingsConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            table: default_settings_table(),
+            poll_s: default_settings_poll_s(),
+        }
+    }
+}
+
+/// The URL holds a password: Debug shows only whether it is set.
+impl std::fmt::Debug for SettingsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SettingsConfig")
+            .field("url", &if self.url.is_empty() { "" } else { "<set>" })
+            .field("table", &self.table)
+            .field("poll_s", &self.poll_s)
+            .finish()
+    }
+}
+
 /// When a host counts as degraded or offline.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -322,6 +367,20 @@ impl AggregatorConfig {
 
 impl Validate for AggregatorConfig {
     fn validate(&self, base_dir: &Path, findings: &mut Findings) {
+        if !self.settings.url.is_empty() && mysql_async::Opts::from_url(&self.settings.url).is_err()
+        {
+            findings.error("settings.url", "is not a mysql:// URL");
+        }
+        if self.settings.table.is_empty()
+            || !self
+                .settings
+                .table
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            findings.error("settings.table", "is a table name: a-z, A-Z, 0-9 and _");
+        }
+        findings.in_range("settings.poll_s", self.settings.poll_s, 1..=3600);
         let ingest = &self.ingest;
         findings.in_range("ingest.max_body_kb", ingest.max_body_kb, 1..=1024 * 1024);
         findings.in_range(

@@ -216,6 +216,15 @@ impl Server {
             }
         }));
 
+        // Settings from FluxCP's database, when configured.
+        if !config.settings.url.is_empty() {
+            tasks.push(tokio::spawn(crate::alerting::settings::run(
+                config.settings.clone(),
+                shared.alerting.clone(),
+                shutdown_rx.clone(),
+            )));
+        }
+
         // Retention: at start and then hourly.
         let retention_shared = shared.clone();
         let mut retention_stop = shutdown_rx.clone();

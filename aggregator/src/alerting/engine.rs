@@ -160,6 +160,11 @@ impl Engine {
         &self.rules
     }
 
+    /// New rules (settings changed); series state and open alerts stay.
+    pub fn set_rules(&mut self, rules: AlertsConfig) {
+        self.rules = rules;
+    }
+
     /// Open alerts, oldest first.
     pub fn open_alerts(&self) -> impl Iterator<Item = &Alert> {
         self.open.values()

@@ -10,6 +10,7 @@ pub mod email;
 pub mod engine;
 pub mod notify;
 pub mod rules;
+pub mod settings;
 pub mod silence;
 
 use std::sync::{Arc, Mutex};
@@ -31,9 +32,13 @@ enum Job {
 
 pub struct Alerting {
     engine: Mutex<engine::Engine>,
+    /// alerts.yml as loaded; database settings apply over it.
+    base_rules: AlertsConfig,
+    /// The collection interval from the settings table, if set (ms).
+    interval_override: std::sync::atomic::AtomicI64,
     /// Running and scheduled silences (the store has them too).
     silences: Mutex<Vec<silence::Silence>>,
-    notifier: notify::Notifier,
+    notifier: Mutex<Arc<notify::Notifier>>,
     jobs: mpsc::UnboundedSender<Job>,
     hub: Arc<Hub>,
     saver: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -71,6 +76,7 @@ impl Alerting {
         }
         let notifier =
             notify::Notifier::start(&rules.notifications).map_err(StoreError::Invalid)?;
+        let base_rules = rules.clone();
         let engine = engine::Engine::new(rules, open, last_id);
         let (jobs, mut queue) = mpsc::unbounded_channel();
         let saver = tokio::spawn(async move {
@@ -89,8 +95,10 @@ impl Alerting {
         });
         Ok(Arc::new(Self {
             engine: Mutex::new(engine),
+            base_rules,
+            interval_override: std::sync::atomic::AtomicI64::new(0),
             silences: Mutex::new(silences),
-            notifier,
+            notifier: Mutex::new(Arc::new(notifier)),
             jobs,
             hub,
             saver: Mutex::new(Some(saver)),
@@ -160,14 +168,16 @@ impl Alerting {
                 "Alert silenced: no notifications."
             );
         } else {
-            self.notifier.notify(&transition);
+            if let Ok(notifier) = self.notifier.lock().map(|n| n.clone()) {
+                notifier.notify(&transition);
+            }
         }
         let _ = self.jobs.send(Job::Save(transition));
     }
 
     /// Deliveries per enabled notification channel.
     pub fn channel_stats(&self) -> Vec<(&'static str, Arc<notify::ChannelStats>)> {
-        self.notifier.stats()
+        self.notifier.lock().map(|n| n.stats()).unwrap_or_default()
     }
 
     /// Open alerts (firing or acknowledged), oldest first.
@@ -216,6 +226,13 @@ impl Alerting {
             let Ok(mut engine) = self.engine.lock() else {
                 return;
             };
+            let interval_ms = match self
+                .interval_override
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                0 => interval_ms,
+                set => set,
+            };
             let limit = interval_ms * i64::from(engine.rules().no_data.intervals);
             hosts
                 .iter()
@@ -227,6 +244,35 @@ impl Alerting {
         for transition in transitions {
             self.emit(transition);
         }
+    }
+
+    /// Apply the settings table over alerts.yml: thresholds to the engine,
+    /// recipients and webhook to new channel tasks, the interval to no-data.
+    pub fn apply_settings(&self, overrides: &settings::Overrides) {
+        let rules = settings::apply(&self.base_rules, overrides);
+        match notify::Notifier::start(&rules.notifications) {
+            Ok(notifier) => {
+                if let Ok(mut current) = self.notifier.lock() {
+                    *current = Arc::new(notifier);
+                }
+            }
+            Err(error) => tracing::error!(%error, "Channels from the settings table not applied."),
+        }
+        if let Some(ms) = overrides.interval_ms {
+            self.interval_override
+                .store(ms as i64, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Ok(mut engine) = self.engine.lock() {
+            engine.set_rules(rules);
+        }
+    }
+
+    /// Tell the feed a setting row is invalid (the last good value stays).
+    pub fn report_setting_error(&self, setting: &str, error: &str) {
+        self.hub.publish_status(
+            None,
+            serde_json::json!({ "kind": "settings_invalid", "setting": setting, "error": error }),
+        );
     }
 
     /// Fire a synthetic alert through the whole pipeline (feed, channels,
