@@ -83,6 +83,10 @@ struct SeriesState {
     critical_since: Option<i64>,
     /// The open alert's id.
     open: Option<i64>,
+    /// When this series' alerts fired, within the flap window.
+    fired: std::collections::VecDeque<i64>,
+    /// Flapping and back on the safe side since then.
+    safe_since: Option<i64>,
 }
 
 pub struct Engine {
@@ -219,6 +223,7 @@ impl Engine {
                 let id = self.next_id;
                 self.next_id += 1;
                 state.open = Some(id);
+                state.fired.push_back(ts);
                 let alert = Alert {
                     id,
                     rule: metric.name.clone(),
@@ -243,6 +248,18 @@ impl Engine {
                 })
             }
             (Some(_), None) => {
+                // Flapping: resolve only after a whole window on the safe side.
+                let window = self.rules.flap.window as i64 * 1000;
+                while state.fired.front().is_some_and(|t| ts - t > window) {
+                    state.fired.pop_front();
+                }
+                if state.fired.len() >= self.rules.flap.max_fires {
+                    let since = *state.safe_since.get_or_insert(ts);
+                    if ts - since < window {
+                        return None;
+                    }
+                }
+                state.safe_since = None;
                 let id = state.open.take()?;
                 let mut alert = self.open.remove(&id)?;
                 alert.status = Status::Resolved;
@@ -272,6 +289,7 @@ impl Engine {
                 })
             }
             (Some(_), Some(_)) => {
+                state.safe_since = None;
                 // Still firing: keep the latest value, no transition.
                 if let Some(alert) = state.open.and_then(|id| self.open.get_mut(&id)) {
                     alert.value = value;
@@ -713,6 +731,28 @@ mod tests {
             [(Change::Fired, Level::Critical)]
         );
         assert!(e.open_alerts().all(|a| a.id > id), "new alert, new id");
+    }
+
+    #[test]
+    fn an_oscillating_metric_is_one_alert_not_a_flood() {
+        let mut e = engine(
+            "alerts:\n  cpu_usage: { warning: 80, duration: 0 }\nflap: { window: 600, max_fires: 3 }\n",
+        );
+        // Every 10 s across the threshold, for 5 minutes.
+        let points: Vec<(i64, f64)> = (0..30)
+            .map(|i| (i * 10, if i % 2 == 0 { 85.0 } else { 75.0 }))
+            .collect();
+        let changes = feed(&mut e, &points);
+        let fired = changes.iter().filter(|(c, _)| *c == Change::Fired).count();
+        assert_eq!(fired, 3, "{changes:?}");
+        assert_eq!(
+            e.open_alerts().count(),
+            1,
+            "the third stays open while it flaps"
+        );
+        // Calm for a whole window: resolved once.
+        let calm: Vec<(i64, f64)> = (0..=61).map(|i| (300 + i * 10, 50.0)).collect();
+        assert_eq!(feed(&mut e, &calm), [(Change::Resolved, Level::Warning)]);
     }
 
     #[test]

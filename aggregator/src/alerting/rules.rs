@@ -16,6 +16,7 @@
 //! events:                                        # rules on events from plugins
 //!   hack_trade: { min_severity: warning, type: security }
 //! no_data: { enabled: true, intervals: 6 }          # a host silent for 6 intervals
+//! flap: { window: 600, max_fires: 3 }               # flap damping
 //! notifications: ...                             # the channels (read by notify)
 //! ```
 
@@ -36,6 +37,9 @@ pub struct AlertsConfig {
     /// A host that sends nothing for this many collection intervals.
     #[serde(default)]
     pub no_data: NoDataRule,
+    /// Flap damping for metric rules.
+    #[serde(default)]
+    pub flap: FlapRule,
     /// The channels (see [`super::notify`]).
     #[serde(default)]
     pub notifications: super::notify::NotificationsConfig,
@@ -135,6 +139,34 @@ pub struct MetricRule {
 
 fn yes() -> bool {
     true
+}
+
+/// A series whose alert fired `max_fires` times within `window` seconds is
+/// flapping: its alert then stays open until the value has stayed on the
+/// safe side for a whole window, so an oscillation is one alert, not a flood.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlapRule {
+    #[serde(default = "flap_window")]
+    pub window: u64,
+    #[serde(default = "flap_fires")]
+    pub max_fires: usize,
+}
+
+fn flap_window() -> u64 {
+    600
+}
+fn flap_fires() -> usize {
+    3
+}
+
+impl Default for FlapRule {
+    fn default() -> Self {
+        Self {
+            window: flap_window(),
+            max_fires: flap_fires(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -291,6 +323,8 @@ impl Validate for AlertsConfig {
         }
         self.notifications.validate(findings);
         findings.in_range("no_data.intervals", self.no_data.intervals, 1..=10_000);
+        findings.in_range("flap.window", self.flap.window, 1..=86_400);
+        findings.in_range("flap.max_fires", self.flap.max_fires, 1..=1000);
         for kind in self.events.keys() {
             if !p2pmon_common::rules::is_name(kind, p2pmon_common::rules::MAX_NAME) {
                 findings.error(
