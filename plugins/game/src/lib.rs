@@ -39,6 +39,8 @@ struct State {
     picklog: Cursor,
     zenylog: Cursor,
     status_table_missing: bool,
+    /// The map-server probe error last reported: not repeated every collect.
+    probe_error: Option<String>,
 }
 
 struct Settings {
@@ -101,7 +103,7 @@ impl Plugin for GamePlugin {
             return Ok(());
         };
         players(settings, out)?;
-        let server_up = map_server(settings, out);
+        let server_up = map_server(settings, out, &mut self.state.probe_error);
         self.state.map_status(settings, server_up, out)?;
         if let Some(logs) = &settings.logs {
             self.state.economy(settings, logs, out)?;
@@ -131,7 +133,11 @@ fn players(settings: &Settings, out: &mut Collection) -> Result<(), String> {
 }
 
 /// Probe the map-server port; `None` when no probe is configured.
-fn map_server(settings: &Settings, out: &mut Collection) -> Option<bool> {
+fn map_server(
+    settings: &Settings,
+    out: &mut Collection,
+    reported: &mut Option<String>,
+) -> Option<bool> {
     let target = settings.map_server.as_ref()?;
     match net::tcp_connect(std::slice::from_ref(target), 1_000) {
         Ok(probes) => {
@@ -140,17 +146,22 @@ fn map_server(settings: &Settings, out: &mut Collection) -> Option<bool> {
             if let Some(probe) = probes.first().filter(|p| p.connected) {
                 out.gauge("map_server_connect_ms", probe.connect_ms);
             }
+            *reported = None;
             Some(up)
         }
         Err(error) => {
-            // Not granted or not possible: say so, keep the other metrics.
-            out.event(
-                "probe_failed",
-                Severity::Warning,
-                "cannot probe the map-server port",
-            )
-            .field("target", target.clone())
-            .field("error", error.to_string());
+            // Not granted or not possible: say so once, keep the other metrics.
+            let error = error.to_string();
+            if reported.as_ref() != Some(&error) {
+                out.event(
+                    "probe_failed",
+                    Severity::Warning,
+                    "cannot probe the map-server port",
+                )
+                .field("target", target.clone())
+                .field("error", error.clone());
+                *reported = Some(error);
+            }
             None
         }
     }

@@ -27,6 +27,8 @@ use p2pmon_plugin_sdk::{
 #[derive(Default)]
 pub struct NetworkPlugin {
     settings: Option<Settings>,
+    /// The probe error last reported: the same one is not repeated.
+    probe_error: Option<String>,
     previous: Option<(u64, system::ProtocolStats)>,
 }
 
@@ -106,8 +108,19 @@ impl Plugin for NetworkPlugin {
         let Some(settings) = &self.settings else {
             return Ok(());
         };
-        probe_tcp(settings, out);
-        probe_peers(settings, out);
+        let mut errors = Vec::new();
+        errors.extend(probe_tcp(settings, out));
+        errors.extend(probe_peers(settings, out));
+        let error = (!errors.is_empty()).then(|| errors.join("; "));
+        if error.is_some() && error != self.probe_error {
+            out.event(
+                "probe_failed",
+                Severity::Warning,
+                "a network probe was refused or failed",
+            )
+            .field("error", error.clone().unwrap_or_default());
+        }
+        self.probe_error = error;
         bandwidth(out)?;
         connections(settings, out)?;
         self.counters(out)?;
@@ -115,18 +128,10 @@ impl Plugin for NetworkPlugin {
     }
 }
 
-fn probe_failed(out: &mut Collection, error: &p2pmon_plugin_sdk::HostError) {
-    out.event(
-        "probe_failed",
-        Severity::Warning,
-        "a network probe was refused or failed",
-    )
-    .field("error", error.to_string());
-}
-
-fn probe_tcp(settings: &Settings, out: &mut Collection) {
+/// TCP connect probes; the error, if the call failed.
+fn probe_tcp(settings: &Settings, out: &mut Collection) -> Option<String> {
     if settings.tcp_targets.is_empty() {
-        return;
+        return None;
     }
     let targets: Vec<String> = settings
         .tcp_targets
@@ -143,14 +148,16 @@ fn probe_tcp(settings: &Settings, out: &mut Collection) {
                         .tag("target", name.clone());
                 }
             }
+            None
         }
-        Err(error) => probe_failed(out, &error),
+        Err(error) => Some(error.to_string()),
     }
 }
 
-fn probe_peers(settings: &Settings, out: &mut Collection) {
+/// UDP echo probes; the error, if the call failed.
+fn probe_peers(settings: &Settings, out: &mut Collection) -> Option<String> {
     if settings.peers.is_empty() {
-        return;
+        return None;
     }
     let targets: Vec<String> = settings.peers.iter().map(|(_, t)| t.clone()).collect();
     match net::udp_echo(
@@ -170,8 +177,9 @@ fn probe_peers(settings: &Settings, out: &mut Collection) {
                         .tag("target", id.clone());
                 }
             }
+            None
         }
-        Err(error) => probe_failed(out, &error),
+        Err(error) => Some(error.to_string()),
     }
 }
 
