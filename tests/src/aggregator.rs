@@ -97,8 +97,18 @@ impl TestAggregator {
 
     /// Start with `overrides` (YAML) merged into the test config.
     pub async fn start_with(overrides: &str) -> Result<Self> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        Self::start_in(tempfile::tempdir()?, overrides).await
+    }
+
+    /// Start with `alerts` as its alerts.yml.
+    pub async fn start_with_alerts(alerts: &str) -> Result<Self> {
         let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("alerts.yml"), alerts)?;
+        Self::start_in(dir, "alerts_file: alerts.yml").await
+    }
+
+    async fn start_in(dir: tempfile::TempDir, overrides: &str) -> Result<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let path = write_config(dir.path(), overrides)?;
         let config = AggregatorConfig::load(&path)?;
         let server = Server::start(config.clone()).await?;
@@ -262,6 +272,19 @@ impl TestAggregator {
             server.shutdown().await?;
         }
         Ok(())
+    }
+
+    /// Deliveries of notification `channel` so far: (sent, failed, retried).
+    pub fn channel_counts(&self, channel: &str) -> (u64, u64, u64) {
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        self.server
+            .as_ref()
+            .map(|s| s.shared.alerting.channel_stats())
+            .unwrap_or_default()
+            .iter()
+            .find(|(name, _)| *name == channel)
+            .map(|(_, s)| (load(&s.sent), load(&s.failed), load(&s.retried)))
+            .unwrap_or_default()
     }
 
     /// Shut down (flushing everything) and start again on the same store;

@@ -27,14 +27,6 @@ events:
   hack_trade: { min_severity: warning }
 ";
 
-async fn start() -> anyhow::Result<(TestAggregator, tempfile::TempDir)> {
-    let rules = tempfile::tempdir()?;
-    let path = rules.path().join("alerts.yml");
-    std::fs::write(&path, RULES)?;
-    let agg = TestAggregator::start_with(&format!("alerts_file: '{}'", path.display())).await?;
-    Ok((agg, rules))
-}
-
 async fn connect(agg: &TestAggregator) -> anyhow::Result<Ws> {
     let url = format!("{}?token={}", agg.ws_url()?, agg.api_token);
     Ok(tokio_tungstenite::connect_async(url).await?.0)
@@ -58,7 +50,7 @@ async fn alerts_within(ws: &mut Ws, wait: Duration) -> anyhow::Result<Vec<Value>
 #[tokio::test]
 async fn a_threshold_held_for_its_duration_fires_on_arrival_and_survives_a_restart()
 -> anyhow::Result<()> {
-    let (mut agg, _rules) = start().await?;
+    let mut agg = TestAggregator::start_with_alerts(RULES).await?;
     let mut ws = connect(&agg).await?;
     let cred = agg.enroll("host-a").await?;
     let now = now_ms();
@@ -157,7 +149,7 @@ fn hack(account: &str, at: u64) -> Record {
 #[tokio::test]
 async fn security_events_raise_one_alert_per_host_until_an_admin_resolves_it() -> anyhow::Result<()>
 {
-    let (agg, _rules) = start().await?;
+    let agg = TestAggregator::start_with_alerts(RULES).await?;
     let cred = agg.enroll("host-a").await?;
     let now = now_ms();
     agg.post_batch(

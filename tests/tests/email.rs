@@ -18,6 +18,11 @@ const PYTHON: &str = "/usr/bin/python3";
 struct SmtpServer {
     child: Child,
     port: u16,
+    /// Where it writes what it receives.
+    store: tempfile::TempDir,
+    /// Its certificate (self-signed), to trust as the CA.
+    cert: std::path::PathBuf,
+    _certs: tempfile::TempDir,
 }
 
 impl Drop for SmtpServer {
@@ -27,13 +32,20 @@ impl Drop for SmtpServer {
     }
 }
 
-fn smtp_server(store: &Path, extra: &[&str]) -> anyhow::Result<SmtpServer> {
+/// A server that requires STARTTLS, then AUTH as `alerts` with `password`.
+fn smtp_server(password: &str) -> anyhow::Result<SmtpServer> {
+    let certs = tempfile::tempdir()?;
+    let (cert, key) = write_self_signed(certs.path(), "smtp")?;
+    let store = tempfile::tempdir()?;
     let port = free_port()?;
     let mut child = Command::new(PYTHON)
         .arg(workspace_root().join("tests/support/smtp_server.py"))
         .arg(port.to_string())
-        .arg(store)
-        .args(extra)
+        .arg(store.path())
+        .args(["--user", "alerts", "--password", password, "--cert"])
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -50,7 +62,13 @@ fn smtp_server(store: &Path, extra: &[&str]) -> anyhow::Result<SmtpServer> {
         line.trim() == "ready",
         "SMTP server did not start (is python3-aiosmtpd installed?): {line:?}"
     );
-    Ok(SmtpServer { child, port })
+    Ok(SmtpServer {
+        child,
+        port,
+        store,
+        cert,
+        _certs: certs,
+    })
 }
 
 fn received(store: &Path) -> Vec<(String, serde_json::Value)> {
@@ -67,14 +85,6 @@ fn received(store: &Path) -> Vec<(String, serde_json::Value)> {
         found.push((text, envelope));
     }
     found
-}
-
-async fn start(rules: &str) -> anyhow::Result<(TestAggregator, tempfile::TempDir)> {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("alerts.yml");
-    std::fs::write(&path, rules)?;
-    let agg = TestAggregator::start_with(&format!("alerts_file: '{}'", path.display())).await?;
-    Ok((agg, dir))
 }
 
 fn rules(port: u16, ca: &Path, password: &str) -> String {
@@ -97,23 +107,9 @@ notifications:
 
 #[tokio::test]
 async fn an_alert_is_mailed_over_starttls_with_authentication() -> anyhow::Result<()> {
-    let certs = tempfile::tempdir()?;
-    let (cert, key) = write_self_signed(certs.path(), "smtp")?;
-    let store = tempfile::tempdir()?;
-    let server = smtp_server(
-        store.path(),
-        &[
-            "--user",
-            "alerts",
-            "--password",
-            "s3cret",
-            "--cert",
-            &cert.display().to_string(),
-            "--key",
-            &key.display().to_string(),
-        ],
-    )?;
-    let (agg, _dir) = start(&rules(server.port, &cert, "s3cret")).await?;
+    let server = smtp_server("s3cret")?;
+    let agg =
+        TestAggregator::start_with_alerts(&rules(server.port, &server.cert, "s3cret")).await?;
     let cred = agg.enroll("host-a").await?;
     agg.post_batch(
         &cred,
@@ -127,10 +123,10 @@ async fn an_alert_is_mailed_over_starttls_with_authentication() -> anyhow::Resul
     .await?;
 
     let deadline = Instant::now() + Duration::from_secs(15);
-    while received(store.path()).is_empty() && Instant::now() < deadline {
+    while received(server.store.path()).is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let mails = received(store.path());
+    let mails = received(server.store.path());
     assert_eq!(mails.len(), 1, "one message for both recipients");
     let (text, envelope) = &mails[0];
     assert_eq!(envelope["tls"], true, "sent after STARTTLS");
@@ -154,23 +150,10 @@ async fn an_alert_is_mailed_over_starttls_with_authentication() -> anyhow::Resul
 
 #[tokio::test]
 async fn a_wrong_password_delivers_nothing_and_gives_up() -> anyhow::Result<()> {
-    let certs = tempfile::tempdir()?;
-    let (cert, key) = write_self_signed(certs.path(), "smtp")?;
-    let store = tempfile::tempdir()?;
-    let server = smtp_server(
-        store.path(),
-        &[
-            "--user",
-            "alerts",
-            "--password",
-            "right",
-            "--cert",
-            &cert.display().to_string(),
-            "--key",
-            &key.display().to_string(),
-        ],
-    )?;
-    let (agg, _dir) = start(&rules(server.port, &cert, "wrong-password")).await?;
+    let server = smtp_server("right")?;
+    let agg =
+        TestAggregator::start_with_alerts(&rules(server.port, &server.cert, "wrong-password"))
+            .await?;
     let cred = agg.enroll("host-a").await?;
     agg.post_batch(
         &cred,
@@ -182,32 +165,16 @@ async fn a_wrong_password_delivers_nothing_and_gives_up() -> anyhow::Result<()> 
         ),
     )
     .await?;
-    let stats = agg
-        .server
-        .as_ref()
-        .map(|s| s.shared.alerting.channel_stats())
-        .unwrap_or_default();
-    let failed = || {
-        stats
-            .iter()
-            .find(|(n, _)| *n == "email")
-            .map(|(_, s)| s.failed.load(std::sync::atomic::Ordering::Relaxed))
-            .unwrap_or(0)
-    };
     let deadline = Instant::now() + Duration::from_secs(15);
-    while failed() == 0 && Instant::now() < deadline {
+    while agg.channel_counts("email").1 == 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let counts: Vec<(&str, u64, u64, u64)> = stats
-        .iter()
-        .map(|(n, s)| {
-            let get =
-                |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
-            (*n, get(&s.sent), get(&s.failed), get(&s.retried))
-        })
-        .collect();
-    assert_eq!(failed(), 1, "{counts:?}");
-    assert!(received(store.path()).is_empty());
+    assert_eq!(
+        agg.channel_counts("email"),
+        (0, 1, 1),
+        "(sent, failed, retried)"
+    );
+    assert!(received(server.store.path()).is_empty());
     drop(server);
     Ok(())
 }
@@ -215,7 +182,7 @@ async fn a_wrong_password_delivers_nothing_and_gives_up() -> anyhow::Result<()> 
 #[tokio::test]
 async fn an_email_channel_without_encryption_off_loopback_is_refused_at_start() -> anyhow::Result<()>
 {
-    let result = start(
+    let result = TestAggregator::start_with_alerts(
         "notifications:\n  email:\n    enabled: true\n    recipients: [not-an-address]\n    smtp: { host: smtp.example.com, security: none }\n",
     )
     .await;

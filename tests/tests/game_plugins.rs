@@ -346,16 +346,28 @@ async fn an_ungranted_probe_is_reported_once_and_the_rest_still_collected() -> a
     world.sim.set_players("izlude", 4).await?;
     let plugin = world
         .game_plugin()
-        .replace("capabilities: [sql, net, config]", "capabilities: [sql, config]")
+        .replace(
+            "capabilities: [sql, net, config]",
+            "capabilities: [sql, config]",
+        )
         .replace(&format!(", net: [\"{}\"]", world.map_server), "");
     let mut agent = world.agent("", &plugin).await?;
     let first = round(&mut agent).await?;
     let failed = events(&first, Some("probe_failed"));
     assert_eq!(failed.len(), 1, "{failed:?}");
-    assert!(failed[0].fields["error"].contains("`net` not granted"), "{failed:?}");
-    assert_eq!(value(&first, "player_count", &[("map", "izlude")]), Some(4.0));
+    assert!(
+        failed[0].fields["error"].contains("`net` not granted"),
+        "{failed:?}"
+    );
+    assert_eq!(
+        value(&first, "player_count", &[("map", "izlude")]),
+        Some(4.0)
+    );
     let second = round(&mut agent).await?;
-    assert!(events(&second, Some("probe_failed")).is_empty(), "not repeated");
+    assert!(
+        events(&second, Some("probe_failed")).is_empty(),
+        "not repeated"
+    );
     agent.close().await;
     world.close().await
 }

@@ -95,14 +95,6 @@ notifications:
     )
 }
 
-async fn start(yaml: &str) -> anyhow::Result<(TestAggregator, tempfile::TempDir)> {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("alerts.yml");
-    std::fs::write(&path, yaml)?;
-    let agg = TestAggregator::start_with(&format!("alerts_file: '{}'", path.display())).await?;
-    Ok((agg, dir))
-}
-
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(15);
     while !done() {
@@ -117,7 +109,7 @@ async fn wait_for(what: &str, mut done: impl FnMut() -> bool) -> anyhow::Result<
 #[tokio::test]
 async fn each_channel_gets_the_alert_once_and_a_hung_channel_delays_nobody() -> anyhow::Result<()> {
     let (base, received) = fake_services().await?;
-    let (agg, _dir) = start(&rules(&base, "discord", "hang")).await?;
+    let agg = TestAggregator::start_with_alerts(&rules(&base, "discord", "hang")).await?;
     let cred = agg.enroll("host-a").await?;
     let sent_at = Instant::now();
     agg.post_batch(
@@ -212,7 +204,7 @@ async fn each_channel_gets_the_alert_once_and_a_hung_channel_delays_nobody() -> 
 #[tokio::test]
 async fn server_errors_are_retried_and_other_refusals_are_not() -> anyhow::Result<()> {
     let (base, received) = fake_services().await?;
-    let (agg, _dir) = start(&rules(&base, "bad", "flaky")).await?;
+    let agg = TestAggregator::start_with_alerts(&rules(&base, "bad", "flaky")).await?;
     let cred = agg.enroll("host-a").await?;
     // A warning: Discord and Slack want it, SMS (critical only) does not.
     agg.post_batch(
@@ -231,26 +223,8 @@ async fn server_errors_are_retried_and_other_refusals_are_not() -> anyhow::Resul
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(received.on("bad").len(), 1, "a 400 is not retried");
     assert!(received.on("sms").is_empty(), "warnings do not go by SMS");
-    let stats = agg
-        .server
-        .as_ref()
-        .map(|s| s.shared.alerting.channel_stats())
-        .unwrap_or_default();
-    let get = |name: &str| {
-        stats
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, s)| {
-                (
-                    s.sent.load(std::sync::atomic::Ordering::Relaxed),
-                    s.failed.load(std::sync::atomic::Ordering::Relaxed),
-                    s.retried.load(std::sync::atomic::Ordering::Relaxed),
-                )
-            })
-            .unwrap_or_default()
-    };
-    assert_eq!(get("slack"), (1, 0, 2));
-    assert_eq!(get("discord"), (0, 1, 0));
+    assert_eq!(agg.channel_counts("slack"), (1, 0, 2));
+    assert_eq!(agg.channel_counts("discord"), (0, 1, 0));
     Ok(())
 }
 
@@ -282,7 +256,7 @@ async fn webhook_secrets_stay_out_of_logs_and_answers() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     // Nothing listens on port 9: the delivery fails, and is logged.
     let secret = "T0PSECRET-webhook-token";
-    let (agg, _dir) = start(&format!(
+    let agg = TestAggregator::start_with_alerts(&format!(
         "alerts:\n  cpu_usage: {{ warning: 80, duration: 0 }}\nnotifications:\n  discord: {{ enabled: true, webhook_url: 'http://127.0.0.1:9/api/webhooks/1/{secret}' }}\n  max_attempts: 2\n  retry_base_ms: 50\n"
     ))
     .await?;
@@ -357,7 +331,7 @@ async fn test_notifications_reports_each_channel() -> anyhow::Result<()> {
 #[tokio::test]
 async fn a_silence_keeps_channels_quiet_but_the_alert_visible() -> anyhow::Result<()> {
     let (base, received) = fake_services().await?;
-    let (agg, _dir) = start(&format!(
+    let agg = TestAggregator::start_with_alerts(&format!(
         "alerts:\n  cpu_usage: {{ warning: 80, duration: 0 }}\nnotifications:\n  discord: {{ enabled: true, webhook_url: '{base}/ok' }}\n"
     ))
     .await?;

@@ -70,6 +70,38 @@ pub enum Change {
     ResolvedByAdmin,
 }
 
+impl Alert {
+    /// A new firing alert at `at_ms`, counted once, with no labels, value or
+    /// threshold (callers set those that apply).
+    fn firing(
+        id: i64,
+        rule: &str,
+        alert_type: AlertType,
+        host: &str,
+        severity: Level,
+        message: String,
+        at_ms: i64,
+    ) -> Self {
+        Self {
+            id,
+            rule: rule.to_string(),
+            alert_type,
+            host: host.to_string(),
+            labels: BTreeMap::new(),
+            severity,
+            status: Status::Firing,
+            value: 0.0,
+            threshold: None,
+            message,
+            count: 1,
+            started_ms: at_ms,
+            updated_ms: at_ms,
+            resolved_ms: None,
+            resolution_notes: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Transition {
     pub change: Change,
@@ -174,6 +206,15 @@ impl Engine {
         self.open.values()
     }
 
+    /// Keep `alert` open and say it fired.
+    fn open(&mut self, alert: Alert) -> Transition {
+        self.open.insert(alert.id, alert.clone());
+        Transition {
+            change: Change::Fired,
+            alert,
+        }
+    }
+
     /// Feed one stored point.
     pub fn observe_metric(&mut self, host: &str, metric: &MetricRecord) -> Option<Transition> {
         let rule = self.rules.alerts.get(&metric.name).filter(|r| r.enabled)?;
@@ -224,28 +265,13 @@ impl Engine {
                 self.next_id += 1;
                 state.open = Some(id);
                 state.fired.push_back(ts);
-                let alert = Alert {
-                    id,
-                    rule: metric.name.clone(),
-                    alert_type,
-                    host: host.to_string(),
+                let message = describe(&metric.name, host, value, level, &t);
+                Some(self.open(Alert {
                     labels: metric.tags.clone(),
-                    severity: level,
-                    status: Status::Firing,
                     value,
                     threshold: threshold_of(level),
-                    message: describe(&metric.name, host, value, level, &t),
-                    count: 1,
-                    started_ms: ts,
-                    updated_ms: ts,
-                    resolved_ms: None,
-                    resolution_notes: None,
-                };
-                self.open.insert(id, alert.clone());
-                Some(Transition {
-                    change: Change::Fired,
-                    alert,
-                })
+                    ..Alert::firing(id, &metric.name, alert_type, host, level, message, ts)
+                }))
             }
             (Some(_), None) => {
                 // Flapping: resolve only after a whole window on the safe side.
@@ -335,29 +361,20 @@ impl Engine {
         }
         let id = self.next_id;
         self.next_id += 1;
-        let alert = Alert {
-            id,
-            rule: event.kind.clone(),
-            alert_type: rule.alert_type,
-            host: host.to_string(),
-            labels: event.fields.clone(),
-            severity: level,
-            status: Status::Firing,
-            value: 1.0,
-            threshold: None,
-            message: event.message.clone(),
-            count: 1,
-            started_ms: ts,
-            updated_ms: ts,
-            resolved_ms: None,
-            resolution_notes: None,
-        };
         self.open_events.insert(key, id);
-        self.open.insert(id, alert.clone());
-        Some(Transition {
-            change: Change::Fired,
-            alert,
-        })
+        Some(self.open(Alert {
+            labels: event.fields.clone(),
+            value: 1.0,
+            ..Alert::firing(
+                id,
+                &event.kind,
+                rule.alert_type,
+                host,
+                level,
+                event.message.clone(),
+                ts,
+            )
+        }))
     }
 
     /// Judge a host's silence: `no_data` fires once `now - last_seen`
@@ -400,28 +417,21 @@ impl Engine {
                 let id = self.next_id;
                 self.next_id += 1;
                 state.open = Some(id);
-                let alert = Alert {
-                    id,
-                    rule: NO_DATA.to_string(),
-                    alert_type: AlertType::Network,
-                    host: host.to_string(),
+                let message = format!("no data from {host} for {} s; {why}", silent_ms / 1000);
+                Some(self.open(Alert {
                     labels: [("cause".to_string(), cause.to_string())].into(),
-                    severity: Level::Critical,
-                    status: Status::Firing,
                     value: (silent_ms / 1000) as f64,
                     threshold: Some((limit_ms / 1000) as f64),
-                    message: format!("no data from {host} for {} s; {why}", silent_ms / 1000),
-                    count: 1,
-                    started_ms: now_ms,
-                    updated_ms: now_ms,
-                    resolved_ms: None,
-                    resolution_notes: None,
-                };
-                self.open.insert(id, alert.clone());
-                Some(Transition {
-                    change: Change::Fired,
-                    alert,
-                })
+                    ..Alert::firing(
+                        id,
+                        NO_DATA,
+                        AlertType::Network,
+                        host,
+                        Level::Critical,
+                        message,
+                        now_ms,
+                    )
+                }))
             }
             (Some(id), false) => {
                 state.open = None;
@@ -443,28 +453,16 @@ impl Engine {
     pub fn fire_test(&mut self, now_ms: i64) -> Transition {
         let id = self.next_id;
         self.next_id += 1;
-        let alert = Alert {
+        let message = "A synthetic alert from p2pmon-aggregator test-alerts.".to_string();
+        self.open(Alert::firing(
             id,
-            rule: "test_alert".to_string(),
-            alert_type: AlertType::Performance,
-            host: "p2pmon-aggregator".to_string(),
-            labels: BTreeMap::new(),
-            severity: Level::Critical,
-            status: Status::Firing,
-            value: 0.0,
-            threshold: None,
-            message: "A synthetic alert from p2pmon-aggregator test-alerts.".to_string(),
-            count: 1,
-            started_ms: now_ms,
-            updated_ms: now_ms,
-            resolved_ms: None,
-            resolution_notes: None,
-        };
-        self.open.insert(id, alert.clone());
-        Transition {
-            change: Change::Fired,
-            alert,
-        }
+            "test_alert",
+            AlertType::Performance,
+            "p2pmon-aggregator",
+            Level::Critical,
+            message,
+            now_ms,
+        ))
     }
 
     /// An admin acknowledges or resolves an open alert. `None` when `id` is
