@@ -626,8 +626,7 @@ fn publish(
     series_ids: &[Option<i64>],
     events: Vec<EventRecord>,
 ) {
-    let stored: Vec<bool> = series_ids.iter().map(Option::is_some).collect();
-    shared.alerting.observe(host, &metrics, &stored, &events);
+    shared.alerting.observe(host, &metrics, series_ids, &events);
     {
         let mut live = shared.live.write();
         let entry = live.entry(host.to_string()).or_default();

@@ -106,12 +106,12 @@ impl Alerting {
     }
 
     /// Evaluate what was just stored for `host`: metrics whose series was
-    /// accepted (`stored[i]`) and events.
+    /// accepted (`series_ids[i]` is set) and events.
     pub fn observe(
         &self,
         host: &str,
         metrics: &[MetricRecord],
-        stored: &[bool],
+        series_ids: &[Option<i64>],
         events: &[EventRecord],
     ) {
         let transitions: Vec<Transition> = {
@@ -122,7 +122,11 @@ impl Alerting {
                 return;
             }
             let mut out = Vec::new();
-            for (metric, _) in metrics.iter().zip(stored).filter(|(_, ok)| **ok) {
+            for (metric, _) in metrics
+                .iter()
+                .zip(series_ids)
+                .filter(|(_, id)| id.is_some())
+            {
                 out.extend(engine.observe_metric(host, metric));
             }
             for event in events {
