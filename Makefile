@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WASM_PACKAGES := -p p2pmon-plugin-sdk -p p2pmon-rathena -p p2pmon-plugin-system -p p2pmon-plugin-game -p p2pmon-plugin-network -p p2pmon-plugin-anticheat -p p2pmon-fixture-counter -p p2pmon-fixture-empty -p p2pmon-fixture-hostile
 
-.PHONY: run test test-deps setup plugins lint bench bench-ingest bench-fanout bench-collect footprint aggregator clean
+.PHONY: run test test-deps setup plugins lint bench bench-ingest bench-alerting bench-fanout bench-collect footprint aggregator clean
 
 ## Install what is missing, build the plugins, run the agent showing what it collects.
 run: setup plugins
@@ -39,6 +39,10 @@ bench: setup plugins
 bench-ingest: setup
 	@command -v victoria-metrics >/dev/null || apt-get install -y -q victoria-metrics
 	$(CARGO) bench -p p2pmon-tests --bench ingest
+
+## Ingest cost of 20 alert rules (1,000 hosts, median of 3 runs each way); firing point to Discord request latency.
+bench-alerting: setup
+	$(CARGO) bench -p p2pmon-tests --bench alerting
 
 ## WebSocket fan-out latency with 1,000 and 10,000 clients; memory per idle client.
 bench-fanout: setup

@@ -32,6 +32,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/alerts/active", get(active_alerts))
         .route("/api/v1/alerts/test", axum::routing::post(test_alert))
+        .route("/api/v1/actions", get(actions))
         .route("/api/v1/silences", get(silences).post(create_silence))
         .route("/api/v1/silences/{id}", axum::routing::delete(end_silence))
         .route("/api/v1/alerts/{id}", get(alert).patch(update_alert))
@@ -614,6 +615,31 @@ async fn alerts(
         .await
         .map_err(store_error)?;
     Ok(Json(serde_json::json!({ "alerts": alerts })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionsQuery {
+    host: Option<String>,
+    #[serde(default = "hundred")]
+    limit: usize,
+}
+
+/// The automatic actions' audit log, newest first.
+async fn actions(
+    State(shared): State<Arc<Shared>>,
+    query: Result<Query<ActionsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, Refusal> {
+    let Query(query) = query.map_err(|e| bad_query(e.body_text()))?;
+    if query.limit == 0 || query.limit > 1000 {
+        return Err(bad_query("limit is 1 to 1000"));
+    }
+    let entries = shared
+        .store
+        .read(move |conn| alerting::actions::list(conn, query.host.as_deref(), query.limit))
+        .await
+        .map_err(store_error)?;
+    Ok(Json(serde_json::json!({ "actions": entries })))
 }
 
 fn no_alert() -> Refusal {

@@ -181,12 +181,13 @@ fn test_notifications(config: &AggregatorConfig) -> ExitCode {
         }
         Ok(results) => {
             let mut failed = 0;
-            for (channel, ok) in &results {
-                if *ok {
-                    println!("{channel:<8} ok");
-                } else {
-                    failed += 1;
-                    println!("{channel:<8} FAILED (the log above says why)");
+            for (channel, sent) in &results {
+                match sent {
+                    Ok(()) => println!("{channel:<8} ok"),
+                    Err(why) => {
+                        failed += 1;
+                        println!("{channel:<8} FAILED: {why}");
+                    }
                 }
             }
             if failed == 0 {

@@ -42,6 +42,9 @@ pub struct AggregatorConfig {
     /// FluxCP's `p2p_monitor_settings` table, applied over alerts.yml.
     #[serde(default)]
     pub settings: SettingsConfig,
+    /// The coordinator that automatic actions are sent to (optional).
+    #[serde(default)]
+    pub coordinator: CoordinatorConfig,
     /// Directory of the config file, for resolving relative paths.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -284,6 +287,69 @@ impl std::fmt::Debug for SettingsConfig {
     }
 }
 
+/// The P2P coordinator (its `/api/v1/hosts` routes). Empty url = none.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoordinatorConfig {
+    #[serde(default)]
+    pub url: String,
+    /// Bearer token; prefer `token_file` to keep it out of this file.
+    #[serde(default)]
+    pub token: String,
+    /// A file whose first line is the token (relative to this config).
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    #[serde(default = "default_coordinator_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_coordinator_timeout_ms() -> u64 {
+    5000
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            token: String::new(),
+            token_file: None,
+            timeout_ms: default_coordinator_timeout_ms(),
+        }
+    }
+}
+
+/// The token is a secret: Debug shows only whether it is set.
+impl std::fmt::Debug for CoordinatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoordinatorConfig")
+            .field("url", &self.url)
+            .field("token", &if self.token.is_empty() { "" } else { "<set>" })
+            .field("token_file", &self.token_file)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
+}
+
+impl AggregatorConfig {
+    /// The coordinator to send actions to, with its token read; `None` when
+    /// no URL is set.
+    pub fn coordinator(&self) -> Result<Option<crate::alerting::actions::Coordinator>, String> {
+        let c = &self.coordinator;
+        if c.url.is_empty() {
+            return Ok(None);
+        }
+        let token = match &c.token_file {
+            Some(file) => crate::alerting::actions::read_token(&self.base_dir.join(file))?,
+            None => c.token.clone(),
+        };
+        Ok(Some(crate::alerting::actions::Coordinator {
+            url: c.url.clone(),
+            token,
+            timeout: std::time::Duration::from_millis(c.timeout_ms),
+        }))
+    }
+}
+
 /// When a host counts as degraded or offline.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -381,6 +447,21 @@ impl Validate for AggregatorConfig {
             findings.error("settings.table", "is a table name: a-z, A-Z, 0-9 and _");
         }
         findings.in_range("settings.poll_s", self.settings.poll_s, 1..=3600);
+        let coordinator = &self.coordinator;
+        if !coordinator.url.is_empty() {
+            match url::Url::parse(&coordinator.url) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+                _ => findings.error("coordinator.url", "must be an http:// or https:// URL"),
+            }
+            if !coordinator.token.is_empty() && coordinator.token_file.is_some() {
+                findings.error("coordinator", "set token or token_file, not both");
+            }
+        }
+        findings.in_range(
+            "coordinator.timeout_ms",
+            coordinator.timeout_ms,
+            100..=120_000,
+        );
         let ingest = &self.ingest;
         findings.in_range("ingest.max_body_kb", ingest.max_body_kb, 1..=1024 * 1024);
         findings.in_range(

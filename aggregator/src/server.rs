@@ -36,6 +36,8 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Config(#[from] p2pmon_common::yaml_config::ConfigErrors),
+    #[error("{0}")]
+    Setup(String),
 }
 
 fn port_hint(addr: SocketAddr, error: &std::io::Error) -> String {
@@ -105,7 +107,9 @@ impl Server {
         live.warm(latest, &hosts);
 
         let hub = Hub::new(config.websocket.client_queue);
-        let alerting = Alerting::start(alert_rules, store.clone(), hub.clone()).await?;
+        let coordinator = config.coordinator().map_err(ServeError::Setup)?;
+        let alerting =
+            Alerting::start(alert_rules, coordinator, store.clone(), hub.clone()).await?;
         let shared = Arc::new(Shared {
             config: config.clone(),
             alerting,
@@ -210,6 +214,7 @@ impl Server {
                         let interval = status_shared.metrics.collection.interval as i64;
                         let view = status_shared.silence_view(now, interval * 6);
                         status_shared.alerting.check_silence(&view, now, interval);
+                        status_shared.alerting.remind(now);
                     }
                     _ = status_stop.changed() => break,
                 }

@@ -9,18 +9,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use futures_util::StreamExt;
-use p2pmon_aggregator::auth::{self, TokenKind};
-use p2pmon_aggregator::store::schema;
-use p2pmon_common::wire::{Batch, paths};
+use p2pmon_common::wire::Batch;
 use p2pmon_tests::aggregator::{AggregatorProcess, free_port, http_ok, metric, now_ms};
-
-fn knob(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use p2pmon_tests::load::{self, fire, knob};
 
 struct Plan {
     hosts: usize,
@@ -81,130 +72,42 @@ fn line_protocol(batch: &Batch) -> String {
     out
 }
 
-/// Send every request with `concurrency` in flight; the wall time.
-async fn fire(
-    requests: Vec<reqwest::RequestBuilder>,
-    concurrency: usize,
-) -> Result<(Duration, Vec<serde_json::Value>)> {
-    let started = Instant::now();
-    let answers: Vec<Result<serde_json::Value>> = futures_util::stream::iter(requests)
-        .map(|request| async move {
-            let response = request.send().await?;
-            let status = response.status();
-            let body = response.text().await?;
-            if !status.is_success() {
-                bail!("{status}: {body}");
-            }
-            Ok(serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    let elapsed = started.elapsed();
-    Ok((elapsed, answers.into_iter().collect::<Result<Vec<_>>>()?))
-}
-
-/// CPU seconds per thread name of process `pid` (where the time went).
-fn thread_cpu(pid: u32) -> Vec<(String, f64)> {
-    let mut by_name: std::collections::BTreeMap<String, f64> = Default::default();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    for task in tasks.flatten() {
-        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let name = stat[open + 1..close].to_string();
-        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        let ticks: f64 = fields
-            .get(11..13)
-            .map(|f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum())
-            .unwrap_or(0.0);
-        *by_name.entry(name).or_default() += ticks / 100.0;
-    }
-    by_name.into_iter().collect()
-}
-
-fn rss_peak_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-}
-
 async fn bench_p2pmon(plan: &Plan, base_ms: u64) -> Result<f64> {
     let dir = tempfile::tempdir()?;
     let mut agg = AggregatorProcess::configure(
         std::path::Path::new(env!("CARGO_BIN_EXE_p2pmon-test-aggregator")),
         dir.path(),
-        "ingest: {rate_per_host: 100000000, burst_per_host: 100000000, max_records_per_batch: 100000, max_body_kb: 65536, max_decompressed_kb: 262144}",
+        load::UNLIMITED_INGEST,
     )?;
-    // Enroll every host straight in the store, as `token create` + enroll would.
-    let mut credentials = Vec::with_capacity(plan.hosts);
-    {
-        let mut conn = schema::open(&agg.config.store_path())?;
-        for h in 0..plan.hosts {
-            let token = auth::create_token(&conn, TokenKind::Join, "", None, now_ms() as i64)?;
-            let host = format!("bench-{h:04}");
-            let enrolled = auth::enroll(&mut conn, &token, &host, now_ms() as i64)?;
-            credentials.push((host, enrolled.credential));
-        }
-    }
+    let credentials = load::enroll(&agg, (0..plan.hosts).map(|h| format!("bench-{h:04}")))?;
     agg.start()?;
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(plan.concurrency)
-        .build()?;
-    let hellos = credentials
-        .iter()
-        .map(|(_, cred)| {
-            client
-                .post(format!("{}{}", agg.ingest_url(), paths::HELLO))
-                .bearer_auth(cred)
-                .json(&serde_json::json!({"agent_version": "bench", "plugins": []}))
-        })
-        .collect();
-    fire(hellos, plan.concurrency).await?;
+    let client = load::client(plan.concurrency)?;
+    let ingest_url = agg.ingest_url();
+    load::hello_all(&client, &ingest_url, &credentials, plan.concurrency).await?;
 
     eprintln!("p2pmon: encoding {} points...", plan.total());
     let mut requests = Vec::with_capacity(plan.hosts * plan.batches);
     // Host-major rounds: every host's batch 1, then every host's batch 2, ...
     for b in 0..plan.batches {
         for (host, cred) in &credentials {
-            let body = zstd::encode_all(
-                &serde_json::to_vec(&batch_for(plan, host, b, base_ms))?[..],
-                3,
-            )?;
-            requests.push(
-                client
-                    .post(format!("{}{}", agg.ingest_url(), paths::BATCHES))
-                    .bearer_auth(cred)
-                    .header("content-type", "application/json")
-                    .header("content-encoding", "zstd")
-                    .body(body),
-            );
+            let body = load::encode(&batch_for(plan, host, b, base_ms))?;
+            requests.push(load::batch_request(&client, &ingest_url, cred, body));
         }
     }
     eprintln!("p2pmon: sending...");
     let (elapsed, acks) = fire(requests, plan.concurrency).await?;
-    let stored: u64 = acks.iter().filter_map(|a| a["stored"].as_u64()).sum();
+    let stored = load::stored(&acks);
     if stored != plan.total() as u64 {
         bail!("p2pmon stored {stored} of {} points", plan.total());
     }
-    let counted: i64 = agg
-        .db()?
-        .query_row("SELECT COUNT(*) FROM points", [], |r| r.get(0))?;
-    if counted != plan.total() as i64 {
+    let counted = load::points_in_store(&agg)?;
+    if counted != plan.total() as u64 {
         bail!("the store holds {counted} of {} points", plan.total());
     }
     let rate = plan.total() as f64 / elapsed.as_secs_f64();
-    let peak = agg.pid().and_then(rss_peak_kib).unwrap_or(0);
+    let peak = agg.pid().and_then(load::rss_peak_kib).unwrap_or(0);
     if let Some(pid) = agg.pid() {
-        println!("  aggregator CPU by thread: {:?}", thread_cpu(pid));
+        println!("  aggregator CPU by thread: {:?}", load::thread_cpu(pid));
     }
     println!(
         "p2pmon embedded store: {} points in {:.2} s = {:.0} points/s (aggregator peak RSS {} MiB; every point verified in the store)",
@@ -272,7 +175,7 @@ async fn bench_victoria(plan: &Plan, base_ms: u64) -> Result<Option<f64>> {
         .filter(|l| l.starts_with("vm_rows_inserted_total{type=\"influx\"}"))
         .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
         .sum();
-    let peak = rss_peak_kib(child.id()).unwrap_or(0);
+    let peak = load::rss_peak_kib(child.id()).unwrap_or(0);
     println!(
         "VictoriaMetrics (line protocol, /api/v2/write): {} points in {:.2} s = {:.0} points/s (rows inserted: {inserted}; peak RSS {} MiB)",
         plan.total(),

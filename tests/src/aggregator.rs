@@ -102,9 +102,15 @@ impl TestAggregator {
 
     /// Start with `alerts` as its alerts.yml.
     pub async fn start_with_alerts(alerts: &str) -> Result<Self> {
+        Self::start_with_alerts_and(alerts, "").await
+    }
+
+    /// Start with `alerts` as its alerts.yml and `overrides` (YAML, block
+    /// style) merged into the test config.
+    pub async fn start_with_alerts_and(alerts: &str, overrides: &str) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         std::fs::write(dir.path().join("alerts.yml"), alerts)?;
-        Self::start_in(dir, "alerts_file: alerts.yml").await
+        Self::start_in(dir, &format!("alerts_file: alerts.yml\n{overrides}")).await
     }
 
     async fn start_in(dir: tempfile::TempDir, overrides: &str) -> Result<Self> {
@@ -474,4 +480,32 @@ pub fn http_ok(url: &str) -> std::io::Result<bool> {
     let mut head = [0u8; 12];
     stream.read_exact(&mut head)?;
     Ok(head.starts_with(b"HTTP/1.1 200"))
+}
+
+/// A WebSocket client of the live feed.
+pub type Feed =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+impl TestAggregator {
+    /// Connect to the live feed with the API token.
+    pub async fn feed(&self) -> Result<Feed> {
+        let url = format!("{}?token={}", self.ws_url()?, self.api_token);
+        Ok(tokio_tungstenite::connect_async(url).await?.0)
+    }
+}
+
+/// The `alert` objects of the feed's alert messages received within `wait`.
+pub async fn alerts_within(feed: &mut Feed, wait: std::time::Duration) -> Result<Vec<Value>> {
+    use futures_util::StreamExt;
+    let mut found = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while let Ok(Some(message)) = tokio::time::timeout_at(deadline, feed.next()).await {
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = message? {
+            let value: Value = serde_json::from_str(&text)?;
+            if value["type"] == "alert" {
+                found.push(value["alert"].clone());
+            }
+        }
+    }
+    Ok(found)
 }

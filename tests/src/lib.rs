@@ -1,10 +1,14 @@
 //! Helpers for the workspace's integration tests and benchmarks: building
 //! plugins and fixtures to wasm from source, writing agent configs into
-//! temporary directories, running an agent against an in-memory sink, and
-//! capturing logs.
+//! temporary directories, running an agent against an in-memory sink,
+//! capturing logs, local stand-ins for external HTTP services
+//! ([`fake_http`]), and load for the benchmarks ([`load`]).
 
 pub mod agent_process;
 pub mod aggregator;
+pub mod fake_http;
+pub mod load;
+pub mod smtp;
 pub mod world;
 
 use std::collections::HashMap;

@@ -5,14 +5,9 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use p2pmon_common::wire::{EventRecord, HostType, Record, Severity};
-use p2pmon_tests::aggregator::{TestAggregator, batch, metric, now_ms};
-use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use p2pmon_tests::aggregator::{TestAggregator, alerts_within, batch, metric, now_ms};
+use serde_json::json;
 
 const RULES: &str = "alerts:
   cpu_usage:
@@ -27,31 +22,11 @@ events:
   hack_trade: { min_severity: warning }
 ";
 
-async fn connect(agg: &TestAggregator) -> anyhow::Result<Ws> {
-    let url = format!("{}?token={}", agg.ws_url()?, agg.api_token);
-    Ok(tokio_tungstenite::connect_async(url).await?.0)
-}
-
-/// Alert messages received within `wait`.
-async fn alerts_within(ws: &mut Ws, wait: Duration) -> anyhow::Result<Vec<Value>> {
-    let mut found = Vec::new();
-    let deadline = tokio::time::Instant::now() + wait;
-    while let Ok(Some(message)) = tokio::time::timeout_at(deadline, ws.next()).await {
-        if let Message::Text(text) = message? {
-            let value: Value = serde_json::from_str(&text)?;
-            if value["type"] == "alert" {
-                found.push(value["alert"].clone());
-            }
-        }
-    }
-    Ok(found)
-}
-
 #[tokio::test]
 async fn a_threshold_held_for_its_duration_fires_on_arrival_and_survives_a_restart()
 -> anyhow::Result<()> {
     let mut agg = TestAggregator::start_with_alerts(RULES).await?;
-    let mut ws = connect(&agg).await?;
+    let mut ws = agg.feed().await?;
     let cred = agg.enroll("host-a").await?;
     let now = now_ms();
     let minute = 60_000;
@@ -85,7 +60,7 @@ async fn a_threshold_held_for_its_duration_fires_on_arrival_and_survives_a_resta
 
     // Still high after a restart: the same alert, no second one.
     agg.restart().await?;
-    let mut ws = connect(&agg).await?;
+    let mut ws = agg.feed().await?;
     let (_, active) = agg.api("/api/v1/alerts/active").await?;
     assert_eq!(
         active["alerts"].as_array().map(Vec::len),
@@ -271,7 +246,7 @@ async fn a_silent_host_raises_no_data_telling_a_down_agent_from_an_offline_host(
         dir.path().join("metrics.yml").display()
     ))
     .await?;
-    let mut ws = connect(&agg).await?;
+    let mut ws = agg.feed().await?;
     let a = agg.enroll("host-a").await?;
     let b = agg.enroll("host-b").await?;
     agg.post_batch(

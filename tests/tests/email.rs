@@ -4,88 +4,11 @@
 //! its attempts (aiosmtpd stalls after a failed AUTH, so this also covers a
 //! server that stops answering).
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use p2pmon_tests::aggregator::{TestAggregator, batch, free_port, metric, now_ms};
-use p2pmon_tests::{workspace_root, write_self_signed};
-
-/// Debian's python, where python3-aiosmtpd lives (`make setup` installs it).
-const PYTHON: &str = "/usr/bin/python3";
-
-struct SmtpServer {
-    child: Child,
-    port: u16,
-    /// Where it writes what it receives.
-    store: tempfile::TempDir,
-    /// Its certificate (self-signed), to trust as the CA.
-    cert: std::path::PathBuf,
-    _certs: tempfile::TempDir,
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A server that requires STARTTLS, then AUTH as `alerts` with `password`.
-fn smtp_server(password: &str) -> anyhow::Result<SmtpServer> {
-    let certs = tempfile::tempdir()?;
-    let (cert, key) = write_self_signed(certs.path(), "smtp")?;
-    let store = tempfile::tempdir()?;
-    let port = free_port()?;
-    let mut child = Command::new(PYTHON)
-        .arg(workspace_root().join("tests/support/smtp_server.py"))
-        .arg(port.to_string())
-        .arg(store.path())
-        .args(["--user", "alerts", "--password", password, "--cert"])
-        .arg(&cert)
-        .arg("--key")
-        .arg(&key)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| {
-            anyhow::anyhow!("cannot run {PYTHON} (install python3-aiosmtpd: make setup): {e}")
-        })?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    anyhow::ensure!(
-        line.trim() == "ready",
-        "SMTP server did not start (is python3-aiosmtpd installed?): {line:?}"
-    );
-    Ok(SmtpServer {
-        child,
-        port,
-        store,
-        cert,
-        _certs: certs,
-    })
-}
-
-fn received(store: &Path) -> Vec<(String, serde_json::Value)> {
-    let mut found = Vec::new();
-    for n in 1..100 {
-        let eml = store.join(format!("{n:03}.eml"));
-        let Ok(text) = std::fs::read_to_string(&eml) else {
-            break;
-        };
-        let envelope = std::fs::read_to_string(store.join(format!("{n:03}.json")))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default();
-        found.push((text, envelope));
-    }
-    found
-}
+use p2pmon_tests::aggregator::{TestAggregator, batch, metric, now_ms};
+use p2pmon_tests::smtp::{received, smtp_server};
 
 fn rules(port: u16, ca: &Path, password: &str) -> String {
     format!(

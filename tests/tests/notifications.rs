@@ -5,73 +5,25 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::post;
 use p2pmon_tests::aggregator::{TestAggregator, batch, metric, now_ms};
+use p2pmon_tests::fake_http::{FakeHttp, Reply, wait_for};
 
-/// One request a fake service received: path, headers, body, when.
-type Request = (String, HeaderMap, String, Instant);
-
-#[derive(Clone, Default)]
-struct Received(Arc<Mutex<Vec<Request>>>);
-
-impl Received {
-    fn on(&self, path: &str) -> Vec<(HeaderMap, String, Instant)> {
-        self.0
-            .lock()
-            .map(|r| {
-                r.iter()
-                    .filter(|(p, ..)| p == path)
-                    .map(|(_, h, b, t)| (h.clone(), b.clone(), *t))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
-async fn hook(
-    State(received): State<Received>,
-    Path(path): Path<String>,
-    headers: HeaderMap,
-    body: String,
-) -> impl IntoResponse {
-    let count = {
-        let mut all = received.0.lock().expect("lock");
-        all.push((path.clone(), headers, body, Instant::now()));
-        all.iter().filter(|(p, ..)| *p == path).count()
-    };
-    match path.as_str() {
-        // Discord: rate limited once, retry_after in the body (seconds).
-        "discord" if count == 1 => (
-            StatusCode::TOO_MANY_REQUESTS,
-            [("retry-after", "5")],
-            r#"{"message": "You are being rate limited.", "retry_after": 0.4, "global": false}"#
-                .to_string(),
+/// Discord rate-limits once (retry_after in the body, seconds), "flaky"
+/// fails twice with 502, "bad" refuses, "hang" never answers in time.
+async fn fake_services() -> anyhow::Result<FakeHttp> {
+    FakeHttp::start(|path, nth| match path {
+        "/discord" if nth == 1 => Reply::body(
+            429,
+            r#"{"message": "You are being rate limited.", "retry_after": 0.4, "global": false}"#,
         )
-            .into_response(),
-        "flaky" if count <= 2 => StatusCode::BAD_GATEWAY.into_response(),
-        "bad" => (StatusCode::BAD_REQUEST, "unknown webhook").into_response(),
-        "hang" => {
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            StatusCode::OK.into_response()
-        }
-        "sms" => (StatusCode::CREATED, r#"{"sid": "SM1"}"#).into_response(),
-        _ => StatusCode::NO_CONTENT.into_response(),
-    }
-}
-
-async fn fake_services() -> anyhow::Result<(String, Received)> {
-    let received = Received::default();
-    let app = Router::new()
-        .route("/{path}", post(hook))
-        .with_state(received.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok((base, received))
+        .header("retry-after", "5"),
+        "/flaky" if nth <= 2 => Reply::status(502),
+        "/bad" => Reply::body(400, "unknown webhook"),
+        "/hang" => Reply::status(200).after(Duration::from_secs(60)),
+        "/sms" => Reply::body(201, r#"{"sid": "SM1"}"#),
+        _ => Reply::status(204),
+    })
+    .await
 }
 
 fn rules(base: &str, discord: &str, slack: &str) -> String {
@@ -95,21 +47,11 @@ notifications:
     )
 }
 
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !done() {
-        if Instant::now() > deadline {
-            anyhow::bail!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
-}
-
 #[tokio::test]
 async fn each_channel_gets_the_alert_once_and_a_hung_channel_delays_nobody() -> anyhow::Result<()> {
-    let (base, received) = fake_services().await?;
-    let agg = TestAggregator::start_with_alerts(&rules(&base, "discord", "hang")).await?;
+    let received = fake_services().await?;
+    let base = &received.base;
+    let agg = TestAggregator::start_with_alerts(&rules(base, "discord", "hang")).await?;
     let cred = agg.enroll("host-a").await?;
     let sent_at = Instant::now();
     agg.post_batch(
@@ -125,43 +67,39 @@ async fn each_channel_gets_the_alert_once_and_a_hung_channel_delays_nobody() -> 
 
     // Discord: a 429, then the retry after the 0.4 s the body asked for
     // (not the header's 5 s), and it is delivered.
-    wait_for("discord delivery", || received.on("discord").len() == 2).await?;
-    let discord = received.on("discord");
-    let gap = discord[1].2 - discord[0].2;
+    wait_for("discord delivery", || received.on("/discord").len() == 2).await?;
+    let discord = received.on("/discord");
+    let gap = discord[1].at - discord[0].at;
     assert!(
         gap >= Duration::from_millis(400) && gap < Duration::from_secs(4),
         "{gap:?}"
     );
-    let embed: serde_json::Value = serde_json::from_str(&discord[1].1)?;
+    let embed: serde_json::Value = serde_json::from_str(&discord[1].body)?;
     assert_eq!(
         embed["embeds"][0]["title"],
         "[CRITICAL] cpu_usage on host-a"
     );
     assert_eq!(embed["embeds"][0]["color"], 0xE74C3C);
     // SMS: one message per number, Basic auth, form-encoded, critical only.
-    wait_for("sms delivery", || received.on("sms").len() == 2).await?;
-    let sms = received.on("sms");
+    wait_for("sms delivery", || received.on("/sms").len() == 2).await?;
+    let sms = received.on("/sms");
     assert!(
-        sms[0].1.contains("To=%2B15550199") && sms[0].1.contains("From=%2B15550100"),
+        sms[0].body.contains("To=%2B15550199") && sms[0].body.contains("From=%2B15550100"),
         "{}",
-        sms[0].1
+        sms[0].body
     );
     assert!(
         sms[0]
-            .1
+            .body
             .contains("Body=p2pmon+%5BCRITICAL%5D+cpu_usage+on+host-a"),
         "{}",
-        sms[0].1
+        sms[0].body
     );
-    let auth = sms[0]
-        .0
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let auth = sms[0].header("authorization");
     assert!(auth.starts_with("Basic "), "{auth}");
     // Slack hangs; the others did not wait for it.
     assert!(sent_at.elapsed() < Duration::from_secs(10));
-    assert_eq!(received.on("hang").len(), 1);
+    assert_eq!(received.on("/hang").len(), 1);
 
     // No second notification while the alert stays open.
     agg.post_batch(
@@ -175,8 +113,8 @@ async fn each_channel_gets_the_alert_once_and_a_hung_channel_delays_nobody() -> 
     )
     .await?;
     tokio::time::sleep(Duration::from_millis(700)).await;
-    assert_eq!(received.on("discord").len(), 2);
-    assert_eq!(received.on("sms").len(), 2);
+    assert_eq!(received.on("/discord").len(), 2);
+    assert_eq!(received.on("/sms").len(), 2);
 
     // Resolved: Discord hears it (green); SMS (critical only, firing only) does not.
     agg.post_batch(
@@ -189,22 +127,23 @@ async fn each_channel_gets_the_alert_once_and_a_hung_channel_delays_nobody() -> 
         ),
     )
     .await?;
-    wait_for("resolved on discord", || received.on("discord").len() == 3).await?;
-    let resolved: serde_json::Value = serde_json::from_str(&received.on("discord")[2].1)?;
+    wait_for("resolved on discord", || received.on("/discord").len() == 3).await?;
+    let resolved: serde_json::Value = serde_json::from_str(&received.on("/discord")[2].body)?;
     assert_eq!(
         resolved["embeds"][0]["title"],
         "[RESOLVED] cpu_usage on host-a"
     );
     assert_eq!(resolved["embeds"][0]["color"], 0x2ECC71);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(received.on("sms").len(), 2);
+    assert_eq!(received.on("/sms").len(), 2);
     Ok(())
 }
 
 #[tokio::test]
 async fn server_errors_are_retried_and_other_refusals_are_not() -> anyhow::Result<()> {
-    let (base, received) = fake_services().await?;
-    let agg = TestAggregator::start_with_alerts(&rules(&base, "bad", "flaky")).await?;
+    let received = fake_services().await?;
+    let base = &received.base;
+    let agg = TestAggregator::start_with_alerts(&rules(base, "bad", "flaky")).await?;
     let cred = agg.enroll("host-a").await?;
     // A warning: Discord and Slack want it, SMS (critical only) does not.
     agg.post_batch(
@@ -217,12 +156,12 @@ async fn server_errors_are_retried_and_other_refusals_are_not() -> anyhow::Resul
         ),
     )
     .await?;
-    wait_for("slack after two 502s", || received.on("flaky").len() == 3).await?;
-    let body: serde_json::Value = serde_json::from_str(&received.on("flaky")[2].1)?;
+    wait_for("slack after two 502s", || received.on("/flaky").len() == 3).await?;
+    let body: serde_json::Value = serde_json::from_str(&received.on("/flaky")[2].body)?;
     assert_eq!(body["text"], "[WARNING] cpu_usage on host-a");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(received.on("bad").len(), 1, "a 400 is not retried");
-    assert!(received.on("sms").is_empty(), "warnings do not go by SMS");
+    assert_eq!(received.on("/bad").len(), 1, "a 400 is not retried");
+    assert!(received.on("/sms").is_empty(), "warnings do not go by SMS");
     assert_eq!(agg.channel_counts("slack"), (1, 0, 2));
     assert_eq!(agg.channel_counts("discord"), (0, 1, 0));
     Ok(())
@@ -295,7 +234,8 @@ async fn webhook_secrets_stay_out_of_logs_and_answers() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn test_notifications_reports_each_channel() -> anyhow::Result<()> {
-    let (base, received) = fake_services().await?;
+    let received = fake_services().await?;
+    let base = &received.base;
     let dir = tempfile::tempdir()?;
     std::fs::write(
         dir.path().join("alerts.yml"),
@@ -319,8 +259,11 @@ async fn test_notifications_reports_each_channel() -> anyhow::Result<()> {
         "a failed channel fails the command"
     );
     assert!(stdout.contains("discord  ok"), "{stdout}");
-    assert!(stdout.contains("slack    FAILED"), "{stdout}");
-    let sent: serde_json::Value = serde_json::from_str(&received.on("ok")[0].1)?;
+    assert!(
+        stdout.contains("slack    FAILED: refused with 400"),
+        "{stdout}"
+    );
+    let sent: serde_json::Value = serde_json::from_str(&received.on("/ok")[0].body)?;
     assert_eq!(
         sent["embeds"][0]["title"],
         "[CRITICAL] test_notification on p2pmon-aggregator"
@@ -330,7 +273,8 @@ async fn test_notifications_reports_each_channel() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_silence_keeps_channels_quiet_but_the_alert_visible() -> anyhow::Result<()> {
-    let (base, received) = fake_services().await?;
+    let received = fake_services().await?;
+    let base = &received.base;
     let agg = TestAggregator::start_with_alerts(&format!(
         "alerts:\n  cpu_usage: {{ warning: 80, duration: 0 }}\nnotifications:\n  discord: {{ enabled: true, webhook_url: '{base}/ok' }}\n"
     ))
@@ -372,11 +316,11 @@ async fn a_silence_keeps_channels_quiet_but_the_alert_visible() -> anyhow::Resul
         ),
     )
     .await?;
-    wait_for("host-b on discord", || received.on("ok").len() == 1).await?;
+    wait_for("host-b on discord", || received.on("/ok").len() == 1).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let sent = received.on("ok");
+    let sent = received.on("/ok");
     assert_eq!(sent.len(), 1, "host-a is silenced");
-    assert!(sent[0].1.contains("host-b"), "{}", sent[0].1);
+    assert!(sent[0].body.contains("host-b"), "{}", sent[0].body);
     let (_, active) = agg.api("/api/v1/alerts/active").await?;
     assert_eq!(
         active["alerts"].as_array().map(Vec::len),
@@ -402,12 +346,12 @@ async fn a_silence_keeps_channels_quiet_but_the_alert_visible() -> anyhow::Resul
     )
     .await?;
     wait_for("host-a resolved on discord", || {
-        received.on("ok").len() == 2
+        received.on("/ok").len() == 2
     })
     .await?;
     assert!(
-        received.on("ok")[1]
-            .1
+        received.on("/ok")[1]
+            .body
             .contains("[RESOLVED] cpu_usage on host-a")
     );
     Ok(())

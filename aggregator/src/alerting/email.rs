@@ -21,7 +21,7 @@ use p2pmon_common::yaml_config::Findings;
 use serde::Deserialize;
 
 use super::engine::Level;
-use super::notify::Outcome;
+use super::retry::Outcome;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -65,6 +65,8 @@ pub enum Change {
     Escalated,
     Deescalated,
     Repeated,
+    /// Still firing after `notifications.repeat_interval`: said again.
+    Reminder,
     Resolved,
     Acknowledged,
     ResolvedByAdmin,

@@ -6,9 +6,12 @@
 //! point); persistence runs in one task, in order, so the store always holds
 //! each alert's latest state.
 
+pub mod actions;
 pub mod email;
 pub mod engine;
+pub mod message;
 pub mod notify;
+pub mod retry;
 pub mod rules;
 pub mod settings;
 pub mod silence;
@@ -39,6 +42,9 @@ pub struct Alerting {
     /// Running and scheduled silences (the store has them too).
     silences: Mutex<Vec<silence::Silence>>,
     notifier: Mutex<Arc<notify::Notifier>>,
+    actions: actions::Actions,
+    /// When each firing alert was last notified (wall clock, ms), for reminders.
+    notified: Mutex<std::collections::HashMap<i64, i64>>,
     jobs: mpsc::UnboundedSender<Job>,
     hub: Arc<Hub>,
     saver: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -58,6 +64,7 @@ impl Alerting {
     /// Resume the open alerts from `store` and start saving.
     pub async fn start(
         rules: AlertsConfig,
+        coordinator: Option<actions::Coordinator>,
         store: Arc<Store>,
         hub: Arc<Hub>,
     ) -> Result<Arc<Self>, StoreError> {
@@ -76,6 +83,13 @@ impl Alerting {
         }
         let notifier =
             notify::Notifier::start(&rules.notifications).map_err(StoreError::Invalid)?;
+        let actions = actions::Actions::start(
+            rules.actions.clone(),
+            coordinator,
+            store.clone(),
+            hub.clone(),
+        )
+        .map_err(StoreError::Invalid)?;
         let base_rules = rules.clone();
         let engine = engine::Engine::new(rules, open, last_id);
         let (jobs, mut queue) = mpsc::unbounded_channel();
@@ -99,6 +113,8 @@ impl Alerting {
             interval_override: std::sync::atomic::AtomicI64::new(0),
             silences: Mutex::new(silences),
             notifier: Mutex::new(Arc::new(notifier)),
+            actions,
+            notified: Mutex::default(),
             jobs,
             hub,
             saver: Mutex::new(Some(saver)),
@@ -152,6 +168,7 @@ impl Alerting {
                 Change::Escalated => "escalated",
                 Change::Deescalated => "de-escalated",
                 Change::Repeated => "repeated",
+                Change::Reminder => "reminder",
                 Change::Resolved => "resolved",
                 Change::Acknowledged => "acknowledged",
                 Change::ResolvedByAdmin => "resolved by an admin",
@@ -166,15 +183,29 @@ impl Alerting {
         }
         self.hub
             .publish_alert(Some(&transition.alert.host.clone()), body);
+        if let Ok(mut notified) = self.notified.lock() {
+            match transition.change {
+                Change::Fired | Change::Escalated => {
+                    notified.insert(transition.alert.id, crate::state::now_ms());
+                }
+                // `remind` keeps its own clock.
+                Change::Reminder => {}
+                Change::Resolved | Change::ResolvedByAdmin | Change::Acknowledged => {
+                    notified.remove(&transition.alert.id);
+                }
+                Change::Deescalated | Change::Repeated => {}
+            }
+        }
         if self.silenced(&transition.alert) {
             tracing::info!(
                 id = transition.alert.id,
-                "Alert silenced: no notifications."
+                "Alert silenced: no notifications, no actions."
             );
         } else {
             if let Ok(notifier) = self.notifier.lock().map(|n| n.clone()) {
                 notifier.notify(&transition);
             }
+            self.actions.consider(&transition);
         }
         let _ = self.jobs.send(Job::Save(transition));
     }
@@ -246,6 +277,48 @@ impl Alerting {
                 .collect()
         };
         for transition in transitions {
+            self.emit(transition);
+        }
+    }
+
+    /// Remind the channels of alerts still firing (not acknowledged) once
+    /// `notifications.repeat_interval` has passed since they last heard of
+    /// them (run every second). Alerts resumed after a restart count from
+    /// the restart.
+    pub fn remind(&self, now_ms: i64) {
+        let due: Vec<Transition> = {
+            let Ok(engine) = self.engine.lock() else {
+                return;
+            };
+            let every_ms = engine.rules().notifications.repeat_interval as i64 * 1000;
+            let Ok(mut notified) = self.notified.lock() else {
+                return;
+            };
+            if every_ms == 0 {
+                return;
+            }
+            engine
+                .open_alerts()
+                .filter(|alert| alert.status == Status::Firing)
+                .filter(|alert| {
+                    let last = notified.entry(alert.id).or_insert(now_ms);
+                    if now_ms - *last >= every_ms {
+                        *last = now_ms;
+                        true
+                    } else {
+                        false
+                    }
+                })
+                .map(|alert| Transition {
+                    change: Change::Reminder,
+                    alert: Alert {
+                        updated_ms: now_ms,
+                        ..alert.clone()
+                    },
+                })
+                .collect()
+        };
+        for transition in due {
             self.emit(transition);
         }
     }
@@ -375,7 +448,7 @@ fn save(conn: &mut Connection, transition: &Transition) -> Result<(), StoreError
 }
 
 /// A unit enum's serde name.
-fn text<T: serde::Serialize>(value: &T) -> String {
+pub(crate) fn text<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_value(value)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))

@@ -17,10 +17,8 @@
 //! ```
 //!
 //! Each channel has its own queue and task, so a channel that is down or slow
-//! never delays the others. A 429 waits for `retry_after` (body, as Discord
-//! sends it) or `Retry-After` (header); a 5xx or no answer retries with a
-//! doubling backoff; any other 4xx is not retried. Webhook URLs and tokens
-//! are secrets: they never appear in logs or errors.
+//! never delays the others; retries follow [`super::retry`]. Webhook URLs
+//! and tokens are secrets: they never appear in logs or errors.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,12 +28,12 @@ use p2pmon_common::yaml_config::Findings;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::engine::{Alert, Change, Level, Transition};
+use super::engine::{Change, Level, Transition};
+use super::message::{self, Rendered, Templates};
+use super::retry::{Policy, http_attempt, with_retries};
 
 /// Notifications waiting per channel; past this they are dropped and counted.
 const QUEUE: usize = 1000;
-/// Longest wait a 429 may ask for before the message is given up.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +54,17 @@ pub struct NotificationsConfig {
     pub retry_base_ms: u64,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// How long a channel waits after a first alert for others to group
+    /// with it (same host, rule, change and severity).
+    #[serde(default = "default_group_wait_ms")]
+    pub group_wait_ms: u64,
+    /// Seconds between reminders of an alert still firing and not
+    /// acknowledged; 0 never reminds.
+    #[serde(default = "default_repeat_interval")]
+    pub repeat_interval: u64,
+    /// Title and text of messages (see [`super::message`]).
+    #[serde(default)]
+    pub templates: super::message::TemplatesConfig,
 }
 
 impl Default for NotificationsConfig {
@@ -68,6 +77,9 @@ impl Default for NotificationsConfig {
             max_attempts: default_attempts(),
             retry_base_ms: default_retry_ms(),
             timeout_ms: default_timeout_ms(),
+            group_wait_ms: default_group_wait_ms(),
+            repeat_interval: default_repeat_interval(),
+            templates: super::message::TemplatesConfig::default(),
         }
     }
 }
@@ -80,6 +92,12 @@ fn default_retry_ms() -> u64 {
 }
 fn default_timeout_ms() -> u64 {
     10_000
+}
+fn default_group_wait_ms() -> u64 {
+    200
+}
+fn default_repeat_interval() -> u64 {
+    4 * 3600
 }
 
 #[derive(Clone, Deserialize)]
@@ -209,6 +227,19 @@ impl NotificationsConfig {
         }
         findings.in_range("notifications.max_attempts", self.max_attempts, 1..=20);
         findings.in_range("notifications.timeout_ms", self.timeout_ms, 100..=120_000);
+        findings.in_range(
+            "notifications.group_wait_ms",
+            self.group_wait_ms,
+            0..=60_000,
+        );
+        if self.repeat_interval != 0 {
+            findings.in_range(
+                "notifications.repeat_interval",
+                self.repeat_interval,
+                60..=7 * 86_400,
+            );
+        }
+        self.templates.validate(findings);
     }
 }
 
@@ -316,13 +347,24 @@ fn enabled(config: &NotificationsConfig) -> Result<Vec<Spec>, String> {
 pub async fn send_to_all(
     config: &NotificationsConfig,
     transition: &Transition,
-) -> Result<Vec<(&'static str, bool)>, String> {
+) -> Result<Vec<(&'static str, Result<(), String>)>, String> {
     let client = http_client(config)?;
+    let templates = templates(config)?;
+    let group = [transition.clone()];
     let mut results = Vec::new();
     for spec in enabled(config)? {
         let stats = ChannelStats::default();
-        let ok = send_one(spec.name, &spec.target, &client, config, &stats, transition).await;
-        results.push((spec.name, ok));
+        let sent = send_one(
+            spec.name,
+            &spec.target,
+            &client,
+            config,
+            &templates,
+            &stats,
+            &group,
+        )
+        .await;
+        results.push((spec.name, sent));
     }
     Ok(results)
 }
@@ -335,19 +377,11 @@ enum Target {
     Sms(SmsConfig),
 }
 
-/// How one delivery attempt went.
-pub enum Outcome {
-    Delivered,
-    /// Try again after the wait given (429), or the backoff (`None`).
-    Retry(Option<Duration>, String),
-    /// Refused for good (a 4xx other than 429, a permanent SMTP error).
-    Refused(String),
-}
-
 impl Notifier {
     /// Start a task per enabled channel.
     pub fn start(config: &NotificationsConfig) -> Result<Self, String> {
         let client = http_client(config)?;
+        let templates = Arc::new(templates(config)?);
         let mut channels = Vec::new();
         for spec in enabled(config)? {
             let (queue, receiver) = mpsc::channel(QUEUE);
@@ -357,6 +391,7 @@ impl Notifier {
                 spec.target,
                 client.clone(),
                 config.clone(),
+                templates.clone(),
                 receiver,
                 stats.clone(),
             ));
@@ -375,7 +410,7 @@ impl Notifier {
     pub fn notify(&self, transition: &Transition) {
         for channel in &self.channels {
             let wanted = match transition.change {
-                Change::Fired | Change::Escalated => true,
+                Change::Fired | Change::Escalated | Change::Reminder => true,
                 Change::Resolved | Change::ResolvedByAdmin => channel.send_resolved,
                 Change::Deescalated | Change::Repeated | Change::Acknowledged => false,
             };
@@ -402,206 +437,129 @@ impl Notifier {
     }
 }
 
+fn templates(config: &NotificationsConfig) -> Result<Templates, String> {
+    Templates::new(&config.templates).map_err(|(field, error)| format!("{field}: {error}"))
+}
+
 async fn deliver(
     name: &'static str,
     target: Target,
     client: reqwest::Client,
     config: NotificationsConfig,
+    templates: Arc<Templates>,
     mut queue: mpsc::Receiver<Transition>,
     stats: Arc<ChannelStats>,
 ) {
-    while let Some(transition) = queue.recv().await {
-        let id = transition.alert.id;
-        if send_one(name, &target, &client, &config, &stats, &transition).await {
-            stats.sent.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(channel = name, alert = id, "Notification sent.");
-        } else {
-            stats.failed.fetch_add(1, Ordering::Relaxed);
+    let wait = Duration::from_millis(config.group_wait_ms);
+    while let Some(first) = queue.recv().await {
+        let mut pending = vec![first];
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        while pending.len() < QUEUE {
+            match queue.try_recv() {
+                Ok(next) => pending.push(next),
+                Err(_) => break,
+            }
+        }
+        for group in message::group(pending) {
+            let ids: Vec<i64> = group.iter().map(|t| t.alert.id).collect();
+            match send_one(name, &target, &client, &config, &templates, &stats, &group).await {
+                Ok(()) => {
+                    stats.sent.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(channel = name, alerts = ?ids, "Notification sent.");
+                }
+                Err(why) => {
+                    stats.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(channel = name, alerts = ?ids, %why, "Notification not delivered.");
+                }
+            }
         }
     }
 }
 
-/// Deliver one notification on one channel, with retries.
+/// Deliver one message about `group` on one channel, with retries.
 async fn send_one(
     name: &'static str,
     target: &Target,
     client: &reqwest::Client,
     config: &NotificationsConfig,
+    templates: &Templates,
     stats: &ChannelStats,
-    transition: &Transition,
-) -> bool {
-    let id = transition.alert.id;
+    group: &[Transition],
+) -> Result<(), String> {
+    let Some(first) = group.first() else {
+        return Ok(());
+    };
+    let id = first.alert.id;
+    let policy = Policy {
+        max_attempts: config.max_attempts,
+        base: Duration::from_millis(config.retry_base_ms),
+    };
+    let rendered = templates.render(group);
     match target {
-        Target::Email(mailer) => match mailer.message(&title(transition), text(transition)) {
-            Ok(message) => with_retries(name, id, config, stats, || mailer.attempt(&message)).await,
-            Err(error) => {
-                tracing::error!(channel = name, alert = id, %error, "Cannot build the email.");
-                false
+        Target::Email(mailer) => {
+            let mut body = format!("{}\n\n", rendered.text);
+            for (name, value) in message::fields(group) {
+                body.push_str(&format!("{name}: {value}\n"));
             }
-        },
+            match mailer.message(&rendered.title, body) {
+                Ok(email) => {
+                    with_retries(name, id, policy, &stats.retried, || mailer.attempt(&email)).await
+                }
+                Err(error) => Err(format!("cannot build the email: {error}")),
+            }
+        }
         _ => {
-            let mut ok = true;
-            for request in http_requests(target, client, transition) {
-                ok &= with_retries(name, id, config, stats, || http_attempt(&request)).await;
+            // Every request is tried (SMS: one per number); the first failure is kept.
+            let mut outcome = Ok(());
+            for request in http_requests(target, client, &rendered, group) {
+                let sent =
+                    with_retries(name, id, policy, &stats.retried, || http_attempt(&request)).await;
+                outcome = outcome.and(sent);
             }
-            ok
+            outcome
         }
     }
-}
-
-/// One HTTP attempt, classified.
-async fn http_attempt(request: &reqwest::RequestBuilder) -> Outcome {
-    let Some(request) = request.try_clone() else {
-        return Outcome::Refused("request cannot be repeated".to_string());
-    };
-    match request.send().await {
-        Ok(response) if response.status().is_success() => Outcome::Delivered,
-        Ok(response) if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
-            let header = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<f64>().ok());
-            // Discord says how long in the body (seconds, fractional).
-            let body: Option<serde_json::Value> = response.json().await.ok();
-            let seconds = body
-                .as_ref()
-                .and_then(|b| b.get("retry_after"))
-                .and_then(serde_json::Value::as_f64)
-                .or(header)
-                .unwrap_or(1.0);
-            let wait = Duration::from_secs_f64(seconds.clamp(0.0, MAX_RETRY_AFTER.as_secs_f64()));
-            Outcome::Retry(Some(wait), "rate limited (429)".to_string())
-        }
-        Ok(response) if response.status().is_server_error() => {
-            Outcome::Retry(None, format!("server error {}", response.status().as_u16()))
-        }
-        Ok(response) => Outcome::Refused(format!("refused with {}", response.status().as_u16())),
-        Err(error) => Outcome::Retry(None, format!("not reachable: {}", error.without_url())),
-    }
-}
-
-/// Run `attempt` until it delivers, is refused, or `max_attempts` is
-/// reached; true once delivered.
-async fn with_retries<F, Fut>(
-    name: &str,
-    alert: i64,
-    config: &NotificationsConfig,
-    stats: &ChannelStats,
-    mut attempt: F,
-) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Outcome>,
-{
-    let mut backoff = Duration::from_millis(config.retry_base_ms);
-    for number in 1..=config.max_attempts {
-        let wait = match attempt().await {
-            Outcome::Delivered => return true,
-            Outcome::Refused(why) => {
-                tracing::error!(channel = name, alert, %why, "Channel refused the notification; not retrying.");
-                return false;
-            }
-            Outcome::Retry(wait, why) => {
-                let wait = wait.unwrap_or(backoff);
-                tracing::warn!(channel = name, alert, attempt = number, wait_ms = wait.as_millis() as u64, %why, "Delivery failed; retrying.");
-                wait
-            }
-        };
-        if number == config.max_attempts {
-            break;
-        }
-        stats.retried.fetch_add(1, Ordering::Relaxed);
-        tokio::time::sleep(wait).await;
-        backoff = (backoff * 2).min(Duration::from_secs(60));
-    }
-    tracing::error!(
-        channel = name,
-        alert,
-        attempts = config.max_attempts,
-        "Notification not delivered."
-    );
-    false
-}
-
-/// The plain-text body of an email or SMS.
-fn text(transition: &Transition) -> String {
-    let alert = &transition.alert;
-    let mut body = format!("{}\n\n", alert.message);
-    for (name, value) in fields(alert) {
-        body.push_str(&format!("{name}: {value}\n"));
-    }
-    body
-}
-
-fn title(transition: &Transition) -> String {
-    let alert = &transition.alert;
-    let what = match transition.change {
-        Change::Resolved | Change::ResolvedByAdmin => "RESOLVED".to_string(),
-        _ => format!("{:?}", alert.severity).to_uppercase(),
-    };
-    format!("[{what}] {} on {}", alert.rule, alert.host)
-}
-
-/// Discord embed colours: red, orange, green.
-fn colour(transition: &Transition) -> u32 {
-    match (transition.change, transition.alert.severity) {
-        (Change::Resolved | Change::ResolvedByAdmin, _) => 0x2E_CC_71,
-        (_, Level::Critical) => 0xE7_4C_3C,
-        (_, Level::Warning) => 0xF3_9C_12,
-    }
-}
-
-fn fields(alert: &Alert) -> Vec<(&'static str, String)> {
-    let mut fields = vec![
-        ("Host", alert.host.clone()),
-        ("Rule", alert.rule.clone()),
-        ("Type", format!("{:?}", alert.alert_type).to_lowercase()),
-        ("Value", format!("{}", alert.value)),
-    ];
-    if let Some(threshold) = alert.threshold {
-        fields.push(("Threshold", format!("{threshold}")));
-    }
-    if alert.count > 1 {
-        fields.push(("Count", alert.count.to_string()));
-    }
-    fields.push(("Alert", format!("#{}", alert.id)));
-    fields
 }
 
 fn http_requests(
     target: &Target,
     client: &reqwest::Client,
-    transition: &Transition,
+    rendered: &Rendered,
+    group: &[Transition],
 ) -> Vec<reqwest::RequestBuilder> {
-    let alert = &transition.alert;
+    let Some(transition) = group.first() else {
+        return Vec::new();
+    };
+    let colour = message::colour(transition);
     match target {
         Target::Discord(url) => {
-            let fields: Vec<serde_json::Value> = fields(alert)
+            let fields: Vec<serde_json::Value> = message::fields(group)
                 .into_iter()
                 .map(|(name, value)| serde_json::json!({ "name": name, "value": value, "inline": true }))
                 .collect();
             let body = serde_json::json!({
                 "username": "p2pmon",
                 "embeds": [{
-                    "title": title(transition),
-                    "description": alert.message,
-                    "color": colour(transition),
+                    "title": rendered.title,
+                    "description": rendered.text,
+                    "color": colour,
                     "fields": fields,
                 }],
             });
             vec![client.post(url).json(&body)]
         }
         Target::Slack(url) => {
-            let fields: Vec<serde_json::Value> = fields(alert)
+            let fields: Vec<serde_json::Value> = message::fields(group)
                 .into_iter()
                 .map(|(name, value)| serde_json::json!({ "title": name, "value": value, "short": true }))
                 .collect();
             let body = serde_json::json!({
-                "text": title(transition),
+                "text": rendered.title,
                 "attachments": [{
-                    "color": format!("#{:06x}", colour(transition)),
-                    "text": alert.message,
+                    "color": format!("#{colour:06x}"),
+                    "text": rendered.text,
                     "fields": fields,
                 }],
             });
@@ -609,7 +567,7 @@ fn http_requests(
         }
         Target::Email(_) => Vec::new(),
         Target::Sms(sms) => {
-            let text = format!("p2pmon {}: {}", title(transition), alert.message);
+            let text = format!("p2pmon {}: {}", rendered.title, rendered.text);
             let text: String = text.chars().take(320).collect();
             sms.to
                 .iter()

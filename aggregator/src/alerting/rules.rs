@@ -18,6 +18,7 @@
 //! no_data: { enabled: true, intervals: 6 }          # a host silent for 6 intervals
 //! flap: { window: 600, max_fires: 3 }               # flap damping
 //! notifications: ...                             # the channels (read by notify)
+//! actions: ...                                   # automatic actions (read by actions)
 //! ```
 
 use std::collections::BTreeMap;
@@ -43,6 +44,9 @@ pub struct AlertsConfig {
     /// The channels (see [`super::notify`]).
     #[serde(default)]
     pub notifications: super::notify::NotificationsConfig,
+    /// Automatic actions and their guards (see [`super::actions`]).
+    #[serde(default)]
+    pub actions: super::actions::ActionsConfig,
 }
 
 /// The seed's four alert types.
@@ -322,6 +326,7 @@ impl Validate for AlertsConfig {
             }
         }
         self.notifications.validate(findings);
+        self.actions.validate(findings);
         findings.in_range("no_data.intervals", self.no_data.intervals, 1..=10_000);
         findings.in_range("flap.window", self.flap.window, 1..=86_400);
         findings.in_range("flap.max_fires", self.flap.max_fires, 1..=1000);

@@ -131,6 +131,20 @@ CREATE TABLE IF NOT EXISTS alert_history (
 );
 CREATE INDEX IF NOT EXISTS alert_history_by_alert ON alert_history (alert_id, ts);
 
+-- Automatic actions: every decision and its outcome (the audit log).
+CREATE TABLE IF NOT EXISTS action_log (
+    id       INTEGER PRIMARY KEY,
+    ts       INTEGER NOT NULL,
+    action   TEXT NOT NULL,
+    host_id  TEXT NOT NULL,
+    alert_id INTEGER NOT NULL,
+    rule     TEXT NOT NULL,
+    dry_run  INTEGER NOT NULL,
+    outcome  TEXT NOT NULL,
+    detail   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS action_log_by_host ON action_log (host_id, id);
+
 -- Silences and maintenance windows: no notifications for matching alerts
 -- between starts_ms and ends_ms (host or rule NULL matches any).
 CREATE TABLE IF NOT EXISTS silences (

@@ -1,0 +1,599 @@
+//! Automatic actions: when an alert fires, ask the coordinator to act on the
+//! host. Three actions, each an HTTP call to the coordinator (base URL and
+//! token under `coordinator:` in aggregator.yml):
+//!
+//! - `failover`: move the host's maps to a backup or VPS (default trigger:
+//!   the host went silent, `no_data`);
+//! - `load_balance`: stop assigning maps to an overloaded host (default
+//!   trigger: critical `cpu_usage` or `memory_usage`);
+//! - `quarantine`: take a host with critical security alerts (anti-cheat
+//!   events) out of the pool.
+//!
+//! Guards, all in alerts.yml under `actions:`:
+//!
+//! ```yaml
+//! actions:
+//!   dry_run: true              # default: decide, audit, call nothing
+//!   max_hosts: 3               # distinct hosts acted on per window, all actions together
+//!   window: 3600               # seconds
+//!   quarantine:
+//!     enabled: true
+//!     types: [security]        # alert types that trigger it
+//!     rules: []                # and/or rule names (metric names, event kinds, no_data)
+//!     min_severity: critical
+//!     rate_limit: { max: 5, per: 600 }
+//!     method: POST
+//!     path: /api/v1/hosts/{host}/quarantine
+//! ```
+//!
+//! Each alert triggers each action at most once. A silenced alert triggers
+//! nothing. Every decision (done, failed, dry run, rate limited, host cap)
+//! is kept in the audit log (`GET /api/v1/actions`) and sent to WebSocket
+//! clients as a `status` message with kind `action`.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use p2pmon_common::yaml_config::Findings;
+use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::engine::{Alert, Change, Level, Transition};
+use super::retry::{Policy, http_attempt, with_retries};
+use super::rules::AlertType;
+use crate::fanout::Hub;
+use crate::store::{Store, StoreError};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Failover,
+    LoadBalance,
+    Quarantine,
+}
+
+impl Kind {
+    const ALL: [Kind; 3] = [Kind::Failover, Kind::LoadBalance, Kind::Quarantine];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Failover => "failover",
+            Kind::LoadBalance => "load_balance",
+            Kind::Quarantine => "quarantine",
+        }
+    }
+
+    fn default_rules(self) -> Vec<String> {
+        let names: &[&str] = match self {
+            Kind::Failover => &[super::engine::NO_DATA],
+            Kind::LoadBalance => &["cpu_usage", "memory_usage"],
+            Kind::Quarantine => &[],
+        };
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    fn default_types(self) -> Vec<AlertType> {
+        match self {
+            Kind::Quarantine => vec![AlertType::Security],
+            _ => Vec::new(),
+        }
+    }
+
+    fn default_path(self) -> &'static str {
+        match self {
+            Kind::Failover => "/api/v1/hosts/{host}/failover",
+            Kind::LoadBalance => "/api/v1/hosts/{host}/drain",
+            Kind::Quarantine => "/api/v1/hosts/{host}/quarantine",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionsConfig {
+    /// Decide and audit, but call nothing.
+    #[serde(default = "yes")]
+    pub dry_run: bool,
+    /// Distinct hosts acted on within `window`, all actions together.
+    #[serde(default = "default_max_hosts")]
+    pub max_hosts: usize,
+    /// Seconds.
+    #[serde(default = "default_window")]
+    pub window: u64,
+    #[serde(default)]
+    pub failover: ActionRule,
+    #[serde(default)]
+    pub load_balance: ActionRule,
+    #[serde(default)]
+    pub quarantine: ActionRule,
+}
+
+impl Default for ActionsConfig {
+    fn default() -> Self {
+        Self {
+            dry_run: true,
+            max_hosts: default_max_hosts(),
+            window: default_window(),
+            failover: ActionRule::default(),
+            load_balance: ActionRule::default(),
+            quarantine: ActionRule::default(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_max_hosts() -> usize {
+    3
+}
+fn default_window() -> u64 {
+    3600
+}
+
+/// When one action runs and what it calls. Unset lists and path take the
+/// action's defaults (see the module docs).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionRule {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Rule names (metric names, event kinds, `no_data`) that trigger it.
+    #[serde(default)]
+    pub rules: Option<Vec<String>>,
+    /// Alert types that trigger it.
+    #[serde(default)]
+    pub types: Option<Vec<AlertType>>,
+    #[serde(default = "critical")]
+    pub min_severity: Level,
+    #[serde(default)]
+    pub rate_limit: RateLimit,
+    #[serde(default = "post")]
+    pub method: String,
+    /// Path under the coordinator's URL; `{host}` is the host id.
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+impl Default for ActionRule {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            rules: None,
+            types: None,
+            min_severity: Level::Critical,
+            rate_limit: RateLimit::default(),
+            method: post(),
+            path: None,
+        }
+    }
+}
+
+fn critical() -> Level {
+    Level::Critical
+}
+fn post() -> String {
+    "POST".to_string()
+}
+
+/// At most `max` calls of one action per `per` seconds.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub max: usize,
+    pub per: u64,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self { max: 5, per: 600 }
+    }
+}
+
+impl ActionsConfig {
+    fn rule(&self, kind: Kind) -> &ActionRule {
+        match kind {
+            Kind::Failover => &self.failover,
+            Kind::LoadBalance => &self.load_balance,
+            Kind::Quarantine => &self.quarantine,
+        }
+    }
+
+    pub fn any_enabled(&self) -> bool {
+        Kind::ALL.iter().any(|k| self.rule(*k).enabled)
+    }
+
+    pub fn validate(&self, findings: &mut Findings) {
+        findings.in_range("actions.max_hosts", self.max_hosts, 1..=100_000);
+        findings.in_range("actions.window", self.window, 1..=7 * 86_400);
+        for kind in Kind::ALL {
+            let rule = self.rule(kind);
+            let at = format!("actions.{}", kind.name());
+            findings.in_range(
+                format!("{at}.rate_limit.max"),
+                rule.rate_limit.max,
+                1..=10_000,
+            );
+            findings.in_range(
+                format!("{at}.rate_limit.per"),
+                rule.rate_limit.per,
+                1..=7 * 86_400,
+            );
+            if !matches!(rule.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
+                findings.error(
+                    format!("{at}.method"),
+                    format!("{:?} is not one of POST, PUT, PATCH, DELETE", rule.method),
+                );
+            }
+            if let Some(path) = &rule.path
+                && (!path.starts_with('/') || !path.contains("{host}"))
+            {
+                findings.error(format!("{at}.path"), "must start with / and contain {host}");
+            }
+        }
+    }
+}
+
+/// The coordinator that actions are sent to (aggregator.yml `coordinator:`).
+#[derive(Clone)]
+pub struct Coordinator {
+    pub url: String,
+    pub token: String,
+    pub timeout: Duration,
+}
+
+/// What became of one decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The coordinator accepted the call.
+    Done,
+    /// The call was refused or never got through.
+    Failed,
+    /// Dry run: the call that would have been made.
+    DryRun,
+    /// The action's rate limit was reached.
+    RateLimited,
+    /// The cap on hosts acted on per window was reached.
+    HostCap,
+}
+
+/// One audit log entry.
+#[derive(Clone, Debug, Serialize)]
+pub struct Entry {
+    pub id: i64,
+    pub timestamp_ms: i64,
+    pub action: Kind,
+    pub host: String,
+    pub alert_id: i64,
+    pub rule: String,
+    pub dry_run: bool,
+    pub outcome: Outcome,
+    pub detail: String,
+}
+
+struct Request {
+    kind: Kind,
+    alert: Alert,
+}
+
+/// Takes alert transitions and runs the actions they trigger, in order, in
+/// one task (so guards see every decision before the next).
+pub struct Actions {
+    config: ActionsConfig,
+    queue: Option<mpsc::UnboundedSender<Request>>,
+}
+
+impl Actions {
+    /// Start the action task. With no action enabled, nothing runs.
+    pub fn start(
+        config: ActionsConfig,
+        coordinator: Option<Coordinator>,
+        store: Arc<Store>,
+        hub: Arc<Hub>,
+    ) -> Result<Self, String> {
+        if !config.any_enabled() {
+            return Ok(Self {
+                config,
+                queue: None,
+            });
+        }
+        if coordinator.is_none() && !config.dry_run {
+            return Err(
+                "actions are enabled without dry_run but aggregator.yml sets no coordinator.url"
+                    .to_string(),
+            );
+        }
+        let client = match &coordinator {
+            Some(c) => Some(client(c.timeout)?),
+            None => None,
+        };
+        let (queue, receiver) = mpsc::unbounded_channel();
+        let runner = Runner {
+            config: config.clone(),
+            coordinator: coordinator.zip(client),
+            store,
+            hub,
+            acted: HashSet::new(),
+            calls: HashMap::new(),
+            hosts: HashMap::new(),
+        };
+        tokio::spawn(runner.run(receiver));
+        Ok(Self {
+            config,
+            queue: Some(queue),
+        })
+    }
+
+    /// Queue the actions `transition` triggers (not for silenced alerts).
+    pub fn consider(&self, transition: &Transition) {
+        let Some(queue) = &self.queue else {
+            return;
+        };
+        if !matches!(transition.change, Change::Fired | Change::Escalated) {
+            return;
+        }
+        let alert = &transition.alert;
+        for kind in Kind::ALL {
+            let rule = self.config.rule(kind);
+            if !rule.enabled || alert.severity < rule.min_severity {
+                continue;
+            }
+            let by_rule = rule
+                .rules
+                .clone()
+                .unwrap_or_else(|| kind.default_rules())
+                .contains(&alert.rule);
+            let by_type = rule
+                .types
+                .clone()
+                .unwrap_or_else(|| kind.default_types())
+                .contains(&alert.alert_type);
+            if by_rule || by_type {
+                let _ = queue.send(Request {
+                    kind,
+                    alert: alert.clone(),
+                });
+            }
+        }
+    }
+}
+
+fn client(timeout: Duration) -> Result<reqwest::Client, String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| format!("cannot build the coordinator HTTP client: {e}"))
+}
+
+struct Runner {
+    config: ActionsConfig,
+    coordinator: Option<(Coordinator, reqwest::Client)>,
+    store: Arc<Store>,
+    hub: Arc<Hub>,
+    /// (action, alert id) already decided.
+    acted: HashSet<(Kind, i64)>,
+    /// Recent calls per action (wall clock, ms).
+    calls: HashMap<Kind, VecDeque<i64>>,
+    /// Hosts acted on within the window, and when last.
+    hosts: HashMap<String, i64>,
+}
+
+impl Runner {
+    async fn run(mut self, mut queue: mpsc::UnboundedReceiver<Request>) {
+        while let Some(request) = queue.recv().await {
+            if !self.acted.insert((request.kind, request.alert.id)) {
+                continue;
+            }
+            let (outcome, detail) = self.decide(&request).await;
+            self.audit(&request, outcome, detail).await;
+        }
+    }
+
+    async fn decide(&mut self, request: &Request) -> (Outcome, String) {
+        let now = crate::state::now_ms();
+        let rule = self.config.rule(request.kind).clone();
+        let host = &request.alert.host;
+        let per_ms = rule.rate_limit.per as i64 * 1000;
+        let calls = self.calls.entry(request.kind).or_default();
+        while calls.front().is_some_and(|t| now - t >= per_ms) {
+            calls.pop_front();
+        }
+        if calls.len() >= rule.rate_limit.max {
+            return (
+                Outcome::RateLimited,
+                format!(
+                    "{} calls within {} s already",
+                    rule.rate_limit.max, rule.rate_limit.per
+                ),
+            );
+        }
+        let window_ms = self.config.window as i64 * 1000;
+        self.hosts.retain(|_, at| now - *at < window_ms);
+        if !self.hosts.contains_key(host) && self.hosts.len() >= self.config.max_hosts {
+            return (
+                Outcome::HostCap,
+                format!(
+                    "{} hosts acted on within {} s already",
+                    self.config.max_hosts, self.config.window
+                ),
+            );
+        }
+        calls.push_back(now);
+        self.hosts.insert(host.clone(), now);
+        let path = rule
+            .path
+            .clone()
+            .unwrap_or_else(|| request.kind.default_path().to_string())
+            .replace("{host}", &encode_segment(host));
+        let call = format!("{} {path}", rule.method);
+        if self.config.dry_run {
+            return (Outcome::DryRun, format!("would call {call}"));
+        }
+        let Some((coordinator, client)) = &self.coordinator else {
+            return (Outcome::Failed, "no coordinator configured".to_string());
+        };
+        let method =
+            reqwest::Method::from_bytes(rule.method.as_bytes()).unwrap_or(reqwest::Method::POST);
+        let alert = &request.alert;
+        let body = serde_json::json!({
+            "host_id": alert.host,
+            "action": request.kind.name(),
+            "reason": alert.message,
+            "requested_by": "p2pmon",
+            "alert": {
+                "id": alert.id,
+                "rule": alert.rule,
+                "type": alert.alert_type,
+                "severity": alert.severity,
+                "value": alert.value,
+            },
+        });
+        let http = client
+            .request(
+                method,
+                format!("{}{path}", coordinator.url.trim_end_matches('/')),
+            )
+            .bearer_auth(&coordinator.token)
+            .header(
+                "Idempotency-Key",
+                format!("p2pmon-{}-{}", request.kind.name(), alert.id),
+            )
+            .json(&body);
+        let policy = Policy {
+            max_attempts: 3,
+            base: Duration::from_millis(500),
+        };
+        let retried = AtomicU64::new(0);
+        match with_retries(request.kind.name(), alert.id, policy, &retried, || {
+            http_attempt(&http)
+        })
+        .await
+        {
+            Ok(()) => (Outcome::Done, format!("{call} accepted")),
+            Err(why) => (Outcome::Failed, format!("{call}: {why}")),
+        }
+    }
+
+    async fn audit(&self, request: &Request, outcome: Outcome, detail: String) {
+        let alert = &request.alert;
+        let dry_run = self.config.dry_run;
+        tracing::warn!(
+            action = request.kind.name(),
+            host = %alert.host,
+            alert = alert.id,
+            ?outcome,
+            dry_run,
+            %detail,
+            "Automatic action."
+        );
+        let mut entry = Entry {
+            id: 0,
+            timestamp_ms: crate::state::now_ms(),
+            action: request.kind,
+            host: alert.host.clone(),
+            alert_id: alert.id,
+            rule: alert.rule.clone(),
+            dry_run,
+            outcome,
+            detail,
+        };
+        let saved = entry.clone();
+        match self.store.exec(move |conn| insert(conn, &saved)).await {
+            Ok(id) => entry.id = id,
+            Err(error) => tracing::error!(%error, "Action not saved in the audit log."),
+        }
+        let mut body = serde_json::to_value(&entry).unwrap_or_default();
+        if let Some(object) = body.as_object_mut() {
+            object.insert("kind".to_string(), "action".into());
+        }
+        self.hub.publish_status(Some(&alert.host), body);
+    }
+}
+
+/// A host id as one URL path segment.
+fn encode_segment(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+fn insert(conn: &mut Connection, entry: &Entry) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO action_log (ts, action, host_id, alert_id, rule, dry_run, outcome, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            entry.timestamp_ms,
+            entry.action.name(),
+            entry.host,
+            entry.alert_id,
+            entry.rule,
+            entry.dry_run,
+            super::text(&entry.outcome),
+            entry.detail,
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// The audit log, newest first (`GET /api/v1/actions`).
+pub fn list(
+    conn: &Connection,
+    host: Option<&str>,
+    limit: usize,
+) -> Result<Vec<serde_json::Value>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, ts, action, host_id, alert_id, rule, dry_run, outcome, detail FROM action_log
+         WHERE (?1 IS NULL OR host_id = ?1) ORDER BY id DESC LIMIT ?2",
+    )?;
+    let rows = statement.query_map(params![host, limit as i64], |r| {
+        Ok(serde_json::json!({
+            "id": r.get::<_, i64>(0)?,
+            "timestamp_ms": r.get::<_, i64>(1)?,
+            "action": r.get::<_, String>(2)?,
+            "host": r.get::<_, String>(3)?,
+            "alert_id": r.get::<_, i64>(4)?,
+            "rule": r.get::<_, String>(5)?,
+            "dry_run": r.get::<_, bool>(6)?,
+            "outcome": r.get::<_, String>(7)?,
+            "detail": r.get::<_, String>(8)?,
+        }))
+    })?;
+    Ok(rows.filter_map(Result::ok).collect())
+}
+
+/// Read the coordinator token from `path` (first line, trimmed).
+pub fn read_token(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map(|text| text.lines().next().unwrap_or("").trim().to_string())
+        .map_err(|e| format!("cannot read coordinator.token_file {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_ids_stay_one_path_segment() {
+        assert_eq!(encode_segment("p2p-host-1"), "p2p-host-1");
+        assert_eq!(encode_segment("a/../b c"), "a%2F..%2Fb%20c");
+    }
+
+    #[test]
+    fn a_path_without_the_host_is_refused() {
+        let mut config = ActionsConfig::default();
+        config.quarantine.path = Some("/api/v1/hosts/quarantine".to_string());
+        config.failover.method = "GET".to_string();
+        let mut findings = Findings::default();
+        config.validate(&mut findings);
+        let text = format!("{findings:?}");
+        assert!(text.contains("actions.quarantine.path"), "{text}");
+        assert!(text.contains("actions.failover.method"), "{text}");
+    }
+}
