@@ -21,6 +21,12 @@ use crate::state::{HostState, LatestPoint, Shared, mean, names, now_ms};
 use crate::store::{self, EventFilter, Tier};
 
 pub fn router(shared: Arc<Shared>) -> Router {
+    // Pushes from the coordinator are small: larger bodies get 413 unread.
+    let events_route: axum::routing::MethodRouter<Arc<Shared>> = get(events)
+        .post(push_events)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            crate::coordinator::MAX_BODY,
+        ));
     let protected = Router::new()
         .route("/api/v1/hosts", get(hosts))
         .route("/api/v1/hosts/{id}", get(host).delete(revoke))
@@ -28,7 +34,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/metrics/realtime", get(realtime))
         .route("/api/v1/metrics/historical", get(historical))
         .route("/api/v1/network/matrix", get(matrix))
-        .route("/api/v1/events", get(events))
+        .route("/api/v1/events", events_route)
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/alerts/active", get(active_alerts))
         .route("/api/v1/alerts/test", axum::routing::post(test_alert))
@@ -615,6 +621,26 @@ async fn alerts(
         .await
         .map_err(store_error)?;
     Ok(Json(serde_json::json!({ "alerts": alerts })))
+}
+
+/// Events pushed by the coordinator (see [`crate::coordinator`]).
+async fn push_events(
+    State(shared): State<Arc<Shared>>,
+    body: Result<bytes::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), Refusal> {
+    let body = body.map_err(|e| {
+        let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            "too_large"
+        } else {
+            "bad_request"
+        };
+        Refusal::new(e.status(), code, e.body_text())
+    })?;
+    let (stored, duplicate) = crate::coordinator::accept(&shared, &body).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "stored": stored, "duplicate": duplicate })),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -299,6 +299,10 @@ pub struct CoordinatorConfig {
     /// A file whose first line is the token (relative to this config).
     #[serde(default)]
     pub token_file: Option<PathBuf>,
+    /// `api_key` (an `X-API-Key` header, as the reference coordinator
+    /// checks) or `bearer`.
+    #[serde(default)]
+    pub auth: crate::alerting::actions::CoordinatorAuth,
     #[serde(default = "default_coordinator_timeout_ms")]
     pub timeout_ms: u64,
 }
@@ -313,6 +317,7 @@ impl Default for CoordinatorConfig {
             url: String::new(),
             token: String::new(),
             token_file: None,
+            auth: Default::default(),
             timeout_ms: default_coordinator_timeout_ms(),
         }
     }
@@ -345,6 +350,7 @@ impl AggregatorConfig {
         Ok(Some(crate::alerting::actions::Coordinator {
             url: c.url.clone(),
             token,
+            auth: c.auth,
             timeout: std::time::Duration::from_millis(c.timeout_ms),
         }))
     }

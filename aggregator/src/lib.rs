@@ -9,6 +9,8 @@
 //! - [`store`]: SQLite (WAL): raw points, 1 min and 1 h rollups, retention.
 //! - [`state`]: what is kept in memory (latest values, host status, counters).
 //! - [`api`]: the query API; [`fanout`]: the WebSocket feed.
+//! - [`alerting`]: rules, alerts, channels, automatic actions.
+//! - [`coordinator`]: events the coordinator pushes.
 //! - [`server`]: wiring and shutdown; [`cli`]: the commands.
 
 pub mod alerting;
@@ -16,6 +18,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod coordinator;
 pub mod fanout;
 pub mod ingest;
 pub mod server;

@@ -97,7 +97,7 @@ async fn a_dry_run_audits_the_quarantine_and_calls_nothing() -> anyhow::Result<(
     assert_eq!(entries[0]["host"], "host-a");
     assert_eq!(
         entries[0]["detail"],
-        "would call POST /api/v1/hosts/host-a/quarantine"
+        "would call DELETE /api/v1/hosts/host-a"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
@@ -127,13 +127,10 @@ async fn a_real_quarantine_calls_the_coordinator_once_with_its_token() -> anyhow
     assert_eq!(entries[0]["outcome"], "done", "{entries:?}");
     assert_eq!(entries[0]["dry_run"], false);
     // The 503 was retried; both attempts carry the same idempotency key.
-    let calls = fake.on("/api/v1/hosts/host-a/quarantine");
+    let calls = fake.on("/api/v1/hosts/host-a");
     assert_eq!(calls.len(), 2, "{calls:?}");
-    assert_eq!(calls[1].method, "POST");
-    assert_eq!(
-        calls[1].header("authorization"),
-        "Bearer coordinator-secret"
-    );
+    assert_eq!(calls[1].method, "DELETE");
+    assert_eq!(calls[1].header("x-api-key"), "coordinator-secret");
     assert_eq!(
         calls[0].header("idempotency-key"),
         calls[1].header("idempotency-key")
@@ -156,7 +153,7 @@ async fn a_real_quarantine_calls_the_coordinator_once_with_its_token() -> anyhow
     )
     .await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(fake.on("/api/v1/hosts/host-a/quarantine").len(), 2);
+    assert_eq!(fake.on("/api/v1/hosts/host-a").len(), 2);
     assert_eq!(audit(&agg, 1).await?.len(), 1);
     // The token never shows in the audit log.
     let (_, log) = agg.api("/api/v1/actions").await?;
@@ -221,7 +218,7 @@ async fn guards_cap_the_hosts_per_window_and_rate_limit_each_action() -> anyhow:
             .map(|(a, h, o)| (a.to_string(), h.to_string(), o.to_string()))
             .collect::<Vec<_>>()
     );
-    assert!(fake.on("/api/v1/hosts/host-c/quarantine").is_empty());
+    assert!(fake.on("/api/v1/hosts/host-c").is_empty());
     assert_eq!(fake.on("/api/v1/hosts/host-a/drain").len(), 1);
     assert!(fake.on("/api/v1/hosts/host-b/drain").is_empty());
     Ok(())

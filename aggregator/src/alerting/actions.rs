@@ -22,8 +22,8 @@
 //!     rules: []                # and/or rule names (metric names, event kinds, no_data)
 //!     min_severity: critical
 //!     rate_limit: { max: 5, per: 600 }
-//!     method: POST
-//!     path: /api/v1/hosts/{host}/quarantine
+//!     method: DELETE          # the reference coordinator's route: the host leaves the pool
+//!     path: /api/v1/hosts/{host}
 //! ```
 //!
 //! Each alert triggers each action at most once. A silenced alert triggers
@@ -83,11 +83,14 @@ impl Kind {
         }
     }
 
-    fn default_path(self) -> &'static str {
+    /// The reference coordinator has `DELETE /api/v1/hosts/{host_id}`
+    /// (the host leaves the pool): quarantine uses it. It has no failover or
+    /// drain route; those defaults are for a coordinator that adds them.
+    fn default_call(self) -> (&'static str, &'static str) {
         match self {
-            Kind::Failover => "/api/v1/hosts/{host}/failover",
-            Kind::LoadBalance => "/api/v1/hosts/{host}/drain",
-            Kind::Quarantine => "/api/v1/hosts/{host}/quarantine",
+            Kind::Failover => ("POST", "/api/v1/hosts/{host}/failover"),
+            Kind::LoadBalance => ("POST", "/api/v1/hosts/{host}/drain"),
+            Kind::Quarantine => ("DELETE", "/api/v1/hosts/{host}"),
         }
     }
 }
@@ -152,8 +155,8 @@ pub struct ActionRule {
     pub min_severity: Level,
     #[serde(default)]
     pub rate_limit: RateLimit,
-    #[serde(default = "post")]
-    pub method: String,
+    #[serde(default)]
+    pub method: Option<String>,
     /// Path under the coordinator's URL; `{host}` is the host id.
     #[serde(default)]
     pub path: Option<String>,
@@ -167,7 +170,7 @@ impl Default for ActionRule {
             types: None,
             min_severity: Level::Critical,
             rate_limit: RateLimit::default(),
-            method: post(),
+            method: None,
             path: None,
         }
     }
@@ -175,9 +178,6 @@ impl Default for ActionRule {
 
 fn critical() -> Level {
     Level::Critical
-}
-fn post() -> String {
-    "POST".to_string()
 }
 
 /// At most `max` calls of one action per `per` seconds.
@@ -223,10 +223,12 @@ impl ActionsConfig {
                 rule.rate_limit.per,
                 1..=7 * 86_400,
             );
-            if !matches!(rule.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
+            if let Some(method) = &rule.method
+                && !matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE")
+            {
                 findings.error(
                     format!("{at}.method"),
-                    format!("{:?} is not one of POST, PUT, PATCH, DELETE", rule.method),
+                    format!("{method:?} is not one of POST, PUT, PATCH, DELETE"),
                 );
             }
             if let Some(path) = &rule.path
@@ -243,7 +245,33 @@ impl ActionsConfig {
 pub struct Coordinator {
     pub url: String,
     pub token: String,
+    pub auth: CoordinatorAuth,
     pub timeout: Duration,
+}
+
+/// How the token travels: the reference coordinator checks `X-API-Key`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CoordinatorAuth {
+    #[default]
+    ApiKey,
+    Bearer,
+}
+
+impl CoordinatorAuth {
+    fn header(self) -> &'static str {
+        match self {
+            CoordinatorAuth::ApiKey => "x-api-key",
+            CoordinatorAuth::Bearer => "authorization",
+        }
+    }
+
+    fn value(self, token: &str) -> String {
+        match self {
+            CoordinatorAuth::ApiKey => token.to_string(),
+            CoordinatorAuth::Bearer => format!("Bearer {token}"),
+        }
+    }
 }
 
 /// What became of one decision.
@@ -427,12 +455,14 @@ impl Runner {
         }
         calls.push_back(now);
         self.hosts.insert(host.clone(), now);
+        let (default_method, default_path) = request.kind.default_call();
+        let method = rule.method.as_deref().unwrap_or(default_method);
         let path = rule
             .path
-            .clone()
-            .unwrap_or_else(|| request.kind.default_path().to_string())
+            .as_deref()
+            .unwrap_or(default_path)
             .replace("{host}", &encode_segment(host));
-        let call = format!("{} {path}", rule.method);
+        let call = format!("{method} {path}");
         if self.config.dry_run {
             return (Outcome::DryRun, format!("would call {call}"));
         }
@@ -440,7 +470,7 @@ impl Runner {
             return (Outcome::Failed, "no coordinator configured".to_string());
         };
         let method =
-            reqwest::Method::from_bytes(rule.method.as_bytes()).unwrap_or(reqwest::Method::POST);
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::POST);
         let alert = &request.alert;
         let body = serde_json::json!({
             "host_id": alert.host,
@@ -460,7 +490,10 @@ impl Runner {
                 method,
                 format!("{}{path}", coordinator.url.trim_end_matches('/')),
             )
-            .bearer_auth(&coordinator.token)
+            .header(
+                coordinator.auth.header(),
+                coordinator.auth.value(&coordinator.token),
+            )
             .header(
                 "Idempotency-Key",
                 format!("p2pmon-{}-{}", request.kind.name(), alert.id),
@@ -589,7 +622,7 @@ mod tests {
     fn a_path_without_the_host_is_refused() {
         let mut config = ActionsConfig::default();
         config.quarantine.path = Some("/api/v1/hosts/quarantine".to_string());
-        config.failover.method = "GET".to_string();
+        config.failover.method = Some("GET".to_string());
         let mut findings = Findings::default();
         config.validate(&mut findings);
         let text = format!("{findings:?}");
