@@ -39,6 +39,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/alerts/active", get(active_alerts))
         .route("/api/v1/alerts/test", axum::routing::post(test_alert))
         .route("/api/v1/actions", get(actions))
+        .route("/api/v1/coordinator", get(coordinator))
         .route("/api/v1/silences", get(silences).post(create_silence))
         .route("/api/v1/silences/{id}", axum::routing::delete(end_silence))
         .route("/api/v1/alerts/{id}", get(alert).patch(update_alert))
@@ -621,6 +622,11 @@ async fn alerts(
         .await
         .map_err(store_error)?;
     Ok(Json(serde_json::json!({ "alerts": alerts })))
+}
+
+/// The coordinator's host registry and how it matches the reporting hosts.
+async fn coordinator(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "coordinator": shared.coordinator.view() }))
 }
 
 /// Events pushed by the coordinator (see [`crate::coordinator`]).

@@ -302,9 +302,16 @@ pub struct CoordinatorConfig {
     /// `api_key` (an `X-API-Key` header, as the reference coordinator
     /// checks) or `bearer`.
     #[serde(default)]
-    pub auth: crate::alerting::actions::CoordinatorAuth,
+    pub auth: crate::coordinator::CoordinatorAuth,
     #[serde(default = "default_coordinator_timeout_ms")]
     pub timeout_ms: u64,
+    /// Seconds between polls of its host registry; failures back off.
+    #[serde(default = "default_coordinator_poll_s")]
+    pub poll_s: u64,
+}
+
+fn default_coordinator_poll_s() -> u64 {
+    15
 }
 
 fn default_coordinator_timeout_ms() -> u64 {
@@ -318,6 +325,7 @@ impl Default for CoordinatorConfig {
             token: String::new(),
             token_file: None,
             auth: Default::default(),
+            poll_s: default_coordinator_poll_s(),
             timeout_ms: default_coordinator_timeout_ms(),
         }
     }
@@ -338,21 +346,22 @@ impl std::fmt::Debug for CoordinatorConfig {
 impl AggregatorConfig {
     /// The coordinator to send actions to, with its token read; `None` when
     /// no URL is set.
-    pub fn coordinator(&self) -> Result<Option<crate::alerting::actions::Coordinator>, String> {
+    pub fn coordinator(&self) -> Result<Option<crate::coordinator::Coordinator>, String> {
         let c = &self.coordinator;
         if c.url.is_empty() {
             return Ok(None);
         }
         let token = match &c.token_file {
-            Some(file) => crate::alerting::actions::read_token(&self.base_dir.join(file))?,
+            Some(file) => crate::coordinator::read_token(&self.base_dir.join(file))?,
             None => c.token.clone(),
         };
-        Ok(Some(crate::alerting::actions::Coordinator {
-            url: c.url.clone(),
+        crate::coordinator::Coordinator::new(
+            &c.url,
             token,
-            auth: c.auth,
-            timeout: std::time::Duration::from_millis(c.timeout_ms),
-        }))
+            c.auth,
+            std::time::Duration::from_millis(c.timeout_ms),
+        )
+        .map(Some)
     }
 }
 
@@ -468,6 +477,7 @@ impl Validate for AggregatorConfig {
             coordinator.timeout_ms,
             100..=120_000,
         );
+        findings.in_range("coordinator.poll_s", coordinator.poll_s, 1..=3600);
         let ingest = &self.ingest;
         findings.in_range("ingest.max_body_kb", ingest.max_body_kb, 1..=1024 * 1024);
         findings.in_range(

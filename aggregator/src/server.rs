@@ -109,7 +109,7 @@ impl Server {
         let hub = Hub::new(config.websocket.client_queue);
         let coordinator = config.coordinator().map_err(ServeError::Setup)?;
         let alerting =
-            Alerting::start(alert_rules, coordinator, store.clone(), hub.clone()).await?;
+            Alerting::start(alert_rules, coordinator.clone(), store.clone(), hub.clone()).await?;
         let shared = Arc::new(Shared {
             config: config.clone(),
             alerting,
@@ -121,6 +121,7 @@ impl Server {
             hosts_auth: Default::default(),
             api_auth: Default::default(),
             started: Instant::now(),
+            coordinator: Default::default(),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -220,6 +221,16 @@ impl Server {
                 }
             }
         }));
+
+        // The coordinator's host registry, when configured.
+        if let Some(coordinator) = coordinator {
+            tasks.push(tokio::spawn(crate::coordinator::poll::run(
+                coordinator,
+                Duration::from_secs(config.coordinator.poll_s),
+                shared.clone(),
+                shutdown_rx.clone(),
+            )));
+        }
 
         // Settings from FluxCP's database, when configured.
         if !config.settings.url.is_empty() {

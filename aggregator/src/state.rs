@@ -288,6 +288,8 @@ pub struct Shared {
     pub hosts_auth: AuthCache,
     pub api_auth: AuthCache,
     pub started: Instant,
+    /// The coordinator's host registry, as last polled.
+    pub coordinator: crate::coordinator::poll::Registry,
 }
 
 pub fn now_ms() -> i64 {

@@ -32,7 +32,6 @@
 //! clients as a `status` message with kind `action`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -45,6 +44,7 @@ use tokio::sync::mpsc;
 use super::engine::{Alert, Change, Level, Transition};
 use super::retry::{Policy, http_attempt, with_retries};
 use super::rules::AlertType;
+use crate::coordinator::Coordinator;
 use crate::fanout::Hub;
 use crate::store::{Store, StoreError};
 
@@ -240,40 +240,6 @@ impl ActionsConfig {
     }
 }
 
-/// The coordinator that actions are sent to (aggregator.yml `coordinator:`).
-#[derive(Clone)]
-pub struct Coordinator {
-    pub url: String,
-    pub token: String,
-    pub auth: CoordinatorAuth,
-    pub timeout: Duration,
-}
-
-/// How the token travels: the reference coordinator checks `X-API-Key`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CoordinatorAuth {
-    #[default]
-    ApiKey,
-    Bearer,
-}
-
-impl CoordinatorAuth {
-    fn header(self) -> &'static str {
-        match self {
-            CoordinatorAuth::ApiKey => "x-api-key",
-            CoordinatorAuth::Bearer => "authorization",
-        }
-    }
-
-    fn value(self, token: &str) -> String {
-        match self {
-            CoordinatorAuth::ApiKey => token.to_string(),
-            CoordinatorAuth::Bearer => format!("Bearer {token}"),
-        }
-    }
-}
-
 /// What became of one decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -336,14 +302,10 @@ impl Actions {
                     .to_string(),
             );
         }
-        let client = match &coordinator {
-            Some(c) => Some(client(c.timeout)?),
-            None => None,
-        };
         let (queue, receiver) = mpsc::unbounded_channel();
         let runner = Runner {
             config: config.clone(),
-            coordinator: coordinator.zip(client),
+            coordinator,
             store,
             hub,
             acted: HashSet::new(),
@@ -391,18 +353,9 @@ impl Actions {
     }
 }
 
-fn client(timeout: Duration) -> Result<reqwest::Client, String> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| format!("cannot build the coordinator HTTP client: {e}"))
-}
-
 struct Runner {
     config: ActionsConfig,
-    coordinator: Option<(Coordinator, reqwest::Client)>,
+    coordinator: Option<Coordinator>,
     store: Arc<Store>,
     hub: Arc<Hub>,
     /// (action, alert id) already decided.
@@ -466,7 +419,7 @@ impl Runner {
         if self.config.dry_run {
             return (Outcome::DryRun, format!("would call {call}"));
         }
-        let Some((coordinator, client)) = &self.coordinator else {
+        let Some(coordinator) = &self.coordinator else {
             return (Outcome::Failed, "no coordinator configured".to_string());
         };
         let method =
@@ -485,15 +438,8 @@ impl Runner {
                 "value": alert.value,
             },
         });
-        let http = client
-            .request(
-                method,
-                format!("{}{path}", coordinator.url.trim_end_matches('/')),
-            )
-            .header(
-                coordinator.auth.header(),
-                coordinator.auth.value(&coordinator.token),
-            )
+        let http = coordinator
+            .request(method, &path)
             .header(
                 "Idempotency-Key",
                 format!("p2pmon-{}-{}", request.kind.name(), alert.id),
@@ -599,13 +545,6 @@ pub fn list(
         }))
     })?;
     Ok(rows.filter_map(Result::ok).collect())
-}
-
-/// Read the coordinator token from `path` (first line, trimmed).
-pub fn read_token(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path)
-        .map(|text| text.lines().next().unwrap_or("").trim().to_string())
-        .map_err(|e| format!("cannot read coordinator.token_file {}: {e}", path.display()))
 }
 
 #[cfg(test)]

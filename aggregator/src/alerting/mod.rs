@@ -64,7 +64,7 @@ impl Alerting {
     /// Resume the open alerts from `store` and start saving.
     pub async fn start(
         rules: AlertsConfig,
-        coordinator: Option<actions::Coordinator>,
+        coordinator: Option<crate::coordinator::Coordinator>,
         store: Arc<Store>,
         hub: Arc<Hub>,
     ) -> Result<Arc<Self>, StoreError> {
