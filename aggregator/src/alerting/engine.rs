@@ -123,9 +123,20 @@ struct SeriesState {
     safe_since: Option<i64>,
 }
 
+/// How a series is known: by its id in the store (the ingest path: no key
+/// to build per point), or by name for what is not stored (silent hosts,
+/// coordinator gauges).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum SeriesKey {
+    Stored(i64),
+    Named(String),
+}
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 pub struct Engine {
     rules: AlertsConfig,
-    series: HashMap<String, SeriesState>,
+    series: FastMap<SeriesKey, SeriesState>,
     /// Open alerts (firing or acknowledged), by id.
     open: BTreeMap<i64, Alert>,
     /// Event alerts open per (rule, host).
@@ -152,17 +163,18 @@ fn crossed(value: f64, threshold: Option<f64>, below: bool) -> bool {
 }
 
 impl Engine {
-    /// An engine with `rules`, resuming `open` alerts (from the store) and
-    /// numbering new ones after `last_id`.
-    pub fn new(rules: AlertsConfig, open: Vec<Alert>, last_id: i64) -> Self {
+    /// An engine with `rules`, resuming `open` alerts (from the store, each
+    /// with its series' id when it has one) and numbering new ones after
+    /// `last_id`.
+    pub fn new(rules: AlertsConfig, open: Vec<(Alert, Option<i64>)>, last_id: i64) -> Self {
         let mut engine = Self {
             rules,
-            series: HashMap::new(),
+            series: FastMap::default(),
             open: BTreeMap::new(),
             open_events: HashMap::new(),
             next_id: last_id + 1,
         };
-        for alert in open {
+        for (alert, series_id) in open {
             if engine.rules.events.contains_key(&alert.rule)
                 && !engine.rules.alerts.contains_key(&alert.rule)
             {
@@ -176,10 +188,11 @@ impl Engine {
                 } else {
                     alert.labels.clone()
                 };
-                let state = engine
-                    .series
-                    .entry(series_key(&alert.rule, &alert.host, &labels))
-                    .or_default();
+                let key = match series_id {
+                    Some(id) => SeriesKey::Stored(id),
+                    None => SeriesKey::Named(series_key(&alert.rule, &alert.host, &labels)),
+                };
+                let state = engine.series.entry(key).or_default();
                 state.open = Some(alert.id);
                 // Its threshold has held long enough already: while the value
                 // stays crossed the alert stays as it is, with no second wait.
@@ -217,12 +230,36 @@ impl Engine {
         }
     }
 
-    /// Feed one stored point.
+    /// Feed one point of a series that is not stored (known by name).
     pub fn observe_metric(&mut self, host: &str, metric: &MetricRecord) -> Option<Transition> {
-        let rule = self.rules.alerts.get(&metric.name).filter(|r| r.enabled)?;
+        self.alerts_on(&metric.name)?;
+        let key = SeriesKey::Named(series_key(&metric.name, host, &metric.tags));
+        self.observe_keyed(host, metric, key)
+    }
+
+    /// Feed one stored point of series `series_id`.
+    pub fn observe_stored(
+        &mut self,
+        host: &str,
+        metric: &MetricRecord,
+        series_id: i64,
+    ) -> Option<Transition> {
+        self.observe_keyed(host, metric, SeriesKey::Stored(series_id))
+    }
+
+    fn alerts_on(&self, metric: &str) -> Option<&super::rules::MetricRule> {
+        self.rules.alerts.get(metric).filter(|r| r.enabled)
+    }
+
+    fn observe_keyed(
+        &mut self,
+        host: &str,
+        metric: &MetricRecord,
+        key: SeriesKey,
+    ) -> Option<Transition> {
+        let rule = self.alerts_on(&metric.name)?;
         let t = rule.thresholds(host, metric.tags.get("map").map(String::as_str));
         let alert_type = rule.alert_type(&metric.name);
-        let key = series_key(&metric.name, host, &metric.tags);
         let state = self.series.entry(key).or_default();
         let ts = metric.timestamp_ms as i64;
         if ts < state.last_ms {
@@ -397,7 +434,7 @@ impl Engine {
         let labels = BTreeMap::new();
         let state = self
             .series
-            .entry(series_key(NO_DATA, host, &labels))
+            .entry(SeriesKey::Named(series_key(NO_DATA, host, &labels)))
             .or_default();
         let silent_ms = now_ms - last_seen_ms;
         match (state.open, silent_ms >= limit_ms) {
@@ -792,13 +829,42 @@ mod tests {
     fn open_alerts_resume_after_a_restart() {
         let mut first = engine(SEED_CPU);
         feed(&mut first, &[(0, 95.0), (300, 95.0)]);
-        let open: Vec<Alert> = first.open_alerts().cloned().collect();
+        let open: Vec<(Alert, Option<i64>)> =
+            first.open_alerts().cloned().map(|a| (a, None)).collect();
         let rules = first.rules().clone();
         let mut second = Engine::new(rules, open, 1);
         // Still high: no second alert; back to normal: the same alert resolves.
         assert!(feed(&mut second, &[(310, 95.0)]).is_empty());
         let resolved = second
             .observe_metric("host-a", &point("cpu_usage", 10.0, 320))
+            .expect("resolves");
+        assert_eq!((resolved.change, resolved.alert.id), (Change::Resolved, 1));
+    }
+
+    #[test]
+    fn stored_series_resume_by_their_id() {
+        let mut first = engine(SEED_CPU);
+        for at in [0, 300] {
+            first.observe_stored("host-a", &point("cpu_usage", 95.0, at), 7);
+        }
+        // Another host's series of the same metric is its own.
+        assert!(
+            first
+                .observe_stored("host-b", &point("cpu_usage", 10.0, 301), 8)
+                .is_none()
+        );
+        let open: Vec<(Alert, Option<i64>)> =
+            first.open_alerts().cloned().map(|a| (a, Some(7))).collect();
+        assert_eq!(open.len(), 1);
+        let mut second = Engine::new(first.rules().clone(), open, 1);
+        assert!(
+            second
+                .observe_stored("host-a", &point("cpu_usage", 96.0, 310), 7)
+                .is_none(),
+            "still the same open alert"
+        );
+        let resolved = second
+            .observe_stored("host-a", &point("cpu_usage", 10.0, 320), 7)
             .expect("resolves");
         assert_eq!((resolved.change, resolved.alert.id), (Change::Resolved, 1));
     }

@@ -138,12 +138,10 @@ impl Alerting {
                 return;
             }
             let mut out = Vec::new();
-            for (metric, _) in metrics
-                .iter()
-                .zip(series_ids)
-                .filter(|(_, id)| id.is_some())
-            {
-                out.extend(engine.observe_metric(host, metric));
+            for (metric, id) in metrics.iter().zip(series_ids) {
+                if let Some(id) = id {
+                    out.extend(engine.observe_stored(host, metric, *id));
+                }
             }
             for event in events {
                 out.extend(engine.observe_event(host, event));
@@ -247,6 +245,22 @@ impl Alerting {
         self.emit(transition);
         self.sync().await;
         Ok(alert)
+    }
+
+    /// Evaluate points that are not stored (the coordinator's gauges).
+    pub fn observe_unstored(&self, host: &str, metrics: &[MetricRecord]) {
+        let transitions: Vec<Transition> = {
+            let Ok(mut engine) = self.engine.lock() else {
+                return;
+            };
+            metrics
+                .iter()
+                .filter_map(|m| engine.observe_metric(host, m))
+                .collect()
+        };
+        for transition in transitions {
+            self.emit(transition);
+        }
     }
 
     /// Judge every known host's silence (run every second). `hosts` are
@@ -498,12 +512,28 @@ fn row_to_alert(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Alert>> {
     }))
 }
 
-fn open_alerts(conn: &Connection) -> Result<Vec<Alert>, StoreError> {
+/// Open alerts with their series' id (metric alerts whose series is stored).
+fn open_alerts(conn: &Connection) -> Result<Vec<(Alert, Option<i64>)>, StoreError> {
     let mut statement = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM alerts WHERE status IN ('firing', 'acknowledged') ORDER BY id"
     ))?;
-    let rows = statement.query_map([], row_to_alert)?;
-    Ok(rows.filter_map(|r| r.ok().flatten()).collect())
+    let alerts: Vec<Alert> = statement
+        .query_map([], row_to_alert)?
+        .filter_map(|r| r.ok().flatten())
+        .collect();
+    let mut series =
+        conn.prepare("SELECT id FROM series WHERE host_id = ?1 AND name = ?2 AND tags = ?3")?;
+    let mut out = Vec::with_capacity(alerts.len());
+    for alert in alerts {
+        let tags = serde_json::to_string(&alert.labels).unwrap_or_default();
+        let id = series
+            .query_row(params![alert.host, alert.rule, tags], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()?;
+        out.push((alert, id));
+    }
+    Ok(out)
 }
 
 fn last_id(conn: &Connection) -> Result<i64, StoreError> {

@@ -237,14 +237,12 @@ fn apply(shared: &Shared, hosts: Vec<RegisteredHost>) {
     for host in &view.hosts {
         let unmonitored = view.unmonitored.contains(&host.host_id);
         let point = gauge(UNMONITORED, unmonitored);
-        shared
-            .alerting
-            .observe(&host.host_id, &[point], &[Some(0)], &[]);
+        shared.alerting.observe_unstored(&host.host_id, &[point]);
     }
     for (host, state) in &reporting {
         if *state != HostState::Offline {
             let point = gauge(UNKNOWN, view.unknown.contains(host));
-            shared.alerting.observe(host, &[point], &[Some(0)], &[]);
+            shared.alerting.observe_unstored(host, &[point]);
         }
     }
     for (host, kind, message) in started {
