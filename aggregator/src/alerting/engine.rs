@@ -259,7 +259,8 @@ impl Engine {
     ) -> Option<Transition> {
         let rule = self.alerts_on(&metric.name)?;
         let t = rule.thresholds(host, metric.tags.get("map").map(String::as_str));
-        let alert_type = rule.alert_type(&metric.name);
+        // The type is worked out from the name only when an alert opens.
+        let set_type = rule.alert_type;
         let state = self.series.entry(key).or_default();
         let ts = metric.timestamp_ms as i64;
         if ts < state.last_ms {
@@ -305,6 +306,7 @@ impl Engine {
                 state.open = Some(id);
                 state.fired.push_back(ts);
                 let message = describe(&metric.name, host, value, level, &t);
+                let alert_type = AlertType::or_guess(set_type, &metric.name);
                 Some(self.open(Alert {
                     labels: metric.tags.clone(),
                     value,

@@ -60,6 +60,11 @@ pub enum AlertType {
 }
 
 impl AlertType {
+    /// `set` when the rule names a type, else a guess from the metric.
+    pub fn or_guess(set: Option<AlertType>, metric: &str) -> Self {
+        set.unwrap_or_else(|| Self::guess(metric))
+    }
+
     /// The type a rule gets when it names none, from its metric's name.
     pub fn guess(metric: &str) -> Self {
         const NETWORK: [&str; 6] = [
@@ -251,7 +256,7 @@ impl MetricRule {
     }
 
     pub fn alert_type(&self, metric: &str) -> AlertType {
-        self.alert_type.unwrap_or_else(|| AlertType::guess(metric))
+        AlertType::or_guess(self.alert_type, metric)
     }
 }
 
