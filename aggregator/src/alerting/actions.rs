@@ -31,7 +31,7 @@
 //! is kept in the audit log (`GET /api/v1/actions`) and sent to WebSocket
 //! clients as a `status` message with kind `action`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -308,7 +308,7 @@ impl Actions {
             coordinator,
             store,
             hub,
-            acted: HashSet::new(),
+            acted: HashMap::new(),
             calls: HashMap::new(),
             hosts: HashMap::new(),
         };
@@ -353,13 +353,17 @@ impl Actions {
     }
 }
 
+/// How long an alert's decision is remembered (an escalation later than
+/// this may act again, within the guards).
+const ACTED_KEPT_MS: i64 = 24 * 3600 * 1000;
+
 struct Runner {
     config: ActionsConfig,
     coordinator: Option<Coordinator>,
     store: Arc<Store>,
     hub: Arc<Hub>,
-    /// (action, alert id) already decided.
-    acted: HashSet<(Kind, i64)>,
+    /// (action, alert id) already decided, and when; kept a day.
+    acted: HashMap<(Kind, i64), i64>,
     /// Recent calls per action (wall clock, ms).
     calls: HashMap<Kind, VecDeque<i64>>,
     /// Hosts acted on within the window, and when last.
@@ -369,7 +373,13 @@ struct Runner {
 impl Runner {
     async fn run(mut self, mut queue: mpsc::UnboundedReceiver<Request>) {
         while let Some(request) = queue.recv().await {
-            if !self.acted.insert((request.kind, request.alert.id)) {
+            let now = crate::state::now_ms();
+            self.acted.retain(|_, at| now - *at < ACTED_KEPT_MS);
+            if self
+                .acted
+                .insert((request.kind, request.alert.id), now)
+                .is_some()
+            {
                 continue;
             }
             let (outcome, detail) = self.decide(&request).await;
