@@ -212,6 +212,13 @@ async fn responses_match_the_spec() -> Result<()> {
             "/api/v1/alerts/999",
             StatusCode::NOT_FOUND,
         ),
+        ("/api/v1/actions", "/api/v1/actions", StatusCode::OK),
+        (
+            "/api/v1/actions",
+            "/api/v1/actions?limit=0",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("/api/v1/coordinator", "/api/v1/coordinator", StatusCode::OK),
     ];
     for (route, url, expected) in gets {
         let (status, body) = agg.api(url).await?;
@@ -361,6 +368,39 @@ async fn responses_match_the_spec() -> Result<()> {
             &response.json().await?,
         )?;
     }
+    // Coordinator pushes: accepted, malformed, oversized.
+    let pushes = [
+        (
+            serde_json::json!({"seq": 1, "events": [{"kind": "host_registered", "host_id": "alpha"}]})
+                .to_string(),
+            StatusCode::ACCEPTED,
+        ),
+        (
+            serde_json::json!({"events": [{"kind": "Bad Kind"}]}).to_string(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            serde_json::json!({"events": [{"kind": "db_sync", "message": "x".repeat(300_000)}]})
+                .to_string(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+    ];
+    for (body, expected) in pushes {
+        let response = agg
+            .http
+            .post(agg.api_url("/api/v1/events")?)
+            .bearer_auth(&agg.api_token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        let status = response.status();
+        let answer: Value = response.json().await?;
+        assert_eq!(status, expected, "POST /api/v1/events: {answer}");
+        check(&spec, "/api/v1/events", "post", status, &answer)
+            .with_context(|| format!("POST /api/v1/events {status}"))?;
+    }
+
     Ok(())
 }
 
