@@ -165,7 +165,7 @@ async fn run(config: AgentConfig, format: Option<OutputFormat>) -> anyhow::Resul
         Some(sink) => (sink, None),
         None => {
             let transport = Transport::start(&config, agent.plugin_identities())?;
-            let sink = Sink::spool(transport.spool.clone(), transport.stats.clone());
+            let sink = Sink::spool(&transport);
             (sink, Some(transport))
         }
     };

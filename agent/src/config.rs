@@ -560,7 +560,7 @@ impl AgentConfig {
     fn validate_sql_and_net(&self, findings: &mut Findings) {
         for (name, connection) in &self.sql {
             let at = |field: &str| format!("sql.{name}.{field}");
-            if !is_plugin_name(name) {
+            if !p2pmon_common::rules::is_plugin_name(name) {
                 findings.error(
                     format!("sql.{name}"),
                     "connection names are 1 to 64 of a-z, 0-9, _ and -",
@@ -691,14 +691,6 @@ fn yaml_scalar_to_string(value: &serde_yaml::Value) -> String {
     }
 }
 
-fn is_plugin_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-}
-
 impl Validate for AgentConfig {
     fn validate(&self, base_dir: &Path, findings: &mut Findings) {
         if self.collection.batch_size == 0 || self.collection.batch_size > 100_000 {
@@ -752,7 +744,7 @@ impl Validate for AgentConfig {
         let mut names = BTreeSet::new();
         for (index, plugin) in self.plugins.iter().enumerate() {
             let at = |field: &str| format!("plugins[{index}].{field}");
-            if !is_plugin_name(&plugin.name) {
+            if !p2pmon_common::rules::is_plugin_name(&plugin.name) {
                 findings.error(
                     at("name"),
                     format!(

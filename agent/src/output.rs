@@ -13,6 +13,8 @@ use tokio::sync::mpsc;
 use crate::config::OutputFormat;
 use crate::runtime::system::unix_ms;
 use crate::stats::PluginStats;
+use crate::transport::Transport;
+use crate::transport::collection::CollectionFilter;
 use crate::transport::sender::TransportStats;
 use crate::transport::spool::Spool;
 use p2pmon_common::wire::{Batch, Record};
@@ -32,6 +34,7 @@ enum Target {
     Spool {
         spool: Arc<Spool>,
         stats: Arc<TransportStats>,
+        collection: Arc<CollectionFilter>,
     },
 }
 
@@ -46,10 +49,15 @@ impl Sink {
         }
     }
 
-    /// Batches go to the transport's spool; its figures join the self-metrics.
-    pub fn spool(spool: Arc<Spool>, stats: Arc<TransportStats>) -> Self {
+    /// Batches go to the transport's spool, without the metrics the
+    /// aggregator does not collect; its figures join the self-metrics.
+    pub fn spool(transport: &Transport) -> Self {
         Self {
-            target: Target::Spool { spool, stats },
+            target: Target::Spool {
+                spool: transport.spool.clone(),
+                stats: transport.stats.clone(),
+                collection: transport.collection.clone(),
+            },
         }
     }
 
@@ -80,7 +88,14 @@ impl Sink {
                 };
                 self.write_batch(&batch)
             }
-            Target::Spool { spool, .. } => {
+            Target::Spool {
+                spool, collection, ..
+            } => {
+                let mut records = records;
+                collection.retain(&mut records);
+                if records.is_empty() {
+                    return Ok(());
+                }
                 // A spool that cannot be written (disk full, directory gone)
                 // costs this batch, counted as dropped; collection goes on.
                 let count = records.len() as u64;
@@ -101,9 +116,14 @@ impl Sink {
     fn self_records(&self, timestamp_ms: u64) -> Vec<Record> {
         match &self.target {
             Target::Writer { .. } => Vec::new(),
-            Target::Spool { spool, stats } => {
+            Target::Spool {
+                spool,
+                stats,
+                collection,
+            } => {
                 let mut records = spool.to_records(timestamp_ms);
                 records.extend(stats.to_records(timestamp_ms));
+                records.extend(collection.to_records(timestamp_ms));
                 records
             }
         }

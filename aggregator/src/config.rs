@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use p2pmon_common::collection::MetricGroups;
 use p2pmon_common::yaml_config::{self, ConfigErrors, Findings, Validate};
 
 /// Default location of the aggregator config, relative to the working directory.
@@ -604,10 +605,11 @@ impl Validate for AggregatorConfig {
 pub struct MetricsConfig {
     #[serde(default)]
     pub collection: MetricsCollection,
-    /// Groups (system, game, network) and the metric names in each; WebSocket
-    /// clients subscribe by group.
+    /// Groups (system, game, network, security) and the metric names in
+    /// each: what agents collect and the store keeps; WebSocket clients
+    /// subscribe by group.
     #[serde(default)]
-    pub metrics: BTreeMap<String, MetricGroup>,
+    pub metrics: MetricGroups,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -658,19 +660,6 @@ pub struct RetentionTiers {
     pub hour_days: Option<u64>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricGroup {
-    #[serde(default = "default_true")]
-    pub enabled: bool,
-    #[serde(default)]
-    pub include: Vec<String>,
-}
-
-fn default_true() -> bool {
-    true
-}
-
 /// Retention of each store tier, in days.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retention {
@@ -692,14 +681,6 @@ impl MetricsConfig {
             hour_days: c.retention.hour_days.unwrap_or(c.retention_days),
         }
     }
-
-    /// The group a metric belongs to, if metrics.yml lists it.
-    pub fn group_of(&self, metric: &str) -> Option<&str> {
-        self.metrics
-            .iter()
-            .find(|(_, group)| group.include.iter().any(|m| m == metric))
-            .map(|(name, _)| name.as_str())
-    }
 }
 
 impl Validate for MetricsConfig {
@@ -717,12 +698,29 @@ impl Validate for MetricsConfig {
                 findings.in_range(field, days, 1..=3650);
             }
         }
-        for (name, group) in &self.metrics {
+        let mut listed_in: BTreeMap<&str, &str> = BTreeMap::new();
+        for (name, group) in &self.metrics.groups {
             for (i, metric) in group.include.iter().enumerate() {
+                let field = format!("metrics.{name}.include[{i}]");
                 if !p2pmon_common::rules::is_name(metric, p2pmon_common::rules::MAX_NAME) {
                     findings.error(
-                        format!("metrics.{name}.include[{i}]"),
+                        field,
                         format!("{metric:?} is not a metric name ([a-z][a-z0-9_.]*)"),
+                    );
+                } else if let Some(first) = listed_in.insert(metric, name)
+                    && first != name
+                {
+                    findings.error(
+                        field,
+                        format!("{metric} is listed in metrics.{first} too; a metric belongs to one group"),
+                    );
+                }
+            }
+            for (i, plugin) in group.plugins.iter().enumerate() {
+                if !p2pmon_common::rules::is_plugin_name(plugin) {
+                    findings.error(
+                        format!("metrics.{name}.plugins[{i}]"),
+                        format!("{plugin:?} is not a plugin name"),
                     );
                 }
             }
@@ -780,7 +778,7 @@ mod tests {
                 hour_days: 365
             }
         );
-        assert_eq!(config.group_of("cpu_usage"), Some("system"));
-        assert_eq!(config.group_of("nope"), None);
+        assert_eq!(config.metrics.group_of("cpu_usage"), Some("system"));
+        assert_eq!(config.metrics.group_of("nope"), None);
     }
 }

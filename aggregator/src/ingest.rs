@@ -342,7 +342,9 @@ async fn hello(State(state): State<Arc<IngestState>>, headers: HeaderMap, body: 
             ),
         );
     }
-    axum::Json(serde_json::json!({ "host_id": host })).into_response()
+    // The agent leaves out, before spooling, what metrics.yml does not collect.
+    axum::Json(serde_json::json!({ "host_id": host, "metrics": state.shared.metrics.metrics }))
+        .into_response()
 }
 
 /// Why a record was refused (the keys of `Ack::rejected`).
@@ -539,8 +541,19 @@ async fn accept_batch(
     let host_id: Arc<str> = Arc::from(host.as_str());
     let mut job = WriteJob::new(host_id, batch.stream, batch.seq, received);
     job.max_series = config.max_series_per_host;
+    let groups = &shared.metrics.metrics;
     for record in batch.records {
         match record {
+            Record::Metric(metric) if !groups.allows(&metric.plugin, &metric.name) => reject(
+                &mut ack,
+                (
+                    "not_collected",
+                    format!(
+                        "{} from {} is not collected (metrics.yml)",
+                        metric.name, metric.plugin
+                    ),
+                ),
+            ),
             Record::Metric(metric) => {
                 match check_metric(
                     &metric,
@@ -663,7 +676,7 @@ fn publish(
             .zip(series_ids)
             .filter(|(_, id)| id.is_some())
             .map(|(m, _)| WsMetric {
-                group: shared.metrics.group_of(&m.name).map(str::to_string),
+                group: shared.metrics.metrics.group_of(&m.name).map(str::to_string),
                 name: m.name,
                 value: m.value,
                 unit: m.unit,

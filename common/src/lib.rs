@@ -3,9 +3,11 @@
 //! - [`wire`]: batches, records and the ingest protocol messages.
 //! - [`rules`]: names, tags and sizes every record obeys; the agent enforces
 //!   them on plugin output, the aggregator again on what arrives.
+//! - [`collection`]: metrics.yml's groups, which metrics are collected.
 //! - [`logging`]: the log set-up of both binaries.
 //! - [`yaml_config`]: the config loader that reports every error at once.
 
+pub mod collection;
 pub mod logging;
 pub mod rules;
 pub mod wire;

@@ -26,6 +26,15 @@ pub fn is_name(name: &str, max: usize) -> bool {
             .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
 }
 
+/// A plugin's configured name: `[a-z0-9_-]`, 1 to 64 bytes.
+pub fn is_plugin_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
 /// A host identity: `[a-z0-9][a-z0-9_.-]*`, at most 64 bytes (safe in
 /// URLs, file names and pages).
 pub fn is_host_id(id: &str) -> bool {

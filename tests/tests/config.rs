@@ -190,7 +190,7 @@ fn shipped_aggregator_config_is_valid_and_keeps_the_seed_ports() -> anyhow::Resu
     let metrics =
         MetricsConfig::load(&config.metrics_path()).map_err(|e| anyhow::anyhow!("{e}"))?;
     assert_eq!(metrics.retention().raw_days, 30);
-    assert_eq!(metrics.group_of("player_count"), Some("game"));
+    assert_eq!(metrics.metrics.group_of("player_count"), Some("game"));
     Ok(())
 }
 

@@ -425,3 +425,79 @@ fn the_enroll_command_keeps_one_private_credential_and_explains_refusals() -> Re
     );
     Ok(())
 }
+
+/// metrics.yml end to end: the real system plugin reports memory_usage and
+/// more, but the aggregator's groups collect only cpu_usage of it. The store
+/// never holds the rest. The agent learns the groups from its first hello
+/// (what it spooled before is refused by the aggregator) and keeps them:
+/// after a restart it leaves them out before its spool (and counts them), so
+/// the aggregator has nothing more to refuse.
+#[test]
+fn metrics_left_out_of_metrics_yml_are_not_collected_by_the_agent() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let dir = root.path().join("aggregator");
+    let mut aggregator = AggregatorProcess::configure(&aggregator_binary(), &dir, "")?;
+    std::fs::write(
+        dir.join("metrics.yml"),
+        "metrics:\n  system: {include: [cpu_usage]}\n",
+    )?;
+    aggregator.start()?;
+    let api_token = aggregator.command(&["token", "create", "--api"])?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let refused = || -> Result<u64> {
+        let health: Value = runtime.block_on(async {
+            reqwest::Client::new()
+                .get(format!("{}/api/v1/health", aggregator.api_url()))
+                .bearer_auth(&api_token)
+                .send()
+                .await?
+                .json()
+                .await
+        })?;
+        Ok(health["ingest"]["refused"]["not_collected"]
+            .as_u64()
+            .unwrap_or(0))
+    };
+    let mut agent = AgentProcess::configure(
+        &agent_binary(),
+        &root.path().join("host-a"),
+        "host-a",
+        &aggregator.ingest_url(),
+        &join_token(&aggregator)?,
+        &[system(200)],
+        "",
+    )?;
+    let points = |name: &str| count_points(&aggregator, "host-a", name);
+    let left_out = || -> Result<f64> {
+        let counts = stored_values(&aggregator.db()?, "host-a", "agent_records_not_collected")?;
+        Ok(counts.last().copied().unwrap_or(0.0))
+    };
+
+    agent.start()?;
+    wait_until(
+        "the agent to learn the groups",
+        Duration::from_secs(30),
+        || Ok((points("cpu_usage")? >= 2 && left_out()? > 0.0).then_some(())),
+    )?;
+    assert!(agent.stop()?.success(), "{}", agent.log());
+    let refused_first_run = refused()?;
+    let cpu_first_run = points("cpu_usage")?;
+
+    agent.start()?;
+    wait_until("a second run's points", Duration::from_secs(30), || {
+        Ok((points("cpu_usage")? >= cpu_first_run + 3).then_some(()))
+    })?;
+    assert!(agent.stop()?.success(), "{}", agent.log());
+    for name in ["memory_usage", "swap_usage", "uptime", "process_count"] {
+        assert_eq!(points(name)?, 0, "{name} was stored");
+    }
+    assert_eq!(
+        refused()?,
+        refused_first_run,
+        "after a restart the agent sends nothing metrics.yml leaves out"
+    );
+    Ok(())
+}

@@ -442,3 +442,68 @@ async fn a_taken_port_names_the_setting() -> anyhow::Result<()> {
     assert!(error.contains(&port.to_string()), "{error}");
     Ok(())
 }
+
+/// metrics.yml groups: the hello answer tells the agent what to collect, and
+/// what an agent sends anyway (an older one, or one that connected before a
+/// change) is refused as `not_collected` and never stored.
+#[tokio::test]
+async fn metrics_outside_the_collected_groups_are_announced_and_not_stored() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let metrics_file = dir.path().join("metrics.yml");
+    std::fs::write(
+        &metrics_file,
+        "metrics:\n  system: {include: [cpu_usage]}\n  game: {enabled: false, include: [player_count]}\n",
+    )?;
+    let agg =
+        TestAggregator::start_with(&format!("metrics_file: '{}'", metrics_file.display())).await?;
+    let cred = agg.enroll("host-a").await?;
+    let (status, answer) = agg.hello(&cred, HostType::P2p).await?;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["metrics"]["system"]["include"][0], "cpu_usage");
+    assert_eq!(answer["metrics"]["game"]["enabled"], false);
+
+    let now = now_ms();
+    let from = |plugin: &str, name: &str, value: f64| {
+        let mut record = metric(name, value, &[], now);
+        if let Record::Metric(m) = &mut record {
+            m.plugin = plugin.to_string();
+        }
+        record
+    };
+    let records = vec![
+        from("system", "cpu_usage", 1.0),
+        from("system", "swap_usage", 2.0),
+        from("game", "player_count", 3.0),
+        from("custom", "queue_depth", 4.0),
+    ];
+    let (status, ack) = agg
+        .post_batch(&cred, &batch("host-a", "s1", 1, records))
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    assert_eq!(ack["stored"], 2, "{ack}");
+    assert_eq!(ack["rejected"]["not_collected"], 2, "{ack}");
+    assert_eq!(agg.stored_values("host-a", "cpu_usage")?, vec![1.0]);
+    assert_eq!(agg.stored_values("host-a", "queue_depth")?, vec![4.0]);
+    assert!(agg.stored_values("host-a", "swap_usage")?.is_empty());
+    assert!(agg.stored_values("host-a", "player_count")?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn a_metric_in_two_groups_is_a_config_error() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("metrics.yml");
+    std::fs::write(
+        &path,
+        "metrics:\n  system: {include: [cpu_usage]}\n  game: {include: [cpu_usage], plugins: ['Bad Name']}\n",
+    )?;
+    let error = p2pmon_aggregator::config::MetricsConfig::load(&path)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    // Groups are checked in name order: game first, then system.
+    assert!(error.contains("metrics.system.include[0]"), "{error}");
+    assert!(error.contains("listed in metrics.game too"), "{error}");
+    assert!(error.contains("metrics.game.plugins[0]"), "{error}");
+    Ok(())
+}

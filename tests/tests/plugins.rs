@@ -9,20 +9,33 @@ use std::sync::Arc;
 use p2pmon_agent::runtime::{Runtime, RuntimeOptions, Sandbox};
 use p2pmon_agent::supervisor::collect_once;
 use p2pmon_agent::validate::Descriptors;
+use p2pmon_aggregator::config::MetricsConfig;
 use p2pmon_common::wire::Record;
-use p2pmon_tests::{build_wasm, plugin_packages};
+use p2pmon_tests::{build_wasm, plugin_packages, workspace_root};
 
 #[tokio::test]
 async fn every_plugin_loads_and_collects_declared_metrics() -> anyhow::Result<()> {
     let packages = plugin_packages()?;
     assert!(!packages.is_empty(), "no plugins found under plugins/");
     let runtime = Runtime::new(&RuntimeOptions::default())?;
+    let shipped = MetricsConfig::load(&workspace_root().join("conf/p2p/metrics.yml"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     for (package, _dir) in packages {
         let wasm = build_wasm(&package)?;
         let plugin = runtime.load(&wasm)?;
         let info = runtime.inspect(&plugin).await?;
         assert!(!info.name.is_empty(), "{package}: empty name");
         assert!(!info.metrics.is_empty(), "{package}: declares no metrics");
+        // The shipped metrics.yml collects everything the shipped plugins
+        // declare: a metric left out of its group's include is dropped.
+        for metric in &info.metrics {
+            assert!(
+                shipped.metrics.allows(&info.name, &metric.name),
+                "conf/p2p/metrics.yml does not collect {} of plugin {}",
+                metric.name,
+                info.name
+            );
+        }
 
         let scoped = ["sql", "file", "net", "http"];
         if info

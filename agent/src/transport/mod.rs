@@ -8,8 +8,10 @@
 //! - [`credential`]: the host credential from enrollment, kept mode 0600.
 //! - [`client`]: HTTP(S) to the aggregator's ingest port.
 //! - [`sender`]: the delivery loop, backoff, and what each answer means.
+//! - [`collection`]: which metrics the aggregator's metrics.yml collects.
 
 pub mod client;
+pub mod collection;
 pub mod credential;
 pub mod sender;
 pub mod spool;
@@ -22,6 +24,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::AgentConfig;
 use client::{Client, ClientError, Reply};
+use collection::CollectionFilter;
 use credential::{Credential, CredentialError};
 use p2pmon_common::wire::PluginIdentity;
 use sender::{Backoff, Identity, Sender, SenderSettings, TransportStats};
@@ -62,6 +65,8 @@ pub fn join_token(config: &AgentConfig) -> String {
 pub struct Transport {
     pub spool: Arc<Spool>,
     pub stats: Arc<TransportStats>,
+    /// Set by every hello answer; the spool sink applies it.
+    pub collection: Arc<CollectionFilter>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -87,11 +92,17 @@ impl Transport {
             );
         }
         let stats = Arc::new(TransportStats::default());
+        let collection = Arc::new(CollectionFilter::open(
+            config
+                .resolve(&link.spool.dir)
+                .join(collection::GROUPS_FILE),
+        ));
         let (stop, stopped) = watch::channel(false);
         let sender = Sender::new(
             spool.clone(),
             client,
             stats.clone(),
+            collection.clone(),
             Identity {
                 host_id: config.aggregator_host_id(),
                 host_type: link.host_type,
@@ -112,6 +123,7 @@ impl Transport {
         Ok(Self {
             spool,
             stats,
+            collection,
             stop,
             task,
         })

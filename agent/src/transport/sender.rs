@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use p2pmon_common::wire::{Hello, HostType, MetricKind, PluginIdentity, Record};
 
 use super::client::{Client, Refused, Reply};
+use super::collection::CollectionFilter;
 use super::credential::Credential;
 use super::spool::Spool;
 use crate::stats::agent_metric;
@@ -143,6 +144,7 @@ pub struct Sender {
     spool: Arc<Spool>,
     client: Client,
     stats: Arc<TransportStats>,
+    collection: Arc<CollectionFilter>,
     identity: Identity,
     settings: SenderSettings,
     credential: Option<Credential>,
@@ -167,6 +169,7 @@ impl Sender {
         spool: Arc<Spool>,
         client: Client,
         stats: Arc<TransportStats>,
+        collection: Arc<CollectionFilter>,
         identity: Identity,
         settings: SenderSettings,
         stop: watch::Receiver<bool>,
@@ -175,6 +178,7 @@ impl Sender {
             spool,
             client,
             stats,
+            collection,
             identity,
             settings,
             credential: None,
@@ -441,7 +445,8 @@ impl Sender {
             plugins: self.identity.plugins.clone(),
         };
         match self.client.hello(&credential, &hello).await {
-            Reply::Ok(_) => {
+            Reply::Ok(answer) => {
+                self.collection.set_from_hello(&answer);
                 self.greeted = true;
                 self.recovered();
                 tracing::info!(

@@ -7,6 +7,8 @@
 //!   full. Replaced atomically (write to a temporary file, then rename).
 //! - `<seq, 20 digits>-<records>.zst`: one batch each, the exact request body
 //!   (zstd-compressed JSON), so sending is reading a file.
+//! - `metric-groups.json`: the aggregator's last metrics.yml groups (see
+//!   [`super::collection`]); the spool itself ignores it.
 //!
 //! Sequence numbers are never reused: on open the next number is the larger of
 //! the saved one and the highest file found plus one, so a crash between
