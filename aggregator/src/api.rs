@@ -2,7 +2,7 @@
 //! dashboard. JSON, bearer tokens (`token create --api`), described in
 //! `aggregator/openapi.yaml`. Only `/api/v1/health` answers without a token.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use axum::Json;
@@ -293,8 +293,16 @@ async fn host(
             "no such host",
         ));
     };
+    let assigned: Vec<crate::coordinator::assignments::Assignment> = shared
+        .coordinator
+        .view()
+        .assignments
+        .map(|p| p.assignments.into_iter().filter(|a| a.host == id).collect())
+        .unwrap_or_default();
     Ok(Json(serde_json::json!({
         "host": summary,
+        "assigned_maps": assigned,
+        "db_sync": shared.coordinator.sync.get(&id),
         "enrolled_ms": row.enrolled_ms,
         "revoked_ms": row.revoked_ms,
         "hello_ms": row.hello_ms,
@@ -333,6 +341,21 @@ struct MapRow {
     host_status: HostState,
     players: Option<f64>,
     up: Option<bool>,
+    /// Whether the coordinator assigns this map to this host; `None`
+    /// without a coordinator view.
+    assigned: Option<bool>,
+}
+
+/// How many distinct maps are up (or not known down) on P2P hosts and on VPS.
+fn maps_by_host_type(rows: &[MapRow]) -> serde_json::Value {
+    let distinct = |host_type: HostType| {
+        rows.iter()
+            .filter(|r| r.host_type == host_type && r.up != Some(false))
+            .map(|r| r.map.as_str())
+            .collect::<BTreeSet<_>>()
+            .len()
+    };
+    serde_json::json!({ "p2p": distinct(HostType::P2p), "vps": distinct(HostType::Vps) })
 }
 
 fn map_rows(shared: &Shared) -> Vec<MapRow> {
@@ -349,6 +372,7 @@ fn map_rows(shared: &Shared) -> Vec<MapRow> {
                 host_status: status,
                 players: on_host.players,
                 up: on_host.up,
+                assigned: None,
             });
         }
     }
@@ -356,10 +380,43 @@ fn map_rows(shared: &Shared) -> Vec<MapRow> {
     rows
 }
 
+/// The maps hosts report, with the coordinator's assignments beside them:
+/// which are assigned where, which of those are not served, and how many
+/// maps run on P2P hosts and on VPS.
 async fn maps(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
-    let rows = map_rows(&shared);
+    let mut rows = map_rows(&shared);
     let total_players: f64 = rows.iter().filter_map(|r| r.players).sum();
-    Json(serde_json::json!({ "maps": rows, "total_players": total_players }))
+    let view = shared.coordinator.view();
+    let placed = view.assignments.unwrap_or_default();
+    if view.configured {
+        let assigned: BTreeSet<(&str, &str)> = placed
+            .assignments
+            .iter()
+            .map(|a| (a.map.as_str(), a.host.as_str()))
+            .collect();
+        for row in &mut rows {
+            row.assigned = Some(assigned.contains(&(row.map.as_str(), row.host.as_str())));
+        }
+    }
+    let not_served: Vec<&crate::coordinator::assignments::Assignment> = placed
+        .assignments
+        .iter()
+        .filter(|a| a.served == Some(false))
+        .collect();
+    let p2p_zones = placed.zones.iter().filter(|z| z.p2p_enabled).count();
+    Json(serde_json::json!({
+        "maps": rows,
+        "total_players": total_players,
+        "by_host_type": maps_by_host_type(&rows),
+        "coordinator": {
+            "configured": view.configured,
+            "reachable": view.reachable,
+            "error": view.assignments_error,
+            "zones": { "total": placed.zones.len(), "p2p_enabled": p2p_zones, "vps_only": placed.zones.len() - p2p_zones },
+            "assignments": placed.assignments,
+            "not_served": not_served,
+        },
+    }))
 }
 
 async fn realtime(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
@@ -390,8 +447,6 @@ async fn realtime(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> 
         }
     }
     let rows = map_rows(&shared);
-    let maps_p2p = rows.iter().filter(|r| r.host_type == HostType::P2p).count();
-    let maps_vps = rows.iter().filter(|r| r.host_type == HostType::Vps).count();
     let known = online + degraded + offline;
     let loss = mean(losses.iter().copied());
     // Network health: the share of hosts reporting, less the mean packet loss.
@@ -415,7 +470,7 @@ async fn realtime(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> 
         "total_players": players,
         "network_health": { "score": score.round(), "status": status, "packet_loss_percent": loss },
         "average_latency_ms": mean(latencies.iter().copied()),
-        "maps": { "p2p": maps_p2p, "vps": maps_vps },
+        "maps": maps_by_host_type(&rows),
     }))
 }
 
@@ -626,7 +681,10 @@ async fn alerts(
 
 /// The coordinator's host registry and how it matches the reporting hosts.
 async fn coordinator(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "coordinator": shared.coordinator.view() }))
+    Json(serde_json::json!({
+        "coordinator": shared.coordinator.view(),
+        "db_sync": shared.coordinator.sync.all(),
+    }))
 }
 
 /// Events pushed by the coordinator (see [`crate::coordinator`]).

@@ -123,6 +123,13 @@ impl Server {
             started: Instant::now(),
             coordinator: Default::default(),
         });
+        let replayed = crate::coordinator::sync::rebuild(&shared, crate::state::now_ms()).await?;
+        if replayed > 0 {
+            tracing::info!(
+                events = replayed,
+                "Database sync status rebuilt from stored events."
+            );
+        }
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
 

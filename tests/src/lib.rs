@@ -6,6 +6,7 @@
 
 pub mod agent_process;
 pub mod aggregator;
+pub mod fake_coordinator;
 pub mod fake_http;
 pub mod load;
 pub mod smtp;

@@ -191,6 +191,24 @@ fn shipped_aggregator_config_is_valid_and_keeps_the_seed_ports() -> anyhow::Resu
         MetricsConfig::load(&config.metrics_path()).map_err(|e| anyhow::anyhow!("{e}"))?;
     assert_eq!(metrics.retention().raw_days, 30);
     assert_eq!(metrics.metrics.group_of("player_count"), Some("game"));
+    // The shipped rules load, with the coordinator's.
+    let rules =
+        p2pmon_aggregator::alerting::rules::AlertsConfig::load_or_empty(&config.alerts_path())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    for rule in [
+        "coordinator_unmonitored",
+        "coordinator_map_not_served",
+        "db_sync_lag_s",
+    ] {
+        assert!(rules.alerts.contains_key(rule), "{rule}");
+    }
+    for kind in [
+        "map_migration_failed",
+        "db_sync_failed",
+        "db_checksum_mismatch",
+    ] {
+        assert!(rules.events.contains_key(kind), "{kind}");
+    }
     Ok(())
 }
 

@@ -146,3 +146,70 @@ async fn forged_malformed_and_oversized_pushes_store_nothing() -> anyhow::Result
     assert_eq!(active["alerts"], json!([]));
     Ok(())
 }
+
+/// Database sync status from pushed events: last success, lag, failures and
+/// checksum mismatches per host; the lag feeds a rule, a malformed lag is
+/// refused with nothing stored, and the status survives a restart.
+#[tokio::test]
+async fn db_sync_events_give_each_host_a_sync_status_and_lag_alerts() -> anyhow::Result<()> {
+    let rules = "alerts:\n  db_sync_lag_s: { warning: 60, critical: 300, duration: 0, type: game }\n\
+                 events:\n  db_checksum_mismatch: { min_severity: warning, type: game }\n";
+    let mut agg = TestAggregator::start_with_alerts(rules).await?;
+    let token = agg.api_token.clone();
+    let t0 = p2pmon_tests::aggregator::now_ms() as i64 - 600_000;
+    let body = json!({"seq": 1, "events": [
+        {"kind": "db_sync", "host_id": "p2p-1", "fields": {"lag_s": "4.5"}, "timestamp_ms": t0},
+        {"kind": "db_sync", "host_id": "p2p-2", "timestamp_ms": t0},
+        {"kind": "db_sync_failed", "host_id": "p2p-2", "message": "connection reset", "timestamp_ms": t0 + 120_000},
+    ]});
+    let (status, answer) = push(&agg, Some(&token), body.to_string()).await?;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+
+    let (_, view) = agg.api("/api/v1/coordinator").await?;
+    let sync = view["db_sync"].as_array().cloned().unwrap_or_default();
+    assert_eq!(sync.len(), 2, "{view}");
+    assert_eq!(sync[0]["host"], "p2p-1");
+    assert_eq!(sync[0]["lag_s"], 4.5);
+    assert_eq!(sync[0]["failures"], 0);
+    assert_eq!(sync[1]["host"], "p2p-2");
+    assert_eq!(sync[1]["last_success_ms"], t0);
+    assert_eq!(sync[1]["failures"], 1);
+    assert_eq!(sync[1]["lag_s"], 120.0, "behind since the last success");
+    assert_eq!(sync[1]["last_problem"], "connection reset");
+    // p2p-2 is 120 s behind: over the warning (60), under critical (300).
+    let (_, active) = agg.api("/api/v1/alerts/active").await?;
+    let alerts = active["alerts"].as_array().cloned().unwrap_or_default();
+    assert_eq!(alerts.len(), 1, "{active}");
+    assert_eq!(alerts[0]["rule"], "db_sync_lag_s");
+    assert_eq!(alerts[0]["host"], "p2p-2");
+    assert_eq!(alerts[0]["severity"], "warning");
+
+    // A lag that is not seconds: the whole push refused, nothing stored.
+    let before = stored_events(&agg)?;
+    let bad = json!({"events": [
+        {"kind": "db_checksum_mismatch", "host_id": "p2p-1"},
+        {"kind": "db_sync", "host_id": "p2p-1", "fields": {"lag_s": "-3"}},
+    ]});
+    let (status, answer) = push(&agg, Some(&token), bad.to_string()).await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("events[1]"),
+        "{answer}"
+    );
+    assert_eq!(stored_events(&agg)?, before);
+
+    // A mismatch, then a restart: the status is rebuilt from the store.
+    let mismatch = json!({"seq": 2, "events": [
+        {"kind": "db_checksum_mismatch", "host_id": "p2p-1", "message": "char table differs"},
+    ]});
+    push(&agg, Some(&token), mismatch.to_string()).await?;
+    agg.restart().await?;
+    let (_, view) = agg.api("/api/v1/coordinator").await?;
+    assert_eq!(view["db_sync"][0]["checksum_mismatches"], 1, "{view}");
+    assert_eq!(view["db_sync"][0]["last_problem"], "char table differs");
+    assert_eq!(view["db_sync"][1]["failures"], 1, "{view}");
+    Ok(())
+}

@@ -2,27 +2,20 @@
 //! like the reference coordinator (`GET /api/v1/hosts/` behind `X-API-Key`):
 //! a registered host without an agent is unmonitored and raises an alert,
 //! an agent the coordinator does not list is unknown, and a malformed
-//! answer keeps the last good view and is reported.
+//! answer keeps the last good view and is reported. Its zones and sessions
+//! (`GET /api/v1/zones/`, `GET /api/v1/sessions/zone/{zone_id}/active`) say
+//! which maps are on which host: the maps data shows them beside what the
+//! hosts serve, and an assigned map that is not served raises an alert.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use p2pmon_common::wire::HostType;
 use p2pmon_tests::aggregator::{TestAggregator, batch, metric, now_ms};
+use p2pmon_tests::fake_coordinator::{reference_coordinator, registry};
 use p2pmon_tests::fake_http::{FakeHttp, Reply};
 use serde_json::{Value, json};
-
-fn registry() -> String {
-    json!([
-        {"id": 1, "host_id": "p2p-1", "player_id": "1", "status": "online", "quality_score": 91.5,
-         "current_players": 12, "max_players": 50, "current_zones": 2, "max_zones": 5, "latency_ms": 23.0},
-        {"id": 2, "host_id": "p2p-2", "player_id": "2", "status": "online", "quality_score": 80.0,
-         "current_players": 0, "max_players": 50, "current_zones": 1, "max_zones": 5, "latency_ms": 40.0},
-        {"id": 3, "host_id": "p2p-3", "player_id": "3", "status": "offline", "quality_score": 10.0,
-         "current_players": 0, "max_players": 50, "current_zones": 0, "max_zones": 5, "latency_ms": 0.0},
-    ])
-    .to_string()
-}
 
 /// The coordinator view once `done` holds (polls every second).
 async fn view_when(
@@ -117,5 +110,136 @@ async fn unmonitored_and_unknown_hosts_show_and_a_bad_answer_keeps_the_last_view
     // Still one alert: an unmonitored host is said once while it lasts.
     let (_, active) = agg.api("/api/v1/alerts/active").await?;
     assert_eq!(active["alerts"].as_array().map(Vec::len), Some(1));
+    Ok(())
+}
+
+#[tokio::test]
+async fn map_assignments_show_beside_what_hosts_serve_and_an_unserved_map_alerts()
+-> anyhow::Result<()> {
+    let zones_down = Arc::new(AtomicBool::new(false));
+    let fake = FakeHttp::start(reference_coordinator(zones_down.clone())).await?;
+    let agg = TestAggregator::start_with_alerts_and(
+        "alerts:\n  coordinator_map_not_served: { warning: 1, duration: 1, type: game }\n",
+        &format!(
+            "coordinator: {{ url: '{}', token: registry-key, poll_s: 1 }}",
+            fake.base
+        ),
+    )
+    .await?;
+    // p2p-1 serves prt_fild08 but its pay_dun00 is down; vps-1 serves the
+    // town, which is not P2P-enabled.
+    let p2p = agg.enroll("p2p-1").await?;
+    let vps = agg.enroll("vps-1").await?;
+    agg.hello(&vps, HostType::Vps).await?;
+    let now = now_ms();
+    let up = |map: &str, value: f64| metric("map_status", value, &[("map", map)], now);
+    let records = vec![
+        up("prt_fild08", 1.0),
+        metric("player_count", 7.0, &[("map", "prt_fild08")], now),
+        up("pay_dun00", 0.0),
+    ];
+    agg.post_batch(&p2p, &batch("p2p-1", "s", 1, records))
+        .await?;
+    agg.post_batch(&vps, &batch("vps-1", "s", 1, vec![up("prontera", 1.0)]))
+        .await?;
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let maps = loop {
+        let (_, maps) = agg.api("/api/v1/maps").await?;
+        // Polls every second: wait for one after the batches above.
+        if maps["coordinator"]["not_served"].as_array().map(Vec::len) == Some(1) {
+            break maps;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "no assignments: {maps}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let placed = &maps["coordinator"];
+    assert_eq!(
+        placed["zones"],
+        json!({"total": 3, "p2p_enabled": 2, "vps_only": 1}),
+        "{maps}"
+    );
+    assert_eq!(placed["assignments"][0]["map"], "pay_dun00");
+    assert_eq!(placed["assignments"][0]["host"], "p2p-1");
+    assert_eq!(placed["assignments"][0]["served"], false);
+    assert_eq!(placed["assignments"][1]["map"], "prt_fild08");
+    assert_eq!(placed["assignments"][1]["served"], true);
+    assert_eq!(placed["assignments"][1]["players"], 7);
+    assert_eq!(placed["assignments"].as_array().map(Vec::len), Some(2));
+    assert_eq!(maps["by_host_type"], json!({"p2p": 1, "vps": 1}), "{maps}");
+    let row = |map: &str| {
+        maps["maps"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["map"] == map).cloned())
+            .unwrap_or_default()
+    };
+    assert_eq!(row("prt_fild08")["assigned"], true);
+    assert_eq!(row("prontera")["assigned"], false);
+    assert_eq!(row("prontera")["host_type"], "vps");
+    let (_, host) = agg.api("/api/v1/hosts/p2p-1").await?;
+    assert_eq!(
+        host["assigned_maps"].as_array().map(Vec::len),
+        Some(2),
+        "{host}"
+    );
+    // Only zones with active sessions are asked; the unsafe zone id never.
+    let asked: Vec<String> = fake.all().into_iter().map(|s| s.path).collect();
+    assert!(
+        !asked
+            .iter()
+            .any(|p| p.contains("prontera") || p.contains("..")),
+        "{asked:?}"
+    );
+
+    // The unserved map alerts (per map) after the rule's second...
+    let alert = loop {
+        let (_, active) = agg.api("/api/v1/alerts/active").await?;
+        let alerts = active["alerts"].as_array().cloned().unwrap_or_default();
+        if let Some(alert) = alerts
+            .into_iter()
+            .find(|a| a["rule"] == "coordinator_map_not_served")
+        {
+            break alert;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "no alert: {active}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(alert["host"], "p2p-1");
+    assert!(alert.to_string().contains("pay_dun00"), "{alert}");
+    // ...and resolves once the map-server serves it.
+    agg.post_batch(&p2p, &batch("p2p-1", "s", 2, vec![up("pay_dun00", 1.0)]))
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, active) = agg.api("/api/v1/alerts/active").await?;
+        if !active.to_string().contains("coordinator_map_not_served") {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "still firing: {active}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Zones failing: the last assignments stay, the error shows.
+    zones_down.store(true, Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, maps) = agg.api("/api/v1/maps").await?;
+        if maps["coordinator"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("500"))
+        {
+            assert_eq!(
+                maps["coordinator"]["assignments"].as_array().map(Vec::len),
+                Some(2)
+            );
+            assert_eq!(
+                maps["coordinator"]["reachable"], true,
+                "the host list still answers"
+            );
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "no zones error: {maps}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     Ok(())
 }

@@ -6,7 +6,11 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context, Result, bail};
 use p2pmon_common::wire::{EventRecord, Record, Severity, paths};
+use std::sync::Arc;
+
 use p2pmon_tests::aggregator::{TestAggregator, batch, metric, now_ms};
+use p2pmon_tests::fake_coordinator::reference_coordinator;
+use p2pmon_tests::fake_http::FakeHttp;
 use p2pmon_tests::workspace_root;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -89,8 +93,13 @@ async fn responses_match_the_spec() -> Result<()> {
         &alerts_file,
         "alerts:\n  cpu_usage: { warning: 40, critical: 90, duration: 0 }\nevents:\n  failed_login_burst: { min_severity: warning }\n",
     )?;
-    let agg =
-        TestAggregator::start_with(&format!("alerts_file: '{}'", alerts_file.display())).await?;
+    let coordinator = FakeHttp::start(reference_coordinator(Arc::default())).await?;
+    let agg = TestAggregator::start_with(&format!(
+        "alerts_file: '{}'\ncoordinator: {{ url: '{}', token: k, poll_s: 1 }}",
+        alerts_file.display(),
+        coordinator.base
+    ))
+    .await?;
     let now = now_ms();
     for (host, players) in [("alpha", 37.0), ("beta", 12.0)] {
         let credential = agg.enroll(host).await?;
@@ -124,6 +133,28 @@ async fn responses_match_the_spec() -> Result<()> {
             .post_batch(&credential, &batch(host, "s", 1, records))
             .await?;
         assert_eq!(status, StatusCode::OK, "{ack}");
+    }
+
+    // Database sync status for alpha, and the coordinator's assignments read.
+    let sync = json!({"events": [
+        {"kind": "db_sync", "host_id": "alpha", "fields": {"lag_s": "3"}},
+        {"kind": "db_sync_failed", "host_id": "alpha", "message": "timeout"},
+    ]});
+    let response = agg
+        .http
+        .post(agg.api_url("/api/v1/events")?)
+        .bearer_auth(&agg.api_token)
+        .json(&sync)
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while agg.api("/api/v1/coordinator").await?.1["coordinator"]["assignments"].is_null() {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "assignments never read"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 
     let gets = [
@@ -238,8 +269,8 @@ async fn responses_match_the_spec() -> Result<()> {
     let (_, events) = agg.api("/api/v1/events").await?;
     assert_eq!(
         events["events"].as_array().map(Vec::len),
-        Some(2),
-        "{events}"
+        Some(4),
+        "two from the hosts, two from the coordinator: {events}"
     );
 
     // Two hosts, each with a cpu alert and a failed-login alert.

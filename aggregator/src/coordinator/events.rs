@@ -1,7 +1,7 @@
 //! Events the coordinator pushes (`POST /api/v1/events`, API token):
 //! hosts registered or removed, map migrations started, finished or failed,
 //! failovers, network partitions, security events from its own anti-cheat,
-//! database syncs. A push is checked whole: one bad event refuses it all
+//! database syncs (see [`super::sync`]). A push is checked whole: one bad event refuses it all
 //! (400) and nothing is stored; a body over [`MAX_BODY`] is refused (413)
 //! unread. Accepted events are stored under the host they name (or
 //! `coordinator` when none), go to alert rules (`events:` in alerts.yml)
@@ -27,9 +27,10 @@ use axum::http::StatusCode;
 use p2pmon_common::rules::{
     MAX_FIELD_VALUE, MAX_MESSAGE, MAX_NAME, MAX_TAGS, check_tag, is_host_id, is_name,
 };
-use p2pmon_common::wire::{EventRecord, Severity};
+use p2pmon_common::wire::{EventRecord, MetricKind, MetricRecord, Severity};
 use serde::Deserialize;
 
+use super::sync;
 use crate::ingest::Refusal;
 use crate::state::{Shared, now_ms};
 use crate::store::WriteJob;
@@ -117,6 +118,9 @@ fn check(index: usize, event: PushedEvent, now: i64) -> Result<(String, EventRec
     for (key, value) in &event.fields {
         check_tag(key, value, MAX_FIELD_VALUE).map_err(&at)?;
     }
+    if event.kind == sync::SYNCED {
+        sync::lag_field(&event.fields).map_err(&at)?;
+    }
     let ts = event.timestamp_ms.unwrap_or(now);
     if ts < now - MAX_AGE_MS || ts > now + MAX_FUTURE_MS {
         return Err(at(format!(
@@ -188,6 +192,18 @@ pub async fn accept(shared: &Arc<Shared>, body: &[u8]) -> Result<(usize, bool), 
             .alerting
             .observe(&host, &[], &[], &outcome.event_records);
         for event in &outcome.event_records {
+            if let Some(lag) = shared.coordinator.sync.apply(&host, event) {
+                let point = MetricRecord {
+                    plugin: "coordinator".to_string(),
+                    name: sync::LAG.to_string(),
+                    value: lag,
+                    unit: "s".to_string(),
+                    kind: MetricKind::Gauge,
+                    tags: BTreeMap::new(),
+                    timestamp_ms: event.timestamp_ms,
+                };
+                shared.alerting.observe_unstored(&host, &[point]);
+            }
             shared.hub.publish_status(
                 Some(&host),
                 serde_json::json!({

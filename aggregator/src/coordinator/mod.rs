@@ -4,8 +4,10 @@
 //! shapes follow the reference coordinator (FastAPI, port 8001): a token in
 //! `X-API-Key`, hosts under `/api/v1/hosts/`.
 
+pub mod assignments;
 pub mod events;
 pub mod poll;
+pub mod sync;
 
 use std::path::Path;
 use std::time::Duration;
@@ -62,6 +64,43 @@ impl Coordinator {
         self.client
             .request(method, format!("{}{path}", self.url))
             .header(header, value)
+    }
+}
+
+/// Largest answer read from the coordinator.
+const MAX_ANSWER: usize = 8 * 1024 * 1024;
+
+impl Coordinator {
+    /// GET `path` and parse its JSON answer as `what` (for errors). The
+    /// error says why in words, never with the URL or token.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        what: &str,
+    ) -> Result<T, String> {
+        let response = self
+            .request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .map_err(|e| format!("not reachable: {}", e.without_url()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("{path} answered {}", status.as_u16()));
+        }
+        if response
+            .content_length()
+            .is_some_and(|n| n as usize > MAX_ANSWER)
+        {
+            return Err(format!("{path}: answer over {MAX_ANSWER} bytes"));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| format!("{path}: answer cut short: {}", e.without_url()))?;
+        if body.len() > MAX_ANSWER {
+            return Err(format!("{path}: answer over {MAX_ANSWER} bytes"));
+        }
+        serde_json::from_slice(&body).map_err(|e| format!("{path}: answer is not {what}: {e}"))
     }
 }
 

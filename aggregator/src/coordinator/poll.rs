@@ -26,10 +26,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::Coordinator;
+use super::assignments::{self, Assignments, NOT_SERVED};
 use crate::state::{HostState, Shared, now_ms};
 
-/// Largest registry answer read.
-const MAX_ANSWER: usize = 8 * 1024 * 1024;
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// The gauges alert rules see.
 pub const UNMONITORED: &str = "coordinator_unmonitored";
@@ -38,6 +37,9 @@ pub const UNKNOWN: &str = "coordinator_unknown";
 /// One host as the coordinator lists it (fields we use; others ignored).
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct RegisteredHost {
+    /// The coordinator's integer key; sessions name hosts by it.
+    #[serde(default)]
+    pub id: Option<i64>,
     pub host_id: String,
     #[serde(default)]
     pub status: String,
@@ -68,11 +70,17 @@ pub struct View {
     pub unmonitored: Vec<String>,
     /// Reporting here, not registered there.
     pub unknown: Vec<String>,
+    /// Zones and which maps are on which host; `None` until first fetched.
+    pub assignments: Option<Assignments>,
+    /// Why the last zones or sessions fetch failed (the last good ones stay).
+    pub assignments_error: Option<String>,
 }
 
 #[derive(Default)]
 pub struct Registry {
     view: RwLock<View>,
+    /// Database sync status per host, from pushed events.
+    pub sync: super::sync::SyncBook,
 }
 
 impl Registry {
@@ -89,30 +97,9 @@ impl Registry {
 
 /// Fetch and parse the registry once.
 async fn fetch(coordinator: &Coordinator) -> Result<Vec<RegisteredHost>, String> {
-    let response = coordinator
-        .request(reqwest::Method::GET, "/api/v1/hosts/")
-        .send()
-        .await
-        .map_err(|e| format!("not reachable: {}", e.without_url()))?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(format!("answered {}", status.as_u16()));
-    }
-    if response
-        .content_length()
-        .is_some_and(|n| n as usize > MAX_ANSWER)
-    {
-        return Err(format!("answer over {MAX_ANSWER} bytes"));
-    }
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| format!("answer cut short: {}", e.without_url()))?;
-    if body.len() > MAX_ANSWER {
-        return Err(format!("answer over {MAX_ANSWER} bytes"));
-    }
-    let hosts: Vec<RegisteredHost> =
-        serde_json::from_slice(&body).map_err(|e| format!("answer is not a host list: {e}"))?;
+    let hosts: Vec<RegisteredHost> = coordinator
+        .get_json("/api/v1/hosts/", "a host list")
+        .await?;
     let (good, bad): (Vec<_>, Vec<_>) = hosts.into_iter().partition(|h| is_host_id(&h.host_id));
     if !bad.is_empty() {
         tracing::warn!(
@@ -164,7 +151,11 @@ pub async fn run(
         match fetch(&coordinator).await {
             Ok(hosts) => {
                 wait = every;
-                apply(&shared, hosts);
+                let placed = assignments::fetch(&coordinator, &hosts).await;
+                if let Err(error) = &placed {
+                    tracing::warn!(%error, "Coordinator zones or sessions not read; keeping the last ones.");
+                }
+                apply(&shared, hosts, placed);
             }
             Err(error) => {
                 wait = (wait * 2).clamp(every, MAX_BACKOFF);
@@ -185,21 +176,39 @@ pub async fn run(
     }
 }
 
-fn apply(shared: &Shared, hosts: Vec<RegisteredHost>) {
+fn apply(shared: &Shared, hosts: Vec<RegisteredHost>, placed: Result<Assignments, String>) {
     let now = now_ms();
-    let reporting: BTreeMap<String, HostState> = shared
-        .live
-        .read()
-        .iter()
-        .map(|(id, live)| {
-            (
-                id.clone(),
-                HostState::of(live.last_seen_ms, now, &shared.config.hosts),
-            )
-        })
-        .collect();
-    let (unmonitored, unknown) = correlate(&hosts, &reporting);
+    let (reporting, serving) = {
+        let live = shared.live.read();
+        let mut states = BTreeMap::new();
+        let mut serving = BTreeMap::new();
+        for (id, host) in live.iter() {
+            let state = HostState::of(host.last_seen_ms, now, &shared.config.hosts);
+            if state != HostState::Offline {
+                serving.insert(id.clone(), host.maps());
+            }
+            states.insert(id.clone(), state);
+        }
+        (states, serving)
+    };
     let before = shared.coordinator.view();
+    let (mut placed, placed_error) = match placed {
+        Ok(placed) => (Some(placed), None),
+        Err(error) => (before.assignments.clone(), Some(error)),
+    };
+    if let Some(placed) = placed.as_mut() {
+        assignments::correlate(&mut placed.assignments, &serving);
+    }
+    let not_served_before = before
+        .assignments
+        .as_ref()
+        .map(|p| assignments::not_served(&p.assignments))
+        .unwrap_or_default();
+    let not_served_now = placed
+        .as_ref()
+        .map(|p| assignments::not_served(&p.assignments))
+        .unwrap_or_default();
+    let (unmonitored, unknown) = correlate(&hosts, &reporting);
     let new_cases = |now: &[String], then: &[String]| -> Vec<String> {
         now.iter().filter(|h| !then.contains(h)).cloned().collect()
     };
@@ -213,6 +222,16 @@ fn apply(shared: &Shared, hosts: Vec<RegisteredHost>) {
             let why = format!("{h} reports here but the coordinator does not list it");
             (h, "unknown_to_coordinator", why)
         }))
+        .chain(
+            not_served_now
+                .difference(&not_served_before)
+                .map(|(host, map)| {
+                    let why = format!(
+                        "{map} is assigned to {host} by the coordinator but its map-server does not serve it"
+                    );
+                    (host.clone(), "map_not_served", why)
+                }),
+        )
         .collect();
     shared.coordinator.update(|v| {
         v.reachable = true;
@@ -221,6 +240,8 @@ fn apply(shared: &Shared, hosts: Vec<RegisteredHost>) {
         v.hosts = hosts;
         v.unmonitored = unmonitored;
         v.unknown = unknown;
+        v.assignments = placed;
+        v.assignments_error = placed_error;
     });
     // As gauges (1 while the case lasts), so a metric rule fires after its
     // duration and resolves by itself once the case ends.
@@ -233,6 +254,16 @@ fn apply(shared: &Shared, hosts: Vec<RegisteredHost>) {
         tags: BTreeMap::new(),
         timestamp_ms: now as u64,
     };
+    // Per map: 1 while not served, and 0 once it is again or the
+    // assignment ended, so the alert resolves.
+    for (host, map) in not_served_now.union(&not_served_before) {
+        let mut point = gauge(
+            NOT_SERVED,
+            not_served_now.contains(&(host.clone(), map.clone())),
+        );
+        point.tags.insert("map".to_string(), map.clone());
+        shared.alerting.observe_unstored(host, &[point]);
+    }
     let view = shared.coordinator.view();
     for host in &view.hosts {
         let unmonitored = view.unmonitored.contains(&host.host_id);
@@ -259,6 +290,7 @@ mod tests {
 
     fn registered(id: &str, status: &str) -> RegisteredHost {
         RegisteredHost {
+            id: None,
             host_id: id.to_string(),
             status: status.to_string(),
             quality_score: None,

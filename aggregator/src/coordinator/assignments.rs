@@ -1,0 +1,244 @@
+//! Which maps the coordinator has put on which host, from the reference
+//! coordinator's zones (`GET /api/v1/zones/`: a zone is one map, with
+//! `map_name` and `p2p_enabled`) and its active sessions per zone
+//! (`GET /api/v1/sessions/zone/{zone_id}/active`, asked only for zones that
+//! count active sessions). A session names its host and zone by their
+//! integer keys (`host_id`, `zone_id`), which the host list (`id`) and the
+//! zone list (`id`) resolve.
+//!
+//! Set against what the hosts' game plugins report (`map_status` per map),
+//! each assignment is *served* (the map is up on that host), *not served*
+//! (the host reports its maps, and this one is missing or down), or unknown
+//! (the host reports no per-map status, or no agent reports for it: that is
+//! the unmonitored case).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures_util::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+
+use super::Coordinator;
+use super::poll::RegisteredHost;
+use crate::state::MapOnHost;
+
+/// Session requests in flight at once.
+const CONCURRENT: usize = 8;
+/// The gauge alert rules see: 1 while an assigned map is not served.
+pub const NOT_SERVED: &str = "coordinator_map_not_served";
+
+/// One zone as the coordinator lists it (fields we use).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Zone {
+    pub id: i64,
+    pub zone_id: String,
+    pub map_name: String,
+    #[serde(default)]
+    pub p2p_enabled: bool,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub max_players: Option<i64>,
+    #[serde(default)]
+    pub active_sessions: Option<i64>,
+}
+
+/// One session as the coordinator answers it (fields we use).
+#[derive(Clone, Debug, Deserialize)]
+struct Session {
+    #[serde(default)]
+    session_id: String,
+    host_id: i64,
+    zone_id: i64,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    current_players: Option<i64>,
+}
+
+/// A map the coordinator has put on a host.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Assignment {
+    pub map: String,
+    pub zone_id: String,
+    pub host: String,
+    pub session_id: String,
+    /// The session's state there (`pending`, `active`, `paused`, ...).
+    pub state: String,
+    pub players: Option<i64>,
+    /// Whether the host's map-server serves it; `None` when unknown.
+    pub served: Option<bool>,
+}
+
+/// Zones and assignments from one poll.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Assignments {
+    pub zones: Vec<Zone>,
+    pub assignments: Vec<Assignment>,
+}
+
+/// Ids used in a URL path: letters, digits, `_.-`.
+fn is_path_safe(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// Map names are shown on pages and used as tags: printable, at most 64 bytes.
+fn is_map_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && !name.chars().any(char::is_control)
+}
+
+/// Fetch the zones and their active sessions; `hosts` resolves host keys.
+pub async fn fetch(
+    coordinator: &Coordinator,
+    hosts: &[RegisteredHost],
+) -> Result<Assignments, String> {
+    let zones: Vec<Zone> = coordinator
+        .get_json("/api/v1/zones/", "a zone list")
+        .await?;
+    let (zones, bad): (Vec<Zone>, Vec<Zone>) = zones
+        .into_iter()
+        .partition(|z| is_path_safe(&z.zone_id) && is_map_name(&z.map_name));
+    if !bad.is_empty() {
+        tracing::warn!(
+            skipped = bad.len(),
+            "Coordinator listed zones with unusable ids or map names; skipped."
+        );
+    }
+    let asked: Vec<String> = zones
+        .iter()
+        .filter(|z| z.active_sessions.is_none_or(|n| n > 0))
+        .map(|z| format!("/api/v1/sessions/zone/{}/active", z.zone_id))
+        .collect();
+    let sessions: Vec<Vec<Session>> = futures_util::stream::iter(asked)
+        .map(|path| {
+            let coordinator = coordinator.clone();
+            async move {
+                coordinator
+                    .get_json::<Vec<Session>>(&path, "a session list")
+                    .await
+            }
+        })
+        .buffer_unordered(CONCURRENT)
+        .try_collect()
+        .await?;
+    let host_ids: BTreeMap<i64, &str> = hosts
+        .iter()
+        .filter_map(|h| Some((h.id?, h.host_id.as_str())))
+        .collect();
+    let zone_by_key: BTreeMap<i64, &Zone> = zones.iter().map(|z| (z.id, z)).collect();
+    let mut assignments: Vec<Assignment> = sessions
+        .into_iter()
+        .flatten()
+        .filter_map(|s| {
+            let zone = zone_by_key.get(&s.zone_id)?;
+            let host = host_ids.get(&s.host_id)?;
+            Some(Assignment {
+                map: zone.map_name.clone(),
+                zone_id: zone.zone_id.clone(),
+                host: host.to_string(),
+                session_id: s.session_id,
+                state: s.status,
+                players: s.current_players,
+                served: None,
+            })
+        })
+        .collect();
+    assignments
+        .sort_by(|a, b| (&a.map, &a.host, &a.session_id).cmp(&(&b.map, &b.host, &b.session_id)));
+    assignments.dedup_by(|a, b| a.map == b.map && a.host == b.host);
+    Ok(Assignments { zones, assignments })
+}
+
+/// Mark each assignment served or not from the maps `reporting` hosts
+/// serve (hosts offline here are left out: their case is unmonitored).
+pub fn correlate(
+    assignments: &mut [Assignment],
+    reporting: &BTreeMap<String, BTreeMap<String, MapOnHost>>,
+) {
+    for assignment in assignments {
+        assignment.served = reporting.get(&assignment.host).and_then(|maps| {
+            let reports_maps = maps.values().any(|m| m.up.is_some());
+            reports_maps.then(|| maps.get(&assignment.map).and_then(|m| m.up) == Some(true))
+        });
+    }
+}
+
+/// (host, map) of the assignments that are not served.
+pub fn not_served(assignments: &[Assignment]) -> BTreeSet<(String, String)> {
+    assignments
+        .iter()
+        .filter(|a| a.served == Some(false))
+        .map(|a| (a.host.clone(), a.map.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assignment(map: &str, host: &str) -> Assignment {
+        Assignment {
+            map: map.to_string(),
+            zone_id: map.to_string(),
+            host: host.to_string(),
+            session_id: format!("{host}-{map}"),
+            state: "active".to_string(),
+            players: None,
+            served: None,
+        }
+    }
+
+    fn serving(maps: &[(&str, Option<bool>)]) -> BTreeMap<String, MapOnHost> {
+        maps.iter()
+            .map(|(map, up)| {
+                let on_host = MapOnHost {
+                    players: None,
+                    up: *up,
+                };
+                (map.to_string(), on_host)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_assignment_is_served_not_served_or_unknown() {
+        let mut assignments = [
+            assignment("prt_fild08", "p2p-1"),
+            assignment("pay_dun00", "p2p-1"),
+            assignment("gef_fild10", "p2p-1"),
+            assignment("moc_fild01", "p2p-2"),
+            assignment("izlude", "p2p-3"),
+        ];
+        let reporting = BTreeMap::from([
+            (
+                "p2p-1".to_string(),
+                serving(&[("prt_fild08", Some(true)), ("pay_dun00", Some(false))]),
+            ),
+            // Reports players per map but no map status: cannot tell.
+            ("p2p-2".to_string(), serving(&[("moc_fild01", None)])),
+        ]);
+        correlate(&mut assignments, &reporting);
+        let served: Vec<Option<bool>> = assignments.iter().map(|a| a.served).collect();
+        assert_eq!(served, [Some(true), Some(false), Some(false), None, None]);
+        assert_eq!(
+            not_served(&assignments),
+            BTreeSet::from([
+                ("p2p-1".to_string(), "gef_fild10".to_string()),
+                ("p2p-1".to_string(), "pay_dun00".to_string()),
+            ])
+        );
+    }
+
+    #[test]
+    fn ids_that_cannot_go_in_a_path_are_refused() {
+        assert!(is_path_safe("prontera_field-01.b"));
+        assert!(!is_path_safe("../hosts"));
+        assert!(!is_path_safe("a b"));
+        assert!(!is_path_safe(""));
+        assert!(is_map_name("1@tower"));
+        assert!(!is_map_name("evil\nmap"));
+    }
+}
