@@ -1,5 +1,7 @@
 //! The `p2pmon-aggregator` command line: `serve`, `token create`, `host list`,
-//! `host revoke`, `test-notifications`, `test-alerts`. The token and host commands work on the store directly, so
+//! `host revoke`, `test-notifications`, `test-alerts`, and the operator's
+//! `cleanup`, `backup`, `restore`, `check-health`, `check-websocket`,
+//! `verify-metrics`. The token and host commands work on the store directly, so
 //! they run with or without a server (which sees changes within a second).
 
 use std::path::PathBuf;
@@ -13,6 +15,7 @@ use crate::alerting::notify;
 use crate::alerting::rules::{AlertType, AlertsConfig};
 use crate::auth::{self, TokenKind};
 use crate::config::{self, AggregatorConfig};
+use crate::ops::{self, health, health::Outcome};
 use crate::server::Server;
 use crate::state::now_ms;
 use crate::store;
@@ -54,6 +57,41 @@ pub enum Command {
     /// Fire a synthetic alert through the running aggregator (feed,
     /// channels, store), check it is listed as active, then resolve it.
     TestAlerts,
+    /// Apply metrics.yml's retention now (the server does it hourly).
+    Cleanup,
+    /// Copy the store (consistent, while the aggregator runs) and the config
+    /// files into a new directory, with a manifest of checksums.
+    Backup {
+        /// The directory to create.
+        dir: PathBuf,
+    },
+    /// Put a backup's store back (the current one is kept beside it). The
+    /// aggregator must be stopped.
+    Restore {
+        /// A directory made by `backup`.
+        dir: PathBuf,
+        /// Also put back aggregator.yml, alerts.yml and metrics.yml.
+        #[arg(long)]
+        with_config: bool,
+    },
+    /// Check the store, the running aggregator's API and WebSocket feed, the
+    /// SMTP server, webhooks and the settings database (exit 1 on any failure).
+    CheckHealth,
+    /// Connect to the running aggregator's WebSocket feed and ping it.
+    CheckWebsocket,
+    /// Which hosts' series have gaps in a recent window, and which went
+    /// silent, since when (exit 1 if any).
+    VerifyMetrics {
+        /// The window, in minutes.
+        #[arg(long, default_value_t = 60)]
+        minutes: i64,
+        /// A gap is more than this many collection intervals without a point.
+        #[arg(long, default_value_t = 3)]
+        intervals: i64,
+        /// Only this host.
+        #[arg(long)]
+        host: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,6 +156,25 @@ pub fn main(cli: Cli) -> ExitCode {
         } => revoke_host(&config, &host),
         Command::TestNotifications => return test_notifications(&config),
         Command::TestAlerts => test_alerts(&config),
+        Command::Cleanup => cleanup(&config),
+        Command::Backup { dir } => ops::backup(&config, &cli.config, &dir, &mut say)
+            .map(|_| ())
+            .map_err(Into::into),
+        Command::Restore { dir, with_config } => {
+            ops::restore(&config, &cli.config, &dir, with_config, &mut say).map(|kept| {
+                if let Some(kept) = kept {
+                    println!("the replaced store is kept as {}", kept.display());
+                }
+            })
+        }
+        .map_err(Into::into),
+        Command::CheckHealth => return check_health(&config, false),
+        Command::CheckWebsocket => return check_health(&config, true),
+        Command::VerifyMetrics {
+            minutes,
+            intervals,
+            host,
+        } => return verify_metrics(&config, minutes, intervals, host.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -199,22 +256,130 @@ fn test_notifications(config: &AggregatorConfig) -> ExitCode {
     }
 }
 
+/// Progress lines of long commands, on stderr.
+fn say(line: &str) {
+    eprintln!("==> {line}");
+}
+
+fn cleanup(config: &AggregatorConfig) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let deleted = runtime.block_on(ops::cleanup(config))?;
+    println!(
+        "deleted {} points, {} minute and {} hour rollups, {} events",
+        deleted.points, deleted.minute_rollups, deleted.hour_rollups, deleted.events
+    );
+    Ok(())
+}
+
+fn verify_metrics(
+    config: &AggregatorConfig,
+    minutes: i64,
+    intervals: i64,
+    host: Option<&str>,
+) -> ExitCode {
+    let report = (|| -> anyhow::Result<_> {
+        let metrics = config::MetricsConfig::load(&config.metrics_path())?;
+        let interval = metrics.collection.interval as i64;
+        let conn = store::schema::open_read_only(&config.store_path())?;
+        let max_gap = interval * intervals.max(1);
+        let report = ops::verify::verify(&conn, now_ms(), minutes.max(1) * 60_000, max_gap, host)?;
+        Ok((report, max_gap))
+    })();
+    let (report, max_gap) = match report {
+        Ok(found) => found,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let at = |ms: i64| {
+        let ago = (now_ms() - ms) / 1000;
+        format!("{ms} ({ago} s ago)")
+    };
+    for gap in &report.gaps {
+        let tags = if gap.tags == "{}" { "" } else { &gap.tags };
+        match gap.until_ms {
+            Some(until) => println!(
+                "gap     {} {}{tags}: no point from {} for {} s",
+                gap.host,
+                gap.metric,
+                at(gap.from_ms),
+                (until - gap.from_ms) / 1000
+            ),
+            None => println!(
+                "silent  {} {}{tags}: no point since {}",
+                gap.host,
+                gap.metric,
+                at(gap.from_ms)
+            ),
+        }
+    }
+    println!(
+        "{} series checked over {minutes} min; {} gap(s) over {} s",
+        report.series,
+        report.gaps.len(),
+        max_gap / 1000
+    );
+    if report.gaps.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `check-health` (every check) or `check-websocket` (that one alone).
+fn check_health(config: &AggregatorConfig, websocket_only: bool) -> ExitCode {
+    let alerts = match AlertsConfig::load_or_empty(&config.alerts_path()) {
+        Ok(alerts) => alerts,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    let token = match health::short_token(config, "check-health") {
+        Ok(token) => token,
+        Err(error) => {
+            eprintln!("error: cannot open the store to make a token: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let results = runtime.block_on(async {
+        if websocket_only {
+            vec![("websocket", health::websocket_check(config, &token).await)]
+        } else {
+            health::check_all(config, &alerts, &token).await
+        }
+    });
+    let mut failed = 0;
+    for (name, outcome) in results {
+        match outcome {
+            Outcome::Ok(detail) => println!("ok    {name:<10} {detail}"),
+            Outcome::Skipped(detail) => println!("skip  {name:<10} {detail}"),
+            Outcome::Failed(detail) => {
+                failed += 1;
+                println!("FAIL  {name:<10} {detail}");
+            }
+        }
+    }
+    if failed > 0 {
+        eprintln!("{failed} check(s) failed");
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 fn test_alerts(config: &AggregatorConfig) -> anyhow::Result<()> {
     use anyhow::Context;
-    // A short-lived API token of our own, so no secret has to be passed in.
-    let conn = store::schema::open(&config.store_path())?;
-    let token = auth::create_token(
-        &conn,
-        TokenKind::Api,
-        "test-alerts",
-        Some(120_000),
-        now_ms(),
-    )?;
-    drop(conn);
-    let mut addr = config.api.listen;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
+    let token = health::short_token(config, "test-alerts")?;
+    let addr = health::reachable(config.api.listen);
     let base = format!("http://{addr}/api/v1/alerts");
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {

@@ -11,7 +11,8 @@
 //! - [`api`]: the query API; [`fanout`]: the WebSocket feed.
 //! - [`alerting`]: rules, alerts, channels, automatic actions.
 //! - [`coordinator`]: events the coordinator pushes.
-//! - [`server`]: wiring and shutdown; [`cli`]: the commands.
+//! - [`server`]: wiring and shutdown; [`cli`]: the commands; [`ops`]:
+//!   cleanup, backup and restore.
 
 pub mod alerting;
 pub mod api;
@@ -21,6 +22,7 @@ pub mod config;
 pub mod coordinator;
 pub mod fanout;
 pub mod ingest;
+pub mod ops;
 pub mod server;
 pub mod state;
 pub mod store;

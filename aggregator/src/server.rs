@@ -77,6 +77,8 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     ingest_handle: axum_server::Handle<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
+    /// Held while serving (see [`crate::ops::lock_data_dir`]).
+    _data_lock: std::fs::File,
 }
 
 impl Server {
@@ -99,6 +101,9 @@ impl Server {
         let api_addr = local(&api_listener, "api.listen", config.api.listen)?;
         let ws_addr = local(&ws_listener, "websocket.listen", config.websocket.listen)?;
 
+        // One aggregator per data directory; a restore waits for none.
+        let data_lock = crate::ops::lock_data_dir(&config.data_dir())
+            .map_err(|e| ServeError::Setup(e.to_string()))?;
         let store = Store::open(&config.store_path())?;
         let live = Live::default();
         let (latest, hosts) = store
@@ -283,6 +288,7 @@ impl Server {
             shutdown,
             ingest_handle,
             tasks,
+            _data_lock: data_lock,
         })
     }
 

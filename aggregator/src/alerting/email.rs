@@ -248,6 +248,16 @@ impl Mailer {
 
     /// One attempt: transient SMTP answers (4xx) and connection problems are
     /// retried, permanent ones (5xx) are not.
+    /// Open a session with the server (connect, TLS, login) and close it.
+    pub async fn check(&self) -> Result<(), String> {
+        match tokio::time::timeout(self.timeout, self.transport.test_connection()).await {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err("the server did not accept a session".to_string()),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err(format!("no answer in {:?}", self.timeout)),
+        }
+    }
+
     pub async fn attempt(&self, message: &Message) -> Outcome {
         match tokio::time::timeout(self.timeout, self.transport.send(message.clone())).await {
             Ok(Ok(_)) => Outcome::Delivered,

@@ -1,0 +1,358 @@
+//! The operator's commands against a running aggregator: `backup` while it
+//! ingests, `restore` (refused while it runs) giving back the identical
+//! store, a backup killed part-way leaving the live store intact, `cleanup`,
+//! and `check-health` / `check-websocket` passing and failing for real.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use p2pmon_common::wire::Record;
+use p2pmon_tests::aggregator::{AggregatorProcess, TestAggregator, batch, metric, now_ms};
+use p2pmon_tests::fake_http::{FakeHttp, Reply};
+use p2pmon_tests::smtp::smtp_server;
+
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-aggregator"))
+}
+
+/// Run `p2pmon-aggregator --config CONFIG ARGS...`, whatever its exit.
+fn run(config: &Path, args: &[&str]) -> Result<Output> {
+    Ok(Command::new(binary())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("P2PMON_LOG", "warn")
+        .output()?)
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Every row of every table, as text: equal dumps mean identical stores.
+fn dump(path: &Path) -> Result<Vec<String>> {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut rows = Vec::new();
+    for table in tables {
+        let mut statement = conn.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY 1"))?;
+        let columns = statement.column_count();
+        let mut query = statement.query([])?;
+        while let Some(row) = query.next()? {
+            let values: Vec<String> = (0..columns)
+                .map(|i| format!("{:?}", row.get_ref(i).map(|v| format!("{v:?}"))))
+                .collect();
+            rows.push(format!("{table}: {}", values.join(", ")));
+        }
+    }
+    Ok(rows)
+}
+
+/// `count` cpu_usage points for `host`, in batches of 5,000.
+async fn ingest(agg: &TestAggregator, host: &str, first_seq: u64, count: usize) -> Result<()> {
+    let cred = agg.enroll(host).await?;
+    let now = now_ms();
+    for (i, chunk) in (0..count).collect::<Vec<_>>().chunks(5_000).enumerate() {
+        let records: Vec<Record> = chunk
+            .iter()
+            .map(|n| {
+                let core = (n % 50).to_string();
+                metric(
+                    "cpu_usage",
+                    *n as f64,
+                    &[("core", &core)],
+                    now - 1_000 + (*n as u64 % 1_000),
+                )
+            })
+            .collect();
+        let (status, ack) = agg
+            .post_batch(&cred, &batch(host, "s", first_seq + i as u64, records))
+            .await?;
+        anyhow::ensure!(status.is_success(), "{ack}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn backup_while_running_then_restore_gives_the_identical_store() -> Result<()> {
+    let mut agg = TestAggregator::start().await?;
+    let config = agg.dir.path().join("aggregator.yml");
+    ingest(&agg, "host-a", 1, 20_000).await?;
+    agg.server
+        .as_ref()
+        .context("running")?
+        .shared
+        .store
+        .flush()
+        .await?;
+
+    // Online: the aggregator keeps running (and ingesting) meanwhile.
+    let backup = agg.dir.path().join("backup-1");
+    let out = run(&config, &["backup", backup.to_str().context("path")?])?;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("backup complete"), "{}", text(&out));
+    let manifest = p2pmon_aggregator::ops::verify(&backup)?;
+    assert!(manifest.files.contains_key("conf/aggregator.yml"));
+    assert!(manifest.files.contains_key("conf/metrics.yml"));
+    let out = run(&config, &["backup", backup.to_str().context("path")?])?;
+    assert!(!out.status.success(), "an existing directory is refused");
+
+    // Later data, which the restore will take back out.
+    ingest(&agg, "host-b", 1, 10).await?;
+    let out = run(&config, &["restore", backup.to_str().context("path")?])?;
+    assert!(
+        !out.status.success(),
+        "restore while running must be refused"
+    );
+    assert!(text(&out).contains("stop it first"), "{}", text(&out));
+    assert_eq!(
+        agg.stored_values("host-b", "cpu_usage")?.len(),
+        10,
+        "nothing touched"
+    );
+
+    agg.stop().await?;
+    let live = agg.config.store_path();
+    let out = run(&config, &["restore", backup.to_str().context("path")?])?;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(dump(&live)?, dump(&backup.join("store.db"))?);
+    let kept = text(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("the replaced store is kept as "))
+        .map(PathBuf::from)
+        .context("where the old store went")?;
+    assert!(kept.is_file(), "{}", kept.display());
+
+    agg.restart().await?;
+    assert_eq!(agg.stored_values("host-a", "cpu_usage")?.len(), 20_000);
+    assert!(agg.stored_values("host-b", "cpu_usage")?.is_empty());
+    let (status, hosts) = agg.api("/api/v1/hosts").await?;
+    assert!(status.is_success(), "{hosts}");
+
+    // A damaged backup is refused before anything is replaced.
+    agg.stop().await?;
+    std::fs::write(backup.join("conf/metrics.yml"), "edited")?;
+    let before = dump(&live)?;
+    let out = run(&config, &["restore", backup.to_str().context("path")?])?;
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("does not match the manifest"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(dump(&live)?, before);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_backup_killed_part_way_leaves_the_live_store_intact() -> Result<()> {
+    let agg = TestAggregator::start().await?;
+    let config = agg.dir.path().join("aggregator.yml");
+    ingest(&agg, "host-a", 1, 200_000).await?;
+    let store = &agg.server.as_ref().context("running")?.shared.store;
+    store.flush().await?;
+    let points = |conn: &rusqlite::Connection| -> Result<i64> {
+        Ok(conn.query_row("SELECT COUNT(*) FROM points", [], |r| r.get(0))?)
+    };
+    let before = points(&agg.db()?)?;
+    for (attempt, delay_ms) in [1u64, 10, 20, 35, 60, 150].into_iter().enumerate() {
+        let dest = agg.dir.path().join(format!("killed-{attempt}"));
+        let mut child = Command::new(binary())
+            .arg("--config")
+            .arg(&config)
+            .arg("backup")
+            .arg(&dest)
+            .env("P2PMON_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        child.kill()?;
+        child.wait()?;
+        // Either no backup at all, or a complete one: never a half one.
+        let partial = agg.dir.path().join(format!("killed-{attempt}.partial"));
+        if dest.exists() {
+            p2pmon_aggregator::ops::verify(&dest)?;
+        }
+        println!(
+            "killed after {delay_ms} ms: backup {}, partial {}",
+            dest.exists(),
+            partial.exists()
+        );
+        let conn = agg.db()?;
+        let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        assert_eq!(check, "ok", "attempt {attempt}");
+        assert_eq!(points(&conn)?, before, "attempt {attempt}");
+    }
+    // The aggregator still stores, and a backup after the kills completes.
+    ingest(&agg, "host-b", 1, 10).await?;
+    assert_eq!(agg.stored_values("host-b", "cpu_usage")?.len(), 10);
+    let dest = agg.dir.path().join("after");
+    let out = run(&config, &["backup", dest.to_str().context("path")?])?;
+    assert!(out.status.success(), "{}", text(&out));
+    p2pmon_aggregator::ops::verify(&dest)?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn cleanup_applies_retention_now() -> Result<()> {
+    let agg = TestAggregator::start().await?;
+    let config = agg.dir.path().join("aggregator.yml");
+    let cred = agg.enroll("host-a").await?;
+    // One point 40 days old is past the shipped 30-day retention... but
+    // ingest refuses old points, so put it in the store directly.
+    let recent = batch(
+        "host-a",
+        "s",
+        1,
+        vec![metric("cpu_usage", 1.0, &[], now_ms())],
+    );
+    agg.post_batch(&cred, &recent).await?;
+    agg.server
+        .as_ref()
+        .context("running")?
+        .shared
+        .store
+        .flush()
+        .await?;
+    let old = now_ms() as i64 - 40 * 86_400_000;
+    {
+        let conn = rusqlite::Connection::open(agg.config.store_path())?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.execute(
+            "INSERT INTO points (series_id, ts, value) SELECT series_id, ?1, 2.0 FROM points LIMIT 1",
+            [old],
+        )?;
+    }
+    assert_eq!(agg.stored_values("host-a", "cpu_usage")?.len(), 2);
+    let out = run(&config, &["cleanup"])?;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("deleted 1 points"), "{}", text(&out));
+    assert_eq!(agg.stored_values("host-a", "cpu_usage")?, vec![1.0]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn check_health_passes_against_real_services_and_names_each_failure() -> Result<()> {
+    let smtp = smtp_server("s3cret")?;
+    let discord = FakeHttp::start(|_, _| Reply::status(204)).await?;
+    let root = tempfile::tempdir()?;
+    let dir = root.path().join("aggregator");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("alerts.yml"),
+        format!(
+            "notifications:
+  email:
+    enabled: true
+    recipients: [admin@yourserver.com]
+    from: 'p2pmon <alerts@yourserver.com>'
+    smtp: {{ host: 127.0.0.1, port: {port}, security: starttls, username: alerts, password: s3cret, ca_file: '{ca}' }}
+  discord: {{ enabled: true, webhook_url: '{discord}/api/webhooks/1/x' }}
+",
+            port = smtp.port,
+            ca = smtp.cert.display(),
+            discord = discord.base
+        ),
+    )?;
+    let mut aggregator = AggregatorProcess::configure(&binary(), &dir, "alerts_file: alerts.yml")?;
+    aggregator.start()?;
+    let config = aggregator.config_path.clone();
+
+    let out = run(&config, &["check-health"])?;
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    for line in [
+        "ok    store",
+        "ok    api",
+        "ok    websocket",
+        "ok    smtp",
+        "ok    discord",
+    ] {
+        assert!(report.contains(line), "{line}: {report}");
+    }
+    assert!(report.contains("skip  settings"), "{report}");
+    assert!(discord.all().is_empty(), "nothing is sent to a webhook");
+
+    let out = run(&config, &["check-websocket"])?;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("ping answered"), "{}", text(&out));
+
+    // SMTP gone: that check fails, by name, and the exit says so.
+    drop(smtp);
+    let out = run(&config, &["check-health"])?;
+    let report = text(&out);
+    assert!(!out.status.success(), "{report}");
+    assert!(report.contains("FAIL  smtp"), "{report}");
+    assert!(report.contains("ok    api"), "{report}");
+
+    // The aggregator stopped: the API and the feed fail.
+    aggregator.stop()?;
+    let out = run(&config, &["check-websocket"])?;
+    assert!(!out.status.success());
+    let report = text(&run(&config, &["check-health"])?);
+    assert!(report.contains("FAIL  api"), "{report}");
+    assert!(report.contains("FAIL  websocket"), "{report}");
+    assert!(report.contains("ok    store"), "{report}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn verify_metrics_names_gaps_and_silent_series() -> Result<()> {
+    let agg = TestAggregator::start().await?;
+    let config = agg.dir.path().join("aggregator.yml");
+    let now = now_ms();
+    let every_5s = |from_s: u64, to_s: u64| (from_s..=to_s).step_by(5).map(move |s| now - s * 1000);
+    // host-a: 10 min of points every 5 s, none between 6 and 4 min ago.
+    let a: Vec<Record> = every_5s(0, 600)
+        .filter(|ts| !(now - 360_000..now - 240_000).contains(ts))
+        .map(|ts| metric("cpu_usage", 1.0, &[], ts))
+        .collect();
+    // host-b: silent for the last 2 minutes.
+    let b: Vec<Record> = every_5s(120, 600)
+        .map(|ts| metric("cpu_usage", 1.0, &[], ts))
+        .collect();
+    for (host, records) in [("host-a", a), ("host-b", b)] {
+        let cred = agg.enroll(host).await?;
+        let (status, ack) = agg.post_batch(&cred, &batch(host, "s", 1, records)).await?;
+        anyhow::ensure!(status.is_success(), "{ack}");
+    }
+    agg.server
+        .as_ref()
+        .context("running")?
+        .shared
+        .store
+        .flush()
+        .await?;
+
+    let out = run(&config, &["verify-metrics", "--minutes", "15"])?;
+    let report = text(&out);
+    assert!(!out.status.success(), "{report}");
+    assert!(report.contains("gap     host-a cpu_usage"), "{report}");
+    assert!(report.contains("for 125 s"), "{report}");
+    assert!(report.contains("silent  host-b cpu_usage"), "{report}");
+    assert!(
+        report.contains("2 series checked over 15 min; 2 gap(s)"),
+        "{report}"
+    );
+    let out = run(
+        &config,
+        &["verify-metrics", "--minutes", "3", "--host", "host-a"],
+    )?;
+    assert!(
+        out.status.success(),
+        "no gap in the last 3 min: {}",
+        text(&out)
+    );
+    Ok(())
+}
