@@ -3,19 +3,26 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WASM_PACKAGES := -p p2pmon-plugin-sdk -p p2pmon-rathena -p p2pmon-plugin-system -p p2pmon-plugin-game -p p2pmon-plugin-network -p p2pmon-plugin-anticheat -p p2pmon-fixture-counter -p p2pmon-fixture-empty -p p2pmon-fixture-hostile
 
-.PHONY: run test test-deps setup plugins lint bench bench-ingest bench-alerting bench-fanout bench-collect footprint aggregator clean
+.PHONY: run test test-deps web setup plugins lint bench bench-ingest bench-alerting bench-fanout bench-collect footprint aggregator clean
 
 ## Install what is missing, build the plugins, run the agent showing what it collects.
 run: setup plugins
 	$(CARGO) run -p p2pmon-agent -- --config conf/p2p/agent.yml run --format text
 
 ## Everything CI checks: formatting, lints (host and wasm32), all tests.
-test: setup test-deps plugins lint
+test: setup test-deps web plugins lint
 	$(CARGO) test
 
-## What the tests talk to besides the machine's own services: a real SMTP server (Debian's python3-aiosmtpd).
+## What the tests talk to besides the machine's own services: a real SMTP server (Debian's python3-aiosmtpd)
+## and a real browser (Debian's chromium, driven by playwright-core from web/).
 test-deps:
 	@dpkg -s python3-aiosmtpd >/dev/null 2>&1 || { echo "==> installing python3-aiosmtpd (Debian package, for the email tests)"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-aiosmtpd >/dev/null; }
+	@command -v chromium >/dev/null || { echo "==> installing chromium (Debian package, for the dashboard's browser tests)"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
+
+## The dashboard's scripts and styles (web/ -> web/dist, embedded in the aggregator); needs Node.js and npm.
+web:
+	@command -v npm >/dev/null || { echo "npm is required to build the dashboard (Debian: apt-get install nodejs npm)"; exit 1; }
+	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 
 setup:
 	@command -v rustup >/dev/null || { echo "rustup is required (https://rustup.rs)"; exit 1; }
@@ -53,7 +60,7 @@ bench-collect: setup plugins
 	$(CARGO) bench -p p2pmon-tests --bench collect
 
 ## Run the aggregator on conf/p2p/aggregator.yml (store under target/aggregator).
-aggregator: setup
+aggregator: setup web
 	$(CARGO) run -p p2pmon-aggregator -- --config conf/p2p/aggregator.yml serve
 
 ## Idle RSS and CPU of the agent next to prometheus-node-exporter: writing a file, then shipping through the spool.

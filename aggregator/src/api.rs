@@ -1,6 +1,7 @@
 //! The query API (seed default `127.0.0.1:5121`), read by FluxCP and the
-//! dashboard. JSON, bearer tokens (`token create --api`), described in
-//! `aggregator/openapi.yaml`. Only `/api/v1/health` answers without a token.
+//! dashboard. JSON, bearer tokens (`token create --api`) or a dashboard
+//! session (see [`crate::web`]), described in `aggregator/openapi.yaml`.
+//! Only `/api/v1/health` answers without either.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -43,6 +44,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/silences", get(silences).post(create_silence))
         .route("/api/v1/silences/{id}", axum::routing::delete(end_silence))
         .route("/api/v1/alerts/{id}", get(alert).patch(update_alert))
+        .route("/api/v1/ws-ticket", axum::routing::post(ws_ticket))
         .route_layer(middleware::from_fn_with_state(
             shared.clone(),
             require_token,
@@ -50,6 +52,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/api/v1/health", get(health))
         .merge(protected)
+        .merge(crate::web::router())
         .fallback(|| async { Refusal::new(StatusCode::NOT_FOUND, "not_found", "no such API path") })
         .with_state(shared)
 }
@@ -74,6 +77,24 @@ async fn require_token(
         }
         None => false,
     };
+    // A dashboard session: reads as is, changes only with its CSRF token.
+    if !ok && let Some((_, session)) = crate::web::session_of(&shared, request.headers()) {
+        let reading = matches!(request.method().as_str(), "GET" | "HEAD");
+        let csrf_ok = request
+            .headers()
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v == session.csrf);
+        if !reading && !csrf_ok {
+            return Refusal::new(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                "a change from a dashboard session needs its X-CSRF-Token",
+            )
+            .into_response();
+        }
+        return next.run(request).await;
+    }
     if !ok {
         return Refusal::new(
             StatusCode::UNAUTHORIZED,
@@ -541,10 +562,21 @@ async fn matrix(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
     let mut links: BTreeMap<(String, String), serde_json::Map<String, serde_json::Value>> =
         BTreeMap::new();
     let mut hosts: Vec<String> = Vec::new();
+    let mut traffic: Vec<serde_json::Value> = Vec::new();
     {
         let live = shared.live.read();
         for (id, host) in live.iter() {
             hosts.push(id.clone());
+            let total = |name: &str| {
+                let mut values = host.series(name).map(|p| p.value).peekable();
+                values.peek().is_some().then(|| values.sum::<f64>())
+            };
+            traffic.push(serde_json::json!({
+                "host": id,
+                "bandwidth_bytes_per_second": total(names::BANDWIDTH),
+                "errors_per_second": total(names::ERROR_RATE),
+                "connections": total(names::CONNECTIONS),
+            }));
             for point in host.latest.values() {
                 let field = match point.name.as_str() {
                     names::LATENCY => "latency_ms",
@@ -576,7 +608,8 @@ async fn matrix(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
             serde_json::Value::Object(fields)
         })
         .collect();
-    Json(serde_json::json!({ "hosts": hosts, "links": links }))
+    traffic.sort_by(|a, b| a["host"].as_str().cmp(&b["host"].as_str()));
+    Json(serde_json::json!({ "hosts": hosts, "links": links, "traffic": traffic }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -680,6 +713,15 @@ async fn alerts(
 }
 
 /// The coordinator's host registry and how it matches the reporting hosts.
+/// A single-use ticket that opens one WebSocket connection within a minute
+/// (`?token=TICKET`): for browsers, which should not hold an API token.
+async fn ws_ticket(State(shared): State<Arc<Shared>>) -> Result<Json<serde_json::Value>, Refusal> {
+    let (ticket, expires_ms) = shared.sessions.ticket(now_ms()).map_err(store_error)?;
+    Ok(Json(
+        serde_json::json!({ "ticket": ticket, "expires_ms": expires_ms }),
+    ))
+}
+
 async fn coordinator(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "coordinator": shared.coordinator.view(),

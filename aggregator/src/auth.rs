@@ -118,7 +118,7 @@ pub fn enroll(
     if !rules::is_host_id(host_id) {
         return Err(AuthError::InvalidHostId(host_id.to_string()));
     }
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let spent = tx.execute(
         "UPDATE tokens SET used_ms = ?2, used_by = ?3
          WHERE hash = ?1 AND kind = 'join' AND used_ms IS NULL AND revoked_ms IS NULL

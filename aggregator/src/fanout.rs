@@ -9,7 +9,8 @@
 //! own task.
 //!
 //! Clients authenticate with an API token (`?token=` or `Authorization:
-//! Bearer`); browsers are also held to the configured origins.
+//! Bearer`) or a single-use ticket from `POST /api/v1/ws-ticket` (also as
+//! `?token=`); browsers are also held to the configured origins.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;

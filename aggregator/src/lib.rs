@@ -8,7 +8,8 @@
 //! - [`ingest`]: enrollment, hello, batches, and every ingest limit.
 //! - [`store`]: SQLite (WAL): raw points, 1 min and 1 h rollups, retention.
 //! - [`state`]: what is kept in memory (latest values, host status, counters).
-//! - [`api`]: the query API; [`fanout`]: the WebSocket feed.
+//! - [`api`]: the query API; [`fanout`]: the WebSocket feed; [`web`]: the
+//!   dashboard pages and their sessions.
 //! - [`alerting`]: rules, alerts, channels, automatic actions.
 //! - [`coordinator`]: events the coordinator pushes.
 //! - [`server`]: wiring and shutdown; [`cli`]: the commands; [`ops`]:
@@ -26,3 +27,4 @@ pub mod ops;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod web;

@@ -127,6 +127,8 @@ impl Server {
             api_auth: Default::default(),
             started: Instant::now(),
             coordinator: Default::default(),
+            sessions: Default::default(),
+            ws_port: ws_addr.port(),
         });
         let replayed = crate::coordinator::sync::rebuild(&shared, crate::state::now_ms()).await?;
         if replayed > 0 {
@@ -204,8 +206,9 @@ impl Server {
                 error,
             })?;
         let token_shared = shared.clone();
-        let check: fanout::TokenCheck =
-            Arc::new(move |token: &str| token_shared.api_token_ok(token));
+        let check: fanout::TokenCheck = Arc::new(move |token: &str| {
+            token_shared.sessions.redeem(token, now_ms()) || token_shared.api_token_ok(token)
+        });
         tasks.push(tokio::spawn(fanout::serve(
             ws_listener,
             config.websocket.clone(),

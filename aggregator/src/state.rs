@@ -26,6 +26,12 @@ pub mod names {
     /// Percent lost to a `target`.
     pub const PACKET_LOSS: &str = "packet_loss";
     pub const QUARANTINED: &str = "agent_plugin_quarantined";
+    /// Bytes per second, per interface and direction (network plugin).
+    pub const BANDWIDTH: &str = "bandwidth_usage";
+    /// TCP and UDP errors per second (network plugin).
+    pub const ERROR_RATE: &str = "network_error_rate";
+    /// Established connections on the map-server port (network plugin).
+    pub const CONNECTIONS: &str = "connection_count";
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -76,7 +82,7 @@ pub struct HostLive {
 }
 
 impl HostLive {
-    fn series<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a LatestPoint> + 'a {
+    pub fn series<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a LatestPoint> + 'a {
         self.latest.values().filter(move |p| p.name == name)
     }
 
@@ -290,6 +296,10 @@ pub struct Shared {
     pub started: Instant,
     /// The coordinator's host registry, as last polled.
     pub coordinator: crate::coordinator::poll::Registry,
+    /// Dashboard sessions and WebSocket tickets.
+    pub sessions: crate::web::session::Sessions,
+    /// The port the feed listens on (as bound: the config may say 0).
+    pub ws_port: u16,
 }
 
 pub fn now_ms() -> i64 {

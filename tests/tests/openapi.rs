@@ -399,6 +399,22 @@ async fn responses_match_the_spec() -> Result<()> {
             &response.json().await?,
         )?;
     }
+    // A WebSocket ticket.
+    let response = agg
+        .http
+        .post(agg.api_url("/api/v1/ws-ticket")?)
+        .bearer_auth(&agg.api_token)
+        .send()
+        .await?;
+    let status = response.status();
+    assert_eq!(status, StatusCode::OK);
+    check(
+        &spec,
+        "/api/v1/ws-ticket",
+        "post",
+        status,
+        &response.json().await?,
+    )?;
     // Coordinator pushes: accepted, malformed, oversized.
     let pushes = [
         (

@@ -426,7 +426,7 @@ impl Alerting {
 
 fn save(conn: &mut Connection, transition: &Transition) -> Result<(), StoreError> {
     let alert = &transition.alert;
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     tx.execute(
         "INSERT INTO alerts (id, rule, type, host_id, labels, severity, status, value, threshold, message,
                              count, started_ms, updated_ms, resolved_ms, resolution_notes)

@@ -118,11 +118,7 @@ fn digest(path: &Path) -> Result<FileEntry, OpsError> {
         hasher.update(&buffer[..n]);
         bytes += n as u64;
     }
-    let sha256 = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha256 = hex::encode(hasher.finalize());
     Ok(FileEntry { bytes, sha256 })
 }
 

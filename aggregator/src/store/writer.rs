@@ -265,7 +265,9 @@ impl Writer {
     /// Everything in `group` in one transaction. The caches are updated as
     /// it goes; if it fails, the caller clears them.
     fn write_transaction(&mut self, group: &[WriteJob]) -> Result<Vec<WriteOutcome>, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut outcomes = Vec::with_capacity(group.len());
         let mut rows: Vec<(i64, i64, f64)> = Vec::new();
         let mut key = String::with_capacity(256);
@@ -352,7 +354,9 @@ impl Writer {
     /// Write the pending rollups and the watermark in one transaction.
     fn flush_rollups(&mut self) -> Result<(), StoreError> {
         self.last_flush = Instant::now();
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for (table, pending) in [("rollup_1m", &self.minute), ("rollup_1h", &self.hour)] {
             let mut upsert = tx.prepare_cached(&format!(
                 "INSERT INTO {table} (series_id, bucket, min, max, sum, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -523,7 +527,7 @@ pub fn apply_retention(
         .collect::<Result<_, _>>()?;
     let mut deleted = Deleted::default();
     for chunk in series.chunks(500) {
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
             let mut points =
                 tx.prepare_cached("DELETE FROM points WHERE series_id = ?1 AND ts < ?2")?;

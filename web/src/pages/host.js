@@ -1,0 +1,42 @@
+// One host: its figures, maps, sync status, plugins, charts and alerts.
+
+import { h, replace, card, badge, number, percent, ago, when, table, throttle } from '../dom.js';
+import { api } from '../api.js';
+import { chartWithTimeframes } from '../chart.js';
+
+export function host(main, live) {
+  const id = document.body.dataset.host;
+  const cards = h('div', { class: 'cards' });
+  const details = h('div', { class: 'panel' });
+  const history = h('div', { class: 'panel' });
+  replace(main, h('h1', {}, id), cards, details, h('h2', {}, 'Performance'));
+  chartWithTimeframes(main, { metric: 'cpu_usage', host: id, title: 'CPU usage' });
+  chartWithTimeframes(main, { metric: 'memory_usage', host: id, title: 'Memory usage' });
+  main.append(h('h2', {}, 'Alert history'), history);
+  const load = async () => {
+    const data = await api(`/api/v1/hosts/${encodeURIComponent(id)}`);
+    const s = data.host;
+    replace(cards,
+      card('Status', badge(s.status), `${s.host_type.toUpperCase()}, agent ${s.agent_version || '?'}`),
+      card('Quality', `${s.quality_score} / 100`),
+      card('CPU', percent(s.cpu_usage)), card('Memory', percent(s.memory_usage)),
+      card('Players', number(s.players, 0)), card('Last report', ago(s.last_seen_ms)));
+    const sync = data.db_sync;
+    replace(details,
+      h('p', {}, 'Maps served: ', s.maps.join(', ') || 'none'),
+      h('p', {}, 'Assigned by the coordinator: ',
+        data.assigned_maps.map((a) => `${a.map}${a.served === false ? ' (not served)' : ''}`).join(', ') || 'none'),
+      h('p', {}, 'Database sync: ', sync
+        ? `last success ${ago(sync.last_success_ms)}, lag ${number(sync.lag_s)} s, ${sync.failures} failures, ${sync.checksum_mismatches} checksum mismatches`
+        : 'no sync events'),
+      h('p', {}, 'Plugins: ', data.plugins.map((p) => `${p.name} ${p.version}`).join(', ') || 'none reported'));
+    const alerts = await api(`/api/v1/alerts?host=${encodeURIComponent(id)}&limit=50`);
+    replace(history, table(['Severity', 'Rule', 'Status', 'Value', 'Started', 'Resolved'],
+      alerts.alerts.map((a) => h('tr', {}, h('td', {}, badge(a.severity)), h('td', {}, a.rule),
+        h('td', {}, badge(a.status)), h('td', {}, number(a.value, 2)), h('td', {}, when(a.started_ms)),
+        h('td', {}, a.resolved_ms ? ago(a.resolved_ms) : '–'))), 'No alerts for this host.'));
+  };
+  load();
+  const soon = throttle(load, 1000);
+  live((message) => { if (message.host === id || message.alert?.host === id) soon(); });
+}

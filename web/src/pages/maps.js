@@ -1,0 +1,69 @@
+// Maps: where each map runs (P2P or VPS), its players and state, and the
+// coordinator's assignments beside it (assigned but not served stands out).
+
+import { h, replace, card, badge, number, table, throttle } from '../dom.js';
+import { api } from '../api.js';
+
+export function maps(main, live) {
+  const cards = h('div', { class: 'cards' });
+  const PER_PAGE = 50;
+  let page = 1;
+  const list = h('div', { class: 'panel', id: 'map-list' });
+  const pager = h('div', { class: 'pager' });
+  const filter = h('input', { type: 'search', placeholder: 'Search maps or hosts', 'aria-label': 'Search',
+    oninput: () => { page = 1; load(); } });
+  const assigned = h('div', { class: 'panel', id: 'assignments' });
+  replace(main, h('h1', {}, 'Maps'), cards, h('h2', {}, 'Map distribution'), h('div', { class: 'filters' }, filter), list, pager,
+    h('h2', {}, 'Coordinator assignments'), assigned);
+  const load = async () => {
+    const data = await api('/api/v1/maps');
+    const coordinator = data.coordinator;
+    replace(cards,
+      card('Maps on P2P hosts', number(data.by_host_type.p2p, 0)),
+      card('Maps on VPS', number(data.by_host_type.vps, 0)),
+      card('Players on maps', number(data.total_players, 0)),
+      card('Assigned, not served', number(coordinator.not_served.length, 0),
+        coordinator.configured ? (coordinator.error || 'from the coordinator') : 'no coordinator configured'));
+    // One row per map: where it runs, its players, and what is wrong.
+    const byMap = new Map();
+    for (const row of data.maps) {
+      const entry = byMap.get(row.map) || { map: row.map, hosts: [], players: 0, p2p: 0, vps: 0, down: 0, assigned: 0 };
+      entry.hosts.push(row.host);
+      entry.players += row.players || 0;
+      if (row.host_type === 'vps') entry.vps += 1; else entry.p2p += 1;
+      if (row.up === false || row.host_status === 'offline') entry.down += 1;
+      if (row.assigned) entry.assigned += 1;
+      byMap.set(row.map, entry);
+    }
+    const wanted = filter.value.trim().toLowerCase();
+    const all = [...byMap.values()]
+      .filter((m) => !wanted || m.map.toLowerCase().includes(wanted) || m.hosts.some((x) => x.includes(wanted)))
+      .sort((a, b) => b.players - a.players || a.map.localeCompare(b.map));
+    const pages = Math.max(1, Math.ceil(all.length / PER_PAGE));
+    page = Math.min(page, pages);
+    const shown = all.slice((page - 1) * PER_PAGE, page * PER_PAGE);
+    replace(list, table(['Map', 'Hosts', 'P2P', 'VPS', 'Players', 'Down', 'Assigned'],
+      shown.map((m) => h('tr', { class: m.down ? 'problem' : '' },
+        h('td', {}, m.map),
+        h('td', {}, m.hosts.slice(0, 3).map((x, i) => [i ? ', ' : '',
+          h('a', { href: `/p2p/monitoring/hosts/${encodeURIComponent(x)}` }, x)]),
+          m.hosts.length > 3 ? ` and ${m.hosts.length - 3} more` : ''),
+        h('td', {}, m.p2p), h('td', {}, m.vps), h('td', {}, number(m.players, 0)),
+        h('td', {}, m.down ? badge(String(m.down), 'down') : '0'),
+        h('td', {}, coordinator.configured ? m.assigned : '–'))),
+      'No host reports a map yet.'));
+    replace(pager,
+      h('button', { type: 'button', disabled: page <= 1, onclick: () => { page -= 1; load(); } }, 'Previous'),
+      h('span', {}, `Page ${page} of ${pages} (${all.length} maps)`),
+      h('button', { type: 'button', disabled: page >= pages, onclick: () => { page += 1; load(); } }, 'Next'));
+    replace(assigned, table(['Map', 'Host', 'Session', 'State', 'Players', 'Served'],
+      coordinator.assignments.map((a) => h('tr', { class: a.served === false ? 'problem' : '' },
+        h('td', {}, a.map), h('td', {}, a.host), h('td', {}, a.session_id), h('td', {}, a.state),
+        h('td', {}, number(a.players, 0)),
+        h('td', {}, a.served === null ? 'unknown' : badge(a.served ? 'served' : 'not served', a.served ? 'up' : 'down')))),
+      coordinator.configured ? 'No active sessions.' : 'Configure coordinator: in aggregator.yml to see assignments.'));
+  };
+  load();
+  const soon = throttle(load, 2000);
+  live((message) => { if (message.type === 'metrics' || message.type === 'status') soon(); });
+}
