@@ -3,10 +3,14 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WASM_PACKAGES := -p p2pmon-plugin-sdk -p p2pmon-rathena -p p2pmon-plugin-system -p p2pmon-plugin-game -p p2pmon-plugin-network -p p2pmon-plugin-anticheat -p p2pmon-fixture-counter -p p2pmon-fixture-empty -p p2pmon-fixture-hostile
 
-.PHONY: run test test-deps web setup plugins lint bench bench-ingest bench-alerting bench-fanout bench-collect footprint aggregator clean
+.PHONY: run agent test test-deps web setup plugins lint bench bench-ingest bench-alerting bench-fanout bench-collect footprint aggregator clean
 
-## Install what is missing, build the plugins, run the agent showing what it collects.
-run: setup plugins
+## The demo: build everything, start an aggregator and simulated hosts, print the dashboard's address.
+run: setup web plugins
+	scripts/demo.sh
+
+## The agent alone, printing what it collects on this machine.
+agent: setup plugins
 	$(CARGO) run -p p2pmon-agent -- --config conf/p2p/agent.yml run --format text
 
 ## Everything CI checks: formatting, lints (host and wasm32), all tests.
