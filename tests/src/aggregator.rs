@@ -273,6 +273,11 @@ impl TestAggregator {
         stored_values(&self.db()?, host, name)
     }
 
+    /// Wait until everything accepted so far is in the store file.
+    pub async fn flush(&self) -> Result<()> {
+        Ok(self.server()?.shared.store.flush().await?)
+    }
+
     pub async fn stop(&mut self) -> Result<()> {
         if let Some(server) = self.server.take() {
             server.shutdown().await?;

@@ -88,13 +88,7 @@ async fn backup_while_running_then_restore_gives_the_identical_store() -> Result
     let mut agg = TestAggregator::start().await?;
     let config = agg.dir.path().join("aggregator.yml");
     ingest(&agg, "host-a", 1, 20_000).await?;
-    agg.server
-        .as_ref()
-        .context("running")?
-        .shared
-        .store
-        .flush()
-        .await?;
+    agg.flush().await?;
 
     // Online: the aggregator keeps running (and ingesting) meanwhile.
     let backup = agg.dir.path().join("backup-1");
@@ -159,8 +153,7 @@ async fn a_backup_killed_part_way_leaves_the_live_store_intact() -> Result<()> {
     let agg = TestAggregator::start().await?;
     let config = agg.dir.path().join("aggregator.yml");
     ingest(&agg, "host-a", 1, 200_000).await?;
-    let store = &agg.server.as_ref().context("running")?.shared.store;
-    store.flush().await?;
+    agg.flush().await?;
     let points = |conn: &rusqlite::Connection| -> Result<i64> {
         Ok(conn.query_row("SELECT COUNT(*) FROM points", [], |r| r.get(0))?)
     };
@@ -218,13 +211,7 @@ async fn cleanup_applies_retention_now() -> Result<()> {
         vec![metric("cpu_usage", 1.0, &[], now_ms())],
     );
     agg.post_batch(&cred, &recent).await?;
-    agg.server
-        .as_ref()
-        .context("running")?
-        .shared
-        .store
-        .flush()
-        .await?;
+    agg.flush().await?;
     let old = now_ms() as i64 - 40 * 86_400_000;
     {
         let conn = rusqlite::Connection::open(agg.config.store_path())?;
@@ -327,13 +314,7 @@ async fn verify_metrics_names_gaps_and_silent_series() -> Result<()> {
         let (status, ack) = agg.post_batch(&cred, &batch(host, "s", 1, records)).await?;
         anyhow::ensure!(status.is_success(), "{ack}");
     }
-    agg.server
-        .as_ref()
-        .context("running")?
-        .shared
-        .store
-        .flush()
-        .await?;
+    agg.flush().await?;
 
     let out = run(&config, &["verify-metrics", "--minutes", "15"])?;
     let report = text(&out);
