@@ -9,10 +9,11 @@ export function host(main, live) {
   const cards = h('div', { class: 'cards' });
   const details = h('div', { class: 'panel' });
   const history = h('div', { class: 'panel' });
+  const events = h('div', { class: 'panel', id: 'host-events' });
   replace(main, h('h1', {}, id), cards, details, h('h2', {}, 'Performance'));
   chartWithTimeframes(main, { metric: 'cpu_usage', host: id, title: 'CPU usage' });
   chartWithTimeframes(main, { metric: 'memory_usage', host: id, title: 'Memory usage' });
-  main.append(h('h2', {}, 'Alert history'), history);
+  main.append(h('h2', {}, 'Alert history'), history, h('h2', {}, 'Recent events'), events);
   const load = async () => {
     const data = await api(`/api/v1/hosts/${encodeURIComponent(id)}`);
     const s = data.host;
@@ -35,6 +36,10 @@ export function host(main, live) {
       alerts.alerts.map((a) => h('tr', {}, h('td', {}, badge(a.severity)), h('td', {}, a.rule),
         h('td', {}, badge(a.status)), h('td', {}, number(a.value, 2)), h('td', {}, when(a.started_ms)),
         h('td', {}, a.resolved_ms ? ago(a.resolved_ms) : '–'))), 'No alerts for this host.'));
+    const recent = await api(`/api/v1/events?host=${encodeURIComponent(id)}&limit=50`);
+    replace(events, table(['When', 'Severity', 'Kind', 'From', 'Message'],
+      recent.events.map((e) => h('tr', {}, h('td', {}, when(e.timestamp_ms)), h('td', {}, badge(e.severity)),
+        h('td', {}, e.kind), h('td', {}, e.plugin), h('td', {}, e.message))), 'No events from this host.'));
   };
   load();
   const soon = throttle(load, 1000);

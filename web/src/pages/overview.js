@@ -13,7 +13,7 @@ export function overview(main, live) {
   chartWithTimeframes(main, { metric: 'player_count', title: 'Players' });
 
   const refresh = async () => {
-    const now = await api('/api/v1/metrics/realtime');
+    const [now, { coordinator }] = await Promise.all([api('/api/v1/metrics/realtime'), api('/api/v1/coordinator')]);
     replace(cards,
       card('Hosts online', number(now.hosts.online, 0),
         `${now.hosts.degraded} degraded, ${now.hosts.offline} offline`),
@@ -21,7 +21,11 @@ export function overview(main, live) {
       card('Network health', `${number(now.network_health.score, 0)} / 100`,
         `${now.network_health.status}, loss ${percent(now.network_health.packet_loss_percent)}`),
       card('Average latency', now.average_latency_ms === null ? '–' : `${number(now.average_latency_ms)} ms`),
-      card('Maps on P2P hosts', number(now.maps.p2p, 0), `${now.maps.vps} on VPS`));
+      card('Maps on P2P hosts', number(now.maps.p2p, 0), `${now.maps.vps} on VPS`),
+      coordinator.configured
+        ? card('Coordinator', coordinator.reachable ? 'reachable' : 'unreachable',
+          `${coordinator.unmonitored.length} unmonitored, ${coordinator.unknown.length} unknown hosts`)
+        : null);
   };
   const refreshAlerts = async () => {
     const { alerts: active } = await api('/api/v1/alerts/active');
