@@ -1,0 +1,17 @@
+<?php
+if (!defined('FLUX_ROOT')) exit;
+
+// Who sees the monitoring pages: high GMs and admins; only admins change settings.
+return array(
+    'modules' => array(
+        'p2p' => array(
+            'monitoring' => AccountLevel::HIGHGM,
+            'hosts'      => AccountLevel::HIGHGM,
+            'host'       => AccountLevel::HIGHGM,
+            'maps'       => AccountLevel::HIGHGM,
+            'network'    => AccountLevel::HIGHGM,
+            'alerts'     => AccountLevel::HIGHGM,
+            'settings'   => AccountLevel::ADMIN,
+        ),
+    ),
+);

@@ -1,0 +1,77 @@
+<?php
+if (!defined('FLUX_ROOT')) exit;
+
+/**
+ * What every controller of the addon starts from: the settings of
+ * config/addon.php (P2PMonitor.*), a client of the aggregator, and the
+ * live-update parameters for the page.
+ */
+class P2PMonitor_Addon
+{
+    /** @var P2PMonitor_Client */
+    public $client;
+    public $websocketUrl;
+    public $refreshInterval;
+    public $alertChannels;
+    public $metricsRetention;
+
+    public function __construct(array $config)
+    {
+        $get = function ($key, $default) use ($config) {
+            return isset($config[$key]) && $config[$key] !== '' ? $config[$key] : $default;
+        };
+        $this->client = new P2PMonitor_Client(
+            $get('coordinator_api', 'http://localhost:5121'),
+            $get('api_token', ''),
+            (int) $get('timeout', 5)
+        );
+        $this->websocketUrl = $get('websocket_url', 'ws://localhost:5122/monitor');
+        $this->refreshInterval = max(1000, (int) $get('refresh_interval', 5000));
+        $this->alertChannels = (array) $get('alert_channels', array());
+        $this->metricsRetention = (int) $get('metrics_retention', 30);
+    }
+
+    /** From FluxCP's configuration. */
+    public static function fromFlux()
+    {
+        $config = array();
+        foreach (array('coordinator_api', 'websocket_url', 'refresh_interval', 'alert_channels',
+                     'metrics_retention', 'api_token', 'timeout') as $key) {
+            $value = Flux::config('P2PMonitor.' . $key);
+            if (is_object($value) && method_exists($value, 'toArray')) {
+                $value = $value->toArray();
+            }
+            $config[$key] = $value;
+        }
+        return new self($config);
+    }
+
+    /**
+     * Run `$call` with the client: array(result, null), or array(null,
+     * the error for the page) when the aggregator cannot be reached.
+     */
+    public function attempt($call)
+    {
+        try {
+            return array($call($this->client), null);
+        } catch (P2PMonitor_Error $error) {
+            return array(null, $error->getMessage());
+        }
+    }
+
+    /**
+     * What the page's script needs to follow the feed: its address and a
+     * single-use ticket (the browser never sees the API token); null when
+     * no ticket could be had (the page still works, without live updates).
+     */
+    public function live()
+    {
+        list($ticket, $error) = $this->attempt(function ($client) {
+            return $client->wsTicket();
+        });
+        if ($error !== null) {
+            return null;
+        }
+        return array('url' => $this->websocketUrl, 'ticket' => $ticket, 'refresh' => $this->refreshInterval);
+    }
+}

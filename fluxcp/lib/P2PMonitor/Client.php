@@ -1,0 +1,175 @@
+<?php
+if (!defined('FLUX_ROOT')) exit;
+
+/**
+ * A small JSON client of the p2pmon aggregator's query API (cURL). Every
+ * call sends the addon's API token; every failure (no answer, a refusal, a
+ * body that is not JSON) becomes a P2PMonitor_Error with a message fit for
+ * the page, never the token.
+ */
+class P2PMonitor_Error extends Exception
+{
+}
+
+class P2PMonitor_Client
+{
+    private $base;
+    private $token;
+    private $timeout;
+
+    public function __construct($baseUrl, $token, $timeoutSeconds = 5)
+    {
+        $this->base = rtrim((string) $baseUrl, '/');
+        $this->token = (string) $token;
+        $this->timeout = max(1, (int) $timeoutSeconds);
+    }
+
+    public function get($path, array $query = array())
+    {
+        $query = array_filter($query, function ($value) {
+            return $value !== null && $value !== '';
+        });
+        if ($query) {
+            $path .= '?' . http_build_query($query);
+        }
+        return $this->request('GET', $path);
+    }
+
+    public function post($path, $body = null)
+    {
+        return $this->request('POST', $path, $body);
+    }
+
+    public function patch($path, $body)
+    {
+        return $this->request('PATCH', $path, $body);
+    }
+
+    public function delete($path)
+    {
+        return $this->request('DELETE', $path);
+    }
+
+    public function realtime()
+    {
+        return $this->get('/api/v1/metrics/realtime');
+    }
+
+    public function hosts(array $query)
+    {
+        return $this->get('/api/v1/hosts', $query);
+    }
+
+    public function host($id)
+    {
+        return $this->get('/api/v1/hosts/' . rawurlencode($id));
+    }
+
+    public function maps()
+    {
+        return $this->get('/api/v1/maps');
+    }
+
+    public function matrix()
+    {
+        return $this->get('/api/v1/network/matrix');
+    }
+
+    public function activeAlerts()
+    {
+        return $this->get('/api/v1/alerts/active');
+    }
+
+    public function alerts(array $query)
+    {
+        return $this->get('/api/v1/alerts', $query);
+    }
+
+    /** Acknowledge or resolve an alert. */
+    public function updateAlert($id, $status, $notes = null)
+    {
+        $body = array('status' => $status);
+        if ($notes !== null && $notes !== '') {
+            $body['resolution_notes'] = $notes;
+        }
+        return $this->patch('/api/v1/alerts/' . (int) $id, $body);
+    }
+
+    public function silences()
+    {
+        return $this->get('/api/v1/silences');
+    }
+
+    public function createSilence(array $silence)
+    {
+        return $this->post('/api/v1/silences', $silence);
+    }
+
+    public function endSilence($id)
+    {
+        return $this->delete('/api/v1/silences/' . (int) $id);
+    }
+
+    public function coordinator()
+    {
+        return $this->get('/api/v1/coordinator');
+    }
+
+    public function events(array $query)
+    {
+        return $this->get('/api/v1/events', $query);
+    }
+
+    /** A single-use ticket that opens the WebSocket feed once, within a minute. */
+    public function wsTicket()
+    {
+        $answer = $this->post('/api/v1/ws-ticket');
+        if (!isset($answer['ticket'])) {
+            throw new P2PMonitor_Error('The aggregator gave no WebSocket ticket.');
+        }
+        return $answer['ticket'];
+    }
+
+    private function request($method, $path, $body = null)
+    {
+        if ($this->base === '') {
+            throw new P2PMonitor_Error('The aggregator address (P2PMonitor.coordinator_api) is not set.');
+        }
+        $curl = curl_init($this->base . $path);
+        $headers = array('Accept: application/json', 'Authorization: Bearer ' . $this->token);
+        if ($body !== null) {
+            $headers[] = 'Content-Type: application/json';
+            curl_setopt($curl, CURLOPT_POSTFIELDS, json_encode($body));
+        } elseif ($method === 'POST') {
+            curl_setopt($curl, CURLOPT_POSTFIELDS, '');
+        }
+        curl_setopt_array($curl, array(
+            CURLOPT_CUSTOMREQUEST => $method,
+            CURLOPT_HTTPHEADER => $headers,
+            CURLOPT_RETURNTRANSFER => true,
+            CURLOPT_CONNECTTIMEOUT => $this->timeout,
+            CURLOPT_TIMEOUT => $this->timeout,
+            CURLOPT_FOLLOWLOCATION => false,
+            CURLOPT_PROTOCOLS => CURLPROTO_HTTP | CURLPROTO_HTTPS,
+        ));
+        $raw = curl_exec($curl);
+        $status = (int) curl_getinfo($curl, CURLINFO_RESPONSE_CODE);
+        $error = curl_error($curl);
+        curl_close($curl);
+        if ($raw === false) {
+            throw new P2PMonitor_Error('The monitoring service does not answer (' . $error . ').');
+        }
+        $data = json_decode($raw, true);
+        if ($status < 200 || $status >= 300) {
+            $why = is_array($data) && isset($data['message']) ? $data['message'] : 'HTTP ' . $status;
+            if ($status === 401) {
+                $why = 'the API token (P2PMonitor.api_token) was refused';
+            }
+            throw new P2PMonitor_Error('The monitoring service refused the request: ' . $why . '.');
+        }
+        if (!is_array($data)) {
+            throw new P2PMonitor_Error('The monitoring service answered something that is not JSON.');
+        }
+        return $data;
+    }
+}

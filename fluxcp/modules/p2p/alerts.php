@@ -1,0 +1,52 @@
+<?php
+if (!defined('FLUX_ROOT')) exit;
+require_once __DIR__ . '/../../lib/bootstrap.php';
+
+// Alerts: active (acknowledge, resolve), history, silences (create, end).
+$title = Flux::message('P2PAlertsTitle');
+$p2p = P2PMonitor_Addon::fromFlux();
+$csrf = P2PMonitor_Csrf::token();
+$notice = null;
+$error = null;
+if (strtoupper(isset($_SERVER['REQUEST_METHOD']) ? $_SERVER['REQUEST_METHOD'] : 'GET') === 'POST') {
+    if (!P2PMonitor_Csrf::valid($params->get('csrf'))) {
+        $error = Flux::message('P2PBadCsrf');
+    } else {
+        $do = (string) $params->get('do');
+        list($done, $error) = $p2p->attempt(function ($client) use ($do, $params, $session) {
+            $who = isset($session->account->userid) ? (string) $session->account->userid : 'fluxcp';
+            switch ($do) {
+                case 'acknowledge':
+                    return $client->updateAlert((int) $params->get('id'), 'acknowledged');
+                case 'resolve':
+                    return $client->updateAlert((int) $params->get('id'), 'resolved', (string) $params->get('notes'));
+                case 'silence':
+                    $minutes = max(1, min(30 * 24 * 60, (int) $params->get('minutes')));
+                    $host = trim((string) $params->get('host'));
+                    $rule = trim((string) $params->get('rule'));
+                    return $client->createSilence(array(
+                        'host'    => $host !== '' ? $host : null,
+                        'rule'    => $rule !== '' ? $rule : null,
+                        'ends_ms' => (int) round(microtime(true) * 1000) + $minutes * 60000,
+                        'author'  => $who,
+                        'comment' => substr((string) $params->get('comment'), 0, 500),
+                    ));
+                case 'unsilence':
+                    return $client->endSilence((int) $params->get('id'));
+            }
+            throw new P2PMonitor_Error('Unknown action.');
+        });
+        if ($error === null) {
+            $notice = 'Done.';
+        }
+    }
+}
+list($lists, $listError) = $p2p->attempt(function ($client) {
+    return array(
+        'active'   => $client->activeAlerts(),
+        'history'  => $client->alerts(array('status' => 'resolved', 'limit' => 50)),
+        'silences' => $client->silences(),
+    );
+});
+$error = $error !== null ? $error : $listError;
+$live = $listError === null ? $p2p->live() : null;

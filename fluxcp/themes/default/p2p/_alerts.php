@@ -1,0 +1,25 @@
+<?php if (!defined('FLUX_ROOT')) exit; ?>
+<?php /* The active alerts, with acknowledge and resolve (forms to the alerts action). $activeAlerts, $csrf. */ ?>
+<table class="horizontal-table p2p-alerts">
+  <tr><th>Severity</th><th>Rule</th><th>Host</th><th>Value</th><th>Message</th><th>Status</th><th>Since</th><th></th></tr>
+  <?php foreach ($activeAlerts as $alert): ?>
+  <tr data-p2p-alert="<?php echo (int) $alert['id'] ?>">
+    <td><?php echo P2PMonitor_View::h($alert['severity']) ?></td>
+    <td><?php echo P2PMonitor_View::h($alert['rule']) ?></td>
+    <td><a href="<?php echo $this->url('p2p', 'host', array('id' => $alert['host'])) ?>"><?php echo P2PMonitor_View::h($alert['host']) ?></a></td>
+    <td><?php echo P2PMonitor_View::number($alert['value'], 2) ?></td>
+    <td><?php echo P2PMonitor_View::h($alert['message']) ?></td>
+    <td><?php echo P2PMonitor_View::h($alert['status']) ?></td>
+    <td><?php echo P2PMonitor_View::h(P2PMonitor_View::ago($alert['started_ms'])) ?></td>
+    <td>
+      <form method="post" action="<?php echo $this->url('p2p', 'alerts') ?>">
+        <input type="hidden" name="csrf" value="<?php echo P2PMonitor_View::h($csrf) ?>">
+        <input type="hidden" name="id" value="<?php echo (int) $alert['id'] ?>">
+        <?php if ($alert['status'] === 'firing'): ?><button type="submit" name="do" value="acknowledge">Acknowledge</button><?php endif ?>
+        <button type="submit" name="do" value="resolve">Resolve</button>
+      </form>
+    </td>
+  </tr>
+  <?php endforeach ?>
+  <?php if (!$activeAlerts): ?><tr><td colspan="8">No active alerts.</td></tr><?php endif ?>
+</table>
