@@ -67,11 +67,19 @@ export function table(columns, rows, empty) {
   return h('table', {}, h('thead', {}, head), h('tbody', {}, body));
 }
 
-// Call `fn` at most once per `ms`, with the last arguments.
+// Call `fn` at once, then at most once per `ms` while calls keep coming
+// (the last of them is not lost: it runs when the wait is over).
 export function throttle(fn, ms) {
+  let last = 0;
   let timer = null;
   return () => {
     if (timer) return;
-    timer = setTimeout(() => { timer = null; fn(); }, ms);
+    const wait = last + ms - Date.now();
+    if (wait <= 0) {
+      last = Date.now();
+      fn();
+      return;
+    }
+    timer = setTimeout(() => { timer = null; last = Date.now(); fn(); }, wait);
   };
 }
