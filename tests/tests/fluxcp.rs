@@ -100,7 +100,11 @@ async fn the_addons_phpunit_tests_pass_against_the_aggregator_and_mariadb() -> R
         if host == "fluxcp-c" {
             agg.hello(&cred, HostType::Vps).await?;
         }
-        let peer = if host == "fluxcp-a" { "fluxcp-c" } else { "fluxcp-a" };
+        let peer = if host == "fluxcp-a" {
+            "fluxcp-c"
+        } else {
+            "fluxcp-a"
+        };
         let records = vec![
             metric("cpu_usage", cpu, &[], now),
             metric("player_count", 12.0, &[("map", map)], now),
