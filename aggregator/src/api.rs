@@ -40,6 +40,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/alerts/active", get(active_alerts))
         .route("/api/v1/alerts/test", axum::routing::post(test_alert))
         .route("/api/v1/actions", get(actions))
+        .route("/api/v1/rules", get(rules))
         .route("/api/v1/coordinator", get(coordinator))
         .route("/api/v1/silences", get(silences).post(create_silence))
         .route("/api/v1/silences/{id}", axum::routing::delete(end_silence))
@@ -713,6 +714,11 @@ async fn alerts(
 }
 
 /// The coordinator's host registry and how it matches the reporting hosts.
+/// The alert rules and notification channels in force (secrets left out).
+async fn rules(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    Json(shared.alerting.configuration())
+}
+
 /// A single-use ticket that opens one WebSocket connection within a minute
 /// (`?token=TICKET`): for browsers, which should not hold an API token.
 async fn ws_ticket(State(shared): State<Arc<Shared>>) -> Result<Json<serde_json::Value>, Refusal> {

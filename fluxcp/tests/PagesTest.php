@@ -19,7 +19,7 @@ class PagesTest extends TestCase
             'host' => array(array('id' => 'fluxcp-b'), 'cpu_usage'),
             'maps' => array(array(), 'prt_fild08'),
             'network' => array(array(), 'fluxcp-c'),
-            'alerts' => array(array(), 'fluxcp-b'),
+            'alerts' => array(array(), 'Rules in force'),
             'settings' => array(array(), 'monitoring_interval'),
         );
         foreach ($pages as $action => list($get, $expected)) {

@@ -302,3 +302,37 @@ async fn a_silent_host_raises_no_data_telling_a_down_agent_from_an_offline_host(
     );
     Ok(())
 }
+
+/// The rules and channels in force, for the pages: thresholds as loaded,
+/// channels without their secrets.
+#[tokio::test]
+async fn the_rules_in_force_are_listed_without_secrets() -> anyhow::Result<()> {
+    let agg = p2pmon_tests::aggregator::TestAggregator::start_with_alerts(
+        "alerts:\n  cpu_usage: { warning: 80, critical: 90, duration: 300 }\n\
+         events:\n  hack_trade: { min_severity: warning, type: security }\n\
+         notifications:\n  discord: { enabled: true, webhook_url: 'https://discord.example/api/webhooks/42/s3cr3t-t0ken' }\n",
+    )
+    .await?;
+    let (status, rules) = agg.api("/api/v1/rules").await?;
+    assert!(status.is_success(), "{rules}");
+    let cpu = &rules["metric_rules"][0];
+    assert_eq!(
+        (
+            &cpu["metric"],
+            &cpu["warning"],
+            &cpu["critical"],
+            &cpu["duration_s"]
+        ),
+        (&"cpu_usage".into(), &80.0.into(), &90.0.into(), &300.into())
+    );
+    assert_eq!(rules["event_rules"][0]["kind"], "hack_trade");
+    let discord = rules["channels"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["channel"] == "discord"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(discord["enabled"], true);
+    assert_eq!(discord["target"], "discord.example");
+    assert!(!rules.to_string().contains("s3cr3t"), "{rules}");
+    Ok(())
+}

@@ -250,6 +250,7 @@ async fn responses_match_the_spec() -> Result<()> {
             StatusCode::BAD_REQUEST,
         ),
         ("/api/v1/coordinator", "/api/v1/coordinator", StatusCode::OK),
+        ("/api/v1/rules", "/api/v1/rules", StatusCode::OK),
     ];
     for (route, url, expected) in gets {
         let (status, body) = agg.api(url).await?;

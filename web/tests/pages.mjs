@@ -134,6 +134,12 @@ try {
   await updatesLive(page, 'alerts', '/p2p/monitoring/alerts', '#active-alerts tbody tr[data-alert]',
     [['cpu_usage', 99]], text('#active-alerts'), (alerts) => alerts.includes('host-0003'));
 
+  // The alerts page shows the rules in force and the channels.
+  await page.goto(`${BASE}/p2p/monitoring/alerts`);
+  await page.waitForSelector('#rules tbody tr');
+  check((await page.textContent('#rules')).includes('cpu_usage'), 'the cpu_usage rule is listed');
+  check((await page.textContent('#channels')).includes('discord'), 'the channels are listed');
+
   // The hostile map name is text on the maps page, never markup.
   await page.goto(`${BASE}/p2p/monitoring/maps`);
   await page.waitForSelector('#map-list tbody tr');

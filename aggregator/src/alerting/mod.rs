@@ -358,6 +358,86 @@ impl Alerting {
         }
     }
 
+    /// The rules and channels in force (alerts.yml with the settings table
+    /// over it), for the pages. Secrets stay out: a webhook shows as its
+    /// host, email and SMS as counts and their server.
+    pub fn configuration(&self) -> serde_json::Value {
+        use serde_json::json;
+        let rules = self
+            .engine
+            .lock()
+            .map(|engine| engine.rules().clone())
+            .unwrap_or_default();
+        let metric_rules: Vec<serde_json::Value> = rules
+            .alerts
+            .iter()
+            .map(|(metric, rule)| {
+                json!({
+                    "metric": metric,
+                    "enabled": rule.enabled,
+                    "warning": rule.warning,
+                    "critical": rule.critical,
+                    "duration_s": rule.duration,
+                    "direction": format!("{:?}", rule.direction).to_lowercase(),
+                    "type": rule.alert_type(metric),
+                    "overrides": rule.hosts.len() + rule.maps.len(),
+                })
+            })
+            .collect();
+        let event_rules: Vec<serde_json::Value> = rules
+            .events
+            .iter()
+            .map(|(kind, rule)| {
+                json!({
+                    "kind": kind,
+                    "enabled": rule.enabled,
+                    "min_severity": rule.min_severity,
+                    "type": rule.alert_type,
+                })
+            })
+            .collect();
+        let host_of = |url: &str| {
+            url::Url::parse(url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_default()
+        };
+        let n = &rules.notifications;
+        let webhook = |name: &str, hook: &notify::WebhookConfig| {
+            json!({
+                "channel": name,
+                "enabled": hook.enabled,
+                "min_severity": hook.min_severity,
+                "send_resolved": hook.send_resolved,
+                "target": host_of(&hook.webhook_url),
+            })
+        };
+        let channels = vec![
+            json!({
+                "channel": "email",
+                "enabled": n.email.enabled,
+                "min_severity": n.email.min_severity,
+                "send_resolved": n.email.send_resolved,
+                "target": format!("{} recipient(s) via {}", n.email.recipients.len(), n.email.smtp.host),
+            }),
+            webhook("discord", &n.discord),
+            webhook("slack", &n.slack),
+            json!({
+                "channel": "sms",
+                "enabled": n.sms.enabled,
+                "min_severity": n.sms.min_severity,
+                "send_resolved": false,
+                "target": format!("{} number(s) via {}", n.sms.to.len(), host_of(&n.sms.url)),
+            }),
+        ];
+        json!({
+            "metric_rules": metric_rules,
+            "event_rules": event_rules,
+            "no_data": { "enabled": rules.no_data.enabled, "intervals": rules.no_data.intervals },
+            "channels": channels,
+        })
+    }
+
     /// Tell the feed a setting row is invalid (the last good value stays).
     pub fn report_setting_error(&self, setting: &str, error: &str) {
         self.hub.publish_status(

@@ -110,6 +110,12 @@ class P2PMonitor_Client
         return $this->delete('/api/v1/silences/' . (int) $id);
     }
 
+    /** The alert rules and notification channels in force (no secrets). */
+    public function rules()
+    {
+        return $this->get('/api/v1/rules');
+    }
+
     public function coordinator()
     {
         return $this->get('/api/v1/coordinator');

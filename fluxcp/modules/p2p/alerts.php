@@ -46,6 +46,7 @@ list($lists, $listError) = $p2p->attempt(function ($client) {
         'active'   => $client->activeAlerts(),
         'history'  => $client->alerts(array('status' => 'resolved', 'limit' => 50)),
         'silences' => $client->silences(),
+        'rules'    => $client->rules(),
     );
 });
 $error = $error !== null ? $error : $listError;

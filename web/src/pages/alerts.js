@@ -9,6 +9,8 @@ export function alerts(main, live) {
   const active = h('div', { class: 'panel', id: 'active-alerts' });
   const history = h('div', { class: 'panel', id: 'alert-history' });
   const silences = h('div', { class: 'panel', id: 'silences' });
+  const rules = h('div', { class: 'panel', id: 'rules' });
+  const channels = h('div', { class: 'panel', id: 'channels' });
   const problem = h('p', { class: 'error', role: 'alert' });
   const host = h('input', { name: 'host', placeholder: 'host (any)' });
   const rule = h('input', { name: 'rule', placeholder: 'rule (any)' });
@@ -27,7 +29,8 @@ export function alerts(main, live) {
     }
   } }, host, rule, minutes, h('span', {}, 'min'), comment, h('button', { type: 'submit' }, 'Silence'));
   replace(main, h('h1', {}, 'Alerts'), h('h2', {}, 'Active'), active, h('h2', {}, 'History'), history,
-    h('h2', {}, 'Silences and maintenance windows'), form, problem, silences);
+    h('h2', {}, 'Silences and maintenance windows'), form, problem, silences,
+    h('h2', {}, 'Rules in force'), rules, h('h2', {}, 'Notification channels'), channels);
 
   const loadActive = async () => {
     const data = await api('/api/v1/alerts/active');
@@ -50,9 +53,27 @@ export function alerts(main, live) {
           loadSilences();
         } }, 'End')))), 'No silences.'));
   };
+  const loadRules = async () => {
+    const data = await api('/api/v1/rules');
+    const level = (v) => (v === null ? '–' : number(v, 2));
+    replace(rules, table(['Rule', 'Type', 'Warning', 'Critical', 'For', 'Direction', 'Overrides', 'On'],
+      [...data.metric_rules.map((r) => h('tr', {}, h('td', {}, r.metric), h('td', {}, r.type), h('td', {}, level(r.warning)),
+        h('td', {}, level(r.critical)), h('td', {}, `${r.duration_s} s`), h('td', {}, r.direction), h('td', {}, r.overrides),
+        h('td', {}, r.enabled ? 'yes' : 'no'))),
+      ...data.event_rules.map((r) => h('tr', {}, h('td', {}, `event ${r.kind}`), h('td', {}, r.type),
+        h('td', { colspan: 2 }, `from ${r.min_severity}`), h('td', {}, 'at once'), h('td', {}, ''), h('td', {}, ''),
+        h('td', {}, r.enabled ? 'yes' : 'no')))],
+      'No rules: add them to alerts.yml.'),
+    h('p', { class: 'detail' }, data.no_data.enabled
+      ? `A host silent for ${data.no_data.intervals} collection intervals raises no_data.` : 'no_data alerts are off.'));
+    replace(channels, table(['Channel', 'On', 'From severity', 'Resolved too', 'Target'],
+      data.channels.map((c) => h('tr', {}, h('td', {}, c.channel), h('td', {}, c.enabled ? 'yes' : 'no'),
+        h('td', {}, c.min_severity), h('td', {}, c.send_resolved ? 'yes' : 'no'), h('td', {}, c.target)))));
+  };
   loadActive();
   loadHistory();
   loadSilences();
+  loadRules();
   const soon = throttle(() => { loadActive(); loadHistory(); }, 500);
   live((message) => { if (message.type === 'alert') soon(); });
 }

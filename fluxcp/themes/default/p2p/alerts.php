@@ -36,5 +36,27 @@
         <button type="submit" name="do" value="unsilence">End</button></form></td></tr>
   <?php endforeach ?>
 </table>
+<h3>Rules in force</h3>
+<table class="horizontal-table p2p-rules">
+  <tr><th>Rule</th><th>Type</th><th>Warning</th><th>Critical</th><th>For</th><th>On</th></tr>
+  <?php foreach ($lists['rules']['metric_rules'] as $rule): ?>
+  <tr><td><?php echo P2PMonitor_View::h($rule['metric']) ?></td><td><?php echo P2PMonitor_View::h($rule['type']) ?></td>
+      <td><?php echo P2PMonitor_View::number($rule['warning'], 2) ?></td><td><?php echo P2PMonitor_View::number($rule['critical'], 2) ?></td>
+      <td><?php echo (int) $rule['duration_s'] ?> s</td><td><?php echo $rule['enabled'] ? 'yes' : 'no' ?></td></tr>
+  <?php endforeach ?>
+  <?php foreach ($lists['rules']['event_rules'] as $rule): ?>
+  <tr><td>event <?php echo P2PMonitor_View::h($rule['kind']) ?></td><td><?php echo P2PMonitor_View::h($rule['type']) ?></td>
+      <td colspan="2">from <?php echo P2PMonitor_View::h($rule['min_severity']) ?></td><td>at once</td><td><?php echo $rule['enabled'] ? 'yes' : 'no' ?></td></tr>
+  <?php endforeach ?>
+</table>
+<h3>Notification channels</h3>
+<table class="horizontal-table">
+  <tr><th>Channel</th><th>On</th><th>From severity</th><th>Target</th></tr>
+  <?php foreach ($lists['rules']['channels'] as $channel): ?>
+  <tr><td><?php echo P2PMonitor_View::h($channel['channel']) ?></td><td><?php echo $channel['enabled'] ? 'yes' : 'no' ?></td>
+      <td><?php echo P2PMonitor_View::h($channel['min_severity']) ?></td><td><?php echo P2PMonitor_View::h($channel['target']) ?></td></tr>
+  <?php endforeach ?>
+</table>
+<p>Thresholds are set in the aggregator's alerts.yml, or here on the <a href="<?php echo $this->url('p2p', 'settings') ?>">settings page</a>.</p>
 <?php endif ?>
 <?php include __DIR__ . '/_live.php' ?>
