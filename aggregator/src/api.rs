@@ -41,6 +41,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/alerts/test", axum::routing::post(test_alert))
         .route("/api/v1/actions", get(actions))
         .route("/api/v1/rules", get(rules))
+        .route("/metrics", get(prometheus))
         .route("/api/v1/coordinator", get(coordinator))
         .route("/api/v1/silences", get(silences).post(create_silence))
         .route("/api/v1/silences/{id}", axum::routing::delete(end_silence))
@@ -714,6 +715,18 @@ async fn alerts(
 }
 
 /// The coordinator's host registry and how it matches the reporting hosts.
+/// The aggregator and its hosts' latest points in Prometheus' text format.
+async fn prometheus(State(shared): State<Arc<Shared>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::exposition::render_all(&shared),
+    )
+        .into_response()
+}
+
 /// The alert rules and notification channels in force (secrets left out).
 async fn rules(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
     Json(shared.alerting.configuration())

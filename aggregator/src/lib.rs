@@ -21,6 +21,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod coordinator;
+pub mod exposition;
 pub mod fanout;
 pub mod ingest;
 pub mod ops;

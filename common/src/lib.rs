@@ -5,10 +5,12 @@
 //!   them on plugin output, the aggregator again on what arrives.
 //! - [`collection`]: metrics.yml's groups, which metrics are collected.
 //! - [`logging`]: the log set-up of both binaries.
+//! - [`prometheus`]: the `/metrics` text format of both binaries.
 //! - [`yaml_config`]: the config loader that reports every error at once.
 
 pub mod collection;
 pub mod logging;
+pub mod prometheus;
 pub mod rules;
 pub mod wire;
 pub mod yaml_config;
