@@ -10,11 +10,11 @@ use tokio::sync::{mpsc, watch};
 use crate::access::{Access, Resources, net};
 use crate::config::{AgentConfig, PluginConfig};
 use crate::output::{BatcherSettings, Sink, run_batcher};
-use crate::runtime::system::FIRST_WINDOW;
+use crate::runtime::system::{FIRST_WINDOW, unix_ms};
 use crate::runtime::{
     CallError, LoadError, PluginInfo, Runtime, RuntimeError, RuntimeOptions, Sandbox,
 };
-use crate::stats::PluginStats;
+use crate::stats::{PluginStats, SelfMetrics};
 use crate::supervisor::{self, PluginTask};
 use crate::validate::Descriptors;
 use p2pmon_common::wire::{PluginIdentity, Record};
@@ -134,11 +134,17 @@ impl Agent {
     pub async fn run(self, sink: Sink, shutdown: watch::Receiver<bool>) -> std::io::Result<u64> {
         let echo = self.start_echo_responder().await?;
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
-        let stats: Vec<(Arc<str>, Arc<PluginStats>)> = self
-            .tasks
-            .iter()
-            .map(|t| (t.name.clone(), t.stats.clone()))
-            .collect();
+        let self_metrics = Arc::new(SelfMetrics {
+            plugins: self
+                .tasks
+                .iter()
+                .map(|t| (t.name.clone(), t.stats.clone()))
+                .collect(),
+            transport: sink.transport(),
+        });
+        let metrics_server = self
+            .start_metrics_server(self_metrics.clone(), shutdown.clone())
+            .await?;
         let settings = BatcherSettings {
             host_id: if sink.is_spool() {
                 self.config.aggregator_host_id()
@@ -157,14 +163,59 @@ impl Agent {
             ));
         }
         drop(sender);
-        tracing::info!(plugins = stats.len(), "Agent running.");
+        tracing::info!(plugins = self_metrics.plugins.len(), "Agent running.");
         // Ends once every actor has stopped and dropped its sender.
-        let written = run_batcher(settings, sink, receiver, stats).await;
+        let written = run_batcher(settings, sink, receiver, self_metrics).await;
         if let Some(echo) = echo {
             echo.abort();
         }
+        if let Some(server) = metrics_server {
+            server.abort();
+        }
         self.resources.close().await;
         written
+    }
+
+    /// Serve the self-metrics on `metrics_listen` (`GET /metrics`), if set.
+    /// A port that cannot be bound stops start-up with the setting's name.
+    async fn start_metrics_server(
+        &self,
+        metrics: Arc<SelfMetrics>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> std::io::Result<Option<tokio::task::JoinHandle<()>>> {
+        let listen = &self.config.metrics_listen;
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("metrics_listen {listen}: {e}")))?;
+        tracing::info!(listen = %listen, "Serving self-metrics at /metrics.");
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        metrics.exposition(unix_ms()),
+                    )
+                }
+            }),
+        );
+        Ok(Some(tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = shutdown.wait_for(|stop| *stop).await;
+                })
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "The self-metrics listener failed.");
+            }
+        })))
     }
 
     /// Answer peers' UDP echo probes when `net.echo_listen` is set. A port

@@ -48,6 +48,10 @@ pub struct AgentConfig {
     pub net: NetConfig,
     #[serde(default)]
     pub plugins: Vec<PluginConfig>,
+    /// Where to serve the agent's self-metrics in Prometheus' text format
+    /// (`GET /metrics`), e.g. `127.0.0.1:9464`; empty is off.
+    #[serde(default)]
+    pub metrics_listen: String,
     /// Directory of the config file, for resolving relative paths.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -585,6 +589,17 @@ impl AgentConfig {
                 format!(
                     "{:?} is not an address:port (for example 0.0.0.0:5124)",
                     self.net.echo_listen
+                ),
+            );
+        }
+        if !self.metrics_listen.is_empty()
+            && self.metrics_listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            findings.error(
+                "metrics_listen",
+                format!(
+                    "{:?} is not an address:port (for example 127.0.0.1:9464)",
+                    self.metrics_listen
                 ),
             );
         }

@@ -12,11 +12,8 @@ use tokio::sync::mpsc;
 
 use crate::config::OutputFormat;
 use crate::runtime::system::unix_ms;
-use crate::stats::PluginStats;
-use crate::transport::Transport;
-use crate::transport::collection::CollectionFilter;
-use crate::transport::sender::TransportStats;
-use crate::transport::spool::Spool;
+use crate::stats::SelfMetrics;
+use crate::transport::{Handles, Transport};
 use p2pmon_common::wire::{Batch, Record};
 
 /// Where batches go.
@@ -31,11 +28,7 @@ enum Target {
         /// Numbering of written batches (the spool numbers its own).
         seq: u64,
     },
-    Spool {
-        spool: Arc<Spool>,
-        stats: Arc<TransportStats>,
-        collection: Arc<CollectionFilter>,
-    },
+    Spool(Handles),
 }
 
 impl Sink {
@@ -50,14 +43,18 @@ impl Sink {
     }
 
     /// Batches go to the transport's spool, without the metrics the
-    /// aggregator does not collect; its figures join the self-metrics.
+    /// aggregator does not collect.
     pub fn spool(transport: &Transport) -> Self {
         Self {
-            target: Target::Spool {
-                spool: transport.spool.clone(),
-                stats: transport.stats.clone(),
-                collection: transport.collection.clone(),
-            },
+            target: Target::Spool(transport.handles.clone()),
+        }
+    }
+
+    /// The transport behind a spool sink, for the self-metrics.
+    pub fn transport(&self) -> Option<Handles> {
+        match &self.target {
+            Target::Spool(handles) => Some(handles.clone()),
+            Target::Writer { .. } => None,
         }
     }
 
@@ -88,9 +85,9 @@ impl Sink {
                 };
                 self.write_batch(&batch)
             }
-            Target::Spool {
+            Target::Spool(Handles {
                 spool, collection, ..
-            } => {
+            }) => {
                 let mut records = records;
                 collection.retain(&mut records);
                 if records.is_empty() {
@@ -109,24 +106,7 @@ impl Sink {
     }
 
     pub fn is_spool(&self) -> bool {
-        matches!(self.target, Target::Spool { .. })
-    }
-
-    /// Self-metrics of the sink itself (the spool and the sender).
-    fn self_records(&self, timestamp_ms: u64) -> Vec<Record> {
-        match &self.target {
-            Target::Writer { .. } => Vec::new(),
-            Target::Spool {
-                spool,
-                stats,
-                collection,
-            } => {
-                let mut records = spool.to_records(timestamp_ms);
-                records.extend(stats.to_records(timestamp_ms));
-                records.extend(collection.to_records(timestamp_ms));
-                records
-            }
-        }
+        matches!(self.target, Target::Spool(_))
     }
 
     /// Write a numbered batch to a writer sink (the spool numbers its own).
@@ -165,13 +145,13 @@ pub struct BatcherSettings {
 
 /// Receive records until every sender is gone (the actors stop on shutdown,
 /// after finishing and sending the call in progress), then flush what is
-/// left. Self-metrics of `plugins` (and of the sink) are added at every timed
-/// flush and at the end. Returns the number of batches written.
+/// left. The agent's self-metrics are added at every timed flush and at the
+/// end. Returns the number of batches written.
 pub async fn run_batcher(
     settings: BatcherSettings,
     mut sink: Sink,
     mut records: mpsc::Receiver<Vec<Record>>,
-    plugins: Vec<(Arc<str>, Arc<PluginStats>)>,
+    self_metrics: Arc<SelfMetrics>,
 ) -> std::io::Result<u64> {
     let mut pending: Vec<Record> = Vec::with_capacity(settings.batch_size);
     let mut batches: u64 = 0;
@@ -188,12 +168,8 @@ pub async fn run_batcher(
         }
         Ok(())
     };
-    let self_metrics = |pending: &mut Vec<Record>, sink: &Sink| {
-        let now = unix_ms();
-        for (name, stats) in &plugins {
-            pending.extend(stats.to_records(name, now));
-        }
-        pending.extend(sink.self_records(now));
+    let add_self_metrics = |pending: &mut Vec<Record>| {
+        pending.extend(self_metrics.to_records(unix_ms()));
     };
 
     loop {
@@ -208,12 +184,12 @@ pub async fn run_batcher(
                 None => break,
             },
             _ = ticker.tick() => {
-                self_metrics(&mut pending, &sink);
+                add_self_metrics(&mut pending);
                 flush(&mut pending, &mut sink)?;
             }
         }
     }
-    self_metrics(&mut pending, &sink);
+    add_self_metrics(&mut pending);
     flush(&mut pending, &mut sink)?;
     Ok(batches)
 }

@@ -1,8 +1,10 @@
 //! Agent self-metrics: per plugin call counts, failures by kind, collect
 //! duration and memory. Plugins' actors update them; the batcher turns them
-//! into `agent_plugin_*` records at every flush.
+//! into `agent_plugin_*` records at every flush, and `metrics_listen` serves
+//! them (with the spool's and the sender's) in Prometheus' text format.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::runtime::CallError;
@@ -142,6 +144,44 @@ impl PluginStats {
                 agent_metric(name, value, unit, kind, tags, timestamp_ms)
             })
             .collect()
+    }
+}
+
+/// Every self-metric of a running agent: its plugins', and when it ships to
+/// an aggregator, the spool's, the sender's and the collection filter's.
+pub struct SelfMetrics {
+    pub plugins: Vec<(Arc<str>, Arc<PluginStats>)>,
+    pub transport: Option<crate::transport::Handles>,
+}
+
+impl SelfMetrics {
+    pub fn to_records(&self, timestamp_ms: u64) -> Vec<Record> {
+        let mut records = Vec::new();
+        for (name, stats) in &self.plugins {
+            records.extend(stats.to_records(name, timestamp_ms));
+        }
+        if let Some(transport) = &self.transport {
+            records.extend(transport.to_records(timestamp_ms));
+        }
+        records
+    }
+
+    /// The same, in Prometheus' text format (`p2pmon_agent_*`).
+    pub fn exposition(&self, timestamp_ms: u64) -> String {
+        use p2pmon_common::prometheus::{Sample, render};
+        let samples = self
+            .to_records(timestamp_ms)
+            .into_iter()
+            .filter_map(|record| match record {
+                Record::Metric(m) => {
+                    let help = format!("{} ({}), the agent's own figure", m.name, m.unit);
+                    let sample = Sample::new("p2pmon_", &m.name, m.kind, &help, m.value);
+                    Some(m.tags.iter().fold(sample, |s, (k, v)| s.label(k, v)))
+                }
+                Record::Event(_) => None,
+            })
+            .collect();
+        render(samples)
     }
 }
 

@@ -88,3 +88,55 @@ async fn the_aggregators_metrics_pass_promtool() -> Result<()> {
     assert!(!passed, "a counter without _total is a lint error");
     Ok(())
 }
+
+#[test]
+fn the_agents_self_metrics_pass_promtool() -> Result<()> {
+    use p2pmon_tests::agent_process::{AgentProcess, system};
+    use p2pmon_tests::aggregator::{AggregatorProcess, free_port, http_ok};
+    use std::path::PathBuf;
+    let root = tempfile::tempdir()?;
+    let mut aggregator = AggregatorProcess::configure(
+        &PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-aggregator")),
+        &root.path().join("aggregator"),
+        "",
+    )?;
+    aggregator.start()?;
+    let port = free_port()?;
+    let mut agent = AgentProcess::configure(
+        &PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-agent")),
+        &root.path().join("host-a"),
+        "host-a",
+        &aggregator.ingest_url(),
+        &aggregator.command(&["token", "create", "--join"])?,
+        &[system(200)],
+        &format!("metrics_listen: '127.0.0.1:{port}'"),
+    )?;
+    agent.start()?;
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let text = loop {
+        if http_ok(&url).unwrap_or(false) {
+            let text = runtime.block_on(async { reqwest::get(&url).await?.text().await })?;
+            // Once the first batch went out, every family is there.
+            if text.contains("p2pmon_agent_records_sent_total ")
+                && !text.contains("p2pmon_agent_records_sent_total 0\n")
+                && text.contains("p2pmon_agent_plugin_calls_total{plugin=\"system\"}")
+            {
+                break text;
+            }
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "no self-metrics at {url}:\n{}",
+            agent.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let (passed, said) = promtool(&text)?;
+    assert!(passed, "promtool: {said}\n{text}");
+    assert!(agent.stop()?.success(), "{}", agent.log());
+    Ok(())
+}

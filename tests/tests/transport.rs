@@ -138,13 +138,13 @@ async fn each_answer_of_the_aggregator_gets_its_treatment() -> Result<()> {
         let batch = (0..records)
             .map(|r| metric("x", (i * 10 + r) as f64, &[], now))
             .collect();
-        transport.spool.push("scripted", now, batch)?;
+        transport.handles.spool.push("scripted", now, batch)?;
     }
     let started = Instant::now();
     let deadline = started + Duration::from_secs(20);
-    while !transport.spool.is_empty() {
+    while !transport.handles.spool.is_empty() {
         if Instant::now() > deadline {
-            bail!("spool not drained: {:?}", transport.spool.figures());
+            bail!("spool not drained: {:?}", transport.handles.spool.figures());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -171,7 +171,7 @@ async fn each_answer_of_the_aggregator_gets_its_treatment() -> Result<()> {
         started.elapsed() >= Duration::from_secs(1),
         "Retry-After was honoured"
     );
-    let stats = &transport.stats;
+    let stats = &transport.handles.stats;
     assert_eq!(stats.batches_sent.load(Ordering::Relaxed), 3);
     assert_eq!(stats.records_sent.load(Ordering::Relaxed), 3 + 2 + 1);
     assert_eq!(stats.batches_rejected.load(Ordering::Relaxed), 2);
@@ -195,9 +195,10 @@ async fn shutdown_leaves_what_cannot_be_sent_in_the_spool() -> Result<()> {
     )?;
     let transport = Transport::start(&config, Vec::new())?;
     transport
+        .handles
         .spool
         .push("nobody", now_ms(), vec![metric("x", 1.0, &[], now_ms())])?;
-    let spool = transport.spool.clone();
+    let spool = transport.handles.spool.clone();
     let started = Instant::now();
     transport.finish().await;
     assert!(

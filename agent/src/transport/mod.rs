@@ -61,12 +61,28 @@ pub fn join_token(config: &AgentConfig) -> String {
         .to_string()
 }
 
-/// The spool, its counters, and the running sender.
-pub struct Transport {
+/// What the spool sink and the self-metrics share with the sender.
+#[derive(Clone)]
+pub struct Handles {
     pub spool: Arc<Spool>,
     pub stats: Arc<TransportStats>,
     /// Set by every hello answer; the spool sink applies it.
     pub collection: Arc<CollectionFilter>,
+}
+
+impl Handles {
+    /// Their self-metrics.
+    pub fn to_records(&self, timestamp_ms: u64) -> Vec<p2pmon_common::wire::Record> {
+        let mut records = self.spool.to_records(timestamp_ms);
+        records.extend(self.stats.to_records(timestamp_ms));
+        records.extend(self.collection.to_records(timestamp_ms));
+        records
+    }
+}
+
+/// The spool, its counters, and the running sender.
+pub struct Transport {
+    pub handles: Handles,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -121,9 +137,11 @@ impl Transport {
         );
         let task = tokio::spawn(sender.run());
         Ok(Self {
-            spool,
-            stats,
-            collection,
+            handles: Handles {
+                spool,
+                stats,
+                collection,
+            },
             stop,
             task,
         })
