@@ -55,6 +55,9 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Check agent.yml and that every enabled plugin's file is there (exit 2
+    /// if not); what an installer or a service manager runs first.
+    CheckConfig,
     /// Work with plugin files.
     Plugin {
         #[command(subcommand)]
@@ -130,6 +133,28 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugin {
             command: PluginCommand::Inspect { file },
         } => inspect(&cli.config, &file).await,
+        Command::CheckConfig => {
+            let Some(config) = load_config(&cli.config) else {
+                return Ok(ExitCode::from(2));
+            };
+            let missing: Vec<String> = config
+                .enabled_plugins()
+                .map(|plugin| config.plugin_path(plugin))
+                .filter(|path| !path.is_file())
+                .map(|path| path.display().to_string())
+                .collect();
+            if !missing.is_empty() {
+                eprintln!("p2pmon-agent: plugin files missing: {}", missing.join(", "));
+                return Ok(ExitCode::from(2));
+            }
+            println!(
+                "{} is valid: {} plugins enabled, output {:?}",
+                cli.config.display(),
+                config.enabled_plugins().count(),
+                config.output.kind
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

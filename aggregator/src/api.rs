@@ -56,6 +56,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .merge(protected)
         .merge(crate::web::router())
         .fallback(|| async { Refusal::new(StatusCode::NOT_FOUND, "not_found", "no such API path") })
+        .layer(middleware::from_fn(crate::server::access_log))
         .with_state(shared)
 }
 

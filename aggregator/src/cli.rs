@@ -125,7 +125,10 @@ pub enum HostCommand {
 /// Parse the command line, set up logging and run: what `main` does.
 pub fn entry() -> ExitCode {
     let cli = Cli::parse();
-    p2pmon_common::logging::init(&cli.log);
+    // `serve` sets up its log files once the config is read.
+    if !matches!(cli.command, Command::Serve) {
+        p2pmon_common::logging::init(&cli.log);
+    }
     main(cli)
 }
 
@@ -138,7 +141,7 @@ pub fn main(cli: Cli) -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve => serve(config),
+        Command::Serve => serve(config, &cli.log),
         Command::Token {
             command:
                 TokenCommand::Create {
@@ -420,7 +423,20 @@ fn test_alerts(config: &AggregatorConfig) -> anyhow::Result<()> {
     })
 }
 
-fn serve(config: AggregatorConfig) -> anyhow::Result<()> {
+fn serve(config: AggregatorConfig, log: &str) -> anyhow::Result<()> {
+    let files = match config.log_dir() {
+        Some(dir) => {
+            let json = config.logging.format == config::LogFormat::Json;
+            let files = p2pmon_common::logging::init_with_files(log, &dir, json)
+                .map_err(|e| anyhow::anyhow!("logging.dir: {e}"))?;
+            tracing::info!(dir = %dir.display(), "Logging to monitor.log, alerts.log, access.log and error.log; SIGHUP reopens them.");
+            Some(files)
+        }
+        None => {
+            p2pmon_common::logging::init(log);
+            None
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .thread_name("p2pmon-aggregator")
         .enable_all()
@@ -432,6 +448,19 @@ fn serve(config: AggregatorConfig) -> anyhow::Result<()> {
             wait_for_signal().await;
             let _ = stop.send(true);
         });
+        #[cfg(unix)]
+        if let Some(files) = files {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut hangup = signal(SignalKind::hangup())?;
+            tokio::spawn(async move {
+                while hangup.recv().await.is_some() {
+                    match files.reopen() {
+                        Ok(()) => tracing::info!("Log files reopened."),
+                        Err(error) => tracing::error!(%error, "Log files not reopened."),
+                    }
+                }
+            });
+        }
         let _ = stopped.wait_for(|s| *s).await;
         tracing::info!("Shutting down.");
         server.shutdown().await?;

@@ -46,6 +46,9 @@ pub struct AggregatorConfig {
     /// The coordinator that automatic actions are sent to (optional).
     #[serde(default)]
     pub coordinator: CoordinatorConfig,
+    /// The log files of `serve`.
+    #[serde(default)]
+    pub logging: LoggingConfig,
     /// Directory of the config file, for resolving relative paths.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -171,6 +174,26 @@ impl Default for IngestConfig {
             plugin_allowlist: Vec::new(),
         }
     }
+}
+
+/// Where `serve` writes the seed's log files (monitor, alerts, access,
+/// error); empty: stderr only. The shipped config says /var/log/p2p.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingConfig {
+    #[serde(default)]
+    pub dir: PathBuf,
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// The query API FluxCP and the dashboard read.
@@ -421,6 +444,11 @@ impl AggregatorConfig {
         let parent = path.parent().unwrap_or_else(|| Path::new("."));
         config.base_dir = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
         Ok(config)
+    }
+
+    /// The log directory, if files are wanted.
+    pub fn log_dir(&self) -> Option<PathBuf> {
+        (!self.logging.dir.as_os_str().is_empty()).then(|| self.base_dir.join(&self.logging.dir))
     }
 
     pub fn data_dir(&self) -> PathBuf {

@@ -107,6 +107,7 @@ pub fn router(state: Arc<IngestState>) -> Router {
         .fallback(|| async {
             Refusal::new(StatusCode::NOT_FOUND, "not_found", "no such ingest path")
         })
+        .layer(axum::middleware::from_fn(crate::server::access_log))
         .with_state(state)
 }
 

@@ -146,7 +146,7 @@ impl Server {
             rates: RateLimits::default(),
         }));
         let ingest_handle = axum_server::Handle::new();
-        let service = ingest_app.into_make_service();
+        let service = ingest_app.into_make_service_with_connect_info::<SocketAddr>();
         match config.tls_paths() {
             Some((cert, key)) => {
                 let _ = rustls::crypto::ring::default_provider().install_default();
@@ -188,11 +188,14 @@ impl Server {
         let api_app = crate::api::router(shared.clone());
         let mut api_shutdown = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
-            let served = axum::serve(api_listener, api_app)
-                .with_graceful_shutdown(async move {
-                    let _ = api_shutdown.wait_for(|stop| *stop).await;
-                })
-                .await;
+            let served = axum::serve(
+                api_listener,
+                api_app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = api_shutdown.wait_for(|stop| *stop).await;
+            })
+            .await;
             if let Err(error) = served {
                 tracing::error!(%error, "API listener failed.");
             }
@@ -309,6 +312,33 @@ impl Server {
         tracing::info!("Aggregator stopped; store flushed.");
         closed
     }
+}
+
+/// One `access` line per HTTP request (ingest and API): who, what, the
+/// answer and how long it took. The path only: queries can carry tickets.
+pub async fn access_log(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.to_string())
+        .unwrap_or_default();
+    let response = next.run(request).await;
+    tracing::info!(
+        target: p2pmon_common::logging::ACCESS,
+        %peer,
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
 }
 
 /// Make a revocation take effect now in this process: forget cached

@@ -236,3 +236,85 @@ fn malformed_aggregator_config_names_every_bad_field() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// packaging/install-agent.sh under another root: the binary, the plugins,
+/// an agent.yml that loads and enrolls with the join token, the unit; bad
+/// arguments are refused before anything is written.
+#[test]
+fn the_agent_installer_writes_a_working_install() -> anyhow::Result<()> {
+    let root = workspace_root();
+    let plugins = root.join("target/plugins");
+    anyhow::ensure!(
+        plugins.join("p2pmon_plugin_system.wasm").is_file(),
+        "run `make plugins` first"
+    );
+    let target = tempfile::tempdir()?;
+    let token = format!("p2pj_{}", "ab".repeat(32));
+    let install = |extra: &[&str]| -> anyhow::Result<std::process::Output> {
+        Ok(
+            std::process::Command::new(root.join("packaging/install-agent.sh"))
+                .args([
+                    "--aggregator",
+                    "http://127.0.0.1:5123",
+                    "--host-type",
+                    "vps",
+                ])
+                .args(["--binary", env!("CARGO_BIN_EXE_p2pmon-test-agent")])
+                .arg("--plugins")
+                .arg(&plugins)
+                .arg("--root")
+                .arg(target.path())
+                .args(extra)
+                .output()?,
+        )
+    };
+    let refused = install(&["--join-token", "not-a-token"])?;
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("join token"));
+    assert!(!target.path().join("etc").exists(), "nothing written");
+
+    let out = install(&["--join-token", &token, "--host-id", "vps-7"])?;
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let etc = target.path().join("etc/p2pmon");
+    let config = p2pmon_agent::config::AgentConfig::load(&etc.join("agent.yml"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert_eq!(config.host_id, "vps-7");
+    assert_eq!(config.aggregator.join_token, token);
+    assert_eq!(
+        config.aggregator.host_type,
+        p2pmon_common::wire::HostType::Vps
+    );
+    assert!(
+        config
+            .plugin_path(&config.plugins[0])
+            .starts_with(target.path().join("etc/p2pmon"))
+    );
+    assert!(target.path().join("usr/local/bin/p2pmon-agent").is_file());
+    assert!(
+        target
+            .path()
+            .join("usr/local/lib/p2pmon/plugins/p2pmon_plugin_game.wasm")
+            .is_file()
+    );
+    assert!(
+        target
+            .path()
+            .join("etc/systemd/system/p2pmon-agent.service")
+            .is_file()
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(etc.join("agent.yml"))?
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "the join token is not readable by others");
+    // A second run keeps the existing config.
+    let again = install(&["--join-token", &token, "--host-id", "other"])?;
+    assert!(again.status.success());
+    assert!(std::fs::read_to_string(etc.join("agent.yml"))?.contains("host_id: vps-7"));
+    Ok(())
+}

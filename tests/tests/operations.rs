@@ -337,3 +337,62 @@ async fn verify_metrics_names_gaps_and_silent_series() -> Result<()> {
     );
     Ok(())
 }
+
+/// The seed's log files: each line where it belongs, as JSON lines, and
+/// reopened on SIGHUP after logrotate moved them.
+#[test]
+fn logs_go_to_the_seeds_files_and_are_reopened_on_sighup() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let dir = root.path().join("aggregator");
+    let mut aggregator =
+        AggregatorProcess::configure(&binary(), &dir, "logging: {dir: logs, format: json}")?;
+    aggregator.start()?;
+    let logs = dir.join("logs");
+    let read = |name: &str| std::fs::read_to_string(logs.join(name)).unwrap_or_default();
+    let get =
+        |path: &str| p2pmon_tests::aggregator::http_ok(&format!("{}{path}", aggregator.api_url()));
+    get("/api/v1/health")?;
+    let wait_for = |name: &str, needle: &str| -> Result<String> {
+        for _ in 0..100 {
+            let text = read(name);
+            if text.contains(needle) {
+                return Ok(text);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        anyhow::bail!("{needle} never reached {name}: {:?}", read(name))
+    };
+    let access = wait_for("access.log", "/api/v1/health")?;
+    let line: serde_json::Value = serde_json::from_str(access.lines().next().context("a line")?)?;
+    assert_eq!(line["fields"]["path"], "/api/v1/health", "{line}");
+    assert_eq!(line["fields"]["status"], 200, "{line}");
+    wait_for("alerts.log", "\"target\":\"p2pmon_aggregator::alerting")?;
+    let monitor = read("monitor.log");
+    assert!(monitor.contains("Aggregator serving"), "{monitor}");
+    assert!(
+        !monitor.contains("/api/v1/health"),
+        "access lines stay in access.log"
+    );
+    // An unknown API path is a 404 in access.log, and nothing in error.log.
+    get("/api/v1/nowhere")?;
+    wait_for("access.log", "/api/v1/nowhere")?;
+    assert!(!read("error.log").contains("nowhere"));
+
+    // logrotate moves the files away, then sends SIGHUP.
+    std::fs::rename(logs.join("access.log"), logs.join("access.log.1"))?;
+    let pid = aggregator.pid().context("running")?;
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()?
+            .success()
+    );
+    wait_for("monitor.log", "Log files reopened")?;
+    get("/api/v1/health")?;
+    let fresh = wait_for("access.log", "/api/v1/health")?;
+    assert!(!fresh.contains("/api/v1/nowhere"), "a new file: {fresh}");
+    let rotated = std::fs::read_to_string(logs.join("access.log.1"))?;
+    assert!(rotated.contains("/api/v1/nowhere"), "{rotated}");
+    assert!(aggregator.stop()?.success());
+    Ok(())
+}
