@@ -1,7 +1,7 @@
 //! The `p2pmon-aggregator` command line: `serve`, `token create`, `host list`,
 //! `host revoke`, `test-notifications`, `test-alerts`, and the operator's
 //! `cleanup`, `backup`, `restore`, `check-health`, `check-websocket`,
-//! `verify-metrics`. The token and host commands work on the store directly, so
+//! `verify-metrics`, `debug-metrics`. The token and host commands work on the store directly, so
 //! they run with or without a server (which sees changes within a second).
 
 use std::path::PathBuf;
@@ -79,6 +79,14 @@ pub enum Command {
     CheckHealth,
     /// Connect to the running aggregator's WebSocket feed and ping it.
     CheckWebsocket,
+    /// Follow one host's points through the running aggregator: what it
+    /// knows of the host, then each batch as stored, point by point.
+    DebugMetrics {
+        host: String,
+        /// Stop after this many batches (default: until Ctrl-C).
+        #[arg(long)]
+        batches: Option<usize>,
+    },
     /// Which hosts' series have gaps in a recent window, and which went
     /// silent, since when (exit 1 if any).
     VerifyMetrics {
@@ -173,6 +181,7 @@ pub fn main(cli: Cli) -> ExitCode {
         .map_err(Into::into),
         Command::CheckHealth => return check_health(&config, false),
         Command::CheckWebsocket => return check_health(&config, true),
+        Command::DebugMetrics { host, batches } => debug_metrics(&config, &host, batches),
         Command::VerifyMetrics {
             minutes,
             intervals,
@@ -272,6 +281,22 @@ fn cleanup(config: &AggregatorConfig) -> anyhow::Result<()> {
         deleted.points, deleted.minute_rollups, deleted.hour_rollups, deleted.events
     );
     Ok(())
+}
+
+fn debug_metrics(
+    config: &AggregatorConfig,
+    host: &str,
+    batches: Option<usize>,
+) -> anyhow::Result<()> {
+    let token = health::short_token(config, "debug-metrics")?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let mut out = std::io::stdout();
+        tokio::select! {
+            followed = ops::debug::follow(config, &token, host, batches, &mut out) => followed,
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
+    })
 }
 
 fn verify_metrics(

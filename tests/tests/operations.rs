@@ -396,3 +396,48 @@ fn logs_go_to_the_seeds_files_and_are_reopened_on_sighup() -> Result<()> {
     assert!(aggregator.stop()?.success());
     Ok(())
 }
+
+#[test]
+fn debug_metrics_follows_one_hosts_points_through_ingest() -> Result<()> {
+    use p2pmon_tests::agent_process::{AgentProcess, counter};
+    let root = tempfile::tempdir()?;
+    let mut aggregator =
+        AggregatorProcess::configure(&binary(), &root.path().join("aggregator"), "")?;
+    aggregator.start()?;
+    let config = aggregator.config_path.clone();
+    let out = run(&config, &["debug-metrics", "nobody", "--batches", "1"])?;
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("not an enrolled host"),
+        "{}",
+        text(&out)
+    );
+
+    let mut agent = AgentProcess::configure(
+        &PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-agent")),
+        &root.path().join("host-a"),
+        "host-a",
+        &aggregator.ingest_url(),
+        &aggregator.command(&["token", "create", "--join"])?,
+        &[counter(100)],
+        "",
+    )?;
+    agent.start()?;
+    let mut report = String::new();
+    for _ in 0..100 {
+        let out = run(&config, &["debug-metrics", "host-a", "--batches", "2"])?;
+        report = text(&out);
+        // Once it has stored a batch of the host's, the host is online.
+        if out.status.success() && report.contains("online") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(report.contains("host host-a: online (p2p)"), "{report}");
+    assert!(report.contains("plugins: counter"), "{report}");
+    assert_eq!(report.matches("batch stored at").count(), 2, "{report}");
+    assert!(report.contains("  test_sequence = "), "{report}");
+    assert!(report.contains("ms before storing"), "{report}");
+    agent.stop()?;
+    Ok(())
+}

@@ -16,6 +16,7 @@
 //! manifest, keeps the current store beside it (`store.db.before-restore-<ms>`)
 //! and swaps the backup in with a rename.
 
+pub mod debug;
 pub mod health;
 pub mod verify;
 
