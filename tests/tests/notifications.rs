@@ -356,3 +356,100 @@ async fn a_silence_keeps_channels_quiet_but_the_alert_visible() -> anyhow::Resul
     );
     Ok(())
 }
+
+/// Forwarding to an existing Alertmanager: Debian's prometheus-alertmanager
+/// on loopback gets the alert through its v2 API while it fires (labels
+/// alertname, host, severity, type; an end a few minutes ahead, renewed
+/// every minute), and sees it end when it resolves.
+#[tokio::test]
+async fn alerts_are_forwarded_to_a_real_alertmanager() -> anyhow::Result<()> {
+    use anyhow::Context;
+    let dir = tempfile::tempdir()?;
+    let port = p2pmon_tests::aggregator::free_port()?;
+    std::fs::write(
+        dir.path().join("alertmanager.yml"),
+        "route: { receiver: quiet }\nreceivers:\n  - name: quiet\n",
+    )?;
+    let mut alertmanager = std::process::Command::new("prometheus-alertmanager")
+        .arg(format!(
+            "--config.file={}",
+            dir.path().join("alertmanager.yml").display()
+        ))
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("prometheus-alertmanager is not installed: run `make test-deps`")?;
+    let base = format!("http://127.0.0.1:{port}");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !http
+        .get(format!("{base}/-/ready"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "Alertmanager did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let result = async {
+        let agg = TestAggregator::start_with_alerts(&format!(
+            "alerts:\n  cpu_usage: {{ warning: 80, critical: 95, duration: 0 }}\n\
+             notifications:\n  alertmanager: {{ enabled: true, url: '{base}' }}\n  group_wait_ms: 0\n"
+        ))
+        .await?;
+        let cred = agg.enroll("host-a").await?;
+        let send = |seq: u64, cpu: f64| batch("host-a", "s", seq, vec![metric("cpu_usage", cpu, &[], now_ms())]);
+        agg.post_batch(&cred, &send(1, 91.0)).await?;
+        let active = |http: reqwest::Client, base: String| async move {
+            let alerts: Vec<serde_json::Value> = http
+                .get(format!("{base}/api/v2/alerts?active=true&silenced=false&inhibited=false"))
+                .send()
+                .await?
+                .json()
+                .await?;
+            anyhow::Ok(alerts)
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let alert = loop {
+            let alerts = active(http.clone(), base.clone()).await?;
+            if let Some(alert) = alerts.into_iter().find(|a| a["labels"]["alertname"] == "cpu_usage") {
+                break alert;
+            }
+            anyhow::ensure!(std::time::Instant::now() < deadline, "the alert never reached Alertmanager");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(alert["labels"]["host"], "host-a", "{alert}");
+        assert_eq!(alert["labels"]["severity"], "warning", "{alert}");
+        assert_eq!(alert["labels"]["type"], "performance", "{alert}");
+        assert_eq!(alert["status"]["state"], "active", "{alert}");
+        assert!(alert["annotations"]["summary"].as_str().unwrap_or("").contains("cpu_usage"));
+
+        agg.post_batch(&cred, &send(2, 10.0)).await?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while active(http.clone(), base.clone())
+            .await?
+            .iter()
+            .any(|a| a["labels"]["alertname"] == "cpu_usage")
+        {
+            anyhow::ensure!(std::time::Instant::now() < deadline, "the alert did not end in Alertmanager");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let sent = agg.channel_counts("alertmanager").0;
+        assert!(sent >= 2, "fired and resolved: {sent} sent");
+        anyhow::Ok(())
+    }
+    .await;
+    let _ = alertmanager.kill();
+    let _ = alertmanager.wait();
+    result
+}

@@ -45,6 +45,8 @@ pub struct Alerting {
     actions: actions::Actions,
     /// When each firing alert was last notified (wall clock, ms), for reminders.
     notified: Mutex<std::collections::HashMap<i64, i64>>,
+    /// When Alertmanager was last told of the open alerts (ms).
+    kept_alive_ms: std::sync::atomic::AtomicI64,
     jobs: mpsc::UnboundedSender<Job>,
     hub: Arc<Hub>,
     saver: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -115,6 +117,7 @@ impl Alerting {
             notifier: Mutex::new(Arc::new(notifier)),
             actions,
             notified: Mutex::default(),
+            kept_alive_ms: std::sync::atomic::AtomicI64::new(0),
             jobs,
             hub,
             saver: Mutex::new(Some(saver)),
@@ -335,6 +338,28 @@ impl Alerting {
         for transition in due {
             self.emit(transition);
         }
+        self.keep_alive(now_ms);
+    }
+
+    /// Every minute, tell keep-alive channels (Alertmanager) of the open
+    /// alerts again, so they stay active there while they are here.
+    fn keep_alive(&self, now_ms: i64) {
+        use std::sync::atomic::Ordering;
+        let last = self.kept_alive_ms.load(Ordering::Relaxed);
+        if now_ms - last < notify::KEEP_ALIVE_MS {
+            return;
+        }
+        self.kept_alive_ms.store(now_ms, Ordering::Relaxed);
+        let open: Vec<Alert> = match self.engine.lock() {
+            Ok(engine) => engine.open_alerts().cloned().collect(),
+            Err(_) => return,
+        };
+        if open.is_empty() {
+            return;
+        }
+        if let Ok(notifier) = self.notifier.lock() {
+            notifier.keep_alive(&open);
+        }
     }
 
     /// Apply the settings table over alerts.yml: thresholds to the engine,
@@ -422,6 +447,13 @@ impl Alerting {
             }),
             webhook("discord", &n.discord),
             webhook("slack", &n.slack),
+            json!({
+                "channel": "alertmanager",
+                "enabled": n.alertmanager.enabled,
+                "min_severity": n.alertmanager.min_severity,
+                "send_resolved": n.alertmanager.send_resolved,
+                "target": host_of(&n.alertmanager.url),
+            }),
             json!({
                 "channel": "sms",
                 "enabled": n.sms.enabled,

@@ -14,7 +14,12 @@
 //!     auth_token: ...
 //!     from: "+15550100"
 //!     to: ["+15550199"]        # critical alerts only, unless min_severity says otherwise
+//!   alertmanager: { enabled: true, url: http://127.0.0.1:9093 }   # an existing Alertmanager (v2 API)
 //! ```
+//!
+//! Alertmanager is told of firing alerts again every minute (each with an
+//! end three minutes ahead, as Prometheus does), so an alert the aggregator
+//! stops sending expires there instead of firing forever.
 //!
 //! Each channel has its own queue and task, so a channel that is down or slow
 //! never delays the others; retries follow [`super::retry`]. Webhook URLs
@@ -46,6 +51,8 @@ pub struct NotificationsConfig {
     pub slack: WebhookConfig,
     #[serde(default)]
     pub sms: SmsConfig,
+    #[serde(default)]
+    pub alertmanager: AlertmanagerConfig,
     /// Attempts per message on 429, 5xx or no answer.
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
@@ -74,6 +81,7 @@ impl Default for NotificationsConfig {
             discord: WebhookConfig::default(),
             slack: WebhookConfig::default(),
             sms: SmsConfig::default(),
+            alertmanager: AlertmanagerConfig::default(),
             max_attempts: default_attempts(),
             retry_base_ms: default_retry_ms(),
             timeout_ms: default_timeout_ms(),
@@ -198,8 +206,44 @@ fn yes() -> bool {
     true
 }
 
+/// An Alertmanager to forward alerts to (`POST {url}/api/v2/alerts`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Its base URL, e.g. `http://127.0.0.1:9093`.
+    #[serde(default)]
+    pub url: String,
+    #[serde(default = "warning")]
+    pub min_severity: Level,
+    #[serde(default = "yes")]
+    pub send_resolved: bool,
+}
+
+impl Default for AlertmanagerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            url: String::new(),
+            min_severity: warning(),
+            send_resolved: yes(),
+        }
+    }
+}
+
+/// How often firing alerts are sent to Alertmanager again.
+pub const KEEP_ALIVE_MS: i64 = 60_000;
+
 impl NotificationsConfig {
     pub fn validate(&self, findings: &mut Findings) {
+        if self.alertmanager.enabled {
+            check_url(
+                "notifications.alertmanager.url",
+                &self.alertmanager.url,
+                findings,
+            );
+        }
         self.email.validate(findings);
         for (name, hook) in [("discord", &self.discord), ("slack", &self.slack)] {
             if hook.enabled {
@@ -253,6 +297,19 @@ fn check_url(field: &str, text: &str, findings: &mut Findings) {
     }
 }
 
+impl Channel {
+    fn queue_up(&self, transition: &Transition) {
+        if self.queue.try_send(transition.clone()).is_err() {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                channel = self.name,
+                alert = transition.alert.id,
+                "Notification queue full; dropped."
+            );
+        }
+    }
+}
+
 /// Deliveries per channel, for the health report and tests.
 #[derive(Debug, Default)]
 pub struct ChannelStats {
@@ -266,6 +323,8 @@ struct Channel {
     name: &'static str,
     min_severity: Level,
     send_resolved: bool,
+    /// Told of firing alerts again every minute (Alertmanager).
+    keep_alive: bool,
     queue: mpsc::Sender<Transition>,
     stats: Arc<ChannelStats>,
 }
@@ -280,6 +339,7 @@ struct Spec {
     target: Target,
     min_severity: Level,
     send_resolved: bool,
+    keep_alive: bool,
 }
 
 fn http_client(config: &NotificationsConfig) -> Result<reqwest::Client, String> {
@@ -308,6 +368,7 @@ fn enabled(config: &NotificationsConfig) -> Result<Vec<Spec>, String> {
             target: Target::Email(mailer),
             min_severity: config.email.min_severity,
             send_resolved: config.email.send_resolved,
+            keep_alive: false,
         });
     }
     for (name, hook, make) in [
@@ -328,6 +389,7 @@ fn enabled(config: &NotificationsConfig) -> Result<Vec<Spec>, String> {
                 target: make(hook.webhook_url.clone()),
                 min_severity: hook.min_severity,
                 send_resolved: hook.send_resolved,
+                keep_alive: false,
             });
         }
     }
@@ -337,6 +399,16 @@ fn enabled(config: &NotificationsConfig) -> Result<Vec<Spec>, String> {
             target: Target::Sms(config.sms.clone()),
             min_severity: config.sms.min_severity,
             send_resolved: false,
+            keep_alive: false,
+        });
+    }
+    if config.alertmanager.enabled {
+        specs.push(Spec {
+            name: "alertmanager",
+            target: Target::Alertmanager(config.alertmanager.url.trim_end_matches('/').to_string()),
+            min_severity: config.alertmanager.min_severity,
+            send_resolved: config.alertmanager.send_resolved,
+            keep_alive: true,
         });
     }
     Ok(specs)
@@ -375,6 +447,7 @@ enum Target {
     Discord(String),
     Slack(String),
     Sms(SmsConfig),
+    Alertmanager(String),
 }
 
 impl Notifier {
@@ -399,6 +472,7 @@ impl Notifier {
                 name: spec.name,
                 min_severity: spec.min_severity,
                 send_resolved: spec.send_resolved,
+                keep_alive: spec.keep_alive,
                 queue,
                 stats,
             });
@@ -412,18 +486,25 @@ impl Notifier {
             let wanted = match transition.change {
                 Change::Fired | Change::Escalated | Change::Reminder => true,
                 Change::Resolved | Change::ResolvedByAdmin => channel.send_resolved,
-                Change::Deescalated | Change::Repeated | Change::Acknowledged => false,
+                // Alertmanager keys alerts by labels, severity among them.
+                Change::Deescalated => channel.keep_alive,
+                Change::Repeated | Change::Acknowledged => false,
             };
             if !wanted || transition.alert.severity < channel.min_severity {
                 continue;
             }
-            if channel.queue.try_send(transition.clone()).is_err() {
-                channel.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    channel = channel.name,
-                    alert = transition.alert.id,
-                    "Notification queue full; dropped."
-                );
+            channel.queue_up(transition);
+        }
+    }
+
+    /// Tell the keep-alive channels (Alertmanager) of `alerts` again.
+    pub fn keep_alive(&self, alerts: &[super::engine::Alert]) {
+        for channel in self.channels.iter().filter(|c| c.keep_alive) {
+            for alert in alerts.iter().filter(|a| a.severity >= channel.min_severity) {
+                channel.queue_up(&Transition {
+                    change: Change::Repeated,
+                    alert: alert.clone(),
+                });
             }
         }
     }
@@ -523,6 +604,55 @@ async fn send_one(
     }
 }
 
+/// Unix ms as RFC 3339, as Alertmanager reads times.
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// One alert as Alertmanager's v2 API takes it: labels identify it (rule,
+/// host, severity, type and the alert's own labels), a resolved one ends
+/// when it resolved, a firing one three keep-alives ahead.
+fn alertmanager_alert(transition: &Transition) -> serde_json::Value {
+    let alert = &transition.alert;
+    let name = |key: &str| -> String {
+        key.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let mut labels = serde_json::Map::new();
+    for (key, value) in &alert.labels {
+        labels.insert(name(key), value.clone().into());
+    }
+    let severity = serde_json::to_value(alert.severity).unwrap_or_default();
+    let alert_type = serde_json::to_value(alert.alert_type).unwrap_or_default();
+    labels.insert("alertname".to_string(), alert.rule.clone().into());
+    labels.insert("host".to_string(), alert.host.clone().into());
+    labels.insert("severity".to_string(), severity);
+    labels.insert("type".to_string(), alert_type);
+    let ends = match transition.change {
+        Change::Resolved | Change::ResolvedByAdmin => alert.resolved_ms.unwrap_or(alert.updated_ms),
+        _ => crate::state::now_ms() + 3 * KEEP_ALIVE_MS,
+    };
+    serde_json::json!({
+        "labels": labels,
+        "annotations": { "summary": alert.message, "value": alert.value.to_string() },
+        "startsAt": rfc3339(alert.started_ms),
+        "endsAt": rfc3339(ends),
+    })
+}
+
 fn http_requests(
     target: &Target,
     client: &reqwest::Client,
@@ -566,6 +696,10 @@ fn http_requests(
             vec![client.post(url).json(&body)]
         }
         Target::Email(_) => Vec::new(),
+        Target::Alertmanager(base) => {
+            let alerts: Vec<serde_json::Value> = group.iter().map(alertmanager_alert).collect();
+            vec![client.post(format!("{base}/api/v2/alerts")).json(&alerts)]
+        }
         Target::Sms(sms) => {
             let text = format!("p2pmon {}: {}", rendered.title, rendered.text);
             let text: String = text.chars().take(320).collect();
