@@ -94,6 +94,27 @@ impl AgentProcess {
         })
     }
 
+    /// An agent for `host` in `root/host` shipping to `aggregator`, with a
+    /// fresh join token from it (configured, not started).
+    pub fn for_aggregator(
+        binary: &Path,
+        root: &Path,
+        host: &str,
+        aggregator: &crate::aggregator::AggregatorProcess,
+        plugins: &[PluginSpec],
+        extra: &str,
+    ) -> Result<Self> {
+        Self::configure(
+            binary,
+            &root.join(host),
+            host,
+            &aggregator.ingest_url(),
+            &aggregator.command(&["token", "create", "--join"])?,
+            plugins,
+            extra,
+        )
+    }
+
     /// Start `run`; logs go to agent.log in the directory.
     pub fn start(&mut self) -> Result<()> {
         let log = std::fs::OpenOptions::new()

@@ -63,12 +63,11 @@ fn start_counter_agent(
     interval_ms: u64,
     extra: &str,
 ) -> Result<AgentProcess> {
-    let mut agent = AgentProcess::configure(
+    let mut agent = AgentProcess::for_aggregator(
         &agent_binary(),
-        &root.join(host),
+        root,
         host,
-        &aggregator.ingest_url(),
-        &join_token(aggregator)?,
+        aggregator,
         &[counter(interval_ms)],
         extra,
     )?;

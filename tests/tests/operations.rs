@@ -413,12 +413,11 @@ fn debug_metrics_follows_one_hosts_points_through_ingest() -> Result<()> {
         text(&out)
     );
 
-    let mut agent = AgentProcess::configure(
+    let mut agent = AgentProcess::for_aggregator(
         &PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-agent")),
-        &root.path().join("host-a"),
+        root.path(),
         "host-a",
-        &aggregator.ingest_url(),
-        &aggregator.command(&["token", "create", "--join"])?,
+        &aggregator,
         &[counter(100)],
         "",
     )?;

@@ -102,12 +102,11 @@ fn the_agents_self_metrics_pass_promtool() -> Result<()> {
     )?;
     aggregator.start()?;
     let port = free_port()?;
-    let mut agent = AgentProcess::configure(
+    let mut agent = AgentProcess::for_aggregator(
         &PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-agent")),
-        &root.path().join("host-a"),
+        root.path(),
         "host-a",
-        &aggregator.ingest_url(),
-        &aggregator.command(&["token", "create", "--join"])?,
+        &aggregator,
         &[system(200)],
         &format!("metrics_listen: '127.0.0.1:{port}'"),
     )?;
