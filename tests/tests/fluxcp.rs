@@ -58,8 +58,9 @@ fn every_addon_file_passes_php_lint() -> Result<()> {
     Ok(())
 }
 
-/// A fresh database holding the addon's settings table and its default rows.
-async fn settings_database() -> Result<()> {
+/// A fresh database `name` holding the addon's settings table and its
+/// default rows (each test its own: they run side by side).
+async fn settings_database(name: &str) -> Result<()> {
     use mysql_async::prelude::Queryable;
     let mut conn = mysql_async::Conn::new(
         mysql_async::Opts::from_url("mysql://root@127.0.0.1:3306")
@@ -67,11 +68,10 @@ async fn settings_database() -> Result<()> {
     )
     .await
     .context("is MariaDB running on 127.0.0.1:3306?")?;
-    conn.query_drop(format!("DROP DATABASE IF EXISTS `{DATABASE}`"))
+    conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
         .await?;
-    conn.query_drop(format!("CREATE DATABASE `{DATABASE}`"))
-        .await?;
-    conn.query_drop(format!("USE `{DATABASE}`")).await?;
+    conn.query_drop(format!("CREATE DATABASE `{name}`")).await?;
+    conn.query_drop(format!("USE `{name}`")).await?;
     let schema = std::fs::read_to_string(
         workspace_root().join("fluxcp/schemas/logindb/p2p_monitor_settings.20261126.sql"),
     )?;
@@ -85,7 +85,7 @@ async fn the_addons_phpunit_tests_pass_against_the_aggregator_and_mariadb() -> R
     if Command::new("phpunit").arg("--version").output().is_err() {
         bail!("phpunit is not installed: run `make test-deps`");
     }
-    settings_database().await?;
+    settings_database(DATABASE).await?;
     let agg = TestAggregator::start_with_alerts(
         "alerts:\n  cpu_usage: { warning: 80, critical: 95, duration: 0 }\n",
     )
@@ -141,5 +141,74 @@ async fn the_addons_phpunit_tests_pass_against_the_aggregator_and_mariadb() -> R
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("OK ("), "{stdout}");
+    Ok(())
+}
+
+/// The addon's live updates in a real browser: its hosts page, served by
+/// PHP's built-in server, follows the feed with the ticket its PHP side got
+/// and changes a host's CPU cell when a batch arrives.
+// Multi-threaded: the aggregator in this process answers the PHP side while
+// the test waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_addons_hosts_page_updates_live_in_chromium() -> Result<()> {
+    let web = workspace_root().join("web");
+    if !web.join("node_modules/playwright-core").is_dir() {
+        bail!("run `make web` first (playwright-core)");
+    }
+    let database = "p2pmon_fluxcp_live";
+    settings_database(database).await?;
+    let agg = TestAggregator::start_with("websocket: {allowed_origins: ['*']}").await?;
+    let cred = agg.enroll("fluxcp-b").await?;
+    let records = vec![metric("cpu_usage", 20.0, &[], now_ms())];
+    agg.post_batch(&cred, &batch("fluxcp-b", "s", 1, records))
+        .await?;
+    let port = p2pmon_tests::aggregator::free_port()?;
+    let mut php = Command::new("php")
+        .args(["-S", &format!("127.0.0.1:{port}"), "tests/server.php"])
+        .current_dir(workspace_root().join("fluxcp"))
+        .env("P2PMON_API", agg.api_url("")?)
+        .env("P2PMON_TOKEN", &agg.api_token)
+        .env("P2PMON_WS", agg.ws_url()?)
+        .env("P2PMON_MYSQL_DSN", "mysql:host=127.0.0.1;port=3306")
+        .env("P2PMON_MYSQL_DB", database)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("php is not installed: run `make test-deps`")?;
+    let base = format!("http://127.0.0.1:{port}");
+    let ready = format!("{base}/?action=hosts");
+    for _ in 0..100 {
+        let probe = ready.clone();
+        let up = tokio::task::spawn_blocking(move || p2pmon_tests::aggregator::http_ok(&probe))
+            .await?
+            .unwrap_or(false);
+        if up {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let output = tokio::task::spawn_blocking({
+        let ingest = agg.ingest_url("")?;
+        move || {
+            Command::new("node")
+                .arg("tests/fluxcp-live.mjs")
+                .current_dir(&web)
+                .env("BASE", base)
+                .env("INGEST", ingest)
+                .env("CREDENTIAL", cred)
+                .output()
+        }
+    })
+    .await??;
+    let _ = php.kill();
+    let _ = php.wait();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("FluxCP hosts page: {stdout}");
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("live_update_ms"), "{stdout}");
     Ok(())
 }
