@@ -1,4 +1,8 @@
 <?php
+// Tests only: never served by a web server FluxCP runs in.
+if (PHP_SAPI !== 'cli' && PHP_SAPI !== 'cli-server') {
+    exit;
+}
 // The smallest stand-in for FluxCP's runtime that the addon touches:
 // Flux::config / Flux::message, AccountLevel, $params, $session, $server
 // with a login-server connection (real PDO to MariaDB), and a template

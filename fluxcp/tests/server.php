@@ -1,4 +1,8 @@
 <?php
+// Tests only: never served by a web server FluxCP runs in.
+if (PHP_SAPI !== 'cli' && PHP_SAPI !== 'cli-server') {
+    exit;
+}
 // A FluxCP stand-in for the browser test: PHP's built-in server renders one
 // of the addon's pages (controller and view, with tests/bootstrap.php's
 // stubs) inside a bare HTML page, as FluxCP's theme would wrap it.

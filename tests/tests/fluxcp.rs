@@ -212,3 +212,58 @@ async fn the_addons_hosts_page_updates_live_in_chromium() -> Result<()> {
     assert!(stdout.contains("live_update_ms"), "{stdout}");
     Ok(())
 }
+
+/// What the settings page saves, the aggregator applies: a threshold saved
+/// through the page shows in the rules in force within its poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_saved_in_fluxcp_are_applied_by_the_aggregator() -> Result<()> {
+    let database = "p2pmon_fluxcp_settings";
+    settings_database(database).await?;
+    let agg = TestAggregator::start_with_alerts_and(
+        "alerts:\n  cpu_usage: { warning: 80, critical: 90, duration: 0 }\n",
+        &format!("settings: {{ url: 'mysql://root@127.0.0.1:3306/{database}', poll_s: 1 }}"),
+    )
+    .await?;
+    let output = tokio::task::spawn_blocking({
+        let api = agg.api_url("")?;
+        let ws = agg.ws_url()?;
+        let token = agg.api_token.clone();
+        move || {
+            Command::new("php")
+                .args(["tests/save_settings.php", r#"{"cpu":77}"#, "4000"])
+                .current_dir(workspace_root().join("fluxcp"))
+                .env("P2PMON_API", api)
+                .env("P2PMON_TOKEN", token)
+                .env("P2PMON_WS", ws)
+                .env("P2PMON_MYSQL_DSN", "mysql:host=127.0.0.1;port=3306")
+                .env("P2PMON_MYSQL_DB", database)
+                .output()
+        }
+    })
+    .await??;
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        said.trim(),
+        "saved",
+        "{said}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, rules) = agg.api("/api/v1/rules").await?;
+        let cpu = rules["metric_rules"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["metric"] == "cpu_usage"))
+            .cloned()
+            .unwrap_or_default();
+        if cpu["critical"] == 77.0 {
+            break;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the aggregator did not apply the saved threshold: {rules}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
