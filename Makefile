@@ -19,11 +19,12 @@ test: setup test-deps web plugins lint
 
 ## What the tests talk to besides the machine's own services: a real SMTP server (Debian's python3-aiosmtpd),
 ## a real browser (Debian's chromium, driven by playwright-core from web/), PHP with PHPUnit for fluxcp/, promtool
-## and Alertmanager (Debian's prometheus packages).
+## Alertmanager (Debian's prometheus packages) and VictoriaMetrics.
 test-deps:
 	@dpkg -s python3-aiosmtpd >/dev/null 2>&1 || { echo "==> installing python3-aiosmtpd (Debian package, for the email tests)"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-aiosmtpd >/dev/null; }
 	@command -v chromium >/dev/null || { echo "==> installing chromium (Debian package, for the dashboard's browser tests)"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
 	@command -v promtool >/dev/null || { echo "==> installing prometheus (Debian package: promtool checks the /metrics output)"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null; systemctl disable --now prometheus >/dev/null 2>&1 || true; }
+	@command -v victoria-metrics >/dev/null || { echo "==> installing victoria-metrics (Debian package: a line-protocol store for the InfluxDB path)"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q victoria-metrics >/dev/null; systemctl disable --now victoria-metrics >/dev/null 2>&1 || true; }
 	@command -v prometheus-alertmanager >/dev/null || { echo "==> installing prometheus-alertmanager (Debian package, for the forwarding test)"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus-alertmanager >/dev/null; systemctl disable --now prometheus-alertmanager >/dev/null 2>&1 || true; }
 	@{ command -v phpunit >/dev/null && php -m | grep -qx curl && php -m | grep -qx pdo_mysql; } || { echo "==> installing php-cli, php-curl, php-mysql and phpunit (Debian packages, for the FluxCP addon's tests)"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q php-cli php-curl php-mysql phpunit >/dev/null; }
 

@@ -143,6 +143,16 @@ async fn health(State(shared): State<Arc<Shared>>) -> Response {
         "store": { "ok": store_ok },
         "hosts": states,
         "ingest": shared.ingest.snapshot(),
+        "influxdb": shared.tsdb.as_ref().map(|t| {
+            let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+            serde_json::json!({
+                "sent_lines": load(&t.stats.sent_lines),
+                "buffered_lines": load(&t.stats.buffered_lines),
+                "dropped_lines": load(&t.stats.dropped_lines),
+                "rejected_lines": load(&t.stats.rejected_lines),
+                "failures": load(&t.stats.failures),
+            })
+        }),
         "websocket": {
             "clients": hub.connected.load(std::sync::atomic::Ordering::Relaxed),
             "accepted_total": load(&hub.accepted_total),

@@ -49,6 +49,9 @@ pub struct AggregatorConfig {
     /// The log files of `serve`.
     #[serde(default)]
     pub logging: LoggingConfig,
+    /// Also write every point to an InfluxDB v2 write API (optional).
+    #[serde(default)]
+    pub influxdb: crate::tsdb::InfluxConfig,
     /// Directory of the config file, for resolving relative paths.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -368,6 +371,15 @@ impl std::fmt::Debug for CoordinatorConfig {
 }
 
 impl AggregatorConfig {
+    /// The InfluxDB token: `influxdb.token_file`'s first line, or `token`.
+    pub fn influxdb_token(&self) -> Result<String, String> {
+        match &self.influxdb.token_file {
+            Some(file) => crate::coordinator::read_token(&self.base_dir.join(file))
+                .map_err(|e| e.replace("coordinator.token_file", "influxdb.token_file")),
+            None => Ok(self.influxdb.token.clone()),
+        }
+    }
+
     /// The coordinator to send actions to, with its token read; `None` when
     /// no URL is set.
     pub fn coordinator(&self) -> Result<Option<crate::coordinator::Coordinator>, String> {
@@ -477,6 +489,7 @@ impl AggregatorConfig {
 
 impl Validate for AggregatorConfig {
     fn validate(&self, base_dir: &Path, findings: &mut Findings) {
+        self.influxdb.validate(findings);
         if !self.settings.url.is_empty() && mysql_async::Opts::from_url(&self.settings.url).is_err()
         {
             findings.error("settings.url", "is not a mysql:// URL");

@@ -122,6 +122,40 @@ pub fn render_all(shared: &Shared) -> String {
         }
     }
 
+    if let Some(tsdb) = &shared.tsdb {
+        let stats = &tsdb.stats;
+        for (name, value, help) in [
+            (
+                "influxdb_sent_lines",
+                &stats.sent_lines,
+                "Lines InfluxDB accepted.",
+            ),
+            (
+                "influxdb_dropped_lines",
+                &stats.dropped_lines,
+                "Lines dropped from a full buffer.",
+            ),
+            (
+                "influxdb_rejected_lines",
+                &stats.rejected_lines,
+                "Lines in batches InfluxDB refused for good.",
+            ),
+            (
+                "influxdb_failures",
+                &stats.failures,
+                "Writes that failed and were retried.",
+            ),
+        ] {
+            samples.push(own(name, MetricKind::Counter, help, counter(value)));
+        }
+        samples.push(own(
+            "influxdb_buffered_lines",
+            MetricKind::Gauge,
+            "Lines waiting for InfluxDB.",
+            counter(&stats.buffered_lines),
+        ));
+    }
+
     let now = now_ms();
     let mut by_status: BTreeMap<&str, u64> =
         [("online", 0), ("degraded", 0), ("offline", 0)].into();

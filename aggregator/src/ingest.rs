@@ -641,6 +641,14 @@ fn publish(
     events: Vec<EventRecord>,
 ) {
     shared.alerting.observe(host, &metrics, series_ids, &events);
+    if let Some(tsdb) = &shared.tsdb {
+        // What the store kept (a host over its series limit loses new series).
+        let stored = metrics
+            .iter()
+            .zip(series_ids)
+            .filter(|(_, id)| id.is_some());
+        tsdb.offer(host, stored.map(|(m, _)| m));
+    }
     {
         let mut live = shared.live.write();
         let entry = live.entry(host.to_string()).or_default();

@@ -6,7 +6,8 @@
 //! - [`config`]: aggregator.yml and metrics.yml.
 //! - [`auth`]: join tokens, host credentials, API tokens.
 //! - [`ingest`]: enrollment, hello, batches, and every ingest limit.
-//! - [`store`]: SQLite (WAL): raw points, 1 min and 1 h rollups, retention.
+//! - [`store`]: SQLite (WAL): raw points, 1 min and 1 h rollups, retention;
+//!   [`tsdb`]: the same points forwarded to InfluxDB (optional).
 //! - [`state`]: what is kept in memory (latest values, host status, counters).
 //! - [`api`]: the query API; [`fanout`]: the WebSocket feed; [`web`]: the
 //!   dashboard pages and their sessions.
@@ -28,4 +29,5 @@ pub mod ops;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod tsdb;
 pub mod web;

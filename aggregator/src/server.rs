@@ -115,6 +115,18 @@ impl Server {
         let coordinator = config.coordinator().map_err(ServeError::Setup)?;
         let alerting =
             Alerting::start(alert_rules, coordinator.clone(), store.clone(), hub.clone()).await?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        // The external store, when configured.
+        let tsdb = if config.influxdb.url.is_empty() {
+            None
+        } else {
+            let token = config.influxdb_token().map_err(ServeError::Setup)?;
+            let (tsdb, task) = crate::tsdb::start(&config.influxdb, token, shutdown_rx.clone())
+                .map_err(ServeError::Setup)?;
+            tasks.push(task);
+            Some(tsdb)
+        };
         let shared = Arc::new(Shared {
             config: config.clone(),
             alerting,
@@ -129,6 +141,7 @@ impl Server {
             coordinator: Default::default(),
             sessions: Default::default(),
             ws_port: ws_addr.port(),
+            tsdb,
         });
         let replayed = crate::coordinator::sync::rebuild(&shared, crate::state::now_ms()).await?;
         if replayed > 0 {
@@ -137,8 +150,6 @@ impl Server {
                 "Database sync status rebuilt from stored events."
             );
         }
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let mut tasks = Vec::new();
 
         // Ingest, over TLS when configured.
         let ingest_app = ingest::router(Arc::new(IngestState {

@@ -300,6 +300,8 @@ pub struct Shared {
     pub sessions: crate::web::session::Sessions,
     /// The port the feed listens on (as bound: the config may say 0).
     pub ws_port: u16,
+    /// Forwarding to InfluxDB, when configured.
+    pub tsdb: Option<Arc<crate::tsdb::Tsdb>>,
 }
 
 pub fn now_ms() -> i64 {
