@@ -6,7 +6,7 @@
 //!
 //! Lines wait in a bounded buffer (`buffer_lines`; past it the oldest are
 //! dropped and counted) and go out in batches of `batch_lines`, gzipped,
-//! every `flush_ms` or as soon as a batch is full. A batch that fails (no
+//! `parallel` at a time, every `flush_ms` or as soon as a batch is full. A batch that fails (no
 //! answer, 5xx, 429) is kept and retried with a doubling wait up to a minute;
 //! one refused with another 4xx would never succeed, so it is dropped and
 //! counted as rejected.
@@ -48,6 +48,9 @@ pub struct InfluxConfig {
     pub buffer_lines: usize,
     #[serde(default = "yes")]
     pub gzip: bool,
+    /// Batches in flight at once.
+    #[serde(default = "default_parallel")]
+    pub parallel: usize,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
 }
@@ -67,6 +70,9 @@ fn default_buffer_lines() -> usize {
 fn yes() -> bool {
     true
 }
+fn default_parallel() -> usize {
+    4
+}
 fn default_timeout_ms() -> u64 {
     10_000
 }
@@ -83,6 +89,7 @@ impl Default for InfluxConfig {
             flush_ms: default_flush_ms(),
             buffer_lines: default_buffer_lines(),
             gzip: true,
+            parallel: default_parallel(),
             timeout_ms: default_timeout_ms(),
         }
     }
@@ -101,6 +108,7 @@ impl InfluxConfig {
         findings.in_range("influxdb.flush_ms", self.flush_ms, 10..=60_000);
         findings.in_range("influxdb.buffer_lines", self.buffer_lines, 1..=100_000_000);
         findings.in_range("influxdb.timeout_ms", self.timeout_ms, 100..=120_000);
+        findings.in_range("influxdb.parallel", self.parallel, 1..=64);
     }
 }
 
@@ -313,6 +321,7 @@ pub fn start(
         url::form_urlencoded::byte_serialize(config.bucket.as_bytes()).collect::<String>(),
     );
     let gzip = config.gzip;
+    let parallel = config.parallel;
     let every = Duration::from_millis(config.flush_ms);
     let writer = tsdb.clone();
     let task = tokio::spawn(async move {
@@ -324,36 +333,54 @@ pub fn start(
                 _ = writer.wake.notified(), if backoff.is_zero() => false,
                 _ = shutdown.changed() => true,
             };
-            loop {
-                let batch = writer.take();
-                if batch.is_empty() {
+            'drain: loop {
+                let batches: Vec<Vec<String>> = (0..parallel)
+                    .map(|_| writer.take())
+                    .take_while(|batch| !batch.is_empty())
+                    .collect();
+                if batches.is_empty() {
                     break;
                 }
-                match send(&client, &url, &token, gzip, &batch).await {
-                    Sent::Ok => {
-                        backoff = Duration::ZERO;
-                        writer
-                            .stats
-                            .sent_lines
-                            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    }
-                    Sent::Rejected(why) => {
-                        tracing::error!(lines = batch.len(), %why, "InfluxDB refused a batch; dropped it.");
-                        writer
-                            .stats
-                            .rejected_lines
-                            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    }
-                    Sent::Retry(why) => {
-                        writer.stats.failures.fetch_add(1, Ordering::Relaxed);
-                        if backoff.is_zero() {
-                            tracing::warn!(%why, "InfluxDB write failed; keeping the points and retrying.");
+                let sent = futures_util::future::join_all(
+                    batches
+                        .iter()
+                        .map(|batch| send(&client, &url, &token, gzip, batch)),
+                )
+                .await;
+                let mut retry = Vec::new();
+                for (batch, outcome) in batches.into_iter().zip(sent) {
+                    match outcome {
+                        Sent::Ok => {
+                            writer
+                                .stats
+                                .sent_lines
+                                .fetch_add(batch.len() as u64, Ordering::Relaxed);
                         }
-                        backoff =
-                            (backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
-                        writer.put_back(batch);
-                        break;
+                        Sent::Rejected(why) => {
+                            tracing::error!(lines = batch.len(), %why, "InfluxDB refused a batch; dropped it.");
+                            writer
+                                .stats
+                                .rejected_lines
+                                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        }
+                        Sent::Retry(why) => {
+                            writer.stats.failures.fetch_add(1, Ordering::Relaxed);
+                            if backoff.is_zero() && retry.is_empty() {
+                                tracing::warn!(%why, "InfluxDB write failed; keeping the points and retrying.");
+                            }
+                            retry.push(batch);
+                        }
                     }
+                }
+                if retry.is_empty() {
+                    backoff = Duration::ZERO;
+                } else {
+                    backoff = (backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
+                    // Back in front, in their order.
+                    for batch in retry.into_iter().rev() {
+                        writer.put_back(batch);
+                    }
+                    break 'drain;
                 }
             }
             if stop {

@@ -1,6 +1,8 @@
 //! Ingest throughput: points per second from many simulated hosts into the
 //! aggregator's embedded store, next to VictoriaMetrics ingesting the same
-//! points as InfluxDB line protocol, in the same run on the same machine.
+//! points as InfluxDB line protocol, in the same run on the same machine;
+//! then the InfluxDB path: the aggregator storing and forwarding every point
+//! into a VictoriaMetrics, timed until the last line is accepted there.
 //!
 //! `make bench-ingest` (installs Debian's victoria-metrics if missing).
 //! Knobs: BENCH_HOSTS (1000), BENCH_BATCHES (4 per host), BENCH_POINTS
@@ -52,32 +54,30 @@ fn batch_for(plan: &Plan, host: &str, b: usize, base_ms: u64) -> Batch {
     }
 }
 
-/// The same batch as InfluxDB line protocol (ms precision).
+/// The same batch as InfluxDB line protocol (ms precision), with the
+/// aggregator's own encoder.
 fn line_protocol(batch: &Batch) -> String {
     let mut out = String::with_capacity(batch.records.len() * 64);
     for record in &batch.records {
         if let p2pmon_common::wire::Record::Metric(m) = record {
-            out.push_str(&m.name);
-            out.push_str(",host=");
-            out.push_str(&batch.host_id);
-            for (k, v) in &m.tags {
-                out.push(',');
-                out.push_str(k);
-                out.push('=');
-                out.push_str(v);
-            }
-            out.push_str(&format!(" value={} {}\n", m.value, m.timestamp_ms));
+            p2pmon_aggregator::tsdb::line(&batch.host_id, m, &mut out);
         }
     }
     out
 }
 
-async fn bench_p2pmon(plan: &Plan, base_ms: u64) -> Result<f64> {
+/// The aggregator's ingest rate; with `influx`, until every point has also
+/// been accepted by that InfluxDB-compatible store.
+async fn bench_p2pmon(plan: &Plan, base_ms: u64, influx: Option<&str>) -> Result<f64> {
     let dir = tempfile::tempdir()?;
+    let overrides = match influx {
+        Some(url) => format!("{}\ninfluxdb: {{ url: '{url}' }}\n", load::UNLIMITED_INGEST),
+        None => load::UNLIMITED_INGEST.to_string(),
+    };
     let mut agg = AggregatorProcess::configure(
         std::path::Path::new(env!("CARGO_BIN_EXE_p2pmon-test-aggregator")),
         dir.path(),
-        load::UNLIMITED_INGEST,
+        &overrides,
     )?;
     let credentials = load::enroll(&agg, (0..plan.hosts).map(|h| format!("bench-{h:04}")))?;
     agg.start()?;
@@ -95,7 +95,27 @@ async fn bench_p2pmon(plan: &Plan, base_ms: u64) -> Result<f64> {
         }
     }
     eprintln!("p2pmon: sending...");
-    let (elapsed, acks) = fire(requests, plan.concurrency).await?;
+    let started = Instant::now();
+    let (mut elapsed, acks) = fire(requests, plan.concurrency).await?;
+    if influx.is_some() {
+        // Until the last line is in the external store.
+        let health = format!("{}/api/v1/health", agg.api_url());
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let answer: serde_json::Value = client.get(&health).send().await?.json().await?;
+            if answer["influxdb"]["sent_lines"].as_u64() == Some(plan.total() as u64) {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "not all lines reached the external store: {}",
+                    answer["influxdb"]
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        elapsed = started.elapsed();
+    }
     let stored = load::stored(&acks);
     if stored != plan.total() as u64 {
         bail!("p2pmon stored {stored} of {} points", plan.total());
@@ -110,7 +130,12 @@ async fn bench_p2pmon(plan: &Plan, base_ms: u64) -> Result<f64> {
         println!("  aggregator CPU by thread: {:?}", load::thread_cpu(pid));
     }
     println!(
-        "p2pmon embedded store: {} points in {:.2} s = {:.0} points/s (aggregator peak RSS {} MiB; every point verified in the store)",
+        "p2pmon {}: {} points in {:.2} s = {:.0} points/s (aggregator peak RSS {} MiB; every point verified in the store)",
+        if influx.is_some() {
+            "embedded store + InfluxDB path into VictoriaMetrics"
+        } else {
+            "embedded store"
+        },
         plan.total(),
         elapsed.as_secs_f64(),
         rate,
@@ -120,7 +145,8 @@ async fn bench_p2pmon(plan: &Plan, base_ms: u64) -> Result<f64> {
     Ok(rate)
 }
 
-async fn bench_victoria(plan: &Plan, base_ms: u64) -> Result<Option<f64>> {
+/// A VictoriaMetrics on a free port: (process, base URL, its data directory).
+fn start_victoria() -> Result<Option<(std::process::Child, String, tempfile::TempDir)>> {
     let binary = std::path::Path::new("/usr/bin/victoria-metrics");
     if !binary.exists() {
         println!("VictoriaMetrics: not installed (apt-get install victoria-metrics); skipped");
@@ -145,6 +171,28 @@ async fn bench_victoria(plan: &Plan, base_ms: u64) -> Result<Option<f64>> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    Ok(Some((child, base, dir)))
+}
+
+/// Rows VictoriaMetrics took through its InfluxDB endpoints.
+async fn victoria_rows(client: &reqwest::Client, base: &str) -> Result<f64> {
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    Ok(metrics
+        .lines()
+        .filter(|l| l.starts_with("vm_rows_inserted_total{type=\"influx\"}"))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .sum())
+}
+
+async fn bench_victoria(plan: &Plan, base_ms: u64) -> Result<Option<f64>> {
+    let Some((mut child, base, _dir)) = start_victoria()? else {
+        return Ok(None);
+    };
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(plan.concurrency)
         .build()?;
@@ -164,17 +212,7 @@ async fn bench_victoria(plan: &Plan, base_ms: u64) -> Result<Option<f64>> {
     let (elapsed, _) = fire(requests, plan.concurrency).await?;
     let rate = plan.total() as f64 / elapsed.as_secs_f64();
     // Every row accepted?
-    let metrics = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let inserted: f64 = metrics
-        .lines()
-        .filter(|l| l.starts_with("vm_rows_inserted_total{type=\"influx\"}"))
-        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
-        .sum();
+    let inserted = victoria_rows(&client, &base).await?;
     let peak = load::rss_peak_kib(child.id()).unwrap_or(0);
     println!(
         "VictoriaMetrics (line protocol, /api/v2/write): {} points in {:.2} s = {:.0} points/s (rows inserted: {inserted}; peak RSS {} MiB)",
@@ -208,10 +246,27 @@ fn main() -> Result<()> {
         plan.total(),
         plan.concurrency
     );
-    let ours = runtime.block_on(bench_p2pmon(&plan, base_ms))?;
+    let ours = runtime.block_on(bench_p2pmon(&plan, base_ms, None))?;
     let theirs = runtime.block_on(bench_victoria(&plan, base_ms))?;
     if let Some(theirs) = theirs {
         println!("ratio p2pmon / VictoriaMetrics: {:.2}x", ours / theirs);
+        // The InfluxDB path: the aggregator forwarding into a fresh VictoriaMetrics.
+        if let Some((mut child, base, _dir)) = start_victoria()? {
+            let forwarded = runtime.block_on(bench_p2pmon(&plan, base_ms, Some(&base)))?;
+            let rows = runtime.block_on(victoria_rows(&reqwest::Client::new(), &base))?;
+            let _ = child.kill();
+            let _ = child.wait();
+            if rows as usize != plan.total() {
+                bail!(
+                    "VictoriaMetrics took {rows} of {} lines from the aggregator",
+                    plan.total()
+                );
+            }
+            println!(
+                "ratio p2pmon into VictoriaMetrics (InfluxDB path) / VictoriaMetrics direct: {:.2}x (target 0.8x)",
+                forwarded / theirs
+            );
+        }
     }
     Ok(())
 }

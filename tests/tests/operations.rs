@@ -269,6 +269,7 @@ async fn check_health_passes_against_real_services_and_names_each_failure() -> R
         assert!(report.contains(line), "{line}: {report}");
     }
     assert!(report.contains("skip  settings"), "{report}");
+    assert!(report.contains("skip  tsdb"), "{report}");
     assert!(discord.all().is_empty(), "nothing is sent to a webhook");
 
     let out = run(&config, &["check-websocket"])?;

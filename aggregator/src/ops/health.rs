@@ -127,6 +127,21 @@ pub async fn websocket_check(config: &AggregatorConfig, token: &str) -> Outcome 
 
 const PING: &[u8] = b"p2pmon-check";
 
+/// The InfluxDB (or compatible) store's `/health`, when one is configured.
+async fn tsdb_check(http: &reqwest::Client, config: &AggregatorConfig) -> Outcome {
+    let url = config.influxdb.url.trim_end_matches('/');
+    if url.is_empty() {
+        return Outcome::Skipped("influxdb.url not set".to_string());
+    }
+    match http.get(format!("{url}/health")).send().await {
+        Ok(response) if response.status().is_success() => {
+            Outcome::Ok(format!("{url} answers /health"))
+        }
+        Ok(response) => Outcome::Failed(format!("{url}/health answered {}", response.status())),
+        Err(error) => Outcome::Failed(format!("{url}: {}", error.without_url())),
+    }
+}
+
 async fn smtp_check(alerts: &AlertsConfig) -> Outcome {
     let email = &alerts.notifications.email;
     if !email.enabled {
@@ -212,10 +227,7 @@ pub async fn check_all(
         ("store", store_check(config)),
         ("api", api_check(&http, reachable(config.api.listen)).await),
         ("websocket", websocket_check(config, token).await),
-        (
-            "tsdb",
-            Outcome::Skipped("no external time-series store configured".to_string()),
-        ),
+        ("tsdb", tsdb_check(&http, config).await),
         ("smtp", smtp_check(alerts).await),
         (
             "discord",
