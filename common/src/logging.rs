@@ -28,12 +28,20 @@ fn env_filter(filter: &str) -> tracing_subscriber::EnvFilter {
 }
 
 /// Install the global subscriber; an invalid filter falls back to `info`.
+/// Access lines stay out of stderr: they are for access.log.
 pub fn init(filter: &str) {
-    tracing_subscriber::fmt()
-        .with_env_filter(env_filter(filter))
+    tracing_subscriber::registry()
+        .with(stderr_layer(filter))
+        .init();
+}
+
+fn stderr_layer(filter: &str) -> Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync> {
+    tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
-        .init();
+        .with_filter(filter::filter_fn(|meta| meta.target() != ACCESS))
+        .with_filter(env_filter(filter))
+        .boxed()
 }
 
 /// One log file, reopened in place on request.
@@ -128,8 +136,9 @@ const ROUTES: [Route; 4] = [
 pub fn init_with_files(filter: &str, dir: &Path, json: bool) -> std::io::Result<LogFiles> {
     std::fs::create_dir_all(dir)
         .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
-    let env = env_filter(filter);
-    let level = env.max_level_hint().unwrap_or(LevelFilter::INFO);
+    let level = env_filter(filter)
+        .max_level_hint()
+        .unwrap_or(LevelFilter::INFO);
     let mut files = Vec::new();
     let mut layers: Vec<Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>> = Vec::new();
     for (name, keeps) in ROUTES {
@@ -146,13 +155,7 @@ pub fn init_with_files(filter: &str, dir: &Path, json: bool) -> std::io::Result<
             layer.with_filter(keep).boxed()
         });
     }
-    let stderr = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_filter(filter::filter_fn(|meta| meta.target() != ACCESS))
-        .with_filter(env)
-        .boxed();
-    layers.push(stderr);
+    layers.push(stderr_layer(filter));
     tracing_subscriber::registry().with(layers).init();
     Ok(LogFiles { files })
 }

@@ -374,6 +374,11 @@ fn logs_go_to_the_seeds_files_and_are_reopened_on_sighup() -> Result<()> {
         !monitor.contains("/api/v1/health"),
         "access lines stay in access.log"
     );
+    let stderr = std::fs::read_to_string(dir.join("aggregator.log"))?;
+    assert!(
+        !stderr.contains("/api/v1/health"),
+        "and out of stderr: {stderr}"
+    );
     // An unknown API path is a 404 in access.log, and nothing in error.log.
     get("/api/v1/nowhere")?;
     wait_for("access.log", "/api/v1/nowhere")?;
@@ -439,5 +444,9 @@ fn debug_metrics_follows_one_hosts_points_through_ingest() -> Result<()> {
     assert!(report.contains("  test_sequence = "), "{report}");
     assert!(report.contains("ms before storing"), "{report}");
     agent.stop()?;
+    // Without log files, access lines stay out of stderr too.
+    let stderr = std::fs::read_to_string(root.path().join("aggregator/aggregator.log"))?;
+    assert!(stderr.contains("Aggregator serving"), "{stderr}");
+    assert!(!stderr.contains("/api/v1/hosts/host-a"), "{stderr}");
     Ok(())
 }
