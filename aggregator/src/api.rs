@@ -144,7 +144,6 @@ async fn health(State(shared): State<Arc<Shared>>) -> Response {
         "hosts": states,
         "ingest": shared.ingest.snapshot(),
         "influxdb": shared.tsdb.as_ref().map(|t| {
-            let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
             serde_json::json!({
                 "sent_lines": load(&t.stats.sent_lines),
                 "buffered_lines": load(&t.stats.buffered_lines),

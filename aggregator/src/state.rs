@@ -311,6 +311,17 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Unix ms as RFC 3339 (what Alertmanager and Flux read); empty if out of range.
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 impl Shared {
     /// The host a credential belongs to (cached for [`AUTH_TTL`]).
     pub async fn host_for(&self, credential: &str) -> Option<String> {

@@ -178,20 +178,11 @@ pub fn flux_history(
     to_ms: i64,
     every_s: u64,
 ) -> String {
-    let time = |ms: i64| {
-        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-            .ok()
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_default()
-    };
     let mut query = format!(
         "from(bucket: {})\n  |> range(start: {}, stop: {})\n  |> filter(fn: (r) => r._measurement == {} and r._field == \"value\")\n",
         flux_string(bucket),
-        time(from_ms),
-        time(to_ms),
+        crate::state::rfc3339(from_ms),
+        crate::state::rfc3339(to_ms),
         flux_string(metric),
     );
     if let Some(host) = host {

@@ -604,17 +604,6 @@ async fn send_one(
     }
 }
 
-/// Unix ms as RFC 3339, as Alertmanager reads times.
-fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
 /// One alert as Alertmanager's v2 API takes it: labels identify it (rule,
 /// host, severity, type and the alert's own labels), a resolved one ends
 /// when it resolved, a firing one three keep-alives ahead.
@@ -648,8 +637,8 @@ fn alertmanager_alert(transition: &Transition) -> serde_json::Value {
     serde_json::json!({
         "labels": labels,
         "annotations": { "summary": alert.message, "value": alert.value.to_string() },
-        "startsAt": rfc3339(alert.started_ms),
-        "endsAt": rfc3339(ends),
+        "startsAt": crate::state::rfc3339(alert.started_ms),
+        "endsAt": crate::state::rfc3339(ends),
     })
 }
 
