@@ -12,7 +12,9 @@
 # DEMO_WS_PORT (5122), DEMO_INGEST_PORT (5123), DEMO_DIR (target/demo),
 # DEMO_DB_PREFIX (p2pmon_demo: the simulated hosts' databases, dropped on exit),
 # DEMO_INCIDENT_AFTER_S (20), DEMO_CHECK=1 (wait for live data and the
-# alert, report, stop: what the test runs).
+# alert, report, stop: what the test runs). DEMO_AGGREGATOR_BIN,
+# DEMO_AGENT_BIN and DEMO_HOSTSIM_BIN run binaries built elsewhere (the
+# test's own) instead of building target/debug's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -26,12 +28,16 @@ mysql=${DEMO_MYSQL:-mysql://root@127.0.0.1:3306}
 incident_after=${DEMO_INCIDENT_AFTER_S:-20}
 check=${DEMO_CHECK:-0}
 db_prefix=${DEMO_DB_PREFIX:-p2pmon_demo}
-bin=$root/target/debug
+aggregator_bin=${DEMO_AGGREGATOR_BIN:-$root/target/debug/p2pmon-aggregator}
+agent_bin=${DEMO_AGENT_BIN:-$root/target/debug/p2pmon-agent}
+hostsim_bin=${DEMO_HOSTSIM_BIN:-$root/target/debug/p2pmon-hostsim}
 
 say() { echo "==> $*"; }
 
-say "building the aggregator, the agent and the host simulator"
-cargo build -q -p p2pmon-aggregator -p p2pmon-agent -p p2pmon-hostsim
+if [ -z "${DEMO_AGGREGATOR_BIN:-}${DEMO_AGENT_BIN:-}${DEMO_HOSTSIM_BIN:-}" ]; then
+  say "building the aggregator, the agent and the host simulator"
+  cargo build -q -p p2pmon-aggregator -p p2pmon-agent -p p2pmon-hostsim
+fi
 for port in "$api_port" "$ws_port" "$ingest_port"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "port $port is taken (an aggregator already running, or rAthena on 5121?): set DEMO_API_PORT, DEMO_WS_PORT or DEMO_INGEST_PORT" >&2
@@ -48,7 +54,7 @@ stop() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   for db in "${databases[@]}"; do
-    "$bin/p2pmon-hostsim" --mysql "$mysql" --main-db "$db" --logs-db "${db}_log" drop >/dev/null 2>&1 || true
+    "$hostsim_bin" --mysql "$mysql" --main-db "$db" --logs-db "${db}_log" drop >/dev/null 2>&1 || true
   done
 }
 trap stop EXIT
@@ -65,7 +71,7 @@ websocket:
   listen: "127.0.0.1:$ws_port"
   allowed_origins: ["http://127.0.0.1:$api_port", "http://localhost:$api_port"]
 EOF
-aggregator=("$bin/p2pmon-aggregator" --config "$dir/aggregator.yml")
+aggregator=("$aggregator_bin" --config "$dir/aggregator.yml")
 P2PMON_LOG=warn "${aggregator[@]}" serve 2>"$dir/aggregator.log" &
 pids+=($!)
 for _ in $(seq 1 100); do
@@ -76,8 +82,8 @@ api_token=$("${aggregator[@]}" token create --api --name demo 2>/dev/null)
 
 # MariaDB for the game and anti-cheat plugins, if it is there.
 game=0
-if "$bin/p2pmon-hostsim" --mysql "$mysql" --main-db "${db_prefix}_probe" --logs-db "${db_prefix}_probe_log" setup >/dev/null 2>&1; then
-  "$bin/p2pmon-hostsim" --mysql "$mysql" --main-db "${db_prefix}_probe" --logs-db "${db_prefix}_probe_log" drop >/dev/null 2>&1 || true
+if "$hostsim_bin" --mysql "$mysql" --main-db "${db_prefix}_probe" --logs-db "${db_prefix}_probe_log" setup >/dev/null 2>&1; then
+  "$hostsim_bin" --mysql "$mysql" --main-db "${db_prefix}_probe" --logs-db "${db_prefix}_probe_log" drop >/dev/null 2>&1 || true
   game=1
 else
   say "no MariaDB at $mysql: the hosts run the system and network plugins only"
@@ -98,7 +104,7 @@ for i in $(seq 1 "$hosts"); do
   [[ $name == demo-vps-* ]] && type=vps
   map_port=$((6100 + i))
   db=${db_prefix}_$i
-  sim=("$bin/p2pmon-hostsim" --mysql "$mysql" --main-db "$db" --logs-db "${db}_log" --log-file "$host_dir/log/map-msg_log.log")
+  sim=("$hostsim_bin" --mysql "$mysql" --main-db "$db" --logs-db "${db}_log" --log-file "$host_dir/log/map-msg_log.log")
   game_plugins=""
   sql=""
   if [ "$game" -eq 1 ]; then
@@ -149,13 +155,13 @@ plugins:
     interval_ms: 2000
 $game_plugins
 EOF
-  P2PMON_LOG=warn "$bin/p2pmon-agent" --config "$host_dir/agent.yml" run >/dev/null 2>"$host_dir/agent.log" &
+  P2PMON_LOG=warn "$agent_bin" --config "$host_dir/agent.yml" run >/dev/null 2>"$host_dir/agent.log" &
   pids+=($!)
 done
 
 first=${names[0]}
 if [ "$game" -eq 1 ]; then
-  (sleep "$incident_after" && "$bin/p2pmon-hostsim" --mysql "$mysql" --main-db "${db_prefix}_1" --logs-db "${db_prefix}_1_log" \
+  (sleep "$incident_after" && "$hostsim_bin" --mysql "$mysql" --main-db "${db_prefix}_1" --logs-db "${db_prefix}_1_log" \
     --log-file "$dir/$first/log/map-msg_log.log" inject hack --count 5 >/dev/null 2>&1) &
   pids+=($!)
 fi

@@ -14,6 +14,8 @@
 //! - [`listen_map_port`] accepts TCP connections like a map-server, so the
 //!   game plugin's liveness probe has something to reach.
 
+pub mod cli;
+
 use std::io::Write;
 use std::path::PathBuf;
 
