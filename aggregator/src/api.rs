@@ -553,21 +553,77 @@ async fn historical(
         ));
     }
     let to = now_ms();
-    let from = to - window;
-    let (metric, host) = (query.metric.clone(), query.host.clone());
+    let ask = crate::tsdb::flux::HistoryAsk {
+        metric: query.metric.clone(),
+        host: query.host.clone(),
+        tier,
+        from_ms: to - window,
+        to_ms: to,
+        max_series: 1000,
+    };
+    // InfluxDB when it is the history backend and answering; the embedded
+    // store otherwise.
+    let mut influxdb_error = None;
+    if let Some(reader) = shared.tsdb.as_ref().and_then(|t| t.reader.as_ref()) {
+        if !reader.available(to) {
+            influxdb_error = Some("failed recently; asked again shortly".to_string());
+        } else {
+            match reader.history(&ask, to).await {
+                Ok(series) => {
+                    return Ok(Json(history_answer(&query, &ask, "influxdb", series, None)));
+                }
+                Err(why) => {
+                    tracing::warn!(%why, "InfluxDB history read failed; the embedded store answers.");
+                    influxdb_error = Some(why);
+                }
+            }
+        }
+    }
+    let embedded = ask.clone();
     let series = shared
         .store
-        .read(move |conn| store::history(conn, &metric, host.as_deref(), tier, from, to, 1000))
+        .read(move |conn| {
+            store::history(
+                conn,
+                &embedded.metric,
+                embedded.host.as_deref(),
+                embedded.tier,
+                embedded.from_ms,
+                embedded.to_ms,
+                embedded.max_series,
+            )
+        })
         .await
         .map_err(store_error)?;
-    Ok(Json(serde_json::json!({
+    Ok(Json(history_answer(
+        &query,
+        &ask,
+        "embedded",
+        series,
+        influxdb_error,
+    )))
+}
+
+fn history_answer(
+    query: &HistoryQuery,
+    ask: &crate::tsdb::flux::HistoryAsk,
+    source: &str,
+    series: Vec<store::HistorySeries>,
+    influxdb_error: Option<String>,
+) -> serde_json::Value {
+    let mut answer = serde_json::json!({
         "timeframe": query.timeframe,
-        "tier": tier,
-        "from_ms": from,
-        "to_ms": to,
+        "tier": ask.tier,
+        "from_ms": ask.from_ms,
+        "to_ms": ask.to_ms,
         "metric": query.metric,
+        "source": source,
         "series": series,
-    })))
+    });
+    if let Some(why) = influxdb_error {
+        answer["influxdb_error"] = why.into();
+    }
+    answer
 }
 
 async fn matrix(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {

@@ -122,8 +122,13 @@ impl Server {
             None
         } else {
             let token = config.influxdb_token().map_err(ServeError::Setup)?;
-            let (tsdb, task) = crate::tsdb::start(&config.influxdb, token, shutdown_rx.clone())
-                .map_err(ServeError::Setup)?;
+            let (tsdb, task) = crate::tsdb::start(
+                &config.influxdb,
+                token,
+                config.data_dir().join("influxdb-pending.lp"),
+                shutdown_rx.clone(),
+            )
+            .map_err(ServeError::Setup)?;
             tasks.push(task);
             Some(tsdb)
         };

@@ -11,11 +11,19 @@
 //! one refused with another 4xx would never succeed, so it is dropped and
 //! counted as rejected.
 //!
+//! Lines still waiting when the aggregator stops are written to
+//! `influxdb-pending.lp` in the data directory and queued again at the next
+//! start, so a restart during an outage loses nothing.
+//!
 //! A point becomes `<metric>,host=<host>,<tags> value=<v> <ms>`. History reads
-//! from InfluxDB use Flux; [`flux_history`] builds that query.
+//! go to InfluxDB in Flux when `read_history` is on (see [`flux`]); the
+//! embedded store answers whenever InfluxDB cannot.
+
+pub mod flux;
 
 use std::collections::VecDeque;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -53,6 +61,10 @@ pub struct InfluxConfig {
     pub parallel: usize,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// Answer the history API from InfluxDB (Flux); off for stores that
+    /// take the write API only (VictoriaMetrics).
+    #[serde(default = "yes")]
+    pub read_history: bool,
 }
 
 fn default_name() -> String {
@@ -91,6 +103,7 @@ impl Default for InfluxConfig {
             gzip: true,
             parallel: default_parallel(),
             timeout_ms: default_timeout_ms(),
+            read_history: true,
         }
     }
 }
@@ -134,6 +147,7 @@ fn tag(text: &str, out: &mut String) {
 
 /// Append `metric` of `host` as one line of line protocol.
 pub fn line(host: &str, metric: &MetricRecord, out: &mut String) {
+    use std::fmt::Write as _;
     measurement(&metric.name, out);
     out.push_str(",host=");
     tag(host, out);
@@ -146,55 +160,13 @@ pub fn line(host: &str, metric: &MetricRecord, out: &mut String) {
         out.push('=');
         tag(value, out);
     }
-    out.push_str(" value=");
     // Ingest refuses non-finite values; a float field is never NaN here.
-    if metric.value.is_finite() {
-        out.push_str(&format!("{:?}", metric.value));
+    let value = if metric.value.is_finite() {
+        metric.value
     } else {
-        out.push('0');
-    }
-    out.push(' ');
-    out.push_str(&metric.timestamp_ms.to_string());
-    out.push('\n');
-}
-
-/// A Flux string literal.
-fn flux_string(text: &str) -> String {
-    let escaped = text
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace("${", "\\${");
-    format!("\"{escaped}\"")
-}
-
-/// The Flux query for `metric`'s history (optionally one host) between two
-/// times, averaged per `every_s` window: what the history API would ask an
-/// InfluxDB backend.
-pub fn flux_history(
-    bucket: &str,
-    metric: &str,
-    host: Option<&str>,
-    from_ms: i64,
-    to_ms: i64,
-    every_s: u64,
-) -> String {
-    let mut query = format!(
-        "from(bucket: {})\n  |> range(start: {}, stop: {})\n  |> filter(fn: (r) => r._measurement == {} and r._field == \"value\")\n",
-        flux_string(bucket),
-        crate::state::rfc3339(from_ms),
-        crate::state::rfc3339(to_ms),
-        flux_string(metric),
-    );
-    if let Some(host) = host {
-        query.push_str(&format!(
-            "  |> filter(fn: (r) => r.host == {})\n",
-            flux_string(host)
-        ));
-    }
-    query.push_str(&format!(
-        "  |> aggregateWindow(every: {every_s}s, fn: mean, createEmpty: false)\n  |> yield(name: \"mean\")\n"
-    ));
-    query
+        0.0
+    };
+    let _ = writeln!(out, " value={value:?} {}", metric.timestamp_ms);
 }
 
 /// What the forwarder did, for `/metrics` and the health answer.
@@ -207,69 +179,114 @@ pub struct TsdbStats {
     pub buffered_lines: AtomicU64,
 }
 
+/// Whole lines of line protocol, newline-terminated: one ingest batch's
+/// points as one allocation, or one write request's body.
+#[derive(Debug, Default)]
+struct Lines {
+    text: String,
+    count: usize,
+}
+
+impl Lines {
+    /// The byte offset just past the `n`th line (`n` < `count`).
+    fn end_of(&self, n: usize) -> usize {
+        self.text
+            .bytes()
+            .enumerate()
+            .filter(|(_, b)| *b == b'\n')
+            .nth(n - 1)
+            .map_or(self.text.len(), |(i, _)| i + 1)
+    }
+
+    /// Split off the first `n` lines (`0 < n < count`).
+    fn split_front(&mut self, n: usize) -> Lines {
+        let rest = self.text.split_off(self.end_of(n));
+        let front = std::mem::replace(&mut self.text, rest);
+        self.count -= n;
+        Lines {
+            text: front,
+            count: n,
+        }
+    }
+}
+
+/// Lines waiting, oldest first.
+#[derive(Debug, Default)]
+struct Queue {
+    chunks: VecDeque<Lines>,
+    lines: usize,
+}
+
+impl Queue {
+    /// Drop the oldest lines past `capacity`; how many went.
+    fn trim(&mut self, capacity: usize) -> usize {
+        let mut over = self.lines.saturating_sub(capacity);
+        let dropped = over;
+        while over > 0 {
+            let Some(front) = self.chunks.front_mut() else {
+                break;
+            };
+            if front.count <= over {
+                over -= front.count;
+                self.chunks.pop_front();
+            } else {
+                front.split_front(over);
+                over = 0;
+            }
+        }
+        self.lines -= dropped;
+        dropped
+    }
+}
+
 /// The bounded buffer between ingest and the writer task.
 pub struct Tsdb {
-    buffer: Mutex<VecDeque<String>>,
+    buffer: Mutex<Queue>,
     capacity: usize,
     batch_lines: usize,
     wake: Notify,
     pub stats: TsdbStats,
+    /// History reads in Flux, when `read_history` is on.
+    pub reader: Option<flux::FluxReader>,
 }
 
 impl Tsdb {
+    fn new(capacity: usize, batch_lines: usize, reader: Option<flux::FluxReader>) -> Self {
+        Self {
+            buffer: Mutex::new(Queue::default()),
+            capacity,
+            batch_lines,
+            wake: Notify::new(),
+            stats: TsdbStats::default(),
+            reader,
+        }
+    }
+
     /// Queue the lines of `metrics` from `host`; past the capacity the
     /// oldest lines go, counted.
     pub fn offer<'a>(&self, host: &str, metrics: impl IntoIterator<Item = &'a MetricRecord>) {
-        let mut lines = Vec::new();
+        let mut chunk = Lines::default();
         for metric in metrics {
-            let mut text = String::with_capacity(64);
-            line(host, metric, &mut text);
-            lines.push(text);
+            line(host, metric, &mut chunk.text);
+            chunk.count += 1;
         }
-        if lines.is_empty() {
+        if chunk.count == 0 {
             return;
         }
-        let Ok(mut buffer) = self.buffer.lock() else {
+        let Ok(mut queue) = self.buffer.lock() else {
             return;
         };
-        buffer.extend(lines);
-        let over = buffer.len().saturating_sub(self.capacity);
-        if over > 0 {
-            buffer.drain(..over);
-            self.stats
-                .dropped_lines
-                .fetch_add(over as u64, Ordering::Relaxed);
-        }
-        self.stats
-            .buffered_lines
-            .store(buffer.len() as u64, Ordering::Relaxed);
-        if buffer.len() >= self.batch_lines {
+        queue.lines += chunk.count;
+        queue.chunks.push_back(chunk);
+        self.settle(&mut queue);
+        if queue.lines >= self.batch_lines {
             self.wake.notify_one();
         }
     }
 
-    fn take(&self) -> Vec<String> {
-        let Ok(mut buffer) = self.buffer.lock() else {
-            return Vec::new();
-        };
-        let n = buffer.len().min(self.batch_lines);
-        let batch: Vec<String> = buffer.drain(..n).collect();
-        self.stats
-            .buffered_lines
-            .store(buffer.len() as u64, Ordering::Relaxed);
-        batch
-    }
-
-    /// Put a failed batch back in front (what does not fit is dropped).
-    fn put_back(&self, batch: Vec<String>) {
-        let Ok(mut buffer) = self.buffer.lock() else {
-            return;
-        };
-        let room = self.capacity.saturating_sub(buffer.len());
-        let dropped = batch.len().saturating_sub(room);
-        for line in batch.into_iter().take(room).rev() {
-            buffer.push_front(line);
-        }
+    /// Count what `trim` drops and what waits.
+    fn settle(&self, queue: &mut Queue) {
+        let dropped = queue.trim(self.capacity);
         if dropped > 0 {
             self.stats
                 .dropped_lines
@@ -277,15 +294,113 @@ impl Tsdb {
         }
         self.stats
             .buffered_lines
-            .store(buffer.len() as u64, Ordering::Relaxed);
+            .store(queue.lines as u64, Ordering::Relaxed);
+    }
+
+    /// The next request's body: up to `batch_lines` of the oldest lines.
+    fn take(&self) -> Lines {
+        let Ok(mut queue) = self.buffer.lock() else {
+            return Lines::default();
+        };
+        let mut batch = Lines::default();
+        while batch.count < self.batch_lines {
+            let Some(mut chunk) = queue.chunks.pop_front() else {
+                break;
+            };
+            let room = self.batch_lines - batch.count;
+            if chunk.count > room {
+                let front = chunk.split_front(room);
+                queue.chunks.push_front(chunk);
+                chunk = front;
+            }
+            if batch.count == 0 {
+                batch = chunk;
+            } else {
+                batch.text.push_str(&chunk.text);
+                batch.count += chunk.count;
+            }
+        }
+        queue.lines -= batch.count;
+        self.stats
+            .buffered_lines
+            .store(queue.lines as u64, Ordering::Relaxed);
+        batch
+    }
+
+    /// Put a failed batch back in front; past the capacity the newest lines
+    /// are dropped, counted, so that the order stays.
+    fn put_back(&self, batch: Lines) {
+        let Ok(mut queue) = self.buffer.lock() else {
+            return;
+        };
+        let mut batch = batch;
+        let room = self.capacity.saturating_sub(queue.lines);
+        let mut dropped = 0;
+        if batch.count > room {
+            dropped = batch.count - room;
+            batch = if room == 0 {
+                Lines::default()
+            } else {
+                batch.split_front(room)
+            };
+        }
+        if batch.count > 0 {
+            queue.lines += batch.count;
+            queue.chunks.push_front(batch);
+        }
+        if dropped > 0 {
+            self.stats
+                .dropped_lines
+                .fetch_add(dropped as u64, Ordering::Relaxed);
+        }
+        self.settle(&mut queue);
+    }
+
+    /// Queue the lines the last run kept in `path` (then remove it).
+    fn reload(&self, path: &Path) -> std::io::Result<usize> {
+        let mut text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        let count = text.lines().count();
+        self.put_back(Lines { text, count });
+        std::fs::remove_file(path)?;
+        Ok(count)
+    }
+
+    /// Write what is still waiting to `path` (whole, or not at all).
+    fn keep(&self, path: &Path) -> std::io::Result<usize> {
+        let waiting = match self.buffer.lock() {
+            Ok(mut queue) => std::mem::take(&mut *queue),
+            Err(_) => return Ok(0),
+        };
+        if waiting.lines == 0 {
+            return Ok(0);
+        }
+        let partial = path.with_extension("lp.partial");
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&partial)?);
+        for chunk in &waiting.chunks {
+            file.write_all(chunk.text.as_bytes())?;
+        }
+        file.into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?
+            .sync_all()?;
+        std::fs::rename(&partial, path)?;
+        Ok(waiting.lines)
     }
 }
 
-/// Start forwarding to `config.url`: the buffer ingest offers to, and the
-/// writer task (it stops on `shutdown`, after one last flush).
+/// Start forwarding to `config.url`: the buffer ingest offers to (with the
+/// lines a last run kept in `pending`), and the writer task. On `shutdown`
+/// it flushes once more and keeps what is still waiting in `pending`.
 pub fn start(
     config: &InfluxConfig,
     token: String,
+    pending: PathBuf,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(Arc<Tsdb>, tokio::task::JoinHandle<()>), String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -298,20 +413,35 @@ pub fn start(
                 e.without_url()
             )
         })?;
-    let tsdb = Arc::new(Tsdb {
-        buffer: Mutex::new(VecDeque::new()),
-        capacity: config.buffer_lines,
-        batch_lines: config.batch_lines,
-        wake: Notify::new(),
-        stats: TsdbStats::default(),
-    });
+    let reader = config
+        .read_history
+        .then(|| flux::FluxReader::new(config, token.clone(), client.clone()));
+    let tsdb = Arc::new(Tsdb::new(config.buffer_lines, config.batch_lines, reader));
+    match tsdb.reload(&pending) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            lines = n,
+            "InfluxDB: lines kept by the last run queued again."
+        ),
+        Err(e) => {
+            return Err(format!(
+                "influxdb: cannot read the lines kept by the last run ({}): {e}",
+                pending.display()
+            ));
+        }
+    }
     let url = format!(
         "{}/api/v2/write?org={}&bucket={}&precision=ms",
         config.url.trim_end_matches('/'),
         url::form_urlencoded::byte_serialize(config.org.as_bytes()).collect::<String>(),
         url::form_urlencoded::byte_serialize(config.bucket.as_bytes()).collect::<String>(),
     );
-    let gzip = config.gzip;
+    let target = Arc::new(Target {
+        client,
+        url,
+        token,
+        gzip: config.gzip,
+    });
     let parallel = config.parallel;
     let every = Duration::from_millis(config.flush_ms);
     let writer = tsdb.clone();
@@ -324,57 +454,76 @@ pub fn start(
                 _ = writer.wake.notified(), if backoff.is_zero() => false,
                 _ = shutdown.changed() => true,
             };
-            'drain: loop {
-                let batches: Vec<Vec<String>> = (0..parallel)
-                    .map(|_| writer.take())
-                    .take_while(|batch| !batch.is_empty())
-                    .collect();
-                if batches.is_empty() {
+            // Keep `parallel` requests in flight (each compressing on a
+            // worker thread) until the buffer is empty or one fails.
+            let mut in_flight = tokio::task::JoinSet::new();
+            let mut failed = false;
+            // Failed batches by the order they were taken, put back at the end.
+            let mut retry = Vec::new();
+            let mut taken = 0_u64;
+            loop {
+                while !failed && in_flight.len() < parallel {
+                    let batch = writer.take();
+                    if batch.count == 0 {
+                        break;
+                    }
+                    let target = target.clone();
+                    taken += 1;
+                    let order = taken;
+                    in_flight.spawn(async move {
+                        let outcome = target.send(&batch).await;
+                        (order, batch, outcome)
+                    });
+                }
+                let Some(done) = in_flight.join_next().await else {
                     break;
-                }
-                let sent = futures_util::future::join_all(
-                    batches
-                        .iter()
-                        .map(|batch| send(&client, &url, &token, gzip, batch)),
-                )
-                .await;
-                let mut retry = Vec::new();
-                for (batch, outcome) in batches.into_iter().zip(sent) {
-                    match outcome {
-                        Sent::Ok => {
-                            writer
-                                .stats
-                                .sent_lines
-                                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                        }
-                        Sent::Rejected(why) => {
-                            tracing::error!(lines = batch.len(), %why, "InfluxDB refused a batch; dropped it.");
-                            writer
-                                .stats
-                                .rejected_lines
-                                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                        }
-                        Sent::Retry(why) => {
-                            writer.stats.failures.fetch_add(1, Ordering::Relaxed);
-                            if backoff.is_zero() && retry.is_empty() {
-                                tracing::warn!(%why, "InfluxDB write failed; keeping the points and retrying.");
-                            }
-                            retry.push(batch);
-                        }
+                };
+                let Ok((order, batch, outcome)) = done else {
+                    tracing::error!("An InfluxDB write task failed; its lines are lost.");
+                    continue;
+                };
+                let lines = batch.count as u64;
+                match outcome {
+                    Sent::Ok => {
+                        writer.stats.sent_lines.fetch_add(lines, Ordering::Relaxed);
                     }
-                }
-                if retry.is_empty() {
-                    backoff = Duration::ZERO;
-                } else {
-                    backoff = (backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
-                    // Back in front, in their order.
-                    for batch in retry.into_iter().rev() {
-                        writer.put_back(batch);
+                    Sent::Rejected(why) => {
+                        tracing::error!(lines, %why, "InfluxDB refused a batch; dropped it.");
+                        writer
+                            .stats
+                            .rejected_lines
+                            .fetch_add(lines, Ordering::Relaxed);
                     }
-                    break 'drain;
+                    Sent::Retry(why) => {
+                        writer.stats.failures.fetch_add(1, Ordering::Relaxed);
+                        if backoff.is_zero() && !failed {
+                            tracing::warn!(%why, "InfluxDB write failed; keeping the points and retrying.");
+                        }
+                        failed = true;
+                        retry.push((order, batch));
+                    }
                 }
             }
+            // Back in front, oldest first.
+            retry.sort_by_key(|(order, _)| std::cmp::Reverse(*order));
+            for (_, batch) in retry {
+                writer.put_back(batch);
+            }
+            backoff = if failed {
+                (backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(60))
+            } else {
+                Duration::ZERO
+            };
             if stop {
+                match writer.keep(&pending) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::warn!(lines = n, path = %pending.display(), "InfluxDB: lines not sent yet kept for the next start.")
+                    }
+                    Err(e) => {
+                        tracing::error!(path = %pending.display(), "InfluxDB: cannot keep the lines not sent yet: {e}")
+                    }
+                }
                 return;
             }
         }
@@ -388,48 +537,55 @@ enum Sent {
     Rejected(String),
 }
 
-async fn send(
-    client: &reqwest::Client,
-    url: &str,
-    token: &str,
+/// Where and how batches go.
+struct Target {
+    client: reqwest::Client,
+    url: String,
+    token: String,
     gzip: bool,
-    batch: &[String],
-) -> Sent {
-    let mut body: Vec<u8> = Vec::with_capacity(batch.len() * 64);
-    for line in batch {
-        body.extend_from_slice(line.as_bytes());
-    }
-    let mut request = client
-        .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8");
-    if !token.is_empty() {
-        request = request.header(reqwest::header::AUTHORIZATION, format!("Token {token}"));
-    }
-    if gzip {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        if encoder.write_all(&body).is_ok()
-            && let Ok(compressed) = encoder.finish()
-        {
-            body = compressed;
-            request = request.header(reqwest::header::CONTENT_ENCODING, "gzip");
+}
+
+impl Target {
+    async fn send(&self, batch: &Lines) -> Sent {
+        let (client, url, token, gzip) = (&self.client, &self.url, &self.token, self.gzip);
+        let mut request = client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8");
+        if !token.is_empty() {
+            request = request.header(reqwest::header::AUTHORIZATION, format!("Token {token}"));
         }
-    }
-    match request.body(body).send().await {
-        Ok(response) if response.status().is_success() => Sent::Ok,
-        Ok(response)
-            if response.status().is_server_error() || response.status().as_u16() == 429 =>
-        {
-            Sent::Retry(format!("answered {}", response.status().as_u16()))
+        let mut body = None;
+        if gzip {
+            let text = batch.text.as_bytes();
+            let mut encoder = flate2::write::GzEncoder::new(
+                Vec::with_capacity(text.len() / 4),
+                flate2::Compression::fast(),
+            );
+            if encoder.write_all(text).is_ok()
+                && let Ok(compressed) = encoder.finish()
+            {
+                body = Some(compressed);
+                request = request.header(reqwest::header::CONTENT_ENCODING, "gzip");
+            }
         }
-        Ok(response) => {
-            let status = response.status().as_u16();
-            let text = response.text().await.unwrap_or_default();
-            Sent::Rejected(format!(
-                "answered {status}: {}",
-                text.chars().take(200).collect::<String>()
-            ))
+        let body = body.unwrap_or_else(|| batch.text.clone().into_bytes());
+        match request.body(body).send().await {
+            Ok(response) if response.status().is_success() => Sent::Ok,
+            Ok(response)
+                if response.status().is_server_error() || response.status().as_u16() == 429 =>
+            {
+                Sent::Retry(format!("answered {}", response.status().as_u16()))
+            }
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let text = response.text().await.unwrap_or_default();
+                Sent::Rejected(format!(
+                    "answered {status}: {}",
+                    text.chars().take(200).collect::<String>()
+                ))
+            }
+            Err(error) => Sent::Retry(format!("not reachable: {}", error.without_url())),
         }
-        Err(error) => Sent::Retry(format!("not reachable: {}", error.without_url())),
     }
 }
 
@@ -471,49 +627,101 @@ mod tests {
             out,
             "cpu_usage,host=host-a value=12.5 1700000000123\n\
              player_count,host=host-a,map=prt\\ fild\\,08\\=x value=3.0 1700000000123\n\
-             disk_usage,host=host-a value=0 1700000000123\n"
+             disk_usage,host=host-a value=0.0 1700000000123\n"
         );
-    }
-
-    #[test]
-    fn the_flux_history_query_is_built_with_escaped_strings() {
-        let query = flux_history(
-            "p2pmon",
-            "cpu_usage",
-            Some("evil\" or true or \""),
-            0,
-            3_600_000,
-            60,
-        );
-        assert_eq!(
-            query,
-            "from(bucket: \"p2pmon\")\n  |> range(start: 1970-01-01T00:00:00Z, stop: 1970-01-01T01:00:00Z)\n  \
-             |> filter(fn: (r) => r._measurement == \"cpu_usage\" and r._field == \"value\")\n  \
-             |> filter(fn: (r) => r.host == \"evil\\\" or true or \\\"\")\n  \
-             |> aggregateWindow(every: 60s, fn: mean, createEmpty: false)\n  |> yield(name: \"mean\")\n"
-        );
-        assert!(!flux_history("b", "m", None, 0, 1, 1).contains("r.host"));
     }
 
     #[test]
     fn a_full_buffer_drops_the_oldest_lines_and_counts_them() {
-        let tsdb = Tsdb {
-            buffer: Mutex::new(VecDeque::new()),
-            capacity: 3,
-            batch_lines: 2,
-            wake: Notify::new(),
-            stats: TsdbStats::default(),
-        };
+        let tsdb = Tsdb::new(3, 2, None);
         let points: Vec<MetricRecord> = (0..5).map(|i| metric("m", &[], i as f64)).collect();
         tsdb.offer("a", &points);
         assert_eq!(tsdb.stats.dropped_lines.load(Ordering::Relaxed), 2);
         let batch = tsdb.take();
-        assert!(batch[0].contains("value=2.0"), "{batch:?}");
+        assert_eq!(batch.count, 2);
+        assert!(batch.text.starts_with("m,host=a value=2.0 "), "{batch:?}");
         tsdb.put_back(batch);
         assert_eq!(tsdb.stats.buffered_lines.load(Ordering::Relaxed), 3);
+        let again = tsdb.take();
         assert!(
-            tsdb.take()[0].contains("value=2.0"),
-            "order kept after a retry"
+            again.text.starts_with("m,host=a value=2.0 ") && again.text.contains("value=3.0"),
+            "order kept after a retry: {again:?}"
         );
+        // The buffer filled up meanwhile: the retried batch keeps its
+        // oldest line, the rest is dropped and counted.
+        tsdb.offer("a", &points[..1]);
+        tsdb.put_back(again);
+        assert_eq!(tsdb.stats.dropped_lines.load(Ordering::Relaxed), 3);
+        assert_eq!(
+            tsdb.take().text.lines().next().map(|l| &l[..17]),
+            Some("m,host=a value=2.")
+        );
+    }
+
+    #[test]
+    fn batches_are_cut_at_line_boundaries_across_ingest_batches() {
+        let tsdb = Tsdb::new(100, 4, None);
+        for first in [0, 3, 6] {
+            let points: Vec<MetricRecord> = (first..first + 3)
+                .map(|i| metric("m", &[], i as f64))
+                .collect();
+            tsdb.offer("a", &points);
+        }
+        let mut values = Vec::new();
+        let mut sizes = Vec::new();
+        loop {
+            let batch = tsdb.take();
+            if batch.count == 0 {
+                break;
+            }
+            assert_eq!(batch.text.lines().count(), batch.count);
+            sizes.push(batch.count);
+            for line in batch.text.lines() {
+                values.push(
+                    line.split(' ')
+                        .nth(1)
+                        .map(str::to_string)
+                        .unwrap_or_default(),
+                );
+            }
+        }
+        assert_eq!(sizes, [4, 4, 1]);
+        let expected: Vec<String> = (0..9).map(|i| format!("value={i}.0")).collect();
+        assert_eq!(values, expected);
+    }
+
+    #[test]
+    fn waiting_lines_are_kept_on_disk_and_queued_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("influxdb-pending.lp");
+        let before = Tsdb::new(100, 3, None);
+        let points: Vec<MetricRecord> = (0..7).map(|i| metric("m", &[], i as f64)).collect();
+        before.offer("a", &points);
+        assert_eq!(before.take().count, 3, "sent");
+        assert_eq!(before.keep(&path).expect("kept"), 4);
+        // The next run: a new point arrives, then the kept lines are queued
+        // ahead of it.
+        let after = Tsdb::new(100, 10, None);
+        after.offer("b", &points[..1]);
+        assert_eq!(after.reload(&path).expect("reloaded"), 4);
+        assert!(!path.exists(), "loaded once");
+        let batch = after.take();
+        let values: Vec<&str> = batch
+            .text
+            .lines()
+            .filter_map(|l| l.split(' ').nth(1))
+            .collect();
+        assert_eq!(
+            values,
+            [
+                "value=3.0",
+                "value=4.0",
+                "value=5.0",
+                "value=6.0",
+                "value=0.0"
+            ]
+        );
+        assert_eq!(after.keep(&path).expect("nothing waits"), 0);
+        assert!(!path.exists());
     }
 }
