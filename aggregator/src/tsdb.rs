@@ -125,29 +125,34 @@ impl InfluxConfig {
     }
 }
 
-/// Escape a measurement name (commas, spaces).
-fn measurement(name: &str, out: &mut String) {
-    for c in name.chars() {
-        if matches!(c, ',' | ' ' | '\\') {
+/// Append `text` with a backslash before each of `special` (and before
+/// backslashes); most names have none and are copied whole.
+fn escaped(text: &str, special: &[u8], out: &mut String) {
+    let needs = |b: u8| b == b'\\' || special.contains(&b);
+    if !text.bytes().any(needs) {
+        out.push_str(text);
+        return;
+    }
+    for c in text.chars() {
+        if c.is_ascii() && needs(c as u8) {
             out.push('\\');
         }
         out.push(c);
     }
+}
+
+/// Escape a measurement name (commas, spaces).
+fn measurement(name: &str, out: &mut String) {
+    escaped(name, b", ", out);
 }
 
 /// Escape a tag key or value (commas, equals signs, spaces).
 fn tag(text: &str, out: &mut String) {
-    for c in text.chars() {
-        if matches!(c, ',' | '=' | ' ' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
+    escaped(text, b",= ", out);
 }
 
 /// Append `metric` of `host` as one line of line protocol.
 pub fn line(host: &str, metric: &MetricRecord, out: &mut String) {
-    use std::fmt::Write as _;
     measurement(&metric.name, out);
     out.push_str(",host=");
     tag(host, out);
@@ -166,7 +171,11 @@ pub fn line(host: &str, metric: &MetricRecord, out: &mut String) {
     } else {
         0.0
     };
-    let _ = writeln!(out, " value={value:?} {}", metric.timestamp_ms);
+    out.push_str(" value=");
+    out.push_str(ryu::Buffer::new().format_finite(value));
+    out.push(' ');
+    out.push_str(itoa::Buffer::new().format(metric.timestamp_ms));
+    out.push('\n');
 }
 
 /// What the forwarder did, for `/metrics` and the health answer.

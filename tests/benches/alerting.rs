@@ -30,7 +30,7 @@ use anyhow::{Context, Result, bail};
 use p2pmon_common::wire::Batch;
 use p2pmon_tests::aggregator::{AggregatorProcess, metric, now_ms};
 use p2pmon_tests::fake_http::{FakeHttp, Reply};
-use p2pmon_tests::load::{self, knob};
+use p2pmon_tests::load::{self, knob, median};
 
 /// Distinct metric names per batch, each with a rule in the rules variant.
 const METRICS: usize = 20;
@@ -284,16 +284,6 @@ async fn ingest_run(
         run.cpu_us_per_point,
     );
     Ok(run)
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    match n {
-        0 => f64::NAN,
-        _ if !n.is_multiple_of(2) => values[n / 2],
-        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
 }
 
 /// The machine's CPUs and 1-minute load average, with a warning when other

@@ -9,7 +9,9 @@
 //!
 //! `make bench-ingest` (installs Debian's victoria-metrics if missing).
 //! Knobs: BENCH_HOSTS (1000), BENCH_BATCHES (4 per host), BENCH_POINTS
-//! (500 per batch), BENCH_CONCURRENCY (32 requests in flight).
+//! (500 per batch), BENCH_CONCURRENCY (32 requests in flight), BENCH_RUNS
+//! (5 alternated rounds of VictoriaMetrics direct, plain and gzipped, and the
+//! forwarder alone; their medians are compared).
 
 use std::time::{Duration, Instant};
 
@@ -23,6 +25,7 @@ struct Plan {
     batches: usize,
     points: usize,
     concurrency: usize,
+    runs: usize,
 }
 
 impl Plan {
@@ -152,16 +155,13 @@ async fn bench_p2pmon(plan: &Plan, base_ms: u64, influx: Option<&str>) -> Result
     Ok(rate)
 }
 
+const VICTORIA: &str = "/usr/bin/victoria-metrics";
+
 /// A VictoriaMetrics on a free port: (process, base URL, its data directory).
-fn start_victoria() -> Result<Option<(std::process::Child, String, tempfile::TempDir)>> {
-    let binary = std::path::Path::new("/usr/bin/victoria-metrics");
-    if !binary.exists() {
-        println!("VictoriaMetrics: not installed (apt-get install victoria-metrics); skipped");
-        return Ok(None);
-    }
+fn start_victoria() -> Result<(std::process::Child, String, tempfile::TempDir)> {
     let dir = tempfile::tempdir()?;
     let port = free_port()?;
-    let mut child = std::process::Command::new(binary)
+    let mut child = std::process::Command::new(VICTORIA)
         .arg(format!("-storageDataPath={}", dir.path().display()))
         .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
         .arg("-loggerLevel=ERROR")
@@ -178,7 +178,7 @@ fn start_victoria() -> Result<Option<(std::process::Child, String, tempfile::Tem
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Ok(Some((child, base, dir)))
+    Ok((child, base, dir))
 }
 
 /// Rows VictoriaMetrics took through its InfluxDB endpoints.
@@ -205,10 +205,7 @@ fn gzipped(text: &str) -> Result<Vec<u8>> {
 
 /// VictoriaMetrics taking the line protocol directly, plain or gzipped
 /// (bodies encoded before the clock starts).
-async fn bench_victoria(plan: &Plan, base_ms: u64, gzip: bool) -> Result<Option<f64>> {
-    let Some((mut child, base, _dir)) = start_victoria()? else {
-        return Ok(None);
-    };
+async fn bench_victoria(plan: &Plan, base_ms: u64, base: &str, gzip: bool) -> Result<f64> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(plan.concurrency)
         .build()?;
@@ -232,22 +229,18 @@ async fn bench_victoria(plan: &Plan, base_ms: u64, gzip: bool) -> Result<Option<
     let (elapsed, _) = fire(requests, plan.concurrency).await?;
     let rate = plan.total() as f64 / elapsed.as_secs_f64();
     // Every row accepted?
-    let inserted = victoria_rows(&client, &base).await?;
-    let peak = load::rss_peak_kib(child.id()).unwrap_or(0);
+    let inserted = victoria_rows(&client, base).await?;
     if inserted as usize != plan.total() {
         bail!("VictoriaMetrics took {inserted} of {} lines", plan.total());
     }
     println!(
-        "VictoriaMetrics (line protocol{}, /api/v2/write): {} points in {:.2} s = {:.0} points/s (rows inserted: {inserted}; peak RSS {} MiB)",
+        "VictoriaMetrics (line protocol{}, /api/v2/write): {} points in {:.2} s = {:.0} points/s (rows inserted: {inserted})",
         if gzip { ", gzipped" } else { "" },
         plan.total(),
         elapsed.as_secs_f64(),
         rate,
-        peak / 1024
     );
-    let _ = child.kill();
-    let _ = child.wait();
-    Ok(Some(rate))
+    Ok(rate)
 }
 
 /// The aggregator's forwarder alone into a fresh VictoriaMetrics: every
@@ -323,6 +316,7 @@ fn main() -> Result<()> {
         batches: knob("BENCH_BATCHES", 4),
         points: knob("BENCH_POINTS", 500),
         concurrency: knob("BENCH_CONCURRENCY", 32),
+        runs: knob("BENCH_RUNS", 5).max(1),
     };
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -338,16 +332,15 @@ fn main() -> Result<()> {
         plan.concurrency
     );
     let ours = runtime.block_on(bench_p2pmon(&plan, base_ms, None))?;
-    let Some(theirs) = runtime.block_on(bench_victoria(&plan, base_ms, false))? else {
+    if !std::path::Path::new(VICTORIA).exists() {
+        println!(
+            "VictoriaMetrics: not installed (apt-get install victoria-metrics); the rest skipped"
+        );
         return Ok(());
-    };
-    println!("ratio p2pmon / VictoriaMetrics: {:.2}x", ours / theirs);
-    let theirs_gzip = runtime
-        .block_on(bench_victoria(&plan, base_ms, true))?
-        .unwrap_or(theirs);
+    }
     // The InfluxDB path, each time into a fresh VictoriaMetrics.
     let fresh = |run: &dyn Fn(&str) -> Result<f64>| -> Result<f64> {
-        let (mut child, base, _dir) = start_victoria()?.context("victoria-metrics went away")?;
+        let (mut child, base, _dir) = start_victoria()?;
         let rate = run(&base);
         let rows = runtime.block_on(victoria_rows(&reqwest::Client::new(), &base));
         let _ = child.kill();
@@ -358,17 +351,44 @@ fn main() -> Result<()> {
         }
         Ok(rate)
     };
-    let forwarder = fresh(&|base| runtime.block_on(bench_forwarder(&plan, base_ms, base)))?;
+    // Short runs on a small machine are noisy: rounds of the three,
+    // alternated, and their medians.
+    let (mut direct, mut direct_gzip, mut forwarder) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=plan.runs {
+        println!("round {round} of {}", plan.runs);
+        direct.push(fresh(&|base| {
+            runtime.block_on(bench_victoria(&plan, base_ms, base, false))
+        })?);
+        direct_gzip.push(fresh(&|base| {
+            runtime.block_on(bench_victoria(&plan, base_ms, base, true))
+        })?);
+        forwarder.push(fresh(&|base| {
+            runtime.block_on(bench_forwarder(&plan, base_ms, base))
+        })?);
+    }
     let forwarded = fresh(&|base| runtime.block_on(bench_p2pmon(&plan, base_ms, Some(base))))?;
+    let (direct, direct_gzip, forwarder) = (
+        load::median(direct),
+        load::median(direct_gzip),
+        load::median(forwarder),
+    );
     println!(
-        "ratio forwarder alone / VictoriaMetrics direct: {:.2}x plain, {:.2}x against gzipped bodies (target 0.8x)",
-        forwarder / theirs,
-        forwarder / theirs_gzip
+        "medians of {} rounds: VictoriaMetrics direct {direct:.0} points/s plain, {direct_gzip:.0} gzipped; p2pmon's forwarder alone {forwarder:.0}",
+        plan.runs
+    );
+    println!(
+        "ratio embedded store / VictoriaMetrics direct: {:.2}x",
+        ours / direct
+    );
+    println!(
+        "ratio forwarder alone / VictoriaMetrics direct: {:.2}x plain, {:.2}x gzipped (target 0.8x)",
+        forwarder / direct,
+        forwarder / direct_gzip
     );
     println!(
         "ratio whole aggregator (store + forward) / VictoriaMetrics direct: {:.2}x plain, {:.2}x gzipped",
-        forwarded / theirs,
-        forwarded / theirs_gzip
+        forwarded / direct,
+        forwarded / direct_gzip
     );
     Ok(())
 }
