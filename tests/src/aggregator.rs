@@ -333,9 +333,20 @@ pub fn stored_values(conn: &rusqlite::Connection, host: &str, name: &str) -> Res
 
 /// A port free right now on loopback.
 pub fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(free_ports::<1>()?[0])
+}
+
+/// `N` distinct ports free right now on loopback (held together while
+/// chosen: ports asked for one at a time can come back twice).
+pub fn free_ports<const N: usize>() -> Result<[u16; N]> {
+    let listeners = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let mut ports = [0; N];
+    for (port, listener) in ports.iter_mut().zip(&listeners) {
+        *port = listener.local_addr()?.port();
+    }
+    Ok(ports)
 }
 
 /// The aggregator as a real process, on fixed ports so that it can be
@@ -352,11 +363,9 @@ impl AggregatorProcess {
     /// Write a config into `dir` (fixed free ports, `overrides` merged in).
     pub fn configure(binary: &Path, dir: &Path, overrides: &str) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
+        let [ingest, api, websocket] = free_ports()?;
         let ports = format!(
-            "ingest: {{listen: '127.0.0.1:{}'}}\napi: {{listen: '127.0.0.1:{}'}}\nwebsocket: {{listen: '127.0.0.1:{}'}}\n",
-            free_port()?,
-            free_port()?,
-            free_port()?
+            "ingest: {{listen: '127.0.0.1:{ingest}'}}\napi: {{listen: '127.0.0.1:{api}'}}\nwebsocket: {{listen: '127.0.0.1:{websocket}'}}\n"
         );
         let path = write_config(dir, &ports)?;
         if !overrides.trim().is_empty() {

@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use p2pmon_tests::aggregator::free_port;
+use p2pmon_tests::aggregator::free_ports;
 use p2pmon_tests::workspace_root;
 
 #[test]
@@ -17,6 +17,7 @@ fn the_demo_shows_live_hosts_and_an_alert_within_a_minute() -> anyhow::Result<()
         "the plugins are not built: run `make plugins`"
     );
     let dir = tempfile::tempdir()?;
+    let [api, ws, ingest] = free_ports()?;
     let output = Command::new(root.join("scripts/demo.sh"))
         // The test build's binaries: `cargo build -p ...` alone would
         // resolve features differently and compile wasmtime a second time.
@@ -33,9 +34,9 @@ fn the_demo_shows_live_hosts_and_an_alert_within_a_minute() -> anyhow::Result<()
         .env("DEMO_DIR", dir.path())
         .env("DEMO_DB_PREFIX", "p2pmon_demotest")
         .env("DEMO_INCIDENT_AFTER_S", "5")
-        .env("DEMO_API_PORT", free_port()?.to_string())
-        .env("DEMO_WS_PORT", free_port()?.to_string())
-        .env("DEMO_INGEST_PORT", free_port()?.to_string())
+        .env("DEMO_API_PORT", api.to_string())
+        .env("DEMO_WS_PORT", ws.to_string())
+        .env("DEMO_INGEST_PORT", ingest.to_string())
         .output()?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
