@@ -15,10 +15,11 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use p2pmon_common::wire::Batch;
-use p2pmon_tests::aggregator::{AggregatorProcess, free_port, http_ok, metric, now_ms};
+use p2pmon_tests::aggregator::{AggregatorProcess, metric, now_ms};
 use p2pmon_tests::load::{self, fire, knob};
+use p2pmon_tests::victoria::Victoria;
 
 struct Plan {
     hosts: usize,
@@ -153,32 +154,6 @@ async fn bench_p2pmon(plan: &Plan, base_ms: u64, influx: Option<&str>) -> Result
     );
     agg.stop()?;
     Ok(rate)
-}
-
-const VICTORIA: &str = "/usr/bin/victoria-metrics";
-
-/// A VictoriaMetrics on a free port: (process, base URL, its data directory).
-fn start_victoria() -> Result<(std::process::Child, String, tempfile::TempDir)> {
-    let dir = tempfile::tempdir()?;
-    let port = free_port()?;
-    let mut child = std::process::Command::new(VICTORIA)
-        .arg(format!("-storageDataPath={}", dir.path().display()))
-        .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
-        .arg("-loggerLevel=ERROR")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .context("starting victoria-metrics")?;
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !http_ok(&format!("{base}/health")).unwrap_or(false) {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            bail!("victoria-metrics did not come up");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok((child, base, dir))
 }
 
 /// Rows VictoriaMetrics took through its InfluxDB endpoints.
@@ -332,7 +307,7 @@ fn main() -> Result<()> {
         plan.concurrency
     );
     let ours = runtime.block_on(bench_p2pmon(&plan, base_ms, None))?;
-    if !std::path::Path::new(VICTORIA).exists() {
+    if !std::path::Path::new(p2pmon_tests::victoria::BINARY).exists() {
         println!(
             "VictoriaMetrics: not installed (apt-get install victoria-metrics); the rest skipped"
         );
@@ -340,12 +315,9 @@ fn main() -> Result<()> {
     }
     // The InfluxDB path, each time into a fresh VictoriaMetrics.
     let fresh = |run: &dyn Fn(&str) -> Result<f64>| -> Result<f64> {
-        let (mut child, base, _dir) = start_victoria()?;
-        let rate = run(&base);
-        let rows = runtime.block_on(victoria_rows(&reqwest::Client::new(), &base));
-        let _ = child.kill();
-        let _ = child.wait();
-        let (rate, rows) = (rate?, rows?);
+        let victoria = Victoria::start()?;
+        let rate = run(&victoria.base)?;
+        let rows = runtime.block_on(victoria_rows(&reqwest::Client::new(), &victoria.base))?;
         if rows as usize != plan.total() {
             bail!("VictoriaMetrics took {rows} of {} lines", plan.total());
         }

@@ -2,7 +2,8 @@
 //! plugins and fixtures to wasm from source, writing agent configs into
 //! temporary directories, running an agent against an in-memory sink,
 //! capturing logs, local stand-ins for external HTTP services
-//! ([`fake_http`]), and load for the benchmarks ([`load`]).
+//! ([`fake_http`]), VictoriaMetrics as a line-protocol store ([`victoria`]),
+//! and load for the benchmarks ([`load`]).
 
 pub mod agent_process;
 pub mod aggregator;
@@ -10,6 +11,7 @@ pub mod fake_coordinator;
 pub mod fake_http;
 pub mod load;
 pub mod smtp;
+pub mod victoria;
 pub mod world;
 
 use std::collections::HashMap;

@@ -8,22 +8,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use p2pmon_common::wire::Record;
-use p2pmon_tests::aggregator::{TestAggregator, batch, free_port, http_ok, metric, now_ms};
+use p2pmon_tests::aggregator::{TestAggregator, batch, free_port, metric, now_ms};
 use p2pmon_tests::fake_http::{FakeHttp, Reply};
+use p2pmon_tests::victoria::Victoria;
 
 const HOSTS: usize = 3;
 const PER_HOST: usize = 2000;
-
-fn start_victoria(port: u16, dir: &std::path::Path) -> Result<std::process::Child> {
-    std::process::Command::new("victoria-metrics")
-        .arg(format!("-storageDataPath={}", dir.display()))
-        .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
-        .arg("-loggerLevel=ERROR")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .context("victoria-metrics is not installed: run `make test-deps`")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_point_reaches_victoriametrics_after_an_outage() -> Result<()> {
@@ -85,14 +75,9 @@ async fn every_point_reaches_victoriametrics_after_an_outage() -> Result<()> {
     assert_eq!(history["source"], "embedded", "{history}");
 
     // Up: everything buffered arrives (the retry waits at most a few seconds here).
-    let dir = tempfile::tempdir()?;
-    let mut victoria = start_victoria(port, dir.path())?;
-    let result = async {
+    let _victoria = Victoria::start_on(port)?;
+    {
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !http_ok(&format!("{base}/health")).unwrap_or(false) {
-            anyhow::ensure!(Instant::now() < deadline, "victoria-metrics did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
         let total = (HOSTS * PER_HOST) as u64;
         loop {
             let influx = health(&agg).await?;
@@ -118,12 +103,8 @@ async fn every_point_reaches_victoriametrics_after_an_outage() -> Result<()> {
             history["source"], "embedded",
             "VictoriaMetrics has no Flux: {history}"
         );
-        anyhow::Ok(())
     }
-    .await;
-    let _ = victoria.kill();
-    let _ = victoria.wait();
-    result
+    Ok(())
 }
 
 /// The series VictoriaMetrics holds for the measurements `names` (its export
@@ -184,14 +165,9 @@ async fn lines_waiting_at_shutdown_are_sent_after_the_next_start() -> Result<()>
         "{kept:.200}"
     );
 
-    let dir = tempfile::tempdir()?;
-    let mut victoria = start_victoria(port, dir.path())?;
-    let result = async {
+    let _victoria = Victoria::start_on(port)?;
+    {
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !http_ok(&format!("{base}/health")).unwrap_or(false) {
-            anyhow::ensure!(Instant::now() < deadline, "victoria-metrics did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
         agg.restart().await?;
         loop {
             let (_, health) = agg.api("/api/v1/health").await?;
@@ -207,12 +183,8 @@ async fn lines_waiting_at_shutdown_are_sent_after_the_next_start() -> Result<()>
         }
         assert!(!pending.exists(), "the kept lines are gone once loaded");
         assert_eq!(exported(&base, "swap_usage_value").await?.1, 300);
-        anyhow::Ok(())
     }
-    .await;
-    let _ = victoria.kill();
-    let _ = victoria.wait();
-    result
+    Ok(())
 }
 
 /// InfluxDB's CSV answer to the history query: host-x's mean, min, max and
