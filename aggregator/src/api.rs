@@ -553,7 +553,7 @@ async fn historical(
         ));
     }
     let to = now_ms();
-    let ask = crate::tsdb::flux::HistoryAsk {
+    let ask = store::HistoryAsk {
         metric: query.metric.clone(),
         host: query.host.clone(),
         tier,
@@ -582,17 +582,7 @@ async fn historical(
     let embedded = ask.clone();
     let series = shared
         .store
-        .read(move |conn| {
-            store::history(
-                conn,
-                &embedded.metric,
-                embedded.host.as_deref(),
-                embedded.tier,
-                embedded.from_ms,
-                embedded.to_ms,
-                embedded.max_series,
-            )
-        })
+        .read(move |conn| store::history(conn, &embedded))
         .await
         .map_err(store_error)?;
     Ok(Json(history_answer(
@@ -606,7 +596,7 @@ async fn historical(
 
 fn history_answer(
     query: &HistoryQuery,
-    ask: &crate::tsdb::flux::HistoryAsk,
+    ask: &store::HistoryAsk,
     source: &str,
     series: Vec<store::HistorySeries>,
     influxdb_error: Option<String>,

@@ -123,22 +123,25 @@ pub fn latest_points(conn: &Connection) -> Result<Vec<SeriesLatest>, StoreError>
     Ok(out)
 }
 
-/// Points of `metric` (optionally one host's) between `from_ms` and `to_ms`,
-/// from `tier`.
-pub fn history(
-    conn: &Connection,
-    metric: &str,
-    host: Option<&str>,
-    tier: Tier,
-    from_ms: i64,
-    to_ms: i64,
-    max_series: usize,
-) -> Result<Vec<HistorySeries>, StoreError> {
+/// What a history read asks (of the embedded store or of InfluxDB).
+#[derive(Clone, Debug)]
+pub struct HistoryAsk {
+    pub metric: String,
+    pub host: Option<String>,
+    pub tier: Tier,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub max_series: usize,
+}
+
+/// Points of the asked metric (optionally one host's) between the two
+/// times, from the asked tier, for at most `max_series` series.
+pub fn history(conn: &Connection, ask: &HistoryAsk) -> Result<Vec<HistorySeries>, StoreError> {
     let mut series = conn.prepare_cached(
         "SELECT id, host_id, tags, unit FROM series
          WHERE name = ?1 AND (?2 IS NULL OR host_id = ?2) ORDER BY host_id, tags LIMIT ?3",
     )?;
-    let query = match tier {
+    let query = match ask.tier {
         Tier::Raw => {
             "SELECT ts, value, value, value, 1 FROM points
              WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3 ORDER BY ts"
@@ -154,14 +157,14 @@ pub fn history(
     };
     let mut points = conn.prepare_cached(query)?;
     let found: Vec<(i64, String, String, String)> = series
-        .query_map(params![metric, host, max_series as i64], |r| {
+        .query_map(params![ask.metric, ask.host, ask.max_series as i64], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })?
         .collect::<Result<_, _>>()?;
     let mut out = Vec::with_capacity(found.len());
     for (id, host_id, tags, unit) in found {
         let pts: Vec<HistoryPoint> = points
-            .query_map(params![id, from_ms, to_ms], |r| {
+            .query_map(params![id, ask.from_ms, ask.to_ms], |r| {
                 Ok(HistoryPoint {
                     t: r.get(0)?,
                     avg: r.get(1)?,
@@ -173,7 +176,7 @@ pub fn history(
             .collect::<Result<_, _>>()?;
         out.push(HistorySeries {
             host: host_id,
-            metric: metric.to_string(),
+            metric: ask.metric.clone(),
             tags: parse_tags(&tags),
             unit,
             points: pts,

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::store::{HistoryPoint, HistorySeries, Tier};
+use crate::store::{HistoryAsk, HistoryPoint, HistorySeries, Tier};
 
 /// How long reads go to the embedded store after InfluxDB failed one.
 pub const RETRY_AFTER_MS: i64 = 30_000;
@@ -169,17 +169,6 @@ pub fn parse_history(csv_text: &str, metric: &str) -> Result<Vec<HistorySeries>,
             points: windows.into_values().collect(),
         })
         .collect())
-}
-
-/// What a history read asks.
-#[derive(Clone, Debug)]
-pub struct HistoryAsk {
-    pub metric: String,
-    pub host: Option<String>,
-    pub tier: Tier,
-    pub from_ms: i64,
-    pub to_ms: i64,
-    pub max_series: usize,
 }
 
 /// The query client.
