@@ -390,15 +390,11 @@ impl Tsdb {
         if waiting.lines == 0 {
             return Ok(0);
         }
-        let partial = path.with_extension("lp.partial");
-        let mut file = std::io::BufWriter::new(std::fs::File::create(&partial)?);
+        let mut text = String::with_capacity(waiting.chunks.iter().map(|c| c.text.len()).sum());
         for chunk in &waiting.chunks {
-            file.write_all(chunk.text.as_bytes())?;
+            text.push_str(&chunk.text);
         }
-        file.into_inner()
-            .map_err(std::io::IntoInnerError::into_error)?
-            .sync_all()?;
-        std::fs::rename(&partial, path)?;
+        p2pmon_common::files::write_atomically(path, text.as_bytes())?;
         Ok(waiting.lines)
     }
 }

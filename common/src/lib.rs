@@ -4,11 +4,13 @@
 //! - [`rules`]: names, tags and sizes every record obeys; the agent enforces
 //!   them on plugin output, the aggregator again on what arrives.
 //! - [`collection`]: metrics.yml's groups, which metrics are collected.
+//! - [`files`]: files written whole or not at all.
 //! - [`logging`]: the log set-up of both binaries.
 //! - [`prometheus`]: the `/metrics` text format of both binaries.
 //! - [`yaml_config`]: the config loader that reports every error at once.
 
 pub mod collection;
+pub mod files;
 pub mod logging;
 pub mod prometheus;
 pub mod rules;

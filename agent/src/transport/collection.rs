@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::stats::agent_metric;
 use p2pmon_common::collection::MetricGroups;
+use p2pmon_common::files::write_atomically;
 use p2pmon_common::wire::{MetricKind, Record};
 
 /// The file beside the spool's batches that keeps the last groups.
@@ -108,12 +109,6 @@ impl CollectionFilter {
             self.left_out.fetch_add(dropped, Ordering::Relaxed);
         }
     }
-}
-
-fn write_atomically(file: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = file.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, file)
 }
 
 #[cfg(test)]

@@ -17,18 +17,17 @@
 //! a lost acknowledgement harmless.
 
 use std::collections::VecDeque;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
 use crate::stats::agent_metric;
+use p2pmon_common::files::{TMP_SUFFIX, write_atomically};
 use p2pmon_common::wire::{Batch, MetricKind, Record};
 
 const STATE_FILE: &str = "state.json";
 const BATCH_SUFFIX: &str = ".zst";
-const TMP_SUFFIX: &str = ".tmp";
 /// zstd level 3: about 10x on metric JSON at a few hundred MB/s.
 const ZSTD_LEVEL: i32 = 3;
 
@@ -363,26 +362,6 @@ fn parse_batch_name(name: &str) -> Option<(u64, u64)> {
 
 fn new_stream_id() -> String {
     format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
-}
-
-/// Write `bytes` to `path` so that a crash leaves either the old file or the
-/// whole new one: a temporary file, synced, then renamed over.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(TMP_SUFFIX);
-    let tmp = PathBuf::from(tmp);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_data()?;
-    drop(file);
-    std::fs::rename(&tmp, path)
 }
 
 /// Create `dir` (and parents); the spool itself is readable by the owner only.
