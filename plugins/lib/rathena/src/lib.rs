@@ -1,22 +1,18 @@
 //! What the game and anti-cheat plugins know about rAthena: its log tables
-//! (read forward with a [`Cursor`]), the picklog type letters, the
-//! map-server console log's security lines ([`console`]), GM commands that
-//! create items or zeny ([`gm`]), and a baseline
-//! that tells a spike from a busy evening ([`Baseline`]).
+//! (read forward with a [`Cursor`]), what picklog and zenylog rows mean
+//! ([`economy`]), loginlog codes ([`login`]), the map-server console log's
+//! security lines ([`console`]), GM commands as typed ([`gm`]), and a
+//! baseline that tells a spike from a busy evening ([`Baseline`]).
 //!
 //! Everything here is plain Rust over the SDK, so it is unit-tested natively.
 
 pub mod console;
+pub mod economy;
 pub mod gm;
+pub mod login;
 
 use p2pmon_plugin_sdk::HostError;
 use p2pmon_plugin_sdk::sql::{self, Value};
-
-/// picklog `type` letters of items entering the world (rAthena's log.cpp):
-/// (M)onster drops, (S)hop purchases, (N)PC gifts, (A)dministrator creation,
-/// pr(O)duced items, (D) stolen from mobs, MVP prizes (U). Trades, vending,
-/// storage and mail only move items and are left out.
-pub const CREATED_ITEM_TYPES: &str = "M,S,N,A,O,D,U";
 
 /// A SQL identifier taken from config (a table name): letters, digits and
 /// `_` only, so it can be put into a statement.
