@@ -12,6 +12,7 @@ return array(
             'network'    => AccountLevel::HIGHGM,
             'alerts'     => AccountLevel::HIGHGM,
             'settings'   => AccountLevel::ADMIN,
+            'setup'      => AccountLevel::ADMIN,
         ),
     ),
 );

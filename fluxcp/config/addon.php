@@ -14,14 +14,27 @@ return array(
         'metrics_retention' => 30,                             // days (set in the aggregator's metrics.yml)
         'timeout'           => 5,                              // seconds per API call
     ),
+    // FluxCP moves every menu item whose access level is at or above
+    // AdminMenuGroupLevel (LOWGM by default) into its admin menu, flat and
+    // without its group (Flux_Template::getMenuItems), so one entry leads to
+    // the overview and the pages link to each other by SubMenuItems. Names
+    // are lang/ keys: FluxCP's theme passes menu names through
+    // Flux::message(). The sub-menu labels below are English defaults; each
+    // page replaces them with the user's language (P2PMonitor_Addon).
     'MenuItems' => array(
-        'P2P Monitoring' => array(
-            'Overview' => array('module' => 'p2p', 'action' => 'monitoring'),
-            'Hosts'    => array('module' => 'p2p', 'action' => 'hosts'),
-            'Maps'     => array('module' => 'p2p', 'action' => 'maps'),
-            'Network'  => array('module' => 'p2p', 'action' => 'network'),
-            'Alerts'   => array('module' => 'p2p', 'action' => 'alerts'),
-            'Settings' => array('module' => 'p2p', 'action' => 'settings'),
+        'P2PMonitoringLabel' => array(
+            'P2PMonitoringLabel' => array('module' => 'p2p', 'action' => 'monitoring'),
+        ),
+    ),
+    'SubMenuItems' => array(
+        'p2p' => array(
+            'monitoring' => 'Overview',
+            'hosts'      => 'Hosts',
+            'maps'       => 'Maps',
+            'network'    => 'Network',
+            'alerts'     => 'Alerts',
+            'settings'   => 'Settings',
+            'setup'      => 'Setup check',
         ),
     ),
 );

@@ -6,3 +6,4 @@ require_once __DIR__ . '/P2PMonitor/Settings.php';
 require_once __DIR__ . '/P2PMonitor/Csrf.php';
 require_once __DIR__ . '/P2PMonitor/View.php';
 require_once __DIR__ . '/P2PMonitor/Addon.php';
+require_once __DIR__ . '/P2PMonitor/Setup.php';

@@ -29,6 +29,7 @@ class ClientTest extends TestCase
             $this->client(null, 'p2pa_wrong-token')->realtime();
             $this->fail('a wrong token must fail');
         } catch (P2PMonitor_Error $error) {
+            $this->assertSame(P2PMonitor_Error::TOKEN, $error->kind);
             $this->assertStringContainsString('P2PMonitor.api_token', $error->getMessage());
             $this->assertStringNotContainsString('p2pa_wrong-token', $error->getMessage());
         }
@@ -36,9 +37,30 @@ class ClientTest extends TestCase
 
     public function testAnUnreachableAggregatorIsAClearError()
     {
-        $this->expectException(P2PMonitor_Error::class);
-        $this->expectExceptionMessage('does not answer');
-        $this->client('http://127.0.0.1:1')->realtime();
+        try {
+            $this->client('http://127.0.0.1:1')->realtime();
+            $this->fail('nothing listens there');
+        } catch (P2PMonitor_Error $error) {
+            $this->assertSame(P2PMonitor_Error::UNREACHABLE, $error->kind);
+            $this->assertStringContainsString('127.0.0.1:1', $error->getMessage());
+        }
+    }
+
+    public function testAnUnknownHostIsNotFoundAndABadQueryIsRefused()
+    {
+        try {
+            $this->client()->host('no-such-host');
+            $this->fail('no such host');
+        } catch (P2PMonitor_Error $error) {
+            $this->assertSame(P2PMonitor_Error::NOT_FOUND, $error->kind, $error->getMessage());
+        }
+        try {
+            $this->client()->alerts(array('status' => 'bogus'));
+            $this->fail('a bad status must be refused');
+        } catch (P2PMonitor_Error $error) {
+            $this->assertSame(P2PMonitor_Error::REFUSED, $error->kind, $error->getMessage());
+            $this->assertStringContainsString('status', $error->getMessage());
+        }
     }
 
     public function testATicketOpensTheFeed()

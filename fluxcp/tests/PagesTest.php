@@ -9,6 +9,19 @@ class PagesTest extends TestCase
         p2p_configure();
         p2p_reset_settings();
         $_SESSION = array();
+        $_COOKIE = array();
+    }
+
+    private function settings()
+    {
+        return new P2PMonitor_Settings(new StubConnection(p2p_pdo()), p2p_env('P2PMON_MYSQL_DB'));
+    }
+
+    /** The value attribute of input `$name` in `$html`. */
+    private function inputValue($html, $name)
+    {
+        $this->assertSame(1, preg_match('/<input id="p2p-' . $name . '" name="' . $name . '" size="60"\s+value="([^"]*)"/', $html, $m), $name);
+        return html_entity_decode($m[1], ENT_QUOTES);
     }
 
     public function testEveryPageShowsRealDataAndKeepsTheTokenOut()
@@ -20,22 +33,204 @@ class PagesTest extends TestCase
             'maps' => array(array(), 'prt_fild08'),
             'network' => array(array(), 'fluxcp-c'),
             'alerts' => array(array(), 'Rules in force'),
-            'settings' => array(array(), 'monitoring_interval'),
+            'settings' => array(array(), 'Notification e-mails'),
+            'setup' => array(array(), 'Table p2p_monitor_settings'),
         );
         foreach ($pages as $action => list($get, $expected)) {
             $html = p2p_page($action, $get);
             $this->assertStringContainsString($expected, $html, $action);
             $this->assertStringNotContainsString(p2p_env('P2PMON_TOKEN'), $html, "$action must not show the API token");
-            $this->assertStringNotContainsString('could not be reached', $html, $action);
+            $this->assertStringNotContainsString('data-p2p-error-kind', $html, $action);
+            $this->assertDoesNotMatchRegularExpression('/>\s*P2P[A-Z]\w*/', $html, "$action shows a lang key for want of its text");
         }
     }
 
-    public function testLivePagesCarryATicketForTheFeed()
+    public function testSettingsShowsTheFourStoredValues()
+    {
+        $stored = array(
+            'alert_thresholds' => '{"cpu":81,"memory":82,"latency":183}',
+            'notification_emails' => '["ops@example.org"]',
+            'discord_webhook' => 'https://discord.example/api/webhooks/9/abc',
+            'monitoring_interval' => '4321',
+        );
+        $pdo = p2p_pdo();
+        foreach ($stored as $name => $value) {
+            $pdo->prepare('UPDATE p2p_monitor_settings SET setting_value = ? WHERE setting_name = ?')->execute(array($value, $name));
+        }
+        $html = p2p_page('settings');
+        foreach ($stored as $name => $value) {
+            $this->assertSame($value, $this->inputValue($html, $name));
+        }
+        $this->assertStringNotContainsString('Undefined', $html);
+    }
+
+    public function testChangingOnlyTheCpuThresholdSavesItAndKeepsTheOtherThree()
+    {
+        $before = $this->settings()->all();
+        $form = $before;
+        $form['alert_thresholds'] = '{"cpu":70,"memory":85,"latency":200}';
+        $html = p2p_page('settings', array(), $form + array('csrf' => P2PMonitor_Csrf::token()), 'gm_alice');
+        $this->assertStringContainsString(P2PMonitor_View::text('P2PSaved', 'alert_thresholds'), $html);
+        $this->assertStringNotContainsString('data-p2p-error=', $html);
+        $rows = $this->settings()->rows();
+        $this->assertSame('{"cpu":70,"memory":85,"latency":200}', $rows['alert_thresholds']['value']);
+        $this->assertSame('gm_alice', $rows['alert_thresholds']['updated_by']);
+        foreach (array('notification_emails', 'discord_webhook', 'monitoring_interval') as $name) {
+            $this->assertSame($before[$name], $rows[$name]['value'], $name);
+            $this->assertNull($rows[$name]['updated_by'], "$name was not written");
+        }
+        $this->assertSame('{"cpu":70,"memory":85,"latency":200}', $this->inputValue($html, 'alert_thresholds'));
+        $this->assertStringContainsString('Last changed by gm_alice', $html);
+    }
+
+    public function testTheSettingsPageRefusesAForgedFormAndBadValues()
+    {
+        $before = $this->settings()->all();
+        $form = array('monitoring_interval' => '4000') + $before;
+        $html = p2p_page('settings', array(), $form + array('csrf' => 'forged'));
+        $this->assertStringContainsString(Flux::message('P2PBadCsrf'), $html);
+        $this->assertSame($before, $this->settings()->all());
+
+        $csrf = P2PMonitor_Csrf::token();
+        $html = p2p_page('settings', array(), array('monitoring_interval' => '7', 'discord_webhook' => 'https://ok.example/x') + $before + array('csrf' => $csrf));
+        $this->assertStringContainsString('data-p2p-error="monitoring_interval"', $html);
+        $this->assertSame('7', $this->inputValue($html, 'monitoring_interval'), 'the bad value stays in the form');
+        $this->assertSame($before, $this->settings()->all(), 'the good change is not stored either');
+
+        $html = p2p_page('settings', array(), $before + array('csrf' => $csrf));
+        $this->assertStringContainsString(Flux::message('P2PNothingChanged'), $html);
+    }
+
+    public function testASilenceCarriesTheLoggedInAdminsName()
+    {
+        $csrf = P2PMonitor_Csrf::token();
+        $html = p2p_page('alerts', array(), array('do' => 'silence', 'host' => 'fluxcp-c', 'minutes' => '30',
+            'comment' => 'disk swap', 'csrf' => $csrf), 'gm_alice');
+        $this->assertStringContainsString(Flux::message('P2PDone_silence'), $html);
+        $client = new P2PMonitor_Client(p2p_env('P2PMON_API'), p2p_env('P2PMON_TOKEN'));
+        $mine = array_values(array_filter($client->silences()['silences'], function ($s) {
+            return $s['comment'] === 'disk swap';
+        }));
+        $this->assertCount(1, $mine);
+        $this->assertSame('gm_alice', $mine[0]['author']);
+        $this->assertStringContainsString('<td data-p2p-author>gm_alice</td>', $html);
+        $client->endSilence($mine[0]['id']);
+    }
+
+    public function testNobodyLoggedInChangesNothing()
+    {
+        // FluxCP refuses the page first; were it reached, the controller still refuses to act without a user.
+        $this->assertSame('permission denied', p2p_page('alerts', array(), array('do' => 'silence'), null));
+        $session = new StubSession(null, AccountLevel::UNAUTH, null);
+        $this->expectException(P2PMonitor_Error::class);
+        P2PMonitor_Addon::currentUser($session);
+    }
+
+    public function testAcknowledgingNeedsTheFormsToken()
+    {
+        $client = new P2PMonitor_Client(p2p_env('P2PMON_API'), p2p_env('P2PMON_TOKEN'));
+        $alert = $client->activeAlerts()['alerts'][0];
+        $html = p2p_page('alerts', array(), array('do' => 'acknowledge', 'id' => $alert['id'], 'csrf' => 'forged'));
+        $this->assertStringContainsString(Flux::message('P2PBadCsrf'), $html);
+        $this->assertSame('firing', $client->activeAlerts()['alerts'][0]['status']);
+
+        $csrf = P2PMonitor_Csrf::token();
+        $html = p2p_page('alerts', array(), array('do' => 'acknowledge', 'id' => $alert['id'], 'csrf' => $csrf));
+        $this->assertStringContainsString(Flux::message('P2PDone_acknowledge'), $html);
+        $this->assertSame('acknowledged', $client->activeAlerts()['alerts'][0]['status']);
+    }
+
+    public function testOneAdminMenuEntryAndASubMenuBetweenThePages()
+    {
+        foreach (array_keys(P2PMonitor_Addon::PAGES) as $action) {
+            $html = p2p_page($action, array(), null, 'admin', AccountLevel::ADMIN, true);
+            $this->assertSame(1, preg_match_all('/class="admin-menu-item"[^>]*>P2P Monitoring</', $html), $action);
+            $this->assertStringNotContainsString('class="menu-category"', $html, "$action: admin pages leave the main menu");
+            foreach (P2PMonitor_Addon::PAGES as $other => $label) {
+                $this->assertStringContainsString(sprintf('href="%s" class="sub-menu-item%s">%s</a>',
+                    htmlspecialchars('?module=p2p&action=' . $other), $other === $action ? ' current-sub-menu' : '',
+                    Flux::message($label)), $html, "$action links to $other");
+            }
+        }
+    }
+
+    public function testAHighGmSeesThePagesButNotSettings()
+    {
+        $html = p2p_page('hosts', array(), null, 'gm_bob', AccountLevel::HIGHGM, true);
+        $this->assertStringContainsString('action=alerts" class="sub-menu-item"', $html);
+        $this->assertStringNotContainsString('action=settings"', $html);
+        $this->assertSame('permission denied', p2p_page('settings', array(), null, 'gm_bob', AccountLevel::HIGHGM));
+    }
+
+    public function testBelowTheAdminMenuLevelTheEntryStaysInItsGroup()
+    {
+        p2p_configure();
+        Flux::config('AdminMenuGroupLevel', AccountLevel::ADMIN);
+        $html = p2p_page('monitoring', array(), null, 'admin', AccountLevel::ADMIN, true);
+        $this->assertStringContainsString('<strong class="menu-category">P2P Monitoring</strong>', $html);
+        $this->assertStringNotContainsString('class="admin-menu-item"', $html);
+    }
+
+    public function testSwitchingTheLanguageChangesThePagesText()
+    {
+        $english = p2p_page('hosts', array(), null, 'admin', AccountLevel::ADMIN, true);
+        $_COOKIE['language'] = 'es_es';
+        $spanish = p2p_page('hosts', array(), null, 'admin', AccountLevel::ADMIN, true);
+        $this->assertStringContainsString('<h2>P2P Hosts</h2>', $english);
+        $this->assertStringContainsString('<h2>Hosts P2P</h2>', $spanish);
+        $this->assertStringContainsString('>Monitorización P2P</a>', $spanish, 'the admin menu entry');
+        $this->assertStringContainsString('class="sub-menu-item">Alertas</a>', $spanish, 'the sub-menu');
+        $this->assertStringContainsString('Último informe', $spanish);
+        $_COOKIE['language'] = 'xx_xx';
+        $this->assertStringContainsString('<h2>P2P Hosts</h2>', p2p_page('hosts'), 'a language FluxCP lacks falls back to English');
+    }
+
+    public function testEveryTextKeyUsedIsInEveryLanguage()
+    {
+        $source = '';
+        foreach (array('modules/p2p', 'themes/default/p2p', 'lib/P2PMonitor') as $dir) {
+            foreach (glob(FLUX_ROOT . "/$dir/*.php") as $file) {
+                $source .= file_get_contents($file);
+            }
+        }
+        preg_match_all("/'(P2P[A-Z][A-Za-z0-9]*(?:_[a-z_]+)?)'/", $source, $m);
+        $used = array_unique($m[1]);
+        $this->assertGreaterThan(150, count($used));
+        $english = require FLUX_ROOT . '/lang/en_us.php';
+        $spanish = require FLUX_ROOT . '/lang/es_es.php';
+        $this->assertSame(array_keys($english), array_keys($english + $spanish), 'es_es has no key en_us lacks');
+        foreach ($used as $key) {
+            if (substr($key, -1) === '_') {
+                continue; // a prefix completed at run time; its keys are checked below
+            }
+            $this->assertArrayHasKey($key, $english, $key);
+            $this->assertArrayHasKey($key, $spanish, $key);
+        }
+        $dynamic = array('P2PDone_' => array('acknowledge', 'resolve', 'silence', 'unsilence'),
+            'P2PSetting_' => P2PMonitor_Settings::NAMES, 'P2PSettingHelp_' => P2PMonitor_Settings::NAMES,
+            'P2PFixConfig_' => array('coordinator_api', 'api_token', 'websocket_url'),
+            'P2PStatus_' => array('online', 'degraded', 'offline'),
+            'P2PSort_' => array('id', 'status', 'quality', 'players', 'cpu', 'last_seen'));
+        foreach ($dynamic as $prefix => $names) {
+            foreach ($names as $name) {
+                $this->assertArrayHasKey($prefix . $name, $english);
+                $this->assertArrayHasKey($prefix . $name, $spanish);
+            }
+        }
+        foreach ($english as $key => $text) {
+            $this->assertSame(substr_count($text, '%') , substr_count($spanish[$key], '%'), "$key: same placeholders");
+        }
+    }
+
+    public function testLivePagesCarryATicketAndRefreshInPlace()
     {
         $html = p2p_page('hosts');
-        $this->assertMatchesRegularExpression('/"ticket":"p2pw_[0-9a-f]{64}"/', $html);
+        $this->assertMatchesRegularExpression('/data-p2p-live="\{&quot;url&quot;:[^"]*&quot;ticket&quot;:&quot;p2pw_[0-9a-f]{64}&quot;/', $html);
+        $this->assertStringContainsString('<div id="p2p-page">', $html);
         $this->assertStringContainsString('data-p2p-host="fluxcp-b"', $html);
         $this->assertStringContainsString('data-p2p-metric="cpu_usage"', $html);
+        $this->assertStringContainsString('websocket.allowed_origins', html_entity_decode($html));
+        $this->assertStringNotContainsString('location.reload', $html, 'never a whole reload');
     }
 
     public function testAHostileMapNameIsEscapedEverywhere()
@@ -55,46 +250,31 @@ class PagesTest extends TestCase
         $this->assertStringContainsString('Page 1 of 1', $html);
     }
 
-    public function testAcknowledgingNeedsTheFormsToken()
+    public function testNotFoundUnreachableAndRefusedAreToldApart()
     {
-        $client = new P2PMonitor_Client(p2p_env('P2PMON_API'), p2p_env('P2PMON_TOKEN'));
-        $alert = $client->activeAlerts()['alerts'][0];
-        $html = p2p_page('alerts', array(), array('do' => 'acknowledge', 'id' => $alert['id'], 'csrf' => 'forged'));
-        $this->assertStringContainsString(Flux::message('P2PBadCsrf'), $html);
-        $this->assertSame('firing', $client->activeAlerts()['alerts'][0]['status']);
+        $html = p2p_page('host', array('id' => 'no-such-host'));
+        $this->assertStringContainsString('data-p2p-error-kind="not_found"', $html);
+        $this->assertStringContainsString('Not found:', $html);
+        $this->assertStringNotContainsString('does not answer', $html);
 
-        $csrf = P2PMonitor_Csrf::token();
-        $html = p2p_page('alerts', array(), array('do' => 'acknowledge', 'id' => $alert['id'], 'csrf' => $csrf));
-        $this->assertStringContainsString('Done.', $html);
-        $this->assertSame('acknowledged', $client->activeAlerts()['alerts'][0]['status']);
-    }
+        $html = p2p_page('host', array('id' => 'FLUXCP-B'));
+        $this->assertStringNotContainsString('data-p2p-error-kind', $html, 'an id in capitals is the same host');
+        $this->assertStringContainsString('data-p2p-host="fluxcp-b"', $html);
 
-    public function testTheSettingsPageSavesOnlyValidValuesWithItsToken()
-    {
-        $settings = new P2PMonitor_Settings(new StubConnection(p2p_pdo()));
-        $form = array('alert_thresholds' => '{"cpu":88}', 'notification_emails' => '["ops@example.org"]',
-            'discord_webhook' => 'https://discord.example/hook', 'monitoring_interval' => '4000');
-        $before = $settings->all();
-        $html = p2p_page('settings', array(), $form + array('csrf' => 'forged'));
-        $this->assertStringContainsString(Flux::message('P2PBadCsrf'), $html);
-        $this->assertSame($before, $settings->all());
+        $html = p2p_page('host', array('id' => 'bad id!'));
+        $this->assertStringContainsString('data-p2p-error-kind="not_found"', $html);
+        $this->assertStringContainsString('is not a host id', $html);
 
-        $csrf = P2PMonitor_Csrf::token();
-        $html = p2p_page('settings', array(), array('monitoring_interval' => '7') + $form + array('csrf' => $csrf));
-        $this->assertStringContainsString('data-p2p-error="monitoring_interval"', $html);
-        $this->assertSame($before, $settings->all());
-
-        $html = p2p_page('settings', array(), $form + array('csrf' => $csrf));
-        $this->assertStringContainsString(Flux::message('P2PSaved'), $html);
-        $this->assertSame('4000', $settings->all()['monitoring_interval']);
-        $this->assertSame('{"cpu":88}', $settings->all()['alert_thresholds']);
-    }
-
-    public function testAnUnreachableAggregatorShowsWhy()
-    {
         p2p_configure('http://127.0.0.1:1');
         $html = p2p_page('monitoring');
-        $this->assertStringContainsString('could not be reached', $html);
-        $this->assertStringContainsString(Flux::message('P2PNoLive'), $html);
+        $this->assertStringContainsString('data-p2p-error-kind="unreachable"', $html);
+        $this->assertStringContainsString('does not answer', $html);
+        $this->assertStringContainsString('data-state="off"', $html, 'no ticket: the page refreshes itself');
+
+        p2p_configure(null, 'p2pa_wrong-token');
+        $html = p2p_page('monitoring');
+        $this->assertStringContainsString('data-p2p-error-kind="token"', $html);
+        $this->assertStringContainsString('P2PMonitor.api_token', $html);
+        $this->assertStringNotContainsString('p2pa_wrong-token', $html);
     }
 }

@@ -19,4 +19,5 @@ $form = array(
     'csrf' => P2PMonitor_Csrf::token(),
 );
 $html = p2p_page('settings', array(), $form);
-echo strpos($html, Flux::message('P2PSaved')) !== false ? "saved\n" : "not saved\n";
+$saved = strpos($html, '<p class="green">') !== false && strpos($html, 'data-p2p-error') === false;
+echo $saved ? "saved\n" : "not saved\n";

@@ -1,8 +1,8 @@
 //! The FluxCP addon (fluxcp/): `php -l` on every file, then its PHPUnit
 //! tests (fluxcp/tests/) against a running aggregator filled here and the
-//! real MariaDB, with the addon's p2p_monitor_settings table created from
-//! its schema file. Debian's php-cli, php-curl, php-mysql and phpunit
-//! (`make test-deps`).
+//! real MariaDB, and its pages in Chromium on FluxCP stand-ins
+//! (fluxcp/tests/server.php) from the installer on. Debian's php-cli,
+//! php-curl, php-mysql, phpunit and chromium (`make test-deps`).
 
 use std::path::Path;
 use std::process::Command;
@@ -58,24 +58,46 @@ fn every_addon_file_passes_php_lint() -> Result<()> {
     Ok(())
 }
 
-/// A fresh database `name` holding the addon's settings table and its
-/// default rows (each test its own: they run side by side).
-async fn settings_database(name: &str) -> Result<()> {
-    use mysql_async::prelude::Queryable;
-    let mut conn = mysql_async::Conn::new(
+/// A connection to the test MariaDB.
+async fn mariadb() -> Result<mysql_async::Conn> {
+    mysql_async::Conn::new(
         mysql_async::Opts::from_url("mysql://root@127.0.0.1:3306")
             .map_err(|e| anyhow::anyhow!("{e}"))?,
     )
     .await
-    .context("is MariaDB running on 127.0.0.1:3306?")?;
+    .context("is MariaDB running on 127.0.0.1:3306?")
+}
+
+/// A fresh, empty database `name` (each test its own: they run side by side).
+async fn empty_database(name: &str) -> Result<()> {
+    use mysql_async::prelude::Queryable;
+    let mut conn = mariadb().await?;
     conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
         .await?;
     conn.query_drop(format!("CREATE DATABASE `{name}`")).await?;
+    conn.disconnect().await?;
+    Ok(())
+}
+
+/// A fresh database `name` holding the addon's settings table and its
+/// default rows: every schema file, in version order, as FluxCP's
+/// installer runs them.
+async fn settings_database(name: &str) -> Result<()> {
+    use mysql_async::prelude::Queryable;
+    empty_database(name).await?;
+    let mut conn = mariadb().await?;
     conn.query_drop(format!("USE `{name}`")).await?;
-    let schema = std::fs::read_to_string(
-        workspace_root().join("fluxcp/schemas/logindb/p2p_monitor_settings.20261126.sql"),
-    )?;
-    conn.query_drop(schema).await?;
+    let mut files: Vec<_> = std::fs::read_dir(workspace_root().join("fluxcp/schemas/logindb"))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    files.retain(|f| f.extension().is_some_and(|e| e == "sql"));
+    files.sort();
+    anyhow::ensure!(!files.is_empty(), "no schema files");
+    for file in files {
+        conn.query_drop(std::fs::read_to_string(&file)?)
+            .await
+            .with_context(|| file.display().to_string())?;
+    }
     conn.disconnect().await?;
     Ok(())
 }
@@ -115,12 +137,15 @@ async fn the_addons_phpunit_tests_pass_against_the_aggregator_and_mariadb() -> R
         anyhow::ensure!(status.is_success(), "{ack}");
     }
     let fluxcp = workspace_root().join("fluxcp");
+    let data = tempfile::tempdir()?;
     let output = tokio::task::spawn_blocking({
         let api = agg.api_url("")?;
         let ws = agg.ws_url()?;
         let token = agg.api_token.clone();
+        let data = data.path().to_path_buf();
         move || {
             Command::new("phpunit")
+                .env("P2PMON_DATA_DIR", data)
                 .args(["--configuration", "tests/phpunit.xml"])
                 .current_dir(&fluxcp)
                 .env("P2PMON_API", api)
@@ -144,72 +169,161 @@ async fn the_addons_phpunit_tests_pass_against_the_aggregator_and_mariadb() -> R
     Ok(())
 }
 
-/// The addon's live updates in a real browser: its hosts page, served by
-/// PHP's built-in server, follows the feed with the ticket its PHP side got
-/// and changes a host's CPU cell when a batch arrives.
-// Multi-threaded: the aggregator in this process answers the PHP side while
-// the test waits.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_addons_hosts_page_updates_live_in_chromium() -> Result<()> {
-    let web = workspace_root().join("web");
-    if !web.join("node_modules/playwright-core").is_dir() {
-        bail!("run `make web` first (playwright-core)");
+/// A PHP built-in server running the FluxCP stand-in on `port`, killed on drop.
+struct PhpServer(std::process::Child);
+
+impl PhpServer {
+    fn start(port: u16, env: &[(&str, String)]) -> Result<Self> {
+        let mut command = Command::new("php");
+        command
+            .args(["-S", &format!("127.0.0.1:{port}"), "tests/server.php"])
+            .current_dir(workspace_root().join("fluxcp"))
+            .env("PHP_CLI_SERVER_WORKERS", "2")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command
+            .spawn()
+            .context("php is not installed: run `make test-deps`")?;
+        Ok(Self(child))
     }
-    let database = "p2pmon_fluxcp_live";
-    settings_database(database).await?;
-    let agg = TestAggregator::start_with("websocket: {allowed_origins: ['*']}").await?;
-    let cred = agg.enroll("fluxcp-b").await?;
-    let records = vec![metric("cpu_usage", 20.0, &[], now_ms())];
-    agg.post_batch(&cred, &batch("fluxcp-b", "s", 1, records))
-        .await?;
-    let port = p2pmon_tests::aggregator::free_port()?;
-    let mut php = Command::new("php")
-        .args(["-S", &format!("127.0.0.1:{port}"), "tests/server.php"])
-        .current_dir(workspace_root().join("fluxcp"))
-        .env("P2PMON_API", agg.api_url("")?)
-        .env("P2PMON_TOKEN", &agg.api_token)
-        .env("P2PMON_WS", agg.ws_url()?)
-        .env("P2PMON_MYSQL_DSN", "mysql:host=127.0.0.1;port=3306")
-        .env("P2PMON_MYSQL_DB", database)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .context("php is not installed: run `make test-deps`")?;
-    let base = format!("http://127.0.0.1:{port}");
-    let ready = format!("{base}/?action=hosts");
+}
+
+impl Drop for PhpServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_for_http(url: &str) -> Result<()> {
     for _ in 0..100 {
-        let probe = ready.clone();
+        let probe = url.to_string();
         let up = tokio::task::spawn_blocking(move || p2pmon_tests::aggregator::http_ok(&probe))
             .await?
             .unwrap_or(false);
         if up {
-            break;
+            return Ok(());
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    bail!("{url} did not answer")
+}
+
+/// The addon in Chromium as a new user meets it (fluxcp/tests/browser.mjs):
+/// FluxCP's installer, the login form, every page by the sub-menu, the four
+/// stored settings with only the CPU threshold changed, a silence by the
+/// logged-in admin, the language switch; live updates where the origin is
+/// allowed, in-place refreshes with a message naming the setting where it is
+/// not. Then the database holds what the page said.
+// Multi-threaded: the aggregator in this process answers the PHP side while
+// the test waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_addon_in_chromium_from_install_to_live_pages() -> Result<()> {
+    use mysql_async::prelude::Queryable;
+    let web = workspace_root().join("web");
+    if !web.join("node_modules/playwright-core").is_dir() {
+        bail!("run `make web` first (playwright-core)");
+    }
+    let database = "p2pmon_fluxcp_browser";
+    empty_database(database).await?;
+    let [port_a, port_b] = p2pmon_tests::aggregator::free_ports::<2>()?;
+    // Only A's origin: B is the same host on another port, so not the same origin.
+    let agg = TestAggregator::start_with_alerts_and(
+        "alerts:\n  cpu_usage: { warning: 80, critical: 95, duration: 0 }\n",
+        &format!("websocket: {{allowed_origins: ['http://127.0.0.1:{port_a}']}}"),
+    )
+    .await?;
+    let cred = agg.enroll("fluxcp-b").await?;
+    let records = vec![metric("cpu_usage", 20.0, &[], now_ms())];
+    agg.post_batch(&cred, &batch("fluxcp-b", "s", 1, records))
+        .await?;
+    let data = tempfile::tempdir()?;
+    let refresh_b = 1500;
+    let env = |refresh: u32| -> Result<Vec<(&'static str, String)>> {
+        Ok(vec![
+            ("P2PMON_API", agg.api_url("")?),
+            ("P2PMON_TOKEN", agg.api_token.clone()),
+            ("P2PMON_WS", agg.ws_url()?),
+            (
+                "P2PMON_MYSQL_DSN",
+                "mysql:host=127.0.0.1;port=3306".to_string(),
+            ),
+            ("P2PMON_MYSQL_DB", database.to_string()),
+            ("P2PMON_DATA_DIR", data.path().display().to_string()),
+            ("P2PMON_REFRESH", refresh.to_string()),
+        ])
+    };
+    let _a = PhpServer::start(port_a, &env(5000)?)?;
+    let _b = PhpServer::start(port_b, &env(refresh_b)?)?;
+    let base_a = format!("http://127.0.0.1:{port_a}");
+    let base_b = format!("http://127.0.0.1:{port_b}");
+    wait_for_http(&format!("{base_a}/?module=account&action=login")).await?;
+    wait_for_http(&format!("{base_b}/?module=account&action=login")).await?;
     let output = tokio::task::spawn_blocking({
         let ingest = agg.ingest_url("")?;
+        let web = web.clone();
         move || {
             Command::new("node")
-                .arg("tests/fluxcp-live.mjs")
-                .current_dir(&web)
-                .env("BASE", base)
+                .arg("tests/browser.mjs")
+                .current_dir(workspace_root().join("fluxcp"))
+                .env("BASE_A", base_a)
+                .env("BASE_B", base_b)
+                .env("REFRESH_B", refresh_b.to_string())
                 .env("INGEST", ingest)
                 .env("CREDENTIAL", cred)
+                .env("WEB", web)
                 .output()
         }
     })
     .await??;
-    let _ = php.kill();
-    let _ = php.wait();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("FluxCP hosts page: {stdout}");
+    println!("FluxCP in Chromium: {stdout}");
     assert!(
         output.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("live_update_ms"), "{stdout}");
+    assert!(stdout.contains("refresh_update_ms"), "{stdout}");
+
+    // What the settings form saved: the CPU threshold, by gm_alice; the other three untouched.
+    let mut conn = mariadb().await?;
+    let rows: Vec<(String, String, Option<String>)> = conn
+        .query(format!(
+            "SELECT setting_name, setting_value, updated_by FROM `{database}`.p2p_monitor_settings ORDER BY setting_name"
+        ))
+        .await?;
+    conn.disconnect().await?;
+    let expected = [
+        (
+            "alert_thresholds",
+            r#"{"cpu":66,"memory":85,"latency":200}"#,
+            Some("gm_alice"),
+        ),
+        (
+            "discord_webhook",
+            "https://discord.com/api/webhooks/your-webhook-url",
+            None,
+        ),
+        ("monitoring_interval", "5000", None),
+        ("notification_emails", r#"["admin@yourserver.com"]"#, None),
+    ];
+    let got: Vec<(&str, &str, Option<&str>)> = rows
+        .iter()
+        .map(|(n, v, by)| (n.as_str(), v.as_str(), by.as_deref()))
+        .collect();
+    assert_eq!(got, expected);
+    // The silence, as the aggregator keeps it.
+    let (_, silences) = agg.api("/api/v1/silences").await?;
+    let mine = silences["silences"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["comment"] == "browser silence"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(mine["author"], "gm_alice", "{silences}");
+    assert_eq!(mine["host"], "fluxcp-b", "{silences}");
     Ok(())
 }
 

@@ -31,9 +31,32 @@ class P2PMonitor_Addon
         $this->metricsRetention = (int) $get('metrics_retention', 30);
     }
 
-    /** From FluxCP's configuration. */
+    /** The pages of module p2p in sub-menu order, with their lang/ label keys. */
+    const PAGES = array(
+        'monitoring' => 'P2PMenuOverview',
+        'hosts'      => 'P2PMenuHosts',
+        'maps'       => 'P2PMenuMaps',
+        'network'    => 'P2PMenuNetwork',
+        'alerts'     => 'P2PMenuAlerts',
+        'settings'   => 'P2PMenuSettings',
+        'setup'      => 'P2PMenuSetup',
+    );
+
+    /**
+     * From FluxCP's configuration. Also puts the sub-menu's labels in the
+     * user's language: FluxCP's theme prints SubMenuItems names as they are
+     * (themes/default/main/submenu.php), and config/addon.php is read before
+     * the addon's lang files, so the controller sets them before the header
+     * is drawn (Flux_Template runs the controller first).
+     */
     public static function fromFlux()
     {
+        $labels = array();
+        foreach (self::PAGES as $action => $key) {
+            $labels[$action] = P2PMonitor_View::text($key);
+        }
+        Flux::config('SubMenuItems.p2p', $labels);
+
         $config = array();
         foreach (array('coordinator_api', 'websocket_url', 'refresh_interval', 'alert_channels',
                      'metrics_retention', 'api_token', 'timeout') as $key) {
@@ -47,16 +70,31 @@ class P2PMonitor_Addon
     }
 
     /**
-     * Run `$call` with the client: array(result, null), or array(null,
-     * the error for the page) when the aggregator cannot be reached.
+     * Run `$call` with the client: array(result, null), or array(null, the
+     * P2PMonitor_Error for the page's _error.php).
      */
     public function attempt($call)
     {
         try {
             return array($call($this->client), null);
         } catch (P2PMonitor_Error $error) {
-            return array(null, $error->getMessage());
+            return array(null, $error);
         }
+    }
+
+    /**
+     * The logged-in user's name, recorded with every change. FluxCP's
+     * session account is a Flux_DataObject: __get, but no __isset, so
+     * isset($session->account->userid) is always false; read it instead.
+     */
+    public static function currentUser($session)
+    {
+        $account = is_object($session) ? $session->account : null;
+        $userid = is_object($account) ? $account->userid : null;
+        if (!is_string($userid) || trim($userid) === '') {
+            throw new P2PMonitor_Error(P2PMonitor_Error::REFUSED, P2PMonitor_View::text('P2PNotLoggedIn'));
+        }
+        return $userid;
     }
 
     /**

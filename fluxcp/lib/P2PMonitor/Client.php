@@ -3,12 +3,29 @@ if (!defined('FLUX_ROOT')) exit;
 
 /**
  * A small JSON client of the p2pmon aggregator's query API (cURL). Every
- * call sends the addon's API token; every failure (no answer, a refusal, a
- * body that is not JSON) becomes a P2PMonitor_Error with a message fit for
- * the page, never the token.
+ * call sends the addon's API token; every failure becomes a P2PMonitor_Error
+ * of one kind (the service does not answer, it refused the request, what
+ * was asked for does not exist, it answered something unexpected) with the
+ * detail it gave, never the token. The pages say which (lang/: P2PError*).
  */
 class P2PMonitor_Error extends Exception
 {
+    const UNREACHABLE = 'unreachable';
+    const TOKEN = 'token';
+    const REFUSED = 'refused';
+    const NOT_FOUND = 'not_found';
+    const INVALID = 'invalid';
+    const CONFIG = 'config';
+    const DATABASE = 'database';
+
+    /** @var string one of the constants above */
+    public $kind;
+
+    public function __construct($kind, $detail = '')
+    {
+        parent::__construct((string) $detail);
+        $this->kind = $kind;
+    }
 }
 
 class P2PMonitor_Client
@@ -130,8 +147,8 @@ class P2PMonitor_Client
     public function wsTicket()
     {
         $answer = $this->post('/api/v1/ws-ticket');
-        if (!isset($answer['ticket'])) {
-            throw new P2PMonitor_Error('The aggregator gave no WebSocket ticket.');
+        if (!isset($answer['ticket']) || !is_string($answer['ticket'])) {
+            throw new P2PMonitor_Error(P2PMonitor_Error::INVALID, 'no WebSocket ticket in the answer');
         }
         return $answer['ticket'];
     }
@@ -139,7 +156,7 @@ class P2PMonitor_Client
     private function request($method, $path, $body = null)
     {
         if ($this->base === '') {
-            throw new P2PMonitor_Error('The aggregator address (P2PMonitor.coordinator_api) is not set.');
+            throw new P2PMonitor_Error(P2PMonitor_Error::CONFIG, 'P2PMonitor.coordinator_api');
         }
         $curl = curl_init($this->base . $path);
         $headers = array('Accept: application/json', 'Authorization: Bearer ' . $this->token);
@@ -163,18 +180,25 @@ class P2PMonitor_Client
         $error = curl_error($curl);
         curl_close($curl);
         if ($raw === false) {
-            throw new P2PMonitor_Error('The monitoring service does not answer (' . $error . ').');
+            throw new P2PMonitor_Error(P2PMonitor_Error::UNREACHABLE, $this->base . ': ' . $error);
         }
         $data = json_decode($raw, true);
         if ($status < 200 || $status >= 300) {
-            $why = is_array($data) && isset($data['message']) ? $data['message'] : 'HTTP ' . $status;
+            $why = is_array($data) && isset($data['message']) && is_string($data['message'])
+                ? $data['message'] : 'HTTP ' . $status;
             if ($status === 401) {
-                $why = 'the API token (P2PMonitor.api_token) was refused';
+                throw new P2PMonitor_Error(P2PMonitor_Error::TOKEN, 'P2PMonitor.api_token');
             }
-            throw new P2PMonitor_Error('The monitoring service refused the request: ' . $why . '.');
+            if ($status === 404) {
+                throw new P2PMonitor_Error(P2PMonitor_Error::NOT_FOUND, $why);
+            }
+            if ($status >= 500 || $status < 200) {
+                throw new P2PMonitor_Error(P2PMonitor_Error::INVALID, $why);
+            }
+            throw new P2PMonitor_Error(P2PMonitor_Error::REFUSED, $why);
         }
         if (!is_array($data)) {
-            throw new P2PMonitor_Error('The monitoring service answered something that is not JSON.');
+            throw new P2PMonitor_Error(P2PMonitor_Error::INVALID, 'HTTP ' . $status . ', not JSON');
         }
         return $data;
     }

@@ -9,6 +9,42 @@ class P2PMonitor_View
         return htmlspecialchars((string) $value, ENT_QUOTES | ENT_SUBSTITUTE, 'UTF-8');
     }
 
+    /**
+     * The text of lang/ key `$key` (FluxCP's Flux::message: the user's
+     * language over en_us), sprintf'd with `$args`, escaped.
+     */
+    public static function t($key, ...$args)
+    {
+        return self::h(self::text($key, ...$args));
+    }
+
+    /** As t(), not escaped (for attributes built elsewhere and for tests). */
+    public static function text($key, ...$args)
+    {
+        $text = (string) Flux::message($key);
+        return $args ? vsprintf($text, $args) : $text;
+    }
+
+    /** What a page says about `$error`: a P2PMonitor_Error by its kind, or a text as it is. */
+    public static function error($error)
+    {
+        if (!$error instanceof P2PMonitor_Error) {
+            return self::h($error);
+        }
+        $keys = array(
+            P2PMonitor_Error::UNREACHABLE => 'P2PErrorUnreachable',
+            P2PMonitor_Error::TOKEN => 'P2PErrorToken',
+            P2PMonitor_Error::REFUSED => 'P2PErrorRefused',
+            P2PMonitor_Error::NOT_FOUND => 'P2PErrorNotFound',
+            P2PMonitor_Error::INVALID => 'P2PErrorInvalid',
+            P2PMonitor_Error::CONFIG => 'P2PErrorConfig',
+            P2PMonitor_Error::DATABASE => 'P2PErrorDatabase',
+        );
+        $key = isset($keys[$error->kind]) ? $keys[$error->kind] : 'P2PErrorInvalid';
+        $detail = $error->getMessage();
+        return self::t($key) . ($detail !== '' ? ' ' . self::h($detail) : '');
+    }
+
     public static function number($value, $digits = 1)
     {
         return $value === null ? '–' : number_format((float) $value, $digits);
@@ -22,19 +58,19 @@ class P2PMonitor_View
     public static function ago($ms)
     {
         if (!$ms) {
-            return 'never';
+            return self::text('P2PNever');
         }
         $seconds = max(0, (int) round(microtime(true) - $ms / 1000));
         if ($seconds < 60) {
-            return $seconds . ' s ago';
+            return self::text('P2PSecondsAgo', $seconds);
         }
         if ($seconds < 3600) {
-            return round($seconds / 60) . ' min ago';
+            return self::text('P2PMinutesAgo', round($seconds / 60));
         }
         if ($seconds < 86400) {
-            return round($seconds / 3600) . ' h ago';
+            return self::text('P2PHoursAgo', round($seconds / 3600));
         }
-        return round($seconds / 86400) . ' d ago';
+        return self::text('P2PDaysAgo', round($seconds / 86400));
     }
 
     public static function when($ms)

@@ -5,16 +5,17 @@ require_once __DIR__ . '/../../lib/bootstrap.php';
 // Alerts: active (acknowledge, resolve), history, silences (create, end).
 $title = Flux::message('P2PAlertsTitle');
 $p2p = P2PMonitor_Addon::fromFlux();
+$do = null;
 $csrf = P2PMonitor_Csrf::token();
 $notice = null;
 $error = null;
-if (strtoupper(isset($_SERVER['REQUEST_METHOD']) ? $_SERVER['REQUEST_METHOD'] : 'GET') === 'POST') {
+if (count($_POST) > 0) {
     if (!P2PMonitor_Csrf::valid($params->get('csrf'))) {
         $error = Flux::message('P2PBadCsrf');
     } else {
         $do = (string) $params->get('do');
         list($done, $error) = $p2p->attempt(function ($client) use ($do, $params, $session) {
-            $who = isset($session->account->userid) ? (string) $session->account->userid : 'fluxcp';
+            $who = P2PMonitor_Addon::currentUser($session);
             switch ($do) {
                 case 'acknowledge':
                     return $client->updateAlert((int) $params->get('id'), 'acknowledged');
@@ -34,10 +35,10 @@ if (strtoupper(isset($_SERVER['REQUEST_METHOD']) ? $_SERVER['REQUEST_METHOD'] : 
                 case 'unsilence':
                     return $client->endSilence((int) $params->get('id'));
             }
-            throw new P2PMonitor_Error('Unknown action.');
+            throw new P2PMonitor_Error(P2PMonitor_Error::REFUSED, P2PMonitor_View::text('P2PUnknownAction'));
         });
         if ($error === null) {
-            $notice = 'Done.';
+            $notice = Flux::message('P2PDone_' . $do);
         }
     }
 }

@@ -1,7 +1,7 @@
 <?php if (!defined('FLUX_ROOT')) exit; ?>
 <?php /* The active alerts, with acknowledge and resolve (forms to the alerts action). $activeAlerts, $csrf. */ ?>
 <table class="horizontal-table p2p-alerts">
-  <tr><th>Severity</th><th>Rule</th><th>Host</th><th>Value</th><th>Message</th><th>Status</th><th>Since</th><th></th></tr>
+  <tr><th><?php echo P2PMonitor_View::t('P2PColSeverity') ?></th><th><?php echo P2PMonitor_View::t('P2PColRule') ?></th><th><?php echo P2PMonitor_View::t('P2PColHost') ?></th><th><?php echo P2PMonitor_View::t('P2PColValue') ?></th><th><?php echo P2PMonitor_View::t('P2PColMessage') ?></th><th><?php echo P2PMonitor_View::t('P2PColStatus') ?></th><th><?php echo P2PMonitor_View::t('P2PColSince') ?></th><th></th></tr>
   <?php foreach ($activeAlerts as $alert): ?>
   <tr data-p2p-alert="<?php echo (int) $alert['id'] ?>">
     <td><?php echo P2PMonitor_View::h($alert['severity']) ?></td>
@@ -15,11 +15,11 @@
       <form method="post" action="<?php echo $this->url('p2p', 'alerts') ?>">
         <input type="hidden" name="csrf" value="<?php echo P2PMonitor_View::h($csrf) ?>">
         <input type="hidden" name="id" value="<?php echo (int) $alert['id'] ?>">
-        <?php if ($alert['status'] === 'firing'): ?><button type="submit" name="do" value="acknowledge">Acknowledge</button><?php endif ?>
-        <button type="submit" name="do" value="resolve">Resolve</button>
+        <?php if ($alert['status'] === 'firing'): ?><button type="submit" name="do" value="acknowledge"><?php echo P2PMonitor_View::t('P2PAcknowledge') ?></button><?php endif ?>
+        <button type="submit" name="do" value="resolve"><?php echo P2PMonitor_View::t('P2PResolve') ?></button>
       </form>
     </td>
   </tr>
   <?php endforeach ?>
-  <?php if (!$activeAlerts): ?><tr><td colspan="8">No active alerts.</td></tr><?php endif ?>
+  <?php if (!$activeAlerts): ?><tr><td colspan="8"><?php echo P2PMonitor_View::t('P2PNoActiveAlerts') ?></td></tr><?php endif ?>
 </table>
