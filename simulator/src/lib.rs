@@ -1,16 +1,26 @@
 //! A believable rAthena host without rAthena, for demos and tests.
 //!
-//! - rAthena's tables, in MariaDB, with their real column names (minimal
-//!   definitions: only the columns the plugins and FluxCP read): `char` and
-//!   `login` in the main database; `loginlog`, `atcommandlog`, `picklog` and
-//!   `zenylog` in the logs database; and `p2pmon_map_status`, the table the
-//!   shipped NPC script fills from map-server memory (users and mobs per map).
-//! - [`Sim::tick`] does what a live server does between two collects: players
-//!   move between maps, log in and out; items drop; zeny changes hands; the
-//!   map-server logs routine lines.
+//! - rAthena's tables, in MariaDB, shaped like its own DDL (column types,
+//!   MyISAM; sql-files/main.sql and logs.sql): `char` and `login` in the
+//!   main database (only the columns the plugins and FluxCP read);
+//!   `loginlog`, `atcommandlog`, `picklog` and `zenylog` whole in the logs
+//!   database; and `p2pmon_map_status`, the table the shipped NPC script
+//!   fills from map-server memory (users and mobs per map).
+//! - Rows are written the way rAthena writes them: every item or zeny move
+//!   on both sides (giver `-n`, taker `+n`), monster drops, steals and MVP
+//!   prizes from the monster's side (`char_id` = the monster's id, `-n`)
+//!   with the player's `P +n`, loginlog with rAthena's rcodes and texts, GM
+//!   commands as typed ([`Sim::monster_drop`], [`Sim::trade`],
+//!   [`Sim::login_attempt`], [`Sim::gm_command`]...).
+//! - [`Sim::tick`] does what a live server does between two collects:
+//!   players move between maps, log in and out; monsters drop items that
+//!   players pick up; zeny changes hands; the map-server saves characters.
 //! - [`Sim::inject`] stages what the anti-cheat plugin must catch: a DDoS
-//!   line, unsupported or malformed packets, hack attempts, a burst of failed
-//!   logins, GM commands that create items or zeny, an economy spike.
+//!   line, bad packets, a hacked client's malformed packets, a burst of
+//!   failed logins, GM commands that create items or zeny, an economy spike.
+//! - [`Sim::log_lines`] writes the map-server's console log file as
+//!   showmsg.cpp does with `console_msg_log` on:
+//!   `(%m/%d/%Y %H:%M:%S) [ Warning ] : message`.
 //! - [`listen_map_port`] accepts TCP connections like a map-server, so the
 //!   game plugin's liveness probe has something to reach.
 
@@ -53,51 +63,56 @@ pub const DEFAULT_MAPS: [&str; 8] = [
 pub enum Incident {
     /// `connect_check: DDoS Attack detected from <ip>` in the console log.
     Ddos,
-    /// `Received unsupported packet ... disconnecting` lines.
+    /// `clif_parse: Received unsupported packet ... disconnecting` lines.
     UnsupportedPacket,
-    /// A malformed packet line.
+    /// `clif_parse` lines for a packet whose length does not add up.
     MalformedPacket,
-    /// `Hack on trade` and `Hack on NameRequest` lines.
+    /// A hacked client: malformed-packet lines naming a player and an
+    /// account.
     Hack,
-    /// A burst of failed logins (loginlog rows, rcode 1) from one address.
+    /// A burst of wrong passwords (loginlog rcode 1) from one address.
     FailedLogins,
-    /// GM commands that create items and zeny (atcommandlog rows).
+    /// GM commands that create items and zeny (atcommandlog and their rows).
     GmAbuse,
-    /// Items and zeny created far above the usual rate (picklog, zenylog).
+    /// An NPC script handing out items and zeny far above the usual rate.
     EconomySpike,
 }
 
+// The column types and engines below are rAthena's (sql-files/main.sql,
+// sql-files/logs.sql); `login` and `char` keep only the columns read here.
 const MAIN_TABLES: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS `login` (
-        `account_id` INT UNSIGNED NOT NULL AUTO_INCREMENT,
+        `account_id` INT(11) UNSIGNED NOT NULL AUTO_INCREMENT,
         `userid` VARCHAR(23) NOT NULL DEFAULT '',
         `user_pass` VARCHAR(32) NOT NULL DEFAULT '',
         `sex` ENUM('M','F','S') NOT NULL DEFAULT 'M',
         `email` VARCHAR(39) NOT NULL DEFAULT '',
-        `group_id` TINYINT NOT NULL DEFAULT 0,
-        `state` INT UNSIGNED NOT NULL DEFAULT 0,
-        `lastlogin` DATETIME NULL,
+        `group_id` TINYINT(3) NOT NULL DEFAULT 0,
+        `state` INT(11) UNSIGNED NOT NULL DEFAULT 0,
+        `unban_time` INT(11) UNSIGNED NOT NULL DEFAULT 0,
+        `lastlogin` DATETIME,
         `last_ip` VARCHAR(100) NOT NULL DEFAULT '',
+        `pincode` VARCHAR(4) NOT NULL DEFAULT '',
         PRIMARY KEY (`account_id`),
         KEY `name` (`userid`)
-    ) AUTO_INCREMENT=2000000",
+    ) ENGINE=MyISAM AUTO_INCREMENT=2000000",
     "CREATE TABLE IF NOT EXISTS `char` (
-        `char_id` INT UNSIGNED NOT NULL AUTO_INCREMENT,
-        `account_id` INT UNSIGNED NOT NULL DEFAULT 0,
-        `char_num` TINYINT NOT NULL DEFAULT 0,
+        `char_id` INT(11) UNSIGNED NOT NULL AUTO_INCREMENT,
+        `account_id` INT(11) UNSIGNED NOT NULL DEFAULT 0,
+        `char_num` TINYINT(1) NOT NULL DEFAULT 0,
         `name` VARCHAR(30) NOT NULL DEFAULT '',
-        `class` SMALLINT UNSIGNED NOT NULL DEFAULT 0,
-        `base_level` SMALLINT UNSIGNED NOT NULL DEFAULT 1,
-        `zeny` INT UNSIGNED NOT NULL DEFAULT 0,
+        `class` SMALLINT(6) UNSIGNED NOT NULL DEFAULT 0,
+        `base_level` SMALLINT(6) UNSIGNED NOT NULL DEFAULT 1,
+        `zeny` INT(11) UNSIGNED NOT NULL DEFAULT 0,
         `last_map` VARCHAR(11) NOT NULL DEFAULT '',
-        `last_x` SMALLINT UNSIGNED NOT NULL DEFAULT 53,
-        `last_y` SMALLINT UNSIGNED NOT NULL DEFAULT 111,
-        `online` TINYINT NOT NULL DEFAULT 0,
+        `last_x` SMALLINT(4) UNSIGNED NOT NULL DEFAULT 53,
+        `last_y` SMALLINT(4) UNSIGNED NOT NULL DEFAULT 111,
+        `online` TINYINT(2) NOT NULL DEFAULT 0,
         PRIMARY KEY (`char_id`),
         UNIQUE KEY `name_key` (`name`),
         KEY `account_id` (`account_id`),
         KEY `online` (`online`)
-    ) AUTO_INCREMENT=150000",
+    ) ENGINE=MyISAM AUTO_INCREMENT=150000",
     // The table the shipped NPC script writes, from the same file.
     include_str!("../../plugins/game/rathena/p2pmon_map_status.sql"),
 ];
@@ -107,51 +122,108 @@ const LOG_TABLES: &[&str] = &[
         `time` DATETIME NOT NULL,
         `ip` VARCHAR(15) NOT NULL DEFAULT '',
         `user` VARCHAR(23) NOT NULL DEFAULT '',
-        `rcode` TINYINT NOT NULL DEFAULT 0,
+        `rcode` TINYINT(4) NOT NULL DEFAULT 0,
         `log` VARCHAR(255) NOT NULL DEFAULT '',
-        KEY `ip` (`ip`)
-    )",
+        INDEX (`ip`)
+    ) ENGINE=MyISAM",
     "CREATE TABLE IF NOT EXISTS `atcommandlog` (
-        `atcommand_id` MEDIUMINT UNSIGNED NOT NULL AUTO_INCREMENT,
+        `atcommand_id` MEDIUMINT(9) UNSIGNED NOT NULL AUTO_INCREMENT,
         `atcommand_date` DATETIME NOT NULL,
-        `account_id` INT UNSIGNED NOT NULL DEFAULT 0,
-        `char_id` INT UNSIGNED NOT NULL DEFAULT 0,
+        `account_id` INT(11) UNSIGNED NOT NULL DEFAULT 0,
+        `char_id` INT(11) UNSIGNED NOT NULL DEFAULT 0,
         `char_name` VARCHAR(25) NOT NULL DEFAULT '',
         `map` VARCHAR(11) NOT NULL DEFAULT '',
         `command` VARCHAR(255) NOT NULL DEFAULT '',
         PRIMARY KEY (`atcommand_id`),
-        KEY `account_id` (`account_id`),
-        KEY `char_id` (`char_id`)
-    )",
+        INDEX (`account_id`),
+        INDEX (`char_id`)
+    ) ENGINE=MyISAM AUTO_INCREMENT=1",
     "CREATE TABLE IF NOT EXISTS `picklog` (
-        `id` INT NOT NULL AUTO_INCREMENT,
-        `char_id` INT NOT NULL DEFAULT 0,
-        `type` ENUM('M','P','L','T','V','S','N','C','A','R','G','E','B','O','I','X','D','U','$','F','Y','Z','Q','H') NOT NULL DEFAULT 'P',
-        `nameid` INT UNSIGNED NOT NULL DEFAULT 0,
-        `amount` INT NOT NULL DEFAULT 1,
-        `refine` TINYINT UNSIGNED NOT NULL DEFAULT 0,
-        `card0` INT UNSIGNED NOT NULL DEFAULT 0,
-        `card1` INT UNSIGNED NOT NULL DEFAULT 0,
-        `card2` INT UNSIGNED NOT NULL DEFAULT 0,
-        `card3` INT UNSIGNED NOT NULL DEFAULT 0,
-        `unique_id` BIGINT UNSIGNED NOT NULL DEFAULT 0,
-        `map` VARCHAR(11) NOT NULL DEFAULT '',
+        `id` INT(11) NOT NULL AUTO_INCREMENT,
         `time` DATETIME NOT NULL,
+        `char_id` INT(11) NOT NULL DEFAULT 0,
+        `type` ENUM('M','P','L','T','V','S','N','C','A','R','G','E','B','O','I','X','D','U','$','F','Y','Z','Q','H','J','W','0','1','2','3') NOT NULL DEFAULT 'P',
+        `nameid` INT(10) UNSIGNED NOT NULL DEFAULT 0,
+        `amount` INT(11) NOT NULL DEFAULT 1,
+        `refine` TINYINT(3) UNSIGNED NOT NULL DEFAULT 0,
+        `card0` INT(10) UNSIGNED NOT NULL DEFAULT 0,
+        `card1` INT(10) UNSIGNED NOT NULL DEFAULT 0,
+        `card2` INT(10) UNSIGNED NOT NULL DEFAULT 0,
+        `card3` INT(10) UNSIGNED NOT NULL DEFAULT 0,
+        `option_id0` SMALLINT(5) NOT NULL DEFAULT 0,
+        `option_val0` SMALLINT(5) NOT NULL DEFAULT 0,
+        `option_parm0` TINYINT(3) NOT NULL DEFAULT 0,
+        `option_id1` SMALLINT(5) NOT NULL DEFAULT 0,
+        `option_val1` SMALLINT(5) NOT NULL DEFAULT 0,
+        `option_parm1` TINYINT(3) NOT NULL DEFAULT 0,
+        `option_id2` SMALLINT(5) NOT NULL DEFAULT 0,
+        `option_val2` SMALLINT(5) NOT NULL DEFAULT 0,
+        `option_parm2` TINYINT(3) NOT NULL DEFAULT 0,
+        `option_id3` SMALLINT(5) NOT NULL DEFAULT 0,
+        `option_val3` SMALLINT(5) NOT NULL DEFAULT 0,
+        `option_parm3` TINYINT(3) NOT NULL DEFAULT 0,
+        `option_id4` SMALLINT(5) NOT NULL DEFAULT 0,
+        `option_val4` SMALLINT(5) NOT NULL DEFAULT 0,
+        `option_parm4` TINYINT(3) NOT NULL DEFAULT 0,
+        `unique_id` BIGINT(20) UNSIGNED NOT NULL DEFAULT 0,
+        `map` VARCHAR(11) NOT NULL DEFAULT '',
+        `bound` TINYINT(1) UNSIGNED NOT NULL DEFAULT 0,
+        `enchantgrade` TINYINT UNSIGNED NOT NULL DEFAULT 0,
         PRIMARY KEY (`id`),
-        KEY `type` (`type`)
-    )",
+        INDEX (`type`)
+    ) ENGINE=MyISAM AUTO_INCREMENT=1",
     "CREATE TABLE IF NOT EXISTS `zenylog` (
-        `id` INT NOT NULL AUTO_INCREMENT,
+        `id` INT(11) NOT NULL AUTO_INCREMENT,
         `time` DATETIME NOT NULL,
-        `char_id` INT NOT NULL DEFAULT 0,
-        `src_id` INT NOT NULL DEFAULT 0,
-        `type` ENUM('T','V','P','M','S','N','D','C','A','E','I','B','K') NOT NULL DEFAULT 'S',
-        `amount` INT NOT NULL DEFAULT 0,
+        `char_id` INT(11) NOT NULL DEFAULT 0,
+        `src_id` INT(11) NOT NULL DEFAULT 0,
+        `type` ENUM('T','V','P','M','S','N','D','C','A','E','I','B','K','J','X','0','2') NOT NULL DEFAULT 'S',
+        `amount` INT(11) NOT NULL DEFAULT 0,
         `map` VARCHAR(11) NOT NULL DEFAULT '',
         PRIMARY KEY (`id`),
-        KEY `type` (`type`)
-    )",
+        INDEX (`type`)
+    ) ENGINE=MyISAM AUTO_INCREMENT=1",
 ];
+
+/// A character as the log rows name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Character {
+    pub char_id: u32,
+    pub account_id: u32,
+    pub name: String,
+    pub userid: String,
+    pub map: String,
+    pub last_ip: String,
+}
+
+/// The text rAthena's login-server writes for a refusal code
+/// (conf/msg_conf/login_msg.conf; codes 99-104 are offset by 83 there).
+pub fn login_message(rcode: i32) -> &'static str {
+    match rcode {
+        0 => "Unregistered ID.",
+        1 => "Incorrect Password.",
+        2 => "Account Expired.",
+        3 => "Rejected from server.",
+        4 => "Blocked by GM.",
+        5 => "Not latest game EXE.",
+        6 => "Banned.",
+        7 => "Server Over-population.",
+        8 => "Account limit from company",
+        9 => "Ban by DBA",
+        10 => "Email not confirmed",
+        11 => "Ban by GM",
+        12 => "Working in DB",
+        13 => "Self Lock",
+        14 | 15 => "Not Permitted Group",
+        99 => "Account gone.",
+        100 => "Login info remains.",
+        101 => "Hacking investigation.",
+        102 => "Bug investigation.",
+        103 => "Deleting char.",
+        104 => "Deleting spouse char.",
+        _ => "Unknown Error.",
+    }
+}
 
 /// Database names are interpolated into SQL: letters, digits and `_` only.
 fn check_db_name(name: &str) -> Result<()> {
@@ -379,10 +451,298 @@ impl Sim {
         Ok(())
     }
 
+    /// The character `char_id`, as the rows name it.
+    pub async fn character(&self, char_id: u32) -> Result<Character> {
+        let main = &self.config.main_db;
+        let mut conn = self.conn().await?;
+        let row: Option<(u32, u32, String, String, String, String)> = conn
+            .exec_first(
+                format!(
+                    "SELECT c.char_id, c.account_id, c.name, l.userid, c.last_map, l.last_ip \
+                     FROM `{main}`.`char` c JOIN `{main}`.`login` l USING (account_id) WHERE c.char_id = ?"
+                ),
+                (char_id,),
+            )
+            .await?;
+        let (char_id, account_id, name, userid, map, last_ip) =
+            row.with_context(|| format!("no character {char_id}"))?;
+        Ok(Character {
+            char_id,
+            account_id,
+            name,
+            userid,
+            map,
+            last_ip,
+        })
+    }
+
+    /// Online characters, lowest id first.
+    pub async fn online(&self) -> Result<Vec<Character>> {
+        let main = &self.config.main_db;
+        let mut conn = self.conn().await?;
+        let ids: Vec<u32> = conn
+            .query(format!(
+                "SELECT char_id FROM `{main}`.`char` WHERE online > 0 ORDER BY char_id"
+            ))
+            .await?;
+        drop(conn);
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            found.push(self.character(id).await?);
+        }
+        Ok(found)
+    }
+
+    /// picklog rows `(char_id, type, nameid, amount, map)`, as log.cpp
+    /// `log_pick` writes them.
+    async fn pick_rows(&self, rows: &[(u32, char, u32, i32, &str)]) -> Result<()> {
+        let logs = &self.config.logs_db;
+        let mut conn = self.conn().await?;
+        conn.exec_batch(
+            format!(
+                "INSERT INTO `{logs}`.`picklog` (`time`, char_id, `type`, nameid, amount, map) VALUES (NOW(), ?, ?, ?, ?, ?)"
+            ),
+            rows.iter()
+                .map(|(id, kind, nameid, amount, map)| (id, kind.to_string(), nameid, amount, map)),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// zenylog rows `(char_id, src_id, type, amount, map)`, as log.cpp
+    /// `log_zeny` writes them (pc.cpp: paying is `-zeny`, receiving `+zeny`).
+    async fn zeny_rows(&self, rows: &[(u32, u32, char, i32, &str)]) -> Result<()> {
+        let logs = &self.config.logs_db;
+        let mut conn = self.conn().await?;
+        conn.exec_batch(
+            format!(
+                "INSERT INTO `{logs}`.`zenylog` (`time`, char_id, src_id, `type`, amount, map) VALUES (NOW(), ?, ?, ?, ?, ?)"
+            ),
+            rows.iter()
+                .map(|(id, src, kind, amount, map)| (id, src, kind.to_string(), amount, map)),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A monster `mob_id` drops `amount` of `nameid` and `who` picks it up:
+    /// `M -amount` from the monster's side (mob.cpp `mob_item_drop`), then
+    /// the pick-up `P +amount` (party.cpp `party_share_loot`).
+    pub async fn monster_drop(
+        &self,
+        mob_id: u32,
+        who: &Character,
+        nameid: u32,
+        amount: i32,
+    ) -> Result<()> {
+        self.pick_rows(&[
+            (mob_id, 'M', nameid, -amount, &who.map),
+            (who.char_id, 'P', nameid, amount, &who.map),
+        ])
+        .await
+    }
+
+    /// `who` steals one `nameid` from `mob_id`: `P +1` on the thief, `D -1`
+    /// on the monster (pc.cpp `pc_steal_item`).
+    pub async fn steal(&self, mob_id: u32, who: &Character, nameid: u32) -> Result<()> {
+        self.pick_rows(&[
+            (who.char_id, 'P', nameid, 1, &who.map),
+            (mob_id, 'D', nameid, -1, &who.map),
+        ])
+        .await
+    }
+
+    /// `who` wins an MVP prize: `P +1` on the player, `U -1` on the
+    /// monster (mob.cpp `mob_dead`).
+    pub async fn mvp_prize(&self, mob_id: u32, who: &Character, nameid: u32) -> Result<()> {
+        self.pick_rows(&[
+            (who.char_id, 'P', nameid, 1, &who.map),
+            (mob_id, 'U', nameid, -1, &who.map),
+        ])
+        .await
+    }
+
+    /// A trade (`T`) or a vending sale (`V`): `amount` of `nameid` from
+    /// `from` to `to`, who pays `zeny`; one row per side of each.
+    pub async fn exchange(
+        &self,
+        kind: char,
+        from: &Character,
+        to: &Character,
+        nameid: u32,
+        amount: i32,
+        zeny: i32,
+    ) -> Result<()> {
+        if kind != 'T' && kind != 'V' {
+            bail!("an exchange is a trade (T) or a vending sale (V), not {kind:?}");
+        }
+        self.pick_rows(&[
+            (from.char_id, kind, nameid, -amount, &from.map),
+            (to.char_id, kind, nameid, amount, &to.map),
+        ])
+        .await?;
+        if zeny != 0 {
+            self.zeny_rows(&[
+                (to.char_id, from.char_id, kind, -zeny, &to.map),
+                (from.char_id, to.char_id, kind, zeny, &from.map),
+            ])
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Storage (`R`) or guild storage (`G`): `amount` > 0 withdraws into the
+    /// inventory (`+amount`), < 0 deposits (storage.cpp via `pc_additem` /
+    /// `pc_delitem`).
+    pub async fn storage(
+        &self,
+        kind: char,
+        who: &Character,
+        nameid: u32,
+        amount: i32,
+    ) -> Result<()> {
+        if kind != 'R' && kind != 'G' {
+            bail!("storage is R or G, not {kind:?}");
+        }
+        self.pick_rows(&[(who.char_id, kind, nameid, amount, &who.map)])
+            .await
+    }
+
+    /// The bank (`K`): `zeny` > 0 withdraws into the purse, < 0 deposits
+    /// (pc.cpp `pc_bank_withdraw` / `pc_bank_deposit`).
+    pub async fn bank(&self, who: &Character, zeny: i32) -> Result<()> {
+        self.zeny_rows(&[(who.char_id, who.char_id, 'K', zeny, &who.map)])
+            .await
+    }
+
+    /// `who` buys `amount` of `nameid` from an NPC shop for `zeny`: the item
+    /// `S +amount`, the purse `S -zeny` (npc.cpp `npc_buylist`).
+    pub async fn shop_buy(
+        &self,
+        who: &Character,
+        nameid: u32,
+        amount: i32,
+        zeny: i32,
+    ) -> Result<()> {
+        self.pick_rows(&[(who.char_id, 'S', nameid, amount, &who.map)])
+            .await?;
+        self.zeny_rows(&[(who.char_id, 0, 'S', -zeny, &who.map)])
+            .await
+    }
+
+    /// Zeny a monster gave `who` (`M +zeny`, mob.cpp `mob_dead`).
+    pub async fn monster_zeny(&self, who: &Character, zeny: i32) -> Result<()> {
+        self.zeny_rows(&[(who.char_id, 0, 'M', zeny, &who.map)])
+            .await
+    }
+
+    /// A GM command as typed by `gm` and what it did: atcommandlog names
+    /// the GM (atcommand.cpp `is_atcommand`), the effect rows name whoever
+    /// received (`A +n` items per id, `A ±zeny`).
+    pub async fn gm_command(
+        &self,
+        gm: &Character,
+        command: &str,
+        target: &Character,
+        items: &[(u32, i32)],
+        zeny: i32,
+    ) -> Result<()> {
+        let logs = &self.config.logs_db;
+        let mut conn = self.conn().await?;
+        conn.exec_drop(
+            format!(
+                "INSERT INTO `{logs}`.`atcommandlog` (atcommand_date, account_id, char_id, char_name, map, command) VALUES (NOW(), ?, ?, ?, ?, ?)"
+            ),
+            (gm.account_id, gm.char_id, &gm.name, &gm.map, command),
+        )
+        .await?;
+        drop(conn);
+        let rows: Vec<(u32, char, u32, i32, &str)> = items
+            .iter()
+            .map(|(nameid, amount)| (target.char_id, 'A', *nameid, *amount, target.map.as_str()))
+            .collect();
+        if !rows.is_empty() {
+            self.pick_rows(&rows).await?;
+        }
+        if zeny != 0 {
+            self.zeny_rows(&[(target.char_id, 0, 'A', zeny, &target.map)])
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A loginlog row as loginclif.cpp writes it: `rcode` with its text
+    /// ([`login_message`]), `login ok` for 100.
+    pub async fn login_attempt(&self, ip: &str, user: &str, rcode: i32) -> Result<()> {
+        let text = if rcode == 100 {
+            "login ok"
+        } else {
+            login_message(rcode)
+        };
+        self.loginlog(ip, user, rcode, text).await
+    }
+
+    /// A failed PIN check: rcode 100 at the account's last address
+    /// (loginchrif.cpp `logchrif_parse_pincode_authfail`).
+    pub async fn pin_failed(&self, who: &Character) -> Result<()> {
+        self.loginlog(&who.last_ip, &who.userid, 100, "PIN Code check failed")
+            .await
+    }
+
+    /// An address on the ip-ban list tried to connect (loginclif.cpp).
+    pub async fn ip_banned(&self, ip: &str) -> Result<()> {
+        self.loginlog(ip, "unknown", -3, "ip banned").await
+    }
+
+    /// A char-server connecting to the login-server (loginclif.cpp).
+    pub async fn char_server_connected(&self) -> Result<()> {
+        self.loginlog(
+            "127.0.0.1",
+            "s1",
+            100,
+            "charserver - rAthena@127.0.0.1:6121",
+        )
+        .await
+    }
+
+    async fn loginlog(&self, ip: &str, user: &str, rcode: i32, text: &str) -> Result<()> {
+        let logs = &self.config.logs_db;
+        let mut conn = self.conn().await?;
+        conn.exec_drop(
+            format!(
+                "INSERT INTO `{logs}`.`loginlog` (`time`, ip, user, rcode, log) VALUES (NOW(), ?, ?, ?, ?)"
+            ),
+            (ip, user, rcode, text),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Players warp within the map-server without being saved: the NPC
+    /// script's `users` follow at once, `char.last_map` does not (it is
+    /// written only on a save, every 300 s by default).
+    pub async fn warp_unsaved(&self, from: &str, to: &str, players: u32) -> Result<()> {
+        check_map_name(from)?;
+        check_map_name(to)?;
+        let main = &self.config.main_db;
+        let mut conn = self.conn().await?;
+        for (map, delta) in [(from, -i64::from(players)), (to, i64::from(players))] {
+            conn.exec_drop(
+                format!(
+                    "INSERT INTO `{main}`.`p2pmon_map_status` (map, users, mobs, updated) VALUES (?, GREATEST(?, 0), 0, NOW())
+                     ON DUPLICATE KEY UPDATE users = GREATEST(CAST(users AS SIGNED) + ?, 0), updated = NOW()"
+                ),
+                (map, delta, delta),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// One interval of a live server: a few players move or log out and in,
     /// items drop, zeny changes hands, the map-server logs routine lines.
     pub async fn tick(&self) -> Result<()> {
-        let (main, logs) = (&self.config.main_db, &self.config.logs_db);
+        let main = &self.config.main_db;
         let maps: Vec<String> = self
             .players_per_map()
             .await?
@@ -411,116 +771,109 @@ impl Sim {
                     "SELECT char_id FROM `{main}`.`char` WHERE online > 0 ORDER BY RAND() LIMIT 1"
                 ))
                 .await?;
+            drop(conn);
             if let Some(char_id) = char_id {
-                conn.exec_drop(
-                    format!(
-                        "INSERT INTO `{logs}`.`picklog` (char_id, type, nameid, amount, map, time) VALUES (?, 'M', ?, ?, ?, NOW())"
-                    ),
-                    (char_id, 501 + fastrand::u32(0..50), fastrand::i32(1..4), to),
-                )
-                .await?;
-                conn.exec_drop(
-                    format!(
-                        "INSERT INTO `{logs}`.`zenylog` (time, char_id, src_id, type, amount, map) VALUES (NOW(), ?, 0, 'S', ?, ?)"
-                    ),
-                    (char_id, fastrand::i32(100..5000), to),
-                )
-                .await?;
-                // rAthena logs a successful login with rcode 100.
-                conn.exec_drop(
-                    format!(
-                        "INSERT INTO `{logs}`.`loginlog` (time, ip, user, rcode, log) VALUES (NOW(), ?, ?, 100, 'login ok')"
-                    ),
-                    (format!("198.51.100.{}", fastrand::u8(1..255)), format!("user{}", 2_000_000 + char_id % 1000)),
-                )
-                .await?;
+                let who = self.character(char_id).await?;
+                // A Poring (1002) drops a few of an item, the player picks
+                // it up; the monster's zeny; a successful login.
+                self.monster_drop(1002, &who, 501 + fastrand::u32(0..50), fastrand::i32(1..4))
+                    .await?;
+                self.monster_zeny(&who, fastrand::i32(100..5000)).await?;
+                self.login_attempt(&who.last_ip, &who.userid, 100).await?;
             }
+        } else {
+            drop(conn);
         }
-        drop(conn);
-        self.write_map_status().await?;
-        self.log_lines(&[format!(
-            "[Status]: Saving {} characters to the char-server.",
-            fastrand::u32(1..50)
-        )])
+        // Saving characters is a Status line: it never reaches the
+        // console log file (showmsg.cpp), so a quiet tick writes nothing.
+        self.write_map_status().await
     }
 
     /// Stage `incident`; `count` scales it (lines, rows, or items).
     pub async fn inject(&self, incident: Incident, count: u32) -> Result<()> {
         let count = count.max(1);
-        let logs = &self.config.logs_db;
         match incident {
+            // socket.cpp `connect_check`.
             Incident::Ddos => self.log_lines(&[
-                "[Warning]: connect_check: DDoS Attack detected from 203.0.113.66!".to_string(),
+                "[ Warning ] : connect_check: DDoS Attack detected from 203.0.113.66!".to_string(),
             ]),
+            // clif.cpp `clif_parse`.
             Incident::UnsupportedPacket => self.log_lines(
                 &(0..count)
                     .map(|i| {
                         format!(
-                            "[Warning]: Received unsupported packet (packet 0x{:04x}, 12 bytes received), disconnecting session #{}.",
+                            "[ Warning ] : clif_parse: Received unsupported packet (packet 0x{:04x}, 12 bytes received), disconnecting session #{}.",
                             0x0f00 + i,
                             40 + i
                         )
                     })
                     .collect::<Vec<_>>(),
             ),
+            // clif.cpp `clif_parse`: lengths that do not add up.
             Incident::MalformedPacket => self.log_lines(&[
-                "[Error]: clif_parse: malformed packet 0x0072 from session #17 (length 2 < 19), disconnecting.".to_string(),
+                "[ Warning ] : clif_parse: Received packet 0x0072 specifies invalid packet_len (9000), disconnecting session #17.".to_string(),
+                "[ Warning ] : clif_parse: Received packet 0x0437 with expected packet length 7, but only 3 bytes remaining, disconnecting session #18.".to_string(),
             ]),
-            Incident::Hack => self.log_lines(&[
-                "[Warning]: Hack on trade: character 'Hero2000001' (account: 2000001) try to trade more items that he has.".to_string(),
-                "[Warning]: Hack on NameRequest: character 'Hero2000002' (account: 2000002) requested the name of an invisible target (id: 110000123).".to_string(),
-            ]),
+            // What a hacked client leaves: clif.cpp's malformed-packet lines
+            // naming the player or the account.
+            Incident::Hack => {
+                let players = self.online().await?;
+                // Not the first character online: that one is the GM of GmAbuse.
+                let (Some(first), Some(second)) = (players.get(1), players.get(2)) else {
+                    bail!("a hack needs three characters online (populate first)");
+                };
+                self.log_lines(&[
+                    format!(
+                        "[ Warning ] : clif_process_message: Received malformed packet from player '{}' (no message data)!",
+                        first.name
+                    ),
+                    format!(
+                        "[ Error ] : clif_parse_SearchStoreInfo: Malformed packet (expected length=12, length=9, account_id={}).",
+                        second.account_id
+                    ),
+                ])
+            }
+            // loginclif.cpp: rcode 1 with the client's text.
             Incident::FailedLogins => {
-                let mut conn = self.conn().await?;
-                conn.exec_batch(
-                    format!(
-                        "INSERT INTO `{logs}`.`loginlog` (time, ip, user, rcode, log) VALUES (NOW(), '192.0.2.99', ?, 1, 'login failed : Incorrect Password')"
-                    ),
-                    (0..count).map(|i| (format!("user{}", 2_000_000 + i % 3),)),
-                )
-                .await?;
+                for i in 0..count {
+                    self.login_attempt("192.0.2.99", &format!("user{}", 2_000_000 + i % 3), 1)
+                        .await?;
+                }
                 Ok(())
             }
+            // GM commands as typed, with the rows they leave.
             Incident::GmAbuse => {
-                let mut conn = self.conn().await?;
-                conn.exec_batch(
-                    format!(
-                        "INSERT INTO `{logs}`.`atcommandlog` (atcommand_date, account_id, char_id, char_name, map, command)
-                         VALUES (NOW(), 2000005, 150005, 'Hero2000005', 'prontera', ?)"
-                    ),
-                    (0..count).map(|i| {
-                        (if i % 2 == 0 {
-                            "@item 607 100".to_string()
-                        } else {
-                            "@zeny 100000000".to_string()
-                        },)
-                    }),
-                )
-                .await?;
+                let players = self.online().await?;
+                let Some(gm) = players.first() else {
+                    bail!("GM commands need a character online (populate first)");
+                };
+                for i in 0..count {
+                    if i % 2 == 0 {
+                        self.gm_command(gm, "@item 607 100", gm, &[(607, 100)], 0).await?;
+                    } else {
+                        self.gm_command(gm, "@zeny 100000000", gm, &[], 100_000_000).await?;
+                    }
+                }
                 Ok(())
             }
+            // A script handing out items and zeny (picklog and zenylog `N`).
             Incident::EconomySpike => {
-                let mut conn = self.conn().await?;
-                conn.exec_batch(
-                    format!(
-                        "INSERT INTO `{logs}`.`picklog` (char_id, type, nameid, amount, map, time) VALUES (150007, 'P', 7227, ?, 'prontera', NOW())"
-                    ),
-                    (0..count).map(|_| (500,)),
-                )
-                .await?;
-                conn.exec_drop(
-                    format!(
-                        "INSERT INTO `{logs}`.`zenylog` (time, char_id, src_id, type, amount, map) VALUES (NOW(), 150007, 150008, 'T', 1000000000, 'prontera')"
-                    ),
-                    (),
-                )
-                .await?;
-                Ok(())
+                let players = self.online().await?;
+                let Some(who) = players.last() else {
+                    bail!("an economy spike needs a character online (populate first)");
+                };
+                let rows: Vec<(u32, char, u32, i32, &str)> = (0..count)
+                    .map(|_| (who.char_id, 'N', 7227, 500, who.map.as_str()))
+                    .collect();
+                self.pick_rows(&rows).await?;
+                self.zeny_rows(&[(who.char_id, 0, 'N', 1_000_000_000, &who.map)]).await
             }
         }
     }
 
-    /// Append `lines` to the console log, stamped as rAthena does.
+    /// Append `lines` (`[ Warning ] : message`, `[ Error ] : ...`) to the
+    /// console log file, each stamped `(%m/%d/%Y %H:%M:%S) ` as showmsg.cpp
+    /// does (in UTC here; rAthena uses the server's local time).
     pub fn log_lines(&self, lines: &[String]) -> Result<()> {
         let path = &self.config.log_file;
         if let Some(dir) = path.parent()
@@ -533,10 +886,10 @@ impl Sim {
             .append(true)
             .open(path)
             .with_context(|| format!("console log {}", path.display()))?;
-        let stamp = timestamp();
+        let stamp = timestamp(unix_now());
         let mut text = String::new();
         for line in lines {
-            text.push_str(&format!("[{stamp}]{line}\n"));
+            text.push_str(&format!("({stamp}) {line}\n"));
         }
         file.write_all(text.as_bytes())?;
         Ok(())
@@ -561,18 +914,33 @@ fn check_map_name(map: &str) -> Result<()> {
     Ok(())
 }
 
-/// `hh:mm:ss` in UTC (rAthena's console timestamp format is configurable;
-/// the plugins match the message, not the stamp).
-fn timestamp() -> String {
-    let secs = std::time::SystemTime::now()
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() % 86_400)
-        .unwrap_or(0);
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// `MM/DD/YYYY HH:MM:SS` of a Unix time, in UTC: showmsg.cpp's
+/// `%m/%d/%Y %H:%M:%S`.
+fn timestamp(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let of_day = secs % 86_400;
+    // Days to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
     format!(
-        "{:02}:{:02}:{:02}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
+        "{month:02}/{day:02}/{year} {:02}:{:02}:{:02}",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60
     )
 }
 
@@ -602,5 +970,13 @@ mod tests {
         assert!(check_map_name("prt_fild08").is_ok());
         assert!(check_map_name("prontera_toolong").is_err());
         assert!(check_map_name("a'b").is_err());
+    }
+
+    #[test]
+    fn console_stamps_are_rathenas_format() {
+        assert_eq!(timestamp(0), "01/01/1970 00:00:00");
+        // 2026-12-01 21:41:45 UTC.
+        assert_eq!(timestamp(1_796_161_305), "12/01/2026 21:41:45");
+        assert_eq!(timestamp(951_782_400), "02/29/2000 00:00:00");
     }
 }

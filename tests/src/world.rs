@@ -40,7 +40,10 @@ impl World {
         sim.setup()
             .await
             .context("is MariaDB running on 127.0.0.1:3306?")?;
-        sim.log_lines(&["[Info]: Server is 'ready' and listening on port '5121'.".to_string()])?;
+        // A start-up warning (chrif.cpp): the file exists and has history.
+        sim.log_lines(&[
+            "[ Warning ] : Using the default user/password s1/p1 is NOT RECOMMENDED.".to_string(),
+        ])?;
         let map_server = listen_map_port("127.0.0.1:0").await?;
         Ok(Self {
             sim,
@@ -61,7 +64,7 @@ impl World {
     file: p2pmon_plugin_game.wasm
     capabilities: [sql, net, config]
     grants: {{ sql: [main, logs], net: ["{map}"] }}
-    config: {{ map_server: "{map}" }}
+    config: {{ map_server: "{map}", login_server: "", char_server: "" }}
 "#,
             map = self.map_server
         )

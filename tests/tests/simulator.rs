@@ -109,9 +109,25 @@ async fn ticks_move_players_without_creating_or_losing_any() -> Result<()> {
     let total: u32 = after.iter().map(|(_, n)| n).sum();
     assert_eq!(total, 200, "{after:?}");
     assert_ne!(before, after, "players moved");
-    let drops: Vec<u64> = query(format!("SELECT COUNT(*) FROM `{}`.`picklog`", s.logs())).await?;
-    assert_eq!(drops, [5], "one item drop per tick");
-    assert_eq!(s.log_text().matches("[Status]: Saving").count(), 5);
+    // One drop per tick, as rAthena logs it: the monster's side (its id,
+    // negative) and the player's pick-up (positive), summing to zero.
+    let drops: Vec<(String, u64, i64)> = query(format!(
+        "SELECT type, COUNT(*), CAST(SUM(amount) AS SIGNED) FROM `{}`.`picklog` GROUP BY type ORDER BY type",
+        s.logs()
+    ))
+    .await?;
+    assert_eq!(drops.len(), 2, "{drops:?}");
+    assert_eq!((drops[0].0.as_str(), drops[0].1), ("M", 5));
+    assert_eq!((drops[1].0.as_str(), drops[1].1), ("P", 5));
+    assert_eq!(drops[0].2 + drops[1].2, 0, "{drops:?}");
+    assert!(drops[0].2 < 0);
+    let monsters: Vec<u32> = query(format!(
+        "SELECT DISTINCT char_id FROM `{}`.`picklog` WHERE type = 'M'",
+        s.logs()
+    ))
+    .await?;
+    assert_eq!(monsters, [1002], "the monster's id, not a character's");
+    assert!(s.log_text().is_empty(), "Status lines never reach the file");
     s.finish().await
 }
 
@@ -136,19 +152,33 @@ async fn incidents_leave_the_traces_the_anti_cheat_plugin_reads() -> Result<()> 
     }
     let log = s.log_text();
     assert!(
-        log.contains("connect_check: DDoS Attack detected from 203.0.113.66"),
+        log.contains("[ Warning ] : connect_check: DDoS Attack detected from 203.0.113.66!"),
         "{log}"
     );
-    assert_eq!(log.matches("Received unsupported packet").count(), 12);
-    assert!(log.contains("malformed packet"));
-    assert!(log.contains("Hack on trade") && log.contains("Hack on NameRequest"));
-    assert!(
-        log.lines().all(|l| l.starts_with('[')),
-        "stamped lines: {log}"
+    assert_eq!(
+        log.matches("clif_parse: Received unsupported packet")
+            .count(),
+        12
     );
+    assert!(log.contains("specifies invalid packet_len") && log.contains("bytes remaining"));
+    assert!(log.contains("Received malformed packet from player 'Hero"));
+    assert!(log.contains("[ Error ] : clif_parse_SearchStoreInfo: Malformed packet"));
+    assert!(!log.contains("Hack on"), "never in rAthena's file");
+    // showmsg.cpp's stamp: (MM/DD/YYYY HH:MM:SS) [ Level ] : message
+    for line in log.lines() {
+        let bytes = line.as_bytes();
+        assert!(
+            line.len() > 24
+                && bytes[0] == b'('
+                && bytes[3] == b'/'
+                && bytes[6] == b'/'
+                && &line[20..24] == ") [ ",
+            "stamped as rAthena does: {line}"
+        );
+    }
 
     let failed: Vec<(String, u64)> = query(format!(
-        "SELECT ip, COUNT(*) FROM `{}`.`loginlog` WHERE rcode = 1 GROUP BY ip",
+        "SELECT ip, COUNT(*) FROM `{}`.`loginlog` WHERE rcode = 1 AND log = 'Incorrect Password.' GROUP BY ip",
         s.logs()
     ))
     .await?;
@@ -160,12 +190,32 @@ async fn incidents_leave_the_traces_the_anti_cheat_plugin_reads() -> Result<()> 
         commands.iter().any(|c| c.starts_with("@item"))
             && commands.iter().any(|c| c.starts_with("@zeny"))
     );
-    let created: Vec<(Option<i64>,)> = query(format!(
-        "SELECT SUM(amount) FROM `{}`.`picklog` WHERE type = 'P' AND nameid = 7227",
+    // The GM's items land as `A +100` rows; the spike as `N +500` rows.
+    let created: Vec<(String, i64)> = query(format!(
+        "SELECT CAST(type AS CHAR), CAST(SUM(amount) AS SIGNED) FROM `{}`.`picklog` GROUP BY type ORDER BY 1",
         s.logs()
     ))
     .await?;
-    assert_eq!(created, [(Some(12 * 500),)]);
+    assert_eq!(
+        created,
+        [("A".to_string(), 6 * 100), ("N".to_string(), 12 * 500)]
+    );
+    // rAthena's own engine and types.
+    let engines: Vec<(String, String)> = query(format!(
+        "SELECT table_name, engine FROM information_schema.tables WHERE table_schema = '{}' ORDER BY table_name",
+        s.logs()
+    ))
+    .await?;
+    assert!(engines.iter().all(|(_, e)| e == "MyISAM"), "{engines:?}");
+    let amount: Vec<String> = query(format!(
+        "SELECT column_type FROM information_schema.columns WHERE table_schema = '{}' AND table_name = 'zenylog' AND column_name = 'type'",
+        s.logs()
+    ))
+    .await?;
+    assert_eq!(
+        amount,
+        ["enum('T','V','P','M','S','N','D','C','A','E','I','B','K','J','X','0','2')"]
+    );
     s.finish().await
 }
 

@@ -1,20 +1,28 @@
 //! The anti-cheat plugin: security events an admin can act on.
 //!
-//! - From the map-server console log (`file` capability): `ddos_detected`,
-//!   `unsupported_packet`, `malformed_packet`, `hack_trade`,
-//!   `hack_name_request`; one event per kind and subject per collect, with
-//!   the count and a sample line.
-//! - From `loginlog`: `failed_login_burst` (many failures from one address)
-//!   and `failed_login_account` (many failures against one account) within a
-//!   sliding window; rAthena logs a successful login with rcode 100.
-//! - From `atcommandlog`: `gm_item_creation` for every item- or
-//!   zeny-creating GM command.
-//! - From `picklog` and `zenylog`: `economy_anomaly` when items or zeny
-//!   gained in an interval are far above this host's baseline, naming the
-//!   character that gained most.
-//! - `suspicion_score` per account: hack lines, GM creation and economy
-//!   anomalies add to it, it halves every `score_half_life_s`, and crossing
-//!   `score_alert` raises `suspicious_account`.
+//! - From the map-server console log file (`file` capability; rAthena
+//!   writes it only with `console_msg_log: 3` in map_athena.conf):
+//!   `ddos_detected`, `unsupported_packet`, `invalid_packet_length`,
+//!   `truncated_packet`, `malformed_packet`; one event per kind and subject
+//!   per collect, with the count, a sample line and the player and account
+//!   (looked up in `char` when the line names only one of them).
+//! - From `loginlog` (`log_login: yes` in login_athena.conf):
+//!   `failed_logins` per reason (rAthena's rcodes, see
+//!   `p2pmon_rathena::login`); `failed_login_burst` (many password or PIN
+//!   guesses from one address) and `failed_login_account` (against one
+//!   account) within a sliding window. A banned player retrying, an
+//!   ip-banned address (user `unknown`) and server lines are not guesses.
+//! - From `atcommandlog` (`log_commands: yes` in log_athena.conf):
+//!   `gm_item_creation` for every item- or zeny-creating GM command and
+//!   `gm_zeny_removal` for `@zeny -n`, naming the GM and the target.
+//! - From `picklog` and `zenylog` (`log_filter` and `log_zeny` in
+//!   log_athena.conf): `economy_anomaly` when items or zeny entering the
+//!   world in an interval are far above this host's baseline, naming the
+//!   character that gained most. Moves (trade, vending, storage, bank,
+//!   mail) are never a gain.
+//! - `suspicion_score` per account: malformed packets, GM creation and
+//!   economy anomalies add to it, it halves every `score_half_life_s`, and
+//!   crossing `score_alert` raises `suspicious_account`.
 //!
 //! Every threshold is a config value; the defaults are in [`Settings::load`].
 
@@ -26,8 +34,12 @@ use p2pmon_plugin_sdk::sql::{self, Value};
 use p2pmon_plugin_sdk::{
     Capability, Collection, MetricSpec, Plugin, PluginInfo, Severity, Unit, export_plugin,
 };
-use p2pmon_rathena::gm::{Creation, creation};
-use p2pmon_rathena::{Baseline, Cursor, console, list, sql_error};
+use p2pmon_rathena::economy::{
+    CREATED_ITEM_TYPES, CREATED_ZENY_TYPES, ItemRules, MONSTER_ITEM_TYPES, ZENY_TYPES,
+    per_type_sums, read_sums, type_letters,
+};
+use p2pmon_rathena::login::{self, Outcome, Reason};
+use p2pmon_rathena::{Baseline, Cursor, console, gm, list, placeholders, sql_error};
 
 /// Longest sample line carried in an event.
 const SAMPLE_CHARS: usize = 300;
@@ -54,8 +66,9 @@ struct Settings {
     economy_min_items: f64,
     economy_min_zeny: f64,
     packet_burst: u32,
-    score_hack_trade: f64,
-    score_hack_name_request: f64,
+    items: ItemRules,
+    created_zeny: Vec<char>,
+    score_malformed_packet: f64,
     score_gm_item: f64,
     score_economy: f64,
     score_half_life_s: f64,
@@ -82,8 +95,16 @@ impl Settings {
             economy_min_items: config_or("economy_min_items", 1_000.0)?,
             economy_min_zeny: config_or("economy_min_zeny", 100_000_000.0)?,
             packet_burst: config_or("packet_burst", 20)?,
-            score_hack_trade: config_or("score_hack_trade", 50.0)?,
-            score_hack_name_request: config_or("score_hack_name_request", 20.0)?,
+            items: ItemRules::new(
+                &config_or("monster_item_types", MONSTER_ITEM_TYPES.to_string())?,
+                &config_or("created_item_types", CREATED_ITEM_TYPES.to_string())?,
+            )?,
+            created_zeny: type_letters(
+                "created_zeny_types",
+                &config_or("created_zeny_types", CREATED_ZENY_TYPES.to_string())?,
+                &ZENY_TYPES,
+            )?,
+            score_malformed_packet: config_or("score_malformed_packet", 20.0)?,
             score_gm_item: config_or("score_gm_item", 10.0)?,
             score_economy: config_or("score_economy", 40.0)?,
             score_half_life_s: config_or("score_half_life_s", 3_600.0)?,
@@ -121,7 +142,7 @@ impl Plugin for AntiCheatPlugin {
             .description("Security events from the map-server log and rAthena's log tables; a suspicion score per account.")
             .metric(MetricSpec::gauge("security_events", Unit::Count).describe("Security lines in the map-server log since the previous collect, per kind"))
             .metric(MetricSpec::gauge("failed_logins", Unit::Count).describe("Failed logins within the window"))
-            .metric(MetricSpec::gauge("gm_item_commands", Unit::Count).describe("Item- or zeny-creating GM commands since the previous collect"))
+            .metric(MetricSpec::gauge("gm_item_commands", Unit::Count).describe("GM commands that created items or zeny, or took zeny, since the previous collect"))
             .metric(MetricSpec::gauge("suspicion_score", Unit::Count).describe("Per account; decays with a half-life"))
             .metric(MetricSpec::gauge("log_backlog_bytes", Unit::Bytes).describe("Map-server log bytes not read yet"))
             .capability(Capability::Sql)
@@ -211,7 +232,7 @@ impl State {
                     events.push(
                         "log_unavailable",
                         Severity::Warning,
-                        "cannot read the map-server log",
+                        "cannot read the map-server console log (console_msg_log in map_athena.conf)",
                         &[
                             ("path", settings.log_file.clone()),
                             ("error", error.to_string()),
@@ -234,14 +255,18 @@ impl State {
                 continue;
             };
             *per_kind.entry(finding.kind).or_default() += 1;
-            let subject = finding
-                .ip
-                .clone()
-                .or_else(|| finding.account_id.clone())
-                .unwrap_or_default();
+            let subject = [
+                &finding.ip,
+                &finding.account_id,
+                &finding.character,
+                &finding.char_id,
+            ]
+            .into_iter()
+            .find_map(Clone::clone)
+            .unwrap_or_default();
             let entry = found
                 .entry((finding.kind, subject))
-                .or_insert_with(|| (0, finding, sample(line)));
+                .or_insert_with(|| (0, finding, sample(&console::strip_colours(line))));
             entry.0 += 1;
         }
         for (kind, count) in per_kind {
@@ -250,27 +275,23 @@ impl State {
                 .gauge("security_events", f64::from(count))
                 .tag("kind", kind);
         }
-        for ((kind, _), (count, finding, line)) in found {
+        for ((kind, _), (count, mut finding, line)) in found {
+            identify(settings, &mut finding);
             let (severity, message, weight) = match kind {
                 "ddos_detected" => (
                     Severity::Critical,
                     "the map-server detected a DDoS attack",
                     0.0,
                 ),
-                "hack_trade" => (
-                    Severity::Critical,
-                    "a character tried to trade items it does not have",
-                    settings.score_hack_trade,
-                ),
-                "hack_name_request" => (
-                    Severity::Warning,
-                    "a character asked for the name of an invisible target",
-                    settings.score_hack_name_request,
-                ),
                 _ if count >= settings.packet_burst => (
                     Severity::Critical,
                     "a burst of bad packets reached the map-server",
                     0.0,
+                ),
+                "malformed_packet" => (
+                    Severity::Warning,
+                    "a player's client sent a malformed packet",
+                    settings.score_malformed_packet,
                 ),
                 _ => (
                     Severity::Warning,
@@ -279,15 +300,21 @@ impl State {
                 ),
             };
             let mut fields = vec![("count", count.to_string()), ("sample", line)];
-            if let Some(ip) = &finding.ip {
-                fields.push(("ip", ip.clone()));
-            }
-            if let Some(character) = &finding.character {
-                fields.push(("character", character.clone()));
+            for (key, value) in [
+                ("ip", &finding.ip),
+                ("character", &finding.character),
+                ("char_id", &finding.char_id),
+                ("packet", &finding.packet),
+                ("session", &finding.session),
+            ] {
+                if let Some(value) = value {
+                    fields.push((key, value.clone()));
+                }
             }
             if let Some(account) = &finding.account_id {
                 fields.push(("account_id", account.clone()));
-                self.add_score(account, weight * f64::from(count), kind, now, settings);
+                // A burst is scored once, not once per line.
+                self.add_score(account, weight, kind, now, settings);
             }
             events.push(kind, severity, message, &fields);
         }
@@ -297,37 +324,64 @@ impl State {
     fn logins(&mut self, settings: &Settings, now: u64, events: &mut Events) -> Result<(), String> {
         let logs = &settings.logs;
         let window = Value::Uint(u64::from(settings.login_window_s));
-        let total = p2pmon_rathena::scalar(
+        // rcode 100 rows differ by their text (success, PIN, server lines);
+        // the other codes say it all.
+        let result = sql::query(
             logs,
-            "SELECT COUNT(*) FROM loginlog WHERE rcode <> 100 AND time >= NOW() - INTERVAL ? SECOND",
+            "SELECT rcode, CASE WHEN rcode = 100 THEN log ELSE '' END, COUNT(*) FROM loginlog \
+             WHERE time >= NOW() - INTERVAL ? SECOND GROUP BY 1, 2",
             std::slice::from_ref(&window),
-        )?;
+        )
+        .map_err(|e| sql_error(logs, e))?;
+        let mut per_reason: BTreeMap<Reason, i64> = Reason::ALL.iter().map(|r| (*r, 0)).collect();
+        for row in &result.rows {
+            let (Some(rcode), Some(count)) = (row[0].as_i64(), row[2].as_i64()) else {
+                continue;
+            };
+            let text = row[1].to_text().unwrap_or_default();
+            if let Outcome::Failure(reason) = login::classify(rcode, &text) {
+                *per_reason.entry(reason).or_default() += count;
+            }
+        }
+        let total: i64 = per_reason.values().sum();
+        for (reason, count) in &per_reason {
+            events
+                .out
+                .gauge("failed_logins", *count as f64)
+                .tag("reason", reason.tag());
+        }
         events.out.gauge("failed_logins", total as f64);
-        if total == 0 {
+        let guesses = per_reason[&Reason::WrongPassword]
+            + per_reason[&Reason::UnknownAccount]
+            + per_reason[&Reason::PinFailure];
+        if guesses == 0 {
             return Ok(());
         }
         let quiet = now + u64::from(settings.login_window_s) * 1000;
-        for (column, other, threshold, kind, message) in [
+        for (column, other, condition, threshold, kind, message) in [
             (
                 "ip",
                 "user",
+                login::GUESS_CONDITION,
                 settings.failed_logins_per_ip,
                 "failed_login_burst",
-                "many failed logins from one address",
+                "many failed password or PIN attempts from one address",
             ),
             (
                 "user",
                 "ip",
+                login::ACCOUNT_GUESS_CONDITION,
                 settings.failed_logins_per_account,
                 "failed_login_account",
-                "many failed logins against one account",
+                "many failed password or PIN attempts against one account",
             ),
         ] {
             let result = sql::query(
                 logs,
                 &format!(
-                    "SELECT `{column}`, COUNT(*), COUNT(DISTINCT `{other}`) FROM loginlog \
-                     WHERE rcode <> 100 AND time >= NOW() - INTERVAL ? SECOND \
+                    "SELECT `{column}`, COUNT(*), COUNT(DISTINCT `{other}`), \
+                     SUM(rcode = 100) FROM loginlog \
+                     WHERE {condition} AND time >= NOW() - INTERVAL ? SECOND \
                      GROUP BY `{column}` HAVING COUNT(*) >= ? ORDER BY 2 DESC LIMIT 100"
                 ),
                 &[window.clone(), Value::Int(threshold)],
@@ -347,6 +401,7 @@ impl State {
                 };
                 let others = row[2].as_i64().unwrap_or(0).to_string();
                 let distinct = if column == "ip" { "accounts" } else { "ips" };
+                let pin = row[3].as_i64().unwrap_or(0);
                 events.push(
                     kind,
                     severity,
@@ -354,6 +409,7 @@ impl State {
                     &[
                         (column, subject),
                         ("failures", failures.to_string()),
+                        ("pin_failures", pin.to_string()),
                         (distinct, others),
                         ("window_s", settings.login_window_s.to_string()),
                     ],
@@ -393,37 +449,66 @@ impl State {
             )
             .map_err(|e| sql_error(logs, e))?;
             for row in &result.rows {
-                let command = row[3].to_text().unwrap_or_default();
-                let Some(created) = creation(&command, &settings.gm_commands) else {
+                let line = row[3].to_text().unwrap_or_default();
+                let Some(command) = gm::parse(&line) else {
+                    continue;
+                };
+                let Some(effect) = gm::effect(&command, &settings.gm_commands) else {
                     continue;
                 };
                 count += 1;
+                // account_id and char_name are the GM's; a `#` command names
+                // its target, an `@` command acts on the GM.
                 let account = row[0].to_text().unwrap_or_default();
-                let critical = match created {
-                    Creation::Zeny(amount) => amount >= settings.gm_zeny_critical,
-                    Creation::Items(amount) => amount >= settings.gm_item_critical,
+                let gm_name = row[1].to_text().unwrap_or_default();
+                let target = command.target.clone().unwrap_or_else(|| gm_name.clone());
+                let mut fields = vec![
+                    ("account_id", account.clone()),
+                    ("character", gm_name),
+                    ("target", target),
+                    ("map", row[2].to_text().unwrap_or_default()),
+                    ("command", sample(&line)),
+                ];
+                let (kind, critical, message) = match &effect {
+                    gm::Effect::Zeny(amount) if *amount < 0 => {
+                        fields.push(("zeny", amount.to_string()));
+                        events.push(
+                            "gm_zeny_removal",
+                            Severity::Warning,
+                            "a GM command took zeny away",
+                            &fields,
+                        );
+                        continue;
+                    }
+                    gm::Effect::Zeny(amount) => {
+                        fields.push(("zeny", amount.to_string()));
+                        (
+                            "gm_item_creation",
+                            *amount >= settings.gm_zeny_critical,
+                            "a GM command created zeny",
+                        )
+                    }
+                    gm::Effect::Items { items, .. } => {
+                        let total = effect.item_total();
+                        fields.push(("items", items.join(":")));
+                        fields.push(("amount", total.to_string()));
+                        (
+                            "gm_item_creation",
+                            total >= settings.gm_item_critical,
+                            "a GM command created items",
+                        )
+                    }
                 };
-                self.add_score(
-                    &account,
-                    settings.score_gm_item,
-                    "gm_item_creation",
-                    now,
-                    settings,
-                );
+                self.add_score(&account, settings.score_gm_item, kind, now, settings);
                 events.push(
-                    "gm_item_creation",
+                    kind,
                     if critical {
                         Severity::Critical
                     } else {
                         Severity::Warning
                     },
-                    "a GM command created items or zeny",
-                    &[
-                        ("account_id", account),
-                        ("character", row[1].to_text().unwrap_or_default()),
-                        ("map", row[2].to_text().unwrap_or_default()),
-                        ("command", sample(&command)),
-                    ],
+                    message,
+                    &fields,
                 );
             }
         }
@@ -450,13 +535,22 @@ impl State {
             ("zeny", zeny, "zenylog", settings.economy_min_zeny),
         ] {
             let gained = match range {
-                Some((after, up_to)) => p2pmon_rathena::scalar(
-                    logs,
-                    &format!(
-                        "SELECT COALESCE(SUM(amount), 0) FROM `{table}` WHERE id > ? AND id <= ? AND amount > 0"
-                    ),
-                    &[Value::Int(after), Value::Int(up_to)],
-                )?,
+                Some((after, up_to)) => {
+                    let result = sql::query(
+                        logs,
+                        &per_type_sums(table),
+                        &[Value::Int(after), Value::Int(up_to)],
+                    )
+                    .map_err(|e| sql_error(logs, e))?;
+                    read_sums(&result.rows)
+                        .iter()
+                        .map(|sums| match resource {
+                            "items" => settings.items.entered(sums.kind, sums.given, sums.taken),
+                            _ if settings.created_zeny.contains(&sums.kind) => sums.taken,
+                            _ => 0,
+                        })
+                        .sum()
+                }
                 None => 0,
             };
             let baseline = if resource == "items" {
@@ -479,16 +573,39 @@ impl State {
                         .map_or("none yet".to_string(), |b| format!("{:.1}", b * 60.0)),
                 ),
             ];
-            let top = sql::query(
-                logs,
-                &format!(
-                    "SELECT char_id, SUM(amount) FROM `{table}` WHERE id > ? AND id <= ? AND amount > 0 \
-                     GROUP BY char_id ORDER BY 2 DESC LIMIT 1"
-                ),
-                &[Value::Int(after), Value::Int(up_to)],
-            )
-            .map_err(|e| sql_error(logs, e))?;
-            if let Some(row) = top.rows.first() {
+            // Who gained: the character side of the creating rows. Monster
+            // drops, steals and MVP prizes reach the player as `P` rows
+            // (the monster-side rows carry the monster's id).
+            let gaining: Vec<String> = if resource == "items" {
+                settings
+                    .items
+                    .created
+                    .iter()
+                    .chain(['P'].iter().filter(|_| !settings.items.monster.is_empty()))
+                    .map(char::to_string)
+                    .collect()
+            } else {
+                settings.created_zeny.iter().map(char::to_string).collect()
+            };
+            let top = if gaining.is_empty() {
+                None
+            } else {
+                let mut params = vec![Value::Int(after), Value::Int(up_to)];
+                params.extend(gaining.iter().map(|t| Value::Text(t.clone())));
+                Some(
+                    sql::query(
+                        logs,
+                        &format!(
+                            "SELECT char_id, SUM(amount) FROM `{table}` WHERE id > ? AND id <= ? \
+                             AND amount > 0 AND `type` IN ({}) GROUP BY char_id ORDER BY 2 DESC LIMIT 1",
+                            placeholders(gaining.len())
+                        ),
+                        &params,
+                    )
+                    .map_err(|e| sql_error(logs, e))?,
+                )
+            };
+            if let Some(row) = top.as_ref().and_then(|t| t.rows.first()) {
                 let char_id = row[0].to_text().unwrap_or_default();
                 fields.push(("char_id", char_id.clone()));
                 fields.push(("char_amount", row[1].to_text().unwrap_or_default()));
@@ -514,7 +631,7 @@ impl State {
             events.push(
                 "economy_anomaly",
                 Severity::Critical,
-                "far more items or zeny gained than this host's baseline",
+                "far more items or zeny entered the world than this host's baseline",
                 &fields,
             );
         }
@@ -579,6 +696,25 @@ impl State {
     }
 }
 
+/// Fill in the account from the character's name or id, or the name from
+/// the character id, when the main database is granted (best effort: the
+/// line is reported either way).
+fn identify(settings: &Settings, finding: &mut console::Finding) {
+    let (statement, key) = match (&finding.account_id, &finding.character, &finding.char_id) {
+        (None, Some(name), _) => ("SELECT account_id, name FROM `char` WHERE name = ?", name),
+        (None, None, Some(id)) => ("SELECT account_id, name FROM `char` WHERE char_id = ?", id),
+        _ => return,
+    };
+    if let Ok(result) = sql::query(&settings.main, statement, &[Value::Text(key.clone())])
+        && let Some(row) = result.rows.first()
+    {
+        finding.account_id = row[0].to_text();
+        if finding.character.is_none() {
+            finding.character = row[1].to_text();
+        }
+    }
+}
+
 /// `value` after `now - then` of exponential decay with `half_life_s`.
 fn decayed(value: f64, then: u64, now: u64, half_life_s: f64) -> f64 {
     if half_life_s <= 0.0 {
@@ -589,3 +725,6 @@ fn decayed(value: f64, then: u64, now: u64, half_life_s: f64) -> f64 {
 }
 
 export_plugin!(AntiCheatPlugin);
+
+#[cfg(test)]
+mod mock_tests;
