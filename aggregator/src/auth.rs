@@ -1,7 +1,8 @@
 //! Secrets: join tokens (single use, expiring), host credentials and API
 //! tokens. Only SHA-256 hashes are stored; the secrets are 256 random bits,
 //! so a fast hash is enough. Everything lives in the store's database, so the
-//! CLI (`token create`, `host revoke`) and a running server see the same state.
+//! CLI (`token create`, `token list`, `token revoke`, `host revoke`) and a
+//! running server see the same state.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
@@ -96,15 +97,140 @@ pub fn create_token(
 
 /// Whether `token` is a live API token.
 pub fn api_token_valid(conn: &Connection, token: &str, now_ms: i64) -> Result<bool, StoreError> {
+    api_token_hash_valid(conn, &hash(token), now_ms)
+}
+
+/// Whether the API token with hash `token_hash` is live (what a dashboard
+/// session checks: it keeps the hash, never the token).
+pub fn api_token_hash_valid(
+    conn: &Connection,
+    token_hash: &str,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
     Ok(conn
         .query_row(
             "SELECT 1 FROM tokens WHERE hash = ?1 AND kind = 'api' AND revoked_ms IS NULL
                AND (expires_ms IS NULL OR expires_ms > ?2)",
-            params![hash(token), now_ms],
+            params![token_hash, now_ms],
             |_| Ok(()),
         )
         .optional()?
         .is_some())
+}
+
+/// Characters of a token's hash shown as its id by `token list`.
+pub const TOKEN_ID_LEN: usize = 12;
+/// Fewest characters of an id `token revoke` takes (fewer could match
+/// several tokens by accident).
+pub const MIN_TOKEN_ID: usize = 8;
+
+/// One stored token as `token list` shows it (never the secret).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TokenRow {
+    /// The start of its hash.
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub created_ms: i64,
+    pub expires_ms: Option<i64>,
+    pub used_ms: Option<i64>,
+    pub used_by: Option<String>,
+    pub revoked_ms: Option<i64>,
+}
+
+impl TokenRow {
+    /// live, used, expired or revoked.
+    pub fn state(&self, now_ms: i64) -> &'static str {
+        if self.revoked_ms.is_some() {
+            "revoked"
+        } else if self.used_ms.is_some() {
+            "used"
+        } else if self.expires_ms.is_some_and(|e| e <= now_ms) {
+            "expired"
+        } else {
+            "live"
+        }
+    }
+}
+
+/// Every token, oldest first.
+pub fn list_tokens(conn: &Connection) -> Result<Vec<TokenRow>, StoreError> {
+    let mut statement = conn.prepare(
+        "SELECT hash, kind, name, created_ms, expires_ms, used_ms, used_by, revoked_ms
+           FROM tokens ORDER BY created_ms, hash",
+    )?;
+    let rows = statement.query_map([], |r| {
+        let hash: String = r.get(0)?;
+        Ok(TokenRow {
+            id: hash.chars().take(TOKEN_ID_LEN).collect(),
+            kind: r.get(1)?,
+            name: r.get(2)?,
+            created_ms: r.get(3)?,
+            expires_ms: r.get(4)?,
+            used_ms: r.get(5)?,
+            used_by: r.get(6)?,
+            revoked_ms: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    #[error(
+        "{0:?} is not a token id: at least {MIN_TOKEN_ID} hex characters from `token list`, or the token itself"
+    )]
+    BadId(String),
+    #[error("no token has the id {0:?} (see `p2pmon-aggregator token list`)")]
+    NotFound(String),
+    #[error("{1} tokens have ids starting {0:?}; give more of the id")]
+    Ambiguous(String, usize),
+    #[error("the token {0} is already revoked")]
+    AlreadyRevoked(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for RevokeError {
+    fn from(error: rusqlite::Error) -> Self {
+        RevokeError::Store(error.into())
+    }
+}
+
+/// Revoke the token `which` names (an id from [`list_tokens`], or the
+/// secret itself); returns its id. A running server refuses it, and ends
+/// the dashboard sessions it opened, within a second.
+pub fn revoke_token(conn: &Connection, which: &str, now_ms: i64) -> Result<String, RevokeError> {
+    let prefix = if which.starts_with(JOIN_PREFIX) || which.starts_with(API_PREFIX) {
+        hash(which)
+    } else if which.len() >= MIN_TOKEN_ID && which.bytes().all(|b| b.is_ascii_hexdigit()) {
+        which.to_ascii_lowercase()
+    } else {
+        return Err(RevokeError::BadId(which.to_string()));
+    };
+    let matches: Vec<(String, Option<i64>)> = {
+        let mut statement =
+            conn.prepare("SELECT hash, revoked_ms FROM tokens WHERE substr(hash, 1, ?2) = ?1")?;
+        let rows = statement.query_map(params![prefix, prefix.len() as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let id = |hash: &str| hash.chars().take(TOKEN_ID_LEN).collect::<String>();
+    match matches.as_slice() {
+        [] => Err(RevokeError::NotFound(
+            which.chars().take(TOKEN_ID_LEN).collect(),
+        )),
+        [(hash, Some(_))] => Err(RevokeError::AlreadyRevoked(id(hash))),
+        [(hash, None)] => {
+            conn.execute(
+                "UPDATE tokens SET revoked_ms = ?2 WHERE hash = ?1 AND revoked_ms IS NULL",
+                params![hash, now_ms],
+            )?;
+            Ok(id(hash))
+        }
+        many => Err(RevokeError::Ambiguous(prefix, many.len())),
+    }
 }
 
 /// Trade a join token for a host credential, in one transaction: the token
@@ -264,5 +390,38 @@ mod tests {
         assert!(rules::is_host_id("vps-01.eu"));
         assert!(!rules::is_host_id("<script>"));
         assert!(!rules::is_host_id("-x"));
+    }
+
+    #[test]
+    fn tokens_are_listed_without_secrets_and_revoked_by_id() {
+        let (_dir, conn) = store();
+        let api = create_token(&conn, TokenKind::Api, "fluxcp", None, 0).expect("token");
+        let join = create_token(&conn, TokenKind::Join, "vps-9", Some(1000), 1).expect("token");
+        let listed = list_tokens(&conn).expect("list");
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].name, "fluxcp");
+        assert_eq!(listed[0].state(5), "live");
+        assert_eq!(listed[1].state(5000), "expired");
+        let shown = format!("{listed:?}");
+        assert!(!shown.contains(&api) && !shown.contains(&join), "{shown}");
+
+        assert!(matches!(
+            revoke_token(&conn, "abc", 9),
+            Err(RevokeError::BadId(_))
+        ));
+        assert!(matches!(
+            revoke_token(&conn, "00000000", 9),
+            Err(RevokeError::NotFound(_)) | Err(RevokeError::Ambiguous(..))
+        ));
+        let id = revoke_token(&conn, &listed[0].id, 9).expect("revoke");
+        assert_eq!(id, listed[0].id);
+        assert!(!api_token_valid(&conn, &api, 10).expect("check"));
+        assert!(matches!(
+            revoke_token(&conn, &api, 11),
+            Err(RevokeError::AlreadyRevoked(_))
+        ));
+        // By the secret itself too.
+        revoke_token(&conn, &join, 12).expect("revoke by secret");
+        assert_eq!(list_tokens(&conn).expect("list")[1].state(13), "revoked");
     }
 }

@@ -1,4 +1,4 @@
-//! The `p2pmon-aggregator` command line: `serve`, `token create`, `host list`,
+//! The `p2pmon-aggregator` command line: `serve`, `token create|list|revoke`, `host list`,
 //! `host revoke`, `test-notifications`, `test-alerts`, and the operator's
 //! `cleanup`, `backup`, `restore`, `check-health`, `check-websocket`,
 //! `verify-metrics`, `debug-metrics`. The token and host commands work on the store directly, so
@@ -120,6 +120,15 @@ pub enum TokenCommand {
         #[arg(long, default_value = "")]
         name: String,
     },
+    /// List tokens: id, kind, name, state and times (never the secrets).
+    List,
+    /// Revoke a token by its id from `token list` (or the token itself). A
+    /// running aggregator refuses it within a second, and the dashboard
+    /// sessions it opened end.
+    Revoke {
+        /// The id (8 or more characters of it) or the token.
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +168,12 @@ pub fn main(cli: Cli) -> ExitCode {
                     name,
                 },
         } => create_token(&config, join, ttl, &name),
+        Command::Token {
+            command: TokenCommand::List,
+        } => list_tokens(&config),
+        Command::Token {
+            command: TokenCommand::Revoke { id },
+        } => revoke_token(&config, &id),
         Command::Host {
             command: HostCommand::List,
         } => list_hosts(&config),
@@ -539,6 +554,42 @@ fn create_token(
             eprintln!("API token created. Send it as `Authorization: Bearer <token>`.")
         }
     }
+    Ok(())
+}
+
+fn list_tokens(config: &AggregatorConfig) -> anyhow::Result<()> {
+    let conn = store::schema::open(&config.store_path())?;
+    let now = now_ms();
+    let time = |ms: Option<i64>| {
+        ms.map(crate::state::rfc3339)
+            .unwrap_or_else(|| "-".to_string())
+    };
+    println!(
+        "{:<12} {:<4} {:<8} {:<20} {:<20} {:<20} name",
+        "ID", "KIND", "STATE", "CREATED", "EXPIRES", "USED/REVOKED"
+    );
+    for token in auth::list_tokens(&conn)? {
+        let ended = token.revoked_ms.or(token.used_ms);
+        println!(
+            "{:<12} {:<4} {:<8} {:<20} {:<20} {:<20} {}",
+            token.id,
+            token.kind,
+            token.state(now),
+            time(Some(token.created_ms)),
+            time(token.expires_ms),
+            time(ended),
+            p2pmon_common::rules::escape_text(&token.name)
+        );
+    }
+    Ok(())
+}
+
+fn revoke_token(config: &AggregatorConfig, which: &str) -> anyhow::Result<()> {
+    let conn = store::schema::open(&config.store_path())?;
+    let id = auth::revoke_token(&conn, which, now_ms())?;
+    eprintln!(
+        "Token {id} revoked; a running aggregator refuses it, and ends the dashboard sessions it opened, within a second."
+    );
     Ok(())
 }
 

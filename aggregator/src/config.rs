@@ -52,6 +52,9 @@ pub struct AggregatorConfig {
     /// Also write every point to an InfluxDB v2 write API (optional).
     #[serde(default)]
     pub influxdb: crate::tsdb::InfluxConfig,
+    /// Timeouts and connection caps of each listener.
+    #[serde(default)]
+    pub limits: crate::limits::LimitsConfig,
     /// Directory of the config file, for resolving relative paths.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -435,16 +438,24 @@ pub struct TokensConfig {
     /// Lifetime of a join token unless `token create --ttl` says otherwise.
     #[serde(default = "default_join_ttl_s")]
     pub join_ttl_s: u64,
+    /// Longest a dashboard session lasts (it ends sooner if its API token
+    /// is revoked or expires).
+    #[serde(default = "default_session_ttl_s")]
+    pub session_ttl_s: u64,
 }
 
 fn default_join_ttl_s() -> u64 {
     86_400
+}
+fn default_session_ttl_s() -> u64 {
+    crate::web::session::DEFAULT_SESSION_TTL_S
 }
 
 impl Default for TokensConfig {
     fn default() -> Self {
         Self {
             join_ttl_s: default_join_ttl_s(),
+            session_ttl_s: default_session_ttl_s(),
         }
     }
 }
@@ -489,6 +500,7 @@ impl AggregatorConfig {
 
 impl Validate for AggregatorConfig {
     fn validate(&self, base_dir: &Path, findings: &mut Findings) {
+        self.limits.validate(findings);
         self.influxdb.validate(findings);
         if !self.settings.url.is_empty() && mysql_async::Opts::from_url(&self.settings.url).is_err()
         {
@@ -636,6 +648,11 @@ impl Validate for AggregatorConfig {
             "tokens.join_ttl_s",
             self.tokens.join_ttl_s,
             60..=366 * 86_400,
+        findings.in_range(
+            "tokens.session_ttl_s",
+            self.tokens.session_ttl_s,
+            60..=30 * 86_400,
+        );
         );
     }
 }

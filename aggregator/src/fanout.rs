@@ -27,6 +27,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig as WsProtocolConfi
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::config::WebSocketConfig;
+use crate::limits::{ConnectionCounter, Counted};
 
 /// One metric in a `metrics` message.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -253,9 +254,27 @@ struct Admission {
 pub type TokenCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// Accept WebSocket clients on `listener` until `shutdown`.
+/// What the listener admits: connections under the caps, handshakes
+/// within their time.
+#[derive(Clone)]
+pub struct Gate {
+    connections: Arc<ConnectionCounter>,
+    handshake: std::time::Duration,
+}
+
+impl Gate {
+    pub fn new(connections: Arc<ConnectionCounter>, handshake_timeout_s: u64) -> Self {
+        Self {
+            connections,
+            handshake: std::time::Duration::from_secs(handshake_timeout_s),
+        }
+    }
+}
+
 pub async fn serve(
     listener: TcpListener,
     config: WebSocketConfig,
+    gate: Gate,
     hub: Arc<Hub>,
     check_token: TokenCheck,
     mut shutdown: watch::Receiver<bool>,
@@ -269,10 +288,15 @@ pub async fn serve(
                     hub.stats.refused_total.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                let _ = stream.set_nodelay(true);
+                // Over the per-address or pending caps: closed unread.
+                let Ok(stream) = crate::limits::admit(&gate.connections, stream) else {
+                    hub.stats.refused_total.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
                 tokio::spawn(client(
                     stream,
                     peer,
+                    gate.handshake,
                     config.clone(),
                     hub.clone(),
                     check_token.clone(),
@@ -308,8 +332,9 @@ fn bearer(request: &Request) -> Option<String> {
 }
 
 async fn client(
-    stream: TcpStream,
+    stream: Counted<TcpStream>,
     peer: SocketAddr,
+    handshake_timeout: std::time::Duration,
     config: Arc<WebSocketConfig>,
     hub: Arc<Hub>,
     check_token: TokenCheck,
@@ -350,7 +375,7 @@ async fn client(
         .max_frame_size(Some(64 * 1024));
     let handshake =
         tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_config));
-    let mut ws = match tokio::time::timeout(std::time::Duration::from_secs(10), handshake).await {
+    let mut ws = match tokio::time::timeout(handshake_timeout, handshake).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(error)) => {
             hub.stats.refused_total.fetch_add(1, Ordering::Relaxed);

@@ -144,9 +144,17 @@ async fn read_body(
     {
         return Err(too_large(format!("the declared body of {length} bytes")));
     }
-    let bytes = axum::body::to_bytes(body, max)
-        .await
-        .map_err(|_| too_large("the body".to_string()))?;
+    let bytes = axum::body::to_bytes(body, max).await.map_err(|error| {
+        if crate::limits::is_body_timeout(&error) {
+            Refusal::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                error.to_string(),
+            )
+        } else {
+            too_large("the body".to_string())
+        }
+    })?;
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())

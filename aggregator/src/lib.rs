@@ -13,7 +13,8 @@
 //!   dashboard pages and their sessions.
 //! - [`alerting`]: rules, alerts, channels, automatic actions.
 //! - [`coordinator`]: events the coordinator pushes.
-//! - [`server`]: wiring and shutdown; [`cli`]: the commands; [`ops`]:
+//! - [`server`]: wiring and shutdown; [`limits`]: listener timeouts and
+//!   connection caps; [`cli`]: the commands; [`ops`]:
 //!   cleanup, backup and restore.
 
 pub mod alerting;
@@ -25,6 +26,7 @@ pub mod coordinator;
 pub mod exposition;
 pub mod fanout;
 pub mod ingest;
+pub mod limits;
 pub mod ops;
 pub mod server;
 pub mod state;

@@ -13,6 +13,7 @@ use crate::alerting::{Alerting, AlertsConfig};
 use crate::config::{AggregatorConfig, MetricsConfig};
 use crate::fanout::{self, Hub};
 use crate::ingest::{self, IngestState, RateLimits};
+use crate::limits::{CapAcceptor, ConnectionCounter};
 use crate::state::{IngestStats, Live, Shared, now_ms};
 use crate::store::{self, Store, StoreError};
 
@@ -76,6 +77,9 @@ pub struct Server {
     pub ws_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     ingest_handle: axum_server::Handle<SocketAddr>,
+    api_handle: axum_server::Handle<SocketAddr>,
+    /// Open connections per listener (ingest, API, WebSocket).
+    pub connections: [Arc<ConnectionCounter>; 3],
     tasks: Vec<JoinHandle<()>>,
     /// Held while serving (see [`crate::ops::lock_data_dir`]).
     _data_lock: std::fs::File,
@@ -156,22 +160,43 @@ impl Server {
             );
         }
 
-        // Ingest, over TLS when configured.
+        // Ingest, over TLS when configured, and the query API: each under
+        // its listener's timeouts and connection caps.
+        let limits = &config.limits;
         let ingest_app = ingest::router(Arc::new(IngestState {
             shared: shared.clone(),
             rates: RateLimits::default(),
-        }));
+        }))
+        .layer(axum::middleware::from_fn_with_state(
+            limits.ingest.body_timeout(),
+            crate::limits::body_deadline,
+        ));
+        let ingest_conns = ConnectionCounter::new(
+            "ingest",
+            limits.ingest.max_connections,
+            limits.ingest.max_per_address,
+        );
         let ingest_handle = axum_server::Handle::new();
         let service = ingest_app.into_make_service_with_connect_info::<SocketAddr>();
+        let capped = CapAcceptor::new(ingest_conns.clone());
         match config.tls_paths() {
             Some((cert, key)) => {
                 let _ = rustls::crypto::ring::default_provider().install_default();
                 let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
                     .await
                     .map_err(ServeError::Tls)?;
-                let server = axum_server::from_tcp_rustls(ingest_listener, tls)
-                    .map_err(ServeError::Tls)?
+                let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+                    .handshake_timeout(limits.ingest.header_timeout())
+                    .acceptor(capped);
+                let server = axum_server::from_tcp(ingest_listener)
+                    .map_err(|error| ServeError::Bind {
+                        setting: "ingest.listen",
+                        addr: ingest_addr,
+                        error,
+                    })?
+                    .acceptor(acceptor)
                     .handle(ingest_handle.clone());
+                let server = crate::limits::configure(server, &limits.ingest);
                 tasks.push(tokio::spawn(async move {
                     if let Err(error) = server.serve(service).await {
                         tracing::error!(%error, "Ingest listener failed.");
@@ -185,7 +210,9 @@ impl Server {
                         addr: ingest_addr,
                         error,
                     })?
+                    .acceptor(capped)
                     .handle(ingest_handle.clone());
+                let server = crate::limits::configure(server, &limits.ingest);
                 tasks.push(tokio::spawn(async move {
                     if let Err(error) = server.serve(service).await {
                         tracing::error!(%error, "Ingest listener failed.");
@@ -195,23 +222,30 @@ impl Server {
         }
 
         // Query API.
-        let api_listener =
-            tokio::net::TcpListener::from_std(api_listener).map_err(|error| ServeError::Bind {
+        let api_conns = ConnectionCounter::new(
+            "api",
+            limits.api.max_connections,
+            limits.api.max_per_address,
+        );
+        let api_app =
+            crate::api::router(shared.clone()).layer(axum::middleware::from_fn_with_state(
+                limits.api.body_timeout(),
+                crate::limits::body_deadline,
+            ));
+        let api_handle = axum_server::Handle::new();
+        let api_server = axum_server::from_tcp(api_listener)
+            .map_err(|error| ServeError::Bind {
                 setting: "api.listen",
                 addr: api_addr,
                 error,
-            })?;
-        let api_app = crate::api::router(shared.clone());
-        let mut api_shutdown = shutdown_rx.clone();
+            })?
+            .acceptor(CapAcceptor::new(api_conns.clone()))
+            .handle(api_handle.clone());
+        let api_server = crate::limits::configure(api_server, &limits.api);
         tasks.push(tokio::spawn(async move {
-            let served = axum::serve(
-                api_listener,
-                api_app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = api_shutdown.wait_for(|stop| *stop).await;
-            })
-            .await;
+            let served = api_server
+                .serve(api_app.into_make_service_with_connect_info::<SocketAddr>())
+                .await;
             if let Err(error) = served {
                 tracing::error!(%error, "API listener failed.");
             }
@@ -228,9 +262,17 @@ impl Server {
         let check: fanout::TokenCheck = Arc::new(move |token: &str| {
             token_shared.sessions.redeem(token, now_ms()) || token_shared.api_token_ok(token)
         });
+        let ws_conns = ConnectionCounter::new(
+            "websocket",
+            // Admitted clients are capped by websocket.max_clients; this
+            // also bounds those still handshaking.
+            config.websocket.max_clients.saturating_add(1024),
+            limits.websocket.max_per_address,
+        );
         tasks.push(tokio::spawn(fanout::serve(
             ws_listener,
             config.websocket.clone(),
+            fanout::Gate::new(ws_conns.clone(), limits.websocket.handshake_timeout_s),
             hub,
             check,
             shutdown_rx.clone(),
@@ -309,6 +351,8 @@ impl Server {
             ws_addr,
             shutdown,
             ingest_handle,
+            api_handle,
+            connections: [ingest_conns, api_conns, ws_conns],
             tasks,
             _data_lock: data_lock,
         })
@@ -318,6 +362,8 @@ impl Server {
     /// are stored and acknowledged), then flush and close the store.
     pub async fn shutdown(self) -> Result<(), StoreError> {
         self.ingest_handle
+            .graceful_shutdown(Some(Duration::from_secs(10)));
+        self.api_handle
             .graceful_shutdown(Some(Duration::from_secs(10)));
         let _ = self.shutdown.send(true);
         for task in self.tasks {

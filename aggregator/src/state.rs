@@ -344,14 +344,18 @@ impl Shared {
 
     /// Whether `token` is a live API token (cached for [`AUTH_TTL`]).
     pub fn api_token_ok(&self, token: &str) -> bool {
-        let key = crate::auth::hash(token);
-        if let Some(cached) = self.api_auth.get(&key) {
+        self.api_token_hash_ok(&crate::auth::hash(token))
+    }
+
+    /// Whether the API token of hash `key` is live (cached for [`AUTH_TTL`]).
+    pub fn api_token_hash_ok(&self, key: &str) -> bool {
+        if let Some(cached) = self.api_auth.get(key) {
             return cached.is_some();
         }
         let ok = crate::store::schema::open_read_only(self.store.path())
-            .and_then(|conn| crate::auth::api_token_valid(&conn, token, now_ms()))
+            .and_then(|conn| crate::auth::api_token_hash_valid(&conn, key, now_ms()))
             .unwrap_or(false);
-        self.api_auth.put(key, ok.then(String::new));
+        self.api_auth.put(key.to_string(), ok.then(String::new));
         ok
     }
 

@@ -115,6 +115,11 @@ pub fn session_of(shared: &Shared, headers: &HeaderMap) -> Option<(String, sessi
     let cookie = headers.get(header::COOKIE)?.to_str().ok()?;
     let id = session::from_cookie(cookie)?;
     let session = shared.sessions.get(id, now_ms())?;
+    // Bound to its token: revoked or expired, the session ends here.
+    if !shared.api_token_hash_ok(&session.token_hash) {
+        shared.sessions.end_for_token(&session.token_hash);
+        return None;
+    }
     Some((id.to_string(), session))
 }
 
@@ -280,13 +285,18 @@ async fn login(State(shared): State<Arc<Shared>>, Form(form): Form<LoginForm>) -
         *response.status_mut() = StatusCode::UNAUTHORIZED;
         return response;
     }
-    let Ok((id, _)) = shared.sessions.start(now_ms()) else {
+    let ttl_s = shared.config.tokens.session_ttl_s;
+    let started = shared.sessions.start(
+        now_ms(),
+        crate::auth::hash(form.token.trim()),
+        ttl_s as i64 * 1000,
+    );
+    let Ok((id, _)) = started else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "no random source").into_response();
     };
     let cookie = format!(
-        "{}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        "{}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={ttl_s}",
         session::COOKIE,
-        session::SESSION_TTL_MS / 1000
     );
     let mut response = Redirect::to(safe_next(&form.next)).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {

@@ -3,6 +3,9 @@
 //!
 //! - A session starts when an admin signs in with an API token; the browser
 //!   holds only a random session id in an HttpOnly, SameSite=Strict cookie.
+//!   The session keeps the token's hash and lives only as long as the token
+//!   does: revoked (`token revoke`) or expired, every session it opened ends
+//!   at its next request. It lasts `tokens.session_ttl_s` at most.
 //!   Each session has its own CSRF token, which every change (any method
 //!   but GET and HEAD) must carry in `X-CSRF-Token`.
 //! - A ticket is a single-use secret that opens one WebSocket connection
@@ -16,8 +19,8 @@ use std::sync::Mutex;
 use crate::auth::generate;
 use crate::store::StoreError;
 
-/// How long a session lasts.
-pub const SESSION_TTL_MS: i64 = 12 * 3600 * 1000;
+/// How long a session lasts unless `tokens.session_ttl_s` says otherwise.
+pub const DEFAULT_SESSION_TTL_S: u64 = 12 * 3600;
 /// How long a ticket can be redeemed.
 pub const TICKET_TTL_MS: i64 = 60 * 1000;
 /// The session cookie's name.
@@ -29,6 +32,8 @@ const MAX_ENTRIES: usize = 10_000;
 pub struct Session {
     pub csrf: String,
     pub expires_ms: i64,
+    /// The hash of the API token it was opened with.
+    pub token_hash: String,
 }
 
 #[derive(Default)]
@@ -57,12 +62,19 @@ fn insert_bounded<V: Clone>(
 }
 
 impl Sessions {
-    /// Start a session: (session id, CSRF token).
-    pub fn start(&self, now_ms: i64) -> Result<(String, Session), StoreError> {
+    /// Start a session for the API token with hash `token_hash`, lasting
+    /// `ttl_ms`: (session id, session).
+    pub fn start(
+        &self,
+        now_ms: i64,
+        token_hash: String,
+        ttl_ms: i64,
+    ) -> Result<(String, Session), StoreError> {
         let id = generate("p2ps_")?;
         let session = Session {
             csrf: generate("")?,
-            expires_ms: now_ms + SESSION_TTL_MS,
+            expires_ms: now_ms + ttl_ms,
+            token_hash,
         };
         if let Ok(mut sessions) = self.sessions.lock() {
             insert_bounded(
@@ -85,6 +97,17 @@ impl Sessions {
         if let Ok(mut sessions) = self.sessions.lock() {
             sessions.remove(id);
         }
+    }
+
+    /// End every session opened with the token of hash `token_hash`;
+    /// returns how many ended.
+    pub fn end_for_token(&self, token_hash: &str) -> usize {
+        let Ok(mut sessions) = self.sessions.lock() else {
+            return 0;
+        };
+        let before = sessions.len();
+        sessions.retain(|_, s| s.token_hash != token_hash);
+        before - sessions.len()
     }
 
     /// A new ticket and when it expires.
@@ -123,12 +146,22 @@ mod tests {
     #[test]
     fn sessions_expire_and_tickets_open_once() -> Result<(), StoreError> {
         let sessions = Sessions::default();
-        let (id, session) = sessions.start(0)?;
+        let (id, session) = sessions.start(0, "h1".to_string(), 1000)?;
         assert_eq!(sessions.get(&id, 1).map(|s| s.csrf), Some(session.csrf));
-        assert!(sessions.get(&id, SESSION_TTL_MS).is_none(), "expired");
+        assert!(sessions.get(&id, 1000).is_none(), "expired");
         assert!(sessions.get("p2ps_forged", 1).is_none());
         sessions.end(&id);
         assert!(sessions.get(&id, 1).is_none());
+
+        let (a, _) = sessions.start(0, "h1".to_string(), 1000)?;
+        let (b, _) = sessions.start(0, "h1".to_string(), 1000)?;
+        let (c, _) = sessions.start(0, "h2".to_string(), 1000)?;
+        assert_eq!(sessions.end_for_token("h1"), 2);
+        assert!(sessions.get(&a, 1).is_none() && sessions.get(&b, 1).is_none());
+        assert!(
+            sessions.get(&c, 1).is_some(),
+            "another token's session stays"
+        );
 
         let (ticket, _) = sessions.ticket(0)?;
         assert!(sessions.redeem(&ticket, 1));
