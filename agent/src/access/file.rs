@@ -6,13 +6,25 @@
 //! the open does not escape either. Reads are bounded per call and a line is
 //! cut at [`MAX_LINE`], so a 10 MB line or a 1 GB file costs the agent no more
 //! memory than a small one.
+//!
+//! Nothing here may block the agent. A path is opened non-blocking (a FIFO
+//! with no writer would otherwise hang the open in the kernel) and checked
+//! with `fstat` before a byte is read: only a regular file with one link
+//! is read (a hard link inside a grant can name a file outside it, and
+//! nothing on the path tells). The calls run on the blocking pool under the
+//! plugin's deadline ([`FileAccess::off_worker`]), so even a filesystem that
+//! stops answering (a hung network mount) costs one blocking thread, not the
+//! async workers, and a plugin has at most one such call outstanding.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::runtime::bindings::p2pmon::plugin::file::{StartAt, TailResult};
 use crate::runtime::bindings::p2pmon::plugin::types::HostError;
@@ -28,11 +40,30 @@ const CHUNK: usize = 64 * 1024;
 /// that the file has already grown back past (size alone cannot tell).
 const HEAD_BYTES: usize = 256;
 
+/// Open flags: never wait for a FIFO's writer or a device, never make a
+/// terminal the agent's. (Linux and macOS values; std has no names for them.)
+#[cfg(target_os = "linux")]
+const OPEN_FLAGS: i32 = 0o4000 /* O_NONBLOCK */ | 0o400 /* O_NOCTTY */;
+#[cfg(target_os = "macos")]
+const OPEN_FLAGS: i32 = 0x0004 /* O_NONBLOCK */ | 0x20000 /* O_NOCTTY */;
+
 /// One plugin's granted paths and its tail positions.
 #[derive(Default)]
 pub struct FileAccess {
     roots: Vec<PathBuf>,
     tails: Mutex<HashMap<PathBuf, Tail>>,
+    /// A call is running on the blocking pool (possibly stuck in the
+    /// kernel past its deadline): the next one is refused until it returns.
+    busy: Arc<AtomicBool>,
+}
+
+/// Clears [`FileAccess::busy`] when the blocking call ends, however it ends.
+struct Busy(Arc<AtomicBool>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 struct Tail {
@@ -53,6 +84,41 @@ impl FileAccess {
         Self {
             roots,
             tails: Mutex::default(),
+            busy: Arc::default(),
+        }
+    }
+
+    /// Run `op` on `owner`'s file access on the blocking pool, giving up
+    /// after `deadline`. A call still stuck from before refuses this one.
+    pub async fn off_worker<O, T>(
+        owner: Arc<O>,
+        files: fn(&O) -> &FileAccess,
+        deadline: Duration,
+        op: impl FnOnce(&FileAccess) -> Result<T, HostError> + Send + 'static,
+    ) -> Result<T, HostError>
+    where
+        O: Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        let busy = files(&owner).busy.clone();
+        if busy.swap(true, Ordering::AcqRel) {
+            return Err(HostError::Unavailable(
+                "file: an earlier call of this plugin is still waiting on the filesystem"
+                    .to_string(),
+            ));
+        }
+        let guard = Busy(busy);
+        let task = tokio::task::spawn_blocking(move || {
+            let _guard = guard;
+            op(files(&owner))
+        });
+        match tokio::time::timeout(deadline, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(error)) => Err(HostError::Unavailable(format!("file: {error}"))),
+            Err(_) => Err(HostError::Unavailable(format!(
+                "file: the filesystem did not answer within {} ms",
+                deadline.as_millis()
+            ))),
         }
     }
 
@@ -99,11 +165,30 @@ impl FileAccess {
         ))
     }
 
-    /// Open a resolved path and check that what was opened is still inside.
+    /// Open a resolved path without blocking and check what was opened: a
+    /// regular file with one link, still inside the grant.
     fn open(&self, path: &str) -> Result<(PathBuf, File), HostError> {
         let resolved = self.resolve(path)?;
-        let file =
-            File::open(&resolved).map_err(|e| HostError::Unavailable(format!("{path}: {e}")))?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(OPEN_FLAGS)
+            .open(&resolved)
+            .map_err(|e| HostError::Unavailable(format!("{path}: {e}")))?;
+        // fstat on the opened descriptor: what is read is what is checked.
+        let meta = file
+            .metadata()
+            .map_err(|e| HostError::Unavailable(format!("{path}: {e}")))?;
+        if !meta.is_file() {
+            return Err(HostError::Invalid(format!(
+                "{path} is not a regular file (FIFOs, devices, sockets and directories are not read)"
+            )));
+        }
+        if meta.nlink() > 1 {
+            return Err(HostError::Denied(format!(
+                "file: {path} has {} hard links; a linked file may lie outside the granted paths, so it is not read",
+                meta.nlink()
+            )));
+        }
         #[cfg(target_os = "linux")]
         {
             use std::os::fd::AsRawFd;
@@ -112,12 +197,6 @@ impl FileAccess {
             if !self.is_granted(&real) {
                 return Err(self.outside(path, &real));
             }
-        }
-        let meta = file
-            .metadata()
-            .map_err(|e| HostError::Unavailable(format!("{path}: {e}")))?;
-        if !meta.is_file() {
-            return Err(HostError::Invalid(format!("{path} is not a regular file")));
         }
         Ok((resolved, file))
     }
@@ -444,5 +523,115 @@ mod tests {
                 .expect("inside"),
             b"x\n"
         );
+    }
+
+    #[test]
+    fn fifos_devices_and_directories_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("map.log");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.log")).expect("symlink");
+        let access = FileAccess::new(vec![dir.path().to_path_buf(), PathBuf::from("/dev")]);
+        let started = std::time::Instant::now();
+        for path in [
+            fifo.clone(),
+            dir.path().join("zero.log"),
+            dir.path().to_path_buf(),
+        ] {
+            let path = path.to_str().expect("utf-8");
+            for result in [
+                access.read(path, 100).map(|_| ()),
+                access.tail(path, StartAt::Beginning, 100).map(|_| ()),
+            ] {
+                match result {
+                    Err(HostError::Invalid(message)) => {
+                        assert!(message.contains("not a regular file"), "{message}")
+                    }
+                    other => panic!("{path}: expected a refusal, got {other:?}"),
+                }
+            }
+        }
+        // A FIFO without a writer used to hang the open for good.
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn hard_links_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let granted = dir.path().join("log");
+        std::fs::create_dir(&granted).expect("mkdir");
+        let secret = dir.path().join("secret.txt");
+        append(&secret, "password\n");
+        std::fs::hard_link(&secret, granted.join("map.log")).expect("hard link");
+        let access = FileAccess::new(vec![granted.clone()]);
+        let path = granted.join("map.log");
+        let path = path.to_str().expect("utf-8");
+        for result in [
+            access.read(path, 100).map(|_| ()),
+            access.tail(path, StartAt::Beginning, 100).map(|_| ()),
+        ] {
+            match result {
+                Err(HostError::Denied(message)) => {
+                    assert!(message.contains("2 hard links"), "{message}")
+                }
+                other => panic!("expected a denial, got {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_that_never_returns_ends_at_its_deadline_and_blocks_the_next() {
+        let access = Arc::new(FileAccess::new(vec![PathBuf::from("/")]));
+        let (release, stuck) = std::sync::mpsc::channel::<()>();
+        let started = std::time::Instant::now();
+        let first = FileAccess::off_worker(
+            access.clone(),
+            |files: &FileAccess| files,
+            Duration::from_millis(200),
+            move |_| {
+                // As a read on a hung mount would: held in the "kernel".
+                let _ = stuck.recv();
+                Ok(())
+            },
+        )
+        .await;
+        assert!(
+            matches!(&first, Err(HostError::Unavailable(m)) if m.contains("within 200 ms")),
+            "{first:?}"
+        );
+        assert!(started.elapsed() < Duration::from_millis(500));
+        // While it is stuck, the plugin's next call is refused at once.
+        let second = FileAccess::off_worker(
+            access.clone(),
+            |files: &FileAccess| files,
+            Duration::from_millis(200),
+            |_| Ok(()),
+        )
+        .await;
+        assert!(
+            matches!(&second, Err(HostError::Unavailable(m)) if m.contains("still waiting")),
+            "{second:?}"
+        );
+        release.send(()).expect("release");
+        // Once it returns, calls go through again.
+        let mut third = Err(HostError::Unavailable(String::new()));
+        for _ in 0..50 {
+            third = FileAccess::off_worker(
+                access.clone(),
+                |files: &FileAccess| files,
+                Duration::from_millis(200),
+                |_| Ok(()),
+            )
+            .await;
+            if third.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(third.is_ok(), "{third:?}");
     }
 }

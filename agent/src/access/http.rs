@@ -1,5 +1,11 @@
 //! The `http` capability: GET under granted URL prefixes, bounded in size and
 //! time, no redirects, no proxies.
+//!
+//! The prefix check compares the parsed, normalised path segment by segment.
+//! Servers decode further than the URL standard does (`..%2f` becomes `../`,
+//! `\` a separator, `%252e` a dot after a second decoding), so a path that
+//! needs any of that to be read the same way is refused before the check:
+//! encoded `/`, `\`, `.` or `%`, encoded control bytes, and backslashes.
 
 use std::time::Duration;
 
@@ -27,7 +33,47 @@ pub fn parse_prefix(text: &str) -> Result<Url, String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(format!("{text:?}: credentials do not belong in a grant"));
     }
+    if let Some(why) = ambiguous_path(text, &url) {
+        return Err(format!("{text:?}: {why}"));
+    }
     Ok(url)
+}
+
+/// Why the path of `url` (parsed from `text`) could mean another path to a
+/// server, if it could.
+fn ambiguous_path(text: &str, url: &Url) -> Option<String> {
+    // The input as written: the parser turns `\` into `/` and resolves
+    // `%2e` segments, which hides what was asked for.
+    let written = text
+        .split_once("://")
+        .map_or(text, |(_, rest)| rest)
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("");
+    if written.contains('\\') {
+        return Some("a backslash in the path (servers read it as a separator)".to_string());
+    }
+    for source in [written, url.path()] {
+        let bytes = source.as_bytes();
+        for (at, window) in bytes.windows(3).enumerate() {
+            if window[0] != b'%' {
+                continue;
+            }
+            let Ok(hex) = std::str::from_utf8(&window[1..]) else {
+                continue;
+            };
+            let Ok(byte) = u8::from_str_radix(hex, 16) else {
+                continue;
+            };
+            if matches!(byte, b'/' | b'\\' | b'.' | b'%') || byte < 0x20 || byte == 0x7f {
+                return Some(format!(
+                    "an encoded {:?} at byte {at} of the path (servers decode it; write the path plainly)",
+                    char::from(byte)
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// The client plugins' requests go through.
@@ -69,6 +115,9 @@ impl HttpAccess {
         max_bytes: u32,
     ) -> Result<Response, HostError> {
         let parsed = Url::parse(url).map_err(|e| HostError::Invalid(format!("{url:?}: {e}")))?;
+        if let Some(why) = ambiguous_path(url, &parsed) {
+            return Err(HostError::Denied(format!("http: {url} is refused: {why}")));
+        }
         if !self.is_granted(&parsed) {
             return Err(HostError::Denied(format!(
                 "http: {url} is not under a URL granted to this plugin"
@@ -168,6 +217,40 @@ mod tests {
         assert!(!ok("https://coord.example/status"));
         assert!(!ok("https://coord.example.evil/status/x"));
         assert!(parse_prefix("ftp://x/").is_err());
+        assert!(parse_prefix("http://x/ok%2f").is_err());
         assert!(parse_prefix("http://u:p@x/").is_err());
+    }
+
+    #[tokio::test]
+    async fn encoded_and_backslashed_paths_are_refused() {
+        let access = HttpAccess::new(
+            vec![parse_prefix("http://127.0.0.1:8080/ok/").expect("prefix")],
+            None,
+        );
+        for url in [
+            "http://127.0.0.1:8080/ok/..%2fsecret",
+            "http://127.0.0.1:8080/ok/..%2Fsecret",
+            "http://127.0.0.1:8080/ok/%2e%2e/secret",
+            "http://127.0.0.1:8080/ok/%2E./secret",
+            "http://127.0.0.1:8080/ok/..%5csecret",
+            "http://127.0.0.1:8080/ok\\..\\secret",
+            "http://127.0.0.1:8080/ok/..\\secret",
+            "http://127.0.0.1:8080/ok/%252e%252e%252fsecret",
+            "http://127.0.0.1:8080/ok/a%00b",
+            "http://127.0.0.1:8080/ok/../secret",
+        ] {
+            match access.get(url, 1000, 100).await {
+                Err(HostError::Denied(message)) => assert!(message.contains(url), "{message}"),
+                other => panic!("{url}: expected a denial, got {other:?}"),
+            }
+        }
+        // A plain path under the prefix passes the check (and then finds
+        // no client here).
+        assert!(matches!(
+            access
+                .get("http://127.0.0.1:8080/ok/a%20b.json", 1000, 100)
+                .await,
+            Err(HostError::Unavailable(_))
+        ));
     }
 }

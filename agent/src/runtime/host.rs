@@ -9,6 +9,7 @@ use wasmtime::ResourceLimiter;
 
 use super::bindings::p2pmon::plugin::{file, host, http, net, sql, system, types};
 use super::system::{SystemProbe, unix_ms};
+use crate::access::file::FileAccess;
 use crate::access::{Access, sockets};
 use crate::capability::Capability;
 use crate::stats::PluginStats;
@@ -190,7 +191,7 @@ impl sql::Host for PluginState {
 }
 
 impl file::Host for PluginState {
-    fn tail(
+    async fn tail(
         &mut self,
         path: String,
         start: file::StartAt,
@@ -198,19 +199,28 @@ impl file::Host for PluginState {
     ) -> Result<file::TailResult, types::HostError> {
         self.require(Capability::File, "file.tail")?;
         check_length("path", &path)?;
-        self.access
-            .files
-            .tail(&path, start, max_bytes)
-            .map_err(|e| self.scope_denied(e))
+        // Off the async workers, under the call's deadline (see access::file).
+        FileAccess::off_worker(
+            self.access.clone(),
+            |access: &Access| &access.files,
+            self.remaining(),
+            move |files| files.tail(&path, start, max_bytes),
+        )
+        .await
+        .map_err(|e| self.scope_denied(e))
     }
 
-    fn read(&mut self, path: String, max_bytes: u32) -> Result<Vec<u8>, types::HostError> {
+    async fn read(&mut self, path: String, max_bytes: u32) -> Result<Vec<u8>, types::HostError> {
         self.require(Capability::File, "file.read")?;
         check_length("path", &path)?;
-        self.access
-            .files
-            .read(&path, max_bytes)
-            .map_err(|e| self.scope_denied(e))
+        FileAccess::off_worker(
+            self.access.clone(),
+            |access: &Access| &access.files,
+            self.remaining(),
+            move |files| files.read(&path, max_bytes),
+        )
+        .await
+        .map_err(|e| self.scope_denied(e))
     }
 }
 

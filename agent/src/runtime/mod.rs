@@ -39,6 +39,7 @@ pub mod bindings {
         world: "plugin",
         imports: {
             "p2pmon:plugin/sql": async,
+            "p2pmon:plugin/file": async,
             "p2pmon:plugin/net": async,
             "p2pmon:plugin/http": async,
         },

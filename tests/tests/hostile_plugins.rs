@@ -1,0 +1,103 @@
+//! Hostile plugins and hostile files on the host: what a plugin can make the
+//! agent touch must never hold the agent up. Each test runs the hostile
+//! fixture next to a steady plugin and checks that the steady one stays on
+//! schedule and the agent stops when told.
+
+use std::time::{Duration, Instant};
+
+use p2pmon_common::wire::Record;
+use p2pmon_tests::{AgentDir, build_wasm, records, run_agent_for};
+
+const HOSTILE: &str = "p2pmon-fixture-hostile";
+
+fn hostile_dir() -> anyhow::Result<AgentDir> {
+    let dir = AgentDir::new()?;
+    dir.add_plugin(&build_wasm(HOSTILE)?, "hostile.wasm")?;
+    Ok(dir)
+}
+
+fn call_times(batches: &[p2pmon_common::wire::Batch], plugin: &str) -> Vec<u64> {
+    records(batches)
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Metric(m) if m.plugin == plugin && m.name == "calls" => Some(m.timestamp_ms),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A FIFO (no writer), a device and a hard link to a file outside the
+/// grant, all inside a granted log directory: each read is refused at once,
+/// the steady plugin keeps its schedule, and the agent stops when told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifos_devices_and_hard_links_in_a_granted_directory() -> anyhow::Result<()> {
+    let dir = hostile_dir()?;
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs)?;
+    let fifo = logs.join("map-server.log");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()?
+            .success()
+    );
+    let secret = dir.path().join("agent-credential");
+    std::fs::write(&secret, "secret\n")?;
+    std::fs::hard_link(&secret, logs.join("char-server.log"))?;
+    std::os::unix::fs::symlink("/dev/zero", logs.join("zero.log"))?;
+    let plugin = |name: &str, mode: &str, file: &str| {
+        format!(
+            "  - {{ name: {name}, file: hostile.wasm, capabilities: [config, file], grants: {{ files: [\"{}\", /dev] }}, interval_ms: 100, time_ms: 1000, config: {{ mode: {mode}, path: \"{}\" }} }}\n",
+            logs.display(),
+            logs.join(file).display()
+        )
+    };
+    let config = dir.config(&format!(
+        r#"
+plugins_dir: plugins
+collection: {{ flush_interval_ms: 200, jitter_percent: 0 }}
+restart: {{ initial_backoff_ms: 50, max_backoff_ms: 50, quarantine_after: 1000 }}
+plugins:
+{}{}{}{}{}  - {{ name: steady, file: hostile.wasm, capabilities: [config], interval_ms: 100, config: {{ mode: ok }} }}
+"#,
+        plugin("fifo_read", "read", "map-server.log"),
+        plugin("fifo_tail", "tail", "map-server.log"),
+        plugin("link_read", "read", "char-server.log"),
+        plugin("zero_tail", "tail", "zero.log"),
+        plugin("zero_read", "read", "zero.log"),
+    ))?;
+    let started = Instant::now();
+    let batches = tokio::time::timeout(
+        Duration::from_secs(10),
+        run_agent_for(config, Duration::from_millis(2500)),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("the agent did not stop: a file call blocked it"))??;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "ran {:?}",
+        started.elapsed()
+    );
+    let steady = call_times(&batches, "steady");
+    assert!(
+        steady.len() >= 18,
+        "steady plugin ran {} times",
+        steady.len()
+    );
+    let worst_gap = steady.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+    assert!(worst_gap <= 250, "steady plugin waited {worst_gap} ms");
+    // None of the hostile reads returned anything.
+    for name in [
+        "fifo_read",
+        "fifo_tail",
+        "link_read",
+        "zero_tail",
+        "zero_read",
+    ] {
+        assert!(
+            call_times(&batches, name).is_empty(),
+            "{name} read something"
+        );
+    }
+    Ok(())
+}
