@@ -699,6 +699,7 @@ async fn console_lines_in_rathenas_file_format_name_the_player_and_account() -> 
             "{stamp} [ Warning ] : Player {} sent incorrect cash shop buy packet (len 10:14)!",
             online[2].char_id
         ),
+        format!("{stamp} [ Warning ] : Connection to Char Server lost.\n"),
         // Neither reaches a real file; a line here is still not an event.
         format!(
             "{stamp} [ Warning ] : Hack on trade: character 'X' (account: 1) try to trade more items that he has."
@@ -751,7 +752,13 @@ async fn console_lines_in_rathenas_file_format_name_the_player_and_account() -> 
     let cash = of(online[2].account_id);
     assert_eq!(cash.fields["character"], online[2].name);
     assert_eq!(cash.fields["char_id"], online[2].char_id.to_string());
+    assert_eq!(
+        one("char_server_lost").severity,
+        Severity::Critical,
+        "the port answers, nobody can log in"
+    );
     for kind in [
+        "char_server_lost",
         "ddos_detected",
         "unsupported_packet",
         "invalid_packet_length",
@@ -767,7 +774,7 @@ async fn console_lines_in_rathenas_file_format_name_the_player_and_account() -> 
     }
     assert_eq!(
         events(&records, None).len(),
-        7,
+        8,
         "{:?}",
         events(&records, None)
     );

@@ -3,7 +3,8 @@
 //! - From the map-server console log file (`file` capability; rAthena
 //!   writes it only with `console_msg_log: 3` in map_athena.conf):
 //!   `ddos_detected`, `unsupported_packet`, `invalid_packet_length`,
-//!   `truncated_packet`, `malformed_packet`; one event per kind and subject
+//!   `truncated_packet`, `malformed_packet`, `char_server_lost` (the
+//!   map-server's port answers but nobody can log in); one event per kind and subject
 //!   per collect, with the count, a sample line and the player and account
 //!   (looked up in `char` when the line names only one of them).
 //! - From `loginlog` (`log_login: yes` in login_athena.conf):
@@ -281,6 +282,11 @@ impl State {
                 "ddos_detected" => (
                     Severity::Critical,
                     "the map-server detected a DDoS attack",
+                    0.0,
+                ),
+                "char_server_lost" => (
+                    Severity::Critical,
+                    "the map-server lost its char-server: players cannot log in until it reconnects",
                     0.0,
                 ),
                 _ if count >= settings.packet_burst => (

@@ -15,9 +15,12 @@
 //! (...) [ Warning ] : clif_process_message: Received malformed packet from player 'Hero' (no message data)!
 //! (...) [ Error ] : clif_parse_SearchStoreInfo: Malformed packet (expected length=12, length=9, account_id=2000001).
 //! (...) [ Warning ] : Player 150001 sent incorrect cash shop buy packet (len 10:14)!
+//! (...) [ Warning ] : Connection to Char Server lost.
 //! ```
 //!
-//! The first is socket.cpp, the others clif.cpp. "Hack on trade" (trade.cpp)
+//! The first is socket.cpp, the last chrif.cpp (the map-server lost its
+//! char-server: its port still answers, but nobody can log in or change
+//! map-server until it reconnects), the others clif.cpp. "Hack on trade" (trade.cpp)
 //! is only whispered to GMs and "Hack on NameRequest" is commented out in
 //! clif.cpp: neither ever reaches this file, so neither is looked for.
 
@@ -41,7 +44,8 @@ pub struct Finding {
 }
 
 /// Every kind [`parse`] can return, for zero-valued counters.
-pub const KINDS: [&str; 5] = [
+pub const KINDS: [&str; 6] = [
+    "char_server_lost",
     "ddos_detected",
     "unsupported_packet",
     "invalid_packet_length",
@@ -106,6 +110,12 @@ pub fn strip_colours(text: &str) -> String {
 pub fn parse(raw: &str) -> Option<Finding> {
     let line = split(raw);
     let m = line.message.as_str();
+    if m.trim_end() == "Connection to Char Server lost." {
+        return Some(Finding {
+            kind: "char_server_lost",
+            ..Finding::default()
+        });
+    }
     if let Some(rest) = after(m, "DDoS Attack detected from ") {
         let ip: String = rest
             .chars()
@@ -265,6 +275,11 @@ mod tests {
         assert_eq!(
             (cash.kind, cash.char_id.as_deref()),
             ("malformed_packet", Some("150001"))
+        );
+
+        assert_eq!(
+            parse(&line("Warning", "Connection to Char Server lost.\n")).map(|f| f.kind),
+            Some("char_server_lost")
         );
 
         // Colour codes around the address do not hide it.
