@@ -219,7 +219,7 @@ return array(
 
     // Setup check.
     'P2PSetupAllOk'  => 'Everything the pages need is in place.',
-    'P2PSetupFailed' => '%d checks failed; each says what to do.',
+    'P2PSetupFailed' => 'Checks failed: %d. Each says what to do.',
     'P2PCheckConfig' => 'Setting %s',
     'P2PCheckSet'    => 'set',
     'P2PCheckNotSet' => 'not set',

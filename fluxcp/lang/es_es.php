@@ -204,7 +204,7 @@ return array(
     'P2PUnknownSetting'  => 'Ajuste desconocido.',
 
     'P2PSetupAllOk'  => 'Todo lo que necesitan las páginas está en su sitio.',
-    'P2PSetupFailed' => '%d comprobaciones fallaron; cada una dice qué hacer.',
+    'P2PSetupFailed' => 'Comprobaciones fallidas: %d. Cada una dice qué hacer.',
     'P2PCheckConfig' => 'Ajuste %s',
     'P2PCheckSet'    => 'puesto',
     'P2PCheckNotSet' => 'sin poner',
