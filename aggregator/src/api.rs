@@ -421,7 +421,9 @@ async fn maps(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
     let total_players: f64 = rows.iter().filter_map(|r| r.players).sum();
     let view = shared.coordinator.view();
     let placed = view.assignments.unwrap_or_default();
-    if view.configured {
+    // With no active session anywhere, where maps are is unknown (see
+    // coordinator::assignments), not "nowhere".
+    if view.configured && placed.unknown.is_none() {
         let assigned: BTreeSet<(&str, &str)> = placed
             .assignments
             .iter()
@@ -445,6 +447,7 @@ async fn maps(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
             "configured": view.configured,
             "reachable": view.reachable,
             "error": view.assignments_error,
+            "unknown_reason": placed.unknown,
             "zones": { "total": placed.zones.len(), "p2p_enabled": p2p_zones, "vps_only": placed.zones.len() - p2p_zones },
             "assignments": placed.assignments,
             "not_served": not_served,

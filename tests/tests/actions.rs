@@ -1,8 +1,10 @@
-//! Automatic actions against a local HTTP server that answers like the
-//! coordinator (its /api/v1/hosts routes): anti-cheat events become security
-//! alerts that quarantine the host, in dry run and for real; a silent host
-//! is failed over; overloaded hosts are drained; the guards (rate limit per
-//! action, cap on hosts per window) hold, and every decision is audited.
+//! Automatic actions against a local HTTP server that answers like a
+//! coordinator: anti-cheat events become security alerts that quarantine
+//! the host, in dry run and for real; a silent host is failed over and
+//! overloaded hosts are drained where the coordinator has routes for them
+//! (the reference coordinator has none: there they are audited as
+//! unsupported and nothing is called); the guards (rate limit per action,
+//! cap on hosts per window) hold, and every decision is audited.
 
 use std::time::Duration;
 
@@ -172,7 +174,7 @@ async fn guards_cap_the_hosts_per_window_and_rate_limit_each_action() -> anyhow:
   max_hosts: 2
   window: 3600
   quarantine: { enabled: true }
-  load_balance: { enabled: true, rate_limit: { max: 1, per: 600 } }
+  load_balance: { enabled: true, rate_limit: { max: 1, per: 600 }, path: '/api/v1/pool/{host}/drain' }
 ",
         ),
         &coordinator_config(&fake),
@@ -221,8 +223,8 @@ async fn guards_cap_the_hosts_per_window_and_rate_limit_each_action() -> anyhow:
             .collect::<Vec<_>>()
     );
     assert!(fake.on("/api/v1/hosts/host-c").is_empty());
-    assert_eq!(fake.on("/api/v1/hosts/host-a/drain").len(), 1);
-    assert!(fake.on("/api/v1/hosts/host-b/drain").is_empty());
+    assert_eq!(fake.on("/api/v1/pool/host-a/drain").len(), 1);
+    assert!(fake.on("/api/v1/pool/host-b/drain").is_empty());
     Ok(())
 }
 
@@ -233,7 +235,7 @@ async fn a_silent_host_is_failed_over_and_a_refusal_is_audited() -> anyhow::Resu
     let dir = tempfile::tempdir()?;
     std::fs::write(
         dir.path().join("alerts.yml"),
-        "no_data: { intervals: 5 }\nactions:\n  dry_run: false\n  failover: { enabled: true }\n",
+        "no_data: { intervals: 5 }\nactions:\n  dry_run: false\n  failover: { enabled: true, path: '/api/v1/pool/{host}/failover' }\n",
     )?;
     std::fs::write(
         dir.path().join("metrics.yml"),
@@ -258,7 +260,7 @@ async fn a_silent_host_is_failed_over_and_a_refusal_is_audited() -> anyhow::Resu
     )
     .await?;
     wait_for("the failover call", || {
-        !fake.on("/api/v1/hosts/host-a/failover").is_empty()
+        !fake.on("/api/v1/pool/host-a/failover").is_empty()
     })
     .await?;
     let entries = audit(&agg, 1).await?;
@@ -273,7 +275,48 @@ async fn a_silent_host_is_failed_over_and_a_refusal_is_audited() -> anyhow::Resu
         "{entries:?}"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(fake.on("/api/v1/hosts/host-a/failover").len(), 1);
+    assert_eq!(fake.on("/api/v1/pool/host-a/failover").len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn actions_the_reference_coordinator_lacks_are_audited_unsupported_not_called()
+-> anyhow::Result<()> {
+    let fake = p2pmon_tests::fake_coordinator::FakeCoordinator::start("k").await?;
+    let agg = TestAggregator::start_with_alerts_and(
+        "alerts:\n  cpu_usage: { warning: 50, critical: 90, duration: 0 }\n\
+         actions:\n  dry_run: false\n  load_balance: { enabled: true }\n",
+        &format!(
+            "coordinator: {{ url: '{}', token: k, poll_s: 60 }}",
+            fake.base
+        ),
+    )
+    .await?;
+    let cred = agg.enroll("host-a").await?;
+    agg.post_batch(
+        &cred,
+        &batch(
+            "host-a",
+            "s",
+            1,
+            vec![metric("cpu_usage", 97.0, &[], now_ms())],
+        ),
+    )
+    .await?;
+    let entries = audit(&agg, 1).await?;
+    assert_eq!(entries[0]["action"], "load_balance");
+    assert_eq!(entries[0]["outcome"], "unsupported", "{entries:?}");
+    assert!(
+        entries[0]["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("actions.load_balance.path"),
+        "{entries:?}"
+    );
+    assert!(
+        fake.seen().iter().all(|s| s.method == "GET"),
+        "nothing but polls"
+    );
     Ok(())
 }
 

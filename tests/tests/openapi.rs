@@ -6,11 +6,9 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context, Result, bail};
 use p2pmon_common::wire::{EventRecord, Record, Severity, paths};
-use std::sync::Arc;
 
 use p2pmon_tests::aggregator::{TestAggregator, batch, metric, now_ms};
-use p2pmon_tests::fake_coordinator::reference_coordinator;
-use p2pmon_tests::fake_http::FakeHttp;
+use p2pmon_tests::fake_coordinator::FakeCoordinator;
 use p2pmon_tests::workspace_root;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -93,7 +91,10 @@ async fn responses_match_the_spec() -> Result<()> {
         &alerts_file,
         "alerts:\n  cpu_usage: { warning: 40, critical: 90, duration: 0 }\nevents:\n  failed_login_burst: { min_severity: warning }\n",
     )?;
-    let coordinator = FakeHttp::start(reference_coordinator(Arc::default())).await?;
+    let coordinator = FakeCoordinator::start("k").await?;
+    coordinator.add_zone("prt_fild08", "prt_fild08", true, 0);
+    coordinator.register("alpha").await?;
+    coordinator.seed_session("alpha", "prt_fild08", "active", 37);
     let agg = TestAggregator::start_with(&format!(
         "alerts_file: '{}'\ncoordinator: {{ url: '{}', token: k, poll_s: 1 }}",
         alerts_file.display(),

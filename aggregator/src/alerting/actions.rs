@@ -26,6 +26,15 @@
 //!     path: /api/v1/hosts/{host}
 //! ```
 //!
+//! The reference coordinator has only the quarantine route
+//! (`DELETE /api/v1/hosts/{host_id}`: 204, the host and its sessions go).
+//! It has no failover or drain route, so an enabled `failover` or
+//! `load_balance` without a `path` of its own (or with the default one) is reported as unsupported when
+//! the aggregator starts and by `check-health`, and its decisions are
+//! audited as `unsupported` instead of calling a route that is not there.
+//! The host id in the path is the coordinator's own (as its registry
+//! lists it), not the agent id it was matched to.
+//!
 //! Each alert triggers each action at most once. A silenced alert triggers
 //! nothing. Every decision (done, failed, dry run, rate limited, host cap)
 //! is kept in the audit log (`GET /api/v1/actions`) and sent to WebSocket
@@ -74,6 +83,11 @@ impl Kind {
             Kind::Quarantine => &[],
         };
         names.iter().map(|n| n.to_string()).collect()
+    }
+
+    /// Whether the reference coordinator has this action's default route.
+    pub fn reference_supports(self) -> bool {
+        matches!(self, Kind::Quarantine)
     }
 
     fn default_types(self) -> Vec<AlertType> {
@@ -207,6 +221,32 @@ impl ActionsConfig {
         Kind::ALL.iter().any(|k| self.rule(*k).enabled)
     }
 
+    /// Enabled actions with no route at the reference coordinator (their
+    /// default path, no `path` of their own), with why.
+    pub fn unsupported(&self) -> Vec<(Kind, String)> {
+        Kind::ALL
+            .into_iter()
+            .filter(|kind| {
+                let rule = self.rule(*kind);
+                let (_, default_path) = kind.default_call();
+                rule.enabled
+                    && !kind.reference_supports()
+                    && rule.path.as_deref().is_none_or(|p| p == default_path)
+            })
+            .map(|kind| {
+                let (method, path) = kind.default_call();
+                (
+                    kind,
+                    format!(
+                        "{}: the reference coordinator has no {method} {path}; set actions.{}.path to your coordinator's route",
+                        kind.name(),
+                        kind.name()
+                    ),
+                )
+            })
+            .collect()
+    }
+
     pub fn validate(&self, findings: &mut Findings) {
         findings.in_range("actions.max_hosts", self.max_hosts, 1..=100_000);
         findings.in_range("actions.window", self.window, 1..=7 * 86_400);
@@ -254,6 +294,8 @@ pub enum Outcome {
     RateLimited,
     /// The cap on hosts acted on per window was reached.
     HostCap,
+    /// The coordinator has no route for it (see the module docs).
+    Unsupported,
 }
 
 /// One audit log entry.
@@ -295,6 +337,9 @@ impl Actions {
                 config,
                 queue: None,
             });
+        }
+        for (_, why) in config.unsupported() {
+            tracing::warn!("Automatic action unsupported, it will not be called: {why}");
         }
         if coordinator.is_none() && !config.dry_run {
             return Err(
@@ -390,6 +435,14 @@ impl Runner {
     async fn decide(&mut self, request: &Request) -> (Outcome, String) {
         let now = crate::state::now_ms();
         let rule = self.config.rule(request.kind).clone();
+        if let Some((_, why)) = self
+            .config
+            .unsupported()
+            .into_iter()
+            .find(|(kind, _)| *kind == request.kind)
+        {
+            return (Outcome::Unsupported, why);
+        }
         let host = &request.alert.host;
         let per_ms = rule.rate_limit.per as i64 * 1000;
         let calls = self.calls.entry(request.kind).or_default();
@@ -420,11 +473,16 @@ impl Runner {
         self.hosts.insert(host.clone(), now);
         let (default_method, default_path) = request.kind.default_call();
         let method = rule.method.as_deref().unwrap_or(default_method);
+        let coordinator_id = self
+            .coordinator
+            .as_ref()
+            .map(|c| c.coordinator_id(host))
+            .unwrap_or_else(|| host.clone());
         let path = rule
             .path
             .as_deref()
             .unwrap_or(default_path)
-            .replace("{host}", &encode_segment(host));
+            .replace("{host}", &encode_segment(&coordinator_id));
         let call = format!("{method} {path}");
         if self.config.dry_run {
             return (Outcome::DryRun, format!("would call {call}"));
@@ -436,7 +494,7 @@ impl Runner {
             reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::POST);
         let alert = &request.alert;
         let body = serde_json::json!({
-            "host_id": alert.host,
+            "host_id": coordinator_id,
             "action": request.kind.name(),
             "reason": alert.message,
             "requested_by": "p2pmon",
@@ -565,6 +623,20 @@ mod tests {
     fn host_ids_stay_one_path_segment() {
         assert_eq!(encode_segment("p2p-host-1"), "p2p-host-1");
         assert_eq!(encode_segment("a/../b c"), "a%2F..%2Fb%20c");
+    }
+
+    #[test]
+    fn actions_without_a_route_there_are_unsupported() {
+        let mut config = ActionsConfig::default();
+        assert!(config.unsupported().is_empty(), "nothing enabled");
+        config.failover.enabled = true;
+        config.load_balance.enabled = true;
+        config.load_balance.path = Some("/api/v1/pool/{host}/drain".to_string());
+        config.quarantine.enabled = true;
+        let unsupported = config.unsupported();
+        assert_eq!(unsupported.len(), 1, "{unsupported:?}");
+        assert_eq!(unsupported[0].0, Kind::Failover);
+        assert!(unsupported[0].1.contains("actions.failover.path"));
     }
 
     #[test]

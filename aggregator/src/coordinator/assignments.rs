@@ -1,10 +1,17 @@
 //! Which maps the coordinator has put on which host, from the reference
 //! coordinator's zones (`GET /api/v1/zones/`: a zone is one map, with
 //! `map_name` and `p2p_enabled`) and its active sessions per zone
-//! (`GET /api/v1/sessions/zone/{zone_id}/active`, asked only for zones that
-//! count active sessions). A session names its host and zone by their
-//! integer keys (`host_id`, `zone_id`), which the host list (`id`) and the
-//! zone list (`id`) resolve.
+//! (`GET /api/v1/sessions/zone/{zone_id}/active`, asked for every zone: its
+//! `active_sessions` counter is never updated there and stays 0). Each
+//! path is asked once a poll, so at most 60 times a minute (`poll_s` is at
+//! least 1), under its limit of 100 per client and path. A session names
+//! its host and zone by their integer keys (`host_id`, `zone_id`), which
+//! the host list (`id`) and the zone list (`id`) resolve.
+//!
+//! When no zone has an active session the assignments are unknown, not
+//! "none": that coordinator cannot activate a session through its API and
+//! lists no pending ones, so an empty answer says nothing about placement.
+//! [`Assignments::unknown`] says so, and pages show it.
 //!
 //! Set against what the hosts' game plugins report (`map_status` per map),
 //! each assignment is *served* (the map is up on that host), *not served*
@@ -53,6 +60,8 @@ struct Session {
     status: String,
     #[serde(default)]
     current_players: Option<i64>,
+    #[serde(default)]
+    created_at: Option<String>,
 }
 
 /// A map the coordinator has put on a host.
@@ -74,6 +83,46 @@ pub struct Assignment {
 pub struct Assignments {
     pub zones: Vec<Zone>,
     pub assignments: Vec<Assignment>,
+    /// Why the assignments are unknown (no active session anywhere); `None`
+    /// when there are some.
+    pub unknown: Option<String>,
+    /// Zones not asked (ids that cannot go in a URL path), by id.
+    pub skipped_zones: Vec<String>,
+    /// Every active session, for [`super::derive`].
+    #[serde(skip)]
+    pub sessions: Vec<SessionSeen>,
+}
+
+/// One active session as the last poll saw it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionSeen {
+    pub session_id: String,
+    /// The agent id of its host.
+    pub host: String,
+    pub zone_id: String,
+    pub map: String,
+    /// Its `created_at`; `None` when unreadable.
+    pub created_ms: Option<i64>,
+}
+
+impl SessionSeen {
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("session_id", self.session_id.clone()),
+            ("zone_id", self.zone_id.clone()),
+            ("map", self.map.clone()),
+        ]
+    }
+}
+
+/// An ISO 8601 time as the coordinator writes it (with an offset, or
+/// without one for UTC), in Unix ms.
+fn parse_time(text: &str) -> Option<i64> {
+    use time::format_description::well_known::Rfc3339;
+    let parsed = time::OffsetDateTime::parse(text, &Rfc3339)
+        .or_else(|_| time::OffsetDateTime::parse(&format!("{text}Z"), &Rfc3339))
+        .ok()?;
+    i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
 /// Ids used in a URL path: letters, digits, `_.-`.
@@ -101,15 +150,17 @@ pub async fn fetch(
     let (zones, bad): (Vec<Zone>, Vec<Zone>) = zones
         .into_iter()
         .partition(|z| is_path_safe(&z.zone_id) && is_map_name(&z.map_name));
+    let skipped_zones: Vec<String> = bad.iter().map(|z| format!("{:?}", z.zone_id)).collect();
     if !bad.is_empty() {
         tracing::warn!(
-            skipped = bad.len(),
-            "Coordinator listed zones with unusable ids or map names; skipped."
+            zones = %skipped_zones.join(", "),
+            "Coordinator listed zones whose ids cannot go in a URL path or whose map names are not printable; skipped."
         );
     }
+    // Every zone, whatever its counter says (the reference coordinator never
+    // updates it).
     let asked: Vec<String> = zones
         .iter()
-        .filter(|z| z.active_sessions.is_none_or(|n| n > 0))
         .map(|z| format!("/api/v1/sessions/zone/{}/active", z.zone_id))
         .collect();
     let sessions: Vec<Vec<Session>> = futures_util::stream::iter(asked)
@@ -126,12 +177,28 @@ pub async fn fetch(
         .await?;
     let host_ids: BTreeMap<i64, &str> = hosts
         .iter()
-        .filter_map(|h| Some((h.id?, h.host_id.as_str())))
+        .filter_map(|h| Some((h.id?, h.agent_id.as_str())))
         .collect();
     let zone_by_key: BTreeMap<i64, &Zone> = zones.iter().map(|z| (z.id, z)).collect();
+    let sessions: Vec<Session> = sessions.into_iter().flatten().collect();
+    let mut seen: Vec<SessionSeen> = sessions
+        .iter()
+        .filter_map(|s| {
+            let zone = zone_by_key.get(&s.zone_id)?;
+            let host = host_ids.get(&s.host_id)?;
+            Some(SessionSeen {
+                session_id: s.session_id.clone(),
+                host: host.to_string(),
+                zone_id: zone.zone_id.clone(),
+                map: zone.map_name.clone(),
+                created_ms: s.created_at.as_deref().and_then(parse_time),
+            })
+        })
+        .collect();
+    seen.sort_by(|a, b| a.session_id.cmp(&b.session_id));
+    seen.dedup_by(|a, b| a.session_id == b.session_id);
     let mut assignments: Vec<Assignment> = sessions
         .into_iter()
-        .flatten()
         .filter_map(|s| {
             let zone = zone_by_key.get(&s.zone_id)?;
             let host = host_ids.get(&s.host_id)?;
@@ -149,7 +216,19 @@ pub async fn fetch(
     assignments
         .sort_by(|a, b| (&a.map, &a.host, &a.session_id).cmp(&(&b.map, &b.host, &b.session_id)));
     assignments.dedup_by(|a, b| a.map == b.map && a.host == b.host);
-    Ok(Assignments { zones, assignments })
+    let unknown = assignments.is_empty().then(|| {
+        format!(
+            "the coordinator lists no active session in its {} zones; it cannot activate sessions through its API and lists no pending ones, so which host serves which map is not known",
+            zones.len()
+        )
+    });
+    Ok(Assignments {
+        zones,
+        assignments,
+        unknown,
+        skipped_zones,
+        sessions: seen,
+    })
 }
 
 /// Mark each assignment served or not from the maps `reporting` hosts
@@ -230,6 +309,14 @@ mod tests {
                 ("p2p-1".to_string(), "pay_dun00".to_string()),
             ])
         );
+    }
+
+    #[test]
+    fn times_with_and_without_an_offset() {
+        assert_eq!(parse_time("1970-01-01T00:00:01.500000+00:00"), Some(1500));
+        assert_eq!(parse_time("1970-01-01T01:00:00+01:00"), Some(0));
+        assert_eq!(parse_time("1970-01-01T00:00:02"), Some(2000));
+        assert_eq!(parse_time("yesterday"), None);
     }
 
     #[test]

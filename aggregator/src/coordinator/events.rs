@@ -45,11 +45,19 @@ pub const NO_HOST: &str = "coordinator";
 const MAX_AGE_MS: i64 = 7 * 86_400 * 1000;
 const MAX_FUTURE_MS: i64 = 300 * 1000;
 
-/// Kinds the coordinator sends, with the severity each gets when the push
-/// does not say. Other kinds are accepted with an explicit severity.
-const KNOWN: [(&str, Severity); 11] = [
+/// Kinds the coordinator sends or the poll derives ([`super::derive`]),
+/// with the severity each gets when the push does not say. Other kinds are
+/// accepted with an explicit severity.
+const KNOWN: [(&str, Severity); 18] = [
     ("host_registered", Severity::Info),
     ("host_removed", Severity::Warning),
+    ("host_reregistered", Severity::Warning),
+    ("host_status_changed", Severity::Info),
+    ("host_zones_changed", Severity::Info),
+    ("session_started", Severity::Info),
+    ("session_ended", Severity::Info),
+    ("session_failed", Severity::Warning),
+    (super::poll::RETURNED, Severity::Critical),
     ("map_migration_started", Severity::Info),
     ("map_migration_finished", Severity::Info),
     ("map_migration_failed", Severity::Critical),
@@ -98,16 +106,12 @@ fn check(index: usize, event: PushedEvent, now: i64) -> Result<(String, EventRec
     }
     let severity = match event.severity {
         Some(severity) => severity,
-        None => KNOWN
-            .iter()
-            .find(|(kind, _)| *kind == event.kind)
-            .map(|(_, severity)| *severity)
-            .ok_or_else(|| {
-                at(format!(
-                    "{} is not a known kind: give its severity",
-                    event.kind
-                ))
-            })?,
+        None => severity_of(&event.kind).ok_or_else(|| {
+            at(format!(
+                "{} is not a known kind: give its severity",
+                event.kind
+            ))
+        })?,
     };
     if event.message.len() > MAX_MESSAGE {
         return Err(at(format!("message over {MAX_MESSAGE} bytes")));
@@ -140,8 +144,26 @@ fn check(index: usize, event: PushedEvent, now: i64) -> Result<(String, EventRec
     ))
 }
 
+/// The severity a known kind gets when none is given.
+pub fn severity_of(kind: &str) -> Option<Severity> {
+    KNOWN.iter().find(|(k, _)| *k == kind).map(|(_, s)| *s)
+}
+
 /// Stream ids for pushes without `seq`: above any `seq` a clock could give.
 static UNSEQUENCED: AtomicU64 = AtomicU64::new(0);
+
+/// The next id of a stream without `seq`: microseconds since the epoch,
+/// strictly increasing.
+pub fn next_unsequenced(now: i64) -> u64 {
+    let floor = (now as u64).saturating_mul(1000);
+    let next = |last: u64| last.max(floor) + 1;
+    let last = UNSEQUENCED
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(next(last))
+        })
+        .unwrap_or(floor);
+    next(last)
+}
 
 /// Store and publish a push; returns (events stored, duplicate).
 pub async fn accept(shared: &Arc<Shared>, body: &[u8]) -> Result<(usize, bool), Refusal> {
@@ -158,30 +180,33 @@ pub async fn accept(shared: &Arc<Shared>, body: &[u8]) -> Result<(usize, bool), 
     }
     let (stream, seq) = match push.seq {
         Some(seq) => ("coordinator", seq),
-        None => {
-            // Microseconds since the epoch, strictly increasing.
-            let floor = (now as u64).saturating_mul(1000);
-            let next = |last: u64| last.max(floor) + 1;
-            let last = UNSEQUENCED
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
-                    Some(next(last))
-                })
-                .unwrap_or(floor);
-            ("coordinator-unsequenced", next(last))
-        }
+        None => ("coordinator-unsequenced", next_unsequenced(now)),
     };
+    store(shared, by_host, stream, seq, now).await.map_err(|_| {
+        Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the store could not write the events; retry later",
+        )
+    })
+}
+
+/// Store events per host under (`stream`, `seq`), then hand them to alert
+/// rules, the sync status and the feed; returns (stored, duplicate).
+pub async fn store(
+    shared: &Shared,
+    by_host: BTreeMap<String, Vec<EventRecord>>,
+    stream: &str,
+    seq: u64,
+    now: i64,
+) -> Result<(usize, bool), crate::store::StoreError> {
     let mut stored = 0;
     let mut duplicate = false;
     for (host, events) in by_host {
         let mut job = WriteJob::new(Arc::from(host.as_str()), stream.to_string(), seq, now);
         job.events = events;
-        let outcome = shared.store.write(job).await.map_err(|error| {
+        let outcome = shared.store.write(job).await.inspect_err(|error| {
             tracing::error!(%error, "Coordinator events not stored.");
-            Refusal::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
-                "the store could not write the events; retry later",
-            )
         })?;
         if outcome.duplicate {
             duplicate = true;

@@ -1,15 +1,29 @@
-//! The P2P coordinator, optional (aggregator.yml `coordinator:`): it pushes
-//! its events to us ([`events`]), we poll its host registry ([`poll`]) and
-//! send it automatic actions ([`crate::alerting::actions`]). Routes and
+//! The P2P coordinator, optional (aggregator.yml `coordinator:`). Routes and
 //! shapes follow the reference coordinator (FastAPI, port 8001): a token in
-//! `X-API-Key`, hosts under `/api/v1/hosts/`.
+//! `X-API-Key`, hosts under `/api/v1/hosts/`, 100 requests per minute per
+//! client and path. That coordinator never calls out, so we poll it
+//! ([`poll`]: hosts, zones and sessions, its health and Prometheus
+//! figures) and derive its events from what changes between polls
+//! ([`derive`]); a coordinator that can push sends them to
+//! `POST /api/v1/events` ([`events`]). Automatic actions call it
+//! ([`crate::alerting::actions`]).
+//!
+//! Host ids: the coordinator takes any string as a `host_id`; agents' ids
+//! are lowercase `[a-z0-9][a-z0-9_.-]*`, at most 64 bytes. A coordinator id
+//! is matched to the agent id [`agent_id`] makes of it (lowercased, every
+//! other character a `-`); ids with control characters, too long, or two
+//! that come out the same are skipped and named.
 
 pub mod assignments;
+pub mod derive;
 pub mod events;
 pub mod poll;
 pub mod sync;
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -32,6 +46,11 @@ pub struct Coordinator {
     token: String,
     auth: CoordinatorAuth,
     client: reqwest::Client,
+    /// Agent id to the coordinator's own `host_id`, from the last poll (so
+    /// actions call it by the id it knows).
+    ids: Arc<RwLock<BTreeMap<String, String>>>,
+    /// No request before this (Unix ms): its last 429's `Retry-After`.
+    not_before_ms: Arc<AtomicI64>,
 }
 
 impl Coordinator {
@@ -52,7 +71,31 @@ impl Coordinator {
             token,
             auth,
             client,
+            ids: Arc::default(),
+            not_before_ms: Arc::default(),
         })
+    }
+
+    /// The coordinator's `host_id` for an agent id (the agent id itself
+    /// when the last poll did not list it).
+    pub fn coordinator_id(&self, agent: &str) -> String {
+        self.ids
+            .read()
+            .ok()
+            .and_then(|ids| ids.get(agent).cloned())
+            .unwrap_or_else(|| agent.to_string())
+    }
+
+    fn set_ids(&self, ids: BTreeMap<String, String>) {
+        if let Ok(mut held) = self.ids.write() {
+            *held = ids;
+        }
+    }
+
+    /// How long its last 429 asked us to wait, from now.
+    pub fn retry_after(&self) -> Duration {
+        let left = self.not_before_ms.load(Ordering::Relaxed) - crate::state::now_ms();
+        Duration::from_millis(left.max(0) as u64)
     }
 
     /// A request to `path` (from `/`) with the token set.
@@ -78,12 +121,46 @@ impl Coordinator {
         path: &str,
         what: &str,
     ) -> Result<T, String> {
+        let body = self.get_body(path).await?;
+        serde_json::from_slice(&body).map_err(|e| format!("{path}: answer is not {what}: {e}"))
+    }
+
+    /// GET `path` and return its body (any 2xx). A 429 sets when the next
+    /// request may go ([`Self::retry_after`]); a redirect says where to (the
+    /// reference coordinator answers 307 to a collection path without its
+    /// trailing slash).
+    pub async fn get_body(&self, path: &str) -> Result<bytes::Bytes, String> {
         let response = self
             .request(reqwest::Method::GET, path)
             .send()
             .await
             .map_err(|e| format!("not reachable: {}", e.without_url()))?;
         let status = response.status();
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            let seconds = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(60)
+                .min(MAX_RETRY_AFTER_S);
+            let until = crate::state::now_ms() + seconds as i64 * 1000;
+            self.not_before_ms.fetch_max(until, Ordering::Relaxed);
+            return Err(format!(
+                "{path} answered 429 (rate limited; retry after {seconds} s)"
+            ));
+        }
+        if status.is_redirection() {
+            let to = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("?");
+            return Err(format!(
+                "{path} answered {} (redirect to {to}; not followed)",
+                status.as_u16()
+            ));
+        }
         if !status.is_success() {
             return Err(format!("{path} answered {}", status.as_u16()));
         }
@@ -100,7 +177,36 @@ impl Coordinator {
         if body.len() > MAX_ANSWER {
             return Err(format!("{path}: answer over {MAX_ANSWER} bytes"));
         }
-        serde_json::from_slice(&body).map_err(|e| format!("{path}: answer is not {what}: {e}"))
+        Ok(body)
+    }
+}
+
+/// The longest `Retry-After` honoured (its window is a minute).
+const MAX_RETRY_AFTER_S: u64 = 300;
+
+/// Why a coordinator `host_id` has no agent id.
+pub fn agent_id(coordinator_id: &str) -> Result<String, &'static str> {
+    if p2pmon_common::rules::is_host_id(coordinator_id) {
+        return Ok(coordinator_id.to_string());
+    }
+    if coordinator_id.chars().any(char::is_control) {
+        return Err("has control characters");
+    }
+    let mapped: String = coordinator_id
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '_' | '.' | '-') => c,
+            _ => '-',
+        })
+        .collect();
+    if p2pmon_common::rules::is_host_id(&mapped) {
+        Ok(mapped)
+    } else if mapped.is_empty() {
+        Err("is empty")
+    } else if mapped.len() > 64 {
+        Err("is over 64 characters")
+    } else {
+        Err("does not start with a letter or digit")
     }
 }
 

@@ -200,6 +200,46 @@ async fn settings_check(config: &AggregatorConfig) -> Outcome {
     }
 }
 
+/// The coordinator: its `/health`, its host list with our token, and the
+/// enabled automatic actions it has no route for.
+async fn coordinator_check(config: &AggregatorConfig, alerts: &AlertsConfig) -> Outcome {
+    let unsupported: Vec<String> = alerts
+        .actions
+        .unsupported()
+        .into_iter()
+        .map(|(_, why)| why)
+        .collect();
+    let coordinator = match config.coordinator() {
+        Ok(Some(coordinator)) => coordinator,
+        Ok(None) if unsupported.is_empty() => {
+            return Outcome::Skipped("coordinator.url not set".to_string());
+        }
+        Ok(None) => {
+            return Outcome::Failed(format!("unsupported actions: {}", unsupported.join("; ")));
+        }
+        Err(error) => return Outcome::Failed(error),
+    };
+    let health = match coordinator.get_body("/health").await {
+        Ok(_) => "/health healthy".to_string(),
+        Err(error) => return Outcome::Failed(error),
+    };
+    let hosts = match coordinator
+        .get_json::<Vec<serde_json::Value>>("/api/v1/hosts/", "a host list")
+        .await
+    {
+        Ok(hosts) => format!("{} hosts registered", hosts.len()),
+        Err(error) => return Outcome::Failed(format!("{health}; {error}")),
+    };
+    if unsupported.is_empty() {
+        Outcome::Ok(format!("{health}, {hosts}"))
+    } else {
+        Outcome::Failed(format!(
+            "{health}, {hosts}; unsupported actions: {}",
+            unsupported.join("; ")
+        ))
+    }
+}
+
 /// Every check, in order: (name, outcome).
 pub async fn check_all(
     config: &AggregatorConfig,
@@ -252,5 +292,6 @@ pub async fn check_all(
             webhook(notifications.sms.enabled, &notifications.sms.url, "sms").await,
         ),
         ("settings", settings_check(config).await),
+        ("coordinator", coordinator_check(config, alerts).await),
     ]
 }

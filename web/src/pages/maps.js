@@ -50,7 +50,7 @@ export function maps(main, live) {
           m.hosts.length > 3 ? ` and ${m.hosts.length - 3} more` : ''),
         h('td', {}, m.p2p), h('td', {}, m.vps), h('td', {}, number(m.players, 0)),
         h('td', {}, m.down ? badge(String(m.down), 'down') : '0'),
-        h('td', {}, coordinator.configured ? m.assigned : '–'))),
+        h('td', {}, !coordinator.configured ? '–' : coordinator.unknown_reason ? 'unknown' : m.assigned))),
       'No host reports a map yet.'));
     replace(pager,
       h('button', { type: 'button', disabled: page <= 1, onclick: () => { page -= 1; load(); } }, 'Previous'),
@@ -61,7 +61,8 @@ export function maps(main, live) {
         h('td', {}, a.map), h('td', {}, a.host), h('td', {}, a.session_id), h('td', {}, a.state),
         h('td', {}, number(a.players, 0)),
         h('td', {}, a.served === null ? 'unknown' : badge(a.served ? 'served' : 'not served', a.served ? 'up' : 'down')))),
-      coordinator.configured ? 'No active sessions.' : 'Configure coordinator: in aggregator.yml to see assignments.'));
+      !coordinator.configured ? 'Configure coordinator: in aggregator.yml to see assignments.'
+        : coordinator.unknown_reason ? `Unknown: ${coordinator.unknown_reason}.` : 'No active sessions.'));
   };
   load();
   const soon = throttle(load, 2000);
