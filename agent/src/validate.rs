@@ -148,7 +148,10 @@ pub fn check(
             plugin: plugin.to_string(),
             kind: event.kind,
             severity: event.severity.into(),
-            message: truncate(event.message, MAX_MESSAGE),
+            message: truncate(
+                p2pmon_common::rules::escape_text(&event.message).into_owned(),
+                MAX_MESSAGE,
+            ),
             fields,
             timestamp_ms: event.timestamp_ms.unwrap_or(now_ms),
         }));

@@ -575,10 +575,21 @@ async fn accept_batch(
                     Err(problem) => reject(&mut ack, problem),
                 }
             }
-            Record::Event(event) => match check_event(&event, config.max_tags, oldest, newest) {
-                Ok(()) => job.events.push(event),
-                Err(problem) => reject(&mut ack, problem),
-            },
+            Record::Event(mut event) => {
+                match check_event(&event, config.max_tags, oldest, newest) {
+                    Ok(()) => {
+                        // Free text is kept, escaped: stored, shown and sent
+                        // on as one line that reads as it was sent.
+                        if let std::borrow::Cow::Owned(escaped) =
+                            p2pmon_common::rules::escape_text(&event.message)
+                        {
+                            event.message = p2pmon_common::rules::truncate(escaped, MAX_MESSAGE);
+                        }
+                        job.events.push(event)
+                    }
+                    Err(problem) => reject(&mut ack, problem),
+                }
+            }
         }
     }
     let outcome = shared.store.write(job).await.map_err(|error| {

@@ -7,6 +7,11 @@
 //! target `access`) and `error.log` (warnings and errors), as text or JSON
 //! lines. [`LogFiles::reopen`] reopens them (on SIGHUP), so logrotate can move
 //! them away without losing a line.
+//!
+//! Every text line escapes its message and field values with
+//! [`crate::rules::escape_text`]'s rule, so text a host or plugin supplied
+//! (an agent version, a panic message, an event) cannot start a forged line
+//! or carry terminal escapes; JSON lines are escaped by the encoder.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -35,8 +40,44 @@ pub fn init(filter: &str) {
         .init();
 }
 
+/// An adapter that writes what it is given with unsafe characters escaped.
+struct Escaping<'a, W: std::fmt::Write>(&'a mut W);
+
+impl<W: std::fmt::Write> std::fmt::Write for Escaping<'_, W> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        // Runs of safe text pass through whole; only the odd character is
+        // written one at a time.
+        let mut rest = text;
+        while let Some(at) = rest.find(crate::rules::is_unsafe_char) {
+            self.0.write_str(&rest[..at])?;
+            let c = rest[at..].chars().next().unwrap_or(' ');
+            crate::rules::push_escaped(self.0, c);
+            rest = &rest[at + c.len_utf8()..];
+        }
+        self.0.write_str(rest)
+    }
+}
+
+/// The text formatter's fields: `name=value` (the message bare), each
+/// escaped as it is written.
+fn escaped_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + Send + Sync + 'static
+{
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        use std::fmt::Write as _;
+        let mut escaped = Escaping(writer);
+        if field.name() == "message" {
+            write!(escaped, "{value:?}")
+        } else {
+            write!(escaped, "{}={value:?}", field.name())
+        }
+    })
+    .delimited(" ")
+}
+
 fn stderr_layer(filter: &str) -> Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync> {
     tracing_subscriber::fmt::layer()
+        .fmt_fields(escaped_fields())
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_filter(filter::filter_fn(|meta| meta.target() != ACCESS))
@@ -152,10 +193,53 @@ pub fn init_with_files(filter: &str, dir: &Path, json: bool) -> std::io::Result<
         layers.push(if json {
             layer.json().with_filter(keep).boxed()
         } else {
-            layer.with_filter(keep).boxed()
+            layer.fmt_fields(escaped_fields()).with_filter(keep).boxed()
         });
     }
     layers.push(stderr_layer(filter));
     tracing_subscriber::registry().with(layers).init();
     Ok(LogFiles { files })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_text_cannot_start_a_log_line() {
+        let buffer = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .fmt_fields(escaped_fields())
+            .with_ansi(false)
+            .with_writer(move || SinkWriter(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let version = "1.0\n2026-12-01T00:00:00Z ERROR p2pmon: Host revoked. host=victim";
+            tracing::info!(agent_version = %version, other = "a\u{1b}[2Jb\u{202E}c", "Hello from\r{}", "x\0y");
+        });
+        let text =
+            String::from_utf8(buffer.lock().map(|b| b.clone()).unwrap_or_default()).expect("utf-8");
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("agent_version=1.0\\n2026"), "{text}");
+        assert!(text.contains("Hello from\\rx\\u{0}y"), "{text}");
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{202E}'),
+            "{text}"
+        );
+    }
+
+    struct SinkWriter(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for SinkWriter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut sink) = self.0.lock() {
+                sink.extend_from_slice(buf);
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
 }

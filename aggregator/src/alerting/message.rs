@@ -202,6 +202,52 @@ pub fn fields(group: &[Transition]) -> Vec<(&'static str, String)> {
     fields
 }
 
+/// `text` for Slack's mrkdwn: `&`, `<` and `>` as entities (Slack's own
+/// rule), so `<!channel>`, `<@U123>` and `<https://x|label>` arrive as the
+/// characters they are, not as mentions or disguised links. Line breaks
+/// (the template's) stay; other unsafe characters are escaped as in logs.
+pub fn slack_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push(c),
+            c if p2pmon_common::rules::is_unsafe_char(c) => {
+                p2pmon_common::rules::push_escaped(&mut out, c)
+            }
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `text` for Discord's markdown: every markup character backslashed
+/// (links `[x](y)`, `<@id>`, code, emphasis, headings, quotes, spoilers),
+/// and `@` followed by a word joiner (U+2060) so `@everyone` cannot ping even
+/// where `allowed_mentions` is ignored. Line breaks (the template's) stay;
+/// other unsafe characters are escaped as in logs.
+pub fn discord_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push(c),
+            c if p2pmon_common::rules::is_unsafe_char(c) => {
+                p2pmon_common::rules::push_escaped(&mut out, c)
+            }
+            '\\' | '*' | '_' | '~' | '`' | '|' | '>' | '<' | '[' | ']' | '(' | ')' | '#' | '-'
+            | ':' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '@' => out.push_str("@\u{2060}"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,6 +320,30 @@ mod tests {
                 vec![(2, Change::Fired), (3, Change::Fired)],
             ]
         );
+    }
+
+    #[test]
+    fn chat_markup_from_hosts_is_escaped() {
+        let hostile = "<!channel> @everyone <https://evil.example|Session expired> [login](https://evil.example) <@123>\u{1b}[2J\u{202E}";
+        let slack = slack_escape(hostile);
+        assert!(!slack.contains('<') && !slack.contains('>'), "{slack}");
+        assert!(slack.contains("&lt;!channel&gt;"), "{slack}");
+        assert!(
+            !slack.contains('\u{1b}') && !slack.contains('\u{202E}'),
+            "{slack}"
+        );
+        let discord = discord_escape(hostile);
+        assert!(!discord.contains("@everyone"), "{discord}");
+        assert!(
+            discord.contains("\\[login\\]\\(https\\://evil.example\\)"),
+            "{discord}"
+        );
+        assert!(discord.contains("\\<@\u{2060}123\\>"), "{discord}");
+        assert!(
+            !discord.contains('\u{1b}') && !discord.contains('\u{202E}'),
+            "{discord}"
+        );
+        assert_eq!(slack_escape("cpu 95% on ro-1"), "cpu 95% on ro-1");
     }
 
     #[test]

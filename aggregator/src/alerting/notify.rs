@@ -653,16 +653,19 @@ fn http_requests(
     };
     let colour = message::colour(transition);
     match target {
+        // Host text is in the title, the text and the fields: escaped for
+        // each service's markup, and Discord told to ping nobody.
         Target::Discord(url) => {
             let fields: Vec<serde_json::Value> = message::fields(group)
                 .into_iter()
-                .map(|(name, value)| serde_json::json!({ "name": name, "value": value, "inline": true }))
+                .map(|(name, value)| serde_json::json!({ "name": name, "value": message::discord_escape(&value), "inline": true }))
                 .collect();
             let body = serde_json::json!({
                 "username": "p2pmon",
+                "allowed_mentions": { "parse": [] },
                 "embeds": [{
-                    "title": rendered.title,
-                    "description": rendered.text,
+                    "title": message::discord_escape(&rendered.title),
+                    "description": message::discord_escape(&rendered.text),
                     "color": colour,
                     "fields": fields,
                 }],
@@ -672,13 +675,13 @@ fn http_requests(
         Target::Slack(url) => {
             let fields: Vec<serde_json::Value> = message::fields(group)
                 .into_iter()
-                .map(|(name, value)| serde_json::json!({ "title": name, "value": value, "short": true }))
+                .map(|(name, value)| serde_json::json!({ "title": name, "value": message::slack_escape(&value), "short": true }))
                 .collect();
             let body = serde_json::json!({
-                "text": rendered.title,
+                "text": message::slack_escape(&rendered.title),
                 "attachments": [{
                     "color": format!("#{colour:06x}"),
-                    "text": rendered.text,
+                    "text": message::slack_escape(&rendered.text),
                     "fields": fields,
                 }],
             });

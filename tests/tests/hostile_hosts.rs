@@ -1,0 +1,158 @@
+//! A hostile volunteer host's text: a version string that forges a log line,
+//! an event message with chat mentions and disguised links, a tag that
+//! displays reversed. Against the aggregator built from this tree, its log
+//! files and local stand-ins for Discord's and Slack's webhooks.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use p2pmon_common::wire::{EnrollRequest, EventRecord, Hello, HostType, Record, Severity, paths};
+use p2pmon_tests::aggregator::{AggregatorProcess, batch, metric, now_ms};
+use p2pmon_tests::fake_http::{FakeHttp, Reply, wait_for};
+
+const FORGED: &str =
+    "2026-12-01T00:00:00.000000Z ERROR p2pmon_aggregator::server: Host revoked. host=victim";
+const LURE: &str =
+    "<!channel> @everyone <https://evil.example|Session expired> [log in](https://evil.example)";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_text_is_escaped_in_logs_and_chat_and_refused_in_tags() -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let chat = FakeHttp::start(|_, _| Reply::status(204)).await?;
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("alerts.yml"),
+        format!(
+            "events:\n  security_event: {{ min_severity: warning, type: security }}\nnotifications:\n  discord: {{ enabled: true, webhook_url: '{0}/discord' }}\n  slack: {{ enabled: true, webhook_url: '{0}/slack' }}\n",
+            chat.base
+        ),
+    )?;
+    let mut aggregator = AggregatorProcess::configure(
+        &PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-aggregator")),
+        dir.path(),
+        "alerts_file: alerts.yml\nlogging: {dir: logs, format: text}",
+    )?;
+    aggregator.start()?;
+    let join = aggregator.command(&["token", "create", "--join"])?;
+    let http = reqwest::Client::new();
+    let ingest = aggregator.ingest_url();
+    let enrolled: serde_json::Value = http
+        .post(format!("{ingest}{}", paths::ENROLL))
+        .json(&EnrollRequest {
+            join_token: join,
+            host_id: "mallory".to_string(),
+        })
+        .send()
+        .await?
+        .json()
+        .await?;
+    let credential = enrolled["credential"]
+        .as_str()
+        .context("credential")?
+        .to_string();
+    // The version string carries a newline and a whole forged log line.
+    let hello = http
+        .post(format!("{ingest}{}", paths::HELLO))
+        .bearer_auth(&credential)
+        .json(&Hello {
+            agent_version: format!("1.0\n{FORGED}"),
+            host_type: HostType::P2p,
+            plugins: vec![],
+        })
+        .send()
+        .await?;
+    let hello_status = hello.status();
+
+    let event = Record::Event(EventRecord {
+        plugin: "anticheat".to_string(),
+        kind: "security_event".to_string(),
+        severity: Severity::Critical,
+        message: format!("{LURE}\n{FORGED}\u{1b}[2J\u{0}"),
+        fields: BTreeMap::new(),
+        timestamp_ms: now_ms(),
+    });
+    let reversed = metric(
+        "players_online",
+        1.0,
+        &[("map", "prt\u{202E}gnp.exe")],
+        now_ms(),
+    );
+    let body = zstd::encode_all(
+        &serde_json::to_vec(&batch("mallory", "s", 1, vec![event, reversed]))?[..],
+        3,
+    )?;
+    let ack: serde_json::Value = http
+        .post(format!("{ingest}{}", paths::BATCHES))
+        .bearer_auth(&credential)
+        .header("content-type", "application/json")
+        .header("content-encoding", "zstd")
+        .body(body)
+        .send()
+        .await?
+        .json()
+        .await?;
+    // The bidi override is refused in a tag; the event is stored.
+    assert_eq!(ack["stored"], 1, "{ack} (hello: {hello_status})");
+    assert_eq!(ack["rejected"]["invalid_tag"], 1, "{ack}");
+
+    // Discord and Slack each get the alert: mentions and links defused.
+    wait_for("both webhooks", || {
+        !chat.on("/discord").is_empty() && !chat.on("/slack").is_empty()
+    })
+    .await?;
+    let discord = chat.on("/discord")[0].json();
+    assert_eq!(
+        discord["allowed_mentions"]["parse"],
+        serde_json::json!([]),
+        "{discord}"
+    );
+    let shown = discord["embeds"].to_string();
+    assert!(
+        !shown.contains("@everyone") && !shown.contains("[log in]("),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("\\u001b") && !shown.contains("\\u0000"),
+        "{shown}"
+    );
+    let slack = chat.on("/slack")[0].json().to_string();
+    assert!(slack.contains("&lt;!channel&gt;"), "{slack}");
+    assert!(
+        !slack.contains("<!channel>") && !slack.contains("<https://evil"),
+        "{slack}"
+    );
+    assert!(!slack.contains("\\u001b"), "{slack}");
+
+    // The store keeps the message as one escaped line.
+    let stored: String = aggregator.db()?.query_row(
+        "SELECT message FROM events WHERE host_id = 'mallory'",
+        [],
+        |r| r.get(0),
+    )?;
+    assert!(
+        !stored.contains('\n') && !stored.contains('\u{1b}'),
+        "{stored:?}"
+    );
+    assert!(stored.contains("\\n2026-12-01T00:00:00"), "{stored:?}");
+
+    aggregator.stop()?;
+    // No log file has a line the host wrote: the forged one is escaped
+    // inside the real line that quotes it.
+    for name in ["monitor.log", "error.log", "alerts.log"] {
+        let log = std::fs::read_to_string(dir.path().join("logs").join(name))?;
+        for line in log.lines() {
+            assert!(
+                !line.starts_with("2026-12-01T00:00:00"),
+                "{name} has a forged line: {line}"
+            );
+            assert!(!line.contains('\u{1b}'), "{name}: {line:?}");
+        }
+    }
+    let monitor = std::fs::read_to_string(dir.path().join("logs/monitor.log"))?;
+    assert!(
+        monitor.contains("1.0\\n2026-12-01T00:00:00"),
+        "the version is logged, escaped: {monitor}"
+    );
+    Ok(())
+}
