@@ -50,6 +50,16 @@ class SetupTest extends TestCase
         $this->assertFalse($this->checks()["Live feed accepts this panel's origin (http://localhost:5122)"]['ok']);
     }
 
+    public function testTheOriginIsSchemeHostAndPort()
+    {
+        $this->assertSame('http://cp.example.org', P2PMonitor_Setup::origin(array('HTTP_HOST' => 'cp.example.org')));
+        $this->assertSame('https://cp.example.org:8443', P2PMonitor_Setup::origin(array('HTTP_HOST' => 'cp.example.org:8443', 'HTTPS' => 'on')));
+        $this->assertSame('https://cp.example.org', P2PMonitor_Setup::origin(array('HTTP_HOST' => 'cp.example.org', 'HTTP_X_FORWARDED_PROTO' => 'https')));
+        $hostile = P2PMonitor_Setup::origin(array('HTTP_HOST' => 'cp.example.org"><script>', 'HTTPS' => 'off'));
+        $this->assertStringStartsWith('http://cp.example.org', $hostile);
+        $this->assertDoesNotMatchRegularExpression('/["<>]/', $hostile);
+    }
+
     public function testSqlRunByHandWithoutMarkersIsReported()
     {
         // What a user who runs the .sql by hand gets: the table, but FluxCP does not know it is installed.

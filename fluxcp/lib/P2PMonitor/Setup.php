@@ -118,10 +118,16 @@ class P2PMonitor_Setup
         return (int) $m[1];
     }
 
-    /** This panel's origin as a browser sends it: scheme, host and port (if not the scheme's default). */
+    /**
+     * This panel's origin as a browser sends it: scheme, host and port (if
+     * not the scheme's default). Behind a proxy that ends TLS the scheme is
+     * the one it forwards (X-Forwarded-Proto); the pages themselves name
+     * the browser's own origin.
+     */
     public static function origin(array $server)
     {
-        $https = !empty($server['HTTPS']) && strtolower((string) $server['HTTPS']) !== 'off';
+        $https = (!empty($server['HTTPS']) && strtolower((string) $server['HTTPS']) !== 'off')
+            || (isset($server['HTTP_X_FORWARDED_PROTO']) && strtolower((string) $server['HTTP_X_FORWARDED_PROTO']) === 'https');
         $host = isset($server['HTTP_HOST']) ? (string) $server['HTTP_HOST'] : 'localhost';
         return ($https ? 'https' : 'http') . '://' . preg_replace('/[^A-Za-z0-9.:\[\]-]/', '', $host);
     }
