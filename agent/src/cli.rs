@@ -137,14 +137,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let Some(config) = load_config(&cli.config) else {
                 return Ok(ExitCode::from(2));
             };
-            let missing: Vec<String> = config
-                .enabled_plugins()
-                .map(|plugin| config.plugin_path(plugin))
-                .filter(|path| !path.is_file())
-                .map(|path| path.display().to_string())
-                .collect();
-            if !missing.is_empty() {
-                eprintln!("p2pmon-agent: plugin files missing: {}", missing.join(", "));
+            let problems = config.path_problems();
+            if !problems.is_empty() {
+                eprintln!(
+                    "p2pmon-agent: {} has {} path problem(s):",
+                    cli.config.display(),
+                    problems.len()
+                );
+                for (field, problem) in &problems {
+                    eprintln!("  {field}: {problem}");
+                }
                 return Ok(ExitCode::from(2));
             }
             println!(

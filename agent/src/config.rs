@@ -423,6 +423,42 @@ fn default_enabled() -> bool {
     true
 }
 
+/// Whether the agent can write in `dir`, creating it if needed: `dir` is a
+/// writable directory, or the nearest existing folder above it is. Tried by
+/// creating (and removing) a file, which answers for root and ACLs alike.
+fn writable_dir(dir: &Path) -> Result<(), String> {
+    let mut existing = dir;
+    while !existing.exists() {
+        match existing.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => existing = parent,
+            _ => return Err("no existing folder above it".to_string()),
+        }
+    }
+    if !existing.is_dir() {
+        return Err(format!("{} is not a directory", existing.display()));
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let probe = existing.join(format!(".p2pmon-check-{}-{nanos}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) if existing == dir => Err(format!("cannot write in it: {e}")),
+        Err(e) => Err(format!(
+            "cannot be created: cannot write in {}: {e}",
+            existing.display()
+        )),
+    }
+}
+
 /// Bounds on limits and intervals; outside them a config is rejected.
 const MEMORY_MB: std::ops::RangeInclusive<u64> = 1..=4096;
 const TIME_MS: std::ops::RangeInclusive<u64> = 1..=600_000;
@@ -432,8 +468,7 @@ impl AgentConfig {
     /// Load and validate a config file, reporting every problem at once.
     pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
         let mut config: AgentConfig = yaml_config::load(path)?;
-        let parent = path.parent().unwrap_or_else(|| Path::new("."));
-        config.base_dir = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
+        config.base_dir = yaml_config::config_dir(path);
         Ok(config)
     }
 
@@ -453,6 +488,60 @@ impl AgentConfig {
     /// `cache_dir` resolved, or `None` when caching is off.
     pub fn cache_dir(&self) -> Option<PathBuf> {
         (!self.cache_dir.as_os_str().is_empty()).then(|| self.base_dir.join(&self.cache_dir))
+    }
+
+    /// Problems with paths this config names that loading lets pass, as
+    /// `(field, problem)`, for `check-config`: the spool and credential
+    /// folders (created on first use, so they may be missing if they can be
+    /// created), granted files that do not exist yet, and `plugins_dir`.
+    /// Loading itself refuses missing plugin files, an unusable `cache_dir`
+    /// and an output file that cannot be written.
+    pub fn path_problems(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        let mut problem = |field: &str, text: String| problems.push((field.to_string(), text));
+        let plugins_dir = self.plugins_dir();
+        if !plugins_dir.is_dir() {
+            problem(
+                "plugins_dir",
+                format!("{} is not a directory", plugins_dir.display()),
+            );
+        }
+        for (index, plugin) in self.plugins.iter().enumerate() {
+            for (i, granted) in plugin.grants.files.iter().enumerate() {
+                if granted.is_absolute() && !granted.exists() {
+                    problem(
+                        &format!("plugins[{index}].grants.files[{i}]"),
+                        format!(
+                            "{} does not exist (yet); the plugin's reads fail until it does",
+                            granted.display()
+                        ),
+                    );
+                }
+            }
+        }
+        if self.output.kind == OutputKind::Aggregator {
+            let spool = self.resolve(&self.aggregator.spool.dir);
+            if let Err(why) = writable_dir(&spool) {
+                problem(
+                    "aggregator.spool.dir",
+                    format!("{}: {why}", spool.display()),
+                );
+            }
+            let credential = self.resolve(&self.aggregator.credential_file);
+            let parent = credential.parent().unwrap_or(Path::new("/"));
+            if credential.is_dir() {
+                problem(
+                    "aggregator.credential_file",
+                    format!("{} is a directory", credential.display()),
+                );
+            } else if let Err(why) = writable_dir(parent) {
+                problem(
+                    "aggregator.credential_file",
+                    format!("{}: {why}", parent.display()),
+                );
+            }
+        }
+        problems
     }
 
     /// The output file resolved against the config file's directory.
@@ -751,6 +840,23 @@ impl Validate for AgentConfig {
 
         if self.output.kind == OutputKind::Aggregator {
             self.validate_link(base_dir, findings);
+        }
+        if self.output.kind == OutputKind::File && !self.output.path.as_os_str().is_empty() {
+            let path = base_dir.join(&self.output.path);
+            let parent = path.parent().unwrap_or(Path::new("/"));
+            if path.is_dir() {
+                findings.error("output.path", format!("{} is a directory", path.display()));
+            } else if let Err(why) = writable_dir(parent) {
+                findings.error("output.path", format!("{}: {why}", parent.display()));
+            }
+        }
+        // wasmtime refuses a cache it cannot create or write, and only says
+        // so at start-up; say it here, with the setting's name.
+        if !self.cache_dir.as_os_str().is_empty() {
+            let cache = base_dir.join(&self.cache_dir);
+            if let Err(why) = writable_dir(&cache) {
+                findings.error("cache_dir", format!("{}: {why}", cache.display()));
+            }
         }
 
         self.validate_sql_and_net(findings);

@@ -1,6 +1,9 @@
 //! Checking what a plugin hands back before it leaves the agent. A plugin is
 //! untrusted: names, tags, values and sizes are validated here, and whatever
-//! fails is dropped and counted, never passed on.
+//! fails is dropped and counted, never passed on. A metric the plugin did
+//! not declare in its metadata is refused the same way: without a
+//! declaration it has no unit and no kind, and a typo in a name would
+//! otherwise start a new series silently.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -104,11 +107,15 @@ pub fn check(
                 continue;
             }
         };
-        let (unit, kind) = descriptors
-            .by_name
-            .get(&metric.name)
-            .cloned()
-            .unwrap_or((String::new(), MetricKind::Gauge));
+        let Some((unit, kind)) = descriptors.by_name.get(&metric.name).cloned() else {
+            checked.reject(|| {
+                format!(
+                    "metric {} is not declared in the plugin's metadata; declare it in info() with .metric(MetricSpec::gauge(\"{}\", UNIT)) (or ::counter)",
+                    metric.name, metric.name
+                )
+            });
+            continue;
+        };
         checked.records.push(Record::Metric(MetricRecord {
             plugin: plugin.to_string(),
             name: metric.name,
@@ -164,6 +171,16 @@ mod tests {
     use super::*;
     use crate::runtime::bindings::p2pmon::plugin::types as wit;
 
+    /// Descriptors declaring `names` as gauges counted in `count`.
+    fn declaring(names: &[&str]) -> Descriptors {
+        Descriptors {
+            by_name: names
+                .iter()
+                .map(|n| (n.to_string(), ("count".to_string(), MetricKind::Gauge)))
+                .collect(),
+        }
+    }
+
     fn metric(name: &str, value: f64, tags: &[(&str, &str)]) -> wit::Metric {
         wit::Metric {
             name: name.to_string(),
@@ -188,7 +205,8 @@ mod tests {
             ],
             events: vec![],
         };
-        let checked = check("test", &Descriptors::default(), collection, 42);
+        let declared = declaring(&["cpu_usage", "nan_value", "dup_tags", "ctrl"]);
+        let checked = check("test", &declared, collection, 42);
         assert_eq!(checked.records.len(), 1);
         assert_eq!(checked.rejected, 4);
         let Record::Metric(m) = &checked.records[0] else {
@@ -211,7 +229,7 @@ mod tests {
             .collect();
         let checked = check(
             "test",
-            &Descriptors::default(),
+            &declaring(&["m"]),
             Collection {
                 metrics,
                 events: vec![],
@@ -220,6 +238,33 @@ mod tests {
         );
         assert_eq!(checked.records.len(), MAX_METRICS);
         assert_eq!(checked.rejected, 5);
+    }
+
+    #[test]
+    fn refuses_undeclared_metrics_naming_the_fix() {
+        let collection = Collection {
+            metrics: vec![
+                metric("players_online", 12.0, &[]),
+                metric("players_onlnie", 12.0, &[]),
+            ],
+            events: vec![],
+        };
+        let checked = check("game", &declaring(&["players_online"]), collection, 1);
+        assert_eq!(checked.rejected, 1);
+        assert_eq!(checked.records.len(), 1);
+        let Record::Metric(m) = &checked.records[0] else {
+            panic!("expected a metric");
+        };
+        assert_eq!(
+            (m.name.as_str(), m.unit.as_str()),
+            ("players_online", "count")
+        );
+        let problem = checked.first_problem.unwrap_or_default();
+        assert!(
+            problem.contains("players_onlnie is not declared")
+                && problem.contains("MetricSpec::gauge(\"players_onlnie\""),
+            "{problem}"
+        );
     }
 
     #[test]

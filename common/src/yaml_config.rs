@@ -102,6 +102,17 @@ pub trait Validate {
 /// the work on a hostile file.
 const MAX_PASSES: usize = 64;
 
+/// The folder of config file `path`, absolute, for resolving the relative
+/// paths inside it. A bare file name (`--config agent.yml`) has an empty
+/// parent, which is the working directory.
+pub fn config_dir(path: &Path) -> PathBuf {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf())
+}
+
 /// Read `path` and deserialise it into `T`, reporting every problem at once.
 pub fn load<T: DeserializeOwned + Validate>(path: &Path) -> Result<T, ConfigErrors> {
     let fail = |message: String| ConfigErrors {
@@ -156,8 +167,7 @@ pub fn parse<T: DeserializeOwned + Validate>(path: &Path, text: &str) -> Result<
     match parsed {
         Some(config) => {
             let mut findings = Findings { errors };
-            let base = path.parent().unwrap_or_else(|| Path::new("."));
-            config.validate(base, &mut findings);
+            config.validate(&config_dir(path), &mut findings);
             if findings.errors.is_empty() {
                 Ok(config)
             } else {

@@ -32,6 +32,36 @@ impl Metric {
         self.timestamp_ms = Some(timestamp_ms);
         self
     }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn value(&self) -> f64 {
+        self.value
+    }
+
+    /// Tags in the order they were added.
+    pub fn tags(&self) -> &[(String, String)] {
+        &self.tags
+    }
+
+    /// The value of tag `key`, if set.
+    pub fn tag_value(&self, key: &str) -> Option<&str> {
+        lookup(&self.tags, key)
+    }
+
+    /// The time set with [`Metric::at`]; `None` means the agent stamps it.
+    pub fn timestamp_ms(&self) -> Option<u64> {
+        self.timestamp_ms
+    }
+}
+
+fn lookup<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Something that happened, built by [`Collection::event`].
@@ -55,6 +85,33 @@ impl Event {
     pub fn at(&mut self, timestamp_ms: u64) -> &mut Self {
         self.timestamp_ms = Some(timestamp_ms);
         self
+    }
+
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    pub fn severity(&self) -> Severity {
+        self.severity
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Fields in the order they were added.
+    pub fn fields(&self) -> &[(String, String)] {
+        &self.fields
+    }
+
+    /// The value of field `key`, if set.
+    pub fn field_value(&self, key: &str) -> Option<&str> {
+        lookup(&self.fields, key)
+    }
+
+    /// The time set with [`Event::at`]; `None` means the agent stamps it.
+    pub fn timestamp_ms(&self) -> Option<u64> {
+        self.timestamp_ms
     }
 }
 
@@ -108,6 +165,26 @@ impl Collection {
     /// The events recorded so far.
     pub fn events(&self) -> &[Event] {
         &self.events
+    }
+
+    /// The first metric named `name`.
+    pub fn metric(&self, name: &str) -> Option<&Metric> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
+
+    /// Every metric named `name`, in the order recorded.
+    pub fn metrics_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Metric> + 'a {
+        self.metrics.iter().filter(move |m| m.name == name)
+    }
+
+    /// The first event of kind `kind`.
+    pub fn first_event(&self, kind: &str) -> Option<&Event> {
+        self.events.iter().find(|e| e.kind == kind)
+    }
+
+    /// Every event of kind `kind`, in the order recorded.
+    pub fn events_of<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Event> + 'a {
+        self.events.iter().filter(move |e| e.kind == kind)
     }
 
     pub(crate) fn into_wit(self) -> wit::Collection {

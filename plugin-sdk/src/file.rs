@@ -10,10 +10,17 @@ use crate::host::HostError;
 /// and truncation; `start` says where the first call begins. At most
 /// `max_bytes` (capped by the host at 1 MiB) are read per call.
 pub fn tail(path: &str, start: StartAt, max_bytes: u32) -> Result<Tail, HostError> {
-    crate::bindings::p2pmon::plugin::file::tail(path, start, max_bytes).map_err(HostError::from)
+    #[cfg(target_arch = "wasm32")]
+    return crate::bindings::p2pmon::plugin::file::tail(path, start, max_bytes)
+        .map_err(HostError::from);
+    #[cfg(not(target_arch = "wasm32"))]
+    crate::testing::call(|host| host.on_file_tail(path, start, max_bytes))
 }
 
 /// The first `max_bytes` (capped by the host at 1 MiB) of a file.
 pub fn read(path: &str, max_bytes: u32) -> Result<Vec<u8>, HostError> {
-    crate::bindings::p2pmon::plugin::file::read(path, max_bytes).map_err(HostError::from)
+    #[cfg(target_arch = "wasm32")]
+    return crate::bindings::p2pmon::plugin::file::read(path, max_bytes).map_err(HostError::from);
+    #[cfg(not(target_arch = "wasm32"))]
+    crate::testing::call(|host| host.on_file_read(path, max_bytes))
 }

@@ -4,8 +4,12 @@
 
 use std::fmt;
 
+#[cfg(target_arch = "wasm32")]
 use crate::bindings::p2pmon::plugin::host as wit_host;
 use crate::bindings::p2pmon::plugin::types as wit;
+
+/// Level of a log line.
+pub use crate::bindings::p2pmon::plugin::host::LogLevel as Level;
 
 /// Why a host function refused or failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,39 +56,52 @@ impl From<wit::HostError> for HostError {
     }
 }
 
-fn log(level: wit_host::LogLevel, message: &str) {
-    // Logging is best effort: a plugin without the `log` grant runs silently.
+/// Write a line to the agent's log at `level` (capability `log`). Best
+/// effort: without the grant the line is dropped (the agent warns once that
+/// the plugin lacks `log`). The agent logs it under its own target
+/// `p2pmon_agent` with a `plugin` field, so `--log info,p2pmon_agent=debug`
+/// shows a plugin's debug lines without wasmtime's.
+pub fn log(level: Level, message: &str) {
+    #[cfg(target_arch = "wasm32")]
     let _ = wit_host::log(level, message);
+    #[cfg(not(target_arch = "wasm32"))]
+    crate::testing::call(|host| host.on_log(level, message));
 }
 
-/// Log at debug level (capability `log`; silently dropped without it).
+/// Log at debug level (capability `log`; dropped without it).
 pub fn debug(message: &str) {
-    log(wit_host::LogLevel::Debug, message);
+    log(Level::Debug, message);
 }
 
-/// Log at info level (capability `log`; silently dropped without it).
+/// Log at info level (capability `log`; dropped without it).
 pub fn info(message: &str) {
-    log(wit_host::LogLevel::Info, message);
+    log(Level::Info, message);
 }
 
-/// Log at warn level (capability `log`; silently dropped without it).
+/// Log at warn level (capability `log`; dropped without it).
 pub fn warn(message: &str) {
-    log(wit_host::LogLevel::Warn, message);
+    log(Level::Warn, message);
 }
 
-/// Log at error level (capability `log`; silently dropped without it).
+/// Log at error level (capability `log`; dropped without it).
 pub fn error(message: &str) {
-    log(wit_host::LogLevel::Error, message);
+    log(Level::Error, message);
 }
 
 /// Wall-clock time in Unix milliseconds (capability `clock`).
 pub fn now_ms() -> Result<u64, HostError> {
-    wit_host::now_ms().map_err(HostError::from)
+    #[cfg(target_arch = "wasm32")]
+    return wit_host::now_ms().map_err(HostError::from);
+    #[cfg(not(target_arch = "wasm32"))]
+    crate::testing::call(|host| host.on_now_ms())
 }
 
 /// A value from this plugin's `config` map in agent.yml (capability `config`).
 pub fn config(key: &str) -> Result<Option<String>, HostError> {
-    wit_host::config_get(key).map_err(HostError::from)
+    #[cfg(target_arch = "wasm32")]
+    return wit_host::config_get(key).map_err(HostError::from);
+    #[cfg(not(target_arch = "wasm32"))]
+    crate::testing::call(|host| host.on_config_get(key))
 }
 
 /// A config value parsed into `T`, or `default` when the key is absent.
@@ -101,9 +118,16 @@ pub fn config_or<T: std::str::FromStr>(key: &str, default: T) -> Result<T, HostE
 
 /// Every key of this plugin's `config` map (capability `config`).
 pub fn config_keys() -> Result<Vec<String>, HostError> {
-    wit_host::config_keys().map_err(HostError::from)
+    #[cfg(target_arch = "wasm32")]
+    return wit_host::config_keys().map_err(HostError::from);
+    #[cfg(not(target_arch = "wasm32"))]
+    crate::testing::call(|host| host.on_config_keys())
 }
 
 pub(crate) fn report_panic(message: &str) {
+    #[cfg(target_arch = "wasm32")]
     wit_host::report_panic(message);
+    // Natively a panic unwinds into the test that ran the plugin.
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = message;
 }

@@ -7,7 +7,11 @@ use crate::host::HostError;
 /// GET `url`; a body over `max_bytes` or a request past `timeout_ms` is an
 /// error, never a partial answer.
 pub fn get(url: &str, timeout_ms: u32, max_bytes: u32) -> Result<Response, HostError> {
-    crate::bindings::p2pmon::plugin::http::get(url, timeout_ms, max_bytes).map_err(HostError::from)
+    #[cfg(target_arch = "wasm32")]
+    return crate::bindings::p2pmon::plugin::http::get(url, timeout_ms, max_bytes)
+        .map_err(HostError::from);
+    #[cfg(not(target_arch = "wasm32"))]
+    crate::testing::call(|host| host.on_http_get(url, timeout_ms, max_bytes))
 }
 
 impl Response {

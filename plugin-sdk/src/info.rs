@@ -122,6 +122,23 @@ impl MetricSpec {
         self.description = description.to_string();
         self
     }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn unit(&self) -> Unit {
+        self.unit
+    }
+
+    pub fn kind(&self) -> MetricKind {
+        self.kind
+    }
+
+    /// The text set with [`MetricSpec::describe`].
+    pub fn description(&self) -> &str {
+        &self.description
+    }
 }
 
 /// A plugin's metadata: name, version, metrics, capabilities and interval.
@@ -170,6 +187,37 @@ impl PluginInfo {
     pub fn interval_ms(mut self, interval_ms: u32) -> Self {
         self.default_interval_ms = interval_ms;
         self
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The text set with [`PluginInfo::description`].
+    pub fn description_text(&self) -> &str {
+        &self.description
+    }
+
+    /// The metrics declared; the agent refuses any other.
+    pub fn metrics(&self) -> &[MetricSpec] {
+        &self.metrics
+    }
+
+    /// The metric declared as `name`.
+    pub fn metric_spec(&self, name: &str) -> Option<&MetricSpec> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
+
+    pub fn capabilities(&self) -> &[Capability] {
+        &self.capabilities
+    }
+
+    pub fn default_interval_ms(&self) -> u32 {
+        self.default_interval_ms
     }
 
     pub(crate) fn into_wit(self) -> wit::PluginInfo {

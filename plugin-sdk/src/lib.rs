@@ -65,13 +65,15 @@ mod info;
 pub mod net;
 pub mod sql;
 pub mod system;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 
 pub use collection::{Collection, Event, Metric, Severity};
 pub use host::HostError;
 pub use info::{Capability, MetricKind, MetricSpec, PluginInfo, Unit};
 
 /// Version of the `p2pmon:plugin` WIT package this SDK builds plugins for.
-pub const CONTRACT_VERSION: &str = "1.1.0";
+pub const CONTRACT_VERSION: &str = "1.2.0";
 
 /// Generated bindings of the WIT contract. Plugin code should not need them;
 /// they are public only so [`export_plugin!`] can reach them.
@@ -82,6 +84,8 @@ pub mod bindings {
         path: "wit",
         world: "plugin",
         pub_export_macro: true,
+        // So tests can compare what the host returns with assert_eq!.
+        additional_derives: [PartialEq],
         default_bindings_module: "p2pmon_plugin_sdk::bindings",
     });
 }
@@ -106,7 +110,9 @@ pub trait Plugin: Default + 'static {
 
 /// Export a [`Plugin`] implementation as the component's `guest` interface.
 ///
-/// Use it once per plugin crate, at the crate root.
+/// Use it once per plugin crate, at the crate root. Without it the crate
+/// still builds, but the `.wasm` exports nothing and the agent refuses it
+/// (`it does not export p2pmon:plugin/guest ... add export_plugin!`).
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {

@@ -8,7 +8,11 @@ use crate::host::HostError;
 /// Connect to every `host:port` in `targets` at once and report how long each
 /// took. One ungranted target refuses the whole call.
 pub fn tcp_connect(targets: &[String], timeout_ms: u32) -> Result<Vec<TcpProbe>, HostError> {
-    crate::bindings::p2pmon::plugin::net::tcp_connect(targets, timeout_ms).map_err(HostError::from)
+    #[cfg(target_arch = "wasm32")]
+    return crate::bindings::p2pmon::plugin::net::tcp_connect(targets, timeout_ms)
+        .map_err(HostError::from);
+    #[cfg(not(target_arch = "wasm32"))]
+    crate::testing::call(|host| host.on_tcp_connect(targets, timeout_ms))
 }
 
 /// Send `count` echo packets `spacing_ms` apart to every target and wait up
@@ -19,8 +23,11 @@ pub fn udp_echo(
     spacing_ms: u32,
     timeout_ms: u32,
 ) -> Result<Vec<UdpProbe>, HostError> {
-    crate::bindings::p2pmon::plugin::net::udp_echo(targets, count, spacing_ms, timeout_ms)
-        .map_err(HostError::from)
+    #[cfg(target_arch = "wasm32")]
+    return crate::bindings::p2pmon::plugin::net::udp_echo(targets, count, spacing_ms, timeout_ms)
+        .map_err(HostError::from);
+    #[cfg(not(target_arch = "wasm32"))]
+    crate::testing::call(|host| host.on_udp_echo(targets, count, spacing_ms, timeout_ms))
 }
 
 impl UdpProbe {

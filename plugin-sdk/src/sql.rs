@@ -30,8 +30,11 @@ pub fn query(
     statement: &str,
     params: &[Value],
 ) -> Result<QueryResult, HostError> {
-    crate::bindings::p2pmon::plugin::sql::query(connection, statement, params)
-        .map_err(HostError::from)
+    #[cfg(target_arch = "wasm32")]
+    return crate::bindings::p2pmon::plugin::sql::query(connection, statement, params)
+        .map_err(HostError::from);
+    #[cfg(not(target_arch = "wasm32"))]
+    crate::testing::call(|host| host.on_sql_query(connection, statement, params))
 }
 
 impl Value {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use wasmtime::ResourceLimiter;
 
 use super::bindings::p2pmon::plugin::{file, host, http, net, sql, system, types};
-use super::system::{SystemProbe, unix_ms};
+use super::system::{MAX_PROCESS_NAME, MAX_PROCESS_NAMES, SystemProbe, unix_ms};
 use crate::access::file::FileAccess;
 use crate::access::{Access, sockets};
 use crate::capability::Capability;
@@ -169,6 +169,31 @@ impl system::Host for PluginState {
     fn protocol_counters(&mut self) -> Result<system::ProtocolStats, types::HostError> {
         self.require(Capability::System, "system.protocol-counters")?;
         sockets::protocol_counters()
+    }
+
+    fn processes_named(
+        &mut self,
+        names: Vec<String>,
+    ) -> Result<Vec<system::ProcessGroup>, types::HostError> {
+        self.require(Capability::System, "system.processes-named")?;
+        if names.len() > MAX_PROCESS_NAMES {
+            return Err(types::HostError::Invalid(format!(
+                "{} names asked for, at most {MAX_PROCESS_NAMES}",
+                names.len()
+            )));
+        }
+        if let Some(name) = names
+            .iter()
+            .find(|n| n.is_empty() || n.len() > MAX_PROCESS_NAME)
+        {
+            return Err(types::HostError::Invalid(format!(
+                "process name of {} bytes (1 to {MAX_PROCESS_NAME})",
+                name.len()
+            )));
+        }
+        self.system
+            .processes_named(&names)
+            .map_err(|e| types::HostError::Unavailable(e.to_string()))
     }
 }
 

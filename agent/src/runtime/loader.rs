@@ -44,8 +44,8 @@ pub enum LoadError {
     #[error("{}: not a p2pmon plugin: {message}", .path.display())]
     NotAPlugin { path: PathBuf, message: String },
     #[error(
-        "{}: built for plugin contract {found}, but this agent supports {supported}; rebuild the plugin against p2pmon-plugin-sdk {supported}",
-        .path.display()
+        "{}: built for plugin contract {found}, but this agent loads contracts {}.0.0 to {supported}; {}",
+        .path.display(), .supported.major, rebuild_advice(.found, .supported)
     )]
     IncompatibleContract {
         path: PathBuf,
@@ -54,6 +54,22 @@ pub enum LoadError {
     },
     #[error("{}: cannot link: {message}", .path.display())]
     Link { path: PathBuf, message: String },
+}
+
+/// The SDK release of this agent: the SDK is versioned with the workspace,
+/// so the agent's own version is the version of the SDK shipped with it.
+pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What to do about a plugin built for a contract this agent cannot load.
+fn rebuild_advice(found: &semver::Version, supported: &semver::Version) -> String {
+    let rebuild = format!(
+        "rebuild the plugin with p2pmon-plugin-sdk {SDK_VERSION} (the SDK of this agent's release, which builds contract {supported})"
+    );
+    if found.major == supported.major && found.minor > supported.minor {
+        format!("upgrade the agent, or {rebuild}")
+    } else {
+        rebuild
+    }
 }
 
 /// An error with its causes on one line.
@@ -141,7 +157,7 @@ pub fn check_contract(path: &Path, component: &Component) -> Result<semver::Vers
         .ok_or_else(|| {
             let names: Vec<&str> = exports.iter().map(String::as_str).collect();
             not_a_plugin(format!(
-                "it does not export {CONTRACT_PACKAGE}/guest (exports: {})",
+                "it does not export {CONTRACT_PACKAGE}/guest (exports: {}); a Rust plugin needs `export_plugin!(YourPlugin);` at its crate root",
                 if names.is_empty() {
                     "nothing".to_string()
                 } else {
@@ -205,5 +221,44 @@ mod tests {
     #[test]
     fn agent_contract_version_comes_from_the_wit_file() {
         assert_eq!(super::contract_version().major, 1);
+    }
+
+    #[test]
+    fn the_sdk_shares_the_agents_version() {
+        // SDK_VERSION relies on both crates taking the workspace's version.
+        for manifest in [
+            include_str!("../../Cargo.toml"),
+            include_str!("../../../plugin-sdk/Cargo.toml"),
+        ] {
+            assert!(
+                manifest
+                    .lines()
+                    .any(|l| l.trim() == "version.workspace = true")
+            );
+        }
+    }
+
+    #[test]
+    fn contract_errors_name_versions_that_exist() {
+        let error = super::LoadError::IncompatibleContract {
+            path: "p.wasm".into(),
+            found: v("1.9.0"),
+            supported: v("1.2.0"),
+        }
+        .to_string();
+        assert_eq!(
+            error,
+            format!(
+                "p.wasm: built for plugin contract 1.9.0, but this agent loads contracts 1.0.0 to 1.2.0; upgrade the agent, or rebuild the plugin with p2pmon-plugin-sdk {} (the SDK of this agent's release, which builds contract 1.2.0)",
+                super::SDK_VERSION
+            )
+        );
+        let older = super::LoadError::IncompatibleContract {
+            path: "p.wasm".into(),
+            found: v("0.3.0"),
+            supported: v("1.2.0"),
+        }
+        .to_string();
+        assert!(!older.contains("upgrade the agent"), "{older}");
     }
 }

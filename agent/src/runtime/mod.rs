@@ -88,9 +88,14 @@ pub enum CallError {
     /// The plugin returned `err`: logged and counted, the instance stays.
     #[error("plugin reported an error: {0}")]
     Failed(String),
-    #[error("time limit of {limit_ms} ms exceeded")]
+    #[error(
+        "time limit of {limit_ms} ms exceeded (raise `time_ms` on this plugin in agent.yml, or `limits.time_ms` for all)"
+    )]
     Timeout { limit_ms: u64 },
-    #[error("memory limit of {limit_bytes} bytes exceeded")]
+    #[error(
+        "memory limit of {} MiB ({limit_bytes} bytes) exceeded (raise `memory_mb` on this plugin in agent.yml, or `limits.memory_mb` for all)",
+        .limit_bytes >> 20
+    )]
     OutOfMemory { limit_bytes: usize },
     #[error("plugin panicked: {0}")]
     Panic(String),

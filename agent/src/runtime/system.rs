@@ -6,10 +6,13 @@
 //! bytes per second) are measured over a window of sensible length.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use sysinfo::{Disks, Networks, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System};
+use sysinfo::{
+    Disks, Networks, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System, ThreadKind,
+    UpdateKind,
+};
 
 use super::bindings::p2pmon::plugin::system as wit;
 
@@ -24,10 +27,28 @@ pub const FIRST_WINDOW: Duration = Duration::from_millis(250);
 /// How many processes the summary lists.
 const TOP_PROCESSES: usize = 5;
 
+/// Most names one `processes-named` call may ask for, and longest name.
+pub const MAX_PROCESS_NAMES: usize = 64;
+pub const MAX_PROCESS_NAME: usize = 256;
+
 /// Errors from the probe, mapped to `host-error::unavailable` for plugins.
 #[derive(Debug, thiserror::Error)]
 #[error("system information unavailable: {0}")]
 pub struct ProbeError(String);
+
+/// One process (never a thread) as the probe last saw it.
+#[derive(Clone, Debug)]
+struct ProcessRow {
+    pid: u32,
+    name: String,
+    /// File name of the executable, when readable: Linux cuts `name` to 15
+    /// bytes, the executable's name is whole.
+    exe_name: Option<String>,
+    cpu_percent: f32,
+    memory_bytes: u64,
+    started_at_s: u64,
+    running: bool,
+}
 
 pub struct SystemProbe {
     state: Mutex<ProbeState>,
@@ -41,7 +62,8 @@ struct ProbeState {
     memory: Part<wit::MemoryStats>,
     disk_stats: Part<Vec<wit::DiskStats>>,
     network_stats: Part<Vec<wit::NetworkStats>>,
-    processes: Part<wit::ProcessSummary>,
+    /// The process table, shared by the summary and `processes-named`.
+    processes: Part<Arc<Vec<ProcessRow>>>,
     /// Counters at the previous network refresh, for rates.
     previous_network: HashMap<String, (u64, u64)>,
     previous_network_at: Instant,
@@ -205,17 +227,9 @@ impl SystemProbe {
             Vec::new()
         };
 
-        let processes = request.processes.then(|| {
-            let system = &mut state.system;
-            state.processes.get(|| {
-                system.refresh_processes_specifics(
-                    ProcessesToUpdate::All,
-                    true,
-                    ProcessRefreshKind::nothing().with_memory().with_cpu(),
-                );
-                summarize_processes(system)
-            })
-        });
+        let processes = request
+            .processes
+            .then(|| summarize_processes(&state.process_table()));
 
         Ok(wit::SystemSnapshot {
             taken_at_ms: unix_ms(),
@@ -234,22 +248,88 @@ impl SystemProbe {
     }
 }
 
-fn summarize_processes(system: &System) -> wit::ProcessSummary {
-    let mut all: Vec<wit::ProcessStats> = system
-        .processes()
+impl SystemProbe {
+    /// The processes running under each of `names`, in the order asked.
+    pub fn processes_named(&self, names: &[String]) -> Result<Vec<wit::ProcessGroup>, ProbeError> {
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| ProbeError("probe lock poisoned".to_string()))?;
+        let table = state.process_table();
+        Ok(names.iter().map(|name| group_named(&table, name)).collect())
+    }
+}
+
+impl ProbeState {
+    /// The process table, refreshed at most once per [`REFRESH_EVERY`].
+    fn process_table(&mut self) -> Arc<Vec<ProcessRow>> {
+        let system = &mut self.system;
+        self.processes.get(|| {
+            // Without tasks: on Linux sysinfo otherwise lists every thread as
+            // a process of its own (one mariadbd with 18 threads counted 18).
+            system.refresh_processes_specifics(
+                ProcessesToUpdate::All,
+                true,
+                ProcessRefreshKind::nothing()
+                    .with_memory()
+                    .with_cpu()
+                    .with_exe(UpdateKind::OnlyIfNotSet)
+                    .without_tasks(),
+            );
+            Arc::new(
+                system
+                    .processes()
+                    .iter()
+                    .filter(|(_, p)| p.thread_kind() != Some(ThreadKind::Userland))
+                    .map(|(pid, p)| ProcessRow {
+                        pid: pid.as_u32(),
+                        name: p.name().to_string_lossy().into_owned(),
+                        exe_name: p
+                            .exe()
+                            .and_then(|exe| exe.file_name())
+                            .map(|n| n.to_string_lossy().into_owned()),
+                        cpu_percent: p.cpu_usage(),
+                        memory_bytes: p.memory(),
+                        started_at_s: p.start_time(),
+                        running: p.status() == ProcessStatus::Run,
+                    })
+                    .collect(),
+            )
+        })
+    }
+}
+
+/// The processes of `table` whose name or executable's file name is `name`.
+fn group_named(table: &[ProcessRow], name: &str) -> wit::ProcessGroup {
+    let mut members: Vec<&ProcessRow> = table
         .iter()
-        .map(|(pid, p)| wit::ProcessStats {
-            pid: pid.as_u32(),
-            name: p.name().to_string_lossy().into_owned(),
-            cpu_percent: p.cpu_usage(),
-            memory_bytes: p.memory(),
+        .filter(|p| p.name == name || p.exe_name.as_deref() == Some(name))
+        .collect();
+    members.sort_unstable_by_key(|p| p.pid);
+    wit::ProcessGroup {
+        name: name.to_string(),
+        count: u32::try_from(members.len()).unwrap_or(u32::MAX),
+        pids: members.iter().map(|p| p.pid).collect(),
+        cpu_percent: members.iter().map(|p| p.cpu_percent).sum(),
+        memory_bytes: members.iter().map(|p| p.memory_bytes).sum(),
+        started_at_ms: members
+            .iter()
+            .map(|p| p.started_at_s.saturating_mul(1000))
+            .min(),
+    }
+}
+
+fn summarize_processes(table: &[ProcessRow]) -> wit::ProcessSummary {
+    let mut all: Vec<wit::ProcessStats> = table
+        .iter()
+        .map(|p| wit::ProcessStats {
+            pid: p.pid,
+            name: p.name.clone(),
+            cpu_percent: p.cpu_percent,
+            memory_bytes: p.memory_bytes,
         })
         .collect();
-    let running = system
-        .processes()
-        .values()
-        .filter(|p| p.status() == ProcessStatus::Run)
-        .count();
+    let running = table.iter().filter(|p| p.running).count();
     all.sort_unstable_by_key(|p| std::cmp::Reverse(p.memory_bytes));
     let total = all.len();
     all.truncate(TOP_PROCESSES);
@@ -266,4 +346,86 @@ pub fn unix_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A copy of `sleep` started under another name, killed on drop.
+    struct Named {
+        child: std::process::Child,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Drop for Named {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn spawn_named(name: &str) -> Named {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let program = dir.path().join(name);
+        std::fs::copy("/bin/sleep", &program).expect("copy sleep");
+        let child = std::process::Command::new(&program)
+            .arg("30")
+            .spawn()
+            .expect("start the named process");
+        Named { child, _dir: dir }
+    }
+
+    #[test]
+    fn finds_a_small_process_by_name_and_counts_processes_not_threads() {
+        let first = spawn_named("map-server");
+        let second = spawn_named("map-server");
+        let probe = SystemProbe::new().expect("probe");
+        let groups = probe
+            .processes_named(&["map-server".to_string(), "no-such-server".to_string()])
+            .expect("groups");
+        assert_eq!(groups.len(), 2);
+        let map = &groups[0];
+        assert_eq!(map.name, "map-server");
+        // Other tests may run a map-server meanwhile: ours are among them.
+        assert_eq!(map.count as usize, map.pids.len(), "{map:?}");
+        for pid in [first.child.id(), second.child.id()] {
+            assert!(map.pids.contains(&pid), "{pid} missing: {map:?}");
+        }
+        assert!(map.pids.windows(2).all(|w| w[0] < w[1]), "{map:?}");
+        // sleep is tiny: far below anything a top-5 by memory would show.
+        assert!(
+            map.memory_bytes > 0 && map.memory_bytes < u64::from(map.count) * (16 << 20),
+            "{map:?}"
+        );
+        let started = map.started_at_ms.expect("start time");
+        let now = unix_ms();
+        assert!(
+            started <= now && now - started < 120_000,
+            "{started} vs {now}"
+        );
+        assert_eq!(groups[1].count, 0);
+        assert_eq!(groups[1].started_at_ms, None);
+
+        // This test binary runs several threads; none may count as a process.
+        let table = probe.state.lock().expect("lock").process_table();
+        let own = std::process::id();
+        let own_threads = std::fs::read_dir(format!("/proc/{own}/task"))
+            .map(|d| d.count())
+            .unwrap_or(1);
+        assert!(
+            own_threads > 1,
+            "the test harness runs more than one thread"
+        );
+        let task_pids: Vec<u32> = std::fs::read_dir(format!("/proc/{own}/task"))
+            .expect("tasks")
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .filter(|&tid| tid != own)
+            .collect();
+        assert!(table.iter().any(|p| p.pid == own));
+        assert!(
+            !table.iter().any(|p| task_pids.contains(&p.pid)),
+            "threads listed as processes"
+        );
+    }
 }

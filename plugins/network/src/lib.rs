@@ -280,3 +280,6 @@ impl NetworkPlugin {
 }
 
 export_plugin!(NetworkPlugin);
+
+#[cfg(test)]
+mod mock_tests;

@@ -93,3 +93,6 @@ impl Plugin for SystemPlugin {
 }
 
 export_plugin!(SystemPlugin);
+
+#[cfg(test)]
+mod mock_tests;
