@@ -287,10 +287,25 @@ pub struct RestartConfig {
     #[serde(default = "default_max_backoff_ms")]
     pub max_backoff_ms: u64,
     /// Crashes (trap, timeout, out of memory, panic) in a row before the
-    /// plugin is quarantined: no longer run until the agent restarts. Three
-    /// good calls in a row reset the count and the backoff.
+    /// plugin is quarantined: not run for a cool-down, then tried again.
+    /// Three good calls in a row reset the count and the backoff. Also the
+    /// failed calls (`collect` returned an error) in a row after which the
+    /// plugin is reported as failing.
     #[serde(default = "default_quarantine_after")]
     pub quarantine_after: u32,
+    /// The first quarantine's cool-down; it doubles with each quarantine in a
+    /// row, up to `max_quarantine_ms`.
+    #[serde(default = "default_quarantine_ms")]
+    pub quarantine_ms: u64,
+    #[serde(default = "default_max_quarantine_ms")]
+    pub max_quarantine_ms: u64,
+}
+
+fn default_quarantine_ms() -> u64 {
+    600_000
+}
+fn default_max_quarantine_ms() -> u64 {
+    6 * 3_600_000
 }
 
 fn default_initial_backoff_ms() -> u64 {
@@ -309,6 +324,8 @@ impl Default for RestartConfig {
             initial_backoff_ms: default_initial_backoff_ms(),
             max_backoff_ms: default_max_backoff_ms(),
             quarantine_after: default_quarantine_after(),
+            quarantine_ms: default_quarantine_ms(),
+            max_quarantine_ms: default_max_quarantine_ms(),
         }
     }
 }
@@ -834,6 +851,17 @@ impl Validate for AgentConfig {
             self.restart.quarantine_after,
             1..=1000,
         );
+        findings.in_range(
+            "restart.quarantine_ms",
+            self.restart.quarantine_ms,
+            1..=86_400_000,
+        );
+        if self.restart.max_quarantine_ms < self.restart.quarantine_ms {
+            findings.error(
+                "restart.max_quarantine_ms",
+                "must not be below restart.quarantine_ms",
+            );
+        }
         if self.output.kind == OutputKind::File && self.output.path.as_os_str().is_empty() {
             findings.error("output.path", "is required when output.kind is file");
         }

@@ -27,7 +27,10 @@ pub struct PluginStats {
     pub rejected: AtomicU64,
     pub last_duration_us: AtomicU64,
     pub memory_bytes: AtomicU64,
+    /// Crashed too often: stopped for a cool-down (see the supervisor).
     pub quarantined: AtomicBool,
+    /// Every call failed for `restart.quarantine_after` calls in a row.
+    pub failing: AtomicBool,
 }
 
 impl PluginStats {
@@ -58,7 +61,7 @@ impl PluginStats {
     /// The stats as records tagged with the plugin's name.
     pub fn to_records(&self, plugin: &str, timestamp_ms: u64) -> Vec<Record> {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed) as f64;
-        let rows: [(&str, f64, &str, MetricKind); 13] = [
+        let rows: [(&str, f64, &str, MetricKind); 14] = [
             (
                 "agent_plugin_calls",
                 load(&self.calls),
@@ -128,6 +131,12 @@ impl PluginStats {
             (
                 "agent_plugin_quarantined",
                 f64::from(u8::from(self.quarantined.load(Ordering::Relaxed))),
+                "count",
+                MetricKind::Gauge,
+            ),
+            (
+                "agent_plugin_failing",
+                f64::from(u8::from(self.failing.load(Ordering::Relaxed))),
                 "count",
                 MetricKind::Gauge,
             ),

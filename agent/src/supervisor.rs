@@ -3,7 +3,13 @@
 //! crash (trap, timeout, out of memory, panic) drops the instance; the next
 //! one is created after an exponential backoff, and after too many crashes in
 //! a row (without [`HEALTHY_AFTER_CALLS`] good calls between them) the plugin
-//! is quarantined. Nothing here can stop another plugin.
+//! is quarantined: left alone for a cool-down that doubles with each
+//! quarantine in a row, then tried again (one more crash before it is healthy
+//! quarantines it again). A plugin whose calls all fail without crashing is
+//! reported as failing. Both show in the self-metrics
+//! (`agent_plugin_quarantined`, `agent_plugin_failing`), which the aggregator
+//! turns into a `plugin_quarantined` alert. Nothing here can stop another
+//! plugin.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -91,6 +97,8 @@ pub async fn run(
     let mut backoff = initial_backoff;
     let mut crashes_in_a_row: u32 = 0;
     let mut successes_in_a_row: u32 = 0;
+    let mut failures_in_a_row: u32 = 0;
+    let mut quarantines_in_a_row: u32 = 0;
     let mut next = Instant::now() + task.first_delay;
     let mut instance = task.instance.take();
 
@@ -113,8 +121,13 @@ pub async fn run(
             Some(live) => match collect_once(&name, live, &task.descriptors, &task.stats).await {
                 Ok(batch) => {
                     successes_in_a_row += 1;
+                    failures_in_a_row = 0;
+                    // It runs again: no longer quarantined nor failing.
+                    task.stats.quarantined.store(false, Ordering::Relaxed);
+                    task.stats.failing.store(false, Ordering::Relaxed);
                     if successes_in_a_row >= HEALTHY_AFTER_CALLS {
                         crashes_in_a_row = 0;
+                        quarantines_in_a_row = 0;
                         backoff = initial_backoff;
                     }
                     if !batch.is_empty() && records.send(batch).await.is_err() {
@@ -153,22 +166,39 @@ pub async fn run(
         let Some(error) = failure else { continue };
         successes_in_a_row = 0;
         if !error.is_fatal() {
-            tracing::warn!(plugin = %name, %error, "Plugin collect failed.");
+            failures_in_a_row += 1;
+            if failures_in_a_row == task.restart.quarantine_after {
+                task.stats.failing.store(true, Ordering::Relaxed);
+                tracing::error!(
+                    plugin = %name,
+                    %error,
+                    failures = failures_in_a_row,
+                    "Plugin failed every call; reported as failing until a call succeeds."
+                );
+            } else {
+                tracing::warn!(plugin = %name, %error, "Plugin collect failed.");
+            }
             continue;
         }
         instance = None;
         crashes_in_a_row += 1;
         if crashes_in_a_row >= task.restart.quarantine_after {
             task.stats.quarantined.store(true, Ordering::Relaxed);
+            let cooldown = quarantine_cooldown(&task.restart, quarantines_in_a_row);
+            quarantines_in_a_row = quarantines_in_a_row.saturating_add(1);
             tracing::error!(
                 plugin = %name,
                 %error,
                 crashes = crashes_in_a_row,
-                "Plugin quarantined after repeated crashes; it stays stopped until the agent restarts."
+                retry_in_s = cooldown.as_secs(),
+                "Plugin quarantined after repeated crashes; it is tried again after the cool-down."
             );
-            // Stay alive for shutdown, but never call the plugin again.
-            let _ = shutdown.wait_for(|stop| *stop).await;
-            return;
+            // On probation after the cool-down: one more crash before it is
+            // healthy quarantines it again, for twice as long.
+            crashes_in_a_row = task.restart.quarantine_after.saturating_sub(1);
+            backoff = initial_backoff;
+            next = Instant::now() + cooldown;
+            continue;
         }
         tracing::warn!(
             plugin = %name,
@@ -179,5 +209,39 @@ pub async fn run(
         );
         next = Instant::now() + backoff;
         backoff = (backoff * 2).min(max_backoff);
+    }
+}
+
+/// The cool-down of the quarantine that follows `earlier` ones in a row:
+/// `quarantine_ms`, doubled each time, at most `max_quarantine_ms`.
+fn quarantine_cooldown(restart: &RestartConfig, earlier: u32) -> Duration {
+    let factor = 1u64 << earlier.min(32);
+    Duration::from_millis(
+        restart
+            .quarantine_ms
+            .saturating_mul(factor)
+            .min(restart.max_quarantine_ms),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quarantine_cool_down_doubles_up_to_its_cap() {
+        let restart = RestartConfig {
+            quarantine_ms: 1_000,
+            max_quarantine_ms: 5_000,
+            ..RestartConfig::default()
+        };
+        let seconds: Vec<u64> = (0..5)
+            .map(|n| quarantine_cooldown(&restart, n).as_millis() as u64)
+            .collect();
+        assert_eq!(seconds, [1_000, 2_000, 4_000, 5_000, 5_000]);
+        assert_eq!(
+            quarantine_cooldown(&restart, u32::MAX),
+            Duration::from_millis(5_000)
+        );
     }
 }

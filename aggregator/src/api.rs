@@ -619,55 +619,151 @@ fn history_answer(
     answer
 }
 
+/// One measured link in the matrix, from the latest points of the probing
+/// host whose `target` is the other end.
+#[derive(Default)]
+struct MatrixLink {
+    latency: Option<(f64, i64)>,
+    loss: Option<(f64, i64)>,
+    jitter: Option<(f64, i64)>,
+    /// `target_up` (aggregator, coordinator) or `peer_service_up`.
+    up: Option<(f64, i64)>,
+    service_up: Option<(f64, i64)>,
+}
+
+impl MatrixLink {
+    fn reads(metric: &str) -> bool {
+        matches!(
+            metric,
+            names::LATENCY | names::PACKET_LOSS | names::JITTER | "target_up" | names::SERVICE_UP
+        )
+    }
+
+    fn slot(&mut self, metric: &str) -> Option<&mut Option<(f64, i64)>> {
+        Some(match metric {
+            names::LATENCY => &mut self.latency,
+            names::PACKET_LOSS => &mut self.loss,
+            names::JITTER => &mut self.jitter,
+            "target_up" => &mut self.up,
+            names::SERVICE_UP => &mut self.service_up,
+            _ => return None,
+        })
+    }
+
+    /// Whether the latest probe got an answer: not when it lost every echo
+    /// or could not connect, and then the latency is the last good one,
+    /// not today's.
+    fn answering(&self) -> Option<bool> {
+        let newest = |m: Option<(f64, i64)>| m.map_or(i64::MIN, |(_, at)| at);
+        let latency_at = newest(self.latency);
+        let lost = self
+            .loss
+            .is_some_and(|(v, at)| v >= 100.0 && at >= latency_at);
+        let down = self.up.is_some_and(|(v, at)| v < 1.0 && at >= latency_at);
+        if lost || down {
+            return Some(false);
+        }
+        (self.latency.is_some() || self.loss.is_some() || self.up.is_some()).then_some(true)
+    }
+
+    fn to_json(&self, from: String, to: String) -> serde_json::Value {
+        let mut fields = serde_json::Map::new();
+        fields.insert("from".to_string(), from.into());
+        fields.insert("to".to_string(), to.into());
+        let answering = self.answering();
+        if let Some(answering) = answering {
+            fields.insert("answering".to_string(), answering.into());
+        }
+        if let Some((latency, at)) = self.latency {
+            // At 100 % loss there is no latency: "no answer", and when the
+            // last good figure was.
+            let current = answering != Some(false);
+            fields.insert(
+                "latency_ms".to_string(),
+                if current {
+                    latency.into()
+                } else {
+                    serde_json::Value::Null
+                },
+            );
+            fields.insert("last_answer_ms".to_string(), at.into());
+        }
+        if let Some((loss, _)) = self.loss {
+            fields.insert("packet_loss_percent".to_string(), loss.into());
+        }
+        if let Some((jitter, _)) = self.jitter
+            && answering != Some(false)
+        {
+            fields.insert("jitter_ms".to_string(), jitter.into());
+        }
+        if let Some((up, _)) = self.service_up {
+            fields.insert("service_up".to_string(), (up >= 1.0).into());
+        }
+        let timestamp = [
+            self.latency,
+            self.loss,
+            self.jitter,
+            self.up,
+            self.service_up,
+        ]
+        .iter()
+        .flatten()
+        .map(|(_, at)| *at)
+        .max()
+        .unwrap_or(0);
+        fields.insert("timestamp_ms".to_string(), timestamp.into());
+        serde_json::Value::Object(fields)
+    }
+}
+
 async fn matrix(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
-    let mut links: BTreeMap<(String, String), serde_json::Map<String, serde_json::Value>> =
-        BTreeMap::new();
+    let mut links: BTreeMap<(String, String), MatrixLink> = BTreeMap::new();
     let mut hosts: Vec<String> = Vec::new();
     let mut traffic: Vec<serde_json::Value> = Vec::new();
     {
         let live = shared.live.read();
         for (id, host) in live.iter() {
             hosts.push(id.clone());
-            let total = |name: &str| {
-                let mut values = host.series(name).map(|p| p.value).peekable();
+            let total = |name: &str, direction: Option<&str>| {
+                let mut values = host
+                    .series(name)
+                    .filter(|p| {
+                        direction
+                            .is_none_or(|d| p.tags.get("direction").map(String::as_str) == Some(d))
+                    })
+                    .map(|p| p.value)
+                    .peekable();
                 values.peek().is_some().then(|| values.sum::<f64>())
             };
             traffic.push(serde_json::json!({
                 "host": id,
-                "bandwidth_bytes_per_second": total(names::BANDWIDTH),
-                "errors_per_second": total(names::ERROR_RATE),
-                "connections": total(names::CONNECTIONS),
+                "bandwidth_bytes_per_second": total(names::BANDWIDTH, None),
+                "rx_bytes_per_second": total(names::BANDWIDTH, Some("rx")),
+                "tx_bytes_per_second": total(names::BANDWIDTH, Some("tx")),
+                "errors_per_second": total(names::ERROR_RATE, None),
+                "connections": total(names::CONNECTIONS, None),
             }));
             for point in host.latest.values() {
-                let field = match point.name.as_str() {
-                    names::LATENCY => "latency_ms",
-                    names::PACKET_LOSS => "packet_loss_percent",
-                    _ => continue,
-                };
                 let Some(target) = point.tags.get("target") else {
                     continue;
                 };
+                if !MatrixLink::reads(&point.name) {
+                    continue;
+                }
                 let link = links.entry((id.clone(), target.clone())).or_default();
-                link.insert(field.to_string(), point.value.into());
-                let at = link
-                    .get("timestamp_ms")
-                    .and_then(|v| v.as_i64())
-                    .unwrap_or(0);
-                link.insert(
-                    "timestamp_ms".to_string(),
-                    at.max(point.timestamp_ms).into(),
-                );
+                let Some(slot) = link.slot(&point.name) else {
+                    continue;
+                };
+                if slot.is_none_or(|(_, at)| at <= point.timestamp_ms) {
+                    *slot = Some((point.value, point.timestamp_ms));
+                }
             }
         }
     }
     hosts.sort();
     let links: Vec<serde_json::Value> = links
         .into_iter()
-        .map(|((from, to), mut fields)| {
-            fields.insert("from".to_string(), from.into());
-            fields.insert("to".to_string(), to.into());
-            serde_json::Value::Object(fields)
-        })
+        .map(|((from, to), link)| link.to_json(from, to))
         .collect();
     traffic.sort_by(|a, b| a["host"].as_str().cmp(&b["host"].as_str()));
     Json(serde_json::json!({ "hosts": hosts, "links": links, "traffic": traffic }))

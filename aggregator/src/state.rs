@@ -25,6 +25,11 @@ pub mod names {
     pub const LATENCY: &str = "network_latency";
     /// Percent lost to a `target`.
     pub const PACKET_LOSS: &str = "packet_loss";
+    /// 1 when a peer's service port (the map-server's) accepts a connection,
+    /// per `target` peer (network plugin).
+    pub const SERVICE_UP: &str = "peer_service_up";
+    /// Mean change between round trips to a `target` (network plugin).
+    pub const JITTER: &str = "network_jitter";
     pub const QUARANTINED: &str = "agent_plugin_quarantined";
     /// Bytes per second, per interface and direction (network plugin).
     pub const BANDWIDTH: &str = "bandwidth_usage";
@@ -359,34 +364,69 @@ impl Shared {
         ok
     }
 
-    /// Publish host state changes on the feed; called every second.
-    /// Every known host's last batch and whether peers still reach it
-    /// (a `packet_loss` probe to it under 100 % within `window_ms`), for the
-    /// no-data rule.
-    pub fn silence_view(&self, now: i64, window_ms: i64) -> Vec<(String, i64, Option<bool>)> {
+    /// Every known host's last batch and what peers' probes to it within
+    /// `window_ms` say (for the no-data rule): a port its own services keep
+    /// open (`peer_service_up`) is the better evidence, since the echo
+    /// responder lives in the agent and stops with it; the echo
+    /// (`packet_loss` under 100 %) is used when no service port is probed.
+    pub fn silence_view(
+        &self,
+        now: i64,
+        window_ms: i64,
+    ) -> Vec<(String, i64, Option<crate::alerting::engine::Reach>)> {
+        use crate::alerting::engine::Reach;
         let live = self.live.read();
-        let mut reach: HashMap<&str, bool> = HashMap::new();
+        let mut echo: HashMap<&str, bool> = HashMap::new();
+        let mut service: HashMap<&str, bool> = HashMap::new();
         for host in live.values() {
-            for point in host.series(names::PACKET_LOSS) {
-                if now - point.timestamp_ms > window_ms {
-                    continue;
-                }
-                if let Some(target) = point.tags.get("target") {
-                    *reach.entry(target.as_str()).or_insert(false) |= point.value < 100.0;
+            for (name, seen) in [
+                (names::PACKET_LOSS, &mut echo),
+                (names::SERVICE_UP, &mut service),
+            ] {
+                for point in host.series(name) {
+                    if now - point.timestamp_ms > window_ms {
+                        continue;
+                    }
+                    if let Some(target) = point.tags.get("target") {
+                        let answered = if name == names::PACKET_LOSS {
+                            point.value < 100.0
+                        } else {
+                            point.value >= 1.0
+                        };
+                        *seen.entry(target.as_str()).or_insert(false) |= answered;
+                    }
                 }
             }
         }
         live.iter()
             .filter_map(|(id, host)| {
-                Some((
-                    id.clone(),
-                    host.last_seen_ms?,
-                    reach.get(id.as_str()).copied(),
-                ))
+                let service = service.get(id.as_str()).copied();
+                let echo = echo.get(id.as_str()).copied();
+                let reach = match (service, echo) {
+                    (Some(true), _) => Some(Reach {
+                        reachable: true,
+                        evidence: "service_port",
+                    }),
+                    (_, Some(true)) => Some(Reach {
+                        reachable: true,
+                        evidence: "echo",
+                    }),
+                    (Some(false), _) => Some(Reach {
+                        reachable: false,
+                        evidence: "service_port",
+                    }),
+                    (None, Some(false)) => Some(Reach {
+                        reachable: false,
+                        evidence: "echo",
+                    }),
+                    (None, None) => None,
+                };
+                Some((id.clone(), host.last_seen_ms?, reach))
             })
             .collect()
     }
 
+    /// Publish host state changes on the feed; called every second.
     pub fn publish_state_changes(&self) {
         let now = now_ms();
         let mut changes = Vec::new();

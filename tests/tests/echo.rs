@@ -41,7 +41,7 @@ async fn a_running_agent_answers_echo_probes() -> anyhow::Result<()> {
         Target::parse_grant("127.0.0.1:*").map_err(anyhow::Error::msg)?,
     ]);
     let results = probe
-        .udp_echo(vec![listen.clone()], 10, 5, 500)
+        .udp_echo(vec![listen.clone()], 10, 5, 500, Duration::from_secs(2))
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     assert_eq!(

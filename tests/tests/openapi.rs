@@ -121,6 +121,33 @@ async fn responses_match_the_spec() -> Result<()> {
             metric("map_status", 1.0, &[("map", "prt_fild08")], now),
             metric("network_latency", 23.0, &[("target", other)], now),
             metric("packet_loss", 0.5, &[("target", other)], now),
+            metric("network_jitter", 1.5, &[("target", other)], now),
+            metric(
+                "peer_service_up",
+                1.0,
+                &[("target", other), ("port", "5121")],
+                now,
+            ),
+            // The coordinator stopped answering: its last latency is old.
+            metric(
+                "network_latency",
+                84.0,
+                &[("target", "coordinator")],
+                now - 5_000,
+            ),
+            metric("target_up", 0.0, &[("target", "coordinator")], now),
+            metric(
+                "bandwidth_usage",
+                1000.0,
+                &[("interface", "eth0"), ("direction", "rx")],
+                now,
+            ),
+            metric(
+                "bandwidth_usage",
+                500.0,
+                &[("interface", "eth0"), ("direction", "tx")],
+                now,
+            ),
             Record::Event(EventRecord {
                 plugin: "anticheat".to_string(),
                 kind: "failed_login_burst".to_string(),
@@ -265,8 +292,35 @@ async fn responses_match_the_spec() -> Result<()> {
     let (_, matrix) = agg.api("/api/v1/network/matrix").await?;
     assert_eq!(
         matrix["links"].as_array().map(Vec::len),
-        Some(2),
+        Some(4),
         "{matrix}"
+    );
+    let dark = matrix["links"]
+        .as_array()
+        .and_then(|l| {
+            l.iter()
+                .find(|l| l["from"] == "alpha" && l["to"] == "coordinator")
+        })
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(dark["answering"], false, "{dark}");
+    assert_eq!(
+        dark["latency_ms"],
+        Value::Null,
+        "no answer, not 84 ms: {dark}"
+    );
+    assert!(
+        dark["last_answer_ms"].as_i64() < dark["timestamp_ms"].as_i64(),
+        "{dark}"
+    );
+    let traffic = &matrix["traffic"][0];
+    assert_eq!(
+        (
+            &traffic["rx_bytes_per_second"],
+            &traffic["tx_bytes_per_second"]
+        ),
+        (&Value::from(1000.0), &Value::from(500.0)),
+        "{traffic}"
     );
     let (_, events) = agg.api("/api/v1/events").await?;
     assert_eq!(

@@ -23,6 +23,19 @@ pub const MAX_TARGETS: usize = 64;
 const MAX_COUNT: u32 = 100;
 const MAX_SPACING_MS: u32 = 1_000;
 const MAX_TIMEOUT_MS: u32 = 10_000;
+/// The longest wait for the unmeasured first echo (see [`run_echo`]).
+const PRIME_MAX: Duration = Duration::from_millis(200);
+/// The sequence number of that first echo.
+const PRIME_SEQ: u32 = u32::MAX;
+/// Left of a call's time for the plugin's own work after a probe returns.
+const RESERVE_MIN: Duration = Duration::from_millis(100);
+
+/// How long one probe call may take when the plugin's call has `remaining`:
+/// all of it but a reserve (an eighth, at least 100 ms), so the plugin can
+/// still report what it measured before its time limit.
+pub fn probe_budget(remaining: Duration) -> Duration {
+    remaining.saturating_sub((remaining / 8).max(RESERVE_MIN))
+}
 
 /// A granted target (`host:port` or `host:*`) or a requested one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,13 +129,19 @@ impl NetAccess {
             .collect()
     }
 
+    /// Connect to every target at once. No probe outlives `budget` (what the
+    /// plugin's call has left, less a reserve for the rest of its collect):
+    /// a target that has not answered by then is reported as not connected.
     pub async fn tcp_connect(
         &self,
         targets: Vec<String>,
         timeout_ms: u32,
+        budget: Duration,
     ) -> Result<Vec<TcpProbe>, HostError> {
         let checked = self.check(&targets)?;
-        let timeout = Duration::from_millis(u64::from(timeout_ms.clamp(1, MAX_TIMEOUT_MS)));
+        let timeout = Duration::from_millis(u64::from(timeout_ms.clamp(1, MAX_TIMEOUT_MS)))
+            .min(budget)
+            .max(Duration::from_millis(1));
         let mut set = JoinSet::new();
         for (index, (text, target)) in checked.into_iter().enumerate() {
             set.spawn(async move { (index, tcp_probe(text, target.address(), timeout).await) });
@@ -130,19 +149,28 @@ impl NetAccess {
         Ok(in_order(set).await)
     }
 
+    /// Echo probes to every target at once. The whole exchange fits in
+    /// `budget` (see [`Self::tcp_connect`]): the wait after the last packet
+    /// is shortened first, then the spacing, so a lossy or dead link costs
+    /// loss in the answer, never the plugin's call.
     pub async fn udp_echo(
         &self,
         targets: Vec<String>,
         count: u32,
         spacing_ms: u32,
         timeout_ms: u32,
+        budget: Duration,
     ) -> Result<Vec<UdpProbe>, HostError> {
         let checked = self.check(&targets)?;
-        let plan = EchoPlan {
-            count: count.clamp(1, MAX_COUNT),
-            spacing: Duration::from_millis(u64::from(spacing_ms.min(MAX_SPACING_MS))),
-            timeout: Duration::from_millis(u64::from(timeout_ms.clamp(1, MAX_TIMEOUT_MS))),
-        };
+        let timeout = Duration::from_millis(u64::from(timeout_ms.clamp(1, MAX_TIMEOUT_MS)));
+        let prime = (timeout / 4).min(PRIME_MAX).min(budget / 5);
+        let mut plan = EchoPlan::fitted(
+            count.clamp(1, MAX_COUNT),
+            Duration::from_millis(u64::from(spacing_ms.min(MAX_SPACING_MS))),
+            timeout,
+            budget.saturating_sub(prime),
+        );
+        plan.prime = prime;
         let mut set = JoinSet::new();
         for (index, (text, target)) in checked.into_iter().enumerate() {
             set.spawn(async move { (index, udp_probe(text, target.address(), plan).await) });
@@ -163,8 +191,25 @@ async fn in_order<T: 'static>(mut set: JoinSet<(usize, T)>) -> Vec<T> {
 }
 
 async fn tcp_probe(target: String, address: String, timeout: Duration) -> TcpProbe {
+    let deadline = tokio::time::Instant::now() + timeout;
+    // The name is resolved before the clock starts: a slow resolver is not
+    // a slow link. Resolution shares the same deadline.
+    let resolved = tokio::time::timeout_at(deadline, tokio::net::lookup_host(address)).await;
+    let remote = match resolved {
+        Ok(Ok(mut addresses)) => addresses.next(),
+        Ok(Err(e)) => return tcp_failed(target, e.to_string()),
+        Err(_) => {
+            return tcp_failed(
+                target,
+                format!("no address within {} ms", timeout.as_millis()),
+            );
+        }
+    };
+    let Some(remote) = remote else {
+        return tcp_failed(target, "the name resolved to no address".to_string());
+    };
     let started = Instant::now();
-    let outcome = tokio::time::timeout(timeout, TcpStream::connect(address)).await;
+    let outcome = tokio::time::timeout_at(deadline, TcpStream::connect(remote)).await;
     let connect_ms = started.elapsed().as_secs_f64() * 1000.0;
     let error = match outcome {
         Ok(Ok(_stream)) => None,
@@ -179,11 +224,52 @@ async fn tcp_probe(target: String, address: String, timeout: Duration) -> TcpPro
     }
 }
 
-#[derive(Clone, Copy)]
+fn tcp_failed(target: String, error: String) -> TcpProbe {
+    TcpProbe {
+        target,
+        connected: false,
+        connect_ms: 0.0,
+        error: Some(error),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct EchoPlan {
     count: u32,
     spacing: Duration,
     timeout: Duration,
+    /// How long to wait for the unmeasured first echo.
+    prime: Duration,
+}
+
+impl EchoPlan {
+    /// The plan asked for, shortened to end within `budget`: sending takes
+    /// `(count - 1) * spacing`, then the wait for the last answer. The wait
+    /// gives way first (down to a quarter of the budget), then the spacing.
+    fn fitted(count: u32, spacing: Duration, timeout: Duration, budget: Duration) -> Self {
+        let gaps = count.saturating_sub(1);
+        let sending = spacing * gaps;
+        if sending + timeout <= budget {
+            return Self {
+                count,
+                spacing,
+                timeout,
+                prime: Duration::ZERO,
+            };
+        }
+        let wait = budget.saturating_sub(sending).max(budget / 4).min(timeout);
+        let spacing = if gaps == 0 {
+            spacing
+        } else {
+            spacing.min(budget.saturating_sub(wait) / gaps)
+        };
+        Self {
+            count,
+            spacing,
+            timeout: wait.max(Duration::from_millis(1)),
+            prime: Duration::ZERO,
+        }
+    }
 }
 
 async fn udp_probe(target: String, address: String, plan: EchoPlan) -> UdpProbe {
@@ -210,8 +296,9 @@ async fn run_echo(
     plan: EchoPlan,
     probe: &mut UdpProbe,
 ) -> std::io::Result<Vec<f64>> {
-    let remote = tokio::net::lookup_host(address)
-        .await?
+    let remote = tokio::time::timeout(plan.timeout, tokio::net::lookup_host(address))
+        .await
+        .map_err(|_| std::io::Error::other("the name did not resolve in time"))??
         .next()
         .ok_or_else(|| std::io::Error::other("the name resolved to no address"))?;
     let local: SocketAddr = if remote.is_ipv4() {
@@ -222,18 +309,34 @@ async fn run_echo(
     let socket = UdpSocket::bind(local).await?;
     socket.connect(remote).await?;
     let nonce = fastrand::u64(..);
+    let packet_for = |seq: u32| {
+        let mut packet = [0u8; PACKET_LEN];
+        packet[..8].copy_from_slice(MAGIC);
+        packet[8..12].copy_from_slice(&seq.to_be_bytes());
+        packet[12..20].copy_from_slice(&nonce.to_be_bytes());
+        packet
+    };
+    let mut buffer = [0u8; 64];
+    // One unmeasured echo first, its answer awaited briefly: what the first
+    // packet of a flow costs (neighbour resolution after an outage, a NAT or
+    // firewall entry) is set-up, not a round trip. Lost, it costs the wait.
+    if !plan.prime.is_zero() && socket.send(&packet_for(PRIME_SEQ)).await.is_ok() {
+        let until = tokio::time::Instant::now() + plan.prime;
+        while let Ok(Ok(n)) = tokio::time::timeout_at(until, socket.recv(&mut buffer)).await {
+            if n == PACKET_LEN && buffer[..8] == *MAGIC && buffer[8..12] == PRIME_SEQ.to_be_bytes()
+            {
+                break;
+            }
+        }
+    }
     let mut sent_at: Vec<Option<Instant>> = vec![None; plan.count as usize];
     let mut rtts: Vec<Option<f64>> = vec![None; plan.count as usize];
-    let mut buffer = [0u8; 64];
     let mut next_send = Instant::now();
     let mut seq = 0u32;
     let mut deadline = None;
     loop {
         if seq < plan.count && Instant::now() >= next_send {
-            let mut packet = [0u8; PACKET_LEN];
-            packet[..8].copy_from_slice(MAGIC);
-            packet[8..12].copy_from_slice(&seq.to_be_bytes());
-            packet[12..20].copy_from_slice(&nonce.to_be_bytes());
+            let packet = packet_for(seq);
             sent_at[seq as usize] = Some(Instant::now());
             // A send error (no route, refused by ICMP) counts as loss.
             if socket.send(&packet).await.is_ok() {
@@ -366,7 +469,11 @@ mod tests {
         };
         let net = access(&["127.0.0.1:*"]);
         let probes = net
-            .tcp_connect(vec![open.clone(), closed.clone()], 1000)
+            .tcp_connect(
+                vec![open.clone(), closed.clone()],
+                1000,
+                Duration::from_secs(1),
+            )
             .await
             .expect("probe");
         assert_eq!(probes[0].target, open);
@@ -386,12 +493,59 @@ mod tests {
         let silent_address = silent.local_addr().expect("addr").to_string();
         let net = access(&["127.0.0.1:*"]);
         let probes = net
-            .udp_echo(vec![address, silent_address], 5, 2, 200)
+            .udp_echo(
+                vec![address.clone(), silent_address.clone()],
+                5,
+                2,
+                200,
+                Duration::from_secs(2),
+            )
             .await
             .expect("probe");
         assert_eq!((probes[0].sent, probes[0].received), (5, 5));
         assert!(probes[0].avg_ms > 0.0 && probes[0].max_ms >= probes[0].min_ms);
         assert_eq!((probes[1].sent, probes[1].received), (5, 0));
+
+        // A dead target with a long timeout: the call still ends within the
+        // budget, the live target's answers kept, the dead one all loss.
+        let started = Instant::now();
+        let probes = net
+            .udp_echo(
+                vec![address, silent_address],
+                5,
+                20,
+                5_000,
+                Duration::from_millis(300),
+            )
+            .await
+            .expect("probe");
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(450), "took {took:?}");
+        assert_eq!(probes[0].received, 5, "{:?}", probes[0]);
+        assert_eq!((probes[1].sent, probes[1].received), (5, 0));
         responder.abort();
+    }
+
+    #[test]
+    fn echo_plans_fit_their_budget() {
+        let ms = Duration::from_millis;
+        // Fits: unchanged.
+        let plan = EchoPlan::fitted(5, ms(20), ms(500), ms(1_000));
+        assert_eq!((plan.spacing, plan.timeout), (ms(20), ms(500)));
+        // The wait gives way first.
+        let plan = EchoPlan::fitted(5, ms(20), ms(1_000), ms(700));
+        assert_eq!((plan.spacing, plan.timeout), (ms(20), ms(620)));
+        // Then the spacing; the wait keeps a quarter of the budget.
+        let plan = EchoPlan::fitted(11, ms(100), ms(1_000), ms(400));
+        assert_eq!(plan.timeout, ms(100));
+        assert_eq!(plan.spacing, ms(30));
+        for (count, spacing, timeout, budget) in [(1, 0, 10_000, 5), (100, 1_000, 10_000, 1_750)] {
+            let plan = EchoPlan::fitted(count, ms(spacing), ms(timeout), ms(budget));
+            let total = plan.spacing * (count - 1) + plan.timeout;
+            assert!(total <= ms(budget).max(ms(1)), "{plan:?} over {budget} ms");
+        }
+        assert_eq!(probe_budget(ms(2_000)), ms(1_750));
+        assert_eq!(probe_budget(ms(400)), ms(300));
+        assert_eq!(probe_budget(ms(50)), Duration::ZERO);
     }
 }

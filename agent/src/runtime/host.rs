@@ -256,11 +256,11 @@ impl net::Host for PluginState {
         timeout_ms: u32,
     ) -> Result<Vec<net::TcpProbe>, types::HostError> {
         self.require(Capability::Net, "net.tcp-connect")?;
-        let timeout_ms = timeout_ms.min(millis(self.remaining()));
+        let budget = crate::access::net::probe_budget(self.remaining());
         let access = self.access.clone();
         access
             .net
-            .tcp_connect(targets, timeout_ms)
+            .tcp_connect(targets, timeout_ms, budget)
             .await
             .map_err(|e| self.scope_denied(e))
     }
@@ -273,10 +273,11 @@ impl net::Host for PluginState {
         timeout_ms: u32,
     ) -> Result<Vec<net::UdpProbe>, types::HostError> {
         self.require(Capability::Net, "net.udp-echo")?;
+        let budget = crate::access::net::probe_budget(self.remaining());
         let access = self.access.clone();
         access
             .net
-            .udp_echo(targets, count, spacing_ms, timeout_ms)
+            .udp_echo(targets, count, spacing_ms, timeout_ms, budget)
             .await
             .map_err(|e| self.scope_denied(e))
     }

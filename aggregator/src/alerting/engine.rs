@@ -146,6 +146,27 @@ pub struct Engine {
 
 /// The rule name of silent-host alerts.
 pub const NO_DATA: &str = "no_data";
+/// A plugin an agent quarantined (or whose calls all fail).
+pub const PLUGIN_QUARANTINED: &str = "plugin_quarantined";
+
+/// What peers' probes say about a silent host, and from which probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reach {
+    pub reachable: bool,
+    /// `service_port` (a port the host's own services keep open, such as
+    /// the map-server's) or `echo` (the agent's echo responder).
+    pub evidence: &'static str,
+}
+
+/// The agent self-metrics behind `plugin_quarantined`, with the `reason`
+/// label each gives.
+fn plugin_health_reason(metric: &str) -> Option<&'static str> {
+    match metric {
+        "agent_plugin_quarantined" => Some("crashes"),
+        "agent_plugin_failing" => Some("failing"),
+        _ => None,
+    }
+}
 
 fn series_key(rule: &str, host: &str, labels: &BTreeMap<String, String>) -> String {
     let mut key = format!("{rule}\u{1}{host}");
@@ -419,16 +440,17 @@ impl Engine {
     }
 
     /// Judge a host's silence: `no_data` fires once `now - last_seen`
-    /// reaches `limit_ms` and resolves when data flows again. `reachable`
-    /// says whether peers still reach the host (their latest probes to it),
-    /// telling an agent that is down from a host that is offline.
+    /// reaches `limit_ms` and resolves when data flows again, its value then
+    /// how long the host was silent. `reach` is what peers' latest probes to
+    /// the host say, telling an agent that is down from a host that is
+    /// offline; the alert's labels name the cause and the evidence.
     pub fn observe_silence(
         &mut self,
         host: &str,
         last_seen_ms: i64,
         now_ms: i64,
         limit_ms: i64,
-        reachable: Option<bool>,
+        reach: Option<Reach>,
     ) -> Option<Transition> {
         if !self.rules.no_data.enabled {
             return None;
@@ -441,14 +463,32 @@ impl Engine {
         let silent_ms = now_ms - last_seen_ms;
         match (state.open, silent_ms >= limit_ms) {
             (None, true) => {
-                let (cause, why) = match reachable {
-                    Some(true) => (
+                let (cause, why) = match reach {
+                    Some(Reach {
+                        reachable: true,
+                        evidence: "service_port",
+                    }) => (
                         "agent_down",
-                        "peers still reach it: the agent is down or cannot reach the aggregator",
+                        "peers still reach its service port: the agent is down or cannot reach the aggregator",
                     ),
-                    Some(false) => (
+                    Some(Reach {
+                        reachable: true, ..
+                    }) => (
+                        "agent_down",
+                        "its agent still answers peers' echo probes: the agent cannot reach the aggregator",
+                    ),
+                    Some(Reach {
+                        reachable: false,
+                        evidence: "service_port",
+                    }) => (
                         "host_offline",
-                        "peers cannot reach it either: the host is offline",
+                        "peers reach neither its agent nor its service port: the host is offline",
+                    ),
+                    Some(Reach {
+                        reachable: false, ..
+                    }) => (
+                        "host_offline",
+                        "peers get no echo answers from it (no service port is probed, so a stopped agent looks the same)",
                     ),
                     None => (
                         "unknown",
@@ -458,9 +498,16 @@ impl Engine {
                 let id = self.next_id;
                 self.next_id += 1;
                 state.open = Some(id);
+                // Remembered for the value at resolution.
+                state.last_ms = last_seen_ms;
                 let message = format!("no data from {host} for {} s; {why}", silent_ms / 1000);
+                let mut labels: BTreeMap<String, String> =
+                    [("cause".to_string(), cause.to_string())].into();
+                if let Some(reach) = reach {
+                    labels.insert("evidence".to_string(), reach.evidence.to_string());
+                }
                 Some(self.open(Alert {
-                    labels: [("cause".to_string(), cause.to_string())].into(),
+                    labels,
                     value: (silent_ms / 1000) as f64,
                     threshold: Some((limit_ms / 1000) as f64),
                     ..Alert::firing(
@@ -476,10 +523,92 @@ impl Engine {
             }
             (Some(id), false) => {
                 state.open = None;
+                let quiet_since = std::mem::take(&mut state.last_ms);
                 let mut alert = self.open.remove(&id)?;
+                // The last batch before the silence; for an alert resumed
+                // after a restart, worked out from when it fired and its value.
+                let quiet_since = if quiet_since > 0 {
+                    quiet_since
+                } else {
+                    alert.started_ms - (alert.value * 1000.0) as i64
+                };
+                let silent_s = (last_seen_ms - quiet_since).max(0) as f64 / 1000.0;
+                alert.value = (silent_s * 10.0).round() / 10.0;
+                alert.message =
+                    format!("data from {host} again after {:.0} s of silence", silent_s);
                 alert.status = Status::Resolved;
                 alert.updated_ms = now_ms;
                 alert.resolved_ms = Some(now_ms);
+                Some(Transition {
+                    change: Change::Resolved,
+                    alert,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Judge an agent self-metric about a plugin's health
+    /// (`agent_plugin_quarantined`, `agent_plugin_failing`, tagged with the
+    /// plugin): `plugin_quarantined` fires for the host and plugin when it
+    /// turns 1 and resolves when it is back to 0 (the plugin ran again).
+    pub fn observe_plugin_health(
+        &mut self,
+        host: &str,
+        metric: &MetricRecord,
+    ) -> Option<Transition> {
+        if !self.rules.plugin_quarantined.enabled || metric.plugin != "agent" {
+            return None;
+        }
+        let reason = plugin_health_reason(&metric.name)?;
+        let plugin = metric.tags.get("plugin")?;
+        let labels: BTreeMap<String, String> = [
+            ("plugin".to_string(), plugin.clone()),
+            ("reason".to_string(), reason.to_string()),
+        ]
+        .into();
+        let key = SeriesKey::Named(series_key(PLUGIN_QUARANTINED, host, &labels));
+        let state = self.series.entry(key).or_default();
+        let ts = metric.timestamp_ms as i64;
+        if ts < state.last_ms {
+            return None;
+        }
+        state.last_ms = ts;
+        match (state.open, metric.value >= 1.0) {
+            (None, true) => {
+                let id = self.next_id;
+                self.next_id += 1;
+                state.open = Some(id);
+                let message = match reason {
+                    "crashes" => format!(
+                        "plugin {plugin} on {host} is quarantined after repeated crashes; its data is missing until it runs again"
+                    ),
+                    _ => format!(
+                        "plugin {plugin} on {host} fails every call; its data is missing until a call succeeds"
+                    ),
+                };
+                Some(self.open(Alert {
+                    labels,
+                    value: 1.0,
+                    ..Alert::firing(
+                        id,
+                        PLUGIN_QUARANTINED,
+                        AlertType::Performance,
+                        host,
+                        Level::Warning,
+                        message,
+                        ts,
+                    )
+                }))
+            }
+            (Some(id), false) => {
+                state.open = None;
+                let mut alert = self.open.remove(&id)?;
+                alert.value = 0.0;
+                alert.message = format!("plugin {plugin} on {host} runs again");
+                alert.status = Status::Resolved;
+                alert.updated_ms = ts;
+                alert.resolved_ms = Some(ts);
                 Some(Transition {
                     change: Change::Resolved,
                     alert,
@@ -794,37 +923,134 @@ mod tests {
         assert_eq!(feed(&mut e, &calm), [(Change::Resolved, Level::Warning)]);
     }
 
+    const SERVICE_UP: Option<Reach> = Some(Reach {
+        reachable: true,
+        evidence: "service_port",
+    });
+    const ECHO_LOST: Option<Reach> = Some(Reach {
+        reachable: false,
+        evidence: "echo",
+    });
+    const SERVICE_DOWN: Option<Reach> = Some(Reach {
+        reachable: false,
+        evidence: "service_port",
+    });
+
     #[test]
     fn a_silent_host_fires_once_with_its_likely_cause_and_resolves() {
         let mut e = engine("no_data: { intervals: 3 }\n");
         assert!(
-            e.observe_silence("h", 0, 29_000, 30_000, Some(true))
+            e.observe_silence("h", 0, 29_000, 30_000, SERVICE_UP)
                 .is_none()
         );
         let fired = e
-            .observe_silence("h", 0, 30_000, 30_000, Some(true))
+            .observe_silence("h", 0, 30_000, 30_000, SERVICE_UP)
             .expect("fires");
         assert_eq!(fired.alert.labels["cause"], "agent_down");
+        assert_eq!(fired.alert.labels["evidence"], "service_port");
+        assert_eq!(fired.alert.value, 30.0);
         assert!(
             fired.alert.message.contains("no data from h for 30 s"),
             "{}",
             fired.alert.message
         );
         assert!(
-            e.observe_silence("h", 0, 40_000, 30_000, Some(false))
+            e.observe_silence("h", 0, 40_000, 30_000, ECHO_LOST)
                 .is_none(),
             "once"
         );
+        // Data again at 68.5 s: the resolved alert says how long it was
+        // silent, not the threshold it crossed.
         let back = e
-            .observe_silence("h", 41_000, 41_500, 30_000, None)
+            .observe_silence("h", 68_500, 69_000, 30_000, None)
             .expect("resolves");
         assert_eq!(back.change, Change::Resolved);
+        assert_eq!(back.alert.value, 68.5);
+        assert!(
+            back.alert.message.contains("after 68 s"),
+            "{}",
+            back.alert.message
+        );
         let offline = e
-            .observe_silence("g", 0, 60_000, 30_000, Some(false))
+            .observe_silence("g", 0, 60_000, 30_000, SERVICE_DOWN)
             .expect("fires");
         assert_eq!(offline.alert.labels["cause"], "host_offline");
+        assert_eq!(offline.alert.labels["evidence"], "service_port");
+        let echo_only = e
+            .observe_silence("k", 0, 60_000, 30_000, ECHO_LOST)
+            .expect("fires");
+        assert_eq!(echo_only.alert.labels["cause"], "host_offline");
+        assert_eq!(echo_only.alert.labels["evidence"], "echo");
+        let unknown = e
+            .observe_silence("u", 0, 60_000, 30_000, None)
+            .expect("fires");
+        assert_eq!(unknown.alert.labels["cause"], "unknown");
+        assert!(!unknown.alert.labels.contains_key("evidence"));
         let mut off = engine("no_data: { enabled: false }\n");
         assert!(off.observe_silence("h", 0, 60_000, 30_000, None).is_none());
+    }
+
+    fn health(name: &str, plugin: &str, value: f64, ts: u64) -> MetricRecord {
+        MetricRecord {
+            plugin: "agent".to_string(),
+            name: name.to_string(),
+            value,
+            unit: "count".to_string(),
+            kind: p2pmon_common::wire::MetricKind::Gauge,
+            tags: [("plugin".to_string(), plugin.to_string())].into(),
+            timestamp_ms: ts,
+        }
+    }
+
+    #[test]
+    fn a_quarantined_plugin_fires_per_host_and_plugin_and_resolves_when_it_runs() {
+        let mut e = engine("");
+        assert!(
+            e.observe_plugin_health("h", &health("agent_plugin_quarantined", "network", 0.0, 1))
+                .is_none()
+        );
+        let fired = e
+            .observe_plugin_health("h", &health("agent_plugin_quarantined", "network", 1.0, 2))
+            .expect("fires");
+        assert_eq!(fired.change, Change::Fired);
+        assert_eq!(fired.alert.rule, PLUGIN_QUARANTINED);
+        assert_eq!(fired.alert.labels["plugin"], "network");
+        assert_eq!(fired.alert.labels["reason"], "crashes");
+        assert!(
+            fired.alert.message.contains("network on h"),
+            "{}",
+            fired.alert.message
+        );
+        // Still quarantined: no second alert; another plugin is its own.
+        assert!(
+            e.observe_plugin_health("h", &health("agent_plugin_quarantined", "network", 1.0, 3))
+                .is_none()
+        );
+        assert!(
+            e.observe_plugin_health("h", &health("agent_plugin_failing", "game", 1.0, 3))
+                .is_some()
+        );
+        // A plugin's own metric of that name is not the agent's.
+        let mut forged = health("agent_plugin_quarantined", "system", 1.0, 3);
+        forged.plugin = "system".to_string();
+        assert!(e.observe_plugin_health("h", &forged).is_none());
+        // Out of order: ignored.
+        assert!(
+            e.observe_plugin_health("h", &health("agent_plugin_quarantined", "network", 0.0, 1))
+                .is_none()
+        );
+        let back = e
+            .observe_plugin_health("h", &health("agent_plugin_quarantined", "network", 0.0, 4))
+            .expect("resolves");
+        assert_eq!(
+            (back.change, back.alert.id),
+            (Change::Resolved, fired.alert.id)
+        );
+        let mut off = engine("plugin_quarantined: { enabled: false }\n");
+        assert!(
+            off.observe_plugin_health("h", &health("agent_plugin_quarantined", "network", 1.0, 2))
+                .is_none()
+        );
     }
 
     #[test]

@@ -137,17 +137,20 @@ impl Alerting {
             let Ok(mut engine) = self.engine.lock() else {
                 return;
             };
-            if engine.rules().alerts.is_empty() && engine.rules().events.is_empty() {
-                return;
-            }
-            let mut out = Vec::new();
-            for (metric, id) in metrics.iter().zip(series_ids) {
-                if let Some(id) = id {
-                    out.extend(engine.observe_stored(host, metric, *id));
+            // The agents' word on their plugins, stored or not.
+            let mut out: Vec<Transition> = metrics
+                .iter()
+                .filter_map(|m| engine.observe_plugin_health(host, m))
+                .collect();
+            if !engine.rules().alerts.is_empty() || !engine.rules().events.is_empty() {
+                for (metric, id) in metrics.iter().zip(series_ids) {
+                    if let Some(id) = id {
+                        out.extend(engine.observe_stored(host, metric, *id));
+                    }
                 }
-            }
-            for event in events {
-                out.extend(engine.observe_event(host, event));
+                for event in events {
+                    out.extend(engine.observe_event(host, event));
+                }
             }
             out
         };
@@ -270,7 +273,7 @@ impl Alerting {
     /// (host, last batch, whether peers still reach it).
     pub fn check_silence(
         &self,
-        hosts: &[(String, i64, Option<bool>)],
+        hosts: &[(String, i64, Option<engine::Reach>)],
         now_ms: i64,
         interval_ms: i64,
     ) {

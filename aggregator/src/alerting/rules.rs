@@ -16,6 +16,7 @@
 //! events:                                        # rules on events from plugins
 //!   hack_trade: { min_severity: warning, type: security }
 //! no_data: { enabled: true, intervals: 6 }          # a host silent for 6 intervals
+//! plugin_quarantined: { enabled: true }             # an agent quarantined a plugin
 //! flap: { window: 600, max_fires: 3 }               # flap damping
 //! notifications: ...                             # the channels (read by notify)
 //! actions: ...                                   # automatic actions (read by actions)
@@ -38,6 +39,9 @@ pub struct AlertsConfig {
     /// A host that sends nothing for this many collection intervals.
     #[serde(default)]
     pub no_data: NoDataRule,
+    /// A plugin an agent quarantined, or whose calls all fail.
+    #[serde(default)]
+    pub plugin_quarantined: PluginQuarantinedRule,
     /// Flap damping for metric rules.
     #[serde(default)]
     pub flap: FlapRule,
@@ -191,6 +195,21 @@ pub struct NoDataRule {
 
 fn six() -> u32 {
     6
+}
+
+/// `plugin_quarantined`: fired from the agents' `agent_plugin_quarantined`
+/// and `agent_plugin_failing` self-metrics, per host and plugin.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginQuarantinedRule {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+impl Default for PluginQuarantinedRule {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
 }
 
 impl Default for NoDataRule {

@@ -4,7 +4,10 @@
 //! - `network_latency`, `packet_loss` (percent) and `network_jitter` per
 //!   `target`: UDP echo round trips to peer hosts (their agents answer on
 //!   `net.echo_listen`); TCP connect time to the `aggregator` and the
-//!   `coordinator`, with `target_up` 1/0;
+//!   `coordinator`, with `target_up` 1/0; `peer_service_up` 1/0 per peer:
+//!   whether a port the peer's own services keep open (its map-server's)
+//!   accepts a TCP connection, so the aggregator can tell a stopped agent
+//!   (whose echo responder stops with it) from a host that is offline;
 //! - `bandwidth_usage` per interface and direction (bytes/s);
 //! - `connection_count` (established) and `connections_half_open` on the
 //!   map-server port, `new_connection_rate` (accepted per second),
@@ -14,9 +17,18 @@
 //!   `syn_flood` (many half-open handshakes).
 //!
 //! Config (all optional): `aggregator`, `coordinator` (`host:port`), `peers`
-//! (`id=host:port,...`), `echo_count` (5), `echo_spacing_ms` (20),
-//! `timeout_ms` (1000), `map_server_port` (5121), `flood_connections` (50
-//! per address), `syn_flood` (200 half-open).
+//! (`id=host:port,...`, their echo responders), `peer_service_port` (the
+//! port probed on each peer's host; default `map_server_port`, 0 = none),
+//! `peer_services` (`id=host:port,...`, per peer, over `peer_service_port`),
+//! `echo_count` (5), `echo_spacing_ms` (20), `timeout_ms` (500),
+//! `map_server_port` (5121), `flood_connections` (50 per address),
+//! `syn_flood` (200 half-open).
+//!
+//! Time: the TCP probes wait at most `timeout_ms`, the echoes
+//! `(echo_count - 1) * echo_spacing_ms` plus `timeout_ms` after the last one;
+//! the defaults take at most 1.1 s of the agent's 2 s limit. The agent also
+//! ends every probe call before the plugin's time limit, so a dead or lossy
+//! link shows as a target down or as loss, never as a crashed collect.
 
 use p2pmon_plugin_sdk::host::config_or;
 use p2pmon_plugin_sdk::{
@@ -35,6 +47,8 @@ pub struct NetworkPlugin {
 struct Settings {
     tcp_targets: Vec<(String, String)>,
     peers: Vec<(String, String)>,
+    /// Peer id and `host:port` of a service port on its host.
+    services: Vec<(String, String)>,
     echo_count: u32,
     echo_spacing_ms: u32,
     timeout_ms: u32,
@@ -53,13 +67,18 @@ impl Settings {
             }
         }
         let peers = parse_peers(&config_or::<String>("peers", String::new())?)?;
+        let map_server_port: u16 = config_or("map_server_port", 5121)?;
+        let service_port: u16 = config_or("peer_service_port", map_server_port)?;
+        let explicit = parse_peers(&config_or::<String>("peer_services", String::new())?)?;
+        let services = peer_services(&peers, service_port, explicit);
         Ok(Self {
             tcp_targets,
             peers,
+            services,
             echo_count: config_or("echo_count", 5u32)?.clamp(1, 100),
             echo_spacing_ms: config_or("echo_spacing_ms", 20)?,
-            timeout_ms: config_or("timeout_ms", 1_000)?,
-            map_server_port: config_or("map_server_port", 5121)?,
+            timeout_ms: config_or("timeout_ms", 500)?,
+            map_server_port,
             flood_connections: config_or("flood_connections", 50)?,
             syn_flood: config_or("syn_flood", 200)?,
         })
@@ -80,6 +99,26 @@ fn parse_peers(text: &str) -> Result<Vec<(String, String)>, String> {
         .collect()
 }
 
+/// The service port probed per peer: its entry in `explicit`, else its
+/// echo host at `port` (none when `port` is 0).
+fn peer_services(
+    peers: &[(String, String)],
+    port: u16,
+    explicit: Vec<(String, String)>,
+) -> Vec<(String, String)> {
+    let mut services: Vec<(String, String)> = peers
+        .iter()
+        .filter(|(id, _)| !explicit.iter().any(|(e, _)| e == id))
+        .filter(|_| port != 0)
+        .filter_map(|(id, echo)| {
+            let (host, _) = echo.rsplit_once(':')?;
+            Some((id.clone(), format!("{host}:{port}")))
+        })
+        .collect();
+    services.extend(explicit);
+    services
+}
+
 impl Plugin for NetworkPlugin {
     fn info() -> PluginInfo {
         PluginInfo::new("network", env!("CARGO_PKG_VERSION"))
@@ -88,6 +127,7 @@ impl Plugin for NetworkPlugin {
             .metric(MetricSpec::gauge("packet_loss", Unit::Percent).describe("Echo packets lost per peer"))
             .metric(MetricSpec::gauge("network_jitter", Unit::Milliseconds).describe("Mean change between consecutive round trips per peer"))
             .metric(MetricSpec::gauge("target_up", Unit::Count).describe("1 when the aggregator or coordinator accepts a TCP connection"))
+            .metric(MetricSpec::gauge("peer_service_up", Unit::Count).describe("1 when a peer's service port (its map-server's) accepts a TCP connection"))
             .metric(MetricSpec::gauge("bandwidth_usage", Unit::BytesPerSecond).describe("Traffic per interface and direction"))
             .metric(MetricSpec::gauge("connection_count", Unit::Count).describe("Established connections on the map-server port"))
             .metric(MetricSpec::gauge("connections_half_open", Unit::Count).describe("Handshakes in progress on the map-server port"))
@@ -128,25 +168,34 @@ impl Plugin for NetworkPlugin {
     }
 }
 
-/// TCP connect probes; the error, if the call failed.
+/// TCP connect probes (aggregator, coordinator, peers' service ports, all at
+/// once); the error, if the call failed.
 fn probe_tcp(settings: &Settings, out: &mut Collection) -> Option<String> {
-    if settings.tcp_targets.is_empty() {
+    if settings.tcp_targets.is_empty() && settings.services.is_empty() {
         return None;
     }
     let targets: Vec<String> = settings
         .tcp_targets
         .iter()
+        .chain(&settings.services)
         .map(|(_, t)| t.clone())
         .collect();
     match net::tcp_connect(&targets, settings.timeout_ms) {
         Ok(probes) => {
-            for ((name, _), probe) in settings.tcp_targets.iter().zip(&probes) {
+            let (named, services) = probes.split_at(settings.tcp_targets.len().min(probes.len()));
+            for ((name, _), probe) in settings.tcp_targets.iter().zip(named) {
                 out.gauge("target_up", if probe.connected { 1.0 } else { 0.0 })
                     .tag("target", name.clone());
                 if probe.connected {
                     out.gauge("network_latency", probe.connect_ms)
                         .tag("target", name.clone());
                 }
+            }
+            for ((id, target), probe) in settings.services.iter().zip(services) {
+                let port = target.rsplit_once(':').map_or("", |(_, p)| p);
+                out.gauge("peer_service_up", if probe.connected { 1.0 } else { 0.0 })
+                    .tag("target", id.clone())
+                    .tag("port", port.to_string());
             }
             None
         }
@@ -282,4 +331,33 @@ impl NetworkPlugin {
 export_plugin!(NetworkPlugin);
 
 #[cfg(test)]
-mod mock_tests;
+mod tests {
+    use super::*;
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn service_ports_follow_the_peers_unless_named() {
+        let peers = pairs(&[
+            ("a", "10.0.0.1:5124"),
+            ("b", "[fd00::2]:5124"),
+            ("c", "c.example:5124"),
+        ]);
+        let services = peer_services(&peers, 5121, pairs(&[("c", "c.example:6900")]));
+        assert_eq!(
+            services,
+            pairs(&[
+                ("a", "10.0.0.1:5121"),
+                ("b", "[fd00::2]:5121"),
+                ("c", "c.example:6900")
+            ])
+        );
+        assert_eq!(peer_services(&peers, 0, Vec::new()), Vec::new());
+        assert!(parse_peers("a=nohost").is_err());
+    }
+}

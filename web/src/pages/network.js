@@ -1,14 +1,35 @@
 // Network: the host-to-host latency matrix as a heatmap, packet loss per
-// link, and each host's bandwidth and error rate.
+// link, and each host's bandwidth (received and sent) and error rate. A link
+// that does not answer shows "no answer" and when it last did, never the
+// last latency as if it were current.
 
 import { h, replace, number, percent, table, throttle } from '../dom.js';
 import { api } from '../api.js';
 
-function heat(latency) {
+function heat(link) {
+  if (link?.answering === false) return 'poor';
+  const latency = link?.latency_ms;
   if (latency === undefined || latency === null) return 'none';
   if (latency < 50) return 'good';
   if (latency < 150) return 'fair';
   return 'poor';
+}
+
+function since(ms) {
+  if (ms === undefined) return 'never answered';
+  const age = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  return `last answer ${age} s ago`;
+}
+
+// What a link's latency cell says.
+function latencyText(link, digits) {
+  if (!link) return '';
+  if (link.answering === false) return 'no answer';
+  return link.latency_ms === undefined || link.latency_ms === null ? '–' : number(link.latency_ms, digits);
+}
+
+function rate(bytes) {
+  return bytes === null || bytes === undefined ? '–' : `${number(bytes / 1024)} KiB/s`;
 }
 
 export function network(main, live) {
@@ -25,23 +46,26 @@ export function network(main, live) {
       h('thead', {}, h('tr', {}, h('th', {}, 'from \\ to'), shown.map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, shown.map((from) => h('tr', {}, h('th', { scope: 'row' }, from), shown.map((to) => {
         const link = byPair.get(`${from}\u0000${to}`);
-        return h('td', { class: `heat ${heat(link?.latency_ms)}` }, link?.latency_ms === undefined ? '' : number(link.latency_ms, 0));
+        const title = link?.answering === false ? since(link.last_answer_ms) : undefined;
+        return h('td', { class: `heat ${heat(link)}`, title }, latencyText(link, 0));
       }))))),
     data.hosts.length > shown.length ? h('p', { class: 'detail' }, `First 40 of ${data.hosts.length} hosts.`) : null);
     const lossy = data.links.filter((l) => (l.packet_loss_percent || 0) > 0)
       .sort((a, b) => b.packet_loss_percent - a.packet_loss_percent);
-    replace(links, table(['From', 'To', 'Loss', 'Latency'], lossy.map((l) => h('tr', {},
+    replace(links, table(['From', 'To', 'Loss', 'Latency', 'Jitter'], lossy.map((l) => h('tr', {},
       h('td', {}, l.from), h('td', {}, l.to), h('td', {}, percent(l.packet_loss_percent)),
-      h('td', {}, l.latency_ms === undefined ? '–' : `${number(l.latency_ms)} ms`))), 'No link loses packets.'));
+      h('td', {}, l.answering === false ? `no answer (${since(l.last_answer_ms)})` : `${latencyText(l)} ms`),
+      h('td', {}, l.jitter_ms === undefined ? '–' : `${number(l.jitter_ms)} ms`))), 'No link loses packets.'));
     const busiest = [...data.traffic]
       .sort((a, b) => (b.bandwidth_bytes_per_second || 0) - (a.bandwidth_bytes_per_second || 0))
       .slice(0, 50);
     const rows = busiest.map((t) => h('tr', {},
       h('td', {}, h('a', { href: `/p2p/monitoring/hosts/${encodeURIComponent(t.host)}` }, t.host)),
-      h('td', {}, t.bandwidth_bytes_per_second === null ? '–' : `${number(t.bandwidth_bytes_per_second / 1024)} KiB/s`),
+      h('td', {}, rate(t.rx_bytes_per_second)),
+      h('td', {}, rate(t.tx_bytes_per_second)),
       h('td', {}, t.errors_per_second === null ? '–' : `${number(t.errors_per_second, 2)} /s`),
       h('td', {}, number(t.connections, 0))));
-    replace(traffic, table(['Host', 'Bandwidth', 'Errors', 'Connections'], rows, 'No host reports traffic.'));
+    replace(traffic, table(['Host', 'Received', 'Sent', 'Errors', 'Connections'], rows, 'No host reports traffic.'));
   };
   load();
   const soon = throttle(load, 5000);
