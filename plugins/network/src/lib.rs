@@ -361,3 +361,6 @@ mod tests {
         assert!(parse_peers("a=nohost").is_err());
     }
 }
+
+#[cfg(test)]
+mod mock_tests;
