@@ -55,6 +55,9 @@ pub struct AggregatorConfig {
     /// Timeouts and connection caps of each listener.
     #[serde(default)]
     pub limits: crate::limits::LimitsConfig,
+    /// The embedded store's commit durability.
+    #[serde(default)]
+    pub store: StoreConfig,
     /// Directory of the config file, for resolving relative paths.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -430,6 +433,17 @@ impl Default for HostsConfig {
             offline_after_s: default_offline_after_s(),
         }
     }
+}
+
+/// The embedded store.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `full` (default): an acknowledged batch is on disk (fsync'd) before
+    /// the agent is told it may delete it. `normal`: faster, but an OS crash
+    /// or power cut can lose the last acknowledged batches.
+    #[serde(default)]
+    pub durability: crate::store::schema::Durability,
 }
 
 #[derive(Clone, Debug, Deserialize)]

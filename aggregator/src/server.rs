@@ -108,7 +108,7 @@ impl Server {
         // One aggregator per data directory; a restore waits for none.
         let data_lock = crate::ops::lock_data_dir(&config.data_dir())
             .map_err(|e| ServeError::Setup(e.to_string()))?;
-        let store = Store::open(&config.store_path())?;
+        let store = Store::open_with(&config.store_path(), config.store.durability)?;
         let live = Live::default();
         let (latest, hosts) = store
             .read(|conn| Ok((store::latest_points(conn)?, store::hosts(conn)?)))

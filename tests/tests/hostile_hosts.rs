@@ -156,3 +156,43 @@ async fn host_text_is_escaped_in_logs_and_chat_and_refused_in_tags() -> Result<(
     );
     Ok(())
 }
+
+/// An acknowledgement means durable: the writer that commits acknowledged
+/// batches fsyncs its WAL at every commit (`synchronous=FULL`) unless
+/// aggregator.yml opts out with `store.durability: normal`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_batches_are_committed_with_fsync_by_default() -> Result<()> {
+    use p2pmon_tests::aggregator::TestAggregator;
+    for (overrides, expected) in [("", 2i64), ("store: {durability: normal}", 1)] {
+        let mut agg = TestAggregator::start_with(overrides).await?;
+        let credential = agg.enroll("durable").await?;
+        let (status, ack) = agg
+            .post_batch(
+                &credential,
+                &batch(
+                    "durable",
+                    "s",
+                    1,
+                    vec![metric("cpu_usage", 5.0, &[], now_ms())],
+                ),
+            )
+            .await?;
+        assert!(status.is_success(), "{ack}");
+        let store = &agg.server.as_ref().context("server")?.shared.store;
+        let level: i64 = store
+            .exec(|conn| Ok(conn.pragma_query_value(None, "synchronous", |r| r.get(0))?))
+            .await?;
+        assert_eq!(
+            level, expected,
+            "synchronous with {overrides:?} (2 = FULL, 1 = NORMAL)"
+        );
+        agg.stop().await?;
+    }
+    // Anything else is a config error naming the choices.
+    let error = TestAggregator::start_with("store: {durability: off}")
+        .await
+        .err()
+        .context("durability: off was accepted")?;
+    assert!(format!("{error:#}").contains("full"), "{error:#}");
+    Ok(())
+}

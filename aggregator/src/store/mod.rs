@@ -82,7 +82,13 @@ impl Store {
     /// Open the store at `path`, recover rollups past the watermark, and
     /// start the writer thread.
     pub fn open(path: &Path) -> Result<Arc<Self>, StoreError> {
+        Self::open_with(path, schema::Durability::default())
+    }
+
+    /// [`Store::open`], committing with `durability`.
+    pub fn open_with(path: &Path, durability: schema::Durability) -> Result<Arc<Self>, StoreError> {
         let conn = schema::open(path)?;
+        schema::set_durability(&conn, durability)?;
         let mut writer = writer::Writer::new(conn)?;
         writer.recover()?;
         let readers = (0..READERS)

@@ -213,14 +213,41 @@ pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// What a commit, and so an acknowledgement, survives (`store.durability`
+/// in aggregator.yml).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// `synchronous=FULL`: the WAL is fsync'd at every commit, so an
+    /// acknowledged batch survives a power cut or an OS crash, not just the
+    /// process being killed. The writer commits a group of batches at once,
+    /// so the cost is one fsync per group, not per batch.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: no fsync at commit; an acknowledged batch
+    /// survives the process being killed, but an OS crash or power cut can
+    /// lose the last commits after agents were told to delete them.
+    Normal,
+}
+
+/// Apply `durability` to a writing connection.
+pub fn set_durability(conn: &Connection, durability: Durability) -> Result<(), StoreError> {
+    let level = match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", level)?;
+    Ok(())
+}
+
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(Duration::from_secs(5))?;
-    // WAL: readers never block the writer. synchronous=NORMAL: a committed
-    // transaction survives the process being killed (what an ack promises);
-    // only a power cut can lose the last commits.
+    // WAL: readers never block the writer. synchronous=FULL unless
+    // store.durability says otherwise (see [`Durability`]): an ack tells
+    // the agent it may delete the batch, so the commit must be on disk.
     conn.pragma_update(None, "page_size", 16_384)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    set_durability(conn, Durability::Full)?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     conn.pragma_update(None, "cache_size", -65_536)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
