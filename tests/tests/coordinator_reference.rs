@@ -65,6 +65,9 @@ async fn assignments_appear_for_sessions_in_zones_whose_counters_are_0() -> anyh
     fake.add_zone("pay_dun00", "pay_dun00", true, 1);
     fake.add_zone("prontera", "prontera", false, 0);
     fake.register("Host-12345").await?;
+    // Any string is a host_id there; one with a control character matches
+    // no agent id.
+    fake.register("bell\u{7}host").await?;
     let agg = TestAggregator::start_with(&config(&fake)).await?;
 
     // No active session anywhere: unknown, with the reason, not "none".
@@ -115,10 +118,17 @@ async fn assignments_appear_for_sessions_in_zones_whose_counters_are_0() -> anyh
         .unwrap_or_default();
     assert_eq!(zones.len(), 3);
     assert!(zones.iter().all(|z| z["active_sessions"] == 0), "{zones:?}");
-    // The coordinator's id kept, the agent id beside it, nothing skipped.
+    // The coordinator's id kept, the agent id beside it, the other named.
     assert_eq!(view["coordinator"]["hosts"][0]["host_id"], "Host-12345");
     assert_eq!(view["coordinator"]["hosts"][0]["agent_id"], "host-12345");
-    assert_eq!(view["coordinator"]["skipped"], serde_json::json!([]));
+    assert_eq!(
+        view["coordinator"]["skipped"],
+        serde_json::json!([{"host_id": "bell\u{7}host", "reason": "the id has control characters"}])
+    );
+    assert_eq!(
+        view["coordinator"]["hosts"].as_array().map(Vec::len),
+        Some(1)
+    );
 
     // Every request carried the key, asked paths with their slash, and none
     // was refused.

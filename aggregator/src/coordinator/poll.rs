@@ -199,16 +199,6 @@ pub fn match_ids(hosts: Vec<RegisteredHost>) -> (Vec<RegisteredHost>, Vec<Skippe
         reason: format!("another host's id also matches the agent id {}", h.agent_id),
         host_id: h.host_id,
     }));
-    if !skipped.is_empty() {
-        let named: Vec<String> = skipped
-            .iter()
-            .map(|s| format!("{:?} ({})", s.host_id, s.reason))
-            .collect();
-        tracing::warn!(
-            hosts = %named.join(", "),
-            "Coordinator hosts skipped: no agent id matches them."
-        );
-    }
     (good, skipped)
 }
 
@@ -255,6 +245,17 @@ pub async fn run(
         let asked_ms = now_ms();
         match fetch(&coordinator).await {
             Ok((hosts, skipped)) => {
+                // Named once when the set changes, not every poll.
+                if !skipped.is_empty() && skipped != shared.coordinator.view().skipped {
+                    let named: Vec<String> = skipped
+                        .iter()
+                        .map(|s| format!("{:?} ({})", s.host_id, s.reason))
+                        .collect();
+                    tracing::warn!(
+                        hosts = %named.join(", "),
+                        "Coordinator hosts skipped: no agent id matches them."
+                    );
+                }
                 let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
                 wait = every;
                 coordinator.set_ids(
