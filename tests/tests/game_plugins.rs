@@ -781,3 +781,31 @@ async fn console_lines_in_rathenas_file_format_name_the_player_and_account() -> 
     agent.close().await;
     world.close().await
 }
+
+/// A type letter that is not rAthena's, or one counted twice, is refused
+/// with the key and the letters rAthena has; nothing is reported wrong.
+#[tokio::test]
+async fn type_lists_that_are_not_rathenas_are_refused() -> anyhow::Result<()> {
+    let world = World::new("badtypes").await?;
+    let game = world.game_plugin().replace(
+        "login_server: \"\"",
+        "login_server: \"\", created_item_types: \"A,Monster\"",
+    );
+    let mut agent = world.agent("", &game).await?;
+    let error = round(&mut agent).await.expect_err("refused").to_string();
+    assert!(
+        error.contains("created_item_types")
+            && error.contains("\"Monster\"")
+            && error.contains("MPLTV"),
+        "{error}"
+    );
+    agent.close().await;
+
+    let anticheat =
+        world.anticheat_plugin("monster_item_types: \"M,D,U\", created_item_types: \"A,U\",");
+    let mut agent = world.agent("", &anticheat).await?;
+    let error = round(&mut agent).await.expect_err("refused").to_string();
+    assert!(error.contains("'U'") && error.contains("both"), "{error}");
+    agent.close().await;
+    world.close().await
+}

@@ -81,8 +81,13 @@ pub fn effect(command: &Command, creating: &[String]) -> Option<Effect> {
     if item.is_empty() {
         return None;
     }
-    let (amount, _) = split_word(rest);
-    let each = leading_int(amount);
+    // `@item`, `@item2`, `@itembound(2)` take the amount second; `@produce`
+    // (element second) and `@makeegg` make one.
+    let each = if command.name.starts_with("item") {
+        leading_int(split_word(rest).0)
+    } else {
+        1
+    };
     Some(Effect::Items {
         items: item
             .split(':')
@@ -172,6 +177,15 @@ mod tests {
             run("@item2 1201 3 1 0 0 0 0 0 0").map(|e| e.item_total()),
             Some(3)
         );
+        let more: Vec<String> = ["produce", "makeegg"].map(String::from).to_vec();
+        let produce = parse("@produce 1201 3 2").expect("command");
+        assert_eq!(
+            effect(&produce, &more).map(|e| e.item_total()),
+            Some(1),
+            "3 is the element"
+        );
+        let egg = parse("@makeegg 1002").expect("command");
+        assert_eq!(effect(&egg, &more).map(|e| e.item_total()), Some(1));
     }
 
     #[test]
