@@ -440,3 +440,51 @@ async fn its_rate_limit_is_honoured_and_named() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn check_health_reports_the_coordinator_and_the_actions_it_lacks() -> anyhow::Result<()> {
+    use p2pmon_aggregator::alerting::rules::AlertsConfig;
+    use p2pmon_aggregator::ops::health::{Outcome, coordinator_check};
+    let fake = FakeCoordinator::start(KEY).await?;
+    fake.register("p2p-1").await?;
+    let agg = TestAggregator::start_with(&config(&fake)).await?;
+    let alerts = |yaml: &str| -> anyhow::Result<AlertsConfig> {
+        let path = agg.dir.path().join("check-alerts.yml");
+        std::fs::write(&path, yaml)?;
+        AlertsConfig::load_or_empty(&path).map_err(|e| anyhow::anyhow!("{e:?}"))
+    };
+    // Quarantine only: what the reference coordinator supports.
+    let fine = coordinator_check(
+        &agg.config,
+        &alerts("actions:\n  quarantine: { enabled: true }\n")?,
+    )
+    .await;
+    assert_eq!(
+        fine,
+        Outcome::Ok("/health healthy, 1 hosts registered".to_string())
+    );
+    // Drain without a route of its own: named as unsupported.
+    let lacking = coordinator_check(
+        &agg.config,
+        &alerts("actions:\n  load_balance: { enabled: true }\n")?,
+    )
+    .await;
+    let Outcome::Failed(why) = lacking else {
+        anyhow::bail!("not a failure: {lacking:?}");
+    };
+    assert!(
+        why.contains(
+            "load_balance: the reference coordinator has no POST /api/v1/hosts/{host}/drain"
+        ),
+        "{why}"
+    );
+    // A wrong key is its 401, said plainly.
+    let mut wrong = agg.config.clone();
+    wrong.coordinator.token = "wrong".to_string();
+    let refused = coordinator_check(&wrong, &AlertsConfig::default()).await;
+    assert!(
+        matches!(&refused, Outcome::Failed(why) if why.contains("/api/v1/hosts/ answered 401")),
+        "{refused:?}"
+    );
+    Ok(())
+}

@@ -202,7 +202,7 @@ async fn settings_check(config: &AggregatorConfig) -> Outcome {
 
 /// The coordinator: its `/health`, its host list with our token, and the
 /// enabled automatic actions it has no route for.
-async fn coordinator_check(config: &AggregatorConfig, alerts: &AlertsConfig) -> Outcome {
+pub async fn coordinator_check(config: &AggregatorConfig, alerts: &AlertsConfig) -> Outcome {
     let unsupported: Vec<String> = alerts
         .actions
         .unsupported()
