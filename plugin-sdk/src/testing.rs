@@ -201,7 +201,8 @@ impl MockHost {
     }
 
     /// Processes running under `name`: one per pid, `memory_bytes` in all,
-    /// started an hour before the mock's clock. Names never set have none.
+    /// started an hour before the mock's clock (as set when this is called).
+    /// Names never set have none.
     pub fn process(&mut self, name: &str, pids: &[u32], memory_bytes: u64) -> &mut Self {
         let mut pids = pids.to_vec();
         pids.sort_unstable();
