@@ -26,7 +26,7 @@ use tokio::net::TcpStream;
 use p2pmon_common::yaml_config::Findings;
 
 /// The `limits:` section of aggregator.yml, one entry per listener.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
     #[serde(default)]
@@ -35,6 +35,29 @@ pub struct LimitsConfig {
     pub api: HttpLimits,
     #[serde(default)]
     pub websocket: WebSocketLimits,
+    /// Addresses `max_per_address` does not count: a TLS proxy in front of
+    /// a listener carries every client over its own address (the listener's
+    /// `max_connections` still applies to them).
+    #[serde(default = "default_proxies")]
+    pub proxies: Vec<IpAddr>,
+}
+
+fn default_proxies() -> Vec<IpAddr> {
+    vec![
+        IpAddr::from([127, 0, 0, 1]),
+        IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+    ]
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            ingest: HttpLimits::default(),
+            api: HttpLimits::default(),
+            websocket: WebSocketLimits::default(),
+            proxies: default_proxies(),
+        }
+    }
 }
 
 /// Limits of an HTTP listener (ingest, API).
@@ -167,6 +190,8 @@ pub struct ConnectionCounter {
     listener: &'static str,
     max: usize,
     max_per_address: usize,
+    /// Not held to `max_per_address` (see [`LimitsConfig::proxies`]).
+    proxies: Vec<IpAddr>,
     open: AtomicUsize,
     by_address: Mutex<HashMap<IpAddr, usize>>,
     /// Connections closed on accept for being over a cap.
@@ -174,11 +199,17 @@ pub struct ConnectionCounter {
 }
 
 impl ConnectionCounter {
-    pub fn new(listener: &'static str, max: usize, max_per_address: usize) -> Arc<Self> {
+    pub fn new(
+        listener: &'static str,
+        max: usize,
+        max_per_address: usize,
+        proxies: &[IpAddr],
+    ) -> Arc<Self> {
         Arc::new(Self {
             listener,
             max,
             max_per_address,
+            proxies: proxies.to_vec(),
             open: AtomicUsize::new(0),
             by_address: Mutex::new(HashMap::new()),
             refused_total: AtomicU64::new(0),
@@ -200,7 +231,8 @@ impl ConnectionCounter {
             return None;
         };
         let held = by_address.get(&address).copied().unwrap_or(0);
-        if held >= self.max_per_address || self.open.load(Ordering::Relaxed) >= self.max {
+        let over_address = held >= self.max_per_address && !self.proxies.contains(&address);
+        if over_address || self.open.load(Ordering::Relaxed) >= self.max {
             drop(by_address);
             let refused = self.refused_total.fetch_add(1, Ordering::Relaxed) + 1;
             // One line per thousand refusals: a flood must not flood the log.
@@ -417,7 +449,8 @@ mod tests {
 
     #[test]
     fn caps_per_address_and_in_all_and_places_given_back() {
-        let counter = ConnectionCounter::new("test", 3, 2);
+        let proxy: IpAddr = "127.0.0.1".parse().expect("address");
+        let counter = ConnectionCounter::new("test", 3, 2, &[proxy]);
         let a: IpAddr = "127.0.0.2".parse().expect("address");
         let b: IpAddr = "127.0.0.3".parse().expect("address");
         let a1 = counter.admit(a).expect("admitted");
@@ -432,5 +465,11 @@ mod tests {
             counter.admit(b).is_some(),
             "a place given back is free again"
         );
+
+        // A proxy is held to the listener's cap only.
+        let proxied = ConnectionCounter::new("test", 3, 1, &[proxy]);
+        let held: Vec<_> = (0..3).filter_map(|_| proxied.admit(proxy)).collect();
+        assert_eq!(held.len(), 3);
+        assert!(proxied.admit(proxy).is_none(), "the listener's cap");
     }
 }

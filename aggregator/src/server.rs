@@ -175,6 +175,7 @@ impl Server {
             "ingest",
             limits.ingest.max_connections,
             limits.ingest.max_per_address,
+            &limits.proxies,
         );
         let ingest_handle = axum_server::Handle::new();
         let service = ingest_app.into_make_service_with_connect_info::<SocketAddr>();
@@ -226,6 +227,7 @@ impl Server {
             "api",
             limits.api.max_connections,
             limits.api.max_per_address,
+            &limits.proxies,
         );
         let api_app =
             crate::api::router(shared.clone()).layer(axum::middleware::from_fn_with_state(
@@ -268,6 +270,7 @@ impl Server {
             // also bounds those still handshaking.
             config.websocket.max_clients.saturating_add(1024),
             limits.websocket.max_per_address,
+            &limits.proxies,
         );
         tasks.push(tokio::spawn(fanout::serve(
             ws_listener,

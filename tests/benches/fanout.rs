@@ -159,7 +159,7 @@ fn main() -> Result<()> {
     let mut agg = AggregatorProcess::configure(
         std::path::Path::new(env!("CARGO_BIN_EXE_p2pmon-test-aggregator")),
         dir.path(),
-        "websocket: {max_clients: 50000}\nlimits: {websocket: {max_per_address: 50000}}",
+        "websocket: {max_clients: 50000}",
     )?;
     let (token, credential) = {
         let mut conn = schema::open(&agg.config.store_path())?;
