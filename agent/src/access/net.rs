@@ -526,6 +526,32 @@ mod tests {
         responder.abort();
     }
 
+    #[tokio::test]
+    async fn the_first_packet_of_a_flow_is_not_a_round_trip() {
+        // A path whose first packet costs 60 ms of set-up (say, neighbour
+        // resolution after an outage), the rest nothing.
+        let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let address = socket.local_addr().expect("addr").to_string();
+        let responder = tokio::spawn(async move {
+            let mut buffer = [0u8; 64];
+            let mut first = true;
+            while let Ok((n, from)) = socket.recv_from(&mut buffer).await {
+                if std::mem::take(&mut first) {
+                    tokio::time::sleep(Duration::from_millis(60)).await;
+                }
+                let _ = socket.send_to(&buffer[..n], from).await;
+            }
+        });
+        let net = access(&["127.0.0.1:*"]);
+        let probes = net
+            .udp_echo(vec![address], 5, 5, 500, Duration::from_secs(2))
+            .await
+            .expect("probe");
+        assert_eq!((probes[0].sent, probes[0].received), (5, 5));
+        assert!(probes[0].max_ms < 30.0, "set-up counted: {:?}", probes[0]);
+        responder.abort();
+    }
+
     #[test]
     fn echo_plans_fit_their_budget() {
         let ms = Duration::from_millis;

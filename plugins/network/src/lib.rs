@@ -8,7 +8,8 @@
 //!   whether a port the peer's own services keep open (its map-server's)
 //!   accepts a TCP connection, so the aggregator can tell a stopped agent
 //!   (whose echo responder stops with it) from a host that is offline;
-//! - `bandwidth_usage` per interface and direction (bytes/s);
+//! - `bandwidth_usage` per interface and direction (bytes/s, over the time
+//!   since the plugin's last collect, so the rate covers its interval);
 //! - `connection_count` (established) and `connections_half_open` on the
 //!   map-server port, `new_connection_rate` (accepted per second),
 //!   `tcp_retransmit_rate` (percent of segments sent) and `network_error_rate`
@@ -42,7 +43,13 @@ pub struct NetworkPlugin {
     /// The probe error last reported: the same one is not repeated.
     probe_error: Option<String>,
     previous: Option<(u64, system::ProtocolStats)>,
+    /// Byte counters per interface at the last collect, for rates over the
+    /// plugin's own interval.
+    traffic: Option<(u64, Vec<InterfaceBytes>)>,
 }
+
+/// An interface's name and its received and sent byte counters.
+type InterfaceBytes = (String, u64, u64);
 
 struct Settings {
     tcp_targets: Vec<(String, String)>,
@@ -161,8 +168,8 @@ impl Plugin for NetworkPlugin {
             .field("error", error.clone().unwrap_or_default());
         }
         self.probe_error = error;
-        bandwidth(out)?;
         connections(settings, out)?;
+        self.bandwidth(out)?;
         self.counters(out)?;
         Ok(())
     }
@@ -232,21 +239,51 @@ fn probe_peers(settings: &Settings, out: &mut Collection) -> Option<String> {
     }
 }
 
-fn bandwidth(out: &mut Collection) -> Result<(), String> {
-    let request = system::Request {
-        networks: true,
-        ..system::Request::none()
-    };
-    let snap = system::snapshot(request)?;
-    for net in snap.networks.iter().filter(|n| n.interface != "lo") {
-        out.gauge("bandwidth_usage", net.rx_bytes_per_second)
+impl NetworkPlugin {
+    /// Bytes per second per interface and direction since this plugin's last
+    /// collect, so the rate covers its whole interval (the host's own rate
+    /// covers only its short refresh window; it is used for the first
+    /// collect, and when a counter went backwards: the interface was reset).
+    fn bandwidth(&mut self, out: &mut Collection) -> Result<(), String> {
+        let request = system::Request {
+            networks: true,
+            ..system::Request::none()
+        };
+        let snap = system::snapshot(request)?;
+        let at = host::now_ms()?;
+        let now: Vec<InterfaceBytes> = snap
+            .networks
+            .iter()
+            .filter(|n| n.interface != "lo")
+            .map(|n| (n.interface.clone(), n.rx_bytes, n.tx_bytes))
+            .collect();
+        let previous = self.traffic.replace((at, now));
+        let seconds = previous
+            .as_ref()
+            .map_or(0.0, |(then, _)| at.saturating_sub(*then) as f64 / 1000.0);
+        for net in snap.networks.iter().filter(|n| n.interface != "lo") {
+            let before = previous
+                .as_ref()
+                .and_then(|(_, all)| all.iter().find(|(name, ..)| *name == net.interface));
+            let rate = |now: u64, then: Option<u64>, fallback: f64| match then {
+                Some(then) if seconds > 0.0 && now >= then => (now - then) as f64 / seconds,
+                _ => fallback,
+            };
+            out.gauge(
+                "bandwidth_usage",
+                rate(net.rx_bytes, before.map(|b| b.1), net.rx_bytes_per_second),
+            )
             .tag("interface", net.interface.clone())
             .tag("direction", "rx");
-        out.gauge("bandwidth_usage", net.tx_bytes_per_second)
+            out.gauge(
+                "bandwidth_usage",
+                rate(net.tx_bytes, before.map(|b| b.2), net.tx_bytes_per_second),
+            )
             .tag("interface", net.interface.clone())
             .tag("direction", "tx");
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 fn connections(settings: &Settings, out: &mut Collection) -> Result<(), String> {
@@ -359,6 +396,36 @@ mod tests {
         );
         assert_eq!(peer_services(&peers, 0, Vec::new()), Vec::new());
         assert!(parse_peers("a=nohost").is_err());
+    }
+
+    #[test]
+    fn bandwidth_covers_the_whole_interval_between_collects() {
+        use p2pmon_plugin_sdk::testing::Harness;
+        let mut plugin = Harness::<NetworkPlugin>::new();
+        let rx = |out: &p2pmon_plugin_sdk::Collection| {
+            out.metrics_named("bandwidth_usage")
+                .find(|m| m.tag_value("direction") == Some("rx"))
+                .map(|m| m.value())
+        };
+        plugin.host().now_ms(1_000_000);
+        // First collect: the host's own rate.
+        let first = plugin.collect().expect("collect");
+        assert_eq!(rx(&first), Some(1_000_000.0));
+        // 10 s later, 50 MB more: 5 MB/s over the interval, whatever the
+        // host's short window says.
+        plugin
+            .host()
+            .now_ms(1_010_000)
+            .edit_snapshot(|s| s.networks[0].rx_bytes += 50_000_000);
+        let second = plugin.collect().expect("collect");
+        assert_eq!(rx(&second), Some(5_000_000.0));
+        // A counter that went backwards (interface reset): the host's rate.
+        plugin
+            .host()
+            .now_ms(1_020_000)
+            .edit_snapshot(|s| s.networks[0].rx_bytes = 10);
+        let third = plugin.collect().expect("collect");
+        assert_eq!(rx(&third), Some(1_000_000.0));
     }
 }
 
