@@ -78,7 +78,7 @@ $ca_line
 plugins:
   - name: system
     file: p2pmon_plugin_system.wasm
-    capabilities: [system, log]
+    capabilities: [system, clock, log]
     interval_ms: 5000
 YAML
   umask 022

@@ -145,7 +145,7 @@ $sql
 plugins:
   - name: system
     file: p2pmon_plugin_system.wasm
-    capabilities: [system, log]
+    capabilities: [system, clock, log]
     interval_ms: 2000
   - name: network
     file: p2pmon_plugin_network.wasm

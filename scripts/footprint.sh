@@ -60,7 +60,7 @@ aggregator:
   spool: { dir: $work/spool }"
 fi
 plugins="plugins:
-  - { name: system, file: p2pmon_plugin_system.wasm, capabilities: [system], interval_ms: 5000 }"
+  - { name: system, file: p2pmon_plugin_system.wasm, capabilities: [system, clock], interval_ms: 5000 }"
 workload="agent: system plugin every 5 s"
 if $game; then
   sim="target/release/p2pmon-hostsim --main-db p2pmon_footprint --logs-db p2pmon_footprint_log --log-file $work/log/map-msg_log.log"

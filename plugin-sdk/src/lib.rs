@@ -63,6 +63,7 @@ pub mod host;
 pub mod http;
 mod info;
 pub mod net;
+pub mod rates;
 pub mod sql;
 pub mod system;
 #[cfg(not(target_arch = "wasm32"))]

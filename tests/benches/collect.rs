@@ -32,7 +32,7 @@ fn collect(c: &mut Criterion) {
         let plugins = format!(
             r#"  - name: system
     file: p2pmon_plugin_system.wasm
-    capabilities: [system]
+    capabilities: [system, clock]
 {game}  - name: network
     file: p2pmon_plugin_network.wasm
     capabilities: [net, system, config, clock]

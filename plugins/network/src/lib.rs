@@ -32,6 +32,7 @@
 //! link shows as a target down or as loss, never as a crashed collect.
 
 use p2pmon_plugin_sdk::host::config_or;
+use p2pmon_plugin_sdk::rates::IntervalRates;
 use p2pmon_plugin_sdk::{
     Capability, Collection, MetricSpec, Plugin, PluginInfo, Severity, Unit, export_plugin, host,
     net, system,
@@ -45,12 +46,10 @@ pub struct NetworkPlugin {
     previous: Option<(u64, system::ProtocolStats)>,
     /// Byte counters per interface at the last collect, for rates over the
     /// plugin's own interval.
-    traffic: Option<(u64, Vec<InterfaceBytes>)>,
+    traffic: IntervalRates<(String, &'static str)>,
 }
 
 /// An interface's name and its received and sent byte counters.
-type InterfaceBytes = (String, u64, u64);
-
 struct Settings {
     tcp_targets: Vec<(String, String)>,
     peers: Vec<(String, String)>,
@@ -251,36 +250,27 @@ impl NetworkPlugin {
         };
         let snap = system::snapshot(request)?;
         let at = host::now_ms()?;
-        let now: Vec<InterfaceBytes> = snap
+        let nets: Vec<_> = snap
             .networks
             .iter()
             .filter(|n| n.interface != "lo")
-            .map(|n| (n.interface.clone(), n.rx_bytes, n.tx_bytes))
             .collect();
-        let previous = self.traffic.replace((at, now));
-        let seconds = previous
-            .as_ref()
-            .map_or(0.0, |(then, _)| at.saturating_sub(*then) as f64 / 1000.0);
-        for net in snap.networks.iter().filter(|n| n.interface != "lo") {
-            let before = previous
-                .as_ref()
-                .and_then(|(_, all)| all.iter().find(|(name, ..)| *name == net.interface));
-            let rate = |now: u64, then: Option<u64>, fallback: f64| match then {
-                Some(then) if seconds > 0.0 && now >= then => (now - then) as f64 / seconds,
-                _ => fallback,
-            };
-            out.gauge(
-                "bandwidth_usage",
-                rate(net.rx_bytes, before.map(|b| b.1), net.rx_bytes_per_second),
-            )
-            .tag("interface", net.interface.clone())
-            .tag("direction", "rx");
-            out.gauge(
-                "bandwidth_usage",
-                rate(net.tx_bytes, before.map(|b| b.2), net.tx_bytes_per_second),
-            )
-            .tag("interface", net.interface.clone())
-            .tag("direction", "tx");
+        let counters = nets.iter().flat_map(|n| {
+            [
+                ((n.interface.clone(), "rx"), n.rx_bytes),
+                ((n.interface.clone(), "tx"), n.tx_bytes),
+            ]
+        });
+        let rates = self.traffic.update(at, counters);
+        for (net, pair) in nets.iter().zip(rates.chunks(2)) {
+            for (((interface, direction), rate), fallback) in pair
+                .iter()
+                .zip([net.rx_bytes_per_second, net.tx_bytes_per_second])
+            {
+                out.gauge("bandwidth_usage", rate.unwrap_or(fallback))
+                    .tag("interface", interface.clone())
+                    .tag("direction", *direction);
+            }
         }
         Ok(())
     }

@@ -2,13 +2,18 @@
 //! disk_usage, network_io) plus swap, load, uptime and process count, all read
 //! through the agent's `system` capability.
 
+use p2pmon_plugin_sdk::rates::IntervalRates;
 use p2pmon_plugin_sdk::{
-    Capability, Collection, MetricSpec, Plugin, PluginInfo, Unit, export_plugin, system,
+    Capability, Collection, MetricSpec, Plugin, PluginInfo, Unit, export_plugin, host, system,
 };
 
-/// Stateless: the host computes rates over its own refresh window.
 #[derive(Default)]
-pub struct SystemPlugin;
+pub struct SystemPlugin {
+    /// Byte counters per interface and direction at the last collect, so
+    /// network_io covers the plugin's whole interval, not only the host's
+    /// short refresh window.
+    traffic: IntervalRates<(String, &'static str)>,
+}
 
 /// Share of `used` in `total` as a percentage; 0 when `total` is 0.
 fn percent(used: u64, total: u64) -> f64 {
@@ -45,6 +50,7 @@ impl Plugin for SystemPlugin {
                 MetricSpec::gauge("process_count", Unit::Count).describe("Processes on the host"),
             )
             .capability(Capability::System)
+            .capability(Capability::Clock)
             .interval_ms(5_000)
     }
 
@@ -67,13 +73,27 @@ impl Plugin for SystemPlugin {
                 .tag("mount", disk.mount_point.clone())
                 .tag("device", disk.device.clone());
         }
-        for net in &snap.networks {
-            out.gauge("network_io", net.rx_bytes_per_second)
-                .tag("interface", net.interface.clone())
-                .tag("direction", "rx");
-            out.gauge("network_io", net.tx_bytes_per_second)
-                .tag("interface", net.interface.clone())
-                .tag("direction", "tx");
+        // The clock is needed for rates over the plugin's own interval; without
+        // its grant the host's short-window rate is reported, as before.
+        let counters = snap.networks.iter().flat_map(|n| {
+            [
+                ((n.interface.clone(), "rx"), n.rx_bytes),
+                ((n.interface.clone(), "tx"), n.tx_bytes),
+            ]
+        });
+        let rates = match host::now_ms() {
+            Ok(now) => self.traffic.update(now, counters),
+            Err(_) => counters.map(|(key, _)| (key, None)).collect(),
+        };
+        for (net, pair) in snap.networks.iter().zip(rates.chunks(2)) {
+            for (((interface, direction), rate), fallback) in pair
+                .iter()
+                .zip([net.rx_bytes_per_second, net.tx_bytes_per_second])
+            {
+                out.gauge("network_io", rate.unwrap_or(fallback))
+                    .tag("interface", interface.clone())
+                    .tag("direction", *direction);
+            }
             out.counter("network_errors", (net.rx_errors + net.tx_errors) as f64)
                 .tag("interface", net.interface.clone());
         }

@@ -24,7 +24,7 @@ fn reports_the_mock_machine() {
         .find(|m| m.tag_value("direction") == Some("rx"))
         .expect("rx");
     assert_eq!((rx.tag_value("interface"), rx.value()), (Some("eth0"), 1e6));
-    assert_eq!(plugin.host().calls(), &["system.snapshot"]);
+    assert_eq!(plugin.host().calls(), &["system.snapshot", "host.now-ms"]);
     assert_eq!(
         plugin.info().metric_spec("network_io").map(|m| m.unit()),
         Some(Unit::BytesPerSecond)
@@ -45,4 +45,27 @@ fn an_empty_machine_divides_by_nothing() {
     plugin.host().deny(Capability::System);
     let error = plugin.collect().expect_err("denied");
     assert_eq!(error, "capability `system` not granted");
+}
+
+#[test]
+fn network_io_covers_the_whole_interval_between_collects() {
+    let mut plugin = Harness::<SystemPlugin>::new();
+    let rx = |out: &p2pmon_plugin_sdk::Collection| {
+        out.metrics_named("network_io")
+            .find(|m| m.tag_value("direction") == Some("rx"))
+            .map(|m| m.value())
+    };
+    plugin.host().now_ms(1_000_000);
+    // First collect: the host's own short-window rate.
+    assert_eq!(rx(&plugin.collect().expect("collect")), Some(1e6));
+    // 10 s later, 30 MB more: 3 MB/s over the interval, whatever the host's
+    // short window says.
+    plugin
+        .host()
+        .now_ms(1_010_000)
+        .edit_snapshot(|s| s.networks[0].rx_bytes += 30_000_000);
+    assert_eq!(rx(&plugin.collect().expect("collect")), Some(3e6));
+    // Without the clock grant: the host's rate, as before.
+    plugin.host().deny(Capability::Clock);
+    assert_eq!(rx(&plugin.collect().expect("collect")), Some(1e6));
 }
