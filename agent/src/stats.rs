@@ -25,6 +25,8 @@ pub struct PluginStats {
     pub denied: AtomicU64,
     /// Metrics and events dropped by output validation.
     pub rejected: AtomicU64,
+    /// `host.log` lines dropped over the per-call log budget.
+    pub log_dropped: AtomicU64,
     pub last_duration_us: AtomicU64,
     pub memory_bytes: AtomicU64,
     /// Crashed too often: stopped for a cool-down (see the supervisor).
@@ -61,7 +63,7 @@ impl PluginStats {
     /// The stats as records tagged with the plugin's name.
     pub fn to_records(&self, plugin: &str, timestamp_ms: u64) -> Vec<Record> {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed) as f64;
-        let rows: [(&str, f64, &str, MetricKind); 14] = [
+        let rows: [(&str, f64, &str, MetricKind); 15] = [
             (
                 "agent_plugin_calls",
                 load(&self.calls),
@@ -113,6 +115,12 @@ impl PluginStats {
             (
                 "agent_plugin_rejected_items",
                 load(&self.rejected),
+                "count",
+                MetricKind::Counter,
+            ),
+            (
+                "agent_plugin_log_dropped",
+                load(&self.log_dropped),
                 "count",
                 MetricKind::Counter,
             ),

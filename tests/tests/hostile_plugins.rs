@@ -101,3 +101,72 @@ plugins:
     }
     Ok(())
 }
+
+/// A plugin logging 15,000 lines of 8,000 bytes per call, and one making
+/// 5,000 refused reads per call: the log gets at most the per-call budget
+/// of the first and one warning for the second; both are counted; a steady
+/// plugin keeps its schedule.
+#[test]
+fn log_and_denial_floods_are_budgeted_and_counted() -> anyhow::Result<()> {
+    let dir = hostile_dir()?;
+    let granted = dir.path().join("granted");
+    std::fs::create_dir(&granted)?;
+    let config = dir.config(&format!(
+        r#"
+plugins_dir: plugins
+collection: {{ flush_interval_ms: 200, jitter_percent: 0 }}
+plugins:
+  - {{ name: logger, file: hostile.wasm, capabilities: [config, log], interval_ms: 500, time_ms: 3000, config: {{ mode: log-flood, lines: 15000, bytes: 8000 }} }}
+  - {{ name: denier, file: hostile.wasm, capabilities: [config, file], grants: {{ files: ["{}"] }}, interval_ms: 500, time_ms: 3000, config: {{ mode: deny-loop, count: 5000, path: /etc/passwd }} }}
+  - {{ name: steady, file: hostile.wasm, capabilities: [config], interval_ms: 100, config: {{ mode: ok }} }}
+"#,
+        granted.display()
+    ))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (batches, logs) = p2pmon_tests::with_captured_logs(|| {
+        runtime.block_on(run_agent_for(config, Duration::from_millis(2600)))
+    });
+    let batches = batches?;
+    let calls = |plugin: &str| call_times(&batches, plugin).len() as u64;
+    let (logger_calls, denier_calls) = (calls("logger"), calls("denier"));
+    assert!(
+        logger_calls >= 3 && denier_calls >= 3,
+        "{logger_calls} {denier_calls}"
+    );
+    let logged_lines = logs.lines().filter(|l| l.contains("xxxxxxxx")).count() as u64;
+    let logged_bytes = logs.len() as u64;
+    // At most 100 lines (or 64 KiB) per call.
+    assert!(
+        logged_lines <= (logger_calls + 1) * 100,
+        "{logged_lines} plugin lines logged in {logger_calls} calls"
+    );
+    let dropped =
+        p2pmon_tests::self_metric(&batches, "agent_plugin_log_dropped", "logger").unwrap_or(0.0);
+    assert!(
+        dropped >= 14_000.0 * logger_calls as f64 - 1.0,
+        "dropped {dropped}"
+    );
+    let warnings = logs
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("Plugin refused"))
+        .count();
+    assert_eq!(warnings, 1, "refusals logged at warn");
+    let denied =
+        p2pmon_tests::self_metric(&batches, "agent_plugin_denied_calls", "denier").unwrap_or(0.0);
+    assert!(
+        denied >= 5000.0 * denier_calls as f64 - 1.0,
+        "denied {denied}"
+    );
+    let steady = call_times(&batches, "steady");
+    assert!(
+        steady.len() >= 18,
+        "steady plugin ran {} times",
+        steady.len()
+    );
+    eprintln!(
+        "log flood: {logger_calls} calls of 15,000 x 8,000 B: {logged_lines} lines logged, {dropped} dropped, {logged_bytes} bytes of log in all; denial flood: {denier_calls} calls of 5,000: {warnings} warning, {denied} counted"
+    );
+    Ok(())
+}

@@ -17,6 +17,15 @@ use p2pmon_common::rules::truncate;
 
 /// Longest string a plugin may hand to a host function (log lines, keys).
 const MAX_HOST_STRING: usize = 8 * 1024;
+/// `host.log` lines one call may write; the rest are dropped and counted
+/// (`agent_plugin_log_dropped`). A plugin logging in a loop wrote 507 MB in
+/// 10 s without it.
+pub const LOG_LINES_PER_CALL: u32 = 100;
+/// `host.log` bytes one call may write.
+pub const LOG_BYTES_PER_CALL: usize = 64 * 1024;
+/// Distinct scope refusals logged at warn per instance; the rest are
+/// counted (`agent_plugin_denied_calls`) and logged at debug.
+const MAX_SCOPE_WARNINGS: usize = 8;
 
 /// Everything a plugin instance's `Store` holds.
 pub struct PluginState {
@@ -34,6 +43,11 @@ pub struct PluginState {
     pub deadline: Option<Instant>,
     /// Capabilities already reported as missing, to log each once at warn.
     denied_logged: BTreeSet<Capability>,
+    /// Scope refusals already logged at warn (at most [`MAX_SCOPE_WARNINGS`]).
+    scope_logged: BTreeSet<String>,
+    /// What this call has logged: the call's deadline (a new deadline is a
+    /// new call), lines, bytes, and whether the drop was announced.
+    log_spent: (Option<Instant>, u32, usize, bool),
 }
 
 impl PluginState {
@@ -57,6 +71,8 @@ impl PluginState {
             panic_message: None,
             deadline: None,
             denied_logged: BTreeSet::new(),
+            scope_logged: BTreeSet::new(),
+            log_spent: (None, 0, 0, false),
         }
     }
 
@@ -88,13 +104,44 @@ impl PluginState {
             .unwrap_or(Duration::from_secs(5))
     }
 
-    /// Count and log a scope refusal (the capability was granted, the target not).
-    fn scope_denied(&self, error: types::HostError) -> types::HostError {
+    /// Count and log a scope refusal (the capability was granted, the
+    /// target not): each distinct refusal once at warn, up to
+    /// [`MAX_SCOPE_WARNINGS`] per instance; every one is counted.
+    fn scope_denied(&mut self, error: types::HostError) -> types::HostError {
         if let types::HostError::Denied(what) = &error {
             self.stats.record_denied();
-            tracing::warn!(plugin = %self.name, "Plugin refused: {what}.");
+            let key = truncate(what.clone(), 256);
+            if self.scope_logged.len() < MAX_SCOPE_WARNINGS && self.scope_logged.insert(key) {
+                tracing::warn!(plugin = %self.name, "Plugin refused: {what} (the same refusal again is counted in agent_plugin_denied_calls, not logged).");
+            } else {
+                tracing::debug!(plugin = %self.name, "Plugin refused again: {what}.");
+            }
         }
         error
+    }
+
+    /// Whether this call may still log `bytes`; counts a line refused.
+    fn log_allowed(&mut self, bytes: usize) -> bool {
+        if self.log_spent.0 != self.deadline {
+            self.log_spent = (self.deadline, 0, 0, false);
+        }
+        let (_, lines, spent, announced) = &mut self.log_spent;
+        if *lines < LOG_LINES_PER_CALL && *spent + bytes <= LOG_BYTES_PER_CALL {
+            *lines += 1;
+            *spent += bytes;
+            return true;
+        }
+        self.stats
+            .log_dropped
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if !*announced {
+            *announced = true;
+            tracing::warn!(
+                plugin = %self.name,
+                "Plugin logged over {LOG_LINES_PER_CALL} lines or {LOG_BYTES_PER_CALL} bytes in one call; the rest of this call's lines are dropped (counted in agent_plugin_log_dropped)."
+            );
+        }
+        false
     }
 }
 
@@ -115,6 +162,11 @@ impl host::Host for PluginState {
     fn log(&mut self, level: host::LogLevel, message: String) -> Result<(), types::HostError> {
         self.require(Capability::Log, "host.log")?;
         check_length("log message", &message)?;
+        // Over the budget the line is dropped, not failed: logging must not
+        // change what a plugin's collect does.
+        if !self.log_allowed(message.len()) {
+            return Ok(());
+        }
         let plugin = &*self.name;
         match level {
             host::LogLevel::Trace => tracing::trace!(plugin, "{message}"),
@@ -315,32 +367,59 @@ pub struct MemoryLimitExceeded {
     pub requested: usize,
 }
 
-/// Caps a plugin's linear memory and tables, and remembers the peak.
+/// Caps what a plugin's store makes the host hold, linear memory and table
+/// elements together, and remembers the peak. Tables live in host memory
+/// (a slot per element), so a plugin declaring many large tables would
+/// otherwise take tens of MB past a 2 MB limit unseen.
 pub struct MemoryGuard {
     limit: usize,
-    current: usize,
+    /// Bytes of linear memory, over all memories.
+    linear: usize,
+    /// Elements, over all tables.
+    table_elements: usize,
     peak: usize,
 }
 
-/// Table elements a plugin may have; generous for Rust, small for the host.
+/// Elements one table may have; generous for Rust, small for the host.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
+/// Host bytes charged per table element: wasmtime keeps a pointer-sized
+/// slot for each, plus lazy-init bookkeeping; 16 is above both.
+const TABLE_ELEMENT_BYTES: usize = 16;
 
 impl MemoryGuard {
     pub fn new(limit: usize) -> Self {
         Self {
             limit,
-            current: 0,
+            linear: 0,
+            table_elements: 0,
             peak: 0,
         }
     }
 
-    /// Bytes of linear memory the plugin currently has.
+    /// Bytes the plugin's store holds now: linear memory plus tables.
     pub fn current(&self) -> usize {
-        self.current
+        self.linear
+            .saturating_add(self.table_elements.saturating_mul(TABLE_ELEMENT_BYTES))
     }
 
     pub fn peak(&self) -> usize {
         self.peak
+    }
+
+    /// Accept `linear` bytes and `table_elements` elements, or refuse them
+    /// as over the limit.
+    fn admit(&mut self, linear: usize, table_elements: usize) -> wasmtime::Result<bool> {
+        let total = linear.saturating_add(table_elements.saturating_mul(TABLE_ELEMENT_BYTES));
+        if total > self.limit {
+            return Err(wasmtime::Error::new(MemoryLimitExceeded {
+                limit: self.limit,
+                requested: total,
+            }));
+        }
+        self.linear = linear;
+        self.table_elements = table_elements;
+        self.peak = self.peak.max(total);
+        Ok(true)
     }
 }
 
@@ -352,25 +431,25 @@ impl ResourceLimiter for MemoryGuard {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         // Sum over all memories: a component may hold more than one.
-        let total = self.current.saturating_sub(current).saturating_add(desired);
-        if total > self.limit {
-            return Err(wasmtime::Error::new(MemoryLimitExceeded {
-                limit: self.limit,
-                requested: total,
-            }));
-        }
-        self.current = total;
-        self.peak = self.peak.max(total);
-        Ok(true)
+        let linear = self.linear.saturating_sub(current).saturating_add(desired);
+        self.admit(linear, self.table_elements)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        if desired > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        // Summed over all tables, charged against the same limit.
+        let elements = self
+            .table_elements
+            .saturating_sub(current)
+            .saturating_add(desired);
+        self.admit(self.linear, elements)
     }
 
     fn instances(&self) -> usize {
@@ -383,5 +462,42 @@ impl ResourceLimiter for MemoryGuard {
 
     fn memories(&self) -> usize {
         16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A core module with `tables` tables of `elements` each and one page
+    /// of memory, instantiated under a guard of `limit` bytes.
+    fn instantiate(tables: usize, elements: usize, limit: usize) -> (wasmtime::Result<()>, usize) {
+        let engine = wasmtime::Engine::default();
+        let declared: String = (0..tables)
+            .map(|_| format!("(table {elements} funcref)"))
+            .collect();
+        let module = wasmtime::Module::new(&engine, format!("(module (memory 1) {declared})"))
+            .expect("module");
+        let mut store = wasmtime::Store::new(&engine, MemoryGuard::new(limit));
+        store.limiter(|guard| guard);
+        let result = wasmtime::Instance::new(&mut store, &module, &[]).map(|_| ());
+        let held = store.data().current();
+        (result, held)
+    }
+
+    #[test]
+    fn table_elements_count_against_the_memory_limit() {
+        // The attack: 56 tables of 100,000 elements under `memory_mb: 2`.
+        let (result, held) = instantiate(56, 100_000, 2 << 20);
+        let error = result.expect_err("56 x 100k table elements fit in 2 MiB");
+        assert!(
+            error.downcast_ref::<MemoryLimitExceeded>().is_some(),
+            "{error:?}"
+        );
+        assert!(held <= 2 << 20, "held {held} bytes");
+        // What a plugin really has (one small table) fits, and is counted.
+        let (result, held) = instantiate(1, 1000, 2 << 20);
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(held, 65_536 + 1000 * TABLE_ELEMENT_BYTES);
     }
 }
