@@ -979,10 +979,16 @@ struct AlertUpdate {
     status: String,
     #[serde(default)]
     resolution_notes: Option<String>,
+    /// Who made the change (FluxCP sends its admin's name); kept on the alert
+    /// as `acknowledged_by` or `resolved_by`.
+    #[serde(default)]
+    author: Option<String>,
 }
 
 /// Longest resolution note kept.
 const MAX_NOTES: usize = 4000;
+/// Longest author name kept.
+const MAX_AUTHOR: usize = 100;
 
 async fn update_alert(
     State(shared): State<Arc<Shared>>,
@@ -1006,9 +1012,21 @@ async fn update_alert(
             "resolution_notes is at most {MAX_NOTES} characters"
         )));
     }
+    let author = update
+        .author
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty());
+    if author
+        .as_deref()
+        .is_some_and(|a| !p2pmon_common::rules::is_clean_value(a, MAX_AUTHOR))
+    {
+        return Err(bad(format!(
+            "author is at most {MAX_AUTHOR} bytes, without control or bidirectional characters"
+        )));
+    }
     match shared
         .alerting
-        .update(id, status, update.resolution_notes)
+        .update(id, status, update.resolution_notes, author)
         .await
     {
         Ok(alert) => Ok(Json(serde_json::json!({ "alert": alert }))),

@@ -241,6 +241,8 @@ fn test_notifications(config: &AggregatorConfig) -> ExitCode {
             updated_ms: now,
             resolved_ms: None,
             resolution_notes: None,
+            acknowledged_by: None,
+            resolved_by: None,
         },
     };
     let runtime = match tokio::runtime::Runtime::new() {

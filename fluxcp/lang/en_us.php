@@ -74,6 +74,7 @@ return array(
     'P2PColSince'       => 'Since',
     'P2PColStarted'     => 'Started',
     'P2PColResolved'    => 'Resolved',
+    'P2PBy'             => 'by %s',
     'P2PColNotes'       => 'Notes',
     'P2PColFrom'        => 'From',
     'P2PColTo'          => 'To',

@@ -66,6 +66,7 @@ return array(
     'P2PColSince'       => 'Desde',
     'P2PColStarted'     => 'Inicio',
     'P2PColResolved'    => 'Resuelta',
+    'P2PBy'             => 'por %s',
     'P2PColNotes'       => 'Notas',
     'P2PColFrom'        => 'Desde',
     'P2PColTo'          => 'Hacia',

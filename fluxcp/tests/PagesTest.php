@@ -137,7 +137,10 @@ class PagesTest extends TestCase
         $csrf = P2PMonitor_Csrf::token();
         $html = p2p_page('alerts', array(), array('do' => 'acknowledge', 'id' => $alert['id'], 'csrf' => $csrf));
         $this->assertStringContainsString(Flux::message('P2PDone_acknowledge'), $html);
-        $this->assertSame('acknowledged', $client->activeAlerts()['alerts'][0]['status']);
+        $acked = $client->activeAlerts()['alerts'][0];
+        $this->assertSame('acknowledged', $acked['status']);
+        $this->assertSame('admin', $acked['acknowledged_by'], 'the logged-in admin is the author');
+        $this->assertStringContainsString('<span data-p2p-by>by admin</span>', p2p_page('alerts'));
     }
 
     public function testOneAdminMenuEntryAndASubMenuBetweenThePages()

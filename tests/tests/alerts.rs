@@ -145,12 +145,26 @@ async fn security_events_raise_one_alert_per_host_until_an_admin_resolves_it() -
     assert_eq!(alerts[0]["labels"]["account_id"], "2000002");
     let id = alerts[0]["id"].as_i64().expect("id");
 
-    let response = reqwest::Client::new()
-        .patch(agg.api_url(&format!("/api/v1/alerts/{id}"))?)
-        .bearer_auth(&agg.api_token)
-        .json(&json!({"status": "resolved", "resolution_notes": "account 2000002 banned"}))
-        .send()
-        .await?;
+    let url = agg.api_url(&format!("/api/v1/alerts/{id}"))?;
+    let patch = |body: serde_json::Value| {
+        reqwest::Client::new()
+            .patch(url.clone())
+            .bearer_auth(&agg.api_token)
+            .json(&body)
+            .send()
+    };
+    // An author that would forge a line in a log or a page is refused.
+    let forged =
+        patch(json!({"status": "acknowledged", "author": "gm\nERROR Host revoked"})).await?;
+    assert_eq!(forged.status(), reqwest::StatusCode::BAD_REQUEST);
+    let acked = patch(json!({"status": "acknowledged", "author": "gm_alice"})).await?;
+    assert_eq!(acked.status(), reqwest::StatusCode::OK);
+    let response = patch(json!({
+        "status": "resolved",
+        "resolution_notes": "account 2000002 banned",
+        "author": "gm_bob"
+    }))
+    .await?;
     assert_eq!(response.status(), reqwest::StatusCode::OK);
 
     // The next one is a new alert.
@@ -168,6 +182,9 @@ async fn security_events_raise_one_alert_per_host_until_an_admin_resolves_it() -
         all["alerts"][1]["resolution_notes"],
         "account 2000002 banned"
     );
+    assert_eq!(all["alerts"][1]["acknowledged_by"], "gm_alice");
+    assert_eq!(all["alerts"][1]["resolved_by"], "gm_bob");
+    assert_eq!(all["alerts"][0]["resolved_by"], serde_json::Value::Null);
     Ok(())
 }
 

@@ -55,6 +55,10 @@ pub struct Alert {
     pub updated_ms: i64,
     pub resolved_ms: Option<i64>,
     pub resolution_notes: Option<String>,
+    /// Who acknowledged it, as the client said (FluxCP sends its admin's name).
+    pub acknowledged_by: Option<String>,
+    /// Who resolved it by hand; `None` when it resolved by itself.
+    pub resolved_by: Option<String>,
 }
 
 /// What happened to an alert, for history and notifications.
@@ -100,6 +104,8 @@ impl Alert {
             updated_ms: at_ms,
             resolved_ms: None,
             resolution_notes: None,
+            acknowledged_by: None,
+            resolved_by: None,
         }
     }
 }
@@ -643,6 +649,7 @@ impl Engine {
         id: i64,
         status: Status,
         notes: Option<String>,
+        author: Option<String>,
         now_ms: i64,
     ) -> Option<Transition> {
         let alert = self.open.get_mut(&id)?;
@@ -654,6 +661,7 @@ impl Engine {
             Status::Firing => None,
             Status::Acknowledged => {
                 alert.status = Status::Acknowledged;
+                alert.acknowledged_by = author;
                 Some(Transition {
                     change: Change::Acknowledged,
                     alert: alert.clone(),
@@ -663,6 +671,7 @@ impl Engine {
                 let mut alert = self.open.remove(&id)?;
                 alert.status = Status::Resolved;
                 alert.resolved_ms = Some(now_ms);
+                alert.resolved_by = author;
                 self.open_events.retain(|_, open| *open != id);
                 for state in self.series.values_mut().filter(|s| s.open == Some(id)) {
                     state.open = None;
@@ -883,14 +892,36 @@ mod tests {
         let mut e = engine(SEED_CPU);
         feed(&mut e, &[(0, 95.0), (300, 95.0)]);
         let id = e.open_alerts().next().map(|a| a.id).expect("open");
-        let ack = e.update(id, Status::Acknowledged, None, 0).expect("ack");
+        let ack = e
+            .update(
+                id,
+                Status::Acknowledged,
+                None,
+                Some("gm_alice".to_string()),
+                0,
+            )
+            .expect("ack");
         assert_eq!(ack.alert.status, Status::Acknowledged);
+        assert_eq!(ack.alert.acknowledged_by.as_deref(), Some("gm_alice"));
         let done = e
-            .update(id, Status::Resolved, Some("fan replaced".to_string()), 0)
+            .update(
+                id,
+                Status::Resolved,
+                Some("fan replaced".to_string()),
+                Some("gm_bob".to_string()),
+                0,
+            )
             .expect("resolve");
         assert_eq!(done.alert.resolution_notes.as_deref(), Some("fan replaced"));
+        assert_eq!(
+            (
+                done.alert.acknowledged_by.as_deref(),
+                done.alert.resolved_by.as_deref()
+            ),
+            (Some("gm_alice"), Some("gm_bob"))
+        );
         assert!(
-            e.update(id, Status::Resolved, None, 0).is_none(),
+            e.update(id, Status::Resolved, None, None, 0).is_none(),
             "not open any more"
         );
         assert!(feed(&mut e, &[(310, 95.0), (600, 95.0)]).is_empty());

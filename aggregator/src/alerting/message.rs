@@ -272,6 +272,8 @@ mod tests {
                 updated_ms: 0,
                 resolved_ms: None,
                 resolution_notes: None,
+                acknowledged_by: None,
+                resolved_by: None,
             },
         }
     }

@@ -234,6 +234,7 @@ impl Alerting {
         id: i64,
         status: Status,
         notes: Option<String>,
+        author: Option<String>,
     ) -> Result<Alert, UpdateError> {
         if status == Status::Firing {
             return Err(UpdateError::BadStatus);
@@ -244,7 +245,7 @@ impl Alerting {
                 .lock()
                 .map_err(|_| StoreError::Write("alert engine poisoned".to_string()))?;
             engine
-                .update(id, status, notes, crate::state::now_ms())
+                .update(id, status, notes, author, crate::state::now_ms())
                 .ok_or(UpdateError::NotOpen(id))?
         };
         let alert = transition.alert.clone();
@@ -544,12 +545,14 @@ fn save(conn: &mut Connection, transition: &Transition) -> Result<(), StoreError
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     tx.execute(
         "INSERT INTO alerts (id, rule, type, host_id, labels, severity, status, value, threshold, message,
-                             count, started_ms, updated_ms, resolved_ms, resolution_notes)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                             count, started_ms, updated_ms, resolved_ms, resolution_notes,
+                             acknowledged_by, resolved_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
          ON CONFLICT (id) DO UPDATE SET labels = excluded.labels, severity = excluded.severity,
              status = excluded.status, value = excluded.value, threshold = excluded.threshold,
              message = excluded.message, count = excluded.count, updated_ms = excluded.updated_ms,
-             resolved_ms = excluded.resolved_ms, resolution_notes = excluded.resolution_notes",
+             resolved_ms = excluded.resolved_ms, resolution_notes = excluded.resolution_notes,
+             acknowledged_by = excluded.acknowledged_by, resolved_by = excluded.resolved_by",
         params![
             alert.id,
             alert.rule,
@@ -566,6 +569,8 @@ fn save(conn: &mut Connection, transition: &Transition) -> Result<(), StoreError
             alert.updated_ms,
             alert.resolved_ms,
             alert.resolution_notes,
+            alert.acknowledged_by,
+            alert.resolved_by,
         ],
     )?;
     tx.execute(
@@ -590,7 +595,7 @@ fn parse<T: serde::de::DeserializeOwned>(text: String) -> Option<T> {
 
 const COLUMNS: &str =
     "id, rule, type, host_id, labels, severity, status, value, threshold, message, count,
-                       started_ms, updated_ms, resolved_ms, resolution_notes";
+                       started_ms, updated_ms, resolved_ms, resolution_notes, acknowledged_by, resolved_by";
 
 fn row_to_alert(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Alert>> {
     let severity: String = r.get(5)?;
@@ -624,6 +629,8 @@ fn row_to_alert(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Alert>> {
         updated_ms: r.get(12)?,
         resolved_ms: r.get(13)?,
         resolution_notes: r.get(14)?,
+        acknowledged_by: r.get(15)?,
+        resolved_by: r.get(16)?,
     }))
 }
 

@@ -119,7 +119,9 @@ CREATE TABLE IF NOT EXISTS alerts (
     started_ms       INTEGER NOT NULL,
     updated_ms       INTEGER NOT NULL,
     resolved_ms      INTEGER,
-    resolution_notes TEXT
+    resolution_notes TEXT,
+    acknowledged_by  TEXT,
+    resolved_by      TEXT
 );
 CREATE INDEX IF NOT EXISTS alerts_by_status ON alerts (status, id);
 CREATE TABLE IF NOT EXISTS alert_history (
@@ -174,6 +176,7 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     })?;
     configure(&conn)?;
     conn.execute_batch(SCHEMA)?;
+    add_missing_columns(&conn)?;
     let version: Option<i64> = conn
         .query_row(
             "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -197,6 +200,27 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
         Some(_) => {}
     }
     Ok(conn)
+}
+
+/// Columns added to schema 1 after stores were written with it: added to an
+/// older store in place (nullable, so every row it holds stays as it was).
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("alerts", "acknowledged_by", "TEXT"),
+    ("alerts", "resolved_by", "TEXT"),
+];
+
+fn add_missing_columns(conn: &Connection) -> Result<(), StoreError> {
+    for (table, column, kind) in ADDED_COLUMNS {
+        let present: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
+            [table, column],
+            |row| row.get(0),
+        )?;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+        }
+    }
+    Ok(())
 }
 
 /// A read-only connection to an existing store.
@@ -252,4 +276,41 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "cache_size", -65_536)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::open;
+
+    #[test]
+    fn an_older_store_gets_the_added_columns_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("store.db");
+        {
+            // The alerts table as schema 1 first wrote it.
+            let conn = rusqlite::Connection::open(&path).expect("open");
+            conn.execute_batch(
+                "CREATE TABLE alerts (id INTEGER PRIMARY KEY, rule TEXT NOT NULL, type TEXT NOT NULL,
+                     host_id TEXT NOT NULL, labels TEXT NOT NULL, severity TEXT NOT NULL,
+                     status TEXT NOT NULL, value REAL NOT NULL, threshold REAL, message TEXT NOT NULL,
+                     count INTEGER NOT NULL, started_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,
+                     resolved_ms INTEGER, resolution_notes TEXT);
+                 INSERT INTO alerts VALUES (7, 'cpu_usage', 'performance', 'host-a', '{}', 'critical',
+                     'resolved', 97.0, 90.0, 'CPU', 1, 1, 2, 2, 'fan replaced');",
+            )
+            .expect("old schema");
+        }
+        let conn = open(&path).expect("migrated");
+        let row: (String, Option<String>, Option<String>) = conn
+            .query_row(
+                "SELECT resolution_notes, acknowledged_by, resolved_by FROM alerts WHERE id = 7",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .expect("row kept");
+        assert_eq!(row, ("fan replaced".to_string(), None, None));
+        drop(conn);
+        // Opening again finds the columns there and adds nothing.
+        open(&path).expect("reopened");
+    }
 }

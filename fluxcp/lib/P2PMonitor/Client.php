@@ -102,12 +102,15 @@ class P2PMonitor_Client
         return $this->get('/api/v1/alerts', $query);
     }
 
-    /** Acknowledge or resolve an alert. */
-    public function updateAlert($id, $status, $notes = null)
+    /** Acknowledge or resolve an alert; $author is kept as acknowledged_by or resolved_by. */
+    public function updateAlert($id, $status, $notes = null, $author = null)
     {
         $body = array('status' => $status);
         if ($notes !== null && $notes !== '') {
             $body['resolution_notes'] = $notes;
+        }
+        if ($author !== null && $author !== '') {
+            $body['author'] = $author;
         }
         return $this->patch('/api/v1/alerts/' . (int) $id, $body);
     }

@@ -18,9 +18,9 @@ if (count($_POST) > 0) {
             $who = P2PMonitor_Addon::currentUser($session);
             switch ($do) {
                 case 'acknowledge':
-                    return $client->updateAlert((int) $params->get('id'), 'acknowledged');
+                    return $client->updateAlert((int) $params->get('id'), 'acknowledged', null, $who);
                 case 'resolve':
-                    return $client->updateAlert((int) $params->get('id'), 'resolved', (string) $params->get('notes'));
+                    return $client->updateAlert((int) $params->get('id'), 'resolved', (string) $params->get('notes'), $who);
                 case 'silence':
                     $minutes = max(1, min(30 * 24 * 60, (int) $params->get('minutes')));
                     $host = trim((string) $params->get('host'));

@@ -9,7 +9,7 @@
     <td><a href="<?php echo $this->url('p2p', 'host', array('id' => $alert['host'])) ?>"><?php echo P2PMonitor_View::h($alert['host']) ?></a></td>
     <td><?php echo P2PMonitor_View::number($alert['value'], 2) ?></td>
     <td><?php echo P2PMonitor_View::h($alert['message']) ?></td>
-    <td><?php echo P2PMonitor_View::h($alert['status']) ?></td>
+    <td><?php echo P2PMonitor_View::h($alert['status']) ?><?php if (!empty($alert['acknowledged_by'])): ?> <span data-p2p-by><?php echo P2PMonitor_View::t('P2PBy', $alert['acknowledged_by']) ?></span><?php endif ?></td>
     <td><?php echo P2PMonitor_View::h(P2PMonitor_View::ago($alert['started_ms'])) ?></td>
     <td>
       <form method="post" action="<?php echo $this->url('p2p', 'alerts') ?>">

@@ -12,7 +12,7 @@
   <tr><td><?php echo P2PMonitor_View::h($alert['severity']) ?></td><td><?php echo P2PMonitor_View::h($alert['rule']) ?></td>
       <td><?php echo P2PMonitor_View::h($alert['host']) ?></td><td><?php echo P2PMonitor_View::number($alert['value'], 2) ?></td>
       <td><?php echo P2PMonitor_View::h(P2PMonitor_View::when($alert['started_ms'])) ?></td>
-      <td><?php echo P2PMonitor_View::h(P2PMonitor_View::ago($alert['resolved_ms'])) ?></td>
+      <td><?php echo P2PMonitor_View::h(P2PMonitor_View::ago($alert['resolved_ms'])) ?><?php if (!empty($alert['resolved_by'])): ?> <span data-p2p-by><?php echo P2PMonitor_View::t('P2PBy', $alert['resolved_by']) ?></span><?php endif ?></td>
       <td><?php echo P2PMonitor_View::h((string) $alert['resolution_notes']) ?></td></tr>
   <?php endforeach ?>
 </table>
