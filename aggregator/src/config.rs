@@ -478,8 +478,7 @@ impl AggregatorConfig {
     /// Load and validate a config file, reporting every problem at once.
     pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
         let mut config: AggregatorConfig = yaml_config::load(path)?;
-        let parent = path.parent().unwrap_or_else(|| Path::new("."));
-        config.base_dir = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
+        config.base_dir = yaml_config::config_dir(path);
         Ok(config)
     }
 
@@ -514,8 +513,8 @@ impl AggregatorConfig {
 
 impl Validate for AggregatorConfig {
     fn validate(&self, base_dir: &Path, findings: &mut Findings) {
-        self.limits.validate(findings);
         self.influxdb.validate(findings);
+        self.limits.validate(findings);
         if !self.settings.url.is_empty() && mysql_async::Opts::from_url(&self.settings.url).is_err()
         {
             findings.error("settings.url", "is not a mysql:// URL");
@@ -662,11 +661,11 @@ impl Validate for AggregatorConfig {
             "tokens.join_ttl_s",
             self.tokens.join_ttl_s,
             60..=366 * 86_400,
+        );
         findings.in_range(
             "tokens.session_ttl_s",
             self.tokens.session_ttl_s,
             60..=30 * 86_400,
-        );
         );
     }
 }

@@ -174,7 +174,10 @@ async fn inspect_reports_metadata_capabilities_and_contract() -> anyhow::Result<
         report["contract_version"],
         p2pmon_plugin_sdk::CONTRACT_VERSION
     );
-    assert_eq!(report["capabilities"], serde_json::json!(["system", "clock"]));
+    assert_eq!(
+        report["capabilities"],
+        serde_json::json!(["system", "clock"])
+    );
     assert_eq!(report["default_interval_ms"], 5000);
     let cpu = report["metrics"]
         .as_array()
