@@ -299,6 +299,21 @@ pub struct RestartConfig {
     pub quarantine_ms: u64,
     #[serde(default = "default_max_quarantine_ms")]
     pub max_quarantine_ms: u64,
+    /// Share of one core a plugin's calls may take over `cpu_window_ms`.
+    /// Past it the plugin waits for the next window (throttled, counted in
+    /// `agent_plugin_throttled`); `quarantine_after` throttled windows in a
+    /// row quarantine it.
+    #[serde(default = "default_cpu_percent")]
+    pub cpu_percent: u64,
+    #[serde(default = "default_cpu_window_ms")]
+    pub cpu_window_ms: u64,
+}
+
+fn default_cpu_percent() -> u64 {
+    25
+}
+fn default_cpu_window_ms() -> u64 {
+    60_000
 }
 
 fn default_quarantine_ms() -> u64 {
@@ -326,6 +341,8 @@ impl Default for RestartConfig {
             quarantine_after: default_quarantine_after(),
             quarantine_ms: default_quarantine_ms(),
             max_quarantine_ms: default_max_quarantine_ms(),
+            cpu_percent: default_cpu_percent(),
+            cpu_window_ms: default_cpu_window_ms(),
         }
     }
 }
@@ -855,6 +872,12 @@ impl Validate for AgentConfig {
             "restart.quarantine_ms",
             self.restart.quarantine_ms,
             1..=86_400_000,
+        );
+        findings.in_range("restart.cpu_percent", self.restart.cpu_percent, 1..=100);
+        findings.in_range(
+            "restart.cpu_window_ms",
+            self.restart.cpu_window_ms,
+            1000..=3_600_000,
         );
         if self.restart.max_quarantine_ms < self.restart.quarantine_ms {
             findings.error(

@@ -27,6 +27,12 @@ pub struct PluginStats {
     pub rejected: AtomicU64,
     /// `host.log` lines dropped over the per-call log budget.
     pub log_dropped: AtomicU64,
+    /// CPU windows in which the plugin went over `restart.cpu_percent` and
+    /// was made to wait.
+    pub throttled: AtomicU64,
+    /// Microseconds calls spent waiting on host functions that reach
+    /// outside (sql, net, http, file), in all: not the plugin's CPU time.
+    pub host_wait_us: AtomicU64,
     pub last_duration_us: AtomicU64,
     pub memory_bytes: AtomicU64,
     /// Crashed too often: stopped for a cool-down (see the supervisor).
@@ -63,7 +69,7 @@ impl PluginStats {
     /// The stats as records tagged with the plugin's name.
     pub fn to_records(&self, plugin: &str, timestamp_ms: u64) -> Vec<Record> {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed) as f64;
-        let rows: [(&str, f64, &str, MetricKind); 15] = [
+        let rows: [(&str, f64, &str, MetricKind); 16] = [
             (
                 "agent_plugin_calls",
                 load(&self.calls),
@@ -121,6 +127,12 @@ impl PluginStats {
             (
                 "agent_plugin_log_dropped",
                 load(&self.log_dropped),
+                "count",
+                MetricKind::Counter,
+            ),
+            (
+                "agent_plugin_throttled",
+                load(&self.throttled),
                 "count",
                 MetricKind::Counter,
             ),

@@ -9,7 +9,9 @@
 //! reported as failing. Both show in the self-metrics
 //! (`agent_plugin_quarantined`, `agent_plugin_failing`), which the aggregator
 //! turns into a `plugin_quarantined` alert. Nothing here can stop another
-//! plugin.
+//! plugin. A plugin whose calls take more than `restart.cpu_percent` of a
+//! core over `restart.cpu_window_ms` waits for the next window (throttled);
+//! `quarantine_after` throttled windows in a row quarantine it like crashes.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -84,6 +86,62 @@ pub async fn collect_once(
     }
 }
 
+/// The time a plugin's calls took in the current window, against its share.
+struct CpuWindow {
+    window: Duration,
+    budget: Duration,
+    start: Instant,
+    busy: Duration,
+    over: bool,
+    over_in_a_row: u32,
+}
+
+enum CpuVerdict {
+    Within,
+    /// Over the share: no call before this instant (the window's end).
+    Throttle(Instant),
+    /// Over the share for `quarantine_after` windows in a row.
+    Quarantine,
+}
+
+impl CpuWindow {
+    fn new(restart: &RestartConfig, now: Instant) -> Self {
+        let window = Duration::from_millis(restart.cpu_window_ms);
+        Self {
+            window,
+            budget: window.mul_f64(restart.cpu_percent as f64 / 100.0),
+            start: now,
+            busy: Duration::ZERO,
+            over: false,
+            over_in_a_row: 0,
+        }
+    }
+
+    /// Count a call that took `call`, ending at `now`.
+    fn record(&mut self, call: Duration, now: Instant, quarantine_after: u32) -> CpuVerdict {
+        if now.duration_since(self.start) >= self.window {
+            if !self.over {
+                self.over_in_a_row = 0;
+            }
+            self.start = now;
+            self.busy = Duration::ZERO;
+            self.over = false;
+        }
+        self.busy += call;
+        if self.over || self.busy <= self.budget {
+            return CpuVerdict::Within;
+        }
+        self.over = true;
+        self.over_in_a_row += 1;
+        if self.over_in_a_row >= quarantine_after {
+            self.over_in_a_row = 0;
+            CpuVerdict::Quarantine
+        } else {
+            CpuVerdict::Throttle(self.start + self.window)
+        }
+    }
+}
+
 /// Run the plugin until `shutdown` turns true or the batcher goes away.
 pub async fn run(
     runtime: Arc<Runtime>,
@@ -101,10 +159,13 @@ pub async fn run(
     let mut quarantines_in_a_row: u32 = 0;
     let mut next = Instant::now() + task.first_delay;
     let mut instance = task.instance.take();
+    let mut cpu = CpuWindow::new(&task.restart, Instant::now());
+    // No call before this (a throttled or CPU-quarantined plugin).
+    let mut not_before = Instant::now();
 
     loop {
         tokio::select! {
-            _ = tokio::time::sleep_until(next) => {}
+            _ = tokio::time::sleep_until(next.max(not_before)) => {}
             _ = shutdown.changed() => return,
         }
         if *shutdown.borrow() {
@@ -117,6 +178,8 @@ pub async fn run(
             next = now + task.interval;
         }
 
+        let ran = instance.is_some();
+        let waited_before = task.stats.host_wait_us.load(Ordering::Relaxed);
         let failure = match instance.as_mut() {
             Some(live) => match collect_once(&name, live, &task.descriptors, &task.stats).await {
                 Ok(batch) => {
@@ -163,6 +226,52 @@ pub async fn run(
             }
         };
 
+        if ran {
+            // The call's own time: its duration less its waits on the
+            // outside world (a probe's timeout is not CPU).
+            let waited = task
+                .stats
+                .host_wait_us
+                .load(Ordering::Relaxed)
+                .saturating_sub(waited_before);
+            let call = Duration::from_micros(
+                task.stats
+                    .last_duration_us
+                    .load(Ordering::Relaxed)
+                    .saturating_sub(waited),
+            );
+            match cpu.record(call, Instant::now(), task.restart.quarantine_after) {
+                CpuVerdict::Within => {}
+                CpuVerdict::Throttle(until) => {
+                    task.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        plugin = %name,
+                        share_percent = task.restart.cpu_percent,
+                        window_ms = task.restart.cpu_window_ms,
+                        "Plugin over its CPU share; throttled until the next window."
+                    );
+                    not_before = until;
+                }
+                CpuVerdict::Quarantine => {
+                    task.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                    task.stats.quarantined.store(true, Ordering::Relaxed);
+                    let cooldown = quarantine_cooldown(&task.restart, quarantines_in_a_row);
+                    quarantines_in_a_row = quarantines_in_a_row.saturating_add(1);
+                    tracing::error!(
+                        plugin = %name,
+                        windows = task.restart.quarantine_after,
+                        retry_in_s = cooldown.as_secs(),
+                        "Plugin quarantined: over its CPU share for too many windows in a row; it is tried again after the cool-down."
+                    );
+                    not_before = Instant::now() + cooldown;
+                    // A crashed instance is not used again, quarantined or not.
+                    if failure.as_ref().is_some_and(CallError::is_fatal) {
+                        instance = None;
+                    }
+                    continue;
+                }
+            }
+        }
         let Some(error) = failure else { continue };
         successes_in_a_row = 0;
         if !error.is_fatal() {

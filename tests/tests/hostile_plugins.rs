@@ -170,3 +170,50 @@ plugins:
     );
     Ok(())
 }
+
+/// A plugin busy 300 ms per call at a 100 ms interval (three times what it
+/// may take): throttled to its share (25 % here) from the first window,
+/// quarantined after `quarantine_after` windows over it, while a steady
+/// plugin keeps its schedule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_over_its_cpu_share_is_throttled_then_quarantined() -> anyhow::Result<()> {
+    let dir = hostile_dir()?;
+    let config = dir.config(
+        r#"
+plugins_dir: plugins
+collection: { flush_interval_ms: 200, jitter_percent: 0 }
+restart: { quarantine_after: 3, quarantine_ms: 60000, cpu_percent: 25, cpu_window_ms: 1000 }
+plugins:
+  - { name: spinner, file: hostile.wasm, capabilities: [config, clock], interval_ms: 100, time_ms: 1000, config: { mode: slow, busy_ms: 300 } }
+  - { name: steady, file: hostile.wasm, capabilities: [config], interval_ms: 100, config: { mode: ok } }
+"#,
+    )?;
+    let batches = run_agent_for(config, Duration::from_millis(5000)).await?;
+    let spins = call_times(&batches, "spinner");
+    // Unbudgeted it would run back to back: some 15 calls in 4.75 s. Here
+    // one call per 1 s window (300 ms > 250 ms), three windows, then
+    // quarantined for a minute.
+    assert!(
+        (2..=5).contains(&spins.len()),
+        "spinner ran {} times",
+        spins.len()
+    );
+    let throttled =
+        p2pmon_tests::self_metric(&batches, "agent_plugin_throttled", "spinner").unwrap_or(0.0);
+    assert!(throttled >= 3.0, "throttled {throttled}");
+    let quarantined =
+        p2pmon_tests::self_metric(&batches, "agent_plugin_quarantined", "spinner").unwrap_or(0.0);
+    assert_eq!(quarantined, 1.0);
+    let steady = call_times(&batches, "steady");
+    assert!(
+        steady.len() >= 40,
+        "steady plugin ran {} times",
+        steady.len()
+    );
+    eprintln!(
+        "cpu: spinner ran {} calls of 300 ms in 5 s (throttled {throttled} windows, then quarantined); steady ran {}",
+        spins.len(),
+        steady.len()
+    );
+    Ok(())
+}

@@ -263,7 +263,8 @@ impl sql::Host for PluginState {
                 "sql: connection `{connection}` is not granted to this plugin"
             ))));
         };
-        pool.query(&statement, params, self.remaining()).await
+        let stats = self.stats.clone();
+        outside(&stats, pool.query(&statement, params, self.remaining())).await
     }
 }
 
@@ -277,27 +278,31 @@ impl file::Host for PluginState {
         self.require(Capability::File, "file.tail")?;
         check_length("path", &path)?;
         // Off the async workers, under the call's deadline (see access::file).
-        FileAccess::off_worker(
+        let stats = self.stats.clone();
+        let work = FileAccess::off_worker(
             self.access.clone(),
             |access: &Access| &access.files,
             self.remaining(),
             move |files| files.tail(&path, start, max_bytes),
-        )
-        .await
-        .map_err(|e| self.scope_denied(e))
+        );
+        outside(&stats, work)
+            .await
+            .map_err(|e| self.scope_denied(e))
     }
 
     async fn read(&mut self, path: String, max_bytes: u32) -> Result<Vec<u8>, types::HostError> {
         self.require(Capability::File, "file.read")?;
         check_length("path", &path)?;
-        FileAccess::off_worker(
+        let stats = self.stats.clone();
+        let work = FileAccess::off_worker(
             self.access.clone(),
             |access: &Access| &access.files,
             self.remaining(),
             move |files| files.read(&path, max_bytes),
-        )
-        .await
-        .map_err(|e| self.scope_denied(e))
+        );
+        outside(&stats, work)
+            .await
+            .map_err(|e| self.scope_denied(e))
     }
 }
 
@@ -310,9 +315,8 @@ impl net::Host for PluginState {
         self.require(Capability::Net, "net.tcp-connect")?;
         let budget = crate::access::net::probe_budget(self.remaining());
         let access = self.access.clone();
-        access
-            .net
-            .tcp_connect(targets, timeout_ms, budget)
+        let stats = self.stats.clone();
+        outside(&stats, access.net.tcp_connect(targets, timeout_ms, budget))
             .await
             .map_err(|e| self.scope_denied(e))
     }
@@ -327,11 +331,15 @@ impl net::Host for PluginState {
         self.require(Capability::Net, "net.udp-echo")?;
         let budget = crate::access::net::probe_budget(self.remaining());
         let access = self.access.clone();
-        access
-            .net
-            .udp_echo(targets, count, spacing_ms, timeout_ms, budget)
-            .await
-            .map_err(|e| self.scope_denied(e))
+        let stats = self.stats.clone();
+        outside(
+            &stats,
+            access
+                .net
+                .udp_echo(targets, count, spacing_ms, timeout_ms, budget),
+        )
+        .await
+        .map_err(|e| self.scope_denied(e))
     }
 }
 
@@ -346,12 +354,24 @@ impl http::Host for PluginState {
         check_length("url", &url)?;
         let timeout_ms = timeout_ms.min(millis(self.remaining()));
         let access = self.access.clone();
-        access
-            .http
-            .get(&url, timeout_ms, max_bytes)
+        let stats = self.stats.clone();
+        outside(&stats, access.http.get(&url, timeout_ms, max_bytes))
             .await
             .map_err(|e| self.scope_denied(e))
     }
+}
+
+/// Await `work`, a wait on the world outside the sandbox (a database, a
+/// probe, a URL, the filesystem), and count its time as host wait: it is
+/// not the plugin's own CPU time, which the supervisor holds to a share.
+async fn outside<T>(stats: &PluginStats, work: impl std::future::Future<Output = T>) -> T {
+    let started = Instant::now();
+    let out = work.await;
+    let waited = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    stats
+        .host_wait_us
+        .fetch_add(waited, std::sync::atomic::Ordering::Relaxed);
+    out
 }
 
 fn millis(duration: Duration) -> u32 {
