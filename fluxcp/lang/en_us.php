@@ -166,6 +166,8 @@ return array(
     'P2PFromTo'        => 'from \\ to',
     'P2PFirstHosts'    => 'First %d of %d hosts.',
     'P2PLossyLinks'    => 'Links with packet loss',
+    'P2PNoAnswer'   => 'no answer',
+    'P2PLastAnswer' => 'last answer %s',
     'P2PNoLoss'        => 'No link loses packets.',
     'P2PBusiest'       => 'Bandwidth and errors (50 busiest hosts)',
 

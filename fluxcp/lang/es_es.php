@@ -154,6 +154,8 @@ return array(
     'P2PFromTo'        => 'desde \\ hacia',
     'P2PFirstHosts'    => 'Primeros %d de %d hosts.',
     'P2PLossyLinks'    => 'Enlaces con pérdida de paquetes',
+    'P2PNoAnswer'   => 'sin respuesta',
+    'P2PLastAnswer' => 'última respuesta %s',
     'P2PNoLoss'        => 'Ningún enlace pierde paquetes.',
     'P2PBusiest'       => 'Ancho de banda y errores (los 50 hosts con más tráfico)',
 

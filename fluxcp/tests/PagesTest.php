@@ -45,6 +45,13 @@ class PagesTest extends TestCase
         }
     }
 
+    public function testALinkAtFullLossSaysNoAnswerNotItsLastLatency()
+    {
+        $html = p2p_page('network');
+        $this->assertSame(1, preg_match_all('/<td data-p2p-no-answer title="last answer [^"]+">no answer<\/td>/', $html), $html);
+        $this->assertStringContainsString('no answer (last answer', $html, 'the lossy list too');
+    }
+
     public function testSettingsShowsTheFourStoredValues()
     {
         $stored = array(

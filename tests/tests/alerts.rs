@@ -343,6 +343,7 @@ async fn the_rules_in_force_are_listed_without_secrets() -> anyhow::Result<()> {
         (&"cpu_usage".into(), &80.0.into(), &90.0.into(), &300.into())
     );
     assert_eq!(rules["event_rules"][0]["kind"], "hack_trade");
+    assert_eq!(rules["plugin_quarantined"]["enabled"], true);
     let discord = rules["channels"]
         .as_array()
         .and_then(|c| c.iter().find(|c| c["channel"] == "discord"))

@@ -127,12 +127,16 @@ async fn the_addons_phpunit_tests_pass_against_the_aggregator_and_mariadb() -> R
         } else {
             "fluxcp-a"
         };
-        let records = vec![
+        let mut records = vec![
             metric("cpu_usage", cpu, &[], now),
             metric("player_count", 12.0, &[("map", map)], now),
             metric("map_status", 1.0, &[("map", map)], now),
             metric("network_latency", 25.0, &[("target", peer)], now),
         ];
+        if host == "fluxcp-b" {
+            // Every echo to fluxcp-a lost: the network page says "no answer".
+            records.push(metric("packet_loss", 100.0, &[("target", peer)], now));
+        }
         let (status, ack) = agg.post_batch(&cred, &batch(host, "s", 1, records)).await?;
         anyhow::ensure!(status.is_success(), "{ack}");
     }

@@ -470,6 +470,7 @@ impl Alerting {
             "metric_rules": metric_rules,
             "event_rules": event_rules,
             "no_data": { "enabled": rules.no_data.enabled, "intervals": rules.no_data.intervals },
+            "plugin_quarantined": { "enabled": rules.plugin_quarantined.enabled },
             "channels": channels,
         })
     }

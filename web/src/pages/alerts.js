@@ -65,7 +65,10 @@ export function alerts(main, live) {
         h('td', {}, r.enabled ? 'yes' : 'no')))],
       'No rules: add them to alerts.yml.'),
     h('p', { class: 'detail' }, data.no_data.enabled
-      ? `A host silent for ${data.no_data.intervals} collection intervals raises no_data.` : 'no_data alerts are off.'));
+      ? `A host silent for ${data.no_data.intervals} collection intervals raises no_data.` : 'no_data alerts are off.',
+    ' ', data.plugin_quarantined.enabled
+      ? 'A plugin quarantined by its agent, or failing every call, raises plugin_quarantined.'
+      : 'plugin_quarantined alerts are off.'));
     replace(channels, table(['Channel', 'On', 'From severity', 'Resolved too', 'Target'],
       data.channels.map((c) => h('tr', {}, h('td', {}, c.channel), h('td', {}, c.enabled ? 'yes' : 'no'),
         h('td', {}, c.min_severity), h('td', {}, c.send_resolved ? 'yes' : 'no'), h('td', {}, c.target)))));

@@ -9,7 +9,11 @@
   <?php foreach ($shown as $from): ?>
   <tr><th><?php echo P2PMonitor_View::h($from) ?></th>
     <?php foreach ($shown as $to): $link = isset($links[$from . "\0" . $to]) ? $links[$from . "\0" . $to] : null; ?>
+    <?php if ($link && isset($link['answering']) && $link['answering'] === false): ?>
+    <td data-p2p-no-answer title="<?php echo isset($link['last_answer_ms']) ? P2PMonitor_View::t('P2PLastAnswer', P2PMonitor_View::ago($link['last_answer_ms'])) : '' ?>"><?php echo P2PMonitor_View::t('P2PNoAnswer') ?></td>
+    <?php else: ?>
     <td><?php echo $link && isset($link['latency_ms']) ? P2PMonitor_View::number($link['latency_ms'], 0) : '' ?></td>
+    <?php endif ?>
     <?php endforeach ?>
   </tr>
   <?php endforeach ?>
@@ -21,7 +25,9 @@
   <?php foreach ($lossy as $link): ?>
   <tr><td><?php echo P2PMonitor_View::h($link['from']) ?></td><td><?php echo P2PMonitor_View::h($link['to']) ?></td>
       <td><?php echo P2PMonitor_View::percent($link['packet_loss_percent']) ?></td>
-      <td><?php echo isset($link['latency_ms']) ? P2PMonitor_View::number($link['latency_ms']) . ' ms' : '–' ?></td></tr>
+      <td><?php if (isset($link['latency_ms'])): echo P2PMonitor_View::number($link['latency_ms']) . ' ms';
+          elseif (isset($link['last_answer_ms'])): echo P2PMonitor_View::t('P2PNoAnswer') . ' (' . P2PMonitor_View::t('P2PLastAnswer', P2PMonitor_View::ago($link['last_answer_ms'])) . ')';
+          else: echo '–'; endif ?></td></tr>
   <?php endforeach ?>
   <?php if (!$lossy): ?><tr><td colspan="4"><?php echo P2PMonitor_View::t('P2PNoLoss') ?></td></tr><?php endif ?>
 </table>
