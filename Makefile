@@ -1,7 +1,7 @@
 # p2pmon: the two commands that matter are `make run` and `make test`.
 SHELL := /bin/bash
 CARGO ?= cargo
-WASM_PACKAGES := -p p2pmon-plugin-sdk -p p2pmon-rathena -p p2pmon-plugin-system -p p2pmon-plugin-game -p p2pmon-plugin-network -p p2pmon-plugin-anticheat -p p2pmon-fixture-counter -p p2pmon-fixture-empty -p p2pmon-fixture-hostile
+WASM_PACKAGES := -p p2pmon-plugin-sdk -p p2pmon-rathena -p p2pmon-plugin-system -p p2pmon-plugin-game -p p2pmon-plugin-network -p p2pmon-plugin-anticheat -p p2pmon-fixture-counter -p p2pmon-fixture-empty -p p2pmon-fixture-hostile -p p2pmon-fixture-map-watch
 
 .PHONY: run agent test test-deps web setup plugins lint bench bench-ingest bench-alerting bench-fanout bench-collect footprint aggregator clean
 
