@@ -124,6 +124,13 @@ impl AgentDir {
         Ok(Self { dir })
     }
 
+    /// An agent directory holding the hostile fixture as `hostile.wasm`.
+    pub fn with_hostile() -> Result<Self> {
+        let dir = Self::new()?;
+        dir.add_plugin(&build_wasm("p2pmon-fixture-hostile")?, "hostile.wasm")?;
+        Ok(dir)
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -198,18 +205,38 @@ pub fn records(batches: &[Batch]) -> Vec<Record> {
     batches.iter().flat_map(|b| b.records.clone()).collect()
 }
 
+/// Timestamps of the `calls` metric that the hostile and counter fixtures
+/// emit for `plugin`, in order.
+pub fn call_times(batches: &[Batch], plugin: &str) -> Vec<u64> {
+    records(batches)
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Metric(m) if m.plugin == plugin && m.name == "calls" => Some(m.timestamp_ms),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every value of the agent's self-metric `name` for `plugin`, in order.
+pub fn self_metrics(batches: &[Batch], name: &str, plugin: &str) -> Vec<f64> {
+    records(batches)
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Metric(m)
+                if m.plugin == "agent"
+                    && m.name == name
+                    && m.tags.get("plugin").map(String::as_str) == Some(plugin) =>
+            {
+                Some(m.value)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// The last value of an agent self-metric for `plugin`.
 pub fn self_metric(batches: &[Batch], name: &str, plugin: &str) -> Option<f64> {
-    records(batches).into_iter().rev().find_map(|r| match r {
-        Record::Metric(m)
-            if m.plugin == "agent"
-                && m.name == name
-                && m.tags.get("plugin").map(String::as_str) == Some(plugin) =>
-        {
-            Some(m.value)
-        }
-        _ => None,
-    })
+    self_metrics(batches, name, plugin).last().copied()
 }
 
 /// Run `f` with logs captured; returns its result and the log text.

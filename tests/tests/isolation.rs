@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use p2pmon_agent::runtime::{CallError, Runtime, RuntimeOptions, Sandbox};
 use p2pmon_agent::stats::PluginStats;
-use p2pmon_common::wire::Record;
-use p2pmon_tests::{AgentDir, build_wasm, records, run_agent_for, self_metric, with_captured_logs};
+use p2pmon_tests::{
+    AgentDir, build_wasm, call_times, run_agent_for, self_metric, with_captured_logs,
+};
 
 const HOSTILE: &str = "p2pmon-fixture-hostile";
 
@@ -152,26 +153,9 @@ async fn flood_of_invalid_output_is_dropped_and_counted() -> anyhow::Result<()> 
     Ok(())
 }
 
-fn hostile_dir() -> anyhow::Result<AgentDir> {
-    let dir = AgentDir::new()?;
-    dir.add_plugin(&build_wasm(HOSTILE)?, "hostile.wasm")?;
-    Ok(dir)
-}
-
-/// Timestamps of the `calls` metric the hostile fixture emits for `plugin`.
-fn call_times(batches: &[p2pmon_common::wire::Batch], plugin: &str) -> Vec<u64> {
-    records(batches)
-        .into_iter()
-        .filter_map(|r| match r {
-            Record::Metric(m) if m.plugin == plugin && m.name == "calls" => Some(m.timestamp_ms),
-            _ => None,
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn looping_plugin_does_not_delay_another_plugin() -> anyhow::Result<()> {
-    let dir = hostile_dir()?;
+    let dir = AgentDir::with_hostile()?;
     let config = dir.config(
         r#"
 plugins_dir: plugins
@@ -198,7 +182,7 @@ plugins:
 
 #[tokio::test]
 async fn trapping_plugin_is_restarted_with_growing_backoff() -> anyhow::Result<()> {
-    let dir = hostile_dir()?;
+    let dir = AgentDir::with_hostile()?;
     let config = dir.config(
         r#"
 plugins_dir: plugins
@@ -242,7 +226,7 @@ plugins:
 
 #[tokio::test]
 async fn plugin_crashing_repeatedly_is_quarantined() -> anyhow::Result<()> {
-    let dir = hostile_dir()?;
+    let dir = AgentDir::with_hostile()?;
     let config = dir.config(
         r#"
 plugins_dir: plugins
@@ -276,7 +260,7 @@ plugins:
 
 #[tokio::test]
 async fn shutdown_waits_for_the_call_in_progress_and_keeps_its_output() -> anyhow::Result<()> {
-    let dir = hostile_dir()?;
+    let dir = AgentDir::with_hostile()?;
     let config = dir.config(
         r#"
 plugins_dir: plugins

@@ -7,34 +7,11 @@ use std::time::Duration;
 
 use p2pmon_common::wire::{MetricKind, MetricRecord, Record};
 use p2pmon_tests::aggregator::{TestAggregator, batch, now_ms};
-use p2pmon_tests::{AgentDir, build_wasm, records, run_agent_for};
-
-fn hostile_dir() -> anyhow::Result<AgentDir> {
-    let dir = AgentDir::new()?;
-    dir.add_plugin(&build_wasm("p2pmon-fixture-hostile")?, "hostile.wasm")?;
-    Ok(dir)
-}
-
-/// Every value of the agent's self-metric `name` for `plugin`, in order.
-fn self_metrics(batches: &[p2pmon_common::wire::Batch], name: &str, plugin: &str) -> Vec<f64> {
-    records(batches)
-        .into_iter()
-        .filter_map(|r| match r {
-            Record::Metric(m)
-                if m.plugin == "agent"
-                    && m.name == name
-                    && m.tags.get("plugin").map(String::as_str) == Some(plugin) =>
-            {
-                Some(m.value)
-            }
-            _ => None,
-        })
-        .collect()
-}
+use p2pmon_tests::{AgentDir, call_times, run_agent_for, self_metrics};
 
 #[tokio::test]
 async fn a_quarantined_plugin_is_tried_again_after_a_growing_cool_down() -> anyhow::Result<()> {
-    let dir = hostile_dir()?;
+    let dir = AgentDir::with_hostile()?;
     // Each instance answers once, then traps: two crashes quarantine it.
     let config = dir.config(
         r#"
@@ -46,15 +23,7 @@ plugins:
 "#,
     )?;
     let batches = run_agent_for(config, Duration::from_millis(2300)).await?;
-    let times: Vec<u64> = records(&batches)
-        .into_iter()
-        .filter_map(|r| match r {
-            Record::Metric(m) if m.plugin == "relapsing" && m.name == "calls" => {
-                Some(m.timestamp_ms)
-            }
-            _ => None,
-        })
-        .collect();
+    let times = call_times(&batches, "relapsing");
     let gaps: Vec<u64> = times.windows(2).map(|w| w[1] - w[0]).collect();
     // Good calls at about 0, 0.05 s (restart), then after cool-downs of
     // 0.3 s, 0.6 s, 0.6 s (the cap). Forever would stop at two.
@@ -89,7 +58,7 @@ plugins:
 
 #[tokio::test]
 async fn a_plugin_failing_every_call_is_reported_as_failing() -> anyhow::Result<()> {
-    let dir = hostile_dir()?;
+    let dir = AgentDir::with_hostile()?;
     // `deny` asks for a capability it is not granted: every collect fails.
     let config = dir.config(
         r#"

@@ -28,7 +28,8 @@ pub use engine::{Alert, Change, Level, Status, Transition};
 pub use rules::AlertsConfig;
 
 enum Job {
-    Save(Transition),
+    /// Boxed: a transition is large next to the reply handle.
+    Save(Box<Transition>),
     /// Reply once everything queued before has been saved.
     Sync(oneshot::Sender<()>),
 }
@@ -211,7 +212,7 @@ impl Alerting {
             }
             self.actions.consider(&transition);
         }
-        let _ = self.jobs.send(Job::Save(transition));
+        let _ = self.jobs.send(Job::Save(Box::new(transition)));
     }
 
     /// Deliveries per enabled notification channel.
