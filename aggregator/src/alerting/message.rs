@@ -223,27 +223,27 @@ pub fn slack_escape(text: &str) -> String {
     out
 }
 
-/// `text` for Discord's markdown: every markup character backslashed
-/// (links `[x](y)`, `<@id>`, code, emphasis, headings, quotes, spoilers),
-/// and `@` followed by a word joiner (U+2060) so `@everyone` cannot ping even
-/// where `allowed_mentions` is ignored. Line breaks (the template's) stay;
-/// other unsafe characters are escaped as in logs.
+/// `text` for Discord: what could ping or disguise a link is defused, the
+/// rest (a template's `[RESOLVED]`, `cpu_usage`) left as written. `<`
+/// backslashed (no `<@id>`, `<#channel>`, `<https://…>`), a masked link's
+/// `](` broken, and `@` followed by a word joiner (U+2060) so `@everyone`
+/// cannot ping even where `allowed_mentions` were ignored. Line breaks (the
+/// template's) stay; other unsafe characters are escaped as in logs.
 pub fn discord_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    let mut previous = '\0';
     for c in text.chars() {
         match c {
             '\n' => out.push(c),
             c if p2pmon_common::rules::is_unsafe_char(c) => {
                 p2pmon_common::rules::push_escaped(&mut out, c)
             }
-            '\\' | '*' | '_' | '~' | '`' | '|' | '>' | '<' | '[' | ']' | '(' | ')' | '#' | '-'
-            | ':' => {
-                out.push('\\');
-                out.push(c);
-            }
+            '<' => out.push_str("\\<"),
+            '(' if previous == ']' => out.push_str("\\("),
             '@' => out.push_str("@\u{2060}"),
             c => out.push(c),
         }
+        previous = c;
     }
     out
 }
@@ -337,10 +337,15 @@ mod tests {
         let discord = discord_escape(hostile);
         assert!(!discord.contains("@everyone"), "{discord}");
         assert!(
-            discord.contains("\\[login\\]\\(https\\://evil.example\\)"),
+            discord.contains("[login]\\(https://evil.example)"),
             "{discord}"
         );
-        assert!(discord.contains("\\<@\u{2060}123\\>"), "{discord}");
+        assert!(discord.contains("\\<@\u{2060}123>"), "{discord}");
+        assert!(discord.contains("\\<https://evil.example|"), "{discord}");
+        assert_eq!(
+            discord_escape("[RESOLVED] cpu_usage on ro-1"),
+            "[RESOLVED] cpu_usage on ro-1"
+        );
         assert!(
             !discord.contains('\u{1b}') && !discord.contains('\u{202E}'),
             "{discord}"
