@@ -118,6 +118,11 @@ pub struct IngestConfig {
     /// Distinct series (name plus tags) one host may create.
     #[serde(default = "default_max_series")]
     pub max_series_per_host: usize,
+    /// Series one plugin of a host may create, so that one plugin cannot
+    /// spend the host's budget; the agent's own `agent_*` series count
+    /// against neither. Above `max_series_per_host` it is that.
+    #[serde(default = "default_max_series_per_plugin")]
+    pub max_series_per_plugin: usize,
     /// SHA-256 of the plugin files hosts may run; empty allows any plugin.
     #[serde(default)]
     pub plugin_allowlist: Vec<String>,
@@ -160,6 +165,9 @@ fn default_rate() -> u64 {
 fn default_burst() -> u64 {
     200_000
 }
+fn default_max_series_per_plugin() -> usize {
+    5_000
+}
 fn default_max_series() -> usize {
     10_000
 }
@@ -180,6 +188,7 @@ impl Default for IngestConfig {
             rate_per_host: default_rate(),
             burst_per_host: default_burst(),
             max_series_per_host: default_max_series(),
+            max_series_per_plugin: default_max_series_per_plugin(),
             plugin_allowlist: Vec::new(),
         }
     }
@@ -592,6 +601,11 @@ impl Validate for AggregatorConfig {
         findings.in_range(
             "ingest.max_series_per_host",
             ingest.max_series_per_host,
+            1..=10_000_000,
+        );
+        findings.in_range(
+            "ingest.max_series_per_plugin",
+            ingest.max_series_per_plugin,
             1..=10_000_000,
         );
         for (i, sha) in ingest.plugin_allowlist.iter().enumerate() {

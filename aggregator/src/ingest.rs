@@ -550,6 +550,7 @@ async fn accept_batch(
     let host_id: Arc<str> = Arc::from(host.as_str());
     let mut job = WriteJob::new(host_id, batch.stream, batch.seq, received);
     job.max_series = config.max_series_per_host;
+    job.max_series_per_plugin = config.max_series_per_plugin;
     let groups = &shared.metrics.metrics;
     for record in batch.records {
         match record {
@@ -626,6 +627,21 @@ async fn accept_batch(
             ),
         );
         *ack.rejected.entry("series_limit".to_string()).or_default() += outcome.series_limited - 1;
+    }
+    if outcome.plugin_series_limited > 0 {
+        reject(
+            &mut ack,
+            (
+                "plugin_series_limit",
+                format!(
+                    "a plugin reached ingest.max_series_per_plugin ({}); points of its new series dropped",
+                    config.max_series_per_plugin
+                ),
+            ),
+        );
+        *ack.rejected
+            .entry("plugin_series_limit".to_string())
+            .or_default() += outcome.plugin_series_limited - 1;
     }
     for (code, n) in &ack.rejected {
         shared.ingest.count_refusal(code, *n);

@@ -196,3 +196,58 @@ async fn acknowledged_batches_are_committed_with_fsync_by_default() -> Result<()
     assert!(format!("{error:#}").contains("full"), "{error:#}");
     Ok(())
 }
+
+/// One plugin cannot spend the host's series budget: it is held to
+/// `max_series_per_plugin`, another plugin's new series still fit, and the
+/// agent's own `agent_*` series are stored even when the host is full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_plugin_cannot_spend_the_hosts_series_budget() -> Result<()> {
+    use p2pmon_tests::aggregator::TestAggregator;
+    let mut agg =
+        TestAggregator::start_with("ingest: {max_series_per_host: 100, max_series_per_plugin: 60}")
+            .await?;
+    let credential = agg.enroll("greedy").await?;
+    let of = |plugin: &str, name: &str, tags: &[(&str, &str)]| {
+        let mut record = metric(name, 1.0, tags, now_ms());
+        if let Record::Metric(m) = &mut record {
+            m.plugin = plugin.to_string();
+        }
+        record
+    };
+    let cores: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+    let send = |seq: u64, records: Vec<Record>| {
+        let agg = &agg;
+        let credential = credential.clone();
+        async move {
+            let (status, ack) = agg
+                .post_batch(&credential, &batch("greedy", "s", seq, records))
+                .await?;
+            anyhow::ensure!(status.is_success(), "{ack}");
+            Ok::<_, anyhow::Error>(ack)
+        }
+    };
+    // The hog asks for 100 series: 60 are its share.
+    let hog = cores
+        .iter()
+        .map(|c| of("hog", "cpu_usage", &[("core", c.as_str())]))
+        .collect();
+    let ack = send(1, hog).await?;
+    assert_eq!(ack["stored"], 60, "{ack}");
+    assert_eq!(ack["rejected"]["plugin_series_limit"], 40, "{ack}");
+    // Another plugin's new series fit in what is left of the host's 100.
+    let others = cores[..50]
+        .iter()
+        .map(|c| of("system", "memory_usage", &[("slot", c.as_str())]))
+        .collect();
+    let ack = send(2, others).await?;
+    assert_eq!(ack["stored"], 40, "{ack}");
+    assert_eq!(ack["rejected"]["series_limit"], 10, "{ack}");
+    // The host is full; the agent's own series are still stored.
+    let ack = send(
+        3,
+        vec![of("agent", "agent_plugin_calls", &[("plugin", "hog")])],
+    )
+    .await?;
+    assert_eq!(ack["stored"], 1, "{ack}");
+    agg.stop().await
+}

@@ -27,6 +27,11 @@ pub struct WriteJob {
     pub events: Vec<EventRecord>,
     /// Series the host may have in all; points of new series past it are refused.
     pub max_series: usize,
+    /// Series one plugin of the host may have, so that one plugin cannot
+    /// spend the host's whole budget. The agent's own series (plugin
+    /// `agent`, names `agent_*`) count against neither: they have their
+    /// own [`AGENT_SERIES`] per host.
+    pub max_series_per_plugin: usize,
     pub received_ms: i64,
     pub(super) reply: Option<oneshot::Sender<Result<WriteOutcome, StoreError>>>,
 }
@@ -40,6 +45,7 @@ impl WriteJob {
             metrics: Vec::new(),
             events: Vec::new(),
             max_series: usize::MAX,
+            max_series_per_plugin: usize::MAX,
             received_ms,
             reply: None,
         }
@@ -55,6 +61,9 @@ pub struct WriteOutcome {
     pub events: u64,
     /// Points refused because they would have created a series past the cap.
     pub series_limited: u64,
+    /// Points refused because they would have created a series past their
+    /// plugin's cap.
+    pub plugin_series_limited: u64,
     /// For each metric of the job, its series id, or `None` if it was
     /// refused by the series cap (same order).
     pub series_ids: Vec<Option<i64>>,
@@ -106,7 +115,10 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 struct Caches {
     /// host -> series key (see [`series_key`]) -> series id.
     series: FastMap<Arc<str>, FastMap<String, i64>>,
+    /// Plugins' series per host (the agent's own not included).
     series_per_host: FastMap<Arc<str>, usize>,
+    /// Series per (host, plugin).
+    series_per_plugin: FastMap<(Arc<str>, String), usize>,
     last_seq: FastMap<(Arc<str>, String), u64>,
 }
 
@@ -296,16 +308,17 @@ impl Writer {
             };
             for metric in &job.metrics {
                 series_key(&mut key, metric);
-                let id = self
+                let slot = self
                     .caches
-                    .series_id(&tx, &job.host_id, &key, metric, job.max_series)?;
-                outcome.series_ids.push(id);
-                match id {
-                    Some(id) => {
+                    .series_id(&tx, &job.host_id, &key, metric, job)?;
+                outcome.series_ids.push(slot.ok());
+                match slot {
+                    Ok(id) => {
                         rows.push((id, metric.timestamp_ms as i64, metric.value));
                         outcome.points += 1;
                     }
-                    None => outcome.series_limited += 1,
+                    Err(SeriesCap::Host) => outcome.series_limited += 1,
+                    Err(SeriesCap::Plugin) => outcome.plugin_series_limited += 1,
                 }
             }
             for event in &job.events {
@@ -426,19 +439,35 @@ fn insert_points(
     Ok(Some(tx.last_insert_rowid()))
 }
 
+/// Series of the agent's own (`agent_*` from plugin `agent`) a host may
+/// have: a few per plugin, outside the plugins' budget so that a plugin
+/// spending it cannot hide the agent's health.
+pub const AGENT_SERIES: usize = 4096;
+
+/// Which cap refused a new series.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SeriesCap {
+    Host,
+    Plugin,
+}
+
+fn is_agent_series(metric: &MetricRecord) -> bool {
+    metric.plugin == "agent" && metric.name.starts_with("agent_")
+}
+
 impl Caches {
     /// The id of `host`'s series `key` (from [`series_key`]), creating it
-    /// unless the host is at its cap (`None`).
+    /// unless the host or the metric's plugin is at its cap.
     fn series_id(
         &mut self,
         tx: &rusqlite::Transaction<'_>,
         host: &Arc<str>,
         key: &str,
         metric: &MetricRecord,
-        max_series: usize,
-    ) -> Result<Option<i64>, StoreError> {
+        job: &WriteJob,
+    ) -> Result<Result<i64, SeriesCap>, StoreError> {
         if let Some(id) = self.series.get(host).and_then(|m| m.get(key)) {
-            return Ok(Some(*id));
+            return Ok(Ok(*id));
         }
         let tags =
             serde_json::to_string(&metric.tags).map_err(|e| StoreError::Invalid(e.to_string()))?;
@@ -451,18 +480,41 @@ impl Caches {
         let id = match found {
             Some(id) => id,
             None => {
+                let agent = is_agent_series(metric);
                 let count = match self.series_per_host.get(host) {
                     Some(count) => *count,
                     None => {
                         let count: i64 = tx
-                            .prepare_cached("SELECT COUNT(*) FROM series WHERE host_id = ?1")?
+                            .prepare_cached(
+                                "SELECT COUNT(*) FROM series WHERE host_id = ?1
+                                   AND NOT (plugin = 'agent' AND name LIKE 'agent\\_%' ESCAPE '\\')",
+                            )?
                             .query_row([&**host], |r| r.get(0))?;
                         count as usize
                     }
                 };
-                if count >= max_series {
-                    self.series_per_host.insert(host.clone(), count);
-                    return Ok(None);
+                self.series_per_host.insert(host.clone(), count);
+                let plugin_key = (host.clone(), metric.plugin.clone());
+                let of_plugin = match self.series_per_plugin.get(&plugin_key) {
+                    Some(count) => *count,
+                    None => {
+                        let count: i64 = tx
+                            .prepare_cached(
+                                "SELECT COUNT(*) FROM series WHERE host_id = ?1 AND plugin = ?2",
+                            )?
+                            .query_row(params![&**host, &metric.plugin], |r| r.get(0))?;
+                        count as usize
+                    }
+                };
+                self.series_per_plugin.insert(plugin_key.clone(), of_plugin);
+                if agent {
+                    if of_plugin >= AGENT_SERIES {
+                        return Ok(Err(SeriesCap::Plugin));
+                    }
+                } else if count >= job.max_series {
+                    return Ok(Err(SeriesCap::Host));
+                } else if of_plugin >= job.max_series_per_plugin {
+                    return Ok(Err(SeriesCap::Plugin));
                 }
                 tx.prepare_cached(
                     "INSERT INTO series (host_id, name, tags, unit, kind, plugin) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -475,7 +527,10 @@ impl Caches {
                     kind_str(metric.kind),
                     &metric.plugin
                 ])?;
-                self.series_per_host.insert(host.clone(), count + 1);
+                if !agent {
+                    self.series_per_host.insert(host.clone(), count + 1);
+                }
+                self.series_per_plugin.insert(plugin_key, of_plugin + 1);
                 tx.last_insert_rowid()
             }
         };
@@ -483,7 +538,7 @@ impl Caches {
             .entry(host.clone())
             .or_default()
             .insert(key.to_string(), id);
-        Ok(Some(id))
+        Ok(Ok(id))
     }
 }
 
