@@ -924,6 +924,13 @@ impl Validate for AgentConfig {
                         plugin.name
                     ),
                 );
+            } else if plugin.name == "agent" {
+                // The agent's own self-metrics go out as plugin `agent`; the
+                // aggregator trusts `agent_*` series only from it.
+                findings.error(
+                    at("name"),
+                    "\"agent\" is the agent's own name; choose another",
+                );
             } else if !names.insert(plugin.name.as_str()) {
                 findings.error(at("name"), format!("{:?} is used twice", plugin.name));
             }

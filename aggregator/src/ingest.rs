@@ -554,6 +554,20 @@ async fn accept_batch(
     let groups = &shared.metrics.metrics;
     for record in batch.records {
         match record {
+            Record::Metric(metric)
+                if metric.name.starts_with("agent_") != (metric.plugin == "agent") =>
+            {
+                reject(
+                    &mut ack,
+                    (
+                        "not_owner",
+                        format!(
+                            "{} from {}: agent_* names are the agent's own, and the agent sends no other",
+                            metric.name, metric.plugin
+                        ),
+                    ),
+                )
+            }
             Record::Metric(metric) if !groups.allows(&metric.plugin, &metric.name) => reject(
                 &mut ack,
                 (
@@ -642,6 +656,17 @@ async fn accept_batch(
         *ack.rejected
             .entry("plugin_series_limit".to_string())
             .or_default() += outcome.plugin_series_limited - 1;
+    }
+    if outcome.not_owner > 0 {
+        reject(
+            &mut ack,
+            (
+                "not_owner",
+                "another plugin of this host owns the metric's name; its points were dropped"
+                    .to_string(),
+            ),
+        );
+        *ack.rejected.entry("not_owner".to_string()).or_default() += outcome.not_owner - 1;
     }
     for (code, n) in &ack.rejected {
         shared.ingest.count_refusal(code, *n);

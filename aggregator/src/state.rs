@@ -2,7 +2,7 @@
 //! series per host (for the realtime API and the hosts page), which hosts
 //! said hello to this process, host status, and counters.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -257,6 +257,11 @@ impl IngestStats {
 /// within that long.
 pub const AUTH_TTL: Duration = Duration::from_secs(1);
 
+/// Distinct peers whose probes must agree before a silent host is labelled
+/// reachable (`agent_down`) or not (`host_offline`): one host alone cannot
+/// label another.
+pub const WITNESSES: usize = 2;
+
 #[derive(Default)]
 pub struct AuthCache {
     entries: Mutex<HashMap<String, (Option<String>, Instant)>>,
@@ -369,6 +374,11 @@ impl Shared {
     /// open (`peer_service_up`) is the better evidence, since the echo
     /// responder lives in the agent and stops with it; the echo
     /// (`packet_loss` under 100 %) is used when no service port is probed.
+    ///
+    /// Hosts are volunteers, so one host's word about another is evidence,
+    /// never a verdict: a label needs [`WITNESSES`] distinct peers saying the
+    /// same and none saying otherwise; a host's claims about itself count
+    /// for nothing.
     pub fn silence_view(
         &self,
         now: i64,
@@ -376,9 +386,11 @@ impl Shared {
     ) -> Vec<(String, i64, Option<crate::alerting::engine::Reach>)> {
         use crate::alerting::engine::Reach;
         let live = self.live.read();
-        let mut echo: HashMap<&str, bool> = HashMap::new();
-        let mut service: HashMap<&str, bool> = HashMap::new();
-        for host in live.values() {
+        // target -> (peers that got an answer, peers that did not)
+        type Votes<'a> = HashMap<&'a str, (BTreeSet<&'a str>, BTreeSet<&'a str>)>;
+        let mut echo: Votes = HashMap::new();
+        let mut service: Votes = HashMap::new();
+        for (peer, host) in live.iter() {
             for (name, seen) in [
                 (names::PACKET_LOSS, &mut echo),
                 (names::SERVICE_UP, &mut service),
@@ -387,21 +399,41 @@ impl Shared {
                     if now - point.timestamp_ms > window_ms {
                         continue;
                     }
-                    if let Some(target) = point.tags.get("target") {
-                        let answered = if name == names::PACKET_LOSS {
-                            point.value < 100.0
-                        } else {
-                            point.value >= 1.0
-                        };
-                        *seen.entry(target.as_str()).or_insert(false) |= answered;
+                    let Some(target) = point.tags.get("target") else {
+                        continue;
+                    };
+                    if target == peer {
+                        continue;
+                    }
+                    let answered = if name == names::PACKET_LOSS {
+                        point.value < 100.0
+                    } else {
+                        point.value >= 1.0
+                    };
+                    let (yes, no) = seen.entry(target.as_str()).or_default();
+                    if answered {
+                        yes.insert(peer.as_str());
+                    } else {
+                        no.insert(peer.as_str());
                     }
                 }
             }
         }
+        let verdict = |votes: Option<&(BTreeSet<&str>, BTreeSet<&str>)>| {
+            let (yes, no) = votes?;
+            // A peer that got an answer at any time in the window wins
+            // over its own misses.
+            let no = no.difference(yes).count();
+            match (yes.len(), no) {
+                (y, 0) if y >= WITNESSES => Some(true),
+                (0, n) if n >= WITNESSES => Some(false),
+                _ => None,
+            }
+        };
         live.iter()
             .filter_map(|(id, host)| {
-                let service = service.get(id.as_str()).copied();
-                let echo = echo.get(id.as_str()).copied();
+                let service = verdict(service.get(id.as_str()));
+                let echo = verdict(echo.get(id.as_str()));
                 let reach = match (service, echo) {
                     (Some(true), _) => Some(Reach {
                         reachable: true,

@@ -265,37 +265,54 @@ async fn a_silent_host_raises_no_data_telling_a_down_agent_from_an_offline_host(
     .await?;
     let mut ws = agg.feed().await?;
     let a = agg.enroll("host-a").await?;
-    let b = agg.enroll("host-b").await?;
-    agg.post_batch(
-        &a,
-        &batch(
-            "host-a",
-            "s",
-            1,
-            vec![metric("cpu_usage", 5.0, &[], now_ms())],
-        ),
-    )
-    .await?;
-    // host-b keeps reporting, and keeps reaching host-a: host-a's agent is
-    // down, not the machine.
+    let e = agg.enroll("host-e").await?;
+    let peers = [
+        ("host-b", agg.enroll("host-b").await?),
+        ("host-c", agg.enroll("host-c").await?),
+        ("host-d", agg.enroll("host-d").await?),
+    ];
+    for (cred, host) in [(&a, "host-a"), (&e, "host-e")] {
+        let records = vec![metric("cpu_usage", 5.0, &[], now_ms())];
+        agg.post_batch(cred, &batch(host, "s", 1, records)).await?;
+    }
+    // host-a and host-e go silent. host-b and host-c keep reporting and keep
+    // reaching host-a: two witnesses, host-a's agent is down, not the
+    // machine. host-e is probed by host-d alone, which says it is gone: one
+    // host's word about another labels nothing.
     let mut fired = Vec::new();
     for seq in 1..=12 {
-        let records = vec![metric(
-            "packet_loss",
-            0.0,
-            &[("target", "host-a")],
-            now_ms(),
-        )];
-        agg.post_batch(&b, &batch("host-b", "s", seq, records))
-            .await?;
+        for (i, (host, cred)) in peers.iter().enumerate() {
+            let records = if i < 2 {
+                vec![metric(
+                    "packet_loss",
+                    0.0,
+                    &[("target", "host-a")],
+                    now_ms(),
+                )]
+            } else {
+                vec![metric(
+                    "packet_loss",
+                    100.0,
+                    &[("target", "host-e")],
+                    now_ms(),
+                )]
+            };
+            agg.post_batch(cred, &batch(host, "s", seq, records))
+                .await?;
+        }
         fired.extend(alerts_within(&mut ws, Duration::from_millis(250)).await?);
-        if !fired.is_empty() {
+        if fired.len() >= 2 {
             break;
         }
     }
-    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired.len(), 2, "{fired:?}");
+    let lone = fired
+        .iter()
+        .find(|f| f["host"] == "host-e")
+        .expect("host-e");
+    assert_eq!(lone["labels"]["cause"], "unknown", "{lone}");
+    fired.retain(|f| f["host"] == "host-a");
     assert_eq!(fired[0]["rule"], "no_data");
-    assert_eq!(fired[0]["host"], "host-a");
     assert_eq!(fired[0]["labels"]["cause"], "agent_down");
     assert_eq!(fired[0]["severity"], "critical");
 

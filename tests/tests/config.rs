@@ -25,6 +25,9 @@ plugins:
   - name: system
     file: missing.wasm
     enabled: false
+  - name: agent
+    file: missing.wasm
+    enabled: false
 "#,
     )?;
     let errors = AgentConfig::load(&path).expect_err("config is malformed");
@@ -42,6 +45,7 @@ plugins:
         "plugins[1].name",
         "plugins[1].file",
         "plugins[2].name",
+        "plugins[3].name",
     ] {
         assert!(
             fields.contains(&expected),
@@ -57,6 +61,7 @@ plugins:
         "{text}"
     );
     assert!(text.contains("unknown capability \"telepathy\""), "{text}");
+    assert!(text.contains("\"agent\" is the agent's own name"), "{text}");
     assert!(text.contains("unknown field `colection`"), "{text}");
     Ok(())
 }

@@ -251,3 +251,75 @@ async fn one_plugin_cannot_spend_the_hosts_series_budget() -> Result<()> {
     assert_eq!(ack["stored"], 1, "{ack}");
     agg.stop().await
 }
+
+/// A metric name belongs to the plugin that first stored it on a host: a
+/// third-party plugin writing the system plugin's `memory_usage` (same
+/// series or a new one) is refused, and no plugin may write the agent's own
+/// `agent_*` series (which feed `plugin_quarantined`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_cannot_write_another_plugins_metrics() -> Result<()> {
+    use p2pmon_tests::aggregator::TestAggregator;
+    let mut agg = TestAggregator::start().await?;
+    let credential = agg.enroll("shared").await?;
+    let of = |plugin: &str, name: &str, value: f64, tags: &[(&str, &str)]| {
+        let mut record = metric(name, value, tags, now_ms());
+        if let Record::Metric(m) = &mut record {
+            m.plugin = plugin.to_string();
+        }
+        record
+    };
+    let (_, ack) = agg
+        .post_batch(
+            &credential,
+            &batch(
+                "shared",
+                "s",
+                1,
+                vec![of("system", "memory_usage", 40.0, &[])],
+            ),
+        )
+        .await?;
+    assert_eq!(ack["stored"], 1, "{ack}");
+    let forged = vec![
+        of("evil", "memory_usage", 99.0, &[]),
+        of("evil", "memory_usage", 99.0, &[("slot", "1")]),
+        of(
+            "evil",
+            "agent_plugin_quarantined",
+            1.0,
+            &[("plugin", "system")],
+        ),
+        of("evil", "evil_queue", 3.0, &[]),
+    ];
+    let (status, ack) = agg
+        .post_batch(&credential, &batch("shared", "s", 2, forged))
+        .await?;
+    assert!(status.is_success(), "{ack}");
+    assert_eq!(ack["stored"], 1, "only its own metric: {ack}");
+    assert_eq!(ack["rejected"]["not_owner"], 3, "{ack}");
+    // The system plugin's figure stands, and it keeps writing it.
+    let (_, host) = agg.api("/api/v1/hosts/shared").await?;
+    let memory = host["memory_usage"]
+        .as_f64()
+        .or_else(|| host["host"]["memory_usage"].as_f64());
+    assert_eq!(memory, Some(40.0), "{host}");
+    let (_, ack) = agg
+        .post_batch(
+            &credential,
+            &batch(
+                "shared",
+                "s",
+                3,
+                vec![of("system", "memory_usage", 41.0, &[])],
+            ),
+        )
+        .await?;
+    assert_eq!(ack["stored"], 1, "{ack}");
+    let (_, active) = agg.api("/api/v1/alerts/active").await?;
+    assert_eq!(
+        active["alerts"].as_array().map(Vec::len),
+        Some(0),
+        "{active}"
+    );
+    agg.stop().await
+}

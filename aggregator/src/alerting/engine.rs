@@ -498,7 +498,7 @@ impl Engine {
                     ),
                     None => (
                         "unknown",
-                        "no peer probes to tell whether the host or its agent is down",
+                        "fewer than two peers agree on whether they reach it: no telling whether the host or its agent is down",
                     ),
                 };
                 let id = self.next_id;

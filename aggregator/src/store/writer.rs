@@ -64,6 +64,8 @@ pub struct WriteOutcome {
     /// Points refused because they would have created a series past their
     /// plugin's cap.
     pub plugin_series_limited: u64,
+    /// Points refused because another plugin of the host owns their name.
+    pub not_owner: u64,
     /// For each metric of the job, its series id, or `None` if it was
     /// refused by the series cap (same order).
     pub series_ids: Vec<Option<i64>>,
@@ -119,6 +121,8 @@ struct Caches {
     series_per_host: FastMap<Arc<str>, usize>,
     /// Series per (host, plugin).
     series_per_plugin: FastMap<(Arc<str>, String), usize>,
+    /// host -> metric name -> the plugin that owns the name on that host.
+    owners: FastMap<Arc<str>, FastMap<String, String>>,
     last_seq: FastMap<(Arc<str>, String), u64>,
 }
 
@@ -319,6 +323,7 @@ impl Writer {
                     }
                     Err(SeriesCap::Host) => outcome.series_limited += 1,
                     Err(SeriesCap::Plugin) => outcome.plugin_series_limited += 1,
+                    Err(SeriesCap::Owner) => outcome.not_owner += 1,
                 }
             }
             for event in &job.events {
@@ -449,6 +454,8 @@ pub const AGENT_SERIES: usize = 4096;
 enum SeriesCap {
     Host,
     Plugin,
+    /// Another plugin of the host owns the metric's name.
+    Owner,
 }
 
 fn is_agent_series(metric: &MetricRecord) -> bool {
@@ -466,6 +473,31 @@ impl Caches {
         metric: &MetricRecord,
         job: &WriteJob,
     ) -> Result<Result<i64, SeriesCap>, StoreError> {
+        // A metric name belongs to the plugin whose series first carried it
+        // on this host: another plugin's points of that name (another
+        // series, or the same one) would feed its alerts and actions.
+        let owner = match self.owners.get(host).and_then(|m| m.get(&metric.name)) {
+            Some(owner) => Some(owner.as_str() == metric.plugin),
+            None => {
+                let found: Option<String> = tx
+                    .prepare_cached(
+                        "SELECT plugin FROM series WHERE host_id = ?1 AND name = ?2 LIMIT 1",
+                    )?
+                    .query_row(params![&**host, &metric.name], |r| r.get(0))
+                    .optional()?;
+                let mine = found.as_deref().map(|owner| owner == metric.plugin);
+                if let Some(owner) = found {
+                    self.owners
+                        .entry(host.clone())
+                        .or_default()
+                        .insert(metric.name.clone(), owner);
+                }
+                mine
+            }
+        };
+        if owner == Some(false) {
+            return Ok(Err(SeriesCap::Owner));
+        }
         if let Some(id) = self.series.get(host).and_then(|m| m.get(key)) {
             return Ok(Ok(*id));
         }
@@ -531,6 +563,11 @@ impl Caches {
                     self.series_per_host.insert(host.clone(), count + 1);
                 }
                 self.series_per_plugin.insert(plugin_key, of_plugin + 1);
+                self.owners
+                    .entry(host.clone())
+                    .or_default()
+                    .entry(metric.name.clone())
+                    .or_insert_with(|| metric.plugin.clone());
                 tx.last_insert_rowid()
             }
         };
