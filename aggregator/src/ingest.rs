@@ -330,6 +330,13 @@ async fn hello(State(state): State<Arc<IngestState>>, headers: HeaderMap, body: 
         let entry = live.entry(host.clone()).or_default();
         entry.host_type = hello.host_type;
         entry.hello_ok = refused.is_empty();
+        entry.plugin_files = Arc::new(
+            hello
+                .plugins
+                .iter()
+                .map(|p| (p.name.clone(), p.sha256.to_ascii_lowercase()))
+                .collect(),
+        );
     }
     tracing::info!(
         %host,
@@ -551,6 +558,9 @@ async fn accept_batch(
     let mut job = WriteJob::new(host_id, batch.stream, batch.seq, received);
     job.max_series = config.max_series_per_host;
     job.max_series_per_plugin = config.max_series_per_plugin;
+    if let Some(live) = shared.live.read().get(host.as_str()) {
+        job.plugin_files = Arc::clone(&live.plugin_files);
+    }
     let groups = &shared.metrics.metrics;
     for record in batch.records {
         match record {

@@ -79,6 +79,9 @@ pub struct HostLive {
     pub host_type: HostType,
     /// Said hello to this process (batches are refused until it has).
     pub hello_ok: bool,
+    /// The hello's plugins: instance name -> SHA-256 of its file. Instances
+    /// of one file own the same metric names.
+    pub plugin_files: Arc<BTreeMap<String, String>>,
     pub last_seen_ms: Option<i64>,
     /// Keyed by series id.
     pub latest: HashMap<i64, LatestPoint>,

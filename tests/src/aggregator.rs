@@ -208,10 +208,20 @@ impl TestAggregator {
         credential: &str,
         host_type: HostType,
     ) -> Result<(StatusCode, Value)> {
+        self.hello_with(credential, host_type, vec![]).await
+    }
+
+    /// A hello announcing `plugins` (as the agent lists what it loaded).
+    pub async fn hello_with(
+        &self,
+        credential: &str,
+        host_type: HostType,
+        plugins: Vec<p2pmon_common::wire::PluginIdentity>,
+    ) -> Result<(StatusCode, Value)> {
         let hello = Hello {
             agent_version: "test".to_string(),
             host_type,
-            plugins: vec![],
+            plugins,
         };
         self.post_json(
             paths::HELLO,

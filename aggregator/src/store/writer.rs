@@ -32,6 +32,9 @@ pub struct WriteJob {
     /// `agent`, names `agent_*`) count against neither: they have their
     /// own [`AGENT_SERIES`] per host.
     pub max_series_per_plugin: usize,
+    /// The host's plugins from its hello (instance name -> file SHA-256):
+    /// instances of one file share the metric names it owns.
+    pub plugin_files: Arc<std::collections::BTreeMap<String, String>>,
     pub received_ms: i64,
     pub(super) reply: Option<oneshot::Sender<Result<WriteOutcome, StoreError>>>,
 }
@@ -46,6 +49,7 @@ impl WriteJob {
             events: Vec::new(),
             max_series: usize::MAX,
             max_series_per_plugin: usize::MAX,
+            plugin_files: Arc::default(),
             received_ms,
             reply: None,
         }
@@ -474,10 +478,17 @@ impl Caches {
         job: &WriteJob,
     ) -> Result<Result<i64, SeriesCap>, StoreError> {
         // A metric name belongs to the plugin whose series first carried it
-        // on this host: another plugin's points of that name (another
-        // series, or the same one) would feed its alerts and actions.
+        // on this host (and to other instances of the same file): another
+        // plugin's points of that name, in another series or the same one,
+        // would feed its alerts and actions.
+        let same_file = |owner: &str| {
+            owner == metric.plugin
+                || job.plugin_files.get(owner).is_some_and(|file| {
+                    job.plugin_files.get(&metric.plugin) == Some(file)
+                })
+        };
         let owner = match self.owners.get(host).and_then(|m| m.get(&metric.name)) {
-            Some(owner) => Some(owner.as_str() == metric.plugin),
+            Some(owner) => Some(same_file(owner)),
             None => {
                 let found: Option<String> = tx
                     .prepare_cached(
@@ -485,7 +496,7 @@ impl Caches {
                     )?
                     .query_row(params![&**host, &metric.name], |r| r.get(0))
                     .optional()?;
-                let mine = found.as_deref().map(|owner| owner == metric.plugin);
+                let mine = found.as_deref().map(same_file);
                 if let Some(owner) = found {
                     self.owners
                         .entry(host.clone())
