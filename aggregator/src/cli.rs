@@ -294,8 +294,12 @@ fn cleanup(config: &AggregatorConfig) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let deleted = runtime.block_on(ops::cleanup(config))?;
     println!(
-        "deleted {} points, {} minute and {} hour rollups, {} events",
-        deleted.points, deleted.minute_rollups, deleted.hour_rollups, deleted.events
+        "deleted {} points, {} minute and {} hour rollups, {} events, {} idle series",
+        deleted.points,
+        deleted.minute_rollups,
+        deleted.hour_rollups,
+        deleted.events,
+        deleted.series
     );
     Ok(())
 }

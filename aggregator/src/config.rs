@@ -743,6 +743,12 @@ pub struct RetentionTiers {
     pub minute_days: Option<u64>,
     #[serde(default)]
     pub hour_days: Option<u64>,
+    /// A series with nothing in any tier for this many days is removed, and
+    /// the host's and its plugin's series budgets get it back. By default
+    /// the longest tier: only series whose every row retention has already
+    /// removed. Shorter frees budget sooner, dropping what is left of them.
+    #[serde(default)]
+    pub series_idle_days: Option<u64>,
 }
 
 /// Retention of each store tier, in days.
@@ -751,6 +757,8 @@ pub struct Retention {
     pub raw_days: u64,
     pub minute_days: u64,
     pub hour_days: u64,
+    /// Series idle this long are removed (see `RetentionTiers`).
+    pub series_idle_days: u64,
 }
 
 impl MetricsConfig {
@@ -760,10 +768,17 @@ impl MetricsConfig {
 
     pub fn retention(&self) -> Retention {
         let c = &self.collection;
+        let raw_days = c.retention.raw_days.unwrap_or(c.retention_days);
+        let minute_days = c.retention.minute_days.unwrap_or(c.retention_days);
+        let hour_days = c.retention.hour_days.unwrap_or(c.retention_days);
         Retention {
-            raw_days: c.retention.raw_days.unwrap_or(c.retention_days),
-            minute_days: c.retention.minute_days.unwrap_or(c.retention_days),
-            hour_days: c.retention.hour_days.unwrap_or(c.retention_days),
+            raw_days,
+            minute_days,
+            hour_days,
+            series_idle_days: c
+                .retention
+                .series_idle_days
+                .unwrap_or(raw_days.max(minute_days).max(hour_days)),
         }
     }
 }
@@ -778,6 +793,10 @@ impl Validate for MetricsConfig {
             ("collection.retention.raw_days", c.retention.raw_days),
             ("collection.retention.minute_days", c.retention.minute_days),
             ("collection.retention.hour_days", c.retention.hour_days),
+            (
+                "collection.retention.series_idle_days",
+                c.retention.series_idle_days,
+            ),
         ] {
             if let Some(days) = value {
                 findings.in_range(field, days, 1..=3650);
@@ -860,7 +879,8 @@ mod tests {
             Retention {
                 raw_days: 10,
                 minute_days: 10,
-                hour_days: 365
+                hour_days: 365,
+                series_idle_days: 365,
             }
         );
         assert_eq!(config.metrics.group_of("cpu_usage"), Some("system"));

@@ -66,6 +66,13 @@ pub enum StoreError {
 enum Command {
     Write(WriteJob),
     Exec(Box<dyn FnOnce(&mut Connection) + Send>),
+    /// Retention on the writer's connection, which forgets what it cached
+    /// of series it removes.
+    Retention(
+        Retention,
+        i64,
+        oneshot::Sender<Result<writer::Deleted, StoreError>>,
+    ),
     Flush(oneshot::Sender<Result<(), StoreError>>),
     Stop(oneshot::Sender<Result<(), StoreError>>),
 }
@@ -161,8 +168,12 @@ impl Store {
         retention: Retention,
         now_ms: i64,
     ) -> Result<writer::Deleted, StoreError> {
-        self.exec(move |conn| writer::apply_retention(conn, retention, now_ms))
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Retention(retention, now_ms, reply))
             .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Run a read on a pooled read-only connection, off the async threads.

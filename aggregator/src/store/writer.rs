@@ -85,6 +85,8 @@ pub struct Deleted {
     pub minute_rollups: u64,
     pub hour_rollups: u64,
     pub events: u64,
+    /// Series idle past `series_idle_days`, removed (their budget freed).
+    pub series: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -234,6 +236,15 @@ impl Writer {
                         self.write_group(&mut group);
                     }
                     Command::Exec(f) => f(&mut self.conn),
+                    Command::Retention(retention, now_ms, reply) => {
+                        let deleted = apply_retention(&mut self.conn, retention, now_ms);
+                        if deleted.as_ref().is_ok_and(|d| d.series > 0) {
+                            // Series ids, counts and owners of removed series
+                            // are learned again from the table.
+                            self.caches = Caches::default();
+                        }
+                        let _ = reply.send(deleted);
+                    }
                     Command::Flush(reply) => {
                         let _ = reply.send(self.flush_rollups());
                     }
@@ -483,9 +494,10 @@ impl Caches {
         // would feed its alerts and actions.
         let same_file = |owner: &str| {
             owner == metric.plugin
-                || job.plugin_files.get(owner).is_some_and(|file| {
-                    job.plugin_files.get(&metric.plugin) == Some(file)
-                })
+                || job
+                    .plugin_files
+                    .get(owner)
+                    .is_some_and(|file| job.plugin_files.get(&metric.plugin) == Some(file))
         };
         let owner = match self.owners.get(host).and_then(|m| m.get(&metric.name)) {
             Some(owner) => Some(same_file(owner)),
@@ -649,6 +661,32 @@ pub fn apply_retention(
     }
     let oldest_kept = cut(retention.raw_days.max(retention.hour_days));
     deleted.events = conn.execute("DELETE FROM events WHERE ts < ?1", [oldest_kept])? as u64;
+    let idle_cut = cut(retention.series_idle_days);
+    let idle: Vec<i64> = conn
+        .prepare(
+            "SELECT id FROM series s
+              WHERE NOT EXISTS (SELECT 1 FROM points WHERE series_id = s.id AND ts >= ?1)
+                AND NOT EXISTS (SELECT 1 FROM rollup_1m WHERE series_id = s.id AND bucket >= ?1)
+                AND NOT EXISTS (SELECT 1 FROM rollup_1h WHERE series_id = s.id AND bucket >= ?1)",
+        )?
+        .query_map([idle_cut], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for chunk in idle.chunks(500) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for table in ["points", "rollup_1m", "rollup_1h"] {
+            let mut delete =
+                tx.prepare_cached(&format!("DELETE FROM {table} WHERE series_id = ?1"))?;
+            for id in chunk {
+                delete.execute([id])?;
+            }
+        }
+        let mut series = tx.prepare_cached("DELETE FROM series WHERE id = ?1")?;
+        for id in chunk {
+            deleted.series += series.execute([id])? as u64;
+        }
+        drop(series);
+        tx.commit()?;
+    }
     Ok(deleted)
 }
 
@@ -763,10 +801,62 @@ mod tests {
             raw_days: 5,
             minute_days: 30,
             hour_days: 365,
+            series_idle_days: 365,
         };
         let deleted = apply_retention(&mut writer.conn, retention, now).expect("retention");
         assert_eq!(deleted.points, 2);
         assert_eq!(deleted.minute_rollups, 1);
         assert_eq!(deleted.hour_rollups, 0);
+        assert_eq!(deleted.series, 0, "the series still has rows");
+    }
+
+    /// A plugin that filled the host's budget with series it then stopped
+    /// writing gets the budget back once they are idle past
+    /// `series_idle_days`; live series and their rows stay.
+    #[test]
+    fn idle_series_are_removed_and_their_budget_freed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = super::super::schema::open(&dir.path().join("t.db")).expect("open");
+        let mut writer = Writer::new(conn).expect("writer");
+        let day = 86_400_000i64;
+        let now = 100 * day;
+        let capped = |seq: u64, name: &str, ts: i64| {
+            let mut j = job("h", seq, &[(ts, 1.0)]);
+            j.metrics[0].name = name.to_string();
+            j.max_series = 2;
+            j
+        };
+        let group = vec![
+            capped(1, "junk", now - 40 * day),
+            capped(2, "live", now - day),
+            capped(3, "late", now),
+        ];
+        let outcomes = writer.write_transaction(&group).expect("written");
+        let limited: Vec<u64> = outcomes.iter().map(|o| o.series_limited).collect();
+        assert_eq!(limited, [0, 0, 1], "the third series is over the cap");
+        writer.flush_rollups().expect("flush");
+        let retention = Retention {
+            raw_days: 30,
+            minute_days: 30,
+            hour_days: 30,
+            series_idle_days: 30,
+        };
+        let deleted = apply_retention(&mut writer.conn, retention, now).expect("retention");
+        assert_eq!(deleted.series, 1, "{deleted:?}");
+        writer.caches = Caches::default();
+        let outcomes = writer
+            .write_transaction(&[capped(4, "late", now)])
+            .expect("written");
+        assert_eq!(
+            (outcomes[0].points, outcomes[0].series_limited),
+            (1, 0),
+            "budget freed"
+        );
+        let names: Vec<String> = writer
+            .conn
+            .prepare("SELECT name FROM series ORDER BY name")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .expect("names");
+        assert_eq!(names, ["late", "live"]);
     }
 }
