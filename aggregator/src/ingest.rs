@@ -578,6 +578,22 @@ async fn accept_batch(
                     ),
                 )
             }
+            Record::Metric(metric)
+                if groups.assigned_elsewhere(&metric.plugin, &metric.name, |p| {
+                    job.plugin_files.contains_key(p)
+                }) =>
+            {
+                reject(
+                    &mut ack,
+                    (
+                        "not_owner",
+                        format!(
+                            "{} from {}: metrics.yml assigns it to another plugin of this host",
+                            metric.name, metric.plugin
+                        ),
+                    ),
+                )
+            }
             Record::Metric(metric) if !groups.allows(&metric.plugin, &metric.name) => reject(
                 &mut ack,
                 (

@@ -81,6 +81,30 @@ impl MetricGroups {
             .map(|(name, _)| name.as_str())
     }
 
+    /// Whether `metric` from `plugin` belongs to another plugin: its group's
+    /// `include` lists it, that group claims other plugins, and one of them
+    /// runs on the host (`running`). A host running none of them leaves the
+    /// name to whoever stores it first.
+    pub fn assigned_elsewhere(
+        &self,
+        plugin: &str,
+        metric: &str,
+        running: impl Fn(&str) -> bool,
+    ) -> bool {
+        let Some(name) = self.group_of(metric) else {
+            return false;
+        };
+        let group = &self.groups[name];
+        if group.claims(name, plugin) {
+            return false;
+        }
+        if group.plugins.is_empty() {
+            running(name)
+        } else {
+            group.plugins.iter().any(|p| running(p))
+        }
+    }
+
     fn group_listing(&self, metric: &str) -> Option<&MetricGroup> {
         self.group_of(metric).map(|name| &self.groups[name])
     }
@@ -116,6 +140,18 @@ mod tests {
             "no include: all of the plugin"
         );
         assert!(c.allows("custom", "queue_depth"), "no group claims custom");
+        let system_runs = |p: &str| p == "system";
+        assert!(c.assigned_elsewhere("evil", "cpu_usage", system_runs));
+        assert!(!c.assigned_elsewhere("system", "cpu_usage", system_runs));
+        assert!(
+            !c.assigned_elsewhere("evil", "cpu_usage", |_| false),
+            "its owner does not run here"
+        );
+        assert!(
+            c.assigned_elsewhere("evil", "failed_logins", |p| p == "anticheat"),
+            "a group's plugins list names the owners"
+        );
+        assert!(!c.assigned_elsewhere("evil", "queue_depth", system_runs));
         assert!(c.allows("agent", "agent_records_sent"));
         // A listed metric is decided by its group, whichever plugin sends it.
         assert!(c.allows("custom", "cpu_usage"));
