@@ -60,9 +60,16 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
+/// Who made an authenticated API request: the hash of its API token (the
+/// bearer's, or the one a dashboard session was opened with).
+#[derive(Clone)]
+pub struct Caller {
+    pub token_hash: String,
+}
+
 async fn require_token(
     State(shared): State<Arc<Shared>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let token = request
@@ -74,9 +81,14 @@ async fn require_token(
     let ok = match token {
         Some(token) => {
             let shared = shared.clone();
-            tokio::task::spawn_blocking(move || shared.api_token_ok(&token))
+            let hash = crate::auth::hash(&token);
+            let ok = tokio::task::spawn_blocking(move || shared.api_token_ok(&token))
                 .await
-                .unwrap_or(false)
+                .unwrap_or(false);
+            if ok {
+                request.extensions_mut().insert(Caller { token_hash: hash });
+            }
+            ok
         }
         None => false,
     };
@@ -96,6 +108,9 @@ async fn require_token(
             )
             .into_response();
         }
+        request.extensions_mut().insert(Caller {
+            token_hash: session.token_hash,
+        });
         return next.run(request).await;
     }
     if !ok {
@@ -889,8 +904,14 @@ async fn rules(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
 
 /// A single-use ticket that opens one WebSocket connection within a minute
 /// (`?token=TICKET`): for browsers, which should not hold an API token.
-async fn ws_ticket(State(shared): State<Arc<Shared>>) -> Result<Json<serde_json::Value>, Refusal> {
-    let (ticket, expires_ms) = shared.sessions.ticket(now_ms()).map_err(store_error)?;
+async fn ws_ticket(
+    State(shared): State<Arc<Shared>>,
+    axum::Extension(caller): axum::Extension<Caller>,
+) -> Result<Json<serde_json::Value>, Refusal> {
+    let (ticket, expires_ms) = shared
+        .sessions
+        .ticket(now_ms(), caller.token_hash)
+        .map_err(store_error)?;
     Ok(Json(
         serde_json::json!({ "ticket": ticket, "expires_ms": expires_ms }),
     ))

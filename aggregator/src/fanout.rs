@@ -128,6 +128,9 @@ enum ClientMessage {
 
 struct ClientSlot {
     queue: mpsc::Sender<Arc<Outgoing>>,
+    /// The API token the client came in with (directly or through a
+    /// ticket), by hash: when it is revoked the client is closed.
+    token_hash: String,
 }
 
 /// Counters for the health endpoint.
@@ -162,14 +165,40 @@ impl Hub {
         self.clients.lock().map(|c| c.len()).unwrap_or(0)
     }
 
-    fn register(&self) -> (u64, mpsc::Receiver<Arc<Outgoing>>) {
+    fn register(&self, token_hash: String) -> (u64, mpsc::Receiver<Arc<Outgoing>>) {
         let (queue, receiver) = mpsc::channel(self.queue_size);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut clients) = self.clients.lock() {
-            clients.insert(id, ClientSlot { queue });
+            clients.insert(id, ClientSlot { queue, token_hash });
         }
         self.stats.connected.fetch_add(1, Ordering::Relaxed);
         (id, receiver)
+    }
+
+    /// Close every client whose token `live` no longer accepts (revoked or
+    /// expired); returns how many. Each distinct token is asked once.
+    pub fn end_revoked(&self, live: impl Fn(&str) -> bool) -> usize {
+        let hashes: std::collections::BTreeSet<String> = match self.clients.lock() {
+            Ok(clients) => clients.values().map(|c| c.token_hash.clone()).collect(),
+            Err(_) => return 0,
+        };
+        let dead: std::collections::BTreeSet<String> =
+            hashes.into_iter().filter(|h| !live(h)).collect();
+        if dead.is_empty() {
+            return 0;
+        }
+        let Ok(mut clients) = self.clients.lock() else {
+            return 0;
+        };
+        let before = clients.len();
+        // Dropping a client's sender ends its task and closes the connection.
+        clients.retain(|_, slot| !dead.contains(&slot.token_hash));
+        let ended = before - clients.len();
+        self.stats.connected.fetch_sub(ended, Ordering::Relaxed);
+        if ended > 0 {
+            tracing::info!(clients = ended, "Closed WebSocket clients whose token was revoked.");
+        }
+        ended
     }
 
     fn unregister(&self, id: u64) {
@@ -248,10 +277,12 @@ impl Hub {
 /// What a client is allowed to do once connected, decided at the handshake.
 struct Admission {
     subscription: Subscription,
+    token_hash: String,
 }
 
-/// Checks a client's token; the API's token check, passed in by the server.
-pub type TokenCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+/// Checks a client's token (an API token or a ticket), answering the hash of
+/// the API token behind it; the API's check, passed in by the server.
+pub type TokenCheck = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// Accept WebSocket clients on `listener` until `shutdown`.
 /// What the listener admits: connections under the caps, handshakes
@@ -357,12 +388,12 @@ async fn client(
                 return Err(refuse(StatusCode::FORBIDDEN, "origin not allowed"));
             }
         }
-        match bearer(request) {
-            Some(token) if check_token(&token) => {}
-            _ => return Err(refuse(StatusCode::UNAUTHORIZED, "missing or invalid token")),
-        }
+        let Some(token_hash) = bearer(request).and_then(|token| check_token(&token)) else {
+            return Err(refuse(StatusCode::UNAUTHORIZED, "missing or invalid token"));
+        };
         admission = Some(Admission {
             subscription: Subscription::from_query(request.uri().query().unwrap_or("")),
+            token_hash,
         });
         Ok(response)
     };
@@ -384,11 +415,15 @@ async fn client(
         }
         Err(_) => return,
     };
-    let Some(Admission { mut subscription }) = admission else {
+    let Some(Admission {
+        mut subscription,
+        token_hash,
+    }) = admission
+    else {
         return;
     };
     hub.stats.accepted_total.fetch_add(1, Ordering::Relaxed);
-    let (id, mut queue) = hub.register();
+    let (id, mut queue) = hub.register(token_hash);
     loop {
         tokio::select! {
             outgoing = queue.recv() => {
@@ -513,8 +548,8 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_disconnects_only_that_client() {
         let hub = Hub::new(2);
-        let (_slow, _slow_queue) = hub.register();
-        let (_fast, mut fast_queue) = hub.register();
+        let (_slow, _slow_queue) = hub.register("a".to_string());
+        let (_fast, mut fast_queue) = hub.register("b".to_string());
         for i in 0..3 {
             hub.publish_status(None, serde_json::json!({ "n": i }));
             // The fast client keeps up.

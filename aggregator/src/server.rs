@@ -17,6 +17,9 @@ use crate::limits::{CapAcceptor, ConnectionCounter};
 use crate::state::{IngestStats, Live, Shared, now_ms};
 use crate::store::{self, Store, StoreError};
 
+/// How often the feed's clients are checked for revoked tokens, in seconds.
+const REVOKED_FEED_CHECK_S: u64 = 2;
+
 /// How often retention runs while serving.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
@@ -262,7 +265,11 @@ impl Server {
             })?;
         let token_shared = shared.clone();
         let check: fanout::TokenCheck = Arc::new(move |token: &str| {
-            token_shared.sessions.redeem(token, now_ms()) || token_shared.api_token_ok(token)
+            token_shared.sessions.redeem(token, now_ms()).or_else(|| {
+                token_shared
+                    .api_token_ok(token)
+                    .then(|| crate::auth::hash(token))
+            })
         });
         let ws_conns = ConnectionCounter::new(
             "websocket",
@@ -286,9 +293,20 @@ impl Server {
         let mut status_stop = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut ticks: u64 = 0;
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
+                        ticks += 1;
+                        // Feed clients whose token was revoked (by
+                        // `token revoke`, another process) are closed.
+                        if ticks.is_multiple_of(REVOKED_FEED_CHECK_S) {
+                            let shared = status_shared.clone();
+                            let _ = tokio::task::spawn_blocking(move || {
+                                shared.hub.end_revoked(|hash| shared.api_token_hash_ok(hash))
+                            })
+                            .await;
+                        }
                         status_shared.publish_state_changes();
                         let now = now_ms();
                         let interval = status_shared.metrics.collection.interval as i64;

@@ -25,7 +25,8 @@ async function sendCpu(value) {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${need('CREDENTIAL')}` },
     body: JSON.stringify({ host_id: 'fluxcp-b', stream: `browser-${value}`, seq: 1, created_ms: now, records: [
-      { type: 'metric', plugin: 'system', name: 'cpu_usage', value, unit: 'percent', kind: 'gauge', tags: {}, timestamp_ms: now },
+      // The plugin that stored the host's first cpu_usage (the Rust side's `metric`) owns the name.
+      { type: 'metric', plugin: 'test', name: 'cpu_usage', value, unit: 'percent', kind: 'gauge', tags: {}, timestamp_ms: now },
     ] }),
   });
   check(response.ok, `batch refused: ${response.status}`);

@@ -330,6 +330,19 @@ async fn a_revoked_token_ends_its_dashboard_sessions() -> Result<()> {
         }
     };
     assert_eq!(read(cookie.clone()).await?, reqwest::StatusCode::OK);
+    // Two live feeds: the session's, through a ticket, and the token's own.
+    let ticket: serde_json::Value = http
+        .post(agg.api_url("/api/v1/ws-ticket")?)
+        .header(COOKIE, &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let ticket = ticket["ticket"].as_str().context("a ticket")?;
+    let (session_feed, _) =
+        tokio_tungstenite::connect_async(format!("{}?token={ticket}", agg.ws_url()?)).await?;
+    let token_feed = agg.feed().await?;
 
     // The token, as `token list` shows it: an id, never the secret.
     let listed = cli(&agg, &["token", "list"])?;
@@ -369,6 +382,21 @@ async fn a_revoked_token_ends_its_dashboard_sessions() -> Result<()> {
         reqwest::StatusCode::UNAUTHORIZED,
         "the token itself"
     );
+    // Both feeds are closed too, within a few seconds.
+    for (name, mut feed) in [("session", session_feed), ("token", token_feed)] {
+        use futures_util::StreamExt;
+        let closed = tokio::time::timeout(Duration::from_secs(6), async {
+            loop {
+                match feed.next().await {
+                    None | Some(Err(_)) => break,
+                    Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))) => break,
+                    Some(Ok(_)) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "the {name} feed is still open");
+    }
     // Revoking twice says so.
     assert!(cli(&agg, &["token", "revoke", &id]).is_err());
     Ok(())

@@ -39,7 +39,8 @@ pub struct Session {
 #[derive(Default)]
 pub struct Sessions {
     sessions: Mutex<HashMap<String, Session>>,
-    tickets: Mutex<HashMap<String, i64>>,
+    /// Ticket -> (expiry, hash of the API token of whoever asked for it).
+    tickets: Mutex<HashMap<String, (i64, String)>>,
 }
 
 fn insert_bounded<V: Clone>(
@@ -110,23 +111,31 @@ impl Sessions {
         before - sessions.len()
     }
 
-    /// A new ticket and when it expires.
-    pub fn ticket(&self, now_ms: i64) -> Result<(String, i64), StoreError> {
+    /// A new ticket for the holder of the API token of hash `token_hash`,
+    /// and when it expires.
+    pub fn ticket(&self, now_ms: i64, token_hash: String) -> Result<(String, i64), StoreError> {
         let ticket = generate("p2pw_")?;
         let expires = now_ms + TICKET_TTL_MS;
         if let Ok(mut tickets) = self.tickets.lock() {
-            insert_bounded(&mut tickets, ticket.clone(), expires, |e| *e, now_ms);
+            insert_bounded(
+                &mut tickets,
+                ticket.clone(),
+                (expires, token_hash),
+                |(e, _)| *e,
+                now_ms,
+            );
         }
         Ok((ticket, expires))
     }
 
-    /// Use a ticket up: true once, within its minute.
-    pub fn redeem(&self, ticket: &str, now_ms: i64) -> bool {
+    /// Use a ticket up, once, within its minute: the hash of the API token
+    /// it was asked for with.
+    pub fn redeem(&self, ticket: &str, now_ms: i64) -> Option<String> {
         self.tickets
             .lock()
             .ok()
             .and_then(|mut tickets| tickets.remove(ticket))
-            .is_some_and(|expires| expires > now_ms)
+            .and_then(|(expires, hash)| (expires > now_ms).then_some(hash))
     }
 }
 
@@ -163,11 +172,11 @@ mod tests {
             "another token's session stays"
         );
 
-        let (ticket, _) = sessions.ticket(0)?;
-        assert!(sessions.redeem(&ticket, 1));
-        assert!(!sessions.redeem(&ticket, 2), "single use");
-        let (late, _) = sessions.ticket(0)?;
-        assert!(!sessions.redeem(&late, TICKET_TTL_MS), "expired");
+        let (ticket, _) = sessions.ticket(0, "h".to_string())?;
+        assert_eq!(sessions.redeem(&ticket, 1).as_deref(), Some("h"));
+        assert!(sessions.redeem(&ticket, 2).is_none(), "single use");
+        let (late, _) = sessions.ticket(0, "h".to_string())?;
+        assert!(sessions.redeem(&late, TICKET_TTL_MS).is_none(), "expired");
         Ok(())
     }
 
