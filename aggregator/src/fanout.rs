@@ -196,7 +196,10 @@ impl Hub {
         let ended = before - clients.len();
         self.stats.connected.fetch_sub(ended, Ordering::Relaxed);
         if ended > 0 {
-            tracing::info!(clients = ended, "Closed WebSocket clients whose token was revoked.");
+            tracing::info!(
+                clients = ended,
+                "Closed WebSocket clients whose token was revoked."
+            );
         }
         ended
     }
