@@ -112,6 +112,8 @@ pub struct MockHost {
     protocol: ProtocolStats,
     sql: Vec<(String, String, QueryResult)>,
     files: BTreeMap<String, MockFile>,
+    /// Granted paths with no file yet (a log the server has not written).
+    missing: std::collections::BTreeSet<String>,
     tcp: Vec<TcpProbe>,
     udp: Vec<UdpProbe>,
     http: BTreeMap<String, Response>,
@@ -154,6 +156,7 @@ impl MockHost {
             },
             sql: Vec::new(),
             files: BTreeMap::new(),
+            missing: std::collections::BTreeSet::new(),
             tcp: Vec::new(),
             udp: Vec::new(),
             http: BTreeMap::new(),
@@ -257,12 +260,23 @@ impl MockHost {
 
     /// A file the plugin may read and tail (granted in `grants.files`).
     pub fn file(&mut self, path: &str, content: impl Into<Vec<u8>>) -> &mut Self {
+        self.missing.remove(path);
         self.files.entry(path.to_string()).or_default().content = content.into();
+        self
+    }
+
+    /// A granted path where no file exists yet: reads and tails fail as the
+    /// agent's do (`Unavailable`, no such file) until [`Self::file`] or
+    /// [`Self::append`] creates it.
+    pub fn missing_file(&mut self, path: &str) -> &mut Self {
+        self.files.remove(path);
+        self.missing.insert(path.to_string());
         self
     }
 
     /// Append to a file, as a server writing its log would.
     pub fn append(&mut self, path: &str, more: impl AsRef<[u8]>) -> &mut Self {
+        self.missing.remove(path);
         self.files
             .entry(path.to_string())
             .or_default()
@@ -469,6 +483,11 @@ impl MockHost {
     }
 
     fn granted_file(&mut self, path: &str) -> Result<&mut MockFile, HostError> {
+        if self.missing.contains(path) {
+            return Err(HostError::Unavailable(format!(
+                "{path}: No such file or directory (os error 2)"
+            )));
+        }
         self.files
             .get_mut(path)
             .ok_or_else(|| HostError::Denied(format!("file: {path} is outside the granted paths")))

@@ -128,6 +128,9 @@ struct State {
     quiet_until: HashMap<String, u64>,
     scores: HashMap<String, Score>,
     log_unavailable: bool,
+    /// The console log has been opened once: its tail position is kept by
+    /// the host from then on.
+    log_opened: bool,
 }
 
 struct Score {
@@ -222,9 +225,18 @@ impl State {
         now: u64,
         events: &mut Events,
     ) -> Result<(), String> {
-        let tail = match file::tail(&settings.log_file, StartAt::End, 1 << 20) {
+        // Lines already there when the plugin starts are history; but a log
+        // that did not exist then (rAthena writes the file with its first
+        // warning) holds only new lines, all of them to be read.
+        let start = if !self.log_opened && self.log_unavailable {
+            StartAt::Beginning
+        } else {
+            StartAt::End
+        };
+        let tail = match file::tail(&settings.log_file, start, 1 << 20) {
             Ok(tail) => {
                 self.log_unavailable = false;
+                self.log_opened = true;
                 tail
             }
             Err(error) => {
