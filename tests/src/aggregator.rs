@@ -38,6 +38,22 @@ pub fn metric(name: &str, value: f64, tags: &[(&str, &str)], timestamp_ms: u64) 
     })
 }
 
+/// A metric as `plugin` sends it (a metric metrics.yml gives to a plugin
+/// that the host's hello lists is refused from any other).
+pub fn metric_from(
+    plugin: &str,
+    name: &str,
+    value: f64,
+    tags: &[(&str, &str)],
+    timestamp_ms: u64,
+) -> Record {
+    let mut record = metric(name, value, tags, timestamp_ms);
+    if let Record::Metric(m) = &mut record {
+        m.plugin = plugin.to_string();
+    }
+    record
+}
+
 pub fn batch(host: &str, stream: &str, seq: u64, records: Vec<Record>) -> Batch {
     Batch {
         host_id: host.to_string(),

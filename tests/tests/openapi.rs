@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use anyhow::{Context, Result, bail};
 use p2pmon_common::wire::{EventRecord, Record, Severity, paths};
 
-use p2pmon_tests::aggregator::{TestAggregator, batch, metric, now_ms};
+use p2pmon_tests::aggregator::{TestAggregator, batch, metric, metric_from, now_ms};
 use p2pmon_tests::fake_coordinator::FakeCoordinator;
 use p2pmon_tests::workspace_root;
 use reqwest::StatusCode;
@@ -115,8 +115,9 @@ async fn responses_match_the_spec() -> Result<()> {
         assert_eq!(status, StatusCode::OK);
         let other = if host == "alpha" { "beta" } else { "alpha" };
         let records = vec![
-            metric("cpu_usage", 41.5, &[], now),
-            metric("memory_usage", 63.0, &[], now),
+            // The hello lists the system plugin: its metrics come from it.
+            metric_from("system", "cpu_usage", 41.5, &[], now),
+            metric_from("system", "memory_usage", 63.0, &[], now),
             metric("player_count", players, &[("map", "prt_fild08")], now),
             metric("map_status", 1.0, &[("map", "prt_fild08")], now),
             metric("network_latency", 23.0, &[("target", other)], now),

@@ -112,6 +112,9 @@ fn the_agents_self_metrics_pass_promtool() -> Result<()> {
     )?;
     agent.start()?;
     let url = format!("http://127.0.0.1:{port}/metrics");
+    // reqwest needs a rustls provider even for plain HTTP; in this process
+    // nothing else may have installed one yet.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
