@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use p2pmon_common::wire::{EnrollRequest, EventRecord, Hello, HostType, Record, Severity, paths};
-use p2pmon_tests::aggregator::{AggregatorProcess, batch, metric, now_ms};
+use p2pmon_tests::aggregator::{AggregatorProcess, batch, metric, metric_from, now_ms};
 use p2pmon_tests::fake_http::{FakeHttp, Reply, wait_for};
 
 const FORGED: &str =
@@ -208,11 +208,7 @@ async fn one_plugin_cannot_spend_the_hosts_series_budget() -> Result<()> {
             .await?;
     let credential = agg.enroll("greedy").await?;
     let of = |plugin: &str, name: &str, tags: &[(&str, &str)]| {
-        let mut record = metric(name, 1.0, tags, now_ms());
-        if let Record::Metric(m) = &mut record {
-            m.plugin = plugin.to_string();
-        }
-        record
+        metric_from(plugin, name, 1.0, tags, now_ms())
     };
     let cores: Vec<String> = (0..100).map(|i| i.to_string()).collect();
     let send = |seq: u64, records: Vec<Record>| {
@@ -262,11 +258,7 @@ async fn a_plugin_cannot_write_another_plugins_metrics() -> Result<()> {
     let mut agg = TestAggregator::start().await?;
     let credential = agg.enroll("shared").await?;
     let of = |plugin: &str, name: &str, value: f64, tags: &[(&str, &str)]| {
-        let mut record = metric(name, value, tags, now_ms());
-        if let Record::Metric(m) = &mut record {
-            m.plugin = plugin.to_string();
-        }
-        record
+        metric_from(plugin, name, value, tags, now_ms())
     };
     let (_, ack) = agg
         .post_batch(

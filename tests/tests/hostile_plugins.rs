@@ -5,33 +5,14 @@
 
 use std::time::{Duration, Instant};
 
-use p2pmon_common::wire::Record;
-use p2pmon_tests::{AgentDir, build_wasm, records, run_agent_for};
-
-const HOSTILE: &str = "p2pmon-fixture-hostile";
-
-fn hostile_dir() -> anyhow::Result<AgentDir> {
-    let dir = AgentDir::new()?;
-    dir.add_plugin(&build_wasm(HOSTILE)?, "hostile.wasm")?;
-    Ok(dir)
-}
-
-fn call_times(batches: &[p2pmon_common::wire::Batch], plugin: &str) -> Vec<u64> {
-    records(batches)
-        .into_iter()
-        .filter_map(|r| match r {
-            Record::Metric(m) if m.plugin == plugin && m.name == "calls" => Some(m.timestamp_ms),
-            _ => None,
-        })
-        .collect()
-}
+use p2pmon_tests::{AgentDir, call_times, run_agent_for};
 
 /// A FIFO (no writer), a device and a hard link to a file outside the
 /// grant, all inside a granted log directory: each read is refused at once,
 /// the steady plugin keeps its schedule, and the agent stops when told.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifos_devices_and_hard_links_in_a_granted_directory() -> anyhow::Result<()> {
-    let dir = hostile_dir()?;
+    let dir = AgentDir::with_hostile()?;
     let logs = dir.path().join("logs");
     std::fs::create_dir(&logs)?;
     let fifo = logs.join("map-server.log");
@@ -108,7 +89,7 @@ plugins:
 /// plugin keeps its schedule.
 #[test]
 fn log_and_denial_floods_are_budgeted_and_counted() -> anyhow::Result<()> {
-    let dir = hostile_dir()?;
+    let dir = AgentDir::with_hostile()?;
     let granted = dir.path().join("granted");
     std::fs::create_dir(&granted)?;
     let config = dir.config(&format!(
@@ -177,7 +158,7 @@ plugins:
 /// plugin keeps its schedule.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_over_its_cpu_share_is_throttled_then_quarantined() -> anyhow::Result<()> {
-    let dir = hostile_dir()?;
+    let dir = AgentDir::with_hostile()?;
     let config = dir.config(
         r#"
 plugins_dir: plugins

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use p2pmon_common::wire::{EventRecord, HostType, Record, Severity, paths};
-use p2pmon_tests::aggregator::{TestAggregator, batch, metric, now_ms};
+use p2pmon_tests::aggregator::{TestAggregator, batch, metric, metric_from, now_ms};
 use reqwest::StatusCode;
 
 #[tokio::test]
@@ -463,13 +463,7 @@ async fn metrics_outside_the_collected_groups_are_announced_and_not_stored() -> 
     assert_eq!(answer["metrics"]["game"]["enabled"], false);
 
     let now = now_ms();
-    let from = |plugin: &str, name: &str, value: f64| {
-        let mut record = metric(name, value, &[], now);
-        if let Record::Metric(m) = &mut record {
-            m.plugin = plugin.to_string();
-        }
-        record
-    };
+    let from = |plugin: &str, name: &str, value: f64| metric_from(plugin, name, value, &[], now);
     let records = vec![
         from("system", "cpu_usage", 1.0),
         from("system", "swap_usage", 2.0),
