@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idle footprint of the agent (system plugin at the seed's 5 s interval) next
+# Idle footprint of the agent (system plugin at the shipped 5 s interval) next
 # to prometheus-node-exporter scraped at the same interval, same machine, same
 # run. Prints average and peak RSS and CPU share of one core for both, and
 # the agent/node_exporter ratios.

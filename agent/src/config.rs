@@ -61,14 +61,14 @@ fn default_plugins_dir() -> PathBuf {
     PathBuf::from("plugins")
 }
 
-/// Batching, from the seed's metrics.yml `collection` section.
+/// Batching, as in metrics.yml's `collection` section.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CollectionConfig {
-    /// Records per batch before it is flushed (seed: 1000).
+    /// Records per batch before it is flushed (default 1000, as in metrics.yml).
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
-    /// Longest time a record waits in a partial batch (seed interval: 5000 ms).
+    /// Longest time a record waits in a partial batch (default 5000 ms, metrics.yml's interval).
     #[serde(default = "default_flush_interval_ms")]
     pub flush_interval_ms: u64,
     /// Plugins start at a random offset of up to this share of their interval,

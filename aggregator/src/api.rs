@@ -1,4 +1,4 @@
-//! The query API (seed default `127.0.0.1:5121`), read by FluxCP and the
+//! The query API (default `127.0.0.1:5121`), read by FluxCP and the
 //! dashboard. JSON, bearer tokens (`token create --api`) or a dashboard
 //! session (see [`crate::web`]), described in `aggregator/openapi.yaml`.
 //! Only `/api/v1/health` answers without either.

@@ -1,5 +1,5 @@
 //! The aggregator's configuration: `conf/p2p/aggregator.yml` (listeners,
-//! ingest limits, host status thresholds) and the seed's `metrics.yml`
+//! ingest limits, host status thresholds) and `metrics.yml`
 //! (retention, metric groups). Both are validated with every problem reported
 //! at once, like the agent's config.
 //!
@@ -23,10 +23,10 @@ pub struct AggregatorConfig {
     /// Directory of the embedded store (`p2pmon.db` and its WAL).
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
-    /// The seed's metrics.yml: retention and metric groups.
+    /// metrics.yml: retention and metric groups.
     #[serde(default = "default_metrics_file")]
     pub metrics_file: PathBuf,
-    /// The seed's alerts.yml: alert rules and notification channels. A
+    /// alerts.yml: alert rules and notification channels. A
     /// missing file means no rules.
     #[serde(default = "default_alerts_file")]
     pub alerts_file: PathBuf,
@@ -194,7 +194,7 @@ impl Default for IngestConfig {
     }
 }
 
-/// Where `serve` writes the seed's log files (monitor, alerts, access,
+/// Where `serve` writes its four log files (monitor, alerts, access,
 /// error); empty: stderr only. The shipped config says /var/log/p2p.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -218,7 +218,7 @@ pub enum LogFormat {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
-    /// Seed default 127.0.0.1:5121, which is also rAthena's map-server port:
+    /// Default 127.0.0.1:5121 (FluxCP's default too), which is also rAthena's map-server port:
     /// on a machine running a map-server, move one of them.
     #[serde(default = "default_api_listen")]
     pub listen: SocketAddr,
@@ -236,7 +236,7 @@ impl Default for ApiConfig {
     }
 }
 
-/// The live feed, `ws://HOST:5122/monitor` in the seed.
+/// The live feed, default `ws://HOST:5122/monitor` (FluxCP's default too).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebSocketConfig {
@@ -684,7 +684,7 @@ impl Validate for AggregatorConfig {
     }
 }
 
-/// The seed's metrics.yml, as far as the aggregator uses it.
+/// metrics.yml, as far as the aggregator uses it.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
@@ -700,12 +700,12 @@ pub struct MetricsConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsCollection {
-    /// Expected reporting interval of agents (seed: 5000 ms).
+    /// Expected reporting interval of agents (default 5000 ms).
     #[serde(default = "default_interval")]
     pub interval: u64,
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
-    /// Seed: 30. How long raw points are kept; also the default of the tiers.
+    /// Default 30. How long raw points are kept; also the default of the tiers.
     #[serde(default = "default_retention_days")]
     pub retention_days: u64,
     /// Per-tier retention in days; each defaults to `retention_days`.
@@ -841,7 +841,7 @@ mod tests {
     }
 
     #[test]
-    fn empty_file_gives_the_seed_defaults() {
+    fn empty_file_gives_the_defaults() {
         let config = parse("").expect("defaults are valid");
         assert_eq!(config.api.listen.port(), 5121);
         assert_eq!(config.websocket.listen.port(), 5122);

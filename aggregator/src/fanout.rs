@@ -1,5 +1,5 @@
 //! The live feed: `ws://HOST:5122/monitor`, messages `{"type": "metrics" |
-//! "alert" | "status", ...}` as in the seed's client snippet.
+//! "alert" | "status", ...}` as in the monitoring design document's client example.
 //!
 //! Every client has a bounded queue. Publishing never waits: a message that
 //! does not fit in a client's queue disconnects that client (it stopped

@@ -1,7 +1,7 @@
 //! Logging set-up shared by both binaries: a tracing filter from `--log`
 //! (or its environment variable), written to stderr so stdout carries data.
 //!
-//! The aggregator's `serve` also writes the seed's four log files into a
+//! The aggregator's `serve` also writes its four log files into a
 //! directory ([`init_with_files`]): `monitor.log` (everything but access
 //! lines), `alerts.log` (alerting), `access.log` (one line per HTTP request,
 //! target `access`) and `error.log` (warnings and errors), as text or JSON
@@ -162,7 +162,7 @@ impl LogFiles {
     }
 }
 
-/// The seed's files and what goes into each: (file, keeps this event).
+/// The four log files and what goes into each: (file, keeps this event).
 type Route = (&'static str, fn(&tracing::Metadata<'_>) -> bool);
 
 const ROUTES: [Route; 4] = [

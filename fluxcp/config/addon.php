@@ -3,7 +3,8 @@ if (!defined('FLUX_ROOT')) exit;
 
 // p2pmon for FluxCP: the monitoring pages under ?module=p2p.
 // Two values to set: where the aggregator's API answers, and an API token
-// (p2pmon-aggregator token create --api). The other keys are the seed's.
+// (p2pmon-aggregator token create --api). alert_channels and metrics_retention
+// are informational: the aggregator's alerts.yml and metrics.yml set them.
 return array(
     'P2PMonitor' => array(
         'coordinator_api'   => 'http://localhost:5121',        // the aggregator's query API

@@ -183,7 +183,7 @@ impl PluginInfo {
         self
     }
 
-    /// Interval the plugin suggests (default 5000 ms, the seed's metrics.yml).
+    /// Interval the plugin suggests (default 5000 ms, the interval of the shipped metrics.yml).
     pub fn interval_ms(mut self, interval_ms: u32) -> Self {
         self.default_interval_ms = interval_ms;
         self

@@ -741,11 +741,11 @@ mod tests {
             .collect()
     }
 
-    const SEED_CPU: &str = "alerts:\n  cpu_usage: { warning: 80, critical: 90, duration: 300 }\n";
+    const CPU_RULE: &str = "alerts:\n  cpu_usage: { warning: 80, critical: 90, duration: 300 }\n";
 
     #[test]
     fn fires_on_the_point_that_completes_the_duration() {
-        let mut e = engine(SEED_CPU);
+        let mut e = engine(CPU_RULE);
         assert!(feed(&mut e, &[(0, 95.0), (100, 96.0), (299, 97.0)]).is_empty());
         assert_eq!(
             feed(&mut e, &[(300, 95.0)]),
@@ -765,7 +765,7 @@ mod tests {
 
     #[test]
     fn a_dip_restarts_the_wait() {
-        let mut e = engine(SEED_CPU);
+        let mut e = engine(CPU_RULE);
         assert!(feed(&mut e, &[(0, 95.0), (200, 50.0), (250, 95.0), (500, 95.0)]).is_empty());
         assert_eq!(
             feed(&mut e, &[(550, 95.0)]),
@@ -775,7 +775,7 @@ mod tests {
 
     #[test]
     fn escalates_deescalates_and_resolves() {
-        let mut e = engine(SEED_CPU);
+        let mut e = engine(CPU_RULE);
         let changes = feed(
             &mut e,
             &[
@@ -889,7 +889,7 @@ mod tests {
 
     #[test]
     fn an_admin_resolve_needs_a_full_duration_to_fire_again() {
-        let mut e = engine(SEED_CPU);
+        let mut e = engine(CPU_RULE);
         feed(&mut e, &[(0, 95.0), (300, 95.0)]);
         let id = e.open_alerts().next().map(|a| a.id).expect("open");
         let ack = e
@@ -1086,7 +1086,7 @@ mod tests {
 
     #[test]
     fn open_alerts_resume_after_a_restart() {
-        let mut first = engine(SEED_CPU);
+        let mut first = engine(CPU_RULE);
         feed(&mut first, &[(0, 95.0), (300, 95.0)]);
         let open: Vec<(Alert, Option<i64>)> =
             first.open_alerts().cloned().map(|a| (a, None)).collect();
@@ -1102,7 +1102,7 @@ mod tests {
 
     #[test]
     fn stored_series_resume_by_their_id() {
-        let mut first = engine(SEED_CPU);
+        let mut first = engine(CPU_RULE);
         for at in [0, 300] {
             first.observe_stored("host-a", &point("cpu_usage", 95.0, at), 7);
         }

@@ -1,7 +1,7 @@
 //! Notification channels for alerts: email (see [`super::email`]), Discord
 //! and Slack webhooks and an SMS gateway with a Twilio-style API (the web dashboard gets every alert over
 //! the WebSocket already). Configured under `notifications:` in alerts.yml,
-//! as the seed writes it, extended compatibly:
+//! in the monitoring design document's format, extended compatibly:
 //!
 //! ```yaml
 //! notifications:
@@ -115,7 +115,7 @@ pub struct WebhookConfig {
     pub enabled: bool,
     #[serde(default)]
     pub webhook_url: String,
-    /// Alerts below this severity are not sent (the seed's notification threshold).
+    /// Alerts below this severity are not sent (warning by default, as in the shipped alerts.yml).
     #[serde(default = "warning")]
     pub min_severity: Level,
     /// Also send when an alert resolves.

@@ -1,6 +1,6 @@
-//! conf/p2p/alerts.yml: the seed's rules (`alerts.<metric>` with `warning`,
-//! `critical` and `duration` in seconds) read exactly as the seed writes
-//! them, extended compatibly. Every extension is optional:
+//! conf/p2p/alerts.yml: rules in the original monitoring design document's
+//! format (`alerts.<metric>` with `warning`, `critical` and `duration` in
+//! seconds), read exactly as it writes them, extended compatibly. Every extension is optional:
 //!
 //! ```yaml
 //! alerts:
@@ -53,7 +53,7 @@ pub struct AlertsConfig {
     pub actions: super::actions::ActionsConfig,
 }
 
-/// The seed's four alert types.
+/// The four alert types of the monitoring design document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertType {
@@ -374,8 +374,8 @@ mod tests {
     }
 
     #[test]
-    fn the_seed_file_reads_as_written() {
-        let config = parse(include_str!("../../../conf/p2p/alerts.yml")).expect("seed alerts.yml");
+    fn the_shipped_file_reads_as_written() {
+        let config = parse(include_str!("../../../conf/p2p/alerts.yml")).expect("the shipped alerts.yml");
         let cpu = &config.alerts["cpu_usage"];
         assert_eq!(
             (cpu.warning, cpu.critical, cpu.duration),

@@ -33,7 +33,7 @@ pub struct Overrides {
     pub interval_ms: Option<u64>,
 }
 
-/// The metric a seed key names.
+/// The metric a key of the `alert_thresholds` row names.
 fn metric_for(key: &str) -> String {
     match key {
         "cpu" => "cpu_usage",
@@ -222,7 +222,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_seed_rows_parse() {
+    fn the_default_rows_parse() {
         let mut o = Overrides::default();
         parse_row(
             "alert_thresholds",

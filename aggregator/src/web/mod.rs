@@ -1,4 +1,4 @@
-//! The built-in dashboard, on the API port: the seed's five pages under
+//! The built-in dashboard, on the API port: the five monitoring pages under
 //! `/p2p/monitoring`, a sign-in page, and the scripts and styles built from
 //! `web/` (embedded at compile time by build.rs). Pages are a small HTML
 //! shell; the script fills them from the query API and keeps them live over

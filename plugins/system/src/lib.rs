@@ -1,6 +1,6 @@
-//! The system plugin: the seed's system metrics (cpu_usage, memory_usage,
-//! disk_usage, network_io) plus swap, load, uptime and process count, all read
-//! through the agent's `system` capability.
+//! The system plugin: the monitoring design document's system metrics
+//! (cpu_usage, memory_usage, disk_usage, network_io) plus swap, load, uptime
+//! and process count, all read through the agent's `system` capability.
 
 use p2pmon_plugin_sdk::rates::IntervalRates;
 use p2pmon_plugin_sdk::{
