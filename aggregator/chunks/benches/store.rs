@@ -1,0 +1,416 @@
+//! Bytes per point of the chunk codecs on realistic data, next to
+//! VictoriaMetrics storing the same points in the same run.
+//!
+//! `make bench-store`. 100 hosts x 50 realistic series (see
+//! `p2pmon_chunks::realistic`), 24 h at 5 s: every series is cut into
+//! chunks of 1 h, 2 h and the whole span and encoded with each codec
+//! (Gorilla-style and pco, each with and without the decimal pre-pass),
+//! decoded again and compared bit for bit; encode and decode rates are
+//! timed. The default codec's whole-span chunks are then written as BLOBs
+//! into a SQLite file laid out as the store would (a series table, a chunk
+//! table, the store's page size), and the same points are imported into a
+//! VictoriaMetrics started here (Debian's `victoria-metrics`, as
+//! `tests/src/victoria.rs` runs it), flushed and force-merged; both are
+//! measured on disk (apparent file sizes).
+//!
+//! Knobs: STORE_BENCH_HOSTS (100), STORE_BENCH_HOURS (24), STORE_BENCH_VM
+//! (1; 0 skips VictoriaMetrics).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use p2pmon_chunks::{Codec, Config, decode, encode, realistic};
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+const VICTORIA: &str = "/usr/bin/victoria-metrics";
+
+fn knob(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+const CONFIGS: [(&str, Config); 4] = [
+    (
+        "gorilla",
+        Config {
+            codec: Codec::Gorilla,
+            decimal: false,
+        },
+    ),
+    (
+        "gorilla+decimal",
+        Config {
+            codec: Codec::Gorilla,
+            decimal: true,
+        },
+    ),
+    (
+        "pco",
+        Config {
+            codec: Codec::Pco,
+            decimal: false,
+        },
+    ),
+    (
+        "pco+decimal",
+        Config {
+            codec: Codec::Pco,
+            decimal: true,
+        },
+    ),
+];
+
+#[derive(Default, Clone, Copy)]
+struct Tally {
+    bytes: u64,
+    chunks: u64,
+    encode: Duration,
+    decode: Duration,
+}
+
+fn main() -> Result<()> {
+    // `cargo bench` passes --bench; nothing else is taken.
+    let hosts = knob("STORE_BENCH_HOSTS", 100);
+    let hours = knob("STORE_BENCH_HOURS", 24);
+    let with_vm = knob("STORE_BENCH_VM", 1) == 1;
+    let points = hours * 3_600_000 / realistic::STEP_MS as usize;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    let start_ms = now_ms - (hours as i64 + 1) * 3_600_000;
+    let total = (hosts * realistic::SERIES_PER_HOST * points) as f64;
+    eprintln!(
+        "{hosts} hosts x {} series x {points} points ({total:.0} points)",
+        realistic::SERIES_PER_HOST
+    );
+
+    let spans = [(720usize, "1 h"), (1440, "2 h"), (points, "whole")];
+    let mut tallies = [[Tally::default(); 4]; 3];
+    let mut exponents = std::collections::BTreeMap::<String, usize>::new();
+    // What the timestamp column alone costs: the same timestamps with
+    // constant values (whose column is then a few bytes).
+    let mut timestamp_bytes = [0u64; 4];
+    for host in 0..hosts {
+        for index in 0..realistic::SERIES_PER_HOST {
+            let (ts, values) = realistic::series(host, index, start_ms, points);
+            let zeros = vec![0.0; ts.len()];
+            for (c, (_, config)) in CONFIGS.iter().enumerate() {
+                timestamp_bytes[c] += encode(*config, &ts, &zeros)?.len() as u64;
+            }
+            for (s, (span, _)) in spans.iter().enumerate() {
+                for (c, (_, config)) in CONFIGS.iter().enumerate() {
+                    let tally = &mut tallies[s][c];
+                    for (t, v) in ts.chunks(*span).zip(values.chunks(*span)) {
+                        let started = Instant::now();
+                        let chunk = encode(*config, t, v)?;
+                        tally.encode += started.elapsed();
+                        let started = Instant::now();
+                        let back = decode(&chunk)?;
+                        tally.decode += started.elapsed();
+                        if back.timestamps != t
+                            || back
+                                .values
+                                .iter()
+                                .zip(v)
+                                .any(|(a, b)| a.to_bits() != b.to_bits())
+                        {
+                            return Err(format!(
+                                "{config:?} lost points of host {host} series {index}"
+                            )
+                            .into());
+                        }
+                        if s == 2 && c == 3 {
+                            let header = p2pmon_chunks::header(&chunk)?;
+                            let key = match header.exponent {
+                                Some(e) => format!("decimal 10^-{e}"),
+                                None => "floats".to_string(),
+                            };
+                            *exponents.entry(key).or_default() += 1;
+                        }
+                        tally.bytes += chunk.len() as u64;
+                        tally.chunks += 1;
+                    }
+                }
+            }
+        }
+    }
+    println!("\nchunk codecs: bytes per point (encoded bytes only), encode / decode in M points/s");
+    println!(
+        "{:<18} {:>22} {:>22} {:>22}",
+        "codec", spans[0].1, spans[1].1, spans[2].1
+    );
+    for (c, (name, _)) in CONFIGS.iter().enumerate() {
+        let cells: Vec<String> = (0..3)
+            .map(|s| {
+                let t = tallies[s][c];
+                format!(
+                    "{:.3} ({:.0}/{:.0})",
+                    t.bytes as f64 / total,
+                    total / t.encode.as_secs_f64() / 1e6,
+                    total / t.decode.as_secs_f64() / 1e6
+                )
+            })
+            .collect();
+        println!(
+            "{name:<18} {:>22} {:>22} {:>22}",
+            cells[0], cells[1], cells[2]
+        );
+    }
+    println!(
+        "of which timestamps (whole span, same timestamps with constant values): {}",
+        CONFIGS
+            .iter()
+            .zip(timestamp_bytes)
+            .map(|((name, _), b)| format!("{name} {:.3}", b as f64 / total))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("value modes picked by pco+decimal on whole-span chunks: {exponents:?}");
+
+    let sqlite = sqlite_bytes(hosts, start_ms, points)?;
+    println!(
+        "\nSQLite file with series and whole-span {} chunks: {} bytes, {:.3} bytes per point",
+        CONFIGS[3].0,
+        sqlite,
+        sqlite as f64 / total
+    );
+    if with_vm {
+        let (all, data) = victoria_bytes(hosts, start_ms, points)?;
+        println!(
+            "VictoriaMetrics after flush and force merge: {all} bytes, {:.3} bytes per point ({:.3} in data/, the rest indexdb)",
+            all as f64 / total,
+            data as f64 / total
+        );
+        println!(
+            "ratio to VictoriaMetrics (whole dir): SQLite file {:.2}x; encoded chunks: {}",
+            sqlite as f64 / all as f64,
+            CONFIGS
+                .iter()
+                .enumerate()
+                .map(|(c, (name, _))| format!(
+                    "{name} {:.2}x (2 h chunks {:.2}x)",
+                    tallies[2][c].bytes as f64 / all as f64,
+                    tallies[1][c].bytes as f64 / all as f64
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The default codec's chunks in a SQLite file laid out as the store's.
+fn sqlite_bytes(hosts: usize, start_ms: i64, points: usize) -> Result<u64> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("chunks.db");
+    let mut conn = rusqlite::Connection::open(&path)?;
+    conn.pragma_update(None, "page_size", 16_384)?;
+    conn.execute_batch(
+        "CREATE TABLE series (id INTEGER PRIMARY KEY, host_id TEXT NOT NULL, name TEXT NOT NULL,
+             tags TEXT NOT NULL, UNIQUE (host_id, name, tags));
+         CREATE TABLE chunks (series_id INTEGER NOT NULL, start_ts INTEGER NOT NULL,
+             end_ts INTEGER NOT NULL, count INTEGER NOT NULL, data BLOB NOT NULL,
+             PRIMARY KEY (series_id, start_ts));",
+    )?;
+    let specs = realistic::specs();
+    let tx = conn.transaction()?;
+    for host in 0..hosts {
+        for (index, spec) in specs.iter().enumerate() {
+            let tags = spec
+                .tags
+                .iter()
+                .map(|(k, v)| format!("\"{k}\":\"{v}\""))
+                .collect::<Vec<_>>()
+                .join(",");
+            tx.execute(
+                "INSERT INTO series (host_id, name, tags) VALUES (?1, ?2, ?3)",
+                rusqlite::params![format!("bench-{host:04}"), spec.name, format!("{{{tags}}}")],
+            )?;
+            let id = tx.last_insert_rowid();
+            let (ts, values) = realistic::series(host, index, start_ms, points);
+            let chunk = encode(CONFIGS[3].1, &ts, &values)?;
+            tx.execute(
+                "INSERT INTO chunks VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![id, ts[0], ts[ts.len() - 1], ts.len() as i64, chunk],
+            )?;
+        }
+    }
+    tx.commit()?;
+    conn.execute_batch("VACUUM")?;
+    drop(conn);
+    Ok(std::fs::metadata(&path)?.len())
+}
+
+/// Apparent size of every file under `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// One HTTP/1.1 request with `Connection: close`; the status and body.
+fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> Result<(u16, String)> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(600)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    stream.write_all(body)?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("not an HTTP answer: {text:.200}"))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// A running VictoriaMetrics, killed on drop.
+struct Victoria(std::process::Child);
+
+impl Drop for Victoria {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Import the same points into a VictoriaMetrics of its own, flush and
+/// force-merge it, and measure its directory: (all, data/ only).
+fn victoria_bytes(hosts: usize, start_ms: i64, points: usize) -> Result<(u64, u64)> {
+    let dir = tempfile::tempdir()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let _vm = Victoria(
+        std::process::Command::new(VICTORIA)
+            .arg(format!("-storageDataPath={}", dir.path().display()))
+            .arg(format!("-httpListenAddr={addr}"))
+            .arg("-retentionPeriod=2y")
+            .arg("-loggerLevel=ERROR")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("{VICTORIA}: {e} (run `make test-deps`)"))?,
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !matches!(http(&addr, "GET", "/health", b""), Ok((200, _))) {
+        if Instant::now() > deadline {
+            return Err("victoria-metrics did not come up".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("VictoriaMetrics: importing...");
+    let started = Instant::now();
+    let specs = realistic::specs();
+    for host in 0..hosts {
+        // One JSON line per series, as /api/v1/import takes them.
+        let mut body = Vec::with_capacity(points * realistic::SERIES_PER_HOST * 32);
+        for (index, spec) in specs.iter().enumerate() {
+            let (ts, values) = realistic::series(host, index, start_ms, points);
+            write!(
+                body,
+                "{{\"metric\":{{\"__name__\":\"{}\",\"host\":\"bench-{host:04}\"",
+                spec.name
+            )?;
+            for (k, v) in &spec.tags {
+                write!(body, ",\"{k}\":\"{v}\"")?;
+            }
+            body.extend_from_slice(b"},\"values\":[");
+            let mut buffer = ryu::Buffer::new();
+            for (i, v) in values.iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(buffer.format(*v).as_bytes());
+            }
+            body.extend_from_slice(b"],\"timestamps\":[");
+            for (i, t) in ts.iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                write!(body, "{t}")?;
+            }
+            body.extend_from_slice(b"]}\n");
+        }
+        let (status, answer) = http(&addr, "POST", "/api/v1/import", &body)?;
+        if !(200..300).contains(&status) {
+            return Err(format!("import: {status}: {answer:.300}").into());
+        }
+    }
+    eprintln!(
+        "VictoriaMetrics: imported in {:.1} s; flushing and merging...",
+        started.elapsed().as_secs_f64()
+    );
+    http(&addr, "GET", "/internal/force_flush", b"")?;
+    let (status, answer) = http(&addr, "GET", "/internal/force_merge", b"")?;
+    if status != 200 {
+        return Err(format!("force_merge: {status}: {answer:.300}").into());
+    }
+    // Merges run in the background: wait for none active and a size that
+    // holds still.
+    let mut last = 0;
+    let mut still = 0;
+    let deadline = Instant::now() + Duration::from_secs(900);
+    while still < 3 {
+        std::thread::sleep(Duration::from_secs(2));
+        let (_, metrics) = http(&addr, "GET", "/metrics", b"")?;
+        let active: f64 = metrics
+            .lines()
+            .filter(|l| l.starts_with("vm_active_merges"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        let size = dir_bytes(dir.path());
+        still = if active == 0.0 && size == last {
+            still + 1
+        } else {
+            0
+        };
+        last = size;
+        if Instant::now() > deadline {
+            return Err("victoria-metrics kept merging".into());
+        }
+    }
+    // Every point must be there before its size means anything.
+    let query = format!(
+        "/api/v1/query?query=sum(count_over_time(%7Bhost%3D~%22bench-.*%22%7D%5B{}h%5D))&time={}",
+        (points as i64 * realistic::STEP_MS / 3_600_000) + 2,
+        (start_ms + points as i64 * realistic::STEP_MS) / 1000 + 60
+    );
+    let (_, answer) = http(&addr, "GET", &query, b"")?;
+    let counted = answer
+        .rsplit_once(",\"")
+        .and_then(|(_, rest)| rest.split('"').next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    let expected = (hosts * realistic::SERIES_PER_HOST * points) as f64;
+    if counted != expected {
+        return Err(format!(
+            "VictoriaMetrics holds {counted} points, {expected} were sent: {answer:.300}"
+        )
+        .into());
+    }
+    Ok((dir_bytes(dir.path()), dir_bytes(&dir.path().join("data"))))
+}
