@@ -14,6 +14,7 @@
 //! Readers (the API) use a small pool of read-only connections; WAL lets them
 //! run while the writer writes.
 
+pub mod chunks;
 mod read;
 pub mod schema;
 mod writer;

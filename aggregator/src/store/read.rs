@@ -88,9 +88,6 @@ fn parse_tags(text: &str) -> BTreeMap<String, String> {
 /// The latest point of every series (one index lookup per series).
 pub fn latest_points(conn: &Connection) -> Result<Vec<SeriesLatest>, StoreError> {
     let mut series = conn.prepare("SELECT id, host_id, name, tags, unit, plugin FROM series")?;
-    let mut last = conn.prepare_cached(
-        "SELECT ts, value FROM points WHERE series_id = ?1 ORDER BY ts DESC LIMIT 1",
-    )?;
     let mut out = Vec::new();
     let rows = series.query_map([], |r| {
         Ok((
@@ -104,10 +101,7 @@ pub fn latest_points(conn: &Connection) -> Result<Vec<SeriesLatest>, StoreError>
     })?;
     for row in rows {
         let (id, host_id, name, tags, unit, plugin) = row?;
-        let point = last
-            .query_row([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?)))
-            .ok();
-        if let Some((ts, value)) = point {
+        if let Some((ts, value)) = super::chunks::latest(conn, id)? {
             out.push(SeriesLatest {
                 series_id: id,
                 host_id,
@@ -141,21 +135,18 @@ pub fn history(conn: &Connection, ask: &HistoryAsk) -> Result<Vec<HistorySeries>
         "SELECT id, host_id, tags, unit FROM series
          WHERE name = ?1 AND (?2 IS NULL OR host_id = ?2) ORDER BY host_id, tags LIMIT ?3",
     )?;
-    let query = match ask.tier {
-        Tier::Raw => {
-            "SELECT ts, value, value, value, 1 FROM points
-             WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3 ORDER BY ts"
-        }
-        Tier::Minute => {
+    // Raw points come from the head and the chunks (`chunks::raw_points`).
+    let rollups = match ask.tier {
+        Tier::Raw => None,
+        Tier::Minute => Some(
             "SELECT bucket, sum / count, min, max, count FROM rollup_1m
-             WHERE series_id = ?1 AND bucket >= ?2 AND bucket <= ?3 ORDER BY bucket"
-        }
-        Tier::Hour => {
+             WHERE series_id = ?1 AND bucket >= ?2 AND bucket <= ?3 ORDER BY bucket",
+        ),
+        Tier::Hour => Some(
             "SELECT bucket, sum / count, min, max, count FROM rollup_1h
-             WHERE series_id = ?1 AND bucket >= ?2 AND bucket <= ?3 ORDER BY bucket"
-        }
+             WHERE series_id = ?1 AND bucket >= ?2 AND bucket <= ?3 ORDER BY bucket",
+        ),
     };
-    let mut points = conn.prepare_cached(query)?;
     let found: Vec<(i64, String, String, String)> = series
         .query_map(params![ask.metric, ask.host, ask.max_series as i64], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
@@ -163,17 +154,30 @@ pub fn history(conn: &Connection, ask: &HistoryAsk) -> Result<Vec<HistorySeries>
         .collect::<Result<_, _>>()?;
     let mut out = Vec::with_capacity(found.len());
     for (id, host_id, tags, unit) in found {
-        let pts: Vec<HistoryPoint> = points
-            .query_map(params![id, ask.from_ms, ask.to_ms], |r| {
-                Ok(HistoryPoint {
-                    t: r.get(0)?,
-                    avg: r.get(1)?,
-                    min: r.get(2)?,
-                    max: r.get(3)?,
-                    count: r.get(4)?,
+        let pts: Vec<HistoryPoint> = match rollups {
+            None => super::chunks::raw_points(conn, id, ask.from_ms, ask.to_ms)?
+                .into_iter()
+                .map(|(t, value)| HistoryPoint {
+                    t,
+                    avg: value,
+                    min: value,
+                    max: value,
+                    count: 1,
                 })
-            })?
-            .collect::<Result<_, _>>()?;
+                .collect(),
+            Some(query) => conn
+                .prepare_cached(query)?
+                .query_map(params![id, ask.from_ms, ask.to_ms], |r| {
+                    Ok(HistoryPoint {
+                        t: r.get(0)?,
+                        avg: r.get(1)?,
+                        min: r.get(2)?,
+                        max: r.get(3)?,
+                        count: r.get(4)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?,
+        };
         out.push(HistorySeries {
             host: host_id,
             metric: ask.metric.clone(),
@@ -262,7 +266,7 @@ pub fn counts(conn: &Connection) -> Result<StoreCounts, StoreError> {
     };
     Ok(StoreCounts {
         series: count("series")?,
-        points: count("points")?,
+        points: super::chunks::point_count(conn)?,
         events: count("events")?,
     })
 }

@@ -176,6 +176,7 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     })?;
     configure(&conn)?;
     conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(super::chunks::SCHEMA)?;
     add_missing_columns(&conn)?;
     let version: Option<i64> = conn
         .query_row(

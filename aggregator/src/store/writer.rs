@@ -650,8 +650,19 @@ pub fn apply_retention(
                 tx.prepare_cached("DELETE FROM rollup_1m WHERE series_id = ?1 AND bucket < ?2")?;
             let mut hour =
                 tx.prepare_cached("DELETE FROM rollup_1h WHERE series_id = ?1 AND bucket < ?2")?;
+            // Sealed points go a whole chunk at a time, once its last point
+            // is past the cut.
+            let mut sealed = tx.prepare_cached(
+                "SELECT COALESCE(SUM(count), 0) FROM chunks WHERE series_id = ?1 AND end_ts < ?2",
+            )?;
+            let mut chunks =
+                tx.prepare_cached("DELETE FROM chunks WHERE series_id = ?1 AND end_ts < ?2")?;
             for id in chunk {
                 deleted.points += points.execute(params![id, cut(retention.raw_days)])? as u64;
+                let count: i64 =
+                    sealed.query_row(params![id, cut(retention.raw_days)], |r| r.get(0))?;
+                chunks.execute(params![id, cut(retention.raw_days)])?;
+                deleted.points += count as u64;
                 deleted.minute_rollups +=
                     minute.execute(params![id, cut(retention.minute_days)])? as u64;
                 deleted.hour_rollups += hour.execute(params![id, cut(retention.hour_days)])? as u64;
@@ -666,6 +677,7 @@ pub fn apply_retention(
         .prepare(
             "SELECT id FROM series s
               WHERE NOT EXISTS (SELECT 1 FROM points WHERE series_id = s.id AND ts >= ?1)
+                AND NOT EXISTS (SELECT 1 FROM chunks WHERE series_id = s.id AND end_ts >= ?1)
                 AND NOT EXISTS (SELECT 1 FROM rollup_1m WHERE series_id = s.id AND bucket >= ?1)
                 AND NOT EXISTS (SELECT 1 FROM rollup_1h WHERE series_id = s.id AND bucket >= ?1)",
         )?
@@ -673,7 +685,7 @@ pub fn apply_retention(
         .collect::<Result<_, _>>()?;
     for chunk in idle.chunks(500) {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        for table in ["points", "rollup_1m", "rollup_1h"] {
+        for table in ["points", "chunks", "rollup_1m", "rollup_1h"] {
             let mut delete =
                 tx.prepare_cached(&format!("DELETE FROM {table} WHERE series_id = ?1"))?;
             for id in chunk {

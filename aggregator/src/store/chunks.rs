@@ -1,0 +1,457 @@
+//! Points as compressed chunks per series (the store's version 2; see
+//! ARCHITECTURE.md, "The store, version 2").
+//!
+//! The `points` table is the head: every batch lands there, with its
+//! stream's `last_seq`, in one transaction before it is acknowledged.
+//! [`seal`] moves a series' head points of a closed window into one chunk
+//! (`p2pmon_chunks`, pco with the decimal pre-pass) and deletes their rows,
+//! in one transaction, so a kill at any moment leaves either the rows or
+//! the chunk. Only points the rollups already hold in the file (ids at or
+//! below the rollup watermark) are sealed, so recovery after a crash never
+//! needs a sealed point again. Reads of raw points ([`raw_points`]) merge
+//! the head with the chunks that overlap the range.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+
+/// Tables of the chunks; created with the rest of the schema.
+pub const SCHEMA: &str = "
+-- Sealed points: one BLOB per series and window (level 0), or per day
+-- once compacted (level 1). start_ts and end_ts are the first and last
+-- point's times.
+CREATE TABLE IF NOT EXISTS chunks (
+    id        INTEGER PRIMARY KEY,
+    series_id INTEGER NOT NULL,
+    start_ts  INTEGER NOT NULL,
+    end_ts    INTEGER NOT NULL,
+    count     INTEGER NOT NULL,
+    level     INTEGER NOT NULL,
+    data      BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_series ON chunks (series_id, end_ts);
+";
+
+/// The span of a level-0 chunk: head points are sealed a window at a time.
+pub const WINDOW_MS: i64 = 2 * 3_600_000;
+
+/// What one [`seal`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sealed {
+    pub chunks: u64,
+    pub points: u64,
+    /// Encoded bytes written.
+    pub bytes: u64,
+    /// Whether head points older than the cut are left (the call stopped at
+    /// its point budget); call again.
+    pub more: bool,
+}
+
+fn codec_error(series: i64, error: p2pmon_chunks::ChunkError) -> StoreError {
+    StoreError::Invalid(format!("chunk of series {series}: {error}"))
+}
+
+/// Whether the store has the chunk tables (a store last opened read-write
+/// by an older build has not).
+fn has_chunks(conn: &Connection) -> Result<bool, StoreError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chunks')",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Seal head points older than `before_ms` (rounded down to a window
+/// edge) into level-0 chunks, one per series and window, at most about
+/// `max_points` in this call. Each series is one transaction: its chunks
+/// inserted and its rows deleted together.
+pub fn seal(conn: &mut Connection, before_ms: i64, max_points: u64) -> Result<Sealed, StoreError> {
+    let cut = before_ms - before_ms.rem_euclid(WINDOW_MS);
+    let watermark: i64 = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'rollup_watermark'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    let series: Vec<i64> = conn
+        .prepare("SELECT id FROM series ORDER BY id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut sealed = Sealed::default();
+    for id in series {
+        if sealed.points >= max_points {
+            sealed.more = true;
+            break;
+        }
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let rows: Vec<(i64, i64, f64)> = tx
+            .prepare_cached(
+                "SELECT id, ts, value FROM points
+                  WHERE series_id = ?1 AND ts < ?2 AND id <= ?3 ORDER BY ts, id",
+            )?
+            .query_map(params![id, cut, watermark], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        if rows.is_empty() {
+            continue;
+        }
+        let mut start = 0;
+        while start < rows.len() {
+            let window = rows[start].1.div_euclid(WINDOW_MS);
+            let end = rows[start..]
+                .iter()
+                .position(|r| r.1.div_euclid(WINDOW_MS) != window)
+                .map_or(rows.len(), |n| start + n);
+            let part = &rows[start..end];
+            let ts: Vec<i64> = part.iter().map(|r| r.1).collect();
+            let values: Vec<f64> = part.iter().map(|r| r.2).collect();
+            let data = p2pmon_chunks::encode(p2pmon_chunks::Config::default(), &ts, &values)
+                .map_err(|e| codec_error(id, e))?;
+            tx.prepare_cached(
+                "INSERT INTO chunks (series_id, start_ts, end_ts, count, level, data)
+                 VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+            )?
+            .execute(params![id, ts[0], ts[ts.len() - 1], ts.len() as i64, data])?;
+            sealed.chunks += 1;
+            sealed.bytes += data.len() as u64;
+            start = end;
+        }
+        let mut delete = tx.prepare_cached("DELETE FROM points WHERE id = ?1")?;
+        for (row, _, _) in &rows {
+            delete.execute([row])?;
+        }
+        drop(delete);
+        tx.commit()?;
+        sealed.points += rows.len() as u64;
+    }
+    Ok(sealed)
+}
+
+/// Raw points of one series with `from_ms <= ts <= to_ms`, from the
+/// chunks and the head, in time order.
+pub fn raw_points(
+    conn: &Connection,
+    series_id: i64,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<(i64, f64)>, StoreError> {
+    let mut out: Vec<(i64, f64)> = Vec::new();
+    if has_chunks(conn)? {
+        let mut statement = conn.prepare_cached(
+            "SELECT data FROM chunks
+              WHERE series_id = ?1 AND end_ts >= ?2 AND start_ts <= ?3 ORDER BY start_ts, id",
+        )?;
+        let mut rows = statement.query(params![series_id, from_ms, to_ms])?;
+        while let Some(row) = rows.next()? {
+            let data: Vec<u8> = row.get(0)?;
+            let points = p2pmon_chunks::decode(&data).map_err(|e| codec_error(series_id, e))?;
+            out.extend(
+                points
+                    .timestamps
+                    .into_iter()
+                    .zip(points.values)
+                    .filter(|(t, _)| (from_ms..=to_ms).contains(t)),
+            );
+        }
+    }
+    let sealed = out.len();
+    let mut head = conn.prepare_cached(
+        "SELECT ts, value FROM points WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3 ORDER BY ts",
+    )?;
+    for point in head.query_map(params![series_id, from_ms, to_ms], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })? {
+        out.push(point?);
+    }
+    if sealed > 0 {
+        // Chunks of one window may overlap (late points sealed later), and
+        // head points may be older than sealed ones: a stable sort keeps
+        // equal times in the order they were stored.
+        out.sort_by_key(|p| p.0);
+    }
+    Ok(out)
+}
+
+/// The latest point of one series: the head's, or the last chunk's when
+/// the head has none.
+pub fn latest(conn: &Connection, series_id: i64) -> Result<Option<(i64, f64)>, StoreError> {
+    let head = conn
+        .prepare_cached(
+            "SELECT ts, value FROM points WHERE series_id = ?1 ORDER BY ts DESC LIMIT 1",
+        )?
+        .query_row([series_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if head.is_some() || !has_chunks(conn)? {
+        return Ok(head);
+    }
+    let data: Option<Vec<u8>> = conn
+        .prepare_cached(
+            "SELECT data FROM chunks WHERE series_id = ?1 ORDER BY end_ts DESC, id DESC LIMIT 1",
+        )?
+        .query_row([series_id], |r| r.get(0))
+        .optional()?;
+    let Some(data) = data else {
+        return Ok(None);
+    };
+    let points = p2pmon_chunks::decode(&data).map_err(|e| codec_error(series_id, e))?;
+    Ok(points
+        .timestamps
+        .into_iter()
+        .zip(points.values)
+        .max_by_key(|p| p.0))
+}
+
+/// Points in the head and in chunks.
+pub fn point_count(conn: &Connection) -> Result<i64, StoreError> {
+    let head: i64 = conn.query_row("SELECT COUNT(*) FROM points", [], |r| r.get(0))?;
+    let sealed: i64 = if has_chunks(conn)? {
+        conn.query_row("SELECT COALESCE(SUM(count), 0) FROM chunks", [], |r| {
+            r.get(0)
+        })?
+    } else {
+        0
+    };
+    Ok(head + sealed)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use p2pmon_common::wire::{MetricKind, MetricRecord};
+
+    use super::*;
+    use crate::store::{HistoryAsk, Store, Tier, WriteJob, history, schema};
+
+    const DAY: i64 = 86_400_000;
+
+    fn job(seq: u64, points: &[(&str, i64, f64)]) -> WriteJob {
+        let mut job = WriteJob::new(Arc::from("host-a"), "s".to_string(), seq, 0);
+        job.metrics = points
+            .iter()
+            .map(|(name, ts, value)| MetricRecord {
+                plugin: "system".to_string(),
+                name: name.to_string(),
+                value: *value,
+                unit: "percent".to_string(),
+                kind: MetricKind::Gauge,
+                tags: BTreeMap::new(),
+                timestamp_ms: *ts as u64,
+            })
+            .collect();
+        job
+    }
+
+    fn raw(conn: &Connection, metric: &str) -> Vec<(i64, u64)> {
+        let ask = HistoryAsk {
+            metric: metric.to_string(),
+            host: None,
+            tier: Tier::Raw,
+            from_ms: 0,
+            to_ms: i64::MAX,
+            max_series: 10,
+        };
+        history(conn, &ask)
+            .expect("history")
+            .into_iter()
+            .flat_map(|s| s.points)
+            .map(|p| (p.t, p.avg.to_bits()))
+            .collect()
+    }
+
+    /// Two days of 5 s points, two series, written through the store as
+    /// ingest writes them; sealing moves every closed window into chunks,
+    /// and every read answers as before, bit for bit.
+    #[tokio::test]
+    async fn sealed_points_read_back_as_they_were_stored() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("store.db");
+        let store = Store::open(&path).expect("open");
+        let start = 100 * DAY;
+        let mut seq = 0;
+        // 2 days at 5 s: 34,560 steps, 96 to a batch.
+        for batch in 0..360 {
+            seq += 1;
+            let points: Vec<(&str, i64, f64)> = (0..96)
+                .flat_map(|i| {
+                    let ts = start + (batch * 96 + i) * 5_000 + i % 7;
+                    [
+                        ("cpu_usage", ts, ((ts / 5_000) % 1_000) as f64 / 100.0),
+                        ("network_io", ts, ts as f64 / 3.0),
+                    ]
+                })
+                .collect();
+            store.write(job(seq as u64, &points)).await.expect("write");
+        }
+        // A point that arrives late for a window that gets sealed, and one
+        // with a time already stored.
+        store
+            .write(job(
+                seq as u64 + 1,
+                &[("cpu_usage", start + 10, 0.5), ("cpu_usage", start, 7.0)],
+            ))
+            .await
+            .expect("late");
+        store.flush().await.expect("flush");
+        let before_cpu = raw(&schema::open(&path).expect("conn"), "cpu_usage");
+        let before_net = raw(&schema::open(&path).expect("conn"), "network_io");
+        let total = before_cpu.len() + before_net.len();
+        assert_eq!(total, 2 * 2 * 17_280 + 2);
+
+        let mut conn = schema::open(&path).expect("conn");
+        // The last 2 h window of the second day is still open.
+        let now = start + 2 * DAY - 3_600_000;
+        // A small budget: sealing goes a series at a time and says so.
+        let first = seal(&mut conn, now, 1).expect("seal");
+        assert!(first.more && first.points > 0, "{first:?}");
+        let rest = seal(&mut conn, now, u64::MAX).expect("seal");
+        assert!(!rest.more);
+        // Windows end at 2 h edges; the last one (still open) stays in the head.
+        let sealed = first.points + rest.points;
+        let head: i64 = conn
+            .query_row("SELECT COUNT(*) FROM points", [], |r| r.get(0))
+            .expect("head");
+        assert_eq!(sealed as i64 + head, total as i64);
+        assert_eq!(head, 2 * 1_440, "the head keeps the open window");
+        assert_eq!(first.chunks + rest.chunks, 2 * 23);
+        let bytes_per_point = (first.bytes + rest.bytes) as f64 / sealed as f64;
+        assert!(bytes_per_point < 8.0, "{bytes_per_point} bytes per point");
+
+        assert_eq!(raw(&conn, "cpu_usage"), before_cpu);
+        assert_eq!(raw(&conn, "network_io"), before_net);
+        assert_eq!(point_count(&conn).expect("count"), total as i64);
+        // Sealing again finds nothing new; a range inside one chunk reads
+        // just that range.
+        assert_eq!(seal(&mut conn, now, u64::MAX).expect("seal").points, 0);
+        let series: i64 = conn
+            .query_row("SELECT id FROM series WHERE name = 'cpu_usage'", [], |r| {
+                r.get(0)
+            })
+            .expect("id");
+        let part = raw_points(&conn, series, start + DAY, start + DAY + 60_000).expect("range");
+        assert_eq!(part.len(), 12);
+        assert!(
+            part.iter()
+                .all(|p| (start + DAY..=start + DAY + 60_000).contains(&p.0))
+        );
+        store.close().await.expect("close");
+    }
+
+    /// Points the rollups do not hold yet in the file stay in the head,
+    /// so recovery after a crash can still fold them in.
+    #[tokio::test]
+    async fn points_past_the_rollup_watermark_are_not_sealed() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("store.db");
+        let store = Store::open(&path).expect("open");
+        store
+            .write(job(1, &[("cpu_usage", DAY, 1.0)]))
+            .await
+            .expect("write");
+        store.flush().await.expect("flush");
+        store
+            .write(job(2, &[("cpu_usage", DAY + 5_000, 2.0)]))
+            .await
+            .expect("write");
+        let mut conn = schema::open(&path).expect("conn");
+        let sealed = seal(&mut conn, 10 * DAY, u64::MAX).expect("seal");
+        assert_eq!(sealed.points, 1, "only the flushed point: {sealed:?}");
+        let series: i64 = conn
+            .query_row("SELECT id FROM series", [], |r| r.get(0))
+            .expect("id");
+        assert_eq!(
+            latest(&conn, series).expect("latest"),
+            Some((DAY + 5_000, 2.0))
+        );
+        store.close().await.expect("close");
+        let mut conn = schema::open(&path).expect("conn");
+        seal(&mut conn, 10 * DAY, u64::MAX).expect("seal");
+        assert_eq!(
+            latest(&conn, series).expect("latest"),
+            Some((DAY + 5_000, 2.0)),
+            "from the chunk"
+        );
+        assert_eq!(raw(&conn, "cpu_usage").len(), 2);
+    }
+
+    /// Retention drops sealed points a whole chunk at a time, and a series
+    /// whose recent points are all sealed is not idle.
+    #[tokio::test]
+    async fn retention_drops_whole_chunks() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("store.db");
+        let store = Store::open(&path).expect("open");
+        let now = 100 * DAY;
+        let points = [
+            ("cpu_usage", now - 40 * DAY, 1.0),
+            ("cpu_usage", now - 40 * DAY + 5_000, 1.5),
+            ("cpu_usage", now - 10 * DAY, 2.0),
+            ("cpu_usage", now - 2 * DAY, 3.0),
+            ("cpu_usage", now, 4.0),
+        ];
+        store.write(job(1, &points)).await.expect("write");
+        store.close().await.expect("close");
+        let mut conn = schema::open(&path).expect("conn");
+        let sealed = seal(&mut conn, now - DAY, u64::MAX).expect("seal");
+        assert_eq!((sealed.points, sealed.chunks), (4, 3));
+        let retention = crate::config::Retention {
+            raw_days: 5,
+            minute_days: 30,
+            hour_days: 365,
+            series_idle_days: 1,
+        };
+        let deleted =
+            super::super::writer::apply_retention(&mut conn, retention, now).expect("retention");
+        assert_eq!(deleted.points, 3, "{deleted:?}");
+        assert_eq!(deleted.series, 0, "the series has a point of today");
+        assert_eq!(
+            raw(&conn, "cpu_usage"),
+            [(now - 2 * DAY, 3f64.to_bits()), (now, 4f64.to_bits())]
+        );
+        assert_eq!(point_count(&conn).expect("count"), 2);
+        // With its head point and rollups gone, the series still has the
+        // sealed point of two days ago: idle only once that is past
+        // series_idle_days too.
+        conn.execute_batch("DELETE FROM points; DELETE FROM rollup_1m; DELETE FROM rollup_1h;")
+            .expect("empty head and rollups");
+        let deleted = super::super::writer::apply_retention(
+            &mut conn,
+            crate::config::Retention {
+                series_idle_days: 3,
+                ..retention
+            },
+            now,
+        )
+        .expect("retention");
+        assert_eq!(deleted.series, 0, "{deleted:?}");
+        let deleted =
+            super::super::writer::apply_retention(&mut conn, retention, now).expect("retention");
+        assert_eq!((deleted.series, deleted.points), (1, 0), "{deleted:?}");
+        assert_eq!(
+            point_count(&conn).expect("count"),
+            0,
+            "its chunks went with it"
+        );
+    }
+
+    #[test]
+    fn a_store_without_the_chunk_table_reads_its_head() {
+        let dir = tempfile::tempdir().expect("dir");
+        let conn = Connection::open(dir.path().join("old.db")).expect("open");
+        conn.execute_batch(
+            "CREATE TABLE points (id INTEGER PRIMARY KEY, series_id INTEGER, ts INTEGER, value REAL);
+             INSERT INTO points (series_id, ts, value) VALUES (1, 5, 2.5), (1, 9, 3.5);",
+        )
+        .expect("old schema");
+        assert_eq!(
+            raw_points(&conn, 1, 0, 10).expect("read"),
+            [(5, 2.5), (9, 3.5)]
+        );
+        assert_eq!(latest(&conn, 1).expect("latest"), Some((9, 3.5)));
+        assert_eq!(point_count(&conn).expect("count"), 2);
+    }
+}
