@@ -3,19 +3,29 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WASM_PACKAGES := -p p2pmon-plugin-sdk -p p2pmon-rathena -p p2pmon-plugin-system -p p2pmon-plugin-game -p p2pmon-plugin-network -p p2pmon-plugin-anticheat -p p2pmon-fixture-counter -p p2pmon-fixture-empty -p p2pmon-fixture-hostile -p p2pmon-fixture-map-watch
 
-.PHONY: run agent test test-deps web setup plugins lint bench bench-ingest bench-alerting bench-fanout bench-collect bench-store footprint aggregator clean
+# CI runs nextest's `ci` profile (.config/nextest.toml).
+NEXTEST_PROFILE ?= $(if $(CI),ci,default)
+
+.PHONY: run agent test nextest test-deps web setup plugins lint bench bench-ingest bench-alerting bench-fanout bench-collect bench-store footprint aggregator clean
 
 ## The demo: build everything, start an aggregator and simulated hosts, print the dashboard's address.
 run: setup web plugins
 	scripts/demo.sh
 
-## The agent alone, printing what it collects on this machine.
+## The agent alone, printing what it collects on this machine. It and `make aggregator` run the binaries of
+## tests/src/bin (the same programs), built with the features `make test` builds with: no second build.
 agent: setup plugins
-	$(CARGO) run -p p2pmon-agent -- --config conf/p2p/agent.yml run --format text
+	$(CARGO) run -p p2pmon-tests --bin p2pmon-test-agent -- --config conf/p2p/agent.yml run --format text
 
-## Everything CI checks: formatting, lints (host and wasm32), all tests.
-test: setup test-deps web plugins lint
-	$(CARGO) test
+## Everything CI checks: formatting, lints (host and wasm32), all tests. The tests run under cargo-nextest, a
+## process per test (.config/nextest.toml: timeouts, heavy tests one at a time); nextest does not run doc tests,
+## so `cargo test --doc` does. Both build with the same features as `make run` (see scripts/demo.sh): one build.
+test: setup nextest test-deps web plugins lint
+	$(CARGO) nextest run --profile $(NEXTEST_PROFILE)
+	$(CARGO) test --doc
+
+nextest:
+	@$(CARGO) nextest --version >/dev/null 2>&1 || { echo "==> installing cargo-nextest (cargo install cargo-nextest --locked): make test runs the tests with it"; $(CARGO) install cargo-nextest --locked; }
 
 ## What the tests talk to besides the machine's own services: a real SMTP server (Debian's python3-aiosmtpd),
 ## a real browser (Debian's chromium, driven by playwright-core from web/), PHP with PHPUnit for fluxcp/, promtool
@@ -76,7 +86,7 @@ bench-collect: setup plugins
 
 ## Run the aggregator on conf/p2p/aggregator.yml (store under target/aggregator).
 aggregator: setup web
-	$(CARGO) run -p p2pmon-aggregator -- --config conf/p2p/aggregator.yml serve
+	$(CARGO) run -p p2pmon-tests --bin p2pmon-test-aggregator -- --config conf/p2p/aggregator.yml serve
 
 ## Idle RSS and CPU of the agent next to prometheus-node-exporter: writing a file, then shipping through the spool.
 footprint: setup plugins

@@ -13,8 +13,15 @@
 # DEMO_DB_PREFIX (p2pmon_demo: the simulated hosts' databases, dropped on exit),
 # DEMO_INCIDENT_AFTER_S (20), DEMO_CHECK=1 (wait for live data and the
 # alert, report, stop: what the test runs). DEMO_AGGREGATOR_BIN,
-# DEMO_AGENT_BIN and DEMO_HOSTSIM_BIN run binaries built elsewhere (the
-# test's own) instead of building target/debug's.
+# DEMO_AGENT_BIN and DEMO_HOSTSIM_BIN run binaries built elsewhere instead
+# of building target/debug's.
+#
+# The binaries are those of tests/src/bin (the same programs as
+# p2pmon-aggregator, p2pmon-agent and p2pmon-hostsim): built with
+# `cargo build -p p2pmon-tests --bins`, whose features are those `make test`
+# builds with (tests/Cargo.toml), so after `make test` nothing is compiled
+# again. `cargo build -p p2pmon-aggregator ...` alone would resolve features
+# without the tests' dependencies and compile wasmtime a second time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -28,15 +35,15 @@ mysql=${DEMO_MYSQL:-mysql://root@127.0.0.1:3306}
 incident_after=${DEMO_INCIDENT_AFTER_S:-20}
 check=${DEMO_CHECK:-0}
 db_prefix=${DEMO_DB_PREFIX:-p2pmon_demo}
-aggregator_bin=${DEMO_AGGREGATOR_BIN:-$root/target/debug/p2pmon-aggregator}
-agent_bin=${DEMO_AGENT_BIN:-$root/target/debug/p2pmon-agent}
-hostsim_bin=${DEMO_HOSTSIM_BIN:-$root/target/debug/p2pmon-hostsim}
+aggregator_bin=${DEMO_AGGREGATOR_BIN:-$root/target/debug/p2pmon-test-aggregator}
+agent_bin=${DEMO_AGENT_BIN:-$root/target/debug/p2pmon-test-agent}
+hostsim_bin=${DEMO_HOSTSIM_BIN:-$root/target/debug/p2pmon-test-hostsim}
 
 say() { echo "==> $*"; }
 
 if [ -z "${DEMO_AGGREGATOR_BIN:-}${DEMO_AGENT_BIN:-}${DEMO_HOSTSIM_BIN:-}" ]; then
   say "building the aggregator, the agent and the host simulator"
-  cargo build -q -p p2pmon-aggregator -p p2pmon-agent -p p2pmon-hostsim
+  cargo build -p p2pmon-tests --bins
 fi
 for port in "$api_port" "$ws_port" "$ingest_port"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

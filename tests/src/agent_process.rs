@@ -2,7 +2,7 @@
 //! agent.yml, the plugins, the spool and the credential file.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Result, bail};
 
@@ -160,17 +160,14 @@ impl AgentProcess {
 
     /// Wait until the log contains `needle`.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.log().contains(needle) {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        bail!(
-            "{needle:?} not in the agent log within {timeout:?}:\n{}",
-            self.log()
-        )
+        crate::wait::eventually_blocking(timeout, || {
+            let log = self.log();
+            anyhow::ensure!(
+                log.contains(needle),
+                "{needle:?} not in the agent log:\n{log}"
+            );
+            Ok(())
+        })
     }
 
     /// Batch files waiting in the spool.

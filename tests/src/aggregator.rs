@@ -333,6 +333,65 @@ impl TestAggregator {
     }
 }
 
+/// A host enrolled on a [`TestAggregator`] (join token, enrollment, hello as
+/// a P2P host), sending on one stream with sequence numbers from 1 up.
+pub struct TestHost {
+    pub id: String,
+    pub credential: String,
+    pub stream: String,
+    last_seq: std::sync::atomic::AtomicU64,
+}
+
+impl TestHost {
+    /// This host's next batch on its stream, holding `records`.
+    pub fn next_batch(&self, records: Vec<Record>) -> Batch {
+        let seq = self
+            .last_seq
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        batch(&self.id, &self.stream, seq, records)
+    }
+}
+
+impl TestAggregator {
+    /// Enroll `id` and say hello (as [`TestAggregator::enroll`]).
+    pub async fn host(&self, id: &str) -> Result<TestHost> {
+        Ok(TestHost {
+            id: id.to_string(),
+            credential: self.enroll(id).await?,
+            stream: "s".to_string(),
+            last_seq: Default::default(),
+        })
+    }
+
+    /// POST `host`'s next batch holding `records`: the status and the ack.
+    pub async fn send(&self, host: &TestHost, records: Vec<Record>) -> Result<(StatusCode, Value)> {
+        self.post_batch(&host.credential, &host.next_batch(records))
+            .await
+    }
+
+    /// POST `host`'s next batch holding `records`, which must be accepted
+    /// whole (200, nothing rejected): the ack.
+    pub async fn send_ok(&self, host: &TestHost, records: Vec<Record>) -> Result<Value> {
+        let count = records.len();
+        let (status, ack) = self.send(host, records).await?;
+        if status != StatusCode::OK || ack["stored"] != count {
+            bail!(
+                "batch of {count} from {} not stored whole: {status} {ack}",
+                host.id
+            );
+        }
+        Ok(ack)
+    }
+
+    /// `host` reports gauge `name` = `value` now (plugin `test`); it must be
+    /// stored.
+    pub async fn gauge(&self, host: &TestHost, name: &str, value: f64) -> Result<Value> {
+        self.send_ok(host, vec![metric(name, value, &[], now_ms())])
+            .await
+    }
+}
+
 /// Points stored for `host`'s series `name`: (timestamp, value) in time order.
 pub fn stored_points(
     conn: &rusqlite::Connection,
@@ -357,26 +416,10 @@ pub fn stored_values(conn: &rusqlite::Connection, host: &str, name: &str) -> Res
         .collect())
 }
 
-/// A port free right now on loopback.
-pub fn free_port() -> Result<u16> {
-    Ok(free_ports::<1>()?[0])
-}
+pub use crate::ports::{free_port, free_ports};
 
-/// `N` distinct ports free right now on loopback (held together while
-/// chosen: ports asked for one at a time can come back twice).
-pub fn free_ports<const N: usize>() -> Result<[u16; N]> {
-    let listeners = (0..N)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<std::io::Result<Vec<_>>>()?;
-    let mut ports = [0; N];
-    for (port, listener) in ports.iter_mut().zip(&listeners) {
-        *port = listener.local_addr()?.port();
-    }
-    Ok(ports)
-}
-
-/// The aggregator as a real process, on fixed ports so that it can be
-/// killed and restarted at the same address.
+/// The aggregator as a real process, on fixed ports (from [`free_ports`])
+/// so that it can be killed and restarted at the same address.
 pub struct AggregatorProcess {
     pub dir: PathBuf,
     pub config_path: PathBuf,
@@ -441,24 +484,23 @@ impl AggregatorProcess {
             .spawn()?;
         self.child = Some(child);
         let health = format!("{}/api/v1/health", self.api_url());
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
+        let log = self.dir.join("aggregator.log");
+        crate::wait::eventually_blocking(std::time::Duration::from_secs(30), || {
             if let Some(child) = self.child.as_mut()
                 && let Some(status) = child.try_wait()?
             {
-                bail!(
+                // Exited: no use waiting.
+                return Ok(Err(anyhow::anyhow!(
                     "aggregator exited at start ({status}); see {}",
-                    self.dir.join("aggregator.log").display()
-                );
+                    log.display()
+                )));
             }
-            if http_ok(&health).unwrap_or(false) {
-                return Ok(());
-            }
-            if std::time::Instant::now() > deadline {
-                bail!("aggregator did not come up");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+            anyhow::ensure!(
+                http_ok(&health).unwrap_or(false),
+                "aggregator did not come up"
+            );
+            Ok(Ok(()))
+        })?
     }
 
     pub fn api_url(&self) -> String {

@@ -151,14 +151,4 @@ async fn answer(
     response
 }
 
-/// Poll `done` every 50 ms for up to 15 s.
-pub async fn wait_for(what: &str, mut done: impl FnMut() -> bool) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !done() {
-        if Instant::now() > deadline {
-            anyhow::bail!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
-}
+pub use crate::wait::wait_for;

@@ -3,15 +3,18 @@
 //! temporary directories, running an agent against an in-memory sink,
 //! capturing logs, local stand-ins for external HTTP services
 //! ([`fake_http`]), VictoriaMetrics as a line-protocol store ([`victoria`]),
-//! and load for the benchmarks ([`load`]).
+//! load for the benchmarks ([`load`]), waiting for a condition
+//! ([`wait::eventually`]) and fixed ports for child processes ([`ports`]).
 
 pub mod agent_process;
 pub mod aggregator;
 pub mod fake_coordinator;
 pub mod fake_http;
 pub mod load;
+pub mod ports;
 pub mod smtp;
 pub mod victoria;
+pub mod wait;
 pub mod world;
 
 use std::collections::HashMap;

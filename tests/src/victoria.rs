@@ -1,9 +1,9 @@
 //! VictoriaMetrics (Debian's package) as the real line-protocol store the
 //! InfluxDB path writes to: started on a port, waited for, stopped on drop.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::aggregator::{free_port, http_ok};
 
@@ -35,13 +35,14 @@ impl Victoria {
             _dir: dir,
             base: format!("http://127.0.0.1:{port}"),
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !http_ok(&format!("{}/health", victoria.base)).unwrap_or(false) {
-            if Instant::now() > deadline {
-                bail!("victoria-metrics did not come up");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let health = format!("{}/health", victoria.base);
+        crate::wait::eventually_blocking(Duration::from_secs(60), || {
+            anyhow::ensure!(
+                http_ok(&health).unwrap_or(false),
+                "victoria-metrics did not come up"
+            );
+            Ok(())
+        })?;
         Ok(victoria)
     }
 

@@ -177,14 +177,15 @@ async fn responses_match_the_spec() -> Result<()> {
         .send()
         .await?;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while agg.api("/api/v1/coordinator").await?.1["coordinator"]["assignments"].is_null() {
+    p2pmon_tests::wait::eventually(std::time::Duration::from_secs(10), async || {
+        let (_, body) = agg.api("/api/v1/coordinator").await?;
         anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "assignments never read"
+            !body["coordinator"]["assignments"].is_null(),
+            "assignments never read: {body}"
         );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+        Ok(())
+    })
+    .await?;
 
     let gets = [
         ("/api/v1/health", "/api/v1/health", StatusCode::OK),

@@ -203,17 +203,15 @@ impl Drop for PhpServer {
 }
 
 async fn wait_for_http(url: &str) -> Result<()> {
-    for _ in 0..100 {
+    p2pmon_tests::wait::eventually(std::time::Duration::from_secs(5), async || {
         let probe = url.to_string();
         let up = tokio::task::spawn_blocking(move || p2pmon_tests::aggregator::http_ok(&probe))
             .await?
             .unwrap_or(false);
-        if up {
-            return Ok(());
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    bail!("{url} did not answer")
+        anyhow::ensure!(up, "{url} did not answer");
+        Ok(())
+    })
+    .await
 }
 
 /// The addon in Chromium as a new user meets it (fluxcp/tests/browser.mjs):
@@ -366,22 +364,19 @@ async fn settings_saved_in_fluxcp_are_applied_by_the_aggregator() -> Result<()> 
         "{said}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
+    p2pmon_tests::wait::eventually(std::time::Duration::from_secs(10), async || {
         let (_, rules) = agg.api("/api/v1/rules").await?;
         let cpu = rules["metric_rules"]
             .as_array()
             .and_then(|r| r.iter().find(|r| r["metric"] == "cpu_usage"))
             .cloned()
             .unwrap_or_default();
-        if cpu["critical"] == 77.0 {
-            break;
-        }
         anyhow::ensure!(
-            std::time::Instant::now() < deadline,
+            cpu["critical"] == 77.0,
             "the aggregator did not apply the saved threshold: {rules}"
         );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+        Ok(())
+    })
+    .await?;
     Ok(())
 }

@@ -5,7 +5,7 @@
 //! folder; `check-config` names every path problem; a plugin without
 //! `export_plugin!` is refused with a message naming the macro.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command};
 
 use p2pmon_agent::runtime::{Runtime, RuntimeOptions};
@@ -13,10 +13,6 @@ use p2pmon_common::wire::Record;
 use p2pmon_tests::{AgentDir, build_wasm, workspace_root};
 
 const MAP_WATCH: &str = "p2pmon-fixture-map-watch";
-
-fn agent_binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-agent"))
-}
 
 /// A copy of `sleep` started as `dir/bin/map-server`: its name in the process
 /// table is `map-server` and it holds well under a MiB of its own.
@@ -49,7 +45,7 @@ fn add_built_plugin(dir: &Path) -> anyhow::Result<()> {
 
 /// Run the agent in `dir` with `args`: (exit code, stdout, stderr).
 fn agent_in(dir: &Path, args: &[&str]) -> anyhow::Result<(i32, String, String)> {
-    let output = Command::new(agent_binary())
+    let output = Command::new(crate::bins::agent())
         .current_dir(dir)
         .args(args)
         .env("P2PMON_LOG", "info,p2pmon_agent=debug")

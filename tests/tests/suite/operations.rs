@@ -12,14 +12,11 @@ use p2pmon_common::wire::Record;
 use p2pmon_tests::aggregator::{AggregatorProcess, TestAggregator, batch, metric, now_ms};
 use p2pmon_tests::fake_http::{FakeHttp, Reply};
 use p2pmon_tests::smtp::smtp_server;
-
-fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-aggregator"))
-}
+use p2pmon_tests::wait::eventually_blocking;
 
 /// Run `p2pmon-aggregator --config CONFIG ARGS...`, whatever its exit.
 fn run(config: &Path, args: &[&str]) -> Result<Output> {
-    Ok(Command::new(binary())
+    Ok(Command::new(crate::bins::aggregator())
         .arg("--config")
         .arg(config)
         .args(args)
@@ -160,7 +157,7 @@ async fn a_backup_killed_part_way_leaves_the_live_store_intact() -> Result<()> {
     let before = points(&agg.db()?)?;
     for (attempt, delay_ms) in [1u64, 10, 20, 35, 60, 150].into_iter().enumerate() {
         let dest = agg.dir.path().join(format!("killed-{attempt}"));
-        let mut child = Command::new(binary())
+        let mut child = Command::new(crate::bins::aggregator())
             .arg("--config")
             .arg(&config)
             .arg("backup")
@@ -252,7 +249,8 @@ async fn check_health_passes_against_real_services_and_names_each_failure() -> R
             discord = discord.base
         ),
     )?;
-    let mut aggregator = AggregatorProcess::configure(&binary(), &dir, "alerts_file: alerts.yml")?;
+    let mut aggregator =
+        AggregatorProcess::configure(&crate::bins::aggregator(), &dir, "alerts_file: alerts.yml")?;
     aggregator.start()?;
     let config = aggregator.config_path.clone();
 
@@ -345,8 +343,11 @@ async fn verify_metrics_names_gaps_and_silent_series() -> Result<()> {
 fn logs_go_to_the_seeds_files_and_are_reopened_on_sighup() -> Result<()> {
     let root = tempfile::tempdir()?;
     let dir = root.path().join("aggregator");
-    let mut aggregator =
-        AggregatorProcess::configure(&binary(), &dir, "logging: {dir: logs, format: json}")?;
+    let mut aggregator = AggregatorProcess::configure(
+        &crate::bins::aggregator(),
+        &dir,
+        "logging: {dir: logs, format: json}",
+    )?;
     aggregator.start()?;
     let logs = dir.join("logs");
     let read = |name: &str| std::fs::read_to_string(logs.join(name)).unwrap_or_default();
@@ -354,14 +355,14 @@ fn logs_go_to_the_seeds_files_and_are_reopened_on_sighup() -> Result<()> {
         |path: &str| p2pmon_tests::aggregator::http_ok(&format!("{}{path}", aggregator.api_url()));
     get("/api/v1/health")?;
     let wait_for = |name: &str, needle: &str| -> Result<String> {
-        for _ in 0..100 {
+        eventually_blocking(Duration::from_secs(5), || {
             let text = read(name);
-            if text.contains(needle) {
-                return Ok(text);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        anyhow::bail!("{needle} never reached {name}: {:?}", read(name))
+            anyhow::ensure!(
+                text.contains(needle),
+                "{needle} never reached {name}: {text:?}"
+            );
+            Ok(text)
+        })
     };
     let access = wait_for("access.log", "/api/v1/health")?;
     let line: serde_json::Value = serde_json::from_str(access.lines().next().context("a line")?)?;
@@ -407,8 +408,11 @@ fn logs_go_to_the_seeds_files_and_are_reopened_on_sighup() -> Result<()> {
 fn debug_metrics_follows_one_hosts_points_through_ingest() -> Result<()> {
     use p2pmon_tests::agent_process::{AgentProcess, counter};
     let root = tempfile::tempdir()?;
-    let mut aggregator =
-        AggregatorProcess::configure(&binary(), &root.path().join("aggregator"), "")?;
+    let mut aggregator = AggregatorProcess::configure(
+        &crate::bins::aggregator(),
+        &root.path().join("aggregator"),
+        "",
+    )?;
     aggregator.start()?;
     let config = aggregator.config_path.clone();
     let out = run(&config, &["debug-metrics", "nobody", "--batches", "1"])?;
@@ -420,7 +424,7 @@ fn debug_metrics_follows_one_hosts_points_through_ingest() -> Result<()> {
     );
 
     let mut agent = AgentProcess::for_aggregator(
-        &PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-agent")),
+        &crate::bins::agent(),
         root.path(),
         "host-a",
         &aggregator,
@@ -428,18 +432,18 @@ fn debug_metrics_follows_one_hosts_points_through_ingest() -> Result<()> {
         "",
     )?;
     agent.start()?;
-    let mut report = String::new();
-    for _ in 0..100 {
+    // Once it has stored a batch of the host's, the host is online (the
+    // header is read before following: a first batch stored meanwhile
+    // leaves it offline there, so ask again).
+    let report = eventually_blocking(Duration::from_secs(10), || {
         let out = run(&config, &["debug-metrics", "host-a", "--batches", "2"])?;
-        report = text(&out);
-        // Once it has stored a batch of the host's, the host is online (the
-        // header is read before following: a first batch stored meanwhile
-        // leaves it offline there, so ask again).
-        if out.status.success() && report.contains("host host-a: online") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        let report = text(&out);
+        anyhow::ensure!(
+            out.status.success() && report.contains("host host-a: online"),
+            "{report}"
+        );
+        Ok(report)
+    })?;
     assert!(report.contains("host host-a: online (p2p)"), "{report}");
     assert!(report.contains("plugins: counter"), "{report}");
     assert_eq!(report.matches("batch stored at").count(), 2, "{report}");

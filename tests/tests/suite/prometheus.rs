@@ -93,17 +93,17 @@ async fn the_aggregators_metrics_pass_promtool() -> Result<()> {
 fn the_agents_self_metrics_pass_promtool() -> Result<()> {
     use p2pmon_tests::agent_process::{AgentProcess, system};
     use p2pmon_tests::aggregator::{AggregatorProcess, free_port, http_ok};
-    use std::path::PathBuf;
+    use p2pmon_tests::wait::eventually_blocking;
     let root = tempfile::tempdir()?;
     let mut aggregator = AggregatorProcess::configure(
-        &PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-aggregator")),
+        &crate::bins::aggregator(),
         &root.path().join("aggregator"),
         "",
     )?;
     aggregator.start()?;
     let port = free_port()?;
     let mut agent = AgentProcess::for_aggregator(
-        &PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-agent")),
+        &crate::bins::agent(),
         root.path(),
         "host-a",
         &aggregator,
@@ -118,25 +118,19 @@ fn the_agents_self_metrics_pass_promtool() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let text = loop {
-        if http_ok(&url).unwrap_or(false) {
-            let text = runtime.block_on(async { reqwest::get(&url).await?.text().await })?;
-            // Once the first batch went out, every family is there.
-            if text.contains("p2pmon_agent_records_sent_total ")
-                && !text.contains("p2pmon_agent_records_sent_total 0\n")
-                && text.contains("p2pmon_agent_plugin_calls_total{plugin=\"system\"}")
-            {
-                break text;
-            }
-        }
+    let text = eventually_blocking(std::time::Duration::from_secs(30), || {
+        anyhow::ensure!(http_ok(&url).unwrap_or(false), "nothing at {url}");
+        let text = runtime.block_on(async { reqwest::get(&url).await?.text().await })?;
+        // Once the first batch went out, every family is there.
         anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "no self-metrics at {url}:\n{}",
-            agent.log()
+            text.contains("p2pmon_agent_records_sent_total ")
+                && !text.contains("p2pmon_agent_records_sent_total 0\n")
+                && text.contains("p2pmon_agent_plugin_calls_total{plugin=\"system\"}"),
+            "not every family yet at {url}:\n{text}"
         );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+        Ok(text)
+    })
+    .with_context(|| agent.log())?;
     let (passed, said) = promtool(&text)?;
     assert!(passed, "promtool: {said}\n{text}");
     assert!(agent.stop()?.success(), "{}", agent.log());

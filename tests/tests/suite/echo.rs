@@ -2,19 +2,14 @@
 //! network plugin on another host can measure round trip, loss and jitter to
 //! it; a taken port stops start-up with an error naming the setting.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use p2pmon_agent::access::net::{NetAccess, Target};
 use p2pmon_tests::agent_process::{AgentProcess, counter};
 
-fn agent_binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-agent"))
-}
-
 fn agent(dir: &std::path::Path, listen: &str) -> anyhow::Result<AgentProcess> {
     AgentProcess::configure(
-        &agent_binary(),
+        &crate::bins::agent(),
         dir,
         "echo-host",
         "http://127.0.0.1:9",

@@ -277,7 +277,7 @@ async fn unfinished_websocket_handshakes_are_capped_and_closed() -> Result<()> {
 /// `p2pmon-aggregator ARGS --config` of `agg` (the binary built from this
 /// tree); its stdout.
 fn cli(agg: &TestAggregator, args: &[&str]) -> Result<String> {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_p2pmon-test-aggregator"))
+    let output = std::process::Command::new(crate::bins::aggregator())
         .args(args)
         .arg("--config")
         .arg(agg.dir.path().join("aggregator.yml"))

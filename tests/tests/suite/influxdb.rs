@@ -4,13 +4,14 @@
 //! embedded store keeps serving the API meanwhile), then every one of them
 //! arrives once it is up, checked through VictoriaMetrics' export API.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use p2pmon_common::wire::Record;
 use p2pmon_tests::aggregator::{TestAggregator, batch, free_port, metric, now_ms};
 use p2pmon_tests::fake_http::{FakeHttp, Reply};
 use p2pmon_tests::victoria::Victoria;
+use p2pmon_tests::wait::eventually;
 
 const HOSTS: usize = 3;
 const PER_HOST: usize = 2000;
@@ -54,19 +55,16 @@ async fn every_point_reaches_victoriametrics_after_an_outage() -> Result<()> {
         }
     };
     // The store is away: points wait, failures are counted, the API serves.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let influx = eventually(Duration::from_secs(10), async || {
         let influx = health(&agg).await?;
-        if influx["failures"].as_u64().unwrap_or(0) >= 1 {
-            assert_eq!(influx["sent_lines"], 0, "{influx}");
-            break;
-        }
         anyhow::ensure!(
-            Instant::now() < deadline,
+            influx["failures"].as_u64().unwrap_or(0) >= 1,
             "no failed write while away: {influx}"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        Ok(influx)
+    })
+    .await?;
+    assert_eq!(influx["sent_lines"], 0, "{influx}");
     let (status, history) = agg
         .api("/api/v1/metrics/historical?timeframe=1h&metric=cpu_usage")
         .await?;
@@ -77,18 +75,18 @@ async fn every_point_reaches_victoriametrics_after_an_outage() -> Result<()> {
     // Up: everything buffered arrives (the retry waits at most a few seconds here).
     let _victoria = Victoria::start_on(port)?;
     {
-        let deadline = Instant::now() + Duration::from_secs(60);
         let total = (HOSTS * PER_HOST) as u64;
-        loop {
+        let influx = eventually(Duration::from_secs(60), async || {
             let influx = health(&agg).await?;
-            if influx["sent_lines"].as_u64() == Some(total) && influx["buffered_lines"] == 0 {
-                assert_eq!(influx["dropped_lines"], 0, "{influx}");
-                assert_eq!(influx["rejected_lines"], 0, "{influx}");
-                break;
-            }
-            anyhow::ensure!(Instant::now() < deadline, "not all sent: {influx}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+            anyhow::ensure!(
+                influx["sent_lines"].as_u64() == Some(total) && influx["buffered_lines"] == 0,
+                "not all sent: {influx}"
+            );
+            Ok(influx)
+        })
+        .await?;
+        assert_eq!(influx["dropped_lines"], 0, "{influx}");
+        assert_eq!(influx["rejected_lines"], 0, "{influx}");
         // Every point is there, as VictoriaMetrics exports it.
         let (series, samples) = exported(&base, "cpu_usage_value|player_count_value").await?;
         assert_eq!(samples as u64, total, "every point exported once");
@@ -167,20 +165,17 @@ async fn lines_waiting_at_shutdown_are_sent_after_the_next_start() -> Result<()>
 
     let _victoria = Victoria::start_on(port)?;
     {
-        let deadline = Instant::now() + Duration::from_secs(60);
         agg.restart().await?;
-        loop {
+        eventually(Duration::from_secs(60), async || {
             let (_, health) = agg.api("/api/v1/health").await?;
-            if health["influxdb"]["sent_lines"] == 300 {
-                break;
-            }
             anyhow::ensure!(
-                Instant::now() < deadline,
+                health["influxdb"]["sent_lines"] == 300,
                 "not sent after the restart: {}",
                 health["influxdb"]
             );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            Ok(())
+        })
+        .await?;
         assert!(!pending.exists(), "the kept lines are gone once loaded");
         assert_eq!(exported(&base, "swap_usage_value").await?.1, 300);
     }

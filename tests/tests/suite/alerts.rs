@@ -213,7 +213,7 @@ async fn a_malformed_alerts_file_stops_start_up_naming_each_problem() -> anyhow:
 async fn test_alerts_runs_a_synthetic_alert_through_the_running_aggregator() -> anyhow::Result<()> {
     use p2pmon_tests::aggregator::AggregatorProcess;
     let dir = tempfile::tempdir()?;
-    let binary = std::path::PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-aggregator"));
+    let binary = crate::bins::aggregator();
     let mut aggregator = AggregatorProcess::configure(&binary, dir.path(), "")?;
 
     // Nobody serving yet: the error says where it looked.

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use p2pmon_common::wire::{EventRecord, Record, Severity};
 use p2pmon_tests::aggregator::{TestAggregator, batch, metric, now_ms};
 use p2pmon_tests::fake_coordinator::FakeCoordinator;
+use p2pmon_tests::wait::eventually;
 use serde_json::Value;
 
 const KEY: &str = "coordinator-key";
@@ -30,18 +31,12 @@ async fn api_when(
     what: &str,
     done: impl Fn(&Value) -> bool,
 ) -> anyhow::Result<Value> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
+    eventually(Duration::from_secs(15), async || {
         let (_, body) = agg.api(path).await?;
-        if done(&body) {
-            return Ok(body);
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        anyhow::ensure!(done(&body), "no {what} yet: {body}");
+        Ok(body)
+    })
+    .await
 }
 
 fn active_alerts(body: &Value) -> Vec<Value> {
@@ -287,11 +282,12 @@ async fn a_quarantined_host_registering_again_is_reported_within_one_poll() -> a
     );
     assert_eq!(events_of(&events)[0]["severity"], "critical", "{events}");
     // A security alert, so the quarantine runs again within its guards.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while fake.seen().iter().filter(|s| s.method == "DELETE").count() < 2 {
-        anyhow::ensure!(Instant::now() < deadline, "not removed again");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(Duration::from_secs(10), async || {
+        let removals = fake.seen().iter().filter(|s| s.method == "DELETE").count();
+        anyhow::ensure!(removals >= 2, "not removed again: {removals} DELETE");
+        Ok(())
+    })
+    .await?;
     Ok(())
 }
 

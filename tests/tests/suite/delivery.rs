@@ -3,51 +3,25 @@
 //! and the WebSocket feed. The counter fixture reports 1, 2, 3..., so "every
 //! value from 1 to the last, each once" means nothing lost, nothing doubled.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, ensure};
 use futures_util::StreamExt;
 use p2pmon_tests::agent_process::{AgentProcess, check_sequence, counter, system};
 use p2pmon_tests::aggregator::{AggregatorProcess, stored_points, stored_values};
+use p2pmon_tests::wait::eventually_blocking;
 use serde_json::Value;
 use sha2::Digest;
 use tokio_tungstenite::tungstenite::Message;
 
-fn aggregator_binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-aggregator"))
-}
-
-fn agent_binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-agent"))
-}
-
 fn start_aggregator(dir: &std::path::Path, overrides: &str) -> Result<AggregatorProcess> {
-    let mut aggregator = AggregatorProcess::configure(&aggregator_binary(), dir, overrides)?;
+    let mut aggregator = AggregatorProcess::configure(&crate::bins::aggregator(), dir, overrides)?;
     aggregator.start()?;
     Ok(aggregator)
 }
 
 fn join_token(aggregator: &AggregatorProcess) -> Result<String> {
     aggregator.command(&["token", "create", "--join"])
-}
-
-/// Poll `check` every 100 ms until it returns `Some`, or fail after `timeout`.
-fn wait_until<T>(
-    what: &str,
-    timeout: Duration,
-    mut check: impl FnMut() -> Result<Option<T>>,
-) -> Result<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check()? {
-            return Ok(value);
-        }
-        if Instant::now() > deadline {
-            bail!("timed out after {timeout:?} waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn count_points(aggregator: &AggregatorProcess, host: &str, name: &str) -> Result<usize> {
@@ -64,7 +38,7 @@ fn start_counter_agent(
     extra: &str,
 ) -> Result<AgentProcess> {
     let mut agent = AgentProcess::for_aggregator(
-        &agent_binary(),
+        &crate::bins::agent(),
         root,
         host,
         aggregator,
@@ -77,8 +51,10 @@ fn start_counter_agent(
 
 /// Wait until more than `more_than` counter values of `host` are stored.
 fn wait_for_counter(aggregator: &AggregatorProcess, host: &str, more_than: usize) -> Result<()> {
-    wait_until("counter values", Duration::from_secs(30), || {
-        Ok((count_points(aggregator, host, "test_sequence")? > more_than).then_some(()))
+    eventually_blocking(Duration::from_secs(30), || {
+        let stored = count_points(aggregator, host, "test_sequence")?;
+        ensure!(stored > more_than, "{stored} counter values of {host}");
+        Ok(())
     })
 }
 
@@ -96,7 +72,7 @@ fn agents_with_real_plugins_reach_the_store_the_api_and_the_feed() -> Result<()>
     let mut agents = Vec::new();
     for host in ["host-a", "host-b"] {
         let mut agent = AgentProcess::configure(
-            &agent_binary(),
+            &crate::bins::agent(),
             &root.path().join(host),
             host,
             &aggregator.ingest_url(),
@@ -266,8 +242,13 @@ fn an_aggregator_outage_is_spooled_and_backfilled_without_a_gap() -> Result<()> 
     );
     aggregator.start()?;
     let down_for = began.elapsed();
-    wait_until("the backlog", Duration::from_secs(60), || {
-        Ok((agent.spooled() == 0).then_some(()))
+    eventually_blocking(Duration::from_secs(60), || {
+        ensure!(
+            agent.spooled() == 0,
+            "the backlog: {} spooled",
+            agent.spooled()
+        );
+        Ok(())
     })?;
     assert!(agent.stop()?.success(), "{}", agent.log());
 
@@ -294,13 +275,13 @@ fn an_agent_started_before_its_aggregator_enrolls_when_it_comes_and_honours_429(
     // records) is over the burst of 200, so a 429 is certain; after each 1 s
     // wait 200 more records pass, above the ~135/s the agent produces.
     let mut aggregator = AggregatorProcess::configure(
-        &aggregator_binary(),
+        &crate::bins::aggregator(),
         &root.path().join("aggregator"),
         "ingest: {rate_per_host: 400, burst_per_host: 200, max_records_per_batch: 60}",
     )?;
     let token = aggregator.command(&["token", "create", "--join"])?;
     let mut agent = AgentProcess::configure(
-        &agent_binary(),
+        &crate::bins::agent(),
         &root.path().join("agent"),
         "late-host",
         &aggregator.ingest_url(),
@@ -315,8 +296,13 @@ fn an_agent_started_before_its_aggregator_enrolls_when_it_comes_and_honours_429(
     aggregator.start()?;
     agent.wait_for_log("Enrolled", Duration::from_secs(30))?;
     agent.wait_for_log("Aggregator asks to slow down", Duration::from_secs(30))?;
-    wait_until("the backlog", Duration::from_secs(60), || {
-        Ok((agent.spooled() == 0).then_some(()))
+    eventually_blocking(Duration::from_secs(60), || {
+        ensure!(
+            agent.spooled() == 0,
+            "the backlog: {} spooled",
+            agent.spooled()
+        );
+        Ok(())
     })
     .with_context(|| agent.log())?;
     assert!(agent.stop()?.success(), "{}", agent.log());
@@ -368,7 +354,7 @@ fn the_enroll_command_keeps_one_private_credential_and_explains_refusals() -> Re
     let root = tempfile::tempdir()?;
     let aggregator = start_aggregator(&root.path().join("aggregator"), "")?;
     let agent = AgentProcess::configure(
-        &agent_binary(),
+        &crate::bins::agent(),
         &root.path().join("agent"),
         "Enrolled-Host",
         &aggregator.ingest_url(),
@@ -435,7 +421,7 @@ fn the_enroll_command_keeps_one_private_credential_and_explains_refusals() -> Re
 fn metrics_left_out_of_metrics_yml_are_not_collected_by_the_agent() -> Result<()> {
     let root = tempfile::tempdir()?;
     let dir = root.path().join("aggregator");
-    let mut aggregator = AggregatorProcess::configure(&aggregator_binary(), &dir, "")?;
+    let mut aggregator = AggregatorProcess::configure(&crate::bins::aggregator(), &dir, "")?;
     std::fs::write(
         dir.join("metrics.yml"),
         "metrics:\n  system: {include: [cpu_usage]}\n",
@@ -461,7 +447,7 @@ fn metrics_left_out_of_metrics_yml_are_not_collected_by_the_agent() -> Result<()
             .unwrap_or(0))
     };
     let mut agent = AgentProcess::configure(
-        &agent_binary(),
+        &crate::bins::agent(),
         &root.path().join("host-a"),
         "host-a",
         &aggregator.ingest_url(),
@@ -476,18 +462,24 @@ fn metrics_left_out_of_metrics_yml_are_not_collected_by_the_agent() -> Result<()
     };
 
     agent.start()?;
-    wait_until(
-        "the agent to learn the groups",
-        Duration::from_secs(30),
-        || Ok((points("cpu_usage")? >= 2 && left_out()? > 0.0).then_some(())),
-    )?;
+    eventually_blocking(Duration::from_secs(30), || {
+        ensure!(
+            points("cpu_usage")? >= 2 && left_out()? > 0.0,
+            "the agent has not learnt the groups"
+        );
+        Ok(())
+    })?;
     assert!(agent.stop()?.success(), "{}", agent.log());
     let refused_first_run = refused()?;
     let cpu_first_run = points("cpu_usage")?;
 
     agent.start()?;
-    wait_until("a second run's points", Duration::from_secs(30), || {
-        Ok((points("cpu_usage")? >= cpu_first_run + 3).then_some(()))
+    eventually_blocking(Duration::from_secs(30), || {
+        ensure!(
+            points("cpu_usage")? >= cpu_first_run + 3,
+            "no second run's points"
+        );
+        Ok(())
     })?;
     assert!(agent.stop()?.success(), "{}", agent.log());
     for name in ["memory_usage", "swap_usage", "uptime", "process_count"] {

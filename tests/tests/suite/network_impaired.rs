@@ -29,7 +29,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -39,6 +39,7 @@ use p2pmon_aggregator::auth::TokenKind;
 use p2pmon_tests::agent_process::AgentProcess;
 use p2pmon_tests::aggregator::{TestAggregator, now_ms};
 use p2pmon_tests::build_wasm;
+use p2pmon_tests::wait::eventually;
 use serde_json::Value;
 
 /// Test-only addresses; they exist only inside the test's namespaces.
@@ -401,16 +402,10 @@ async fn wait_for<T>(
     timeout: Duration,
     mut check: impl AsyncFnMut() -> Result<Option<T>>,
 ) -> Result<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(found) = check().await? {
-            return Ok(found);
-        }
-        if Instant::now() > deadline {
-            bail!("{what}: not within {timeout:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    eventually(timeout, async || {
+        check().await?.with_context(|| format!("{what}: not yet"))
+    })
+    .await
 }
 
 async fn alerts(agg: &TestAggregator, rule: &str, host: &str) -> Result<Vec<Value>> {
@@ -480,7 +475,7 @@ async fn network_figures_hold_under_loss_outage_and_a_stopped_agent() -> Result<
     // An agent and a map-server port per host.
     let root = tempfile::tempdir()?;
     let network_wasm = build_wasm("p2pmon-plugin-network")?;
-    let agent_binary = PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-agent"));
+    let agent_binary = crate::bins::agent();
     let grants: Vec<String> = HOSTS
         .iter()
         .map(|(_, o)| *o)

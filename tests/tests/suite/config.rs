@@ -264,7 +264,8 @@ fn the_agent_installer_writes_a_working_install() -> anyhow::Result<()> {
                     "--host-type",
                     "vps",
                 ])
-                .args(["--binary", env!("CARGO_BIN_EXE_p2pmon-test-agent")])
+                .arg("--binary")
+                .arg(crate::bins::agent())
                 .arg("--plugins")
                 .arg(&plugins)
                 .arg("--root")

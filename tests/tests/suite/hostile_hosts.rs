@@ -4,7 +4,6 @@
 //! files and local stand-ins for Discord's and Slack's webhooks.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use p2pmon_common::wire::{EnrollRequest, EventRecord, Hello, HostType, Record, Severity, paths};
@@ -29,7 +28,7 @@ async fn host_text_is_escaped_in_logs_and_chat_and_refused_in_tags() -> Result<(
         ),
     )?;
     let mut aggregator = AggregatorProcess::configure(
-        &PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-aggregator")),
+        &crate::bins::aggregator(),
         dir.path(),
         "alerts_file: alerts.yml\nlogging: {dir: logs, format: text}",
     )?;

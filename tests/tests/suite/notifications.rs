@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use p2pmon_tests::aggregator::{TestAggregator, batch, metric, now_ms};
 use p2pmon_tests::fake_http::{FakeHttp, Reply, wait_for};
+use p2pmon_tests::wait::eventually;
 
 /// Discord rate-limits once (retry_after in the body, seconds), "flaky"
 /// fails twice with 502, "bad" refuses, "hang" never answers in time.
@@ -244,7 +245,7 @@ async fn test_notifications_reports_each_channel() -> anyhow::Result<()> {
         ),
     )?;
     let config = p2pmon_tests::aggregator::write_config(dir.path(), "alerts_file: alerts.yml")?;
-    let binary = env!("CARGO_BIN_EXE_p2pmon-test-aggregator");
+    let binary = crate::bins::aggregator();
     // Off the test's runtime thread: the fake services answer meanwhile.
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(binary)
@@ -388,19 +389,17 @@ async fn alerts_are_forwarded_to_a_real_alertmanager() -> anyhow::Result<()> {
     let base = format!("http://127.0.0.1:{port}");
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !http
-        .get(format!("{base}/-/ready"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
+    eventually(Duration::from_secs(20), async || {
+        let ready = http.get(format!("{base}/-/ready")).send().await?;
         anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "Alertmanager did not start"
+            ready.status().is_success(),
+            "Alertmanager not ready: {}",
+            ready.status()
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        Ok(())
+    })
+    .await
+    .context("Alertmanager did not start")?;
     let result = async {
         let agg = TestAggregator::start_with_alerts(&format!(
             "alerts:\n  cpu_usage: {{ warning: 80, critical: 95, duration: 0 }}\n\
@@ -419,15 +418,14 @@ async fn alerts_are_forwarded_to_a_real_alertmanager() -> anyhow::Result<()> {
                 .await?;
             anyhow::Ok(alerts)
         };
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        let alert = loop {
+        let alert = eventually(Duration::from_secs(10), async || {
             let alerts = active(http.clone(), base.clone()).await?;
-            if let Some(alert) = alerts.into_iter().find(|a| a["labels"]["alertname"] == "cpu_usage") {
-                break alert;
-            }
-            anyhow::ensure!(std::time::Instant::now() < deadline, "the alert never reached Alertmanager");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+            alerts
+                .into_iter()
+                .find(|a| a["labels"]["alertname"] == "cpu_usage")
+                .context("the alert never reached Alertmanager")
+        })
+        .await?;
         assert_eq!(alert["labels"]["host"], "host-a", "{alert}");
         assert_eq!(alert["labels"]["severity"], "warning", "{alert}");
         assert_eq!(alert["labels"]["type"], "performance", "{alert}");
@@ -435,15 +433,15 @@ async fn alerts_are_forwarded_to_a_real_alertmanager() -> anyhow::Result<()> {
         assert!(alert["annotations"]["summary"].as_str().unwrap_or("").contains("cpu_usage"));
 
         agg.post_batch(&cred, &send(2, 10.0)).await?;
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while active(http.clone(), base.clone())
-            .await?
-            .iter()
-            .any(|a| a["labels"]["alertname"] == "cpu_usage")
-        {
-            anyhow::ensure!(std::time::Instant::now() < deadline, "the alert did not end in Alertmanager");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        eventually(Duration::from_secs(10), async || {
+            let alerts = active(http.clone(), base.clone()).await?;
+            anyhow::ensure!(
+                !alerts.iter().any(|a| a["labels"]["alertname"] == "cpu_usage"),
+                "the alert did not end in Alertmanager"
+            );
+            Ok(())
+        })
+        .await?;
         let sent = agg.channel_counts("alertmanager").0;
         assert!(sent >= 2, "fired and resolved: {sent} sent");
         anyhow::Ok(())

@@ -1,12 +1,11 @@
 //! The agent's sender against an aggregator that answers from a script (each
 //! answer of the status table once), and over TLS against the real one.
 
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, ensure};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +15,7 @@ use p2pmon_common::wire::{Ack, Batch, paths};
 use p2pmon_tests::AgentDir;
 use p2pmon_tests::agent_process::{AgentProcess, check_sequence, counter};
 use p2pmon_tests::aggregator::{AggregatorProcess, metric, now_ms, stored_values};
+use p2pmon_tests::wait::{eventually, eventually_blocking};
 
 /// What the scripted aggregator saw.
 #[derive(Default)]
@@ -141,13 +141,12 @@ async fn each_answer_of_the_aggregator_gets_its_treatment() -> Result<()> {
         transport.handles.spool.push("scripted", now, batch)?;
     }
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(20);
-    while !transport.handles.spool.is_empty() {
-        if Instant::now() > deadline {
-            bail!("spool not drained: {:?}", transport.handles.spool.figures());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(Duration::from_secs(20), async || {
+        let spool = &transport.handles.spool;
+        ensure!(spool.is_empty(), "spool not drained: {:?}", spool.figures());
+        Ok(())
+    })
+    .await?;
     let (batches, hellos) = {
         let seen = seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
         (seen.batches.clone(), seen.hellos)
@@ -215,7 +214,7 @@ fn agents_ship_over_tls_and_refuse_a_certificate_they_do_not_trust() -> Result<(
     let (cert, key) = p2pmon_tests::write_self_signed(root.path(), "aggregator")?;
     let (other_cert, _) = p2pmon_tests::write_self_signed(root.path(), "other")?;
     let mut aggregator = AggregatorProcess::configure(
-        &PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-aggregator")),
+        &crate::bins::aggregator(),
         &root.path().join("aggregator"),
         &format!(
             "ingest: {{tls: {{cert: '{}', key: '{}'}}}}",
@@ -225,7 +224,7 @@ fn agents_ship_over_tls_and_refuse_a_certificate_they_do_not_trust() -> Result<(
     )?;
     aggregator.start()?;
     let https = aggregator.ingest_url().replace("http://", "https://");
-    let agent_binary = PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-agent"));
+    let agent_binary = crate::bins::agent();
     let mut agents = Vec::new();
     for (host, ca) in [("trusting", &cert), ("suspicious", &other_cert)] {
         let mut agent = AgentProcess::configure(
@@ -241,13 +240,15 @@ fn agents_ship_over_tls_and_refuse_a_certificate_they_do_not_trust() -> Result<(
         agents.push(agent);
     }
     agents[1].wait_for_log("certificate", Duration::from_secs(30))?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while stored_values(&aggregator.db()?, "trusting", "test_sequence")?.len() < 5 {
-        if Instant::now() > deadline {
-            bail!("nothing arrived over TLS:\n{}", agents[0].log());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually_blocking(Duration::from_secs(30), || {
+        let stored = stored_values(&aggregator.db()?, "trusting", "test_sequence")?.len();
+        ensure!(
+            stored >= 5,
+            "{stored} values over TLS:\n{}",
+            agents[0].log()
+        );
+        Ok(())
+    })?;
     for agent in &mut agents {
         agent.stop()?;
     }

@@ -21,15 +21,9 @@ fn the_demo_shows_live_hosts_and_an_alert_within_a_minute() -> anyhow::Result<()
     let output = Command::new(root.join("scripts/demo.sh"))
         // The test build's binaries: `cargo build -p ...` alone would
         // resolve features differently and compile wasmtime a second time.
-        .env(
-            "DEMO_AGGREGATOR_BIN",
-            env!("CARGO_BIN_EXE_p2pmon-test-aggregator"),
-        )
-        .env("DEMO_AGENT_BIN", env!("CARGO_BIN_EXE_p2pmon-test-agent"))
-        .env(
-            "DEMO_HOSTSIM_BIN",
-            env!("CARGO_BIN_EXE_p2pmon-test-hostsim"),
-        )
+        .env("DEMO_AGGREGATOR_BIN", crate::bins::aggregator())
+        .env("DEMO_AGENT_BIN", crate::bins::agent())
+        .env("DEMO_HOSTSIM_BIN", crate::bins::hostsim())
         .env("DEMO_CHECK", "1")
         .env("DEMO_DIR", dir.path())
         .env("DEMO_DB_PREFIX", "p2pmon_demotest")

@@ -11,12 +11,15 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use anyhow::Context;
 
 use p2pmon_common::wire::HostType;
 use p2pmon_tests::aggregator::{TestAggregator, batch, metric, now_ms};
 use p2pmon_tests::fake_coordinator::FakeCoordinator;
 use p2pmon_tests::fake_http::{FakeHttp, Reply};
+use p2pmon_tests::wait::eventually;
 use serde_json::{Value, json};
 
 /// Three hosts as the reference coordinator lists them (quality first).
@@ -43,17 +46,12 @@ async fn view_when(
     what: &str,
     done: impl Fn(&Value) -> bool,
 ) -> anyhow::Result<Value> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
+    eventually(Duration::from_secs(15), async || {
         let (_, body) = agg.api("/api/v1/coordinator").await?;
-        if done(&body["coordinator"]) {
-            return Ok(body["coordinator"].clone());
-        }
-        if Instant::now() > deadline {
-            anyhow::bail!("timed out waiting for {what}: {body}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        anyhow::ensure!(done(&body["coordinator"]), "no {what} yet: {body}");
+        Ok(body["coordinator"].clone())
+    })
+    .await
 }
 
 #[tokio::test]
@@ -99,15 +97,13 @@ async fn unmonitored_and_unknown_hosts_show_and_a_bad_answer_keeps_the_last_view
 
     // Unmonitored for the rule's 2 s: an alert on p2p-2 only (p2p-1 was
     // unmonitored for a moment before its agent reported, not 2 s).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let alerts = loop {
+    let alerts = eventually(Duration::from_secs(10), async || {
         let (_, active) = agg.api("/api/v1/alerts/active").await?;
         let alerts = active["alerts"].as_array().cloned().unwrap_or_default();
-        if !alerts.is_empty() || Instant::now() > deadline {
-            break alerts;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        anyhow::ensure!(!alerts.is_empty(), "no alert: {active}");
+        Ok(alerts)
+    })
+    .await?;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0]["rule"], "coordinator_unmonitored");
     assert_eq!(alerts[0]["host"], "p2p-2");
@@ -173,16 +169,16 @@ async fn map_assignments_show_beside_what_hosts_serve_and_an_unserved_map_alerts
     agg.post_batch(&vps, &batch("vps-1", "s", 1, vec![up("prontera", 1.0)]))
         .await?;
 
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let maps = loop {
+    // Polls every second: wait for one after the batches above.
+    let maps = eventually(Duration::from_secs(15), async || {
         let (_, maps) = agg.api("/api/v1/maps").await?;
-        // Polls every second: wait for one after the batches above.
-        if maps["coordinator"]["not_served"].as_array().map(Vec::len) == Some(1) {
-            break maps;
-        }
-        anyhow::ensure!(Instant::now() < deadline, "no assignments: {maps}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        anyhow::ensure!(
+            maps["coordinator"]["not_served"].as_array().map(Vec::len) == Some(1),
+            "no assignments: {maps}"
+        );
+        Ok(maps)
+    })
+    .await?;
     let placed = &maps["coordinator"];
     assert_eq!(
         placed["zones"],
@@ -226,55 +222,51 @@ async fn map_assignments_show_beside_what_hosts_serve_and_an_unserved_map_alerts
     );
 
     // The unserved map alerts (per map) after the rule's second...
-    let alert = loop {
+    let alert = eventually(Duration::from_secs(10), async || {
         let (_, active) = agg.api("/api/v1/alerts/active").await?;
         let alerts = active["alerts"].as_array().cloned().unwrap_or_default();
-        if let Some(alert) = alerts
+        alerts
             .into_iter()
             .find(|a| a["rule"] == "coordinator_map_not_served")
-        {
-            break alert;
-        }
-        anyhow::ensure!(Instant::now() < deadline, "no alert: {active}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+            .with_context(|| format!("no alert: {active}"))
+    })
+    .await?;
     assert_eq!(alert["host"], "p2p-1");
     assert!(alert.to_string().contains("pay_dun00"), "{alert}");
     // ...and resolves once the map-server serves it.
     agg.post_batch(&p2p, &batch("p2p-1", "s", 2, vec![up("pay_dun00", 1.0)]))
         .await?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually(Duration::from_secs(10), async || {
         let (_, active) = agg.api("/api/v1/alerts/active").await?;
-        if !active.to_string().contains("coordinator_map_not_served") {
-            break;
-        }
-        anyhow::ensure!(Instant::now() < deadline, "still firing: {active}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        anyhow::ensure!(
+            !active.to_string().contains("coordinator_map_not_served"),
+            "still firing: {active}"
+        );
+        Ok(())
+    })
+    .await?;
 
     // Zones failing: the last assignments stay, the error shows.
     fake.set_zones_failing(true);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let maps = eventually(Duration::from_secs(10), async || {
         let (_, maps) = agg.api("/api/v1/maps").await?;
-        if maps["coordinator"]["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("500"))
-        {
-            assert_eq!(
-                maps["coordinator"]["assignments"].as_array().map(Vec::len),
-                Some(2)
-            );
-            assert_eq!(
-                maps["coordinator"]["reachable"], true,
-                "the host list still answers"
-            );
-            break;
-        }
-        anyhow::ensure!(Instant::now() < deadline, "no zones error: {maps}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        anyhow::ensure!(
+            maps["coordinator"]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("500")),
+            "no zones error: {maps}"
+        );
+        Ok(maps)
+    })
+    .await?;
+    assert_eq!(
+        maps["coordinator"]["assignments"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(
+        maps["coordinator"]["reachable"], true,
+        "the host list still answers"
+    );
     Ok(())
 }
 

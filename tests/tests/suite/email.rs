@@ -5,10 +5,11 @@
 //! server that stops answering).
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use p2pmon_tests::aggregator::{TestAggregator, batch, metric, now_ms};
 use p2pmon_tests::smtp::{received, smtp_server};
+use p2pmon_tests::wait::eventually;
 
 fn rules(port: u16, ca: &Path, password: &str) -> String {
     format!(
@@ -45,11 +46,12 @@ async fn an_alert_is_mailed_over_starttls_with_authentication() -> anyhow::Resul
     )
     .await?;
 
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while received(server.store.path()).is_empty() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mails = received(server.store.path());
+    let mails = eventually(Duration::from_secs(15), async || {
+        let mails = received(server.store.path());
+        anyhow::ensure!(!mails.is_empty(), "no message received");
+        Ok(mails)
+    })
+    .await?;
     assert_eq!(mails.len(), 1, "one message for both recipients");
     let (text, envelope) = &mails[0];
     assert_eq!(envelope["tls"], true, "sent after STARTTLS");
@@ -88,10 +90,12 @@ async fn a_wrong_password_delivers_nothing_and_gives_up() -> anyhow::Result<()> 
         ),
     )
     .await?;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while agg.channel_counts("email").1 == 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(Duration::from_secs(15), async || {
+        let counts = agg.channel_counts("email");
+        anyhow::ensure!(counts.1 > 0, "no failed delivery: {counts:?}");
+        Ok(())
+    })
+    .await?;
     assert_eq!(
         agg.channel_counts("email"),
         (0, 1, 1),

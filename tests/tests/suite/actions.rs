@@ -11,6 +11,7 @@ use std::time::Duration;
 use p2pmon_common::wire::{EventRecord, Record, Severity};
 use p2pmon_tests::aggregator::{TestAggregator, batch, metric, now_ms};
 use p2pmon_tests::fake_http::{FakeHttp, Reply, wait_for};
+use p2pmon_tests::wait::eventually;
 use serde_json::Value;
 
 fn cheat(kind: &str, account: &str, at: u64) -> Record {
@@ -58,19 +59,17 @@ fn coordinator_config(fake: &FakeHttp) -> String {
 
 /// The audit log once it holds `count` entries (oldest first).
 async fn audit(agg: &TestAggregator, count: usize) -> anyhow::Result<Vec<Value>> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
+    eventually(Duration::from_secs(15), async || {
         let (_, body) = agg.api("/api/v1/actions").await?;
         let mut entries = body["actions"].as_array().cloned().unwrap_or_default();
-        if entries.len() >= count {
-            entries.reverse();
-            return Ok(entries);
-        }
-        if std::time::Instant::now() > deadline {
-            anyhow::bail!("audit log: {entries:?}, wanted {count} entries");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        anyhow::ensure!(
+            entries.len() >= count,
+            "audit log: {entries:?}, wanted {count} entries"
+        );
+        entries.reverse();
+        Ok(entries)
+    })
+    .await
 }
 
 #[tokio::test]
