@@ -4,10 +4,10 @@
 //! CLI (`token create`, `token list`, `token revoke`, `host revoke`) and a
 //! running server see the same state.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
-use crate::store::StoreError;
+use crate::store::{self, StoreError};
 use p2pmon_common::rules;
 use p2pmon_common::wire::{EnrollResponse, Hello};
 
@@ -64,8 +64,7 @@ impl From<rusqlite::Error> for AuthError {
 /// A new secret: `prefix` and 64 hex digits from the OS's random source.
 pub fn generate(prefix: &str) -> Result<String, StoreError> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| StoreError::Invalid(format!("no random source: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(StoreError::NoRandomSource)?;
     Ok(format!("{prefix}{}", hex::encode(bytes)))
 }
 
@@ -82,15 +81,13 @@ pub fn create_token(
     now_ms: i64,
 ) -> Result<String, StoreError> {
     let secret = generate(kind.prefix())?;
-    conn.execute(
-        "INSERT INTO tokens (hash, kind, name, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            hash(&secret),
-            kind.as_str(),
-            name,
-            now_ms,
-            ttl_ms.map(|ttl| now_ms + ttl)
-        ],
+    store::auth::insert_token(
+        conn,
+        &hash(&secret),
+        kind.as_str(),
+        name,
+        now_ms,
+        ttl_ms.map(|ttl| now_ms + ttl),
     )?;
     Ok(secret)
 }
@@ -107,15 +104,7 @@ pub fn api_token_hash_valid(
     token_hash: &str,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT 1 FROM tokens WHERE hash = ?1 AND kind = 'api' AND revoked_ms IS NULL
-               AND (expires_ms IS NULL OR expires_ms > ?2)",
-            params![token_hash, now_ms],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
+    store::auth::api_token_live(conn, token_hash, now_ms)
 }
 
 /// Characters of a token's hash shown as its id by `token list`.
@@ -155,24 +144,19 @@ impl TokenRow {
 
 /// Every token, oldest first.
 pub fn list_tokens(conn: &Connection) -> Result<Vec<TokenRow>, StoreError> {
-    let mut statement = conn.prepare(
-        "SELECT hash, kind, name, created_ms, expires_ms, used_ms, used_by, revoked_ms
-           FROM tokens ORDER BY created_ms, hash",
-    )?;
-    let rows = statement.query_map([], |r| {
-        let hash: String = r.get(0)?;
-        Ok(TokenRow {
-            id: hash.chars().take(TOKEN_ID_LEN).collect(),
-            kind: r.get(1)?,
-            name: r.get(2)?,
-            created_ms: r.get(3)?,
-            expires_ms: r.get(4)?,
-            used_ms: r.get(5)?,
-            used_by: r.get(6)?,
-            revoked_ms: r.get(7)?,
+    Ok(store::auth::tokens(conn)?
+        .into_iter()
+        .map(|t| TokenRow {
+            id: t.hash.chars().take(TOKEN_ID_LEN).collect(),
+            kind: t.kind,
+            name: t.name,
+            created_ms: t.created_ms,
+            expires_ms: t.expires_ms,
+            used_ms: t.used_ms,
+            used_by: t.used_by,
+            revoked_ms: t.revoked_ms,
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        .collect())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -191,12 +175,6 @@ pub enum RevokeError {
     Store(#[from] StoreError),
 }
 
-impl From<rusqlite::Error> for RevokeError {
-    fn from(error: rusqlite::Error) -> Self {
-        RevokeError::Store(error.into())
-    }
-}
-
 /// Revoke the token `which` names (an id from [`list_tokens`], or the
 /// secret itself); returns its id. A running server refuses it, and ends
 /// the dashboard sessions it opened, within a second.
@@ -208,14 +186,7 @@ pub fn revoke_token(conn: &Connection, which: &str, now_ms: i64) -> Result<Strin
     } else {
         return Err(RevokeError::BadId(which.to_string()));
     };
-    let matches: Vec<(String, Option<i64>)> = {
-        let mut statement =
-            conn.prepare("SELECT hash, revoked_ms FROM tokens WHERE substr(hash, 1, ?2) = ?1")?;
-        let rows = statement.query_map(params![prefix, prefix.len() as i64], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-        rows.collect::<Result<_, _>>()?
-    };
+    let matches = store::auth::tokens_by_hash_prefix(conn, &prefix)?;
     let id = |hash: &str| hash.chars().take(TOKEN_ID_LEN).collect::<String>();
     match matches.as_slice() {
         [] => Err(RevokeError::NotFound(
@@ -223,10 +194,7 @@ pub fn revoke_token(conn: &Connection, which: &str, now_ms: i64) -> Result<Strin
         )),
         [(hash, Some(_))] => Err(RevokeError::AlreadyRevoked(id(hash))),
         [(hash, None)] => {
-            conn.execute(
-                "UPDATE tokens SET revoked_ms = ?2 WHERE hash = ?1 AND revoked_ms IS NULL",
-                params![hash, now_ms],
-            )?;
+            store::auth::revoke_token(conn, hash, now_ms)?;
             Ok(id(hash))
         }
         many => Err(RevokeError::Ambiguous(prefix, many.len())),
@@ -245,32 +213,14 @@ pub fn enroll(
         return Err(AuthError::InvalidHostId(host_id.to_string()));
     }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let spent = tx.execute(
-        "UPDATE tokens SET used_ms = ?2, used_by = ?3
-         WHERE hash = ?1 AND kind = 'join' AND used_ms IS NULL AND revoked_ms IS NULL
-           AND (expires_ms IS NULL OR expires_ms > ?2)",
-        params![hash(join_token), now_ms, host_id],
-    )?;
-    if spent != 1 {
+    if !store::auth::spend_join_token(&tx, &hash(join_token), host_id, now_ms)? {
         return Err(AuthError::InvalidJoinToken);
     }
-    let existing: Option<Option<i64>> = tx
-        .query_row(
-            "SELECT revoked_ms FROM hosts WHERE id = ?1",
-            [host_id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if let Some(None) = existing {
+    if let Some(None) = store::auth::host_revoked_ms(&tx, host_id)? {
         return Err(AuthError::HostExists(host_id.to_string()));
     }
     let credential = generate(HOST_PREFIX)?;
-    tx.execute(
-        "INSERT INTO hosts (id, credential_hash, enrolled_ms) VALUES (?1, ?2, ?3)
-         ON CONFLICT (id) DO UPDATE SET credential_hash = excluded.credential_hash,
-           enrolled_ms = excluded.enrolled_ms, revoked_ms = NULL",
-        params![host_id, hash(&credential), now_ms],
-    )?;
+    store::auth::set_host_credential(&tx, host_id, &hash(&credential), now_ms)?;
     tx.commit()?;
     Ok(EnrollResponse {
         host_id: host_id.to_string(),
@@ -283,21 +233,12 @@ pub fn host_for_credential(
     conn: &Connection,
     credential: &str,
 ) -> Result<Option<String>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT id FROM hosts WHERE credential_hash = ?1 AND revoked_ms IS NULL",
-            [hash(credential)],
-            |r| r.get(0),
-        )
-        .optional()?)
+    store::auth::host_for_credential_hash(conn, &hash(credential))
 }
 
 /// Revoke a host's credential; false if there is no such live host.
 pub fn revoke_host(conn: &Connection, host_id: &str, now_ms: i64) -> Result<bool, StoreError> {
-    Ok(conn.execute(
-        "UPDATE hosts SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
-        params![host_id, now_ms],
-    )? == 1)
+    store::auth::revoke_host(conn, host_id, now_ms)
 }
 
 /// Remember what a host's agent reported when it connected.
@@ -310,19 +251,17 @@ pub fn record_hello(
 ) -> Result<(), StoreError> {
     let plugins = serde_json::to_string(&hello.plugins).unwrap_or_else(|_| "[]".to_string());
     let refused = serde_json::to_string(refused).unwrap_or_else(|_| "[]".to_string());
-    conn.execute(
-        "UPDATE hosts SET agent_version = ?2, host_type = ?3, plugins = ?4, refused_plugins = ?5,
-           hello_ms = ?6 WHERE id = ?1",
-        params![
-            host_id,
-            hello.agent_version,
-            hello.host_type.as_str(),
-            plugins,
-            refused,
-            now_ms
-        ],
-    )?;
-    Ok(())
+    store::auth::record_hello(
+        conn,
+        host_id,
+        &store::auth::HelloRecord {
+            agent_version: &hello.agent_version,
+            host_type: hello.host_type.as_str(),
+            plugins: &plugins,
+            refused: &refused,
+        },
+        now_ms,
+    )
 }
 
 #[cfg(test)]

@@ -14,9 +14,14 @@
 //! Readers (the API) use a small pool of read-only connections; WAL lets them
 //! run while the writer writes.
 
+pub mod actions;
+pub mod alerts;
+pub mod auth;
 pub mod chunks;
 mod read;
 pub mod schema;
+pub mod silences;
+pub mod verify;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -56,12 +61,27 @@ pub enum StoreError {
     NewerSchema { path: PathBuf, found: i64 },
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The writer thread's transaction failed (every batch of the group
+    /// gets the message).
     #[error("store write failed: {0}")]
     Write(String),
     #[error("the store is shut down")]
     Closed,
+    /// A value the store could not encode (the writer's tags).
     #[error("{0}")]
     Invalid(String),
+    #[error("no random source: {0}")]
+    NoRandomSource(getrandom::Error),
+    #[error("a store reader panicked earlier")]
+    ReaderPoisoned,
+    #[error("a store read did not finish: {0}")]
+    ReaderLost(#[from] tokio::task::JoinError),
+}
+
+/// Whether the store answers a query (`GET /api/v1/health`).
+pub fn ping(conn: &Connection) -> Result<(), StoreError> {
+    conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
+    Ok(())
 }
 
 enum Command {
@@ -187,11 +207,10 @@ impl Store {
             let index = store.next_reader.fetch_add(1, Ordering::Relaxed) % store.readers.len();
             let conn = store.readers[index]
                 .lock()
-                .map_err(|_| StoreError::Write("a reader panicked".to_string()))?;
+                .map_err(|_| StoreError::ReaderPoisoned)?;
             f(&conn)
         })
-        .await
-        .map_err(|e| StoreError::Write(e.to_string()))?
+        .await?
     }
 
     /// Stop the writer once everything queued before this call is written,
