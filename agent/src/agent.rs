@@ -10,13 +10,14 @@ use tokio::sync::{mpsc, watch};
 use crate::access::{Access, Resources, net};
 use crate::config::{AgentConfig, PluginConfig};
 use crate::output::{BatcherSettings, Sink, run_batcher};
-use crate::runtime::system::{FIRST_WINDOW, unix_ms};
+use crate::runtime::system::FIRST_WINDOW;
 use crate::runtime::{
     CallError, LoadError, PluginInfo, Runtime, RuntimeError, RuntimeOptions, Sandbox,
 };
 use crate::stats::{PluginStats, SelfMetrics};
 use crate::supervisor::{self, PluginTask};
 use crate::validate::Descriptors;
+use p2pmon_common::telemetry::Telemetry;
 use p2pmon_common::wire::{PluginIdentity, Record};
 
 /// Records in flight between actors and the batcher; a full channel makes
@@ -140,7 +141,9 @@ impl Agent {
                 .iter()
                 .map(|t| (t.name.clone(), t.stats.clone()))
                 .collect(),
-            transport: sink.transport(),
+            transport: sink
+                .transport()
+                .map(|handles| Arc::new(handles) as Arc<dyn Telemetry + Send + Sync>),
         });
         let metrics_server = self
             .start_metrics_server(self_metrics.clone(), shutdown.clone())
@@ -201,7 +204,7 @@ impl Agent {
                             axum::http::header::CONTENT_TYPE,
                             "text/plain; version=0.0.4; charset=utf-8",
                         )],
-                        metrics.exposition(unix_ms()),
+                        metrics.exposition(),
                     )
                 }
             }),

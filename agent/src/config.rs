@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::capability::Capability;
+
+pub mod grants;
 use p2pmon_common::wire::HostType;
 use p2pmon_common::yaml_config::{self, ConfigErrors, Findings, Validate};
 
@@ -416,11 +418,11 @@ pub struct GrantScopes {
     #[serde(default)]
     pub files: Vec<PathBuf>,
     /// Probe targets: `host:port`, or `host:*` for every port of a host.
-    #[serde(default)]
-    pub net: Vec<String>,
+    #[serde(default, deserialize_with = "grants::scope_list")]
+    pub net: Vec<grants::Target>,
     /// URL prefixes the plugin may GET, e.g. `http://127.0.0.1:8080/api/`.
-    #[serde(default)]
-    pub http: Vec<String>,
+    #[serde(default, deserialize_with = "grants::scope_list")]
+    pub http: Vec<grants::HttpPrefix>,
 }
 
 /// One plugin instance and what it is granted.
@@ -436,8 +438,8 @@ pub struct PluginConfig {
     #[serde(default = "default_enabled")]
     pub enabled: bool,
     /// Capabilities granted; whatever is not listed is denied.
-    #[serde(default)]
-    pub capabilities: Vec<String>,
+    #[serde(default, deserialize_with = "grants::scope_list")]
+    pub capabilities: Vec<Capability>,
     /// Scopes of `sql`, `file`, `net` and `http`: without one, the capability
     /// reaches nothing.
     #[serde(default)]
@@ -617,12 +619,9 @@ impl AgentConfig {
 }
 
 impl PluginConfig {
-    /// Granted capabilities; names were checked by validation.
+    /// Granted capabilities.
     pub fn grants(&self) -> BTreeSet<Capability> {
-        self.capabilities
-            .iter()
-            .filter_map(|name| name.parse().ok())
-            .collect()
+        self.capabilities.iter().copied().collect()
     }
 
     /// The `config` map as strings, as plugins read it.
@@ -777,16 +776,6 @@ impl AgentConfig {
                 );
             }
         }
-        for (i, target) in scopes.net.iter().enumerate() {
-            if let Err(problem) = crate::access::net::Target::parse_grant(target) {
-                findings.error(format!("plugins[{index}].grants.net[{i}]"), problem);
-            }
-        }
-        for (i, prefix) in scopes.http.iter().enumerate() {
-            if let Err(problem) = crate::access::http::parse_prefix(prefix) {
-                findings.error(format!("plugins[{index}].grants.http[{i}]"), problem);
-            }
-        }
     }
 }
 
@@ -834,6 +823,20 @@ fn yaml_scalar_to_string(value: &serde_yaml::Value) -> String {
 
 impl Validate for AgentConfig {
     fn validate(&self, base_dir: &Path, findings: &mut Findings) {
+        self.validate_limits(findings);
+        self.validate_output(base_dir, findings);
+        self.validate_sql_and_net(findings);
+        let plugins_dir = base_dir.join(&self.plugins_dir);
+        let mut names = BTreeSet::new();
+        for (index, plugin) in self.plugins.iter().enumerate() {
+            self.validate_plugin(index, plugin, &plugins_dir, &mut names, findings);
+        }
+    }
+}
+
+impl AgentConfig {
+    /// `collection`, `limits` and `restart`.
+    fn validate_limits(&self, findings: &mut Findings) {
         if self.collection.batch_size == 0 || self.collection.batch_size > 100_000 {
             findings.error(
                 "collection.batch_size",
@@ -888,6 +891,10 @@ impl Validate for AgentConfig {
                 "must not be below restart.quarantine_ms",
             );
         }
+    }
+
+    /// Where batches go (and the link to the aggregator), and the cache.
+    fn validate_output(&self, base_dir: &Path, findings: &mut Findings) {
         if self.output.kind == OutputKind::File && self.output.path.as_os_str().is_empty() {
             findings.error("output.path", "is required when output.kind is file");
         }
@@ -912,73 +919,67 @@ impl Validate for AgentConfig {
                 findings.error("cache_dir", format!("{}: {why}", cache.display()));
             }
         }
+    }
 
-        self.validate_sql_and_net(findings);
-
-        let plugins_dir = base_dir.join(&self.plugins_dir);
-        let mut names = BTreeSet::new();
-        for (index, plugin) in self.plugins.iter().enumerate() {
-            let at = |field: &str| format!("plugins[{index}].{field}");
-            if !p2pmon_common::rules::is_plugin_name(&plugin.name) {
+    /// One plugin entry: its name (unique, not `agent`), file, scopes,
+    /// limits and config values.
+    fn validate_plugin<'a>(
+        &self,
+        index: usize,
+        plugin: &'a PluginConfig,
+        plugins_dir: &Path,
+        names: &mut BTreeSet<&'a str>,
+        findings: &mut Findings,
+    ) {
+        let at = |field: &str| format!("plugins[{index}].{field}");
+        if !p2pmon_common::rules::is_plugin_name(&plugin.name) {
+            findings.error(
+                at("name"),
+                format!(
+                    "{:?} is not a valid name (1 to 64 of a-z, 0-9, _ and -)",
+                    plugin.name
+                ),
+            );
+        } else if plugin.name == "agent" {
+            // The agent's own self-metrics go out as plugin `agent`; the
+            // aggregator trusts `agent_*` series only from it.
+            findings.error(
+                at("name"),
+                "\"agent\" is the agent's own name; choose another",
+            );
+        } else if !names.insert(plugin.name.as_str()) {
+            findings.error(at("name"), format!("{:?} is used twice", plugin.name));
+        }
+        if plugin.file.as_os_str().is_empty() {
+            findings.error(at("file"), "is required");
+        } else if plugin.enabled && !plugins_dir.join(&plugin.file).is_file() {
+            findings.error(
+                at("file"),
+                format!(
+                    "{} does not exist (build the plugins first: make plugins)",
+                    plugins_dir.join(&plugin.file).display()
+                ),
+            );
+        }
+        self.validate_scopes(index, plugin, findings);
+        if let Some(interval) = plugin.interval_ms {
+            findings.in_range(at("interval_ms"), interval, INTERVAL_MS);
+        }
+        if let Some(memory) = plugin.memory_mb {
+            findings.in_range(at("memory_mb"), memory, MEMORY_MB);
+        }
+        if let Some(time) = plugin.time_ms {
+            findings.in_range(at("time_ms"), time, TIME_MS);
+        }
+        for (key, value) in &plugin.config {
+            if matches!(
+                value,
+                serde_yaml::Value::Mapping(_) | serde_yaml::Value::Tagged(_)
+            ) {
                 findings.error(
-                    at("name"),
-                    format!(
-                        "{:?} is not a valid name (1 to 64 of a-z, 0-9, _ and -)",
-                        plugin.name
-                    ),
+                    format!("plugins[{index}].config.{key}"),
+                    "must be a scalar or a list",
                 );
-            } else if plugin.name == "agent" {
-                // The agent's own self-metrics go out as plugin `agent`; the
-                // aggregator trusts `agent_*` series only from it.
-                findings.error(
-                    at("name"),
-                    "\"agent\" is the agent's own name; choose another",
-                );
-            } else if !names.insert(plugin.name.as_str()) {
-                findings.error(at("name"), format!("{:?} is used twice", plugin.name));
-            }
-            if plugin.file.as_os_str().is_empty() {
-                findings.error(at("file"), "is required");
-            } else if plugin.enabled && !plugins_dir.join(&plugin.file).is_file() {
-                findings.error(
-                    at("file"),
-                    format!(
-                        "{} does not exist (build the plugins first: make plugins)",
-                        plugins_dir.join(&plugin.file).display()
-                    ),
-                );
-            }
-            for (cap_index, name) in plugin.capabilities.iter().enumerate() {
-                if name.parse::<Capability>().is_err() {
-                    findings.error(
-                        format!("plugins[{index}].capabilities[{cap_index}]"),
-                        format!(
-                            "unknown capability {name:?} (known: {})",
-                            Capability::ALL.map(Capability::as_str).join(", ")
-                        ),
-                    );
-                }
-            }
-            self.validate_scopes(index, plugin, findings);
-            if let Some(interval) = plugin.interval_ms {
-                findings.in_range(at("interval_ms"), interval, INTERVAL_MS);
-            }
-            if let Some(memory) = plugin.memory_mb {
-                findings.in_range(at("memory_mb"), memory, MEMORY_MB);
-            }
-            if let Some(time) = plugin.time_ms {
-                findings.in_range(at("time_ms"), time, TIME_MS);
-            }
-            for (key, value) in &plugin.config {
-                if matches!(
-                    value,
-                    serde_yaml::Value::Mapping(_) | serde_yaml::Value::Tagged(_)
-                ) {
-                    findings.error(
-                        format!("plugins[{index}].config.{key}"),
-                        "must be a scalar or a list",
-                    );
-                }
             }
         }
     }

@@ -2,6 +2,7 @@
 //! events on schedule, and ships them in batches.
 //!
 //! - [`config`]: agent.yml, validated with every error reported at once.
+//! - [`bindings`]: the host side of the WIT contract (generated types).
 //! - [`runtime`]: wasmtime engine, plugin loading, sandboxed instances.
 //! - [`access`]: what the scoped capabilities reach (sql, file, net, http).
 //! - [`supervisor`]: one actor per plugin (schedule, restarts, quarantine).
@@ -11,6 +12,7 @@
 
 pub mod access;
 pub mod agent;
+pub mod bindings;
 pub mod capability;
 pub mod cli;
 pub mod config;

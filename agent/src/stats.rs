@@ -1,178 +1,180 @@
 //! Agent self-metrics: per plugin call counts, failures by kind, collect
-//! duration and memory. Plugins' actors update them; the batcher turns them
-//! into `agent_plugin_*` records at every flush, and `metrics_listen` serves
-//! them (with the spool's and the sender's) in Prometheus' text format.
+//! duration and memory. Plugins' actors and host functions count them; the
+//! batcher turns them into `agent_plugin_*` records at every flush, and
+//! `metrics_listen` serves them (with the spool's and the sender's) in
+//! Prometheus' text format. Each figure is declared once
+//! ([`p2pmon_common::telemetry`]) and read from that declaration by both.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::runtime::CallError;
-use p2pmon_common::wire::{MetricKind, MetricRecord, Record};
+use p2pmon_common::describe;
+use p2pmon_common::telemetry::{Figure, HealthKey, Reading, Telemetry};
+use p2pmon_common::wire::{MetricRecord, Record};
 
-#[derive(Debug, Default)]
+const GROUP: &str = "agent_plugin";
+
+/// One plugin's figures.
+#[derive(Debug)]
 pub struct PluginStats {
-    pub calls: AtomicU64,
+    pub calls: Figure,
     /// `collect` returned `err`.
-    pub errors: AtomicU64,
+    pub errors: Figure,
     /// Traps other than timeouts, out-of-memory and panics.
-    pub traps: AtomicU64,
-    pub timeouts: AtomicU64,
-    pub out_of_memory: AtomicU64,
-    pub panics: AtomicU64,
-    pub restarts: AtomicU64,
-    /// Host calls refused for a missing capability.
-    pub denied: AtomicU64,
+    pub traps: Figure,
+    pub timeouts: Figure,
+    pub out_of_memory: Figure,
+    pub panics: Figure,
+    pub restarts: Figure,
+    /// Host calls refused for a missing capability or out of scope.
+    pub denied: Figure,
     /// Metrics and events dropped by output validation.
-    pub rejected: AtomicU64,
+    pub rejected: Figure,
     /// `host.log` lines dropped over the per-call log budget.
-    pub log_dropped: AtomicU64,
+    pub log_dropped: Figure,
     /// CPU windows in which the plugin went over `restart.cpu_percent` and
     /// was made to wait.
-    pub throttled: AtomicU64,
+    pub throttled: Figure,
+    pub memory_bytes: Figure,
+    /// 1 while it crashed too often: stopped for a cool-down (see the
+    /// supervisor).
+    pub quarantined: Figure,
+    /// 1 once every call failed for `restart.quarantine_after` calls in a row.
+    pub failing: Figure,
+    /// Microseconds the last call took (read as milliseconds).
+    pub last_duration_us: AtomicU64,
     /// Microseconds calls spent waiting on host functions that reach
     /// outside (sql, net, http, file), in all: not the plugin's CPU time.
+    /// The supervisor's CPU share reads it; it is not reported.
     pub host_wait_us: AtomicU64,
-    pub last_duration_us: AtomicU64,
-    pub memory_bytes: AtomicU64,
-    /// Crashed too often: stopped for a cool-down (see the supervisor).
-    pub quarantined: AtomicBool,
-    /// Every call failed for `restart.quarantine_after` calls in a row.
-    pub failing: AtomicBool,
+}
+
+macro_rules! plugin_counter {
+    ($name:literal, $help:literal) => {
+        Figure::new(describe!(
+            GROUP,
+            $name,
+            Counter,
+            "count",
+            HealthKey::None,
+            $help
+        ))
+    };
+}
+
+impl Default for PluginStats {
+    fn default() -> Self {
+        Self {
+            calls: plugin_counter!("calls", "Calls of the plugin's collect."),
+            errors: plugin_counter!("errors", "Calls the plugin answered with an error."),
+            traps: plugin_counter!("traps", "Calls that trapped."),
+            timeouts: plugin_counter!("timeouts", "Calls stopped at their time limit."),
+            out_of_memory: plugin_counter!("out_of_memory", "Calls stopped at their memory limit."),
+            panics: plugin_counter!("panics", "Calls in which the plugin panicked."),
+            restarts: plugin_counter!("restarts", "New instances after a crash."),
+            denied: plugin_counter!(
+                "denied_calls",
+                "Host calls refused: capability not granted or target out of scope."
+            ),
+            rejected: plugin_counter!(
+                "rejected_items",
+                "Metrics and events dropped by output validation."
+            ),
+            log_dropped: plugin_counter!(
+                "log_dropped",
+                "Log lines dropped over the per-call budget."
+            ),
+            throttled: plugin_counter!(
+                "throttled",
+                "CPU windows in which the plugin was over its share and waited."
+            ),
+            memory_bytes: Figure::new(describe!(
+                GROUP,
+                "memory",
+                Gauge,
+                "bytes",
+                HealthKey::None,
+                "Linear memory of the plugin's instance."
+            )),
+            quarantined: Figure::new(describe!(
+                GROUP,
+                "quarantined",
+                Gauge,
+                "count",
+                HealthKey::None,
+                "1 while the plugin is quarantined after repeated crashes."
+            )),
+            failing: Figure::new(describe!(
+                GROUP,
+                "failing",
+                Gauge,
+                "count",
+                HealthKey::None,
+                "1 while every call of the plugin fails."
+            )),
+            last_duration_us: AtomicU64::new(0),
+            host_wait_us: AtomicU64::new(0),
+        }
+    }
 }
 
 impl PluginStats {
+    /// A host call refused (the callers log it, once per kind).
     pub fn record_denied(&self) {
-        self.denied.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Count a failed call by kind.
-    pub fn record_failure(&self, error: &CallError) {
-        let counter = match error {
-            CallError::Failed(_) => &self.errors,
-            CallError::Timeout { .. } => &self.timeouts,
-            CallError::OutOfMemory { .. } => &self.out_of_memory,
-            CallError::Panic(_) => &self.panics,
-            CallError::Trap(_) => &self.traps,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.denied.inc();
     }
 
     /// Crashes of every kind (what restarts the plugin).
     pub fn crashes(&self) -> u64 {
-        self.traps.load(Ordering::Relaxed)
-            + self.timeouts.load(Ordering::Relaxed)
-            + self.out_of_memory.load(Ordering::Relaxed)
-            + self.panics.load(Ordering::Relaxed)
+        self.traps.get() + self.timeouts.get() + self.out_of_memory.get() + self.panics.get()
     }
+}
 
-    /// The stats as records tagged with the plugin's name.
-    pub fn to_records(&self, plugin: &str, timestamp_ms: u64) -> Vec<Record> {
-        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed) as f64;
-        let rows: [(&str, f64, &str, MetricKind); 16] = [
-            (
-                "agent_plugin_calls",
-                load(&self.calls),
-                "count",
-                MetricKind::Counter,
-            ),
-            (
-                "agent_plugin_errors",
-                load(&self.errors),
-                "count",
-                MetricKind::Counter,
-            ),
-            (
-                "agent_plugin_traps",
-                load(&self.traps),
-                "count",
-                MetricKind::Counter,
-            ),
-            (
-                "agent_plugin_timeouts",
-                load(&self.timeouts),
-                "count",
-                MetricKind::Counter,
-            ),
-            (
-                "agent_plugin_out_of_memory",
-                load(&self.out_of_memory),
-                "count",
-                MetricKind::Counter,
-            ),
-            (
-                "agent_plugin_panics",
-                load(&self.panics),
-                "count",
-                MetricKind::Counter,
-            ),
-            (
-                "agent_plugin_restarts",
-                load(&self.restarts),
-                "count",
-                MetricKind::Counter,
-            ),
-            (
-                "agent_plugin_denied_calls",
-                load(&self.denied),
-                "count",
-                MetricKind::Counter,
-            ),
-            (
-                "agent_plugin_rejected_items",
-                load(&self.rejected),
-                "count",
-                MetricKind::Counter,
-            ),
-            (
-                "agent_plugin_log_dropped",
-                load(&self.log_dropped),
-                "count",
-                MetricKind::Counter,
-            ),
-            (
-                "agent_plugin_throttled",
-                load(&self.throttled),
-                "count",
-                MetricKind::Counter,
-            ),
-            (
-                "agent_plugin_collect_duration",
-                load(&self.last_duration_us) / 1000.0,
-                "milliseconds",
-                MetricKind::Gauge,
-            ),
-            (
-                "agent_plugin_memory",
-                load(&self.memory_bytes),
-                "bytes",
-                MetricKind::Gauge,
-            ),
-            (
-                "agent_plugin_quarantined",
-                f64::from(u8::from(self.quarantined.load(Ordering::Relaxed))),
-                "count",
-                MetricKind::Gauge,
-            ),
-            (
-                "agent_plugin_failing",
-                f64::from(u8::from(self.failing.load(Ordering::Relaxed))),
-                "count",
-                MetricKind::Gauge,
-            ),
-            (
-                "agent_plugin_crashes",
-                self.crashes() as f64,
-                "count",
-                MetricKind::Counter,
-            ),
-        ];
-        rows.into_iter()
-            .map(|(name, value, unit, kind)| {
-                let tags = [("plugin".to_string(), plugin.to_string())].into();
-                agent_metric(name, value, unit, kind, tags, timestamp_ms)
-            })
-            .collect()
+impl Telemetry for PluginStats {
+    fn readings(&self) -> Vec<Reading> {
+        let duration = describe!(
+            GROUP,
+            "collect_duration",
+            Gauge,
+            "milliseconds",
+            HealthKey::None,
+            "How long the plugin's last collect took."
+        );
+        let crashes = describe!(
+            GROUP,
+            "crashes",
+            Counter,
+            "count",
+            HealthKey::None,
+            "Crashes of every kind: traps, timeouts, out of memory, panics."
+        );
+        let mut readings: Vec<Reading> = [
+            &self.calls,
+            &self.errors,
+            &self.traps,
+            &self.timeouts,
+            &self.out_of_memory,
+            &self.panics,
+            &self.restarts,
+            &self.denied,
+            &self.rejected,
+            &self.log_dropped,
+            &self.throttled,
+        ]
+        .iter()
+        .map(|figure| figure.reading())
+        .collect();
+        readings.push(Reading::new(
+            duration,
+            self.last_duration_us.load(Ordering::Relaxed) as f64 / 1000.0,
+        ));
+        readings.extend([
+            self.memory_bytes.reading(),
+            self.quarantined.reading(),
+            self.failing.reading(),
+        ]);
+        readings.push(Reading::new(crashes, self.crashes() as f64));
+        readings
     }
 }
 
@@ -180,56 +182,130 @@ impl PluginStats {
 /// an aggregator, the spool's, the sender's and the collection filter's.
 pub struct SelfMetrics {
     pub plugins: Vec<(Arc<str>, Arc<PluginStats>)>,
-    pub transport: Option<crate::transport::Handles>,
+    pub transport: Option<Arc<dyn Telemetry + Send + Sync>>,
 }
 
 impl SelfMetrics {
-    pub fn to_records(&self, timestamp_ms: u64) -> Vec<Record> {
-        let mut records = Vec::new();
+    /// Every reading, a plugin's labelled with its name.
+    pub fn readings(&self) -> Vec<Reading> {
+        let mut readings = Vec::new();
         for (name, stats) in &self.plugins {
-            records.extend(stats.to_records(name, timestamp_ms));
+            readings.extend(
+                stats
+                    .readings()
+                    .into_iter()
+                    .map(|reading| reading.label("plugin", name)),
+            );
         }
         if let Some(transport) = &self.transport {
-            records.extend(transport.to_records(timestamp_ms));
+            readings.extend(transport.readings());
         }
-        records
+        readings
+    }
+
+    pub fn to_records(&self, timestamp_ms: u64) -> Vec<Record> {
+        self.readings()
+            .iter()
+            .map(|reading| agent_record(reading, timestamp_ms))
+            .collect()
     }
 
     /// The same, in Prometheus' text format (`p2pmon_agent_*`).
-    pub fn exposition(&self, timestamp_ms: u64) -> String {
-        use p2pmon_common::prometheus::{Sample, render};
+    pub fn exposition(&self) -> String {
         let samples = self
-            .to_records(timestamp_ms)
+            .readings()
+            .iter()
+            .map(|reading| reading.sample("p2pmon_"))
+            .collect();
+        p2pmon_common::prometheus::render(samples)
+    }
+}
+
+/// A reading as a self-metric record of the agent: plugin `agent`, its
+/// labels as tags.
+pub fn agent_record(reading: &Reading, timestamp_ms: u64) -> Record {
+    let describe = reading.describe;
+    Record::Metric(MetricRecord {
+        plugin: "agent".to_string(),
+        name: describe.metric_name().into_owned(),
+        value: reading.value,
+        unit: describe.unit.to_string(),
+        kind: describe.kind,
+        tags: reading.labels.iter().cloned().collect(),
+        timestamp_ms,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plugin_s_figures_are_records_under_their_names() {
+        let stats = PluginStats::default();
+        stats.calls.add(4);
+        stats.timeouts.inc();
+        stats.panics.inc();
+        stats.quarantined.set(1);
+        stats.last_duration_us.store(2_500, Ordering::Relaxed);
+        let metrics = SelfMetrics {
+            plugins: vec![(Arc::from("system"), Arc::new(stats))],
+            transport: None,
+        };
+        let records: Vec<(String, f64, String)> = metrics
+            .to_records(7)
             .into_iter()
             .filter_map(|record| match record {
                 Record::Metric(m) => {
-                    let help = format!("{} ({}), the agent's own figure", m.name, m.unit);
-                    let sample = Sample::new("p2pmon_", &m.name, m.kind, &help, m.value);
-                    Some(m.tags.iter().fold(sample, |s, (k, v)| s.label(k, v)))
+                    assert_eq!(m.plugin, "agent");
+                    assert_eq!(m.tags.get("plugin").map(String::as_str), Some("system"));
+                    Some((m.name, m.value, m.unit))
                 }
                 Record::Event(_) => None,
             })
             .collect();
-        render(samples)
+        let names: Vec<&str> = records.iter().map(|(n, _, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "agent_plugin_calls",
+                "agent_plugin_errors",
+                "agent_plugin_traps",
+                "agent_plugin_timeouts",
+                "agent_plugin_out_of_memory",
+                "agent_plugin_panics",
+                "agent_plugin_restarts",
+                "agent_plugin_denied_calls",
+                "agent_plugin_rejected_items",
+                "agent_plugin_log_dropped",
+                "agent_plugin_throttled",
+                "agent_plugin_collect_duration",
+                "agent_plugin_memory",
+                "agent_plugin_quarantined",
+                "agent_plugin_failing",
+                "agent_plugin_crashes",
+            ]
+        );
+        let value = |name: &str| {
+            records
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .map(|(_, v, u)| (*v, u.clone()))
+        };
+        assert_eq!(value("agent_plugin_calls"), Some((4.0, "count".into())));
+        assert_eq!(value("agent_plugin_crashes"), Some((2.0, "count".into())));
+        assert_eq!(
+            value("agent_plugin_collect_duration"),
+            Some((2.5, "milliseconds".into()))
+        );
+        assert_eq!(
+            value("agent_plugin_quarantined"),
+            Some((1.0, "count".into()))
+        );
+        let text = metrics.exposition();
+        assert!(
+            text.contains("p2pmon_agent_plugin_calls_total{plugin=\"system\"} 4"),
+            "{text}"
+        );
     }
-}
-
-/// A self-metric of the agent: plugin `agent`, the given tags.
-pub fn agent_metric(
-    name: &str,
-    value: f64,
-    unit: &str,
-    kind: MetricKind,
-    tags: BTreeMap<String, String>,
-    timestamp_ms: u64,
-) -> Record {
-    Record::Metric(MetricRecord {
-        plugin: "agent".to_string(),
-        name: name.to_string(),
-        value,
-        unit: unit.to_string(),
-        kind,
-        tags,
-        timestamp_ms,
-    })
 }

@@ -13,6 +13,7 @@
 //! core over `restart.cpu_window_ms` waits for the next window (throttled);
 //! `quarantine_after` throttled windows in a row quarantine it like crashes.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -25,6 +26,7 @@ use crate::runtime::system::unix_ms;
 use crate::runtime::{CallError, LoadedPlugin, PluginInstance, Runtime, Sandbox};
 use crate::stats::PluginStats;
 use crate::validate::{self, Descriptors};
+use p2pmon_common::telemetry::Figure;
 use p2pmon_common::wire::Record;
 
 /// Successful calls in a row after which an instance counts as healthy again:
@@ -55,22 +57,20 @@ pub async fn collect_once(
     descriptors: &Descriptors,
     stats: &PluginStats,
 ) -> Result<Vec<Record>, CallError> {
-    stats.calls.fetch_add(1, Ordering::Relaxed);
+    stats.calls.inc();
     let started = std::time::Instant::now();
     let outcome = instance.collect().await;
     let elapsed = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     stats.last_duration_us.store(elapsed, Ordering::Relaxed);
-    stats
-        .memory_bytes
-        .store(instance.memory_bytes() as u64, Ordering::Relaxed);
+    stats.memory_bytes.set(instance.memory_bytes() as u64);
     match outcome {
         Ok(collection) => {
             let checked = validate::check(name, descriptors, collection, unix_ms());
             if checked.rejected > 0 {
-                stats
-                    .rejected
-                    .fetch_add(checked.rejected, Ordering::Relaxed);
-                tracing::warn!(
+                p2pmon_common::count!(
+                    stats.rejected,
+                    checked.rejected,
+                    warn,
                     plugin = name,
                     rejected = checked.rejected,
                     first = checked.first_problem.as_deref().unwrap_or(""),
@@ -80,7 +80,7 @@ pub async fn collect_once(
             Ok(checked.records)
         }
         Err(error) => {
-            stats.record_failure(&error);
+            failure_figure(stats, &error).inc();
             Err(error)
         }
     }
@@ -142,182 +142,259 @@ impl CpuWindow {
     }
 }
 
+/// The streaks that decide a plugin's backoff, failing and quarantine.
+struct Streaks {
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    backoff: Duration,
+    crashes: u32,
+    successes: u32,
+    failures: u32,
+    quarantines: u32,
+}
+
+/// One plugin's actor: its task, its instance and its schedule.
+struct Actor {
+    task: PluginTask,
+    instance: Option<PluginInstance>,
+    streaks: Streaks,
+    cpu: CpuWindow,
+    next: Instant,
+    /// No call before this (a throttled or CPU-quarantined plugin).
+    not_before: Instant,
+}
+
 /// Run the plugin until `shutdown` turns true or the batcher goes away.
 pub async fn run(
     runtime: Arc<Runtime>,
-    mut task: PluginTask,
+    task: PluginTask,
     records: mpsc::Sender<Vec<Record>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let name = task.name.clone();
-    let initial_backoff = Duration::from_millis(task.restart.initial_backoff_ms);
-    let max_backoff = Duration::from_millis(task.restart.max_backoff_ms);
-    let mut backoff = initial_backoff;
-    let mut crashes_in_a_row: u32 = 0;
-    let mut successes_in_a_row: u32 = 0;
-    let mut failures_in_a_row: u32 = 0;
-    let mut quarantines_in_a_row: u32 = 0;
-    let mut next = Instant::now() + task.first_delay;
-    let mut instance = task.instance.take();
-    let mut cpu = CpuWindow::new(&task.restart, Instant::now());
-    // No call before this (a throttled or CPU-quarantined plugin).
-    let mut not_before = Instant::now();
-
+    let mut actor = Actor::new(task);
     loop {
         tokio::select! {
-            _ = tokio::time::sleep_until(next.max(not_before)) => {}
+            _ = tokio::time::sleep_until(actor.next.max(actor.not_before)) => {}
             _ = shutdown.changed() => return,
         }
         if *shutdown.borrow() {
             return;
         }
-        // Fixed-rate schedule; a late call skips the missed slots.
-        next += task.interval;
-        let now = Instant::now();
-        if next < now {
-            next = now + task.interval;
+        actor.advance_schedule();
+        let ran = actor.instance.is_some();
+        let waited_before = actor.task.stats.host_wait_us.load(Ordering::Relaxed);
+        let ControlFlow::Continue(failure) = actor.call_or_restart(&runtime, &records).await else {
+            return;
+        };
+        if ran && actor.quarantined_for_cpu(waited_before, failure.as_ref()) {
+            continue;
         }
+        if let Some(error) = failure {
+            actor.after_failure(error);
+        }
+    }
+}
 
-        let ran = instance.is_some();
-        let waited_before = task.stats.host_wait_us.load(Ordering::Relaxed);
-        let failure = match instance.as_mut() {
-            Some(live) => match collect_once(&name, live, &task.descriptors, &task.stats).await {
-                Ok(batch) => {
-                    successes_in_a_row += 1;
-                    failures_in_a_row = 0;
-                    // It runs again: no longer quarantined nor failing.
-                    task.stats.quarantined.store(false, Ordering::Relaxed);
-                    task.stats.failing.store(false, Ordering::Relaxed);
-                    if successes_in_a_row >= HEALTHY_AFTER_CALLS {
-                        crashes_in_a_row = 0;
-                        quarantines_in_a_row = 0;
-                        backoff = initial_backoff;
-                    }
-                    if !batch.is_empty() && records.send(batch).await.is_err() {
-                        return;
-                    }
+impl Actor {
+    fn new(mut task: PluginTask) -> Self {
+        let initial_backoff = Duration::from_millis(task.restart.initial_backoff_ms);
+        let now = Instant::now();
+        Self {
+            instance: task.instance.take(),
+            streaks: Streaks {
+                initial_backoff,
+                max_backoff: Duration::from_millis(task.restart.max_backoff_ms),
+                backoff: initial_backoff,
+                crashes: 0,
+                successes: 0,
+                failures: 0,
+                quarantines: 0,
+            },
+            cpu: CpuWindow::new(&task.restart, now),
+            next: now + task.first_delay,
+            not_before: now,
+            task,
+        }
+    }
+
+    /// Fixed-rate schedule; a late call skips the missed slots.
+    fn advance_schedule(&mut self) {
+        self.next += self.task.interval;
+        let now = Instant::now();
+        if self.next < now {
+            self.next = now + self.task.interval;
+        }
+    }
+
+    /// Collect with the live instance, or make a new one after a crash.
+    /// Breaks when the batcher is gone.
+    async fn call_or_restart(
+        &mut self,
+        runtime: &Runtime,
+        records: &mpsc::Sender<Vec<Record>>,
+    ) -> ControlFlow<(), Option<CallError>> {
+        let task = &self.task;
+        let Some(live) = self.instance.as_mut() else {
+            task.stats.restarts.inc();
+            let fresh = runtime
+                .instantiate(
+                    &task.plugin,
+                    task.name.clone(),
+                    &task.sandbox,
+                    task.stats.clone(),
+                )
+                .await;
+            return ControlFlow::Continue(match fresh {
+                Ok(fresh) => {
+                    tracing::info!(plugin = %task.name, "Plugin restarted.");
+                    self.instance = Some(fresh);
+                    // Collect right away: the restart took the slot.
+                    self.next = Instant::now();
                     None
                 }
-                Err(error) => Some(error),
-            },
-            None => {
-                task.stats.restarts.fetch_add(1, Ordering::Relaxed);
-                match runtime
-                    .instantiate(
-                        &task.plugin,
-                        name.clone(),
-                        &task.sandbox,
-                        task.stats.clone(),
-                    )
-                    .await
-                {
-                    Ok(fresh) => {
-                        tracing::info!(plugin = %name, "Plugin restarted.");
-                        instance = Some(fresh);
-                        // Collect right away: the restart took the slot.
-                        next = Instant::now();
-                        None
-                    }
-                    Err(error) => {
-                        task.stats.record_failure(&error);
-                        Some(error)
-                    }
+                Err(error) => {
+                    failure_figure(&task.stats, &error).inc();
+                    Some(error)
                 }
-            }
+            });
         };
+        match collect_once(&task.name, live, &task.descriptors, &task.stats).await {
+            Ok(batch) => {
+                let streaks = &mut self.streaks;
+                streaks.successes += 1;
+                streaks.failures = 0;
+                // It runs again: no longer quarantined nor failing.
+                task.stats.quarantined.set(0);
+                task.stats.failing.set(0);
+                if streaks.successes >= HEALTHY_AFTER_CALLS {
+                    streaks.crashes = 0;
+                    streaks.quarantines = 0;
+                    streaks.backoff = streaks.initial_backoff;
+                }
+                if !batch.is_empty() && records.send(batch).await.is_err() {
+                    return ControlFlow::Break(());
+                }
+                ControlFlow::Continue(None)
+            }
+            Err(error) => ControlFlow::Continue(Some(error)),
+        }
+    }
 
-        if ran {
-            // The call's own time: its duration less its waits on the
-            // outside world (a probe's timeout is not CPU).
-            let waited = task
-                .stats
-                .host_wait_us
+    /// Hold the call just made to the plugin's CPU share: throttle it, or
+    /// quarantine it (true) after too many windows over the share.
+    fn quarantined_for_cpu(&mut self, waited_before: u64, failure: Option<&CallError>) -> bool {
+        let stats = &self.task.stats;
+        let restart = &self.task.restart;
+        // The call's own time: its duration less its waits on the outside
+        // world (a probe's timeout is not CPU).
+        let waited = stats
+            .host_wait_us
+            .load(Ordering::Relaxed)
+            .saturating_sub(waited_before);
+        let call = Duration::from_micros(
+            stats
+                .last_duration_us
                 .load(Ordering::Relaxed)
-                .saturating_sub(waited_before);
-            let call = Duration::from_micros(
-                task.stats
-                    .last_duration_us
-                    .load(Ordering::Relaxed)
-                    .saturating_sub(waited),
-            );
-            match cpu.record(call, Instant::now(), task.restart.quarantine_after) {
-                CpuVerdict::Within => {}
-                CpuVerdict::Throttle(until) => {
-                    task.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(
-                        plugin = %name,
-                        share_percent = task.restart.cpu_percent,
-                        window_ms = task.restart.cpu_window_ms,
-                        "Plugin over its CPU share; throttled until the next window."
-                    );
-                    not_before = until;
+                .saturating_sub(waited),
+        );
+        match self
+            .cpu
+            .record(call, Instant::now(), restart.quarantine_after)
+        {
+            CpuVerdict::Within => false,
+            CpuVerdict::Throttle(until) => {
+                stats.throttled.inc();
+                tracing::warn!(
+                    plugin = %self.task.name,
+                    share_percent = restart.cpu_percent,
+                    window_ms = restart.cpu_window_ms,
+                    "Plugin over its CPU share; throttled until the next window."
+                );
+                self.not_before = until;
+                false
+            }
+            CpuVerdict::Quarantine => {
+                stats.throttled.inc();
+                stats.quarantined.set(1);
+                let cooldown = quarantine_cooldown(restart, self.streaks.quarantines);
+                self.streaks.quarantines = self.streaks.quarantines.saturating_add(1);
+                tracing::error!(
+                    plugin = %self.task.name,
+                    windows = restart.quarantine_after,
+                    retry_in_s = cooldown.as_secs(),
+                    "Plugin quarantined: over its CPU share for too many windows in a row; it is tried again after the cool-down."
+                );
+                self.not_before = Instant::now() + cooldown;
+                // A crashed instance is not used again, quarantined or not.
+                if failure.is_some_and(CallError::is_fatal) {
+                    self.instance = None;
                 }
-                CpuVerdict::Quarantine => {
-                    task.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                    task.stats.quarantined.store(true, Ordering::Relaxed);
-                    let cooldown = quarantine_cooldown(&task.restart, quarantines_in_a_row);
-                    quarantines_in_a_row = quarantines_in_a_row.saturating_add(1);
-                    tracing::error!(
-                        plugin = %name,
-                        windows = task.restart.quarantine_after,
-                        retry_in_s = cooldown.as_secs(),
-                        "Plugin quarantined: over its CPU share for too many windows in a row; it is tried again after the cool-down."
-                    );
-                    not_before = Instant::now() + cooldown;
-                    // A crashed instance is not used again, quarantined or not.
-                    if failure.as_ref().is_some_and(CallError::is_fatal) {
-                        instance = None;
-                    }
-                    continue;
-                }
+                true
             }
         }
-        let Some(error) = failure else { continue };
-        successes_in_a_row = 0;
+    }
+
+    /// A failed call: counted towards failing, or a crash that drops the
+    /// instance and restarts it after a backoff or a quarantine.
+    fn after_failure(&mut self, error: CallError) {
+        let (name, stats, restart) = (&self.task.name, &self.task.stats, &self.task.restart);
+        let streaks = &mut self.streaks;
+        streaks.successes = 0;
         if !error.is_fatal() {
-            failures_in_a_row += 1;
-            if failures_in_a_row == task.restart.quarantine_after {
-                task.stats.failing.store(true, Ordering::Relaxed);
+            streaks.failures += 1;
+            if streaks.failures == restart.quarantine_after {
+                stats.failing.set(1);
                 tracing::error!(
                     plugin = %name,
                     %error,
-                    failures = failures_in_a_row,
+                    failures = streaks.failures,
                     "Plugin failed every call; reported as failing until a call succeeds."
                 );
             } else {
                 tracing::warn!(plugin = %name, %error, "Plugin collect failed.");
             }
-            continue;
+            return;
         }
-        instance = None;
-        crashes_in_a_row += 1;
-        if crashes_in_a_row >= task.restart.quarantine_after {
-            task.stats.quarantined.store(true, Ordering::Relaxed);
-            let cooldown = quarantine_cooldown(&task.restart, quarantines_in_a_row);
-            quarantines_in_a_row = quarantines_in_a_row.saturating_add(1);
+        self.instance = None;
+        streaks.crashes += 1;
+        if streaks.crashes >= restart.quarantine_after {
+            stats.quarantined.set(1);
+            let cooldown = quarantine_cooldown(restart, streaks.quarantines);
+            streaks.quarantines = streaks.quarantines.saturating_add(1);
             tracing::error!(
                 plugin = %name,
                 %error,
-                crashes = crashes_in_a_row,
+                crashes = streaks.crashes,
                 retry_in_s = cooldown.as_secs(),
                 "Plugin quarantined after repeated crashes; it is tried again after the cool-down."
             );
             // On probation after the cool-down: one more crash before it is
             // healthy quarantines it again, for twice as long.
-            crashes_in_a_row = task.restart.quarantine_after.saturating_sub(1);
-            backoff = initial_backoff;
-            next = Instant::now() + cooldown;
-            continue;
+            streaks.crashes = restart.quarantine_after.saturating_sub(1);
+            streaks.backoff = streaks.initial_backoff;
+            self.next = Instant::now() + cooldown;
+            return;
         }
         tracing::warn!(
             plugin = %name,
             %error,
-            restart_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
-            crashes = crashes_in_a_row,
+            restart_in_ms = u64::try_from(streaks.backoff.as_millis()).unwrap_or(u64::MAX),
+            crashes = streaks.crashes,
             "Plugin crashed; restarting after backoff."
         );
-        next = Instant::now() + backoff;
-        backoff = (backoff * 2).min(max_backoff);
+        self.next = Instant::now() + streaks.backoff;
+        streaks.backoff = (streaks.backoff * 2).min(streaks.max_backoff);
+    }
+}
+
+/// The figure a failed call counts in.
+fn failure_figure<'a>(stats: &'a PluginStats, error: &CallError) -> &'a Figure {
+    match error {
+        CallError::Failed(_) => &stats.errors,
+        CallError::Timeout { .. } => &stats.timeouts,
+        CallError::OutOfMemory { .. } => &stats.out_of_memory,
+        CallError::Panic(_) => &stats.panics,
+        CallError::Trap(_) => &stats.traps,
     }
 }
 

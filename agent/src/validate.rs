@@ -169,7 +169,7 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::bindings::p2pmon::plugin::types as wit;
+    use crate::bindings::p2pmon::plugin::types as wit;
 
     /// Descriptors declaring `names` as gauges counted in `count`.
     fn declaring(names: &[&str]) -> Descriptors {

@@ -7,6 +7,8 @@
 //! - [`files`]: files written whole or not at all.
 //! - [`logging`]: the log set-up of both binaries.
 //! - [`prometheus`]: the `/metrics` text format of both binaries.
+//! - [`telemetry`]: the binaries' own counters and gauges, declared once and
+//!   read by `/metrics`, the health answer and the agent's self-metrics.
 //! - [`yaml_config`]: the config loader that reports every error at once.
 
 pub mod collection;
@@ -14,5 +16,6 @@ pub mod files;
 pub mod logging;
 pub mod prometheus;
 pub mod rules;
+pub mod telemetry;
 pub mod wire;
 pub mod yaml_config;

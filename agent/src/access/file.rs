@@ -26,8 +26,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::runtime::bindings::p2pmon::plugin::file::{StartAt, TailResult};
-use crate::runtime::bindings::p2pmon::plugin::types::HostError;
+use crate::bindings::p2pmon::plugin::file::{StartAt, TailResult};
+use crate::bindings::p2pmon::plugin::types::HostError;
 
 /// Most bytes one call reads, whatever the plugin asks.
 pub const MAX_READ: usize = 1 << 20;

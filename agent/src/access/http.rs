@@ -11,70 +11,15 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::runtime::bindings::p2pmon::plugin::http::Response;
-use crate::runtime::bindings::p2pmon::plugin::types::HostError;
+use crate::bindings::p2pmon::plugin::http::Response;
+use crate::config::grants::ambiguous_path;
+#[cfg(test)]
+use crate::config::grants::parse_prefix;
+use crate::bindings::p2pmon::plugin::types::HostError;
 
 /// Largest body a plugin may ask for.
 pub const MAX_BODY: usize = 4 << 20;
 const MAX_TIMEOUT_MS: u32 = 30_000;
-
-/// A granted prefix from agent.yml: an http(s) URL without query or fragment.
-pub fn parse_prefix(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("{text:?}: only http and https URLs"));
-    }
-    if url.host().is_none() {
-        return Err(format!("{text:?} has no host"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("{text:?}: a prefix has no query or fragment"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!("{text:?}: credentials do not belong in a grant"));
-    }
-    if let Some(why) = ambiguous_path(text, &url) {
-        return Err(format!("{text:?}: {why}"));
-    }
-    Ok(url)
-}
-
-/// Why the path of `url` (parsed from `text`) could mean another path to a
-/// server, if it could.
-fn ambiguous_path(text: &str, url: &Url) -> Option<String> {
-    // The input as written: the parser turns `\` into `/` and resolves
-    // `%2e` segments, which hides what was asked for.
-    let written = text
-        .split_once("://")
-        .map_or(text, |(_, rest)| rest)
-        .split(['?', '#'])
-        .next()
-        .unwrap_or("");
-    if written.contains('\\') {
-        return Some("a backslash in the path (servers read it as a separator)".to_string());
-    }
-    for source in [written, url.path()] {
-        let bytes = source.as_bytes();
-        for (at, window) in bytes.windows(3).enumerate() {
-            if window[0] != b'%' {
-                continue;
-            }
-            let Ok(hex) = std::str::from_utf8(&window[1..]) else {
-                continue;
-            };
-            let Ok(byte) = u8::from_str_radix(hex, 16) else {
-                continue;
-            };
-            if matches!(byte, b'/' | b'\\' | b'.' | b'%') || byte < 0x20 || byte == 0x7f {
-                return Some(format!(
-                    "an encoded {:?} at byte {at} of the path (servers decode it; write the path plainly)",
-                    char::from(byte)
-                ));
-            }
-        }
-    }
-    None
-}
 
 /// The client plugins' requests go through.
 pub fn client() -> reqwest::Result<reqwest::Client> {

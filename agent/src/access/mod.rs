@@ -82,19 +82,9 @@ impl Access {
                 .filter_map(|name| Some((name.clone(), resources.sql.get(name)?.clone())))
                 .collect(),
             files: file::FileAccess::new(grants.files.clone()),
-            net: net::NetAccess::new(
-                grants
-                    .net
-                    .iter()
-                    .filter_map(|g| net::Target::parse_grant(g).ok())
-                    .collect(),
-            ),
+            net: net::NetAccess::new(grants.net.clone()),
             http: http::HttpAccess::new(
-                grants
-                    .http
-                    .iter()
-                    .filter_map(|p| http::parse_prefix(p).ok())
-                    .collect(),
+                grants.http.iter().map(|p| p.url().clone()).collect(),
                 resources.http.clone(),
             ),
         }

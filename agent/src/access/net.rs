@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::task::JoinSet;
 
-use crate::runtime::bindings::p2pmon::plugin::net::{TcpProbe, UdpProbe};
-use crate::runtime::bindings::p2pmon::plugin::types::HostError;
+use crate::bindings::p2pmon::plugin::net::{TcpProbe, UdpProbe};
+pub use crate::config::grants::Target;
+use crate::bindings::p2pmon::plugin::types::HostError;
 
 const MAGIC: &[u8; 8] = b"P2PMECHO";
 const PACKET_LEN: usize = 20;
@@ -35,64 +36,6 @@ const RESERVE_MIN: Duration = Duration::from_millis(100);
 /// still report what it measured before its time limit.
 pub fn probe_budget(remaining: Duration) -> Duration {
     remaining.saturating_sub((remaining / 8).max(RESERVE_MIN))
-}
-
-/// A granted target (`host:port` or `host:*`) or a requested one.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target {
-    host: String,
-    /// `None` is `*`: every port.
-    port: Option<u16>,
-}
-
-impl Target {
-    fn split(text: &str) -> Result<(String, &str), String> {
-        let (host, port) = text
-            .rsplit_once(':')
-            .ok_or_else(|| format!("{text:?} is not host:port"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() {
-            return Err(format!("{text:?} has no host"));
-        }
-        Ok((host.to_ascii_lowercase(), port))
-    }
-
-    /// A grant from agent.yml: `host:port` or `host:*`.
-    pub fn parse_grant(text: &str) -> Result<Self, String> {
-        let (host, port) = Self::split(text)?;
-        let port = match port {
-            "*" => None,
-            p => Some(
-                p.parse::<u16>()
-                    .ok()
-                    .filter(|p| *p != 0)
-                    .ok_or_else(|| format!("{text:?}: port must be 1-65535 or *"))?,
-            ),
-        };
-        Ok(Self { host, port })
-    }
-
-    /// A target a plugin asks for: always `host:port`.
-    fn parse_request(text: &str) -> Result<Self, String> {
-        let target = Self::parse_grant(text)?;
-        if target.port.is_none() {
-            return Err(format!("{text:?}: a probe needs a port"));
-        }
-        Ok(target)
-    }
-
-    fn covers(&self, request: &Target) -> bool {
-        self.host == request.host && (self.port.is_none() || self.port == request.port)
-    }
-
-    fn address(&self) -> String {
-        let port = self.port.unwrap_or(0);
-        if self.host.contains(':') {
-            format!("[{}]:{port}", self.host)
-        } else {
-            format!("{}:{port}", self.host)
-        }
-    }
 }
 
 /// One plugin's probe targets.

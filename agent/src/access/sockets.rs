@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use crate::runtime::bindings::p2pmon::plugin::system::{PortConnections, ProtocolStats};
-use crate::runtime::bindings::p2pmon::plugin::types::HostError;
+use crate::bindings::p2pmon::plugin::system::{PortConnections, ProtocolStats};
+use crate::bindings::p2pmon::plugin::types::HostError;
 
 /// Ports one call may ask about.
 pub const MAX_PORTS: usize = 64;

@@ -18,8 +18,8 @@ use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::config::SqlConnectionConfig;
-use crate::runtime::bindings::p2pmon::plugin::sql::{QueryResult, SqlValue};
-use crate::runtime::bindings::p2pmon::plugin::types::HostError;
+use crate::bindings::p2pmon::plugin::sql::{QueryResult, SqlValue};
+use crate::bindings::p2pmon::plugin::types::HostError;
 
 /// Longest statement a plugin may send.
 pub const MAX_STATEMENT_BYTES: usize = 16 * 1024;

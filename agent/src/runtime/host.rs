@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::ResourceLimiter;
 
-use super::bindings::p2pmon::plugin::{file, host, http, net, sql, system, types};
+use crate::bindings::p2pmon::plugin::{file, host, http, net, sql, system, types};
 use super::system::{MAX_PROCESS_NAME, MAX_PROCESS_NAMES, SystemProbe, unix_ms};
 use crate::access::file::FileAccess;
 use crate::access::{Access, sockets};
@@ -131,9 +131,7 @@ impl PluginState {
             *spent += bytes;
             return true;
         }
-        self.stats
-            .log_dropped
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.stats.log_dropped.inc();
         if !*announced {
             *announced = true;
             tracing::warn!(

@@ -31,43 +31,8 @@ use crate::access::Access;
 use crate::capability::Capability;
 use crate::stats::PluginStats;
 
-/// Host bindings generated from the WIT contract in plugin-sdk/wit.
-#[allow(missing_docs, clippy::all)]
-pub mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../plugin-sdk/wit",
-        world: "plugin",
-        imports: {
-            "p2pmon:plugin/sql": async,
-            "p2pmon:plugin/file": async,
-            "p2pmon:plugin/net": async,
-            "p2pmon:plugin/http": async,
-        },
-        exports: { default: async },
-    });
-}
-
-pub use bindings::p2pmon::plugin::types::{Collection, MetricKind, PluginInfo, Severity};
-
-impl From<MetricKind> for p2pmon_common::wire::MetricKind {
-    fn from(kind: MetricKind) -> Self {
-        match kind {
-            MetricKind::Gauge => Self::Gauge,
-            MetricKind::Counter => Self::Counter,
-        }
-    }
-}
-
-impl From<Severity> for p2pmon_common::wire::Severity {
-    fn from(severity: Severity) -> Self {
-        match severity {
-            Severity::Info => Self::Info,
-            Severity::Warning => Self::Warning,
-            Severity::Error => Self::Error,
-            Severity::Critical => Self::Critical,
-        }
-    }
-}
+use crate::bindings;
+pub use crate::bindings::p2pmon::plugin::types::{Collection, MetricKind, PluginInfo, Severity};
 
 /// Errors creating the runtime itself.
 #[derive(Debug, thiserror::Error)]

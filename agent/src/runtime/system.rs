@@ -14,7 +14,7 @@ use sysinfo::{
     UpdateKind,
 };
 
-use super::bindings::p2pmon::plugin::system as wit;
+use crate::bindings::p2pmon::plugin::system as wit;
 
 /// Shortest time between two refreshes of the same part.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(1);
@@ -143,90 +143,18 @@ impl SystemProbe {
         let load = System::load_average().map_err(|e| ProbeError(e.to_string()))?;
         let uptime = System::uptime().map_err(|e| ProbeError(e.to_string()))?;
 
-        let cpu = request.cpu.then(|| {
-            let system = &mut state.system;
-            state.cpu.get(|| {
-                system.refresh_cpu_usage();
-                let per_core: Vec<f32> = system.cpus().iter().map(|c| c.usage()).collect();
-                wit::CpuStats {
-                    usage_percent: system.global_cpu_usage(),
-                    core_count: u32::try_from(per_core.len()).unwrap_or(u32::MAX),
-                    per_core_percent: per_core,
-                }
-            })
-        });
-
-        let memory = request.memory.then(|| {
-            let system = &mut state.system;
-            state.memory.get(|| {
-                system.refresh_memory();
-                wit::MemoryStats {
-                    total_bytes: system.total_memory(),
-                    used_bytes: system.used_memory(),
-                    available_bytes: system.available_memory(),
-                    swap_total_bytes: system.total_swap(),
-                    swap_used_bytes: system.used_swap(),
-                }
-            })
-        });
-
+        let cpu = request.cpu.then(|| state.cpu());
+        let memory = request.memory.then(|| state.memory());
         let disks = if request.disks {
-            let disks = &mut state.disks;
-            state.disk_stats.get(|| {
-                disks.refresh(true);
-                disks
-                    .iter()
-                    .map(|d| wit::DiskStats {
-                        device: d.name().to_string_lossy().into_owned(),
-                        mount_point: d.mount_point().to_string_lossy().into_owned(),
-                        file_system: d.file_system().to_string_lossy().into_owned(),
-                        total_bytes: d.total_space(),
-                        available_bytes: d.available_space(),
-                        removable: d.is_removable(),
-                    })
-                    .collect()
-            })
+            state.disks()
         } else {
             Vec::new()
         };
-
         let networks = if request.networks {
-            let networks = &mut state.networks;
-            let previous = &mut state.previous_network;
-            let previous_at = &mut state.previous_network_at;
-            state.network_stats.get(|| {
-                networks.refresh(true);
-                let seconds = previous_at.elapsed().as_secs_f64().max(0.001);
-                *previous_at = Instant::now();
-                let stats: Vec<wit::NetworkStats> = networks
-                    .iter()
-                    .map(|(name, data)| {
-                        let name = name.to_string_lossy().into_owned();
-                        let (rx, tx) = (data.total_received(), data.total_transmitted());
-                        let (prev_rx, prev_tx) = previous.get(&name).copied().unwrap_or((rx, tx));
-                        wit::NetworkStats {
-                            interface: name,
-                            rx_bytes: rx,
-                            tx_bytes: tx,
-                            rx_packets: data.total_packets_received(),
-                            tx_packets: data.total_packets_transmitted(),
-                            rx_errors: data.total_errors_on_received(),
-                            tx_errors: data.total_errors_on_transmitted(),
-                            rx_bytes_per_second: rx.saturating_sub(prev_rx) as f64 / seconds,
-                            tx_bytes_per_second: tx.saturating_sub(prev_tx) as f64 / seconds,
-                        }
-                    })
-                    .collect();
-                *previous = stats
-                    .iter()
-                    .map(|s| (s.interface.clone(), (s.rx_bytes, s.tx_bytes)))
-                    .collect();
-                stats
-            })
+            state.networks()
         } else {
             Vec::new()
         };
-
         let processes = request
             .processes
             .then(|| summarize_processes(&state.process_table()));
@@ -244,6 +172,90 @@ impl SystemProbe {
             disks,
             networks,
             processes,
+        })
+    }
+}
+
+/// The parts of a snapshot, each refreshed at most once a second.
+impl ProbeState {
+    fn cpu(&mut self) -> wit::CpuStats {
+        let system = &mut self.system;
+        self.cpu.get(|| {
+            system.refresh_cpu_usage();
+            let per_core: Vec<f32> = system.cpus().iter().map(|c| c.usage()).collect();
+            wit::CpuStats {
+                usage_percent: system.global_cpu_usage(),
+                core_count: u32::try_from(per_core.len()).unwrap_or(u32::MAX),
+                per_core_percent: per_core,
+            }
+        })
+    }
+
+    fn memory(&mut self) -> wit::MemoryStats {
+        let system = &mut self.system;
+        self.memory.get(|| {
+            system.refresh_memory();
+            wit::MemoryStats {
+                total_bytes: system.total_memory(),
+                used_bytes: system.used_memory(),
+                available_bytes: system.available_memory(),
+                swap_total_bytes: system.total_swap(),
+                swap_used_bytes: system.used_swap(),
+            }
+        })
+    }
+
+    fn disks(&mut self) -> Vec<wit::DiskStats> {
+        let disks = &mut self.disks;
+        self.disk_stats.get(|| {
+            disks.refresh(true);
+            disks
+                .iter()
+                .map(|d| wit::DiskStats {
+                    device: d.name().to_string_lossy().into_owned(),
+                    mount_point: d.mount_point().to_string_lossy().into_owned(),
+                    file_system: d.file_system().to_string_lossy().into_owned(),
+                    total_bytes: d.total_space(),
+                    available_bytes: d.available_space(),
+                    removable: d.is_removable(),
+                })
+                .collect()
+        })
+    }
+
+    /// Interfaces with their counters and the rates since the last refresh.
+    fn networks(&mut self) -> Vec<wit::NetworkStats> {
+        let networks = &mut self.networks;
+        let previous = &mut self.previous_network;
+        let previous_at = &mut self.previous_network_at;
+        self.network_stats.get(|| {
+            networks.refresh(true);
+            let seconds = previous_at.elapsed().as_secs_f64().max(0.001);
+            *previous_at = Instant::now();
+            let stats: Vec<wit::NetworkStats> = networks
+                .iter()
+                .map(|(name, data)| {
+                    let name = name.to_string_lossy().into_owned();
+                    let (rx, tx) = (data.total_received(), data.total_transmitted());
+                    let (prev_rx, prev_tx) = previous.get(&name).copied().unwrap_or((rx, tx));
+                    wit::NetworkStats {
+                        interface: name,
+                        rx_bytes: rx,
+                        tx_bytes: tx,
+                        rx_packets: data.total_packets_received(),
+                        tx_packets: data.total_packets_transmitted(),
+                        rx_errors: data.total_errors_on_received(),
+                        tx_errors: data.total_errors_on_transmitted(),
+                        rx_bytes_per_second: rx.saturating_sub(prev_rx) as f64 / seconds,
+                        tx_bytes_per_second: tx.saturating_sub(prev_tx) as f64 / seconds,
+                    }
+                })
+                .collect();
+            *previous = stats
+                .iter()
+                .map(|s| (s.interface.clone(), (s.rx_bytes, s.tx_bytes)))
+                .collect();
+            stats
         })
     }
 }

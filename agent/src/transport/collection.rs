@@ -6,23 +6,43 @@
 
 use std::path::PathBuf;
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::stats::agent_metric;
+use p2pmon_common::describe;
+use p2pmon_common::telemetry::{Figure, HealthKey};
 use p2pmon_common::collection::MetricGroups;
 use p2pmon_common::files::write_atomically;
-use p2pmon_common::wire::{MetricKind, Record};
+use p2pmon_common::wire::Record;
 
 /// The file beside the spool's batches that keeps the last groups.
 pub const GROUPS_FILE: &str = "metric-groups.json";
 
-#[derive(Default)]
 pub struct CollectionFilter {
     groups: RwLock<Option<MetricGroups>>,
     /// Where the last groups are kept, if anywhere.
     file: Option<PathBuf>,
-    /// Metric records left out, in total.
-    pub left_out: AtomicU64,
+    /// Metric records left out, in total (`agent_records_not_collected`).
+    pub left_out: Figure,
+}
+
+fn left_out() -> Figure {
+    Figure::new(describe!(
+        "agent",
+        "records_not_collected",
+        Counter,
+        "count",
+        HealthKey::None,
+        "Metric records left out: the aggregator's metrics.yml does not collect them."
+    ))
+}
+
+impl Default for CollectionFilter {
+    fn default() -> Self {
+        Self {
+            groups: RwLock::default(),
+            file: None,
+            left_out: left_out(),
+        }
+    }
 }
 
 impl CollectionFilter {
@@ -35,7 +55,7 @@ impl CollectionFilter {
         Self {
             groups: RwLock::new(groups),
             file: Some(file),
-            left_out: AtomicU64::new(0),
+            left_out: left_out(),
         }
     }
 
@@ -79,18 +99,6 @@ impl CollectionFilter {
         *current = groups;
     }
 
-    /// The agent's self-metric of records left out.
-    pub fn to_records(&self, timestamp_ms: u64) -> Vec<Record> {
-        vec![agent_metric(
-            "agent_records_not_collected",
-            self.left_out.load(Ordering::Relaxed) as f64,
-            "count",
-            MetricKind::Counter,
-            Default::default(),
-            timestamp_ms,
-        )]
-    }
-
     /// Drop the metrics the groups do not collect; events always stay.
     pub fn retain(&self, records: &mut Vec<Record>) {
         let Ok(groups) = self.groups.read() else {
@@ -106,7 +114,7 @@ impl CollectionFilter {
         });
         let dropped = (before - records.len()) as u64;
         if dropped > 0 {
-            self.left_out.fetch_add(dropped, Ordering::Relaxed);
+            self.left_out.add(dropped);
         }
     }
 }
@@ -114,7 +122,7 @@ impl CollectionFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use p2pmon_common::wire::{EventRecord, MetricRecord, Severity};
+    use p2pmon_common::wire::{EventRecord, MetricKind, MetricRecord, Severity};
 
     fn metric(plugin: &str, name: &str) -> Record {
         Record::Metric(MetricRecord {
@@ -158,7 +166,7 @@ mod tests {
         ];
         filter.retain(&mut records);
         assert_eq!(records, vec![metric("system", "cpu_usage"), event]);
-        assert_eq!(filter.left_out.load(Ordering::Relaxed), 2);
+        assert_eq!(filter.left_out.get(), 2);
 
         filter.set_from_hello(&serde_json::json!({ "host_id": "a" }));
         let mut records = vec![metric("game", "player_count")];

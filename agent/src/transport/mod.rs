@@ -70,13 +70,13 @@ pub struct Handles {
     pub collection: Arc<CollectionFilter>,
 }
 
-impl Handles {
-    /// Their self-metrics.
-    pub fn to_records(&self, timestamp_ms: u64) -> Vec<p2pmon_common::wire::Record> {
-        let mut records = self.spool.to_records(timestamp_ms);
-        records.extend(self.stats.to_records(timestamp_ms));
-        records.extend(self.collection.to_records(timestamp_ms));
-        records
+/// Their self-metrics: the spool's, the sender's, the collection filter's.
+impl p2pmon_common::telemetry::Telemetry for Handles {
+    fn readings(&self) -> Vec<p2pmon_common::telemetry::Reading> {
+        let mut readings = self.spool.readings();
+        readings.extend(self.stats.readings());
+        readings.push(self.collection.left_out.reading());
+        readings
     }
 }
 

@@ -13,75 +13,38 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use p2pmon_common::wire::{Hello, HostType, MetricKind, PluginIdentity, Record};
+use p2pmon_common::wire::{Hello, HostType, PluginIdentity};
 
 use super::client::{Client, Refused, Reply};
 use super::collection::CollectionFilter;
 use super::credential::Credential;
 use super::spool::Spool;
-use crate::stats::agent_metric;
+use p2pmon_common::telemetry::HealthKey;
 
-/// Counters of the sender, reported as self-metrics.
-#[derive(Debug, Default)]
-pub struct TransportStats {
-    pub batches_sent: AtomicU64,
-    pub records_sent: AtomicU64,
-    /// Whole batches the aggregator refused for good (and the agent dropped).
-    pub batches_rejected: AtomicU64,
-    /// Records refused: in dropped batches and record by record in acks.
-    pub records_rejected: AtomicU64,
-    /// Attempts that failed and will be retried.
-    pub send_failures: AtomicU64,
-    /// 1 while the last request got an answer, 0 otherwise.
-    pub connected: AtomicU64,
-}
-
-impl TransportStats {
-    pub fn to_records(&self, timestamp_ms: u64) -> Vec<Record> {
-        let load = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64;
-        [
-            (
-                "agent_batches_sent",
-                load(&self.batches_sent),
-                MetricKind::Counter,
-            ),
-            (
-                "agent_records_sent",
-                load(&self.records_sent),
-                MetricKind::Counter,
-            ),
-            (
-                "agent_batches_rejected",
-                load(&self.batches_rejected),
-                MetricKind::Counter,
-            ),
-            (
-                "agent_records_rejected",
-                load(&self.records_rejected),
-                MetricKind::Counter,
-            ),
-            (
-                "agent_send_failures",
-                load(&self.send_failures),
-                MetricKind::Counter,
-            ),
-            (
-                "agent_aggregator_connected",
-                load(&self.connected),
-                MetricKind::Gauge,
-            ),
-        ]
-        .into_iter()
-        .map(|(name, value, kind)| {
-            agent_metric(name, value, "count", kind, Default::default(), timestamp_ms)
-        })
-        .collect()
+p2pmon_common::figures! {
+    /// Counters of the sender, reported as self-metrics.
+    pub struct TransportStats in "agent" {
+        batches_sent: Counter, "batches_sent", "count", HealthKey::None,
+            "Batches the aggregator acknowledged.";
+        records_sent: Counter, "records_sent", "count", HealthKey::None,
+            "Records the aggregator stored.";
+        /// Whole batches the aggregator refused for good (and the agent dropped).
+        batches_rejected: Counter, "batches_rejected", "count", HealthKey::None,
+            "Batches the aggregator refused for good; dropped.";
+        /// Records refused: in dropped batches and record by record in acks.
+        records_rejected: Counter, "records_rejected", "count", HealthKey::None,
+            "Records the aggregator refused, in refused batches and one by one.";
+        /// Attempts that failed and will be retried.
+        send_failures: Counter, "send_failures", "count", HealthKey::None,
+            "Requests to the aggregator that failed and are retried.";
+        /// 1 while the last request got an answer, 0 otherwise.
+        connected: Gauge, "aggregator_connected", "count", HealthKey::None,
+            "1 while the last request to the aggregator got an answer.";
     }
 }
 
@@ -263,12 +226,12 @@ impl Sender {
             tracing::info!(aggregator = %self.client.base(), "Aggregator reachable again.");
         }
         self.settings.backoff.reset();
-        self.stats.connected.store(1, Ordering::Relaxed);
+        self.stats.connected.set(1);
     }
 
     fn failed(&mut self, problem: String) -> Step {
-        self.stats.send_failures.fetch_add(1, Ordering::Relaxed);
-        self.stats.connected.store(0, Ordering::Relaxed);
+        self.stats.send_failures.inc();
+        self.stats.connected.set(0);
         self.problem(problem);
         Step::Wait(self.settings.backoff.next_wait())
     }
@@ -291,15 +254,15 @@ impl Sender {
             Reply::Ok(ack) => {
                 self.recovered();
                 self.spool.remove(entry.seq);
-                self.stats.batches_sent.fetch_add(1, Ordering::Relaxed);
+                self.stats.batches_sent.inc();
                 self.stats
                     .records_sent
-                    .fetch_add(ack.stored, Ordering::Relaxed);
+                    .add(ack.stored);
                 let rejected: u64 = ack.rejected.values().sum();
                 if rejected > 0 {
                     self.stats
                         .records_rejected
-                        .fetch_add(rejected, Ordering::Relaxed);
+                        .add(rejected);
                     tracing::warn!(
                         seq = entry.seq,
                         rejected = ?ack.rejected,
@@ -325,7 +288,7 @@ impl Sender {
             }
             401 => self.credential_refused(&refused),
             429 => {
-                self.stats.send_failures.fetch_add(1, Ordering::Relaxed);
+                self.stats.send_failures.inc();
                 let wait = refused
                     .retry_after
                     .unwrap_or_else(|| self.settings.backoff.next_wait())
@@ -337,10 +300,10 @@ impl Sender {
                 // Sending it again would get the same answer.
                 self.recovered();
                 self.spool.remove(seq);
-                self.stats.batches_rejected.fetch_add(1, Ordering::Relaxed);
+                self.stats.batches_rejected.inc();
                 self.stats
                     .records_rejected
-                    .fetch_add(records, Ordering::Relaxed);
+                    .add(records);
                 tracing::error!(seq, records, %refused, "The aggregator refused a batch; dropped it.");
                 Step::Continue
             }
@@ -354,7 +317,7 @@ impl Sender {
     fn credential_refused(&mut self, refused: &Refused) -> Step {
         self.credential = None;
         self.greeted = false;
-        self.stats.connected.store(0, Ordering::Relaxed);
+        self.stats.connected.set(0);
         self.problem(format!(
             "The aggregator refused this host's credential ({refused}); the host may have been revoked. \
              Batches stay in the spool; enroll again with `p2pmon-agent enroll --token ...`."
@@ -464,7 +427,7 @@ impl Sender {
                     .unwrap_or_else(|| self.settings.backoff.next_wait()),
             ),
             Reply::Refused(refused) if refused.status < 500 => {
-                self.stats.connected.store(0, Ordering::Relaxed);
+                self.stats.connected.set(0);
                 self.problem(format!(
                     "The aggregator refused this agent ({refused}); batches stay in the spool."
                 ));

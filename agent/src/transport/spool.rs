@@ -22,9 +22,10 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::agent_metric;
+use p2pmon_common::describe;
 use p2pmon_common::files::{TMP_SUFFIX, write_atomically};
-use p2pmon_common::wire::{Batch, MetricKind, Record};
+use p2pmon_common::telemetry::{HealthKey, Reading, Telemetry};
+use p2pmon_common::wire::{Batch, Record};
 
 const STATE_FILE: &str = "state.json";
 const BATCH_SUFFIX: &str = ".zst";
@@ -307,39 +308,6 @@ impl Spool {
         }
     }
 
-    /// The spool's figures as self-metrics.
-    pub fn to_records(&self, timestamp_ms: u64) -> Vec<Record> {
-        let f = self.figures();
-        [
-            ("agent_spool_batches", f.batches, "count", MetricKind::Gauge),
-            ("agent_spool_bytes", f.bytes, "bytes", MetricKind::Gauge),
-            (
-                "agent_spool_dropped_batches",
-                f.dropped_batches,
-                "count",
-                MetricKind::Counter,
-            ),
-            (
-                "agent_spool_dropped_records",
-                f.dropped_records,
-                "count",
-                MetricKind::Counter,
-            ),
-        ]
-        .into_iter()
-        .map(|(name, value, unit, kind)| {
-            agent_metric(
-                name,
-                value as f64,
-                unit,
-                kind,
-                Default::default(),
-                timestamp_ms,
-            )
-        })
-        .collect()
-    }
-
     fn save_state(&self, state: &SpoolState) -> Result<(), SpoolError> {
         let path = self.dir.join(STATE_FILE);
         let json = serde_json::to_vec(state).map_err(|e| SpoolError::Io {
@@ -383,14 +351,15 @@ mod tests {
     fn records(n: usize) -> Vec<Record> {
         (0..n)
             .map(|i| {
-                agent_metric(
-                    "test_value",
-                    i as f64,
-                    "count",
-                    MetricKind::Gauge,
-                    Default::default(),
-                    1,
-                )
+                Record::Metric(p2pmon_common::wire::MetricRecord {
+                    plugin: "agent".to_string(),
+                    name: "test_value".to_string(),
+                    value: i as f64,
+                    unit: "count".to_string(),
+                    kind: p2pmon_common::wire::MetricKind::Gauge,
+                    tags: Default::default(),
+                    timestamp_ms: 1,
+                })
             })
             .collect()
     }
@@ -469,12 +438,9 @@ mod tests {
             "drop counts survive restarts"
         );
         let names: Vec<String> = spool
-            .to_records(5)
+            .readings()
             .iter()
-            .filter_map(|r| match r {
-                Record::Metric(m) => Some(format!("{}={}", m.name, m.value)),
-                Record::Event(_) => None,
-            })
+            .map(|r| format!("{}={}", r.describe.metric_name(), r.value))
             .collect();
         assert!(
             names.contains(&"agent_spool_dropped_records=9".to_string()),
@@ -534,5 +500,58 @@ mod tests {
             "sent under its own stream"
         );
         assert_eq!(spool.push("h1", 2, records(1)).expect("push"), 2);
+    }
+}
+
+/// The spool's figures as self-metrics (`agent_spool_*`).
+impl Telemetry for Spool {
+    fn readings(&self) -> Vec<Reading> {
+        let f = self.figures();
+        vec![
+            Reading::new(
+                describe!(
+                    "agent_spool",
+                    "batches",
+                    Gauge,
+                    "count",
+                    HealthKey::None,
+                    "Batches waiting in the spool."
+                ),
+                f.batches as f64,
+            ),
+            Reading::new(
+                describe!(
+                    "agent_spool",
+                    "bytes",
+                    Gauge,
+                    "bytes",
+                    HealthKey::None,
+                    "Bytes the spool's batches take on disk."
+                ),
+                f.bytes as f64,
+            ),
+            Reading::new(
+                describe!(
+                    "agent_spool",
+                    "dropped_batches",
+                    Counter,
+                    "count",
+                    HealthKey::None,
+                    "Oldest batches dropped from a full spool."
+                ),
+                f.dropped_batches as f64,
+            ),
+            Reading::new(
+                describe!(
+                    "agent_spool",
+                    "dropped_records",
+                    Counter,
+                    "count",
+                    HealthKey::None,
+                    "Records in the batches dropped from a full spool."
+                ),
+                f.dropped_records as f64,
+            ),
+        ]
     }
 }

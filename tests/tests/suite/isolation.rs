@@ -110,7 +110,7 @@ fn ungranted_capability_is_denied_and_the_log_names_the_grant() {
         }
         other => panic!("expected the plugin to report the denial, got {other:?}"),
     }
-    assert_eq!(stats.denied.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(stats.denied.get(), 1);
     assert!(
         logs.contains("capability=\"system\"") || logs.contains("capability=system"),
         "{logs}"
@@ -149,7 +149,7 @@ async fn flood_of_invalid_output_is_dropped_and_counted() -> anyhow::Result<()> 
         p2pmon_agent::supervisor::collect_once("flood", &mut instance, &Default::default(), &stats)
             .await?;
     assert!(records.is_empty(), "kept {} records", records.len());
-    assert!(stats.rejected.load(std::sync::atomic::Ordering::Relaxed) > 100_000);
+    assert!(stats.rejected.get() > 100_000);
     Ok(())
 }
 

@@ -1,7 +1,6 @@
 //! The agent's sender against an aggregator that answers from a script (each
 //! answer of the status table once), and over TLS against the real one.
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -171,12 +170,12 @@ async fn each_answer_of_the_aggregator_gets_its_treatment() -> Result<()> {
         "Retry-After was honoured"
     );
     let stats = &transport.handles.stats;
-    assert_eq!(stats.batches_sent.load(Ordering::Relaxed), 3);
-    assert_eq!(stats.records_sent.load(Ordering::Relaxed), 3 + 2 + 1);
-    assert_eq!(stats.batches_rejected.load(Ordering::Relaxed), 2);
-    assert_eq!(stats.records_rejected.load(Ordering::Relaxed), 5 + 7);
+    assert_eq!(stats.batches_sent.get(), 3);
+    assert_eq!(stats.records_sent.get(), 3 + 2 + 1);
+    assert_eq!(stats.batches_rejected.get(), 2);
+    assert_eq!(stats.records_rejected.get(), 5 + 7);
     assert_eq!(
-        stats.send_failures.load(Ordering::Relaxed),
+        stats.send_failures.get(),
         2,
         "the 500 and the 429"
     );
