@@ -375,7 +375,8 @@ mod tests {
 
     #[test]
     fn the_shipped_file_reads_as_written() {
-        let config = parse(include_str!("../../../conf/p2p/alerts.yml")).expect("the shipped alerts.yml");
+        let config =
+            parse(include_str!("../../../conf/p2p/alerts.yml")).expect("the shipped alerts.yml");
         let cpu = &config.alerts["cpu_usage"];
         assert_eq!(
             (cpu.warning, cpu.critical, cpu.duration),
