@@ -12,10 +12,10 @@ use std::time::Duration;
 use url::Url;
 
 use crate::bindings::p2pmon::plugin::http::Response;
+use crate::bindings::p2pmon::plugin::types::HostError;
 use crate::config::grants::ambiguous_path;
 #[cfg(test)]
 use crate::config::grants::parse_prefix;
-use crate::bindings::p2pmon::plugin::types::HostError;
 
 /// Largest body a plugin may ask for.
 pub const MAX_BODY: usize = 4 << 20;

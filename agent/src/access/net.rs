@@ -14,8 +14,8 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::task::JoinSet;
 
 use crate::bindings::p2pmon::plugin::net::{TcpProbe, UdpProbe};
-pub use crate::config::grants::Target;
 use crate::bindings::p2pmon::plugin::types::HostError;
+pub use crate::config::grants::Target;
 
 const MAGIC: &[u8; 8] = b"P2PMECHO";
 const PACKET_LEN: usize = 20;

@@ -17,9 +17,9 @@ use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
-use crate::config::SqlConnectionConfig;
 use crate::bindings::p2pmon::plugin::sql::{QueryResult, SqlValue};
 use crate::bindings::p2pmon::plugin::types::HostError;
+use crate::config::SqlConnectionConfig;
 
 /// Longest statement a plugin may send.
 pub const MAX_STATEMENT_BYTES: usize = 16 * 1024;

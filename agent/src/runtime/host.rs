@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use wasmtime::ResourceLimiter;
 
-use crate::bindings::p2pmon::plugin::{file, host, http, net, sql, system, types};
 use super::system::{MAX_PROCESS_NAME, MAX_PROCESS_NAMES, SystemProbe, unix_ms};
 use crate::access::file::FileAccess;
 use crate::access::{Access, sockets};
+use crate::bindings::p2pmon::plugin::{file, host, http, net, sql, system, types};
 use crate::capability::Capability;
 use crate::stats::PluginStats;
 use p2pmon_common::rules::truncate;

@@ -7,10 +7,10 @@
 use std::path::PathBuf;
 use std::sync::RwLock;
 
-use p2pmon_common::describe;
-use p2pmon_common::telemetry::{Figure, HealthKey};
 use p2pmon_common::collection::MetricGroups;
+use p2pmon_common::describe;
 use p2pmon_common::files::write_atomically;
+use p2pmon_common::telemetry::{Figure, HealthKey};
 use p2pmon_common::wire::Record;
 
 /// The file beside the spool's batches that keeps the last groups.

@@ -255,14 +255,10 @@ impl Sender {
                 self.recovered();
                 self.spool.remove(entry.seq);
                 self.stats.batches_sent.inc();
-                self.stats
-                    .records_sent
-                    .add(ack.stored);
+                self.stats.records_sent.add(ack.stored);
                 let rejected: u64 = ack.rejected.values().sum();
                 if rejected > 0 {
-                    self.stats
-                        .records_rejected
-                        .add(rejected);
+                    self.stats.records_rejected.add(rejected);
                     tracing::warn!(
                         seq = entry.seq,
                         rejected = ?ack.rejected,
@@ -301,9 +297,7 @@ impl Sender {
                 self.recovered();
                 self.spool.remove(seq);
                 self.stats.batches_rejected.inc();
-                self.stats
-                    .records_rejected
-                    .add(records);
+                self.stats.records_rejected.add(records);
                 tracing::error!(seq, records, %refused, "The aggregator refused a batch; dropped it.");
                 Step::Continue
             }
