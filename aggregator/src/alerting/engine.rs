@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use p2pmon_common::wire::{EventRecord, MetricRecord, Severity};
 use serde::Serialize;
 
-use super::rules::{AlertType, AlertsConfig, Thresholds};
+use super::rules::{AlertType, AlertsConfig, FlapRule, Thresholds};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -189,6 +189,123 @@ fn crossed(value: f64, threshold: Option<f64>, below: bool) -> bool {
     threshold.is_some_and(|t| if below { value <= t } else { value >= t })
 }
 
+impl SeriesState {
+    /// Take the point `value` at `ts` into the crossing timers; the level
+    /// whose threshold has now been crossed for its whole duration.
+    fn held_level(&mut self, value: f64, ts: i64, t: &Thresholds) -> Option<Level> {
+        self.warning_since =
+            crossed(value, t.warning, t.below).then(|| self.warning_since.unwrap_or(ts));
+        self.critical_since =
+            crossed(value, t.critical, t.below).then(|| self.critical_since.unwrap_or(ts));
+        let held = |since: Option<i64>| since.is_some_and(|s| ts - s >= t.duration_ms);
+        if held(self.critical_since) {
+            Some(Level::Critical)
+        } else if held(self.warning_since) {
+            Some(Level::Warning)
+        } else {
+            None
+        }
+    }
+
+    /// Whether a resolution at `ts` must wait: the series fired
+    /// `flap.max_fires` times within the flap window and has not been on the
+    /// safe side for a whole window yet.
+    fn flapping(&mut self, ts: i64, flap: &FlapRule) -> bool {
+        let window = flap.window as i64 * 1000;
+        while self.fired.front().is_some_and(|t| ts - t > window) {
+            self.fired.pop_front();
+        }
+        if self.fired.len() >= flap.max_fires {
+            let since = *self.safe_since.get_or_insert(ts);
+            if ts - since < window {
+                return true;
+            }
+        }
+        self.safe_since = None;
+        false
+    }
+}
+
+/// What a host's silence means, from peers' probes (`reach`): the
+/// `cause` label (`agent_down`, `host_offline`, `unknown`) and why.
+fn silence_cause(reach: Option<Reach>) -> (&'static str, &'static str) {
+    match reach {
+        Some(Reach {
+            reachable: true,
+            evidence: "service_port",
+        }) => (
+            "agent_down",
+            "peers still reach its service port: the agent is down or cannot reach the aggregator",
+        ),
+        Some(Reach {
+            reachable: true, ..
+        }) => (
+            "agent_down",
+            "its agent still answers peers' echo probes: the agent cannot reach the aggregator",
+        ),
+        Some(Reach {
+            reachable: false,
+            evidence: "service_port",
+        }) => (
+            "host_offline",
+            "peers reach neither its agent nor its service port: the host is offline",
+        ),
+        Some(Reach {
+            reachable: false, ..
+        }) => (
+            "host_offline",
+            "peers get no echo answers from it (no service port is probed, so a stopped agent looks the same)",
+        ),
+        None => (
+            "unknown",
+            "fewer than two peers agree on whether they reach it: no telling whether the host or its agent is down",
+        ),
+    }
+}
+
+/// Hysteresis: an open level holds until the value passes its recovery
+/// line (without one, the threshold itself).
+fn with_hysteresis(
+    current: Option<Level>,
+    target: Option<Level>,
+    value: f64,
+    t: &Thresholds,
+) -> Option<Level> {
+    if let Some(level) = current
+        && target < Some(level)
+    {
+        let recovery = match level {
+            Level::Critical => t.recovery_critical,
+            Level::Warning => t.recovery_warning,
+        };
+        if crossed(value, recovery, t.below) {
+            return Some(level);
+        }
+    }
+    target
+}
+
+/// Move an open metric alert to level `to`; the change that is.
+fn change_level(
+    alert: &mut Alert,
+    metric: &MetricRecord,
+    host: &str,
+    to: Level,
+    t: &Thresholds,
+) -> Change {
+    let from = alert.severity;
+    alert.severity = to;
+    alert.value = metric.value;
+    alert.threshold = threshold(t, to);
+    alert.message = describe(&metric.name, host, metric.value, to, t);
+    alert.updated_ms = metric.timestamp_ms as i64;
+    if to > from {
+        Change::Escalated
+    } else {
+        Change::Deescalated
+    }
+}
+
 impl Engine {
     /// An engine with `rules`, resuming `open` alerts (from the store, each
     /// with its series' id when it has one) and numbering new ones after
@@ -295,36 +412,11 @@ impl Engine {
         }
         state.last_ms = ts;
         let value = metric.value;
-        state.warning_since =
-            crossed(value, t.warning, t.below).then(|| state.warning_since.unwrap_or(ts));
-        state.critical_since =
-            crossed(value, t.critical, t.below).then(|| state.critical_since.unwrap_or(ts));
-        let held = |since: Option<i64>| since.is_some_and(|s| ts - s >= t.duration_ms);
-        let mut target = if held(state.critical_since) {
-            Some(Level::Critical)
-        } else if held(state.warning_since) {
-            Some(Level::Warning)
-        } else {
-            None
-        };
         let current = state
             .open
             .and_then(|id| self.open.get(&id))
             .map(|a| a.severity);
-        // Hysteresis: an open level holds until the value passes its
-        // recovery line (without one, the threshold itself).
-        if let Some(level) = current
-            && target < Some(level)
-        {
-            let recovery = match level {
-                Level::Critical => t.recovery_critical,
-                Level::Warning => t.recovery_warning,
-            };
-            if crossed(value, recovery, t.below) {
-                target = Some(level);
-            }
-        }
-        let threshold_of = |level| threshold(&t, level);
+        let target = with_hysteresis(current, state.held_level(value, ts, &t), value, &t);
         match (current, target) {
             (None, None) => None,
             (None, Some(level)) => {
@@ -337,23 +429,15 @@ impl Engine {
                 Some(self.open(Alert {
                     labels: metric.tags.clone(),
                     value,
-                    threshold: threshold_of(level),
+                    threshold: threshold(&t, level),
                     ..Alert::firing(id, &metric.name, alert_type, host, level, message, ts)
                 }))
             }
             (Some(_), None) => {
                 // Flapping: resolve only after a whole window on the safe side.
-                let window = self.rules.flap.window as i64 * 1000;
-                while state.fired.front().is_some_and(|t| ts - t > window) {
-                    state.fired.pop_front();
+                if state.flapping(ts, &self.rules.flap) {
+                    return None;
                 }
-                if state.fired.len() >= self.rules.flap.max_fires {
-                    let since = *state.safe_since.get_or_insert(ts);
-                    if ts - since < window {
-                        return None;
-                    }
-                }
-                state.safe_since = None;
                 let id = state.open.take()?;
                 let mut alert = self.open.remove(&id)?;
                 alert.status = Status::Resolved;
@@ -367,16 +451,7 @@ impl Engine {
             }
             (Some(from), Some(to)) if from != to => {
                 let alert = self.open.get_mut(&state.open?)?;
-                alert.severity = to;
-                alert.value = value;
-                alert.threshold = threshold_of(to);
-                alert.message = describe(&metric.name, host, value, to, &t);
-                alert.updated_ms = ts;
-                let change = if to > from {
-                    Change::Escalated
-                } else {
-                    Change::Deescalated
-                };
+                let change = change_level(alert, metric, host, to, &t);
                 Some(Transition {
                     change,
                     alert: alert.clone(),
@@ -469,38 +544,7 @@ impl Engine {
         let silent_ms = now_ms - last_seen_ms;
         match (state.open, silent_ms >= limit_ms) {
             (None, true) => {
-                let (cause, why) = match reach {
-                    Some(Reach {
-                        reachable: true,
-                        evidence: "service_port",
-                    }) => (
-                        "agent_down",
-                        "peers still reach its service port: the agent is down or cannot reach the aggregator",
-                    ),
-                    Some(Reach {
-                        reachable: true, ..
-                    }) => (
-                        "agent_down",
-                        "its agent still answers peers' echo probes: the agent cannot reach the aggregator",
-                    ),
-                    Some(Reach {
-                        reachable: false,
-                        evidence: "service_port",
-                    }) => (
-                        "host_offline",
-                        "peers reach neither its agent nor its service port: the host is offline",
-                    ),
-                    Some(Reach {
-                        reachable: false, ..
-                    }) => (
-                        "host_offline",
-                        "peers get no echo answers from it (no service port is probed, so a stopped agent looks the same)",
-                    ),
-                    None => (
-                        "unknown",
-                        "fewer than two peers agree on whether they reach it: no telling whether the host or its agent is down",
-                    ),
-                };
+                let (cause, why) = silence_cause(reach);
                 let id = self.next_id;
                 self.next_id += 1;
                 state.open = Some(id);
