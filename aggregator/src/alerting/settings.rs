@@ -45,25 +45,55 @@ fn metric_for(key: &str) -> String {
     .to_string()
 }
 
-fn finite(value: &serde_json::Value, what: &str) -> Result<f64, String> {
+/// What is wrong with a row of the settings table. A URL is a secret: no
+/// error repeats one.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingError {
+    #[error("not valid JSON: {0}")]
+    Json(serde_json::Error),
+    #[error("expected a JSON object")]
+    NotAnObject,
+    #[error("{0:?} is not a metric name")]
+    MetricName(String),
+    #[error("{what}: {value} is not a number")]
+    NotANumber {
+        what: String,
+        value: serde_json::Value,
+    },
+    #[error("expected a JSON list of addresses: {0}")]
+    NotAList(serde_json::Error),
+    #[error("{0:?} is not an email address")]
+    Address(String),
+    #[error("not an http(s) URL")]
+    NotAUrl,
+    #[error("expected milliseconds (an integer)")]
+    NotMilliseconds,
+    #[error("{0} ms is out of range (100 to 3600000)")]
+    IntervalRange(u64),
+}
+
+fn finite(value: &serde_json::Value, what: &str) -> Result<f64, SettingError> {
     value
         .as_f64()
         .filter(|v| v.is_finite())
-        .ok_or_else(|| format!("{what}: {value} is not a number"))
+        .ok_or_else(|| SettingError::NotANumber {
+            what: what.to_string(),
+            value: value.clone(),
+        })
 }
 
 /// Parse one row into `into`; the error says what is wrong with it.
-pub fn parse_row(name: &str, value: &str, into: &mut Overrides) -> Result<(), String> {
+pub fn parse_row(name: &str, value: &str, into: &mut Overrides) -> Result<(), SettingError> {
     match name {
         "alert_thresholds" => {
             let json: serde_json::Value =
-                serde_json::from_str(value).map_err(|e| format!("not valid JSON: {e}"))?;
-            let object = json.as_object().ok_or("expected a JSON object")?;
+                serde_json::from_str(value).map_err(SettingError::Json)?;
+            let object = json.as_object().ok_or(SettingError::NotAnObject)?;
             let mut thresholds = BTreeMap::new();
             for (key, limit) in object {
                 let metric = metric_for(key);
                 if !p2pmon_common::rules::is_name(&metric, p2pmon_common::rules::MAX_NAME) {
-                    return Err(format!("{key:?} is not a metric name"));
+                    return Err(SettingError::MetricName(key.clone()));
                 }
                 let levels = match limit {
                     serde_json::Value::Object(levels) => (
@@ -77,12 +107,12 @@ pub fn parse_row(name: &str, value: &str, into: &mut Overrides) -> Result<(), St
             into.thresholds = thresholds;
         }
         "notification_emails" => {
-            let emails: Vec<String> = serde_json::from_str(value)
-                .map_err(|e| format!("expected a JSON list of addresses: {e}"))?;
+            let emails: Vec<String> =
+                serde_json::from_str(value).map_err(SettingError::NotAList)?;
             for email in &emails {
                 email
                     .parse::<lettre::message::Mailbox>()
-                    .map_err(|_| format!("{email:?} is not an email address"))?;
+                    .map_err(|_| SettingError::Address(email.clone()))?;
             }
             into.emails = Some(emails);
         }
@@ -93,16 +123,16 @@ pub fn parse_row(name: &str, value: &str, into: &mut Overrides) -> Result<(), St
                     into.discord_webhook = Some(url.to_string());
                 }
                 // The URL is a secret: never echo it.
-                _ => return Err("not an http(s) URL".to_string()),
+                _ => return Err(SettingError::NotAUrl),
             }
         }
         "monitoring_interval" => {
             let ms: u64 = value
                 .trim()
                 .parse()
-                .map_err(|_| "expected milliseconds (an integer)".to_string())?;
+                .map_err(|_| SettingError::NotMilliseconds)?;
             if !(100..=3_600_000).contains(&ms) {
-                return Err(format!("{ms} ms is out of range (100 to 3600000)"));
+                return Err(SettingError::IntervalRange(ms));
             }
             into.interval_ms = Some(ms);
         }
@@ -202,7 +232,7 @@ pub async fn run(
                 }
                 Err(error) => {
                     tracing::error!(setting = %name, %error, "Invalid setting in the settings table; keeping its last good value.");
-                    alerting.report_setting_error(&name, &error);
+                    alerting.report_setting_error(&name, &error.to_string());
                 }
             }
         }
@@ -249,12 +279,14 @@ mod tests {
         assert!(
             parse_row("alert_thresholds", "{cpu: 90", &mut o)
                 .expect_err("json")
+                .to_string()
                 .contains("not valid JSON")
         );
         assert!(parse_row("alert_thresholds", r#"{"cpu":"high"}"#, &mut o).is_err());
         assert!(parse_row("notification_emails", r#"["not an address"]"#, &mut o).is_err());
-        let url_error =
-            parse_row("discord_webhook", "ftp://secret-host/x", &mut o).expect_err("url");
+        let url_error = parse_row("discord_webhook", "ftp://secret-host/x", &mut o)
+            .expect_err("url")
+            .to_string();
         assert!(
             !url_error.contains("secret-host"),
             "the URL stays out of errors"
