@@ -591,3 +591,41 @@ pub async fn alerts_within(feed: &mut Feed, wait: std::time::Duration) -> Result
     }
     Ok(found)
 }
+
+/// The `alert` objects the feed carries before the `metrics` message that
+/// holds `host`'s point at `timestamp_ms`. The aggregator publishes what a
+/// batch raises before that batch's metrics message, so this is what the
+/// batch raised, read without a fixed wait for nothing to happen; an error
+/// if the batch's message does not come within `wait`.
+pub async fn alerts_until(
+    feed: &mut Feed,
+    host: &str,
+    timestamp_ms: u64,
+    wait: std::time::Duration,
+) -> Result<Vec<Value>> {
+    use futures_util::StreamExt;
+    let mut found = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let message = tokio::time::timeout_at(deadline, feed.next())
+            .await
+            .with_context(|| {
+                format!("no metrics message of {host} at {timestamp_ms} within {wait:?}; alerts: {found:?}")
+            })?
+            .context("feed closed")??;
+        let tokio_tungstenite::tungstenite::Message::Text(text) = message else {
+            continue;
+        };
+        let value: Value = serde_json::from_str(&text)?;
+        if value["type"] == "alert" {
+            found.push(value["alert"].clone());
+        } else if value["type"] == "metrics"
+            && value["host"] == host
+            && value["metrics"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|m| m["timestamp_ms"] == timestamp_ms))
+        {
+            return Ok(found);
+        }
+    }
+}

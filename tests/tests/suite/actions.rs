@@ -80,17 +80,9 @@ async fn a_dry_run_audits_the_quarantine_and_calls_nothing() -> anyhow::Result<(
         &coordinator_config(&fake),
     )
     .await?;
-    let cred = agg.enroll("host-a").await?;
-    agg.post_batch(
-        &cred,
-        &batch(
-            "host-a",
-            "s",
-            1,
-            vec![cheat("hack_trade", "2000001", now_ms())],
-        ),
-    )
-    .await?;
+    let cred = agg.host("host-a").await?;
+    agg.send(&cred, vec![cheat("hack_trade", "2000001", now_ms())])
+        .await?;
     let entries = audit(&agg, 1).await?;
     assert_eq!(entries[0]["action"], "quarantine");
     assert_eq!(entries[0]["outcome"], "dry_run");
@@ -247,17 +239,8 @@ async fn a_silent_host_is_failed_over_and_a_refusal_is_audited() -> anyhow::Resu
         coordinator_config(&fake)
     ))
     .await?;
-    let cred = agg.enroll("host-a").await?;
-    agg.post_batch(
-        &cred,
-        &batch(
-            "host-a",
-            "s",
-            1,
-            vec![metric("cpu_usage", 5.0, &[], now_ms())],
-        ),
-    )
-    .await?;
+    let cred = agg.host("host-a").await?;
+    agg.gauge(&cred, "cpu_usage", 5.0).await?;
     wait_for("the failover call", || {
         !fake.on("/api/v1/pool/host-a/failover").is_empty()
     })
@@ -291,17 +274,8 @@ async fn actions_the_reference_coordinator_lacks_are_audited_unsupported_not_cal
         ),
     )
     .await?;
-    let cred = agg.enroll("host-a").await?;
-    agg.post_batch(
-        &cred,
-        &batch(
-            "host-a",
-            "s",
-            1,
-            vec![metric("cpu_usage", 97.0, &[], now_ms())],
-        ),
-    )
-    .await?;
+    let cred = agg.host("host-a").await?;
+    agg.gauge(&cred, "cpu_usage", 97.0).await?;
     let entries = audit(&agg, 1).await?;
     assert_eq!(entries[0]["action"], "load_balance");
     assert_eq!(entries[0]["outcome"], "unsupported", "{entries:?}");

@@ -233,17 +233,8 @@ async fn an_alert_left_firing_is_reminded_until_acknowledged() -> anyhow::Result
         hooks.base
     ))
     .await?;
-    let cred = agg.enroll("host-a").await?;
-    agg.post_batch(
-        &cred,
-        &batch(
-            "host-a",
-            "s",
-            1,
-            vec![metric("cpu_usage", 97.0, &[], now_ms())],
-        ),
-    )
-    .await?;
+    let cred = agg.host("host-a").await?;
+    agg.gauge(&cred, "cpu_usage", 97.0).await?;
     wait_for("the alert on slack", || slack_titles(&hooks).len() == 1).await?;
     let (_, active) = agg.api("/api/v1/alerts/active").await?;
     let id = active["alerts"][0]["id"].as_i64().expect("alert id");

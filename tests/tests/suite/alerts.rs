@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use p2pmon_common::wire::{EventRecord, HostType, Record, Severity};
-use p2pmon_tests::aggregator::{TestAggregator, alerts_within, batch, metric, now_ms};
+use p2pmon_tests::aggregator::{
+    TestAggregator, alerts_until, alerts_within, batch, metric, now_ms,
+};
 use serde_json::json;
 
 const RULES: &str = "alerts:
@@ -27,7 +29,7 @@ async fn a_threshold_held_for_its_duration_fires_on_arrival_and_survives_a_resta
 -> anyhow::Result<()> {
     let mut agg = TestAggregator::start_with_alerts(RULES).await?;
     let mut ws = agg.feed().await?;
-    let cred = agg.enroll("host-a").await?;
+    let cred = agg.host("host-a").await?;
     let now = now_ms();
     let minute = 60_000;
 
@@ -35,20 +37,15 @@ async fn a_threshold_held_for_its_duration_fires_on_arrival_and_survives_a_resta
     let early: Vec<Record> = (0..5)
         .map(|i| metric("cpu_usage", 95.0, &[], now - 9 * minute + i * minute))
         .collect();
-    agg.post_batch(&cred, &batch("host-a", "s", 1, early))
-        .await?;
-    assert!(
-        alerts_within(&mut ws, Duration::from_millis(500))
-            .await?
-            .is_empty()
-    );
+    agg.send(&cred, early).await?;
+    let raised = alerts_until(&mut ws, "host-a", now - 5 * minute, Duration::from_secs(5)).await?;
+    assert!(raised.is_empty(), "{raised:?}");
     let (_, active) = agg.api("/api/v1/alerts/active").await?;
     assert_eq!(active["alerts"], json!([]));
 
     // The point at 5 minutes completes the seed's 300 s: it fires as it is ingested.
     let late = vec![metric("cpu_usage", 96.0, &[], now - 4 * minute)];
-    agg.post_batch(&cred, &batch("host-a", "s", 2, late))
-        .await?;
+    agg.send(&cred, late).await?;
     let fired = alerts_within(&mut ws, Duration::from_secs(2)).await?;
     assert_eq!(fired.len(), 1, "{fired:?}");
     assert_eq!(fired[0]["change"], "fired");
@@ -68,24 +65,18 @@ async fn a_threshold_held_for_its_duration_fires_on_arrival_and_survives_a_resta
         "{active}"
     );
     assert_eq!(active["alerts"][0]["id"], id);
-    let (status, _) = agg.hello(&cred, HostType::P2p).await?;
+    let (status, _) = agg.hello(&cred.credential, HostType::P2p).await?;
     assert_eq!(status, reqwest::StatusCode::OK);
     let still_high = vec![metric("cpu_usage", 95.0, &[], now - 3 * minute)];
-    agg.post_batch(&cred, &batch("host-a", "s", 3, still_high))
-        .await?;
-    assert!(
-        alerts_within(&mut ws, Duration::from_millis(500))
-            .await?
-            .is_empty()
-    );
+    agg.send(&cred, still_high).await?;
+    let raised = alerts_until(&mut ws, "host-a", now - 3 * minute, Duration::from_secs(5)).await?;
+    assert!(raised.is_empty(), "{raised:?}");
 
     // Down to warning, then back to normal: the same alert de-escalates and resolves.
     let lower = vec![metric("cpu_usage", 85.0, &[], now - 2 * minute)];
-    agg.post_batch(&cred, &batch("host-a", "s", 4, lower))
-        .await?;
+    agg.send(&cred, lower).await?;
     let normal = vec![metric("cpu_usage", 12.0, &[], now - minute)];
-    agg.post_batch(&cred, &batch("host-a", "s", 5, normal))
-        .await?;
+    agg.send(&cred, normal).await?;
     let changes = alerts_within(&mut ws, Duration::from_secs(2)).await?;
     let seen: Vec<(&str, i64)> = changes
         .iter()

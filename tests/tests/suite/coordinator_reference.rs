@@ -80,16 +80,11 @@ async fn assignments_appear_for_sessions_in_zones_whose_counters_are_0() -> anyh
 
     // A session made active in its database (its API cannot): the zone's
     // counter still says 0, and the assignment appears.
-    let cred = agg.enroll("host-12345").await?;
+    let cred = agg.host("host-12345").await?;
     let now = now_ms();
-    agg.post_batch(
+    agg.send(
         &cred,
-        &batch(
-            "host-12345",
-            "s",
-            1,
-            vec![metric("map_status", 1.0, &[("map", "prt_fild08")], now)],
-        ),
+        vec![metric("map_status", 1.0, &[("map", "prt_fild08")], now)],
     )
     .await?;
     let session = fake.seed_session("Host-12345", "prt_fild08", "active", 9);
@@ -235,7 +230,7 @@ async fn a_quarantined_host_registering_again_is_reported_within_one_poll() -> a
         actions:\n  dry_run: false\n  quarantine: { enabled: true }\n";
     let agg = TestAggregator::start_with_alerts_and(alerts, &config(&fake)).await?;
     fake.register("Host-7").await?;
-    let cred = agg.enroll("host-7").await?;
+    let cred = agg.host("host-7").await?;
     api_when(&agg, "/api/v1/coordinator", "the host listed", |v| {
         v["coordinator"]["hosts"][0]["agent_id"] == "host-7"
     })
@@ -250,8 +245,7 @@ async fn a_quarantined_host_registering_again_is_reported_within_one_poll() -> a
         fields: Default::default(),
         timestamp_ms: now_ms(),
     });
-    agg.post_batch(&cred, &batch("host-7", "s", 1, vec![event]))
-        .await?;
+    agg.send(&cred, vec![event]).await?;
     api_when(&agg, "/api/v1/actions", "the quarantine", |a| {
         a.to_string().contains("\"outcome\":\"done\"")
     })
@@ -351,26 +345,16 @@ async fn a_claimed_loss_far_from_the_measured_one_raises_the_claim_alert() -> an
     fake.heartbeat("p2p-1", 20.0, 0.5).await?;
     fake.heartbeat("p2p-2", 20.0, 2.0).await?;
     let now = now_ms();
-    let one = agg.enroll("p2p-1").await?;
-    let two = agg.enroll("p2p-2").await?;
-    agg.post_batch(
+    let one = agg.host("p2p-1").await?;
+    let two = agg.host("p2p-2").await?;
+    agg.send(
         &one,
-        &batch(
-            "p2p-1",
-            "s",
-            1,
-            vec![metric("packet_loss", 40.0, &[("target", "vps-1")], now)],
-        ),
+        vec![metric("packet_loss", 40.0, &[("target", "vps-1")], now)],
     )
     .await?;
-    agg.post_batch(
+    agg.send(
         &two,
-        &batch(
-            "p2p-2",
-            "s",
-            1,
-            vec![metric("packet_loss", 2.0, &[("target", "vps-1")], now)],
-        ),
+        vec![metric("packet_loss", 2.0, &[("target", "vps-1")], now)],
     )
     .await?;
     let alerts = api_when(&agg, "/api/v1/alerts/active", "the claim alert", |a| {

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use p2pmon_tests::aggregator::{TestAggregator, batch, metric, now_ms};
+use p2pmon_tests::aggregator::TestAggregator;
 use p2pmon_tests::smtp::{received, smtp_server};
 use p2pmon_tests::wait::eventually;
 
@@ -34,17 +34,8 @@ async fn an_alert_is_mailed_over_starttls_with_authentication() -> anyhow::Resul
     let server = smtp_server("s3cret")?;
     let agg =
         TestAggregator::start_with_alerts(&rules(server.port, &server.cert, "s3cret")).await?;
-    let cred = agg.enroll("host-a").await?;
-    agg.post_batch(
-        &cred,
-        &batch(
-            "host-a",
-            "s",
-            1,
-            vec![metric("memory_usage", 91.0, &[], now_ms())],
-        ),
-    )
-    .await?;
+    let cred = agg.host("host-a").await?;
+    agg.gauge(&cred, "memory_usage", 91.0).await?;
 
     let mails = eventually(Duration::from_secs(15), async || {
         let mails = received(server.store.path());
@@ -79,17 +70,8 @@ async fn a_wrong_password_delivers_nothing_and_gives_up() -> anyhow::Result<()> 
     let agg =
         TestAggregator::start_with_alerts(&rules(server.port, &server.cert, "wrong-password"))
             .await?;
-    let cred = agg.enroll("host-a").await?;
-    agg.post_batch(
-        &cred,
-        &batch(
-            "host-a",
-            "s",
-            1,
-            vec![metric("memory_usage", 80.0, &[], now_ms())],
-        ),
-    )
-    .await?;
+    let cred = agg.host("host-a").await?;
+    agg.gauge(&cred, "memory_usage", 80.0).await?;
     eventually(Duration::from_secs(15), async || {
         let counts = agg.channel_counts("email");
         anyhow::ensure!(counts.1 > 0, "no failed delivery: {counts:?}");

@@ -164,17 +164,9 @@ async fn acknowledged_batches_are_committed_with_fsync_by_default() -> Result<()
     use p2pmon_tests::aggregator::TestAggregator;
     for (overrides, expected) in [("", 2i64), ("store: {durability: normal}", 1)] {
         let mut agg = TestAggregator::start_with(overrides).await?;
-        let credential = agg.enroll("durable").await?;
+        let credential = agg.host("durable").await?;
         let (status, ack) = agg
-            .post_batch(
-                &credential,
-                &batch(
-                    "durable",
-                    "s",
-                    1,
-                    vec![metric("cpu_usage", 5.0, &[], now_ms())],
-                ),
-            )
+            .send(&credential, vec![metric("cpu_usage", 5.0, &[], now_ms())])
             .await?;
         assert!(status.is_success(), "{ack}");
         let store = &agg.server.as_ref().context("server")?.shared.store;

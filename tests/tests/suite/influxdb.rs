@@ -210,17 +210,9 @@ async fn history_reads_go_through_flux_and_fall_back_to_the_embedded_store() -> 
         influx.base
     ))
     .await?;
-    let cred = agg.enroll("host-a").await?;
+    let cred = agg.host("host-a").await?;
     let (status, ack) = agg
-        .post_batch(
-            &cred,
-            &batch(
-                "host-a",
-                "s",
-                1,
-                vec![metric("cpu_usage", 55.0, &[], now_ms())],
-            ),
-        )
+        .send(&cred, vec![metric("cpu_usage", 55.0, &[], now_ms())])
         .await?;
     anyhow::ensure!(status.is_success(), "{ack}");
 

@@ -69,20 +69,15 @@ async fn subscriptions_narrow_what_a_client_gets() -> anyhow::Result<()> {
     let agg = TestAggregator::start().await?;
     let mut game = connect(&agg, "&groups=game&maps=geffen").await?;
     let mut other_host = connect(&agg, "&hosts=somebody-else").await?;
-    let cred = agg.enroll("host-a").await?;
+    let cred = agg.host("host-a").await?;
     let now = now_ms();
-    agg.post_batch(
+    agg.send(
         &cred,
-        &batch(
-            "host-a",
-            "s",
-            1,
-            vec![
-                metric("cpu_usage", 1.0, &[], now),
-                metric("player_count", 3.0, &[("map", "prontera")], now),
-                metric("player_count", 4.0, &[("map", "geffen")], now),
-            ],
-        ),
+        vec![
+            metric("cpu_usage", 1.0, &[], now),
+            metric("player_count", 3.0, &[("map", "prontera")], now),
+            metric("player_count", 4.0, &[("map", "geffen")], now),
+        ],
     )
     .await?;
     let message = next_of(&mut game, "metrics").await?;
@@ -105,16 +100,8 @@ async fn subscriptions_narrow_what_a_client_gets() -> anyhow::Result<()> {
         ))
         .await?;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    agg.post_batch(
-        &cred,
-        &batch(
-            "host-a",
-            "s",
-            2,
-            vec![metric("cpu_usage", 2.0, &[], now + 1)],
-        ),
-    )
-    .await?;
+    agg.send(&cred, vec![metric("cpu_usage", 2.0, &[], now + 1)])
+        .await?;
     let message = next_of(&mut other_host, "metrics").await?;
     assert_eq!(message["metrics"][0]["value"], 2.0);
     Ok(())
