@@ -6,7 +6,7 @@ WASM_PACKAGES := -p p2pmon-plugin-sdk -p p2pmon-rathena -p p2pmon-plugin-system 
 # CI runs nextest's `ci` profile (.config/nextest.toml).
 NEXTEST_PROFILE ?= $(if $(CI),ci,default)
 
-.PHONY: run agent test nextest test-deps web setup plugins lint bench bench-ingest bench-alerting bench-fanout bench-collect bench-store footprint aggregator clean
+.PHONY: run agent test nextest test-deps web setup plugins lint bench bench-ingest bench-alerting bench-fanout bench-collect bench-store bench-polyglot footprint aggregator clean
 
 ## The demo: build everything, start an aggregator and simulated hosts, print the dashboard's address.
 run: setup web plugins
@@ -36,6 +36,7 @@ test-deps:
 	@command -v promtool >/dev/null || { echo "==> installing prometheus (Debian package: promtool checks the /metrics output)"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null; systemctl disable --now prometheus >/dev/null 2>&1 || true; }
 	@command -v victoria-metrics >/dev/null || { echo "==> installing victoria-metrics (Debian package: a line-protocol store for the InfluxDB path)"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q victoria-metrics >/dev/null; systemctl disable --now victoria-metrics >/dev/null 2>&1 || true; }
 	@command -v prometheus-alertmanager >/dev/null || { echo "==> installing prometheus-alertmanager (Debian package, for the forwarding test)"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus-alertmanager >/dev/null; systemctl disable --now prometheus-alertmanager >/dev/null 2>&1 || true; }
+	@scripts/polyglot-setup.sh
 	@{ command -v phpunit >/dev/null && php -m | grep -qx curl && php -m | grep -qx pdo_mysql; } || { echo "==> installing php-cli, php-curl, php-mysql and phpunit (Debian packages, for the FluxCP addon's tests)"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q php-cli php-curl php-mysql phpunit >/dev/null; }
 
 ## The dashboard's scripts and styles (web/ -> web/dist, embedded in the aggregator); needs Node.js and npm.
@@ -71,6 +72,11 @@ bench-ingest: setup
 bench-store: setup
 	@command -v victoria-metrics >/dev/null || apt-get install -y -q victoria-metrics
 	$(CARGO) bench -p p2pmon-chunks --bench store
+
+## Python and JavaScript plugins next to Rust: load, instantiate, collect call, memory per instance (criterion).
+bench-polyglot: setup plugins
+	scripts/polyglot-setup.sh
+	$(CARGO) bench -p p2pmon-tests --bench polyglot
 
 ## Ingest cost of 20 alert rules (1,000 hosts, median of 3 runs each way); firing point to Discord request latency.
 bench-alerting: setup

@@ -9,13 +9,17 @@
 # the agent ships to a local aggregator through its on-disk spool (enrolled
 # with a join token) instead of writing a file. With --game the agent runs all
 # four plugins every 5 s against the host simulator (local MariaDB) with
-# 1,000 players online on 200 maps, a live tick every 5 s.
+# 1,000 players online on 200 maps, a live tick every 5 s. With --python the
+# agent also runs the Python example plugin (map-log-check, built from source
+# with componentize-py) every 5 s on a log file written to as it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 to_aggregator=false
 game=false
+python=false
 while true; do
   case "${1:-}" in
+    --python) python=true; shift ;;
     --aggregator) to_aggregator=true; shift ;;
     --game) game=true; shift ;;
     *) break ;;
@@ -62,6 +66,15 @@ fi
 plugins="plugins:
   - { name: system, file: p2pmon_plugin_system.wasm, capabilities: [system, clock], interval_ms: 5000 }"
 workload="agent: system plugin every 5 s"
+if $python; then
+  python_wasm=$(scripts/polyglot-build.sh python plugins/examples/python/map-log-check)
+  mkdir -p target/plugins && cp "$python_wasm" target/plugins/map-log-check.wasm
+  echo "[Status]: Server is 'ready' and listening on port '5121'." > "$work/map-server.log"
+  plugins="$plugins
+  - { name: maplog, file: map-log-check.wasm, capabilities: [config, file], grants: { files: [\"$work/map-server.log\"] }, memory_mb: 128, interval_ms: 5000, config: { path: \"$work/map-server.log\" } }"
+  workload="agent: system plugin and the Python plugin map-log-check every 5 s"
+  ( while sleep 1; do echo "[Info]: tick" >> "$work/map-server.log"; done ) & sim_pid=$!
+fi
 if $game; then
   sim="target/release/p2pmon-hostsim --main-db p2pmon_footprint --logs-db p2pmon_footprint_log --log-file $work/log/map-msg_log.log"
   mkdir -p "$work/log"

@@ -72,6 +72,43 @@ pub enum PluginCommand {
         /// The .wasm file.
         file: PathBuf,
     },
+    /// Run a plugin without a running host: sql, file, net and http answer
+    /// from fixture files; prints its metrics, events and refusals. Exit 0
+    /// when every run passed, 1 when not, 2 when the test could not start.
+    /// Here `--config` names the plugin's entry as in agent.yml's `plugins:`
+    /// list (capabilities, grants, config, limits); without it the plugin is
+    /// granted what it requests, with no config.
+    Test {
+        /// The .wasm file (Rust, Python or JavaScript).
+        file: PathBuf,
+        /// wasmtime's compiled-code cache (a Python plugin compiles in
+        /// seconds once, then loads from here).
+        #[arg(long, env = "P2PMON_CACHE_DIR")]
+        cache_dir: Option<PathBuf>,
+        /// Folder with fixture.yml (SQL results, file contents, probe and
+        /// HTTP answers).
+        #[arg(long)]
+        fixture: Option<PathBuf>,
+        /// Collect calls to make, in one instance as the agent would.
+        #[arg(long, default_value_t = 1)]
+        runs: u32,
+        /// Print one JSON report instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a new plugin project that builds and passes `plugin test`.
+    New {
+        /// Plugin name: lower-case letters, digits and `-`.
+        name: String,
+        #[arg(long, value_enum)]
+        lang: crate::plugin_tool::Lang,
+        /// Where to create the project folder.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The plugin-sdk folder of the p2pmon sources (contract, SDKs).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
 }
 
 /// Parse the command line, set up logging, run.
@@ -133,6 +170,54 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugin {
             command: PluginCommand::Inspect { file },
         } => inspect(&cli.config, &file).await,
+        Command::Plugin {
+            command:
+                PluginCommand::Test {
+                    file,
+                    cache_dir,
+                    fixture,
+                    runs,
+                    json,
+                },
+        } => {
+            // The global `--config` is the plugin's entry here; its default
+            // (agent.yml's path) means none was given.
+            let plugin_config =
+                (cli.config != Path::new(config::DEFAULT_PATH)).then_some(cli.config);
+            let options = crate::plugin_tool::TestOptions {
+                file,
+                config: plugin_config,
+                fixture,
+                runs,
+                cache_dir,
+            };
+            plugin_test(&options, json).await
+        }
+        Command::Plugin {
+            command:
+                PluginCommand::New {
+                    name,
+                    lang,
+                    dir,
+                    sdk,
+                },
+        } => {
+            let sdk = sdk.unwrap_or_else(crate::plugin_tool::scaffold::default_sdk);
+            match crate::plugin_tool::scaffold(&name, lang, &dir, &sdk) {
+                Ok((folder, files)) => {
+                    println!("Created {} ({} files).", folder.display(), files.len());
+                    println!(
+                        "Next: cd {} && ./build.sh && p2pmon-agent plugin test {name}.wasm --config plugin.yml --fixture fixture",
+                        folder.display()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(error) => {
+                    eprintln!("p2pmon-agent: {error}");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
         Command::CheckConfig => {
             let Some(config) = load_config(&cli.config) else {
                 return Ok(ExitCode::from(2));
@@ -253,6 +338,29 @@ async fn collect_once(config: AgentConfig) -> anyhow::Result<ExitCode> {
     }
     stdout.flush()?;
     Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn plugin_test(
+    options: &crate::plugin_tool::TestOptions,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let report = match crate::plugin_tool::run_test(options).await {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("p2pmon-agent: {error}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(if report.passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -17,6 +17,7 @@ pub mod capability;
 pub mod cli;
 pub mod config;
 pub mod output;
+pub mod plugin_tool;
 pub mod runtime;
 pub mod stats;
 pub mod supervisor;

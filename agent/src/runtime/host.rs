@@ -2,11 +2,15 @@
 //! capability check in front of every host function, and the memory limiter.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::fixture::Fixture;
+use super::log_budget::LogBudget;
 use super::system::{MAX_PROCESS_NAME, MAX_PROCESS_NAMES, SystemProbe, unix_ms};
 use crate::access::file::FileAccess;
 use crate::access::{Access, sockets};
@@ -17,12 +21,6 @@ use p2pmon_common::rules::truncate;
 
 /// Longest string a plugin may hand to a host function (log lines, keys).
 const MAX_HOST_STRING: usize = 8 * 1024;
-/// `host.log` lines one call may write; the rest are dropped and counted
-/// (`agent_plugin_log_dropped`). A plugin logging in a loop wrote 507 MB in
-/// 10 s without it.
-pub const LOG_LINES_PER_CALL: u32 = 100;
-/// `host.log` bytes one call may write.
-pub const LOG_BYTES_PER_CALL: usize = 64 * 1024;
 /// Distinct scope refusals logged at warn per instance; the rest are
 /// counted (`agent_plugin_denied_calls`) and logged at debug.
 const MAX_SCOPE_WARNINGS: usize = 8;
@@ -45,9 +43,26 @@ pub struct PluginState {
     denied_logged: BTreeSet<Capability>,
     /// Scope refusals already logged at warn (at most [`MAX_SCOPE_WARNINGS`]).
     scope_logged: BTreeSet<String>,
-    /// What this call has logged: the call's deadline (a new deadline is a
-    /// new call), lines, bytes, and whether the drop was announced.
-    log_spent: (Option<Instant>, u32, usize, bool),
+    /// What this call has logged, through `host.log` and stdout/stderr.
+    log_budget: Arc<Mutex<LogBudget>>,
+    /// WASI 0.2 with nothing reachable (see `wasi.rs`), for plugins whose
+    /// toolchain imports it. In a mutex only to keep the state `Sync` (the
+    /// linked plugin is shared between tasks); reached through `get_mut`,
+    /// never locked.
+    wasi: Mutex<(WasiCtx, ResourceTable)>,
+    /// `plugin test`: sql, file, net and http answer from fixture files
+    /// instead of the world.
+    pub fixture: Option<Arc<Fixture>>,
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        let (ctx, table) = self
+            .wasi
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        WasiCtxView { ctx, table }
+    }
 }
 
 impl PluginState {
@@ -60,6 +75,12 @@ impl PluginState {
         access: Arc<Access>,
         stats: Arc<PluginStats>,
     ) -> Self {
+        let log_budget = Arc::new(Mutex::new(LogBudget::new(stats.clone())));
+        let wasi = super::wasi::context(
+            name.clone(),
+            log_budget.clone(),
+            grants.contains(&Capability::Clock),
+        );
         Self {
             name,
             grants,
@@ -72,7 +93,17 @@ impl PluginState {
             deadline: None,
             denied_logged: BTreeSet::new(),
             scope_logged: BTreeSet::new(),
-            log_spent: (None, 0, 0, false),
+            log_budget,
+            wasi: Mutex::new((wasi, ResourceTable::new())),
+            fixture: None,
+        }
+    }
+
+    /// A call starts: its deadline, and the whole log budget.
+    pub fn begin_call(&mut self, deadline: Instant) {
+        self.deadline = Some(deadline);
+        if let Ok(mut budget) = self.log_budget.lock() {
+            budget.reset();
         }
     }
 
@@ -122,24 +153,10 @@ impl PluginState {
 
     /// Whether this call may still log `bytes`; counts a line refused.
     fn log_allowed(&mut self, bytes: usize) -> bool {
-        if self.log_spent.0 != self.deadline {
-            self.log_spent = (self.deadline, 0, 0, false);
-        }
-        let (_, lines, spent, announced) = &mut self.log_spent;
-        if *lines < LOG_LINES_PER_CALL && *spent + bytes <= LOG_BYTES_PER_CALL {
-            *lines += 1;
-            *spent += bytes;
-            return true;
-        }
-        self.stats.log_dropped.inc();
-        if !*announced {
-            *announced = true;
-            tracing::warn!(
-                plugin = %self.name,
-                "Plugin logged over {LOG_LINES_PER_CALL} lines or {LOG_BYTES_PER_CALL} bytes in one call; the rest of this call's lines are dropped (counted in agent_plugin_log_dropped)."
-            );
-        }
-        false
+        self.log_budget
+            .lock()
+            .map(|mut budget| budget.allow(&self.name, bytes))
+            .unwrap_or(false)
     }
 }
 
@@ -256,6 +273,9 @@ impl sql::Host for PluginState {
     ) -> Result<sql::QueryResult, types::HostError> {
         self.require(Capability::Sql, "sql.query")?;
         check_length("connection name", &connection)?;
+        if let Some(fixture) = &self.fixture {
+            return fixture.query(&connection, &statement);
+        }
         let Some(pool) = self.access.sql.get(&connection).cloned() else {
             return Err(self.scope_denied(types::HostError::Denied(format!(
                 "sql: connection `{connection}` is not granted to this plugin"
@@ -275,6 +295,9 @@ impl file::Host for PluginState {
     ) -> Result<file::TailResult, types::HostError> {
         self.require(Capability::File, "file.tail")?;
         check_length("path", &path)?;
+        if let Some(fixture) = &self.fixture {
+            return fixture.tail(&path, max_bytes);
+        }
         // Off the async workers, under the call's deadline (see access::file).
         let stats = self.stats.clone();
         let work = FileAccess::off_worker(
@@ -291,6 +314,9 @@ impl file::Host for PluginState {
     async fn read(&mut self, path: String, max_bytes: u32) -> Result<Vec<u8>, types::HostError> {
         self.require(Capability::File, "file.read")?;
         check_length("path", &path)?;
+        if let Some(fixture) = &self.fixture {
+            return fixture.read(&path, max_bytes);
+        }
         let stats = self.stats.clone();
         let work = FileAccess::off_worker(
             self.access.clone(),
@@ -311,6 +337,9 @@ impl net::Host for PluginState {
         timeout_ms: u32,
     ) -> Result<Vec<net::TcpProbe>, types::HostError> {
         self.require(Capability::Net, "net.tcp-connect")?;
+        if let Some(fixture) = &self.fixture {
+            return fixture.tcp_connect(&targets);
+        }
         let budget = crate::access::net::probe_budget(self.remaining());
         let access = self.access.clone();
         let stats = self.stats.clone();
@@ -327,6 +356,9 @@ impl net::Host for PluginState {
         timeout_ms: u32,
     ) -> Result<Vec<net::UdpProbe>, types::HostError> {
         self.require(Capability::Net, "net.udp-echo")?;
+        if let Some(fixture) = &self.fixture {
+            return fixture.udp_echo(&targets, count);
+        }
         let budget = crate::access::net::probe_budget(self.remaining());
         let access = self.access.clone();
         let stats = self.stats.clone();
@@ -350,6 +382,9 @@ impl http::Host for PluginState {
     ) -> Result<http::Response, types::HostError> {
         self.require(Capability::Http, "http.get")?;
         check_length("url", &url)?;
+        if let Some(fixture) = &self.fixture {
+            return fixture.get(&url, max_bytes);
+        }
         let timeout_ms = timeout_ms.min(millis(self.remaining()));
         let access = self.access.clone();
         let stats = self.stats.clone();

@@ -9,10 +9,13 @@
 //! makes it yield to tokio every tick, and past its time limit the next tick
 //! interrupts it.
 
+pub mod fixture;
 mod host;
 mod loader;
+mod log_budget;
 pub mod system;
 mod ticker;
+mod wasi;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -28,10 +31,10 @@ use system::SystemProbe;
 use ticker::EpochTicker;
 
 use crate::access::Access;
+use crate::bindings;
 use crate::capability::Capability;
 use crate::stats::PluginStats;
 
-use crate::bindings;
 pub use crate::bindings::p2pmon::plugin::types::{Collection, MetricKind, PluginInfo, Severity};
 
 /// Errors creating the runtime itself.
@@ -168,6 +171,10 @@ impl Runtime {
             |state: &mut PluginState| state,
         )
         .map_err(|e| RuntimeError::Engine(loader::one_line(&e)))?;
+        // WASI 0.2 for Python and JavaScript plugins, with nothing reachable
+        // (wasi.rs); a plugin that does not import it is linked as before.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| RuntimeError::Engine(loader::one_line(&e)))?;
         Ok(Self {
             ticker: EpochTicker::start(engine.clone()),
             engine,
@@ -222,7 +229,21 @@ impl Runtime {
         sandbox: &Sandbox,
         stats: Arc<PluginStats>,
     ) -> Result<PluginInstance, CallError> {
-        let state = PluginState::new(
+        self.instantiate_with(plugin, name, sandbox, stats, None)
+            .await
+    }
+
+    /// [`Runtime::instantiate`], with sql, file, net and http answered from
+    /// `fixture` when one is given (`plugin test`).
+    pub async fn instantiate_with(
+        &self,
+        plugin: &LoadedPlugin,
+        name: Arc<str>,
+        sandbox: &Sandbox,
+        stats: Arc<PluginStats>,
+        fixture: Option<Arc<fixture::Fixture>>,
+    ) -> Result<PluginInstance, CallError> {
+        let mut state = PluginState::new(
             name,
             sandbox.grants.clone(),
             sandbox.config.clone(),
@@ -231,6 +252,7 @@ impl Runtime {
             sandbox.access.clone(),
             stats,
         );
+        state.fixture = fixture;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
         store.epoch_deadline_callback(|context| {
@@ -320,7 +342,7 @@ impl PluginInstance {
         call: impl AsyncFnOnce(&mut Store<PluginState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         let limit = self.time_limit;
-        self.store.data_mut().deadline = Some(Instant::now() + limit);
+        self.store.data_mut().begin_call(Instant::now() + limit);
         self.store.data_mut().panic_message = None;
         self.store.set_epoch_deadline(1);
         let _ticking = self.ticker.hold();

@@ -52,6 +52,7 @@ mod openapi;
 mod operations;
 mod plugin_author;
 mod plugins;
+mod polyglot;
 mod prometheus;
 mod quarantine;
 mod settings;
