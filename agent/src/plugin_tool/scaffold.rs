@@ -125,7 +125,7 @@ name: {{name}}
 capabilities: [config, file]
 grants:
   files: ["{{log_path}}"]
-# A Python or JavaScript runtime holds some 20 MB before it does anything.
+# Room above the 9 to 13 MiB a JavaScript or Python runtime holds by itself.
 memory_mb: 128
 config:
   path: "{{log_path}}"
