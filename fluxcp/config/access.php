@@ -13,6 +13,7 @@ return array(
             'alerts'     => AccountLevel::HIGHGM,
             'settings'   => AccountLevel::ADMIN,
             'setup'      => AccountLevel::ADMIN,
+            'ticket'     => AccountLevel::HIGHGM, // the pages' live client asks it for feed tickets
         ),
     ),
 );

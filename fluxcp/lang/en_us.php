@@ -4,8 +4,12 @@ if (!defined('FLUX_ROOT')) exit;
 // Every text the addon shows. FluxCP reads this file for every user and the
 // file of the user's language (lang/<code>.php, chosen in FluxCP's footer)
 // over it, so a key missing there shows in English. %s, %d, %1$s: values
-// filled in by the page.
-return array(
+// filled in by the page. The headers and sort names of the tables the built-in
+// dashboard shows too are not here: they come from lib/P2PMonitor/tables.json,
+// the one definition both read (translations still go in lang/<code>.php).
+require_once __DIR__ . '/../lib/P2PMonitor/Tables.php';
+
+$p2pTexts = array(
     // Menu (FluxCP's admin menu and the pages' sub-menu).
     'P2PMonitoringLabel' => 'P2P Monitoring',
     'P2PMenuOverview'    => 'Overview',
@@ -64,49 +68,7 @@ return array(
     'P2PMinutes'    => 'min',
 
     // Table columns.
-    'P2PColSeverity'    => 'Severity',
-    'P2PColRule'        => 'Rule',
-    'P2PColHost'        => 'Host',
-    'P2PColHosts'       => 'Hosts',
-    'P2PColValue'       => 'Value',
-    'P2PColMessage'     => 'Message',
-    'P2PColStatus'      => 'Status',
-    'P2PColSince'       => 'Since',
-    'P2PColStarted'     => 'Started',
-    'P2PColResolved'    => 'Resolved',
     'P2PBy'             => 'by %s',
-    'P2PColNotes'       => 'Notes',
-    'P2PColFrom'        => 'From',
-    'P2PColTo'          => 'To',
-    'P2PColUntil'       => 'Until',
-    'P2PColBy'          => 'By',
-    'P2PColWhy'         => 'Why',
-    'P2PColType'        => 'Type',
-    'P2PColWarning'     => 'Warning',
-    'P2PColCritical'    => 'Critical',
-    'P2PColFor'         => 'For',
-    'P2PColOn'          => 'On',
-    'P2PColChannel'     => 'Channel',
-    'P2PColMinSeverity' => 'From severity',
-    'P2PColTarget'      => 'Target',
-    'P2PColQuality'     => 'Quality',
-    'P2PColCpu'         => 'CPU',
-    'P2PColMemory'      => 'Memory',
-    'P2PColPlayers'     => 'Players',
-    'P2PColLatency'     => 'Latency',
-    'P2PColMaps'        => 'Maps',
-    'P2PColMap'         => 'Map',
-    'P2PColLastReport'  => 'Last report',
-    'P2PColDown'        => 'Down',
-    'P2PColSession'     => 'Session',
-    'P2PColState'       => 'State',
-    'P2PColServed'      => 'Served',
-    'P2PColWhen'        => 'When',
-    'P2PColKind'        => 'Kind',
-    'P2PColLoss'        => 'Loss',
-    'P2PColBandwidth'   => 'Bandwidth',
-    'P2PColErrors'      => 'Errors',
-    'P2PColConnections' => 'Connections',
     'P2PColCheck'       => 'Check',
     'P2PColResult'      => 'Result',
     'P2PColFix'         => 'What to do',
@@ -129,12 +91,6 @@ return array(
     'P2PStatus_degraded' => 'degraded',
     'P2PStatus_offline'  => 'offline',
     'P2PSortBy'        => 'sort: %s',
-    'P2PSort_id'        => 'host',
-    'P2PSort_status'    => 'status',
-    'P2PSort_quality'   => 'quality',
-    'P2PSort_players'   => 'players',
-    'P2PSort_cpu'       => 'CPU',
-    'P2PSort_last_seen' => 'last report',
     'P2PShow'          => 'Show',
     'P2PNoHostMatches' => 'No host matches.',
     'P2PPageOf'        => 'Page %d of %d (%d hosts)',
@@ -247,3 +203,5 @@ return array(
     'P2PFixOrigin'   => 'Add %s to websocket.allowed_origins in the aggregator\'s aggregator.yml (scheme, host and port exactly as in the browser\'s address bar; 127.0.0.1 and localhost differ) and restart the aggregator. The pages refresh themselves until then.',
     'P2PFixFeed'     => 'Set P2PMonitor.websocket_url to the feed (websocket.listen and websocket.path in aggregator.yml) as this server reaches it.',
 );
+
+return array_merge($p2pTexts, P2PMonitor_Tables::englishTexts());

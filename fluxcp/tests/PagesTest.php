@@ -120,7 +120,7 @@ class PagesTest extends TestCase
         }));
         $this->assertCount(1, $mine);
         $this->assertSame('gm_alice', $mine[0]['author']);
-        $this->assertStringContainsString('<td data-p2p-author>gm_alice</td>', $html);
+        $this->assertStringContainsString('<td class="p2p-by">gm_alice</td>', $html);
         $client->endSilence($mine[0]['id']);
     }
 
@@ -184,6 +184,11 @@ class PagesTest extends TestCase
     public function testSwitchingTheLanguageChangesThePagesText()
     {
         $english = p2p_page('hosts', array(), null, 'admin', AccountLevel::ADMIN, true);
+        $this->assertStringContainsString('<td class="p2p-loss">100.0 %</td>', $pages['network'], 'fluxcp-b loses every echo');
+        $this->assertMatchesRegularExpression('/<td class="p2p-rule">cpu_usage<\/td>.*<td class="p2p-for">0 s<\/td>/s', $pages['alerts'],
+            'the rule in force, its duration in the seconds format');
+        $this->assertMatchesRegularExpression('/<td class="p2p-map">prt_fild08<\/td><td class="p2p-hosts"><a href="[^"]*fluxcp-b">fluxcp-b<\/a><\/td>/', $pages['maps']);
+
         $_COOKIE['language'] = 'es_es';
         $spanish = p2p_page('hosts', array(), null, 'admin', AccountLevel::ADMIN, true);
         $this->assertStringContainsString('<h2>P2P Hosts</h2>', $english);
@@ -220,7 +225,14 @@ class PagesTest extends TestCase
             'P2PSetting_' => P2PMonitor_Settings::NAMES, 'P2PSettingHelp_' => P2PMonitor_Settings::NAMES,
             'P2PFixConfig_' => array('coordinator_api', 'api_token', 'websocket_url'),
             'P2PStatus_' => array('online', 'degraded', 'offline'),
-            'P2PSort_' => array('id', 'status', 'quality', 'players', 'cpu', 'last_seen'));
+            'P2PSort_' => array_column(P2PMonitor_Tables::table('hosts')['sorts'], 'key'));
+        foreach (P2PMonitor_Tables::all() as $name => $table) {
+            foreach (is_array($table) ? $table['columns'] : array() as $column) {
+                if ($column['label'] !== '') {
+                    $this->assertArrayHasKey(P2PMonitor_Tables::labelKey($column), $spanish, "$name: {$column['key']}");
+                }
+            }
+        }
         foreach ($dynamic as $prefix => $names) {
             foreach ($names as $name) {
                 $this->assertArrayHasKey($prefix . $name, $english);
@@ -241,6 +253,62 @@ class PagesTest extends TestCase
         $this->assertStringContainsString('data-p2p-metric="cpu_usage"', $html);
         $this->assertStringContainsString('websocket.allowed_origins', html_entity_decode($html));
         $this->assertStringNotContainsString('location.reload', $html, 'never a whole reload');
+    }
+
+    public function testTheSharedTablesHaveTheDashboardsColumnsInOrder()
+    {
+        $pages = array('hosts' => p2p_page('hosts'), 'alerts' => p2p_page('alerts'), 'maps' => p2p_page('maps'),
+            'network' => p2p_page('network'), 'host' => p2p_page('host', array('id' => 'fluxcp-b')));
+        $tables = array('hosts' => array('hosts', 'p2p-hosts'), 'active_alerts' => array('alerts', 'p2p-alerts'),
+            'map_distribution' => array('maps', 'p2p-maps'), 'assignments' => array('maps', 'p2p-assignments'),
+            'lossy_links' => array('network', 'p2p-lossy'), 'traffic' => array('network', 'p2p-traffic'),
+            'alert_history' => array('alerts', 'p2p-history'), 'silences' => array('alerts', 'p2p-silences'),
+            'metric_rules' => array('alerts', 'p2p-rules'), 'channels' => array('alerts', 'p2p-channels'),
+            'host_alerts' => array('host', 'p2p-host-alerts'), 'host_events' => array('host', 'p2p-host-events'));
+        $this->assertSame(array_keys($tables), array_values(array_diff(array_keys(P2PMonitor_Tables::all()), array('about'))),
+            'every shared table is checked here');
+        foreach ($tables as $name => list($page, $class)) {
+            $html = $pages[$page];
+            $this->assertSame(1, preg_match('/<table class="horizontal-table ' . $class . '">\s*<tr>(.*?)<\/tr>/s', $html, $m), $name);
+            preg_match_all('/<th>(.*?)<\/th>/', $m[1], $headers);
+            $labels = array_column(P2PMonitor_Tables::columns($name), 'label');
+            $this->assertSame($labels, $headers[1], "$name: the headers of tables.json, in its order");
+        }
+        $this->assertContains('Last report', $labels = array_column(P2PMonitor_Tables::columns('hosts'), 'label'));
+        // One cell per column in each row, and the cells the feed updates marked with their metric.
+        $this->assertSame(1, preg_match('/<tr data-p2p-host="fluxcp-b">(.*?)<\/tr>/s', $pages['hosts'], $row));
+        $this->assertSame(count($labels), substr_count($row[1], '<td'));
+        $this->assertStringContainsString('<td class="p2p-cpu" data-p2p-metric="cpu_usage" data-p2p-unit=" %">91.0 %</td>', $row[1]);
+
+        $this->assertStringContainsString('<td class="p2p-loss">100.0 %</td>', $pages['network'], 'fluxcp-b loses every echo');
+        $this->assertMatchesRegularExpression('/<td class="p2p-rule">cpu_usage<\/td>.*<td class="p2p-for">0 s<\/td>/s', $pages['alerts'],
+            'the rule in force, its duration in the seconds format');
+        $this->assertMatchesRegularExpression('/<td class="p2p-map">prt_fild08<\/td><td class="p2p-hosts"><a href="[^"]*fluxcp-b">fluxcp-b<\/a><\/td>/', $pages['maps']);
+
+        $_COOKIE['language'] = 'es_es';
+        $this->assertStringContainsString('<th>Último informe</th>', p2p_page('hosts'), 'headers translated');
+        $this->assertStringContainsString('orden: CPU', p2p_page('hosts'), 'sort names translated');
+    }
+
+    public function testTheTicketActionGivesAFreshTicketEachTimeToItsOwnPageOnly()
+    {
+        $html = p2p_page('hosts');
+        $this->assertSame(1, preg_match('/data-p2p-csrf="([0-9a-f]{64})"/', $html, $m), 'the page carries its CSRF token');
+        $this->assertStringContainsString('data-p2p-renew="?module=p2p&amp;action=ticket"', $html);
+        $p2p = P2PMonitor_Addon::fromFlux();
+        list($status, $first) = $p2p->ticketAnswer('POST', $m[1]);
+        list($again, $second) = $p2p->ticketAnswer('POST', $m[1]);
+        $this->assertSame(array(200, 200), array($status, $again));
+        $this->assertMatchesRegularExpression('/^p2pw_[0-9a-f]{64}$/', $first['ticket']);
+        $this->assertNotSame($first['ticket'], $second['ticket'], 'single-use: a new one each time');
+        $this->assertSame(p2p_env('P2PMON_WS'), $first['url']);
+        $this->assertStringNotContainsString(p2p_env('P2PMON_TOKEN'), json_encode($first));
+
+        $this->assertSame(403, $p2p->ticketAnswer('POST', 'forged')[0], 'another page\'s request');
+        $this->assertSame(403, $p2p->ticketAnswer('POST', null)[0]);
+        $this->assertSame(405, $p2p->ticketAnswer('GET', $m[1])[0]);
+        p2p_configure(null, 'p2pa_wrong-token');
+        $this->assertSame(503, P2PMonitor_Addon::fromFlux()->ticketAnswer('POST', $m[1])[0], 'the aggregator refused');
     }
 
     public function testAHostileMapNameIsEscapedEverywhere()

@@ -26,7 +26,7 @@ class SettingsTest extends TestCase
         $this->assertArrayNotHasKey('setting_name', (array) $row, 'FluxCP rows are not arrays');
     }
 
-    public function testTheSeedsDefaultRowsAreThere()
+    public function testTheSchemasDefaultRowsAreThere()
     {
         $values = $this->settings()->all();
         $this->assertSame(array(

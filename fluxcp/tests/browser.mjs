@@ -3,11 +3,14 @@
 // aggregator's websocket.allowed_origins, B's (same host, another port) is
 // not. As a new user: FluxCP's installer, the login form, the sub-menu
 // through every page, the settings form, a silence, the language switch,
-// live updates on A and in-place refreshes on B.
+// live updates on A (through a relay that cuts the feed: the page reconnects
+// and keeps updating) and in-place refreshes on B.
 // Environment: BASE_A, BASE_B, REFRESH_B (B's refresh_interval, ms), INGEST,
-// CREDENTIAL (fluxcp-b's), WEB (the web/ folder, for playwright-core), CHROMIUM.
+// CREDENTIAL (fluxcp-b's), CUT_FEED (host:port; a connection there drops A's
+// feed connections), WEB (the web/ folder, for playwright-core), CHROMIUM.
 
 import { createRequire } from 'node:module';
+import net from 'node:net';
 
 const need = (name) => {
   if (!process.env[name]) throw new Error(`${name} is not set`);
@@ -31,6 +34,16 @@ async function sendCpu(value) {
   });
   check(response.ok, `batch refused: ${response.status}`);
   return now;
+}
+
+// Drop every feed connection A's pages have (the relay in front of the feed closes them).
+function cutFeed() {
+  const [host, port] = need('CUT_FEED').split(':');
+  return new Promise((resolve, reject) => {
+    const asker = net.connect(Number(port), host);
+    asker.on('close', () => resolve(Date.now()));
+    asker.on('error', reject);
+  });
 }
 
 const browser = await chromium.launch({
@@ -92,7 +105,7 @@ try {
   await page.fill('.p2p-silence input[name=comment]', 'browser silence');
   await Promise.all([page.waitForNavigation(), page.click('.p2p-silence button')]);
   const silence = page.locator('.p2p-silences tr', { hasText: 'browser silence' });
-  check((await silence.locator('[data-p2p-author]').textContent()) === 'gm_alice', 'the silence is by gm_alice');
+  check((await silence.locator('td.p2p-by').textContent()) === 'gm_alice', 'the silence is by gm_alice');
 
   // The language from FluxCP's footer.
   await Promise.all([page.waitForNavigation(), page.selectOption('select[name=preferred_language]', 'es_es')]);
@@ -109,6 +122,25 @@ try {
   let sent = await sendCpu(55.5);
   await page.waitForFunction((s) => document.querySelector(s)?.textContent === '55.5 %', cell, { timeout: 10000 });
   figures.live_update_ms = Date.now() - sent;
+
+  // The feed drops: the page says so, reconnects with a fresh single-use ticket (the first one is spent) and
+  // follows the feed again, sooner than A's 5 s refresh could show the value.
+  await page.evaluate(() => { window.p2pSamePage = true; });
+  const cut = await cutFeed();
+  await page.waitForSelector('#p2p-live[data-state=down]', { timeout: 5000 });
+  check((await page.textContent('#p2p-live')).includes('dropped'), 'the page says the feed dropped');
+  await page.waitForSelector('#p2p-live[data-state=up]', { timeout: 10000 });
+  figures.reconnect_ms = Date.now() - cut;
+  sent = await sendCpu(77.7);
+  await page.waitForFunction((s) => document.querySelector(s)?.textContent === '77.7 %', cell, { timeout: 3000 });
+  figures.live_after_reconnect_ms = Date.now() - sent;
+  // And again: each reconnection needs a ticket of its own.
+  await cutFeed();
+  await page.waitForSelector('#p2p-live[data-state=down]', { timeout: 5000 });
+  await page.waitForSelector('#p2p-live[data-state=up]', { timeout: 10000 });
+  sent = await sendCpu(88.8);
+  await page.waitForFunction((s) => document.querySelector(s)?.textContent === '88.8 %', cell, { timeout: 3000 });
+  check(await page.evaluate(() => window.p2pSamePage === true), 'reconnected in place, not reloaded');
 
   // B: the origin is not allowed; the page says which setting, and refreshes the cell in place.
   const refresh = Number(need('REFRESH_B'));

@@ -60,6 +60,7 @@ if ($module === 'account' && $action === 'login') {
 $user = isset($_SESSION['p2p_user']) ? $_SESSION['p2p_user'] : null;
 $actions = array_keys(P2PMonitor_Addon::PAGES);
 $actions[] = 'host';
+$actions[] = 'ticket';
 if ($module !== 'p2p' || !in_array($action, $actions, true)) {
     http_response_code(404);
     exit;

@@ -112,4 +112,24 @@ class P2PMonitor_Addon
         }
         return array('url' => $this->websocketUrl, 'ticket' => $ticket, 'refresh' => $this->refreshInterval);
     }
+
+    /**
+     * The ticket action's answer, array(HTTP status, body): a fresh live()
+     * for a POST carrying the session's CSRF token; 405 for another method,
+     * 403 without the token, 503 when the aggregator gave no ticket.
+     */
+    public function ticketAnswer($method, $csrf)
+    {
+        if ($method !== 'POST') {
+            return array(405, array('error' => 'method', 'message' => 'POST with the csrf field'));
+        }
+        if (!P2PMonitor_Csrf::valid($csrf)) {
+            return array(403, array('error' => 'csrf', 'message' => P2PMonitor_View::text('P2PBadCsrf')));
+        }
+        $live = $this->live();
+        if ($live === null) {
+            return array(503, array('error' => 'no_ticket', 'message' => P2PMonitor_View::text('P2PNoLive', $this->refreshInterval / 1000)));
+        }
+        return array(200, $live);
+    }
 }

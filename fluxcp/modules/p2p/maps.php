@@ -3,7 +3,7 @@ if (!defined('FLUX_ROOT')) exit;
 require_once __DIR__ . '/../../lib/bootstrap.php';
 
 // Maps: which host serves which map (P2P or VPS), players, the coordinator's
-// assignments and what is assigned but not served.
+// assignments and what is assigned but not served, in the dashboard's columns (lib/P2PMonitor/tables.json).
 $title = Flux::message('P2PMapsTitle');
 $p2p = P2PMonitor_Addon::fromFlux();
 list($maps, $error) = $p2p->attempt(function ($client) {
@@ -14,13 +14,17 @@ if ($maps) {
     foreach ($maps['maps'] as $row) {
         $name = $row['map'];
         if (!isset($distribution[$name])) {
-            $distribution[$name] = array('hosts' => array(), 'players' => 0, 'p2p' => 0, 'vps' => 0, 'down' => 0);
+            $distribution[$name] = array('map' => $name, 'hosts' => array(), 'players' => 0, 'p2p' => 0, 'vps' => 0,
+                'down' => 0, 'assigned' => 0);
         }
         $distribution[$name]['hosts'][] = $row['host'];
         $distribution[$name]['players'] += (float) $row['players'];
         $distribution[$name][$row['host_type'] === 'vps' ? 'vps' : 'p2p'] += 1;
         if ($row['up'] === false || $row['host_status'] === 'offline') {
             $distribution[$name]['down'] += 1;
+        }
+        if (!empty($row['assigned'])) {
+            $distribution[$name]['assigned'] += 1;
         }
     }
     uasort($distribution, function ($a, $b) {

@@ -2,7 +2,8 @@
 if (!defined('FLUX_ROOT')) exit;
 require_once __DIR__ . '/../../lib/bootstrap.php';
 
-// Network: the latency matrix (first 40 hosts), lossy links, traffic.
+// Network: the latency matrix (first 40 hosts), lossy links, traffic; the last two in the dashboard's columns
+// (lib/P2PMonitor/tables.json).
 $title = Flux::message('P2PNetworkTitle');
 $p2p = P2PMonitor_Addon::fromFlux();
 list($matrix, $error) = $p2p->attempt(function ($client) {
@@ -27,6 +28,6 @@ if ($matrix) {
     usort($busiest, function ($a, $b) {
         return (float) $b['bandwidth_bytes_per_second'] <=> (float) $a['bandwidth_bytes_per_second'];
     });
-    $busiest = array_slice($busiest, 0, 50);
+    $busiest = array_slice($busiest, 0, (int) P2PMonitor_Tables::table('traffic')['busiest']);
 }
 $live = $error === null ? $p2p->live() : null;

@@ -1,8 +1,10 @@
 // The active-alerts table, shared by the overview and the alerts page:
-// acknowledge or resolve in place.
+// acknowledge or resolve in place. Its columns are the FluxCP addon's too
+// (tables.json).
 
-import { h, badge, number, ago, table } from '../dom.js';
+import { h, badge } from '../dom.js';
 import { api } from '../api.js';
+import { cells, sharedTable } from '../tables.js';
 
 export function alertRows(alerts, onChange) {
   return alerts.map((alert) => {
@@ -17,23 +19,18 @@ export function alertRows(alerts, onChange) {
       }
     };
     const labels = Object.entries(alert.labels || {}).map(([k, v]) => `${k}=${v}`).join(' ');
-    return h('tr', { dataset: { alert: alert.id } },
-      h('td', {}, badge(alert.severity)),
-      h('td', {}, alert.rule, labels ? h('small', {}, ` ${labels}`) : null),
-      h('td', {}, h('a', { href: `/p2p/monitoring/hosts/${encodeURIComponent(alert.host)}` }, alert.host)),
-      h('td', {}, number(alert.value, 2)),
-      h('td', {}, alert.message),
-      h('td', {}, badge(alert.status)),
-      h('td', {}, ago(alert.started_ms)),
-      h('td', { class: 'actions' },
+    return h('tr', { dataset: { alert: alert.id } }, cells('active_alerts', alert, {
+      rule: () => [alert.rule, labels ? h('small', {}, ` ${labels}`) : null],
+      alert_status: () => badge(alert.status),
+      alert_actions: () => [
         alert.status === 'firing'
           ? h('button', { type: 'button', class: 'ack', onclick: act('acknowledged') }, 'Acknowledge') : null,
         alert.status !== 'resolved'
-          ? h('button', { type: 'button', class: 'resolve', onclick: act('resolved') }, 'Resolve') : null));
+          ? h('button', { type: 'button', class: 'resolve', onclick: act('resolved') }, 'Resolve') : null],
+    }));
   });
 }
 
 export function alertTable(alerts, onChange, empty) {
-  return table(['Severity', 'Rule', 'Host', 'Value', 'Message', 'Status', 'Since', ''],
-    alertRows(alerts, onChange), empty || 'No active alerts.');
+  return sharedTable('active_alerts', alertRows(alerts, onChange), empty || 'No active alerts.');
 }

@@ -1,8 +1,10 @@
 // Alerts: active ones (acknowledge, resolve), history, silences and
-// maintenance windows (create, end).
+// maintenance windows (create, end), the rules and channels in force. The
+// tables have the FluxCP addon's columns (tables.json).
 
-import { h, replace, badge, number, ago, when, table, throttle } from '../dom.js';
+import { h, replace, throttle } from '../dom.js';
 import { api } from '../api.js';
+import { tables, cells, sharedTable } from '../tables.js';
 import { alertTable } from './alerts-table.js';
 
 export function alerts(main, live) {
@@ -38,40 +40,34 @@ export function alerts(main, live) {
   };
   const loadHistory = async () => {
     const data = await api('/api/v1/alerts?status=resolved&limit=50');
-    replace(history, table(['Severity', 'Rule', 'Host', 'Value', 'Started', 'Resolved', 'Notes'],
-      data.alerts.map((a) => h('tr', {}, h('td', {}, badge(a.severity)), h('td', {}, a.rule), h('td', {}, a.host),
-        h('td', {}, number(a.value, 2)), h('td', {}, when(a.started_ms)), h('td', {}, ago(a.resolved_ms)),
-        h('td', {}, a.resolution_notes || ''))), 'No resolved alerts yet.'));
+    replace(history, sharedTable('alert_history', data.alerts.map((a) => h('tr', {}, cells('alert_history', a))),
+      'No resolved alerts yet.'));
   };
   const loadSilences = async () => {
     const data = await api('/api/v1/silences');
-    replace(silences, table(['Host', 'Rule', 'From', 'Until', 'By', 'Why', ''],
-      data.silences.map((s) => h('tr', {}, h('td', {}, s.host || 'any'), h('td', {}, s.rule || 'any'),
-        h('td', {}, when(s.starts_ms)), h('td', {}, when(s.ends_ms)), h('td', {}, s.author), h('td', {}, s.comment),
-        h('td', {}, h('button', { type: 'button', onclick: async () => {
-          await api(`/api/v1/silences/${s.id}`, { method: 'DELETE' });
-          loadSilences();
-        } }, 'End')))), 'No silences.'));
+    replace(silences, sharedTable('silences', data.silences.map((s) => h('tr', {}, cells('silences', s, {
+      silence_actions: () => h('button', { type: 'button', onclick: async () => {
+        await api(`/api/v1/silences/${s.id}`, { method: 'DELETE' });
+        loadSilences();
+      } }, 'End'),
+    }))), 'No silences.'));
   };
   const loadRules = async () => {
     const data = await api('/api/v1/rules');
-    const level = (v) => (v === null ? '–' : number(v, 2));
-    replace(rules, table(['Rule', 'Type', 'Warning', 'Critical', 'For', 'Direction', 'Overrides', 'On'],
-      [...data.metric_rules.map((r) => h('tr', {}, h('td', {}, r.metric), h('td', {}, r.type), h('td', {}, level(r.warning)),
-        h('td', {}, level(r.critical)), h('td', {}, `${r.duration_s} s`), h('td', {}, r.direction), h('td', {}, r.overrides),
-        h('td', {}, r.enabled ? 'yes' : 'no'))),
-      ...data.event_rules.map((r) => h('tr', {}, h('td', {}, `event ${r.kind}`), h('td', {}, r.type),
-        h('td', { colspan: 2 }, `from ${r.min_severity}`), h('td', {}, 'at once'), h('td', {}, ''), h('td', {}, ''),
-        h('td', {}, r.enabled ? 'yes' : 'no')))],
+    // Event rules have no thresholds: their row spans the threshold columns and leaves the rest empty.
+    const span = tables.metric_rules.columns.length;
+    replace(rules, sharedTable('metric_rules',
+      [...data.metric_rules.map((r) => h('tr', {}, cells('metric_rules', r))),
+        ...data.event_rules.map((r) => h('tr', {}, h('td', {}, `event ${r.kind}`), h('td', {}, r.type),
+          h('td', { colspan: 2 }, `from ${r.min_severity}`), h('td', {}, 'at once'),
+          Array.from({ length: span - 6 }, () => h('td', {}, '')), h('td', {}, r.enabled ? 'yes' : 'no')))],
       'No rules: add them to alerts.yml.'),
     h('p', { class: 'detail' }, data.no_data.enabled
       ? `A host silent for ${data.no_data.intervals} collection intervals raises no_data.` : 'no_data alerts are off.',
     ' ', data.plugin_quarantined.enabled
       ? 'A plugin quarantined by its agent, or failing every call, raises plugin_quarantined.'
       : 'plugin_quarantined alerts are off.'));
-    replace(channels, table(['Channel', 'On', 'From severity', 'Resolved too', 'Target'],
-      data.channels.map((c) => h('tr', {}, h('td', {}, c.channel), h('td', {}, c.enabled ? 'yes' : 'no'),
-        h('td', {}, c.min_severity), h('td', {}, c.send_resolved ? 'yes' : 'no'), h('td', {}, c.target)))));
+    replace(channels, sharedTable('channels', data.channels.map((c) => h('tr', {}, cells('channels', c)))));
   };
   loadActive();
   loadHistory();

@@ -1,7 +1,9 @@
-// One host: its figures, maps, sync status, plugins, charts and alerts.
+// One host: its figures, maps, sync status, plugins, charts and alerts. The
+// alert and event tables have the FluxCP addon's columns (tables.json).
 
-import { h, replace, card, badge, number, percent, ago, when, table, throttle } from '../dom.js';
+import { h, replace, card, badge, number, percent, ago, throttle } from '../dom.js';
 import { api } from '../api.js';
+import { cells, sharedTable } from '../tables.js';
 import { chartWithTimeframes } from '../chart.js';
 
 export function host(main, live) {
@@ -32,14 +34,11 @@ export function host(main, live) {
         : 'no sync events'),
       h('p', {}, 'Plugins: ', data.plugins.map((p) => `${p.name} ${p.version}`).join(', ') || 'none reported'));
     const alerts = await api(`/api/v1/alerts?host=${encodeURIComponent(id)}&limit=50`);
-    replace(history, table(['Severity', 'Rule', 'Status', 'Value', 'Started', 'Resolved'],
-      alerts.alerts.map((a) => h('tr', {}, h('td', {}, badge(a.severity)), h('td', {}, a.rule),
-        h('td', {}, badge(a.status)), h('td', {}, number(a.value, 2)), h('td', {}, when(a.started_ms)),
-        h('td', {}, a.resolved_ms ? ago(a.resolved_ms) : '–'))), 'No alerts for this host.'));
+    replace(history, sharedTable('host_alerts', alerts.alerts.map((a) => h('tr', {}, cells('host_alerts', a))),
+      'No alerts for this host.'));
     const recent = await api(`/api/v1/events?host=${encodeURIComponent(id)}&limit=50`);
-    replace(events, table(['When', 'Severity', 'Kind', 'From', 'Message'],
-      recent.events.map((e) => h('tr', {}, h('td', {}, when(e.timestamp_ms)), h('td', {}, badge(e.severity)),
-        h('td', {}, e.kind), h('td', {}, e.plugin), h('td', {}, e.message))), 'No events from this host.'));
+    replace(events, sharedTable('host_events', recent.events.map((e) => h('tr', {}, cells('host_events', e))),
+      'No events from this host.'));
   };
   load();
   const soon = throttle(load, 1000);

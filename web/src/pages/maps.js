@@ -1,8 +1,10 @@
 // Maps: where each map runs (P2P or VPS), its players and state, and the
 // coordinator's assignments beside it (assigned but not served stands out).
+// Both tables have the FluxCP addon's columns (tables.json).
 
-import { h, replace, card, badge, number, table, throttle } from '../dom.js';
+import { h, replace, card, number, throttle } from '../dom.js';
 import { api } from '../api.js';
+import { cells, sharedTable } from '../tables.js';
 
 export function maps(main, live) {
   const cards = h('div', { class: 'cards' });
@@ -42,25 +44,21 @@ export function maps(main, live) {
     const pages = Math.max(1, Math.ceil(all.length / PER_PAGE));
     page = Math.min(page, pages);
     const shown = all.slice((page - 1) * PER_PAGE, page * PER_PAGE);
-    replace(list, table(['Map', 'Hosts', 'P2P', 'VPS', 'Players', 'Down', 'Assigned'],
-      shown.map((m) => h('tr', { class: m.down ? 'problem' : '' },
-        h('td', {}, m.map),
-        h('td', {}, m.hosts.slice(0, 3).map((x, i) => [i ? ', ' : '',
-          h('a', { href: `/p2p/monitoring/hosts/${encodeURIComponent(x)}` }, x)]),
-          m.hosts.length > 3 ? ` and ${m.hosts.length - 3} more` : ''),
-        h('td', {}, m.p2p), h('td', {}, m.vps), h('td', {}, number(m.players, 0)),
-        h('td', {}, m.down ? badge(String(m.down), 'down') : '0'),
-        h('td', {}, !coordinator.configured ? '–' : coordinator.unknown_reason ? 'unknown' : m.assigned))),
+    const mapCells = {
+      host_list: (m) => [m.hosts.slice(0, 3).map((x, i) => [i ? ', ' : '',
+        h('a', { href: `/p2p/monitoring/hosts/${encodeURIComponent(x)}` }, x)]),
+      m.hosts.length > 3 ? ` and ${m.hosts.length - 3} more` : ''],
+      assigned_count: (m) => (!coordinator.configured ? '–' : coordinator.unknown_reason ? 'unknown' : m.assigned),
+    };
+    replace(list, sharedTable('map_distribution',
+      shown.map((m) => h('tr', { class: m.down ? 'problem' : '' }, cells('map_distribution', m, mapCells))),
       'No host reports a map yet.'));
     replace(pager,
       h('button', { type: 'button', disabled: page <= 1, onclick: () => { page -= 1; load(); } }, 'Previous'),
       h('span', {}, `Page ${page} of ${pages} (${all.length} maps)`),
       h('button', { type: 'button', disabled: page >= pages, onclick: () => { page += 1; load(); } }, 'Next'));
-    replace(assigned, table(['Map', 'Host', 'Session', 'State', 'Players', 'Served'],
-      coordinator.assignments.map((a) => h('tr', { class: a.served === false ? 'problem' : '' },
-        h('td', {}, a.map), h('td', {}, a.host), h('td', {}, a.session_id), h('td', {}, a.state),
-        h('td', {}, number(a.players, 0)),
-        h('td', {}, a.served === null ? 'unknown' : badge(a.served ? 'served' : 'not served', a.served ? 'up' : 'down')))),
+    replace(assigned, sharedTable('assignments',
+      coordinator.assignments.map((a) => h('tr', { class: a.served === false ? 'problem' : '' }, cells('assignments', a))),
       !coordinator.configured ? 'Configure coordinator: in aggregator.yml to see assignments.'
         : coordinator.unknown_reason ? `Unknown: ${coordinator.unknown_reason}.` : 'No active sessions.'));
   };

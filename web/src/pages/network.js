@@ -1,10 +1,12 @@
 // Network: the host-to-host latency matrix as a heatmap, packet loss per
 // link, and each host's bandwidth (received and sent) and error rate. A link
 // that does not answer shows "no answer" and when it last did, never the
-// last latency as if it were current.
+// last latency as if it were current. The links and traffic tables have the
+// FluxCP addon's columns (tables.json).
 
-import { h, replace, number, percent, table, throttle } from '../dom.js';
+import { h, replace, number, throttle } from '../dom.js';
 import { api } from '../api.js';
+import { tables, cells, sharedTable } from '../tables.js';
 
 function heat(link) {
   if (link?.answering === false) return 'poor';
@@ -28,10 +30,6 @@ function latencyText(link, digits) {
   return link.latency_ms === undefined || link.latency_ms === null ? '–' : number(link.latency_ms, digits);
 }
 
-function rate(bytes) {
-  return bytes === null || bytes === undefined ? '–' : `${number(bytes / 1024)} KiB/s`;
-}
-
 export function network(main, live) {
   const matrix = h('div', { class: 'panel', id: 'matrix' });
   const links = h('div', { class: 'panel' });
@@ -52,20 +50,16 @@ export function network(main, live) {
     data.hosts.length > shown.length ? h('p', { class: 'detail' }, `First 40 of ${data.hosts.length} hosts.`) : null);
     const lossy = data.links.filter((l) => (l.packet_loss_percent || 0) > 0)
       .sort((a, b) => b.packet_loss_percent - a.packet_loss_percent);
-    replace(links, table(['From', 'To', 'Loss', 'Latency', 'Jitter'], lossy.map((l) => h('tr', {},
-      h('td', {}, l.from), h('td', {}, l.to), h('td', {}, percent(l.packet_loss_percent)),
-      h('td', {}, l.answering === false ? `no answer (${since(l.last_answer_ms)})` : `${latencyText(l)} ms`),
-      h('td', {}, l.jitter_ms === undefined ? '–' : `${number(l.jitter_ms)} ms`))), 'No link loses packets.'));
+    const linkCells = {
+      link_latency: (l) => (l.answering === false ? `no answer (${since(l.last_answer_ms)})` : `${latencyText(l)} ms`),
+    };
+    replace(links, sharedTable('lossy_links', lossy.map((l) => h('tr', {}, cells('lossy_links', l, linkCells))),
+      'No link loses packets.'));
     const busiest = [...data.traffic]
       .sort((a, b) => (b.bandwidth_bytes_per_second || 0) - (a.bandwidth_bytes_per_second || 0))
-      .slice(0, 50);
-    const rows = busiest.map((t) => h('tr', {},
-      h('td', {}, h('a', { href: `/p2p/monitoring/hosts/${encodeURIComponent(t.host)}` }, t.host)),
-      h('td', {}, rate(t.rx_bytes_per_second)),
-      h('td', {}, rate(t.tx_bytes_per_second)),
-      h('td', {}, t.errors_per_second === null ? '–' : `${number(t.errors_per_second, 2)} /s`),
-      h('td', {}, number(t.connections, 0))));
-    replace(traffic, table(['Host', 'Received', 'Sent', 'Errors', 'Connections'], rows, 'No host reports traffic.'));
+      .slice(0, tables.traffic.busiest);
+    replace(traffic, sharedTable('traffic', busiest.map((t) => h('tr', {}, cells('traffic', t))),
+      'No host reports traffic.'));
   };
   load();
   const soon = throttle(load, 5000);

@@ -1,25 +1,29 @@
 <?php if (!defined('FLUX_ROOT')) exit; ?>
-<?php /* The active alerts, with acknowledge and resolve (forms to the alerts action). $activeAlerts, $csrf. */ ?>
+<?php /* The active alerts, with acknowledge and resolve (forms to the alerts action), in the dashboard's columns
+   (lib/P2PMonitor/tables.json). $activeAlerts, $csrf. */ ?>
 <table class="horizontal-table p2p-alerts">
-  <tr><th><?php echo P2PMonitor_View::t('P2PColSeverity') ?></th><th><?php echo P2PMonitor_View::t('P2PColRule') ?></th><th><?php echo P2PMonitor_View::t('P2PColHost') ?></th><th><?php echo P2PMonitor_View::t('P2PColValue') ?></th><th><?php echo P2PMonitor_View::t('P2PColMessage') ?></th><th><?php echo P2PMonitor_View::t('P2PColStatus') ?></th><th><?php echo P2PMonitor_View::t('P2PColSince') ?></th><th></th></tr>
+  <tr><?php echo P2PMonitor_Tables::headers('active_alerts') ?></tr>
+  <?php $p2pAlertCells = array(
+      'host_link' => function ($alert) {
+          return '<a href="' . $this->url('p2p', 'host', array('id' => $alert['host'])) . '">' . P2PMonitor_View::h($alert['host']) . '</a>';
+      },
+      'rule' => function ($alert) {
+          return P2PMonitor_View::h($alert['rule']);
+      },
+      'alert_status' => function ($alert) {
+          return P2PMonitor_View::h($alert['status']) . (empty($alert['acknowledged_by']) ? ''
+              : ' <span data-p2p-by>' . P2PMonitor_View::t('P2PBy', $alert['acknowledged_by']) . '</span>');
+      },
+      'alert_actions' => function ($alert) use ($csrf) {
+          return '<form method="post" action="' . $this->url('p2p', 'alerts') . '">'
+              . '<input type="hidden" name="csrf" value="' . P2PMonitor_View::h($csrf) . '">'
+              . '<input type="hidden" name="id" value="' . (int) $alert['id'] . '">'
+              . ($alert['status'] === 'firing' ? '<button type="submit" name="do" value="acknowledge">' . P2PMonitor_View::t('P2PAcknowledge') . '</button> ' : '')
+              . '<button type="submit" name="do" value="resolve">' . P2PMonitor_View::t('P2PResolve') . '</button></form>';
+      },
+  ); ?>
   <?php foreach ($activeAlerts as $alert): ?>
-  <tr data-p2p-alert="<?php echo (int) $alert['id'] ?>">
-    <td><?php echo P2PMonitor_View::h($alert['severity']) ?></td>
-    <td><?php echo P2PMonitor_View::h($alert['rule']) ?></td>
-    <td><a href="<?php echo $this->url('p2p', 'host', array('id' => $alert['host'])) ?>"><?php echo P2PMonitor_View::h($alert['host']) ?></a></td>
-    <td><?php echo P2PMonitor_View::number($alert['value'], 2) ?></td>
-    <td><?php echo P2PMonitor_View::h($alert['message']) ?></td>
-    <td><?php echo P2PMonitor_View::h($alert['status']) ?><?php if (!empty($alert['acknowledged_by'])): ?> <span data-p2p-by><?php echo P2PMonitor_View::t('P2PBy', $alert['acknowledged_by']) ?></span><?php endif ?></td>
-    <td><?php echo P2PMonitor_View::h(P2PMonitor_View::ago($alert['started_ms'])) ?></td>
-    <td>
-      <form method="post" action="<?php echo $this->url('p2p', 'alerts') ?>">
-        <input type="hidden" name="csrf" value="<?php echo P2PMonitor_View::h($csrf) ?>">
-        <input type="hidden" name="id" value="<?php echo (int) $alert['id'] ?>">
-        <?php if ($alert['status'] === 'firing'): ?><button type="submit" name="do" value="acknowledge"><?php echo P2PMonitor_View::t('P2PAcknowledge') ?></button><?php endif ?>
-        <button type="submit" name="do" value="resolve"><?php echo P2PMonitor_View::t('P2PResolve') ?></button>
-      </form>
-    </td>
-  </tr>
+  <tr data-p2p-alert="<?php echo (int) $alert['id'] ?>"><?php echo P2PMonitor_Tables::cells('active_alerts', $alert, $p2pAlertCells) ?></tr>
   <?php endforeach ?>
-  <?php if (!$activeAlerts): ?><tr><td colspan="8"><?php echo P2PMonitor_View::t('P2PNoActiveAlerts') ?></td></tr><?php endif ?>
+  <?php if (!$activeAlerts): ?><tr><td colspan="<?php echo count(P2PMonitor_Tables::columns('active_alerts')) ?>"><?php echo P2PMonitor_View::t('P2PNoActiveAlerts') ?></td></tr><?php endif ?>
 </table>

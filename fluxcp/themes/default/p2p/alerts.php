@@ -6,14 +6,14 @@
 <h3><?php echo P2PMonitor_View::t('P2PActive') ?></h3>
 <?php $activeAlerts = $lists['active']['alerts']; include __DIR__ . '/_alerts.php' ?>
 <h3><?php echo P2PMonitor_View::t('P2PHistory') ?></h3>
-<table class="horizontal-table">
-  <tr><th><?php echo P2PMonitor_View::t('P2PColSeverity') ?></th><th><?php echo P2PMonitor_View::t('P2PColRule') ?></th><th><?php echo P2PMonitor_View::t('P2PColHost') ?></th><th><?php echo P2PMonitor_View::t('P2PColValue') ?></th><th><?php echo P2PMonitor_View::t('P2PColStarted') ?></th><th><?php echo P2PMonitor_View::t('P2PColResolved') ?></th><th><?php echo P2PMonitor_View::t('P2PColNotes') ?></th></tr>
+<table class="horizontal-table p2p-history">
+  <tr><?php echo P2PMonitor_Tables::headers('alert_history') ?></tr>
+  <?php $p2pHistoryCells = array('resolved' => function ($alert) {
+      return P2PMonitor_Tables::format('resolved', $alert['resolved_ms']) . (empty($alert['resolved_by']) ? ''
+          : ' <span data-p2p-by>' . P2PMonitor_View::t('P2PBy', $alert['resolved_by']) . '</span>');
+  }); ?>
   <?php foreach ($lists['history']['alerts'] as $alert): ?>
-  <tr><td><?php echo P2PMonitor_View::h($alert['severity']) ?></td><td><?php echo P2PMonitor_View::h($alert['rule']) ?></td>
-      <td><?php echo P2PMonitor_View::h($alert['host']) ?></td><td><?php echo P2PMonitor_View::number($alert['value'], 2) ?></td>
-      <td><?php echo P2PMonitor_View::h(P2PMonitor_View::when($alert['started_ms'])) ?></td>
-      <td><?php echo P2PMonitor_View::h(P2PMonitor_View::ago($alert['resolved_ms'])) ?><?php if (!empty($alert['resolved_by'])): ?> <span data-p2p-by><?php echo P2PMonitor_View::t('P2PBy', $alert['resolved_by']) ?></span><?php endif ?></td>
-      <td><?php echo P2PMonitor_View::h((string) $alert['resolution_notes']) ?></td></tr>
+  <tr><?php echo P2PMonitor_Tables::cells('alert_history', $alert, $p2pHistoryCells) ?></tr>
   <?php endforeach ?>
 </table>
 <h3><?php echo P2PMonitor_View::t('P2PSilences') ?></h3>
@@ -24,39 +24,36 @@
   <button type="submit" name="do" value="silence"><?php echo P2PMonitor_View::t('P2PSilence') ?></button>
 </form>
 <table class="horizontal-table p2p-silences">
-  <tr><th><?php echo P2PMonitor_View::t('P2PColHost') ?></th><th><?php echo P2PMonitor_View::t('P2PColRule') ?></th><th><?php echo P2PMonitor_View::t('P2PColFrom') ?></th><th><?php echo P2PMonitor_View::t('P2PColUntil') ?></th><th><?php echo P2PMonitor_View::t('P2PColBy') ?></th><th><?php echo P2PMonitor_View::t('P2PColWhy') ?></th><th></th></tr>
+  <tr><?php echo P2PMonitor_Tables::headers('silences') ?></tr>
+  <?php $p2pSilenceCells = array('silence_actions' => function ($silence) use ($csrf) {
+      return '<form method="post" action="' . $this->url('p2p', 'alerts') . '">'
+          . '<input type="hidden" name="csrf" value="' . P2PMonitor_View::h($csrf) . '">'
+          . '<input type="hidden" name="id" value="' . (int) $silence['id'] . '">'
+          . '<button type="submit" name="do" value="unsilence">' . P2PMonitor_View::t('P2PEnd') . '</button></form>';
+  }); ?>
   <?php foreach ($lists['silences']['silences'] as $silence): ?>
-  <tr data-p2p-silence="<?php echo (int) $silence['id'] ?>"><td><?php echo P2PMonitor_View::h($silence['host'] !== null ? $silence['host'] : $any) ?></td>
-      <td><?php echo P2PMonitor_View::h($silence['rule'] !== null ? $silence['rule'] : $any) ?></td>
-      <td><?php echo P2PMonitor_View::h(P2PMonitor_View::when($silence['starts_ms'])) ?></td>
-      <td><?php echo P2PMonitor_View::h(P2PMonitor_View::when($silence['ends_ms'])) ?></td>
-      <td data-p2p-author><?php echo P2PMonitor_View::h($silence['author']) ?></td><td><?php echo P2PMonitor_View::h($silence['comment']) ?></td>
-      <td><form method="post" action="<?php echo $this->url('p2p', 'alerts') ?>">
-        <input type="hidden" name="csrf" value="<?php echo P2PMonitor_View::h($csrf) ?>">
-        <input type="hidden" name="id" value="<?php echo (int) $silence['id'] ?>">
-        <button type="submit" name="do" value="unsilence"><?php echo P2PMonitor_View::t('P2PEnd') ?></button></form></td></tr>
+  <tr data-p2p-silence="<?php echo (int) $silence['id'] ?>"><?php echo P2PMonitor_Tables::cells('silences', $silence, $p2pSilenceCells) ?></tr>
   <?php endforeach ?>
-  <?php if (!$lists['silences']['silences']): ?><tr><td colspan="7"><?php echo P2PMonitor_View::t('P2PNoSilences') ?></td></tr><?php endif ?>
+  <?php if (!$lists['silences']['silences']): ?><tr><td colspan="<?php echo count(P2PMonitor_Tables::columns('silences')) ?>"><?php echo P2PMonitor_View::t('P2PNoSilences') ?></td></tr><?php endif ?>
 </table>
 <h3><?php echo P2PMonitor_View::t('P2PRulesInForce') ?></h3>
 <table class="horizontal-table p2p-rules">
-  <tr><th><?php echo P2PMonitor_View::t('P2PColRule') ?></th><th><?php echo P2PMonitor_View::t('P2PColType') ?></th><th><?php echo P2PMonitor_View::t('P2PColWarning') ?></th><th><?php echo P2PMonitor_View::t('P2PColCritical') ?></th><th><?php echo P2PMonitor_View::t('P2PColFor') ?></th><th><?php echo P2PMonitor_View::t('P2PColOn') ?></th></tr>
+  <tr><?php echo P2PMonitor_Tables::headers('metric_rules') ?></tr>
   <?php foreach ($lists['rules']['metric_rules'] as $rule): ?>
-  <tr><td><?php echo P2PMonitor_View::h($rule['metric']) ?></td><td><?php echo P2PMonitor_View::h($rule['type']) ?></td>
-      <td><?php echo P2PMonitor_View::number($rule['warning'], 2) ?></td><td><?php echo P2PMonitor_View::number($rule['critical'], 2) ?></td>
-      <td><?php echo P2PMonitor_View::t('P2PSeconds', (int) $rule['duration_s']) ?></td><td><?php echo $rule['enabled'] ? $yes : $no ?></td></tr>
+  <tr><?php echo P2PMonitor_Tables::cells('metric_rules', $rule) ?></tr>
   <?php endforeach ?>
+  <?php /* Event rules have no thresholds: the row spans the threshold columns and leaves the rest empty. */ ?>
   <?php foreach ($lists['rules']['event_rules'] as $rule): ?>
   <tr><td><?php echo P2PMonitor_View::t('P2PEventRule', $rule['kind']) ?></td><td><?php echo P2PMonitor_View::h($rule['type']) ?></td>
-      <td colspan="2"><?php echo P2PMonitor_View::t('P2PFromSeverity', $rule['min_severity']) ?></td><td><?php echo P2PMonitor_View::t('P2PAtOnce') ?></td><td><?php echo $rule['enabled'] ? $yes : $no ?></td></tr>
+      <td colspan="2"><?php echo P2PMonitor_View::t('P2PFromSeverity', $rule['min_severity']) ?></td><td><?php echo P2PMonitor_View::t('P2PAtOnce') ?></td>
+      <?php echo str_repeat('<td></td>', count(P2PMonitor_Tables::columns('metric_rules')) - 6) ?><td><?php echo $rule['enabled'] ? $yes : $no ?></td></tr>
   <?php endforeach ?>
 </table>
 <h3><?php echo P2PMonitor_View::t('P2PChannels') ?></h3>
-<table class="horizontal-table">
-  <tr><th><?php echo P2PMonitor_View::t('P2PColChannel') ?></th><th><?php echo P2PMonitor_View::t('P2PColOn') ?></th><th><?php echo P2PMonitor_View::t('P2PColMinSeverity') ?></th><th><?php echo P2PMonitor_View::t('P2PColTarget') ?></th></tr>
+<table class="horizontal-table p2p-channels">
+  <tr><?php echo P2PMonitor_Tables::headers('channels') ?></tr>
   <?php foreach ($lists['rules']['channels'] as $channel): ?>
-  <tr><td><?php echo P2PMonitor_View::h($channel['channel']) ?></td><td><?php echo $channel['enabled'] ? $yes : $no ?></td>
-      <td><?php echo P2PMonitor_View::h($channel['min_severity']) ?></td><td><?php echo P2PMonitor_View::h($channel['target']) ?></td></tr>
+  <tr><?php echo P2PMonitor_Tables::cells('channels', $channel) ?></tr>
   <?php endforeach ?>
 </table>
 <p><?php echo P2PMonitor_View::t('P2PThresholdsWhere') ?> <a href="<?php echo $this->url('p2p', 'settings') ?>"><?php echo P2PMonitor_View::t('P2PSettingsTitle') ?></a></p>

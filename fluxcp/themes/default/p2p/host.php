@@ -22,20 +22,17 @@
   <tr><th><?php echo P2PMonitor_View::t('P2PColLastReport') ?></th><td><?php echo P2PMonitor_View::h(P2PMonitor_View::ago($host['last_seen_ms'])) ?></td></tr>
 </table>
 <h3><?php echo P2PMonitor_View::t('P2PAlertHistory') ?></h3>
-<table class="horizontal-table">
-  <tr><th><?php echo P2PMonitor_View::t('P2PColSeverity') ?></th><th><?php echo P2PMonitor_View::t('P2PColRule') ?></th><th><?php echo P2PMonitor_View::t('P2PColStatus') ?></th><th><?php echo P2PMonitor_View::t('P2PColValue') ?></th><th><?php echo P2PMonitor_View::t('P2PColStarted') ?></th></tr>
+<table class="horizontal-table p2p-host-alerts">
+  <tr><?php echo P2PMonitor_Tables::headers('host_alerts') ?></tr>
   <?php foreach ($detail['alerts']['alerts'] as $alert): ?>
-  <tr><td><?php echo P2PMonitor_View::h($alert['severity']) ?></td><td><?php echo P2PMonitor_View::h($alert['rule']) ?></td>
-      <td><?php echo P2PMonitor_View::h($alert['status']) ?></td><td><?php echo P2PMonitor_View::number($alert['value'], 2) ?></td>
-      <td><?php echo P2PMonitor_View::h(P2PMonitor_View::when($alert['started_ms'])) ?></td></tr>
+  <tr><?php echo P2PMonitor_Tables::cells('host_alerts', $alert) ?></tr>
   <?php endforeach ?>
 </table>
 <h3><?php echo P2PMonitor_View::t('P2PRecentEvents') ?></h3>
-<table class="horizontal-table">
-  <tr><th><?php echo P2PMonitor_View::t('P2PColWhen') ?></th><th><?php echo P2PMonitor_View::t('P2PColSeverity') ?></th><th><?php echo P2PMonitor_View::t('P2PColKind') ?></th><th><?php echo P2PMonitor_View::t('P2PColMessage') ?></th></tr>
+<table class="horizontal-table p2p-host-events">
+  <tr><?php echo P2PMonitor_Tables::headers('host_events') ?></tr>
   <?php foreach ($detail['events']['events'] as $event): ?>
-  <tr><td><?php echo P2PMonitor_View::h(P2PMonitor_View::when($event['timestamp_ms'])) ?></td><td><?php echo P2PMonitor_View::h($event['severity']) ?></td>
-      <td><?php echo P2PMonitor_View::h($event['kind']) ?></td><td><?php echo P2PMonitor_View::h($event['message']) ?></td></tr>
+  <tr><?php echo P2PMonitor_Tables::cells('host_events', $event) ?></tr>
   <?php endforeach ?>
 </table>
 <?php endif ?>

@@ -13,22 +13,14 @@
 </form>
 <?php if ($hosts): ?>
 <table class="horizontal-table p2p-hosts">
-  <tr><th><?php echo P2PMonitor_View::t('P2PColHost') ?></th><th><?php echo P2PMonitor_View::t('P2PColType') ?></th><th><?php echo P2PMonitor_View::t('P2PColStatus') ?></th><th><?php echo P2PMonitor_View::t('P2PColQuality') ?></th><th><?php echo P2PMonitor_View::t('P2PColCpu') ?></th><th><?php echo P2PMonitor_View::t('P2PColMemory') ?></th><th><?php echo P2PMonitor_View::t('P2PColPlayers') ?></th><th><?php echo P2PMonitor_View::t('P2PColLatency') ?></th><th><?php echo P2PMonitor_View::t('P2PColMaps') ?></th><th><?php echo P2PMonitor_View::t('P2PColLastReport') ?></th></tr>
+  <tr><?php echo P2PMonitor_Tables::headers('hosts') ?></tr>
+  <?php $p2pHostCells = array('host_link' => function ($host) {
+      return '<a href="' . $this->url('p2p', 'host', array('id' => $host['id'])) . '">' . P2PMonitor_View::h($host['id']) . '</a>';
+  }); ?>
   <?php foreach ($hosts['hosts'] as $host): ?>
-  <tr data-p2p-host="<?php echo P2PMonitor_View::h($host['id']) ?>">
-    <td><a href="<?php echo $this->url('p2p', 'host', array('id' => $host['id'])) ?>"><?php echo P2PMonitor_View::h($host['id']) ?></a></td>
-    <td><?php echo P2PMonitor_View::h(strtoupper($host['host_type'])) ?></td>
-    <td><?php echo P2PMonitor_View::h($host['status']) ?></td>
-    <td><?php echo (int) $host['quality_score'] ?></td>
-    <td data-p2p-metric="cpu_usage" data-p2p-unit=" %"><?php echo P2PMonitor_View::percent($host['cpu_usage']) ?></td>
-    <td data-p2p-metric="memory_usage" data-p2p-unit=" %"><?php echo P2PMonitor_View::percent($host['memory_usage']) ?></td>
-    <td><?php echo P2PMonitor_View::number($host['players'], 0) ?></td>
-    <td><?php echo $host['latency_ms'] === null ? '–' : P2PMonitor_View::number($host['latency_ms']) . ' ms' ?></td>
-    <td><?php echo P2PMonitor_View::h(implode(', ', $host['maps'])) ?></td>
-    <td><?php echo P2PMonitor_View::h(P2PMonitor_View::ago($host['last_seen_ms'])) ?></td>
-  </tr>
+  <tr data-p2p-host="<?php echo P2PMonitor_View::h($host['id']) ?>"><?php echo P2PMonitor_Tables::cells('hosts', $host, $p2pHostCells) ?></tr>
   <?php endforeach ?>
-  <?php if (!$hosts['hosts']): ?><tr><td colspan="10"><?php echo P2PMonitor_View::t('P2PNoHostMatches') ?></td></tr><?php endif ?>
+  <?php if (!$hosts['hosts']): ?><tr><td colspan="<?php echo count(P2PMonitor_Tables::columns('hosts')) ?>"><?php echo P2PMonitor_View::t('P2PNoHostMatches') ?></td></tr><?php endif ?>
 </table>
 <p class="p2p-pager">
   <?php echo P2PMonitor_View::t('P2PPageOf', (int) $query['page'], (int) $pages, (int) $hosts['total']) ?>

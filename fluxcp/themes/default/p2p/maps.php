@@ -15,24 +15,30 @@
 </table>
 <h3><?php echo P2PMonitor_View::t('P2PMapDistribution') ?></h3>
 <table class="horizontal-table p2p-maps">
-  <tr><th><?php echo P2PMonitor_View::t('P2PColMap') ?></th><th><?php echo P2PMonitor_View::t('P2PColHosts') ?></th><th>P2P</th><th>VPS</th><th><?php echo P2PMonitor_View::t('P2PColPlayers') ?></th><th><?php echo P2PMonitor_View::t('P2PColDown') ?></th></tr>
-  <?php foreach ($distribution as $name => $map): ?>
-  <tr>
-    <td><?php echo P2PMonitor_View::h($name) ?></td>
-    <td><?php echo P2PMonitor_View::h(implode(', ', array_slice($map['hosts'], 0, 3))) . (count($map['hosts']) > 3 ? ' ' . P2PMonitor_View::t('P2PAndMore', count($map['hosts']) - 3) : '') ?></td>
-    <td><?php echo (int) $map['p2p'] ?></td><td><?php echo (int) $map['vps'] ?></td>
-    <td><?php echo P2PMonitor_View::number($map['players'], 0) ?></td><td><?php echo (int) $map['down'] ?></td>
-  </tr>
+  <tr><?php echo P2PMonitor_Tables::headers('map_distribution') ?></tr>
+  <?php $p2pMapCells = array(
+      'host_list' => function ($map) {
+          $hosts = array();
+          foreach (array_slice($map['hosts'], 0, 3) as $host) {
+              $hosts[] = '<a href="' . $this->url('p2p', 'host', array('id' => $host)) . '">' . P2PMonitor_View::h($host) . '</a>';
+          }
+          return implode(', ', $hosts) . (count($map['hosts']) > 3 ? ' ' . P2PMonitor_View::t('P2PAndMore', count($map['hosts']) - 3) : '');
+      },
+      'assigned_count' => function ($map) use ($coordinator) {
+          return !$coordinator['configured'] ? '–'
+              : (!empty($coordinator['unknown_reason']) ? P2PMonitor_View::t('P2PUnknown') : (int) $map['assigned']);
+      },
+  ); ?>
+  <?php foreach ($distribution as $map): ?>
+  <tr><?php echo P2PMonitor_Tables::cells('map_distribution', $map, $p2pMapCells) ?></tr>
   <?php endforeach ?>
-  <?php if (!$distribution): ?><tr><td colspan="6"><?php echo P2PMonitor_View::t('P2PNoMapsYet') ?></td></tr><?php endif ?>
+  <?php if (!$distribution): ?><tr><td colspan="<?php echo count(P2PMonitor_Tables::columns('map_distribution')) ?>"><?php echo P2PMonitor_View::t('P2PNoMapsYet') ?></td></tr><?php endif ?>
 </table>
 <h3><?php echo P2PMonitor_View::t('P2PAssignments') ?></h3>
-<table class="horizontal-table">
-  <tr><th><?php echo P2PMonitor_View::t('P2PColMap') ?></th><th><?php echo P2PMonitor_View::t('P2PColHost') ?></th><th><?php echo P2PMonitor_View::t('P2PColSession') ?></th><th><?php echo P2PMonitor_View::t('P2PColState') ?></th><th><?php echo P2PMonitor_View::t('P2PColServed') ?></th></tr>
+<table class="horizontal-table p2p-assignments">
+  <tr><?php echo P2PMonitor_Tables::headers('assignments') ?></tr>
   <?php foreach ($coordinator['assignments'] as $a): ?>
-  <tr><td><?php echo P2PMonitor_View::h($a['map']) ?></td><td><?php echo P2PMonitor_View::h($a['host']) ?></td>
-      <td><?php echo P2PMonitor_View::h($a['session_id']) ?></td><td><?php echo P2PMonitor_View::h($a['state']) ?></td>
-      <td><?php echo $a['served'] === null ? P2PMonitor_View::t('P2PUnknown') : ($a['served'] ? P2PMonitor_View::t('P2PYes') : '<strong class="red">' . P2PMonitor_View::t('P2PNo') . '</strong>') ?></td></tr>
+  <tr><?php echo P2PMonitor_Tables::cells('assignments', $a) ?></tr>
   <?php endforeach ?>
 </table>
 <?php endif ?>

@@ -20,25 +20,30 @@
 </table>
 <?php if (count($matrix['hosts']) > count($shown)): ?><p><?php echo P2PMonitor_View::t('P2PFirstHosts', count($shown), count($matrix['hosts'])) ?></p><?php endif ?>
 <h3><?php echo P2PMonitor_View::t('P2PLossyLinks') ?></h3>
-<table class="horizontal-table">
-  <tr><th><?php echo P2PMonitor_View::t('P2PColFrom') ?></th><th><?php echo P2PMonitor_View::t('P2PColTo') ?></th><th><?php echo P2PMonitor_View::t('P2PColLoss') ?></th><th><?php echo P2PMonitor_View::t('P2PColLatency') ?></th></tr>
+<table class="horizontal-table p2p-lossy">
+  <tr><?php echo P2PMonitor_Tables::headers('lossy_links') ?></tr>
+  <?php $p2pLinkCells = array('link_latency' => function ($link) {
+      if (isset($link['latency_ms'])) {
+          return P2PMonitor_View::number($link['latency_ms']) . ' ms';
+      }
+      if (isset($link['last_answer_ms'])) {
+          return P2PMonitor_View::t('P2PNoAnswer') . ' (' . P2PMonitor_View::t('P2PLastAnswer', P2PMonitor_View::ago($link['last_answer_ms'])) . ')';
+      }
+      return '–';
+  }); ?>
   <?php foreach ($lossy as $link): ?>
-  <tr><td><?php echo P2PMonitor_View::h($link['from']) ?></td><td><?php echo P2PMonitor_View::h($link['to']) ?></td>
-      <td><?php echo P2PMonitor_View::percent($link['packet_loss_percent']) ?></td>
-      <td><?php if (isset($link['latency_ms'])): echo P2PMonitor_View::number($link['latency_ms']) . ' ms';
-          elseif (isset($link['last_answer_ms'])): echo P2PMonitor_View::t('P2PNoAnswer') . ' (' . P2PMonitor_View::t('P2PLastAnswer', P2PMonitor_View::ago($link['last_answer_ms'])) . ')';
-          else: echo '–'; endif ?></td></tr>
+  <tr><?php echo P2PMonitor_Tables::cells('lossy_links', $link, $p2pLinkCells) ?></tr>
   <?php endforeach ?>
-  <?php if (!$lossy): ?><tr><td colspan="4"><?php echo P2PMonitor_View::t('P2PNoLoss') ?></td></tr><?php endif ?>
+  <?php if (!$lossy): ?><tr><td colspan="<?php echo count(P2PMonitor_Tables::columns('lossy_links')) ?>"><?php echo P2PMonitor_View::t('P2PNoLoss') ?></td></tr><?php endif ?>
 </table>
 <h3><?php echo P2PMonitor_View::t('P2PBusiest') ?></h3>
-<table class="horizontal-table">
-  <tr><th><?php echo P2PMonitor_View::t('P2PColHost') ?></th><th><?php echo P2PMonitor_View::t('P2PColBandwidth') ?></th><th><?php echo P2PMonitor_View::t('P2PColErrors') ?></th><th><?php echo P2PMonitor_View::t('P2PColConnections') ?></th></tr>
+<table class="horizontal-table p2p-traffic">
+  <tr><?php echo P2PMonitor_Tables::headers('traffic') ?></tr>
+  <?php $p2pTrafficCells = array('host_link' => function ($t) {
+      return '<a href="' . $this->url('p2p', 'host', array('id' => $t['host'])) . '">' . P2PMonitor_View::h($t['host']) . '</a>';
+  }); ?>
   <?php foreach ($busiest as $t): ?>
-  <tr><td><?php echo P2PMonitor_View::h($t['host']) ?></td>
-      <td><?php echo $t['bandwidth_bytes_per_second'] === null ? '–' : P2PMonitor_View::number($t['bandwidth_bytes_per_second'] / 1024) . ' KiB/s' ?></td>
-      <td><?php echo $t['errors_per_second'] === null ? '–' : P2PMonitor_View::number($t['errors_per_second'], 2) . ' /s' ?></td>
-      <td><?php echo P2PMonitor_View::number($t['connections'], 0) ?></td></tr>
+  <tr><?php echo P2PMonitor_Tables::cells('traffic', $t, $p2pTrafficCells) ?></tr>
   <?php endforeach ?>
 </table>
 <?php endif ?>
