@@ -214,12 +214,70 @@ async fn wait_for_http(url: &str) -> Result<()> {
     .await
 }
 
+/// A TCP relay in front of the aggregator's feed, so a test can make the feed
+/// drop: the browser's WebSocket goes through `listen`, and each connection
+/// made to `cut` ends every connection the relay carries at that moment (the
+/// browser sees the TCP connection close, no close frame).
+struct FeedRelay {
+    listen: std::net::SocketAddr,
+    cut: std::net::SocketAddr,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl FeedRelay {
+    async fn start(target: std::net::SocketAddr) -> Result<Self> {
+        use tokio::net::{TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let cutter = TcpListener::bind("127.0.0.1:0").await?;
+        let (listen, cut) = (listener.local_addr()?, cutter.local_addr()?);
+        let (cuts, _) = tokio::sync::broadcast::channel::<()>(4);
+        let relay = tokio::spawn({
+            let cuts = cuts.clone();
+            async move {
+                while let Ok((mut browser, _)) = listener.accept().await {
+                    let mut cut = cuts.subscribe();
+                    tokio::spawn(async move {
+                        let Ok(mut feed) = TcpStream::connect(target).await else {
+                            return;
+                        };
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut browser, &mut feed) => {}
+                            _ = cut.recv() => {}
+                        }
+                    });
+                }
+            }
+        });
+        let cutting = tokio::spawn(async move {
+            while let Ok((asker, _)) = cutter.accept().await {
+                let _ = cuts.send(());
+                drop(asker);
+            }
+        });
+        Ok(Self {
+            listen,
+            cut,
+            tasks: vec![relay, cutting],
+        })
+    }
+}
+
+impl Drop for FeedRelay {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
 /// The addon in Chromium as a new user meets it (fluxcp/tests/browser.mjs):
 /// FluxCP's installer, the login form, every page by the sub-menu, the four
 /// stored settings with only the CPU threshold changed, a silence by the
 /// logged-in admin, the language switch; live updates where the origin is
-/// allowed, in-place refreshes with a message naming the setting where it is
-/// not. Then the database holds what the page said.
+/// allowed, and after the feed drops there, a reconnection with a fresh ticket
+/// and live updates again; in-place refreshes with a message naming the
+/// setting where the origin is not allowed. Then the database holds what the
+/// page said.
 // Multi-threaded: the aggregator in this process answers the PHP side while
 // the test waits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,11 +302,19 @@ async fn the_addon_in_chromium_from_install_to_live_pages() -> Result<()> {
         .await?;
     let data = tempfile::tempdir()?;
     let refresh_b = 1500;
-    let env = |refresh: u32| -> Result<Vec<(&'static str, String)>> {
+    // A reaches the feed through the relay, which the browser script cuts.
+    let feed: std::net::SocketAddr = agg
+        .ws_url()?
+        .trim_start_matches("ws://")
+        .trim_end_matches("/monitor")
+        .parse()?;
+    let relay = FeedRelay::start(feed).await?;
+    let relayed = format!("ws://{}/monitor", relay.listen);
+    let env = |refresh: u32, ws: String| -> Result<Vec<(&'static str, String)>> {
         Ok(vec![
             ("P2PMON_API", agg.api_url("")?),
             ("P2PMON_TOKEN", agg.api_token.clone()),
-            ("P2PMON_WS", agg.ws_url()?),
+            ("P2PMON_WS", ws),
             (
                 "P2PMON_MYSQL_DSN",
                 "mysql:host=127.0.0.1;port=3306".to_string(),
@@ -258,12 +324,13 @@ async fn the_addon_in_chromium_from_install_to_live_pages() -> Result<()> {
             ("P2PMON_REFRESH", refresh.to_string()),
         ])
     };
-    let _a = PhpServer::start(port_a, &env(5000)?)?;
-    let _b = PhpServer::start(port_b, &env(refresh_b)?)?;
+    let _a = PhpServer::start(port_a, &env(5000, relayed)?)?;
+    let _b = PhpServer::start(port_b, &env(refresh_b, agg.ws_url()?)?)?;
     let base_a = format!("http://127.0.0.1:{port_a}");
     let base_b = format!("http://127.0.0.1:{port_b}");
     wait_for_http(&format!("{base_a}/?module=account&action=login")).await?;
     wait_for_http(&format!("{base_b}/?module=account&action=login")).await?;
+    let cut_feed = relay.cut.to_string();
     let output = tokio::task::spawn_blocking({
         let ingest = agg.ingest_url("")?;
         let web = web.clone();
@@ -274,6 +341,7 @@ async fn the_addon_in_chromium_from_install_to_live_pages() -> Result<()> {
                 .env("BASE_A", base_a)
                 .env("BASE_B", base_b)
                 .env("REFRESH_B", refresh_b.to_string())
+                .env("CUT_FEED", cut_feed)
                 .env("INGEST", ingest)
                 .env("CREDENTIAL", cred)
                 .env("WEB", web)
@@ -289,6 +357,7 @@ async fn the_addon_in_chromium_from_install_to_live_pages() -> Result<()> {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("refresh_update_ms"), "{stdout}");
+    assert!(stdout.contains("live_after_reconnect_ms"), "{stdout}");
 
     // What the settings form saved: the CPU threshold, by gm_alice; the other three untouched.
     let mut conn = mariadb().await?;
