@@ -1,4 +1,4 @@
-//! Alerting end to end, with every channel at once: the seed's cpu_usage
+//! Alerting end to end, with every channel at once: the shipped cpu_usage
 //! rule (warning 80, critical 90, 300 s) on one host goes warning, critical,
 //! resolved, and each message reaches the real SMTP server, the Discord and
 //! Slack receivers and WebSocket clients exactly once. Discord answers the

@@ -1,7 +1,7 @@
 //! Alerting through the real ingest path: rules from an alerts.yml in the
-//! seed's format, evaluated as points arrive (durations judged by the points'
-//! own timestamps), alerts pushed to WebSocket clients, kept across a
-//! restart, and closed by the API.
+//! original monitoring design document's format, evaluated as points arrive
+//! (durations judged by the points' own timestamps), alerts pushed to
+//! WebSocket clients, kept across a restart, and closed by the API.
 
 use std::time::Duration;
 
@@ -43,7 +43,7 @@ async fn a_threshold_held_for_its_duration_fires_on_arrival_and_survives_a_resta
     let (_, active) = agg.api("/api/v1/alerts/active").await?;
     assert_eq!(active["alerts"], json!([]));
 
-    // The point at 5 minutes completes the seed's 300 s: it fires as it is ingested.
+    // The point at 5 minutes completes the rule's 300 s: it fires as it is ingested.
     let late = vec![metric("cpu_usage", 96.0, &[], now - 4 * minute)];
     agg.send(&cred, late).await?;
     let fired = alerts_within(&mut ws, Duration::from_secs(2)).await?;

@@ -168,7 +168,7 @@ fn shipped_configs_are_valid() -> anyhow::Result<()> {
         AgentConfig::load(&root.join("conf/p2p/agent.yml")).map_err(|e| anyhow::anyhow!("{e}"))?;
     assert!(config.enabled_plugins().any(|p| p.name == "system"));
 
-    // alerts.yml and metrics.yml carry the seed's numbers.
+    // alerts.yml and metrics.yml carry the design document's numbers.
     let alerts: serde_yaml::Value =
         serde_yaml::from_str(&std::fs::read_to_string(root.join("conf/p2p/alerts.yml"))?)?;
     assert_eq!(alerts["alerts"]["cpu_usage"]["critical"].as_u64(), Some(90));
@@ -184,7 +184,7 @@ fn shipped_configs_are_valid() -> anyhow::Result<()> {
 }
 
 #[test]
-fn shipped_aggregator_config_is_valid_and_keeps_the_seed_ports() -> anyhow::Result<()> {
+fn shipped_aggregator_config_is_valid_and_keeps_the_default_ports() -> anyhow::Result<()> {
     use p2pmon_aggregator::config::{AggregatorConfig, MetricsConfig};
     let root = workspace_root();
     let config = AggregatorConfig::load(&root.join("conf/p2p/aggregator.yml"))

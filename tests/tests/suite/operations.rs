@@ -337,10 +337,10 @@ async fn verify_metrics_names_gaps_and_silent_series() -> Result<()> {
     Ok(())
 }
 
-/// The seed's log files: each line where it belongs, as JSON lines, and
+/// The four log files: each line where it belongs, as JSON lines, and
 /// reopened on SIGHUP after logrotate moved them.
 #[test]
-fn logs_go_to_the_seeds_files_and_are_reopened_on_sighup() -> Result<()> {
+fn logs_go_to_their_four_files_and_are_reopened_on_sighup() -> Result<()> {
     let root = tempfile::tempdir()?;
     let dir = root.path().join("aggregator");
     let mut aggregator = AggregatorProcess::configure(

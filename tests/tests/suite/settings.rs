@@ -1,4 +1,4 @@
-//! Settings from FluxCP's database: the seed's `p2p_monitor_settings` table
+//! Settings from FluxCP's database: the addon's `p2p_monitor_settings` table
 //! (fluxcp/schemas/) in the real MariaDB, applied over alerts.yml within
 //! seconds and without a restart; an invalid row is reported and its last
 //! good value kept.

@@ -36,7 +36,7 @@ async fn next_of(ws: &mut Ws, kind: &str) -> anyhow::Result<Value> {
 }
 
 #[tokio::test]
-async fn clients_receive_metrics_and_status_as_the_seed_describes() -> anyhow::Result<()> {
+async fn clients_receive_metrics_and_status_as_the_design_describes() -> anyhow::Result<()> {
     let agg = TestAggregator::start().await?;
     let mut ws = connect(&agg, "").await?;
     let cred = agg.enroll("host-a").await?;
