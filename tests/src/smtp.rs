@@ -67,18 +67,21 @@ pub fn smtp_server(password: &str) -> anyhow::Result<SmtpServer> {
     })
 }
 
-/// Messages received so far: (raw message, envelope), in order.
+/// Messages received so far: (raw message, envelope), in order. The server
+/// writes the envelope after the message, so a message counts once its
+/// envelope reads whole.
 pub fn received(store: &Path) -> Vec<(String, serde_json::Value)> {
     let mut found = Vec::new();
     for n in 1..100 {
-        let eml = store.join(format!("{n:03}.eml"));
-        let Ok(text) = std::fs::read_to_string(&eml) else {
-            break;
-        };
         let envelope = std::fs::read_to_string(store.join(format!("{n:03}.json")))
             .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default();
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        let Some(envelope) = envelope else {
+            break;
+        };
+        let Ok(text) = std::fs::read_to_string(store.join(format!("{n:03}.eml"))) else {
+            break;
+        };
         found.push((text, envelope));
     }
     found

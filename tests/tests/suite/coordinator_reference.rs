@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use p2pmon_common::wire::{EventRecord, Record, Severity};
-use p2pmon_tests::aggregator::{TestAggregator, batch, metric, now_ms};
+use p2pmon_tests::aggregator::{TestAggregator, metric, now_ms};
 use p2pmon_tests::fake_coordinator::FakeCoordinator;
 use p2pmon_tests::wait::eventually;
 use serde_json::Value;

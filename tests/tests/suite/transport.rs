@@ -174,11 +174,7 @@ async fn each_answer_of_the_aggregator_gets_its_treatment() -> Result<()> {
     assert_eq!(stats.records_sent.get(), 3 + 2 + 1);
     assert_eq!(stats.batches_rejected.get(), 2);
     assert_eq!(stats.records_rejected.get(), 5 + 7);
-    assert_eq!(
-        stats.send_failures.get(),
-        2,
-        "the 500 and the 429"
-    );
+    assert_eq!(stats.send_failures.get(), 2, "the 500 and the 429");
     transport.finish().await;
     Ok(())
 }
