@@ -17,8 +17,10 @@ use p2pmon_common::wire::HostType;
 use serde::{Deserialize, Serialize};
 
 use crate::alerting::{self, Status, UpdateError};
-use crate::ingest::Refusal;
-use crate::state::{HostState, LatestPoint, Shared, mean, names, now_ms};
+use crate::clock::now_ms;
+use crate::live::{HostState, LatestPoint, mean, names};
+use crate::refusal::Refusal;
+use crate::state::Shared;
 use crate::store::{self, EventFilter, Tier};
 
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -56,7 +58,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .merge(protected)
         .merge(crate::web::router())
         .fallback(|| async { Refusal::new(StatusCode::NOT_FOUND, "not_found", "no such API path") })
-        .layer(middleware::from_fn(crate::server::access_log))
+        .layer(middleware::from_fn(crate::access_log::log_request))
         .with_state(shared)
 }
 
@@ -377,7 +379,7 @@ async fn revoke(
             "no such enrolled host",
         ));
     }
-    crate::server::after_revoke(&shared, &id);
+    shared.after_revoke(&id);
     Ok(Json(serde_json::json!({ "host": id, "revoked": true })))
 }
 

@@ -14,10 +14,10 @@ use crate::alerting::engine::{Alert, Change, Level, Status, Transition};
 use crate::alerting::notify;
 use crate::alerting::rules::{AlertType, AlertsConfig};
 use crate::auth::{self, TokenKind};
+use crate::clock::now_ms;
 use crate::config::{self, AggregatorConfig};
 use crate::ops::{self, health, health::Outcome};
 use crate::server::Server;
-use crate::state::now_ms;
 use crate::store;
 
 #[derive(Debug, Parser)]
@@ -567,7 +567,7 @@ fn list_tokens(config: &AggregatorConfig) -> anyhow::Result<()> {
     let conn = store::schema::open(&config.store_path())?;
     let now = now_ms();
     let time = |ms: Option<i64>| {
-        ms.map(crate::state::rfc3339)
+        ms.map(crate::clock::rfc3339)
             .unwrap_or_else(|| "-".to_string())
     };
     println!(

@@ -14,6 +14,12 @@ use serde::Deserialize;
 use p2pmon_common::collection::MetricGroups;
 use p2pmon_common::yaml_config::{self, ConfigErrors, Findings, Validate};
 
+mod influx;
+pub mod limits;
+
+pub use influx::InfluxConfig;
+pub use limits::{HttpLimits, LimitsConfig, WebSocketLimits};
+
 /// Default location of the aggregator config, relative to the working directory.
 pub const DEFAULT_PATH: &str = "conf/p2p/aggregator.yml";
 
@@ -51,10 +57,10 @@ pub struct AggregatorConfig {
     pub logging: LoggingConfig,
     /// Also write every point to an InfluxDB v2 write API (optional).
     #[serde(default)]
-    pub influxdb: crate::tsdb::InfluxConfig,
+    pub influxdb: InfluxConfig,
     /// Timeouts and connection caps of each listener.
     #[serde(default)]
-    pub limits: crate::limits::LimitsConfig,
+    pub limits: LimitsConfig,
     /// The embedded store's commit durability.
     #[serde(default)]
     pub store: StoreConfig,
@@ -344,7 +350,7 @@ pub struct CoordinatorConfig {
     /// `api_key` (an `X-API-Key` header, as the reference coordinator
     /// checks) or `bearer`.
     #[serde(default)]
-    pub auth: crate::coordinator::CoordinatorAuth,
+    pub auth: CoordinatorAuth,
     #[serde(default = "default_coordinator_timeout_ms")]
     pub timeout_ms: u64,
     /// Seconds between polls of its host registry; failures back off.
@@ -385,35 +391,21 @@ impl std::fmt::Debug for CoordinatorConfig {
     }
 }
 
-impl AggregatorConfig {
-    /// The InfluxDB token: `influxdb.token_file`'s first line, or `token`.
-    pub fn influxdb_token(&self) -> Result<String, String> {
-        match &self.influxdb.token_file {
-            Some(file) => crate::coordinator::read_token(&self.base_dir.join(file))
-                .map_err(|e| e.replace("coordinator.token_file", "influxdb.token_file")),
-            None => Ok(self.influxdb.token.clone()),
-        }
-    }
+/// A secret's file: its first line, trimmed; `setting` names it in the
+/// error.
+pub fn read_secret(path: &Path, setting: &str) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map(|text| text.lines().next().unwrap_or("").trim().to_string())
+        .map_err(|e| format!("cannot read {setting} {}: {e}", path.display()))
+}
 
-    /// The coordinator to send actions to, with its token read; `None` when
-    /// no URL is set.
-    pub fn coordinator(&self) -> Result<Option<crate::coordinator::Coordinator>, String> {
-        let c = &self.coordinator;
-        if c.url.is_empty() {
-            return Ok(None);
-        }
-        let token = match &c.token_file {
-            Some(file) => crate::coordinator::read_token(&self.base_dir.join(file))?,
-            None => c.token.clone(),
-        };
-        crate::coordinator::Coordinator::new(
-            &c.url,
-            token,
-            c.auth,
-            std::time::Duration::from_millis(c.timeout_ms),
-        )
-        .map(Some)
-    }
+/// How the token travels: the reference coordinator checks `X-API-Key`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CoordinatorAuth {
+    #[default]
+    ApiKey,
+    Bearer,
 }
 
 /// When a host counts as degraded or offline.
@@ -452,7 +444,24 @@ pub struct StoreConfig {
     /// the agent is told it may delete it. `normal`: faster, but an OS crash
     /// or power cut can lose the last acknowledged batches.
     #[serde(default)]
-    pub durability: crate::store::schema::Durability,
+    pub durability: Durability,
+}
+
+/// What a commit, and so an acknowledgement, survives (`store.durability`
+/// in aggregator.yml).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// `synchronous=FULL`: the WAL is fsync'd at every commit, so an
+    /// acknowledged batch survives a power cut or an OS crash, not just the
+    /// process being killed. The writer commits a group of batches at once,
+    /// so the cost is one fsync per group, not per batch.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: no fsync at commit; an acknowledged batch
+    /// survives the process being killed, but an OS crash or power cut can
+    /// lose the last commits after agents were told to delete them.
+    Normal,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -470,8 +479,12 @@ pub struct TokensConfig {
 fn default_join_ttl_s() -> u64 {
     86_400
 }
+/// How long a dashboard session lasts unless `tokens.session_ttl_s` says
+/// otherwise.
+pub const DEFAULT_SESSION_TTL_S: u64 = 12 * 3600;
+
 fn default_session_ttl_s() -> u64 {
-    crate::web::session::DEFAULT_SESSION_TTL_S
+    DEFAULT_SESSION_TTL_S
 }
 
 impl Default for TokensConfig {
@@ -524,21 +537,55 @@ impl Validate for AggregatorConfig {
     fn validate(&self, base_dir: &Path, findings: &mut Findings) {
         self.influxdb.validate(findings);
         self.limits.validate(findings);
-        if !self.settings.url.is_empty() && mysql_async::Opts::from_url(&self.settings.url).is_err()
-        {
+        self.settings.validate(findings);
+        self.coordinator.validate(findings);
+        self.ingest.validate(base_dir, findings);
+        self.listeners_apart(findings);
+        self.websocket.validate(findings);
+        self.hosts.validate(findings);
+        self.tokens.validate(findings);
+    }
+}
+
+impl AggregatorConfig {
+    /// No two listeners on one address (port 0: the system picks).
+    fn listeners_apart(&self, findings: &mut Findings) {
+        let ingest = &self.ingest;
+        let listeners = [
+            ("ingest.listen", ingest.listen),
+            ("api.listen", self.api.listen),
+            ("websocket.listen", self.websocket.listen),
+        ];
+        for (i, (a_name, a)) in listeners.iter().enumerate() {
+            for (b_name, b) in &listeners[i + 1..] {
+                if a == b && a.port() != 0 {
+                    findings.error(*b_name, format!("{b} is also {a_name}"));
+                }
+            }
+        }
+    }
+}
+
+impl SettingsConfig {
+    fn validate(&self, findings: &mut Findings) {
+        if !self.url.is_empty() && mysql_async::Opts::from_url(&self.url).is_err() {
             findings.error("settings.url", "is not a mysql:// URL");
         }
-        if self.settings.table.is_empty()
+        if self.table.is_empty()
             || !self
-                .settings
                 .table
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_')
         {
             findings.error("settings.table", "is a table name: a-z, A-Z, 0-9 and _");
         }
-        findings.in_range("settings.poll_s", self.settings.poll_s, 1..=3600);
-        let coordinator = &self.coordinator;
+        findings.in_range("settings.poll_s", self.poll_s, 1..=3600);
+    }
+}
+
+impl CoordinatorConfig {
+    fn validate(&self, findings: &mut Findings) {
+        let coordinator = self;
         if !coordinator.url.is_empty() {
             match url::Url::parse(&coordinator.url) {
                 Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
@@ -554,7 +601,12 @@ impl Validate for AggregatorConfig {
             100..=120_000,
         );
         findings.in_range("coordinator.poll_s", coordinator.poll_s, 1..=3600);
-        let ingest = &self.ingest;
+    }
+}
+
+impl IngestConfig {
+    fn validate(&self, base_dir: &Path, findings: &mut Findings) {
+        let ingest = self;
         findings.in_range("ingest.max_body_kb", ingest.max_body_kb, 1..=1024 * 1024);
         findings.in_range(
             "ingest.max_decompressed_kb",
@@ -635,52 +687,35 @@ impl Validate for AggregatorConfig {
                 }
             }
         }
-        let listeners = [
-            ("ingest.listen", ingest.listen),
-            ("api.listen", self.api.listen),
-            ("websocket.listen", self.websocket.listen),
-        ];
-        for (i, (a_name, a)) in listeners.iter().enumerate() {
-            for (b_name, b) in &listeners[i + 1..] {
-                if a == b && a.port() != 0 {
-                    findings.error(*b_name, format!("{b} is also {a_name}"));
-                }
-            }
-        }
-        if !self.websocket.path.starts_with('/') {
+    }
+}
+
+impl WebSocketConfig {
+    fn validate(&self, findings: &mut Findings) {
+        if !self.path.starts_with('/') {
             findings.error("websocket.path", "must start with /");
         }
-        findings.in_range(
-            "websocket.client_queue",
-            self.websocket.client_queue,
-            1..=65_536,
-        );
-        findings.in_range(
-            "websocket.max_clients",
-            self.websocket.max_clients,
-            1..=1_000_000,
-        );
-        findings.in_range(
-            "hosts.degraded_after_s",
-            self.hosts.degraded_after_s,
-            1..=86_400,
-        );
-        if self.hosts.offline_after_s <= self.hosts.degraded_after_s {
+        findings.in_range("websocket.client_queue", self.client_queue, 1..=65_536);
+        findings.in_range("websocket.max_clients", self.max_clients, 1..=1_000_000);
+    }
+}
+
+impl HostsConfig {
+    fn validate(&self, findings: &mut Findings) {
+        findings.in_range("hosts.degraded_after_s", self.degraded_after_s, 1..=86_400);
+        if self.offline_after_s <= self.degraded_after_s {
             findings.error(
                 "hosts.offline_after_s",
                 "must be greater than hosts.degraded_after_s",
             );
         }
-        findings.in_range(
-            "tokens.join_ttl_s",
-            self.tokens.join_ttl_s,
-            60..=366 * 86_400,
-        );
-        findings.in_range(
-            "tokens.session_ttl_s",
-            self.tokens.session_ttl_s,
-            60..=30 * 86_400,
-        );
+    }
+}
+
+impl TokensConfig {
+    fn validate(&self, findings: &mut Findings) {
+        findings.in_range("tokens.join_ttl_s", self.join_ttl_s, 60..=366 * 86_400);
+        findings.in_range("tokens.session_ttl_s", self.session_ttl_s, 60..=30 * 86_400);
     }
 }
 

@@ -10,7 +10,9 @@ use std::sync::atomic::Ordering;
 use p2pmon_common::prometheus::{Sample, render};
 use p2pmon_common::wire::MetricKind;
 
-use crate::state::{HostState, Shared, now_ms};
+use crate::clock::now_ms;
+use crate::live::HostState;
+use crate::state::Shared;
 
 const SELF: &str = "p2pmon_aggregator_";
 

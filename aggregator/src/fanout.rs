@@ -1,5 +1,6 @@
 //! The live feed: `ws://HOST:5122/monitor`, messages `{"type": "metrics" |
-//! "alert" | "status", ...}` as in the monitoring design document's client example.
+//! "alert" | "status", ...}` as in the monitoring design document's client example; each
+//! one a [`FeedMessage`].
 //!
 //! Every client has a bounded queue. Publishing never waits: a message that
 //! does not fit in a client's queue disconnects that client (it stopped
@@ -12,7 +13,7 @@
 //! Bearer`) or a single-use ticket from `POST /api/v1/ws-ticket` (also as
 //! `?token=`); browsers are also held to the configured origins.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,31 +28,10 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig as WsProtocolConfi
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::config::WebSocketConfig;
+use crate::feed::FeedMessage;
 use crate::limits::{ConnectionCounter, Counted};
 
-/// One metric in a `metrics` message.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct WsMetric {
-    pub name: String,
-    pub value: f64,
-    pub unit: String,
-    pub tags: BTreeMap<String, String>,
-    pub timestamp_ms: u64,
-    pub plugin: String,
-    /// metrics.yml group (system, game, network), if listed there.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-}
-
-#[derive(Serialize)]
-struct MetricsMessage<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    host: &'a str,
-    /// When the aggregator stored the batch (Unix ms).
-    stored_ms: u64,
-    metrics: &'a [WsMetric],
-}
+pub use crate::feed::WsMetric;
 
 /// What is published; cheap to share between clients.
 pub struct Outgoing {
@@ -212,7 +192,7 @@ impl Hub {
         }
     }
 
-    fn publish(&self, outgoing: Outgoing) {
+    fn send(&self, outgoing: Outgoing) {
         let outgoing = Arc::new(outgoing);
         self.stats.messages_total.fetch_add(1, Ordering::Relaxed);
         let Ok(mut clients) = self.clients.lock() else {
@@ -235,44 +215,19 @@ impl Hub {
         }
     }
 
-    /// Publish the metrics of one stored batch.
-    pub fn publish_metrics(&self, host: &str, stored_ms: u64, metrics: Vec<WsMetric>) {
-        if metrics.is_empty() {
+    /// Publish `message` to every client; serialised once (see
+    /// [`crate::feed`]). A `metrics` message without metrics is not sent.
+    pub fn publish(&self, message: FeedMessage) {
+        if let FeedMessage::Metrics { metrics, .. } = &message
+            && metrics.is_empty()
+        {
             return;
         }
-        let text = serde_json::to_string(&MetricsMessage {
-            kind: "metrics",
-            host,
-            stored_ms,
-            metrics: &metrics,
-        })
-        .unwrap_or_default();
-        self.publish(Outgoing {
-            text: text.into(),
-            host: Some(host.to_string()),
-            metrics: Some((stored_ms, metrics)),
-        });
-    }
-
-    /// Publish `{"type": "status", "status": status}`.
-    pub fn publish_status(&self, host: Option<&str>, status: serde_json::Value) {
-        self.publish_typed("status", host, status);
-    }
-
-    /// Publish `{"type": "alert", "alert": alert}`.
-    pub fn publish_alert(&self, host: Option<&str>, alert: serde_json::Value) {
-        self.publish_typed("alert", host, alert);
-    }
-
-    fn publish_typed(&self, kind: &str, host: Option<&str>, body: serde_json::Value) {
-        let mut message = serde_json::Map::new();
-        message.insert("type".to_string(), kind.into());
-        message.insert(kind.to_string(), body);
-        let text = serde_json::Value::Object(message).to_string();
-        self.publish(Outgoing {
-            text: text.into(),
-            host: host.map(str::to_string),
-            metrics: None,
+        let encoded = message.encode();
+        self.send(Outgoing {
+            text: encoded.text.into(),
+            host: encoded.host,
+            metrics: encoded.metrics,
         });
     }
 }
@@ -492,14 +447,8 @@ fn render(outgoing: &Outgoing, subscription: &Subscription) -> Option<Utf8Bytes>
             if wanted.is_empty() {
                 return None;
             }
-            let text = serde_json::to_string(&MetricsMessage {
-                kind: "metrics",
-                host: outgoing.host.as_deref().unwrap_or(""),
-                stored_ms: *stored_ms,
-                metrics: &wanted,
-            })
-            .ok()?;
-            Some(text.into())
+            let host = outgoing.host.as_deref().unwrap_or("");
+            Some(crate::feed::metrics_text(host, *stored_ms, &wanted).into())
         }
     }
 }
@@ -554,7 +503,11 @@ mod tests {
         let (_slow, _slow_queue) = hub.register("a".to_string());
         let (_fast, mut fast_queue) = hub.register("b".to_string());
         for i in 0..3 {
-            hub.publish_status(None, serde_json::json!({ "n": i }));
+            hub.publish(FeedMessage::Status(
+                crate::feed::Status::CoordinatorUnreachable {
+                    error: format!("poll {i}"),
+                },
+            ));
             // The fast client keeps up.
             assert!(fast_queue.recv().await.is_some());
         }

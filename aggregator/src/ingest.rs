@@ -20,49 +20,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use p2pmon_common::rules::{MAX_FIELD_VALUE, MAX_MESSAGE, MAX_NAME, check_tag, is_name};
 use p2pmon_common::wire::{
-    Ack, Batch, EnrollRequest, ErrorBody, EventRecord, Hello, MetricRecord, Record, paths,
+    Ack, Batch, EnrollRequest, EventRecord, Hello, HelloAnswer, MetricRecord, Record, RefusalCode,
+    paths,
 };
 
+use crate::after_store::{self, Source};
 use crate::auth::{self, AuthError};
-use crate::fanout::WsMetric;
-use crate::state::{LatestPoint, Shared, now_ms};
-use crate::store::{WriteJob, severity_str};
-
-/// A refusal: status, code, message.
-#[derive(Debug)]
-pub struct Refusal {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-    pub retry_after_s: Option<u64>,
-}
-
-impl Refusal {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            retry_after_s: None,
-        }
-    }
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        let body = axum::Json(ErrorBody {
-            code: self.code.to_string(),
-            message: self.message,
-        });
-        let mut response = (self.status, body).into_response();
-        if let Some(seconds) = self.retry_after_s
-            && let Ok(value) = seconds.to_string().parse()
-        {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        response
-    }
-}
+use crate::clock::now_ms;
+use crate::config::IngestConfig;
+use crate::feed::{FeedMessage, Status};
+use crate::refusal::Refusal;
+use crate::state::Shared;
+use crate::store::{WriteJob, WriteOutcome};
 
 /// Per-host token buckets, in records.
 #[derive(Default)]
@@ -105,9 +74,13 @@ pub fn router(state: Arc<IngestState>) -> Router {
         .route(paths::HELLO, post(hello))
         .route(paths::BATCHES, post(batches))
         .fallback(|| async {
-            Refusal::new(StatusCode::NOT_FOUND, "not_found", "no such ingest path")
+            Refusal::new(
+                StatusCode::NOT_FOUND,
+                RefusalCode::NotFound,
+                "no such ingest path",
+            )
         })
-        .layer(axum::middleware::from_fn(crate::server::access_log))
+        .layer(axum::middleware::from_fn(crate::access_log::log_request))
         .with_state(state)
 }
 
@@ -129,7 +102,7 @@ async fn read_body(
     let too_large = |what: String| {
         Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
+            RefusalCode::BodyTooLarge,
             format!(
                 "{what} is over ingest.max_body_kb ({} KiB)",
                 config.max_body_kb
@@ -148,7 +121,7 @@ async fn read_body(
         if crate::limits::is_body_timeout(&error) {
             Refusal::new(
                 StatusCode::REQUEST_TIMEOUT,
-                "body_timeout",
+                RefusalCode::BodyTimeout,
                 error.to_string(),
             )
         } else {
@@ -166,7 +139,7 @@ async fn read_body(
             let decoder = zstd::stream::read::Decoder::new(&bytes[..]).map_err(|e| {
                 Refusal::new(
                     StatusCode::BAD_REQUEST,
-                    "bad_encoding",
+                    RefusalCode::BadEncoding,
                     format!("zstd: {e}"),
                 )
             })?;
@@ -177,14 +150,14 @@ async fn read_body(
                 .map_err(|e| {
                     Refusal::new(
                         StatusCode::BAD_REQUEST,
-                        "bad_encoding",
+                        RefusalCode::BadEncoding,
                         format!("zstd: {e}"),
                     )
                 })?;
             if out.len() > limit {
                 return Err(Refusal::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
+                    RefusalCode::BodyTooLarge,
                     format!(
                         "the body decompresses to over ingest.max_decompressed_kb ({} KiB)",
                         config.max_decompressed_kb
@@ -195,7 +168,7 @@ async fn read_body(
         }
         other => Err(Refusal::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_encoding",
+            RefusalCode::UnsupportedEncoding,
             format!("Content-Encoding {other:?} is not supported (use zstd or identity)"),
         )),
     }
@@ -205,7 +178,7 @@ fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, 
     serde_json::from_slice(bytes).map_err(|e| {
         Refusal::new(
             StatusCode::BAD_REQUEST,
-            "malformed",
+            RefusalCode::Malformed,
             p2pmon_common::rules::truncate(format!("{what} is not valid: {e}"), 300),
         )
     })
@@ -222,7 +195,7 @@ async fn authenticate(state: &IngestState, headers: &HeaderMap) -> Result<String
     let unauthorized = || {
         Refusal::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            RefusalCode::Unauthorized,
             "missing, unknown or revoked host credential; enroll the host again",
         )
     };
@@ -258,18 +231,27 @@ async fn enroll(State(state): State<Arc<IngestState>>, headers: HeaderMap, body:
                 .write()
                 .entry(response.host_id.clone())
                 .or_default();
-            state.shared.hub.publish_status(
-                Some(&response.host_id),
-                serde_json::json!({"kind": "host_enrolled", "host": response.host_id}),
-            );
+            state
+                .shared
+                .hub
+                .publish(FeedMessage::Status(Status::HostEnrolled {
+                    host: response.host_id.clone(),
+                }));
             axum::Json(response).into_response()
         }
         Ok(Err(error)) => {
             let (status, code) = match &error {
-                AuthError::InvalidJoinToken => (StatusCode::UNAUTHORIZED, "invalid_join_token"),
-                AuthError::HostExists(_) => (StatusCode::CONFLICT, "host_exists"),
-                AuthError::InvalidHostId(_) => (StatusCode::BAD_REQUEST, "invalid_host_id"),
-                AuthError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+                AuthError::InvalidJoinToken => {
+                    (StatusCode::UNAUTHORIZED, RefusalCode::InvalidJoinToken)
+                }
+                AuthError::HostExists(_) => (StatusCode::CONFLICT, RefusalCode::HostExists),
+                AuthError::InvalidHostId(_) => {
+                    (StatusCode::BAD_REQUEST, RefusalCode::InvalidHostId)
+                }
+                AuthError::Store(_) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    RefusalCode::StoreUnavailable,
+                ),
             };
             refuse(&state, Refusal::new(status, code, error.to_string()))
         }
@@ -277,7 +259,7 @@ async fn enroll(State(state): State<Arc<IngestState>>, headers: HeaderMap, body:
             &state,
             Refusal::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
+                RefusalCode::StoreUnavailable,
                 error.to_string(),
             ),
         ),
@@ -320,7 +302,7 @@ async fn hello(State(state): State<Arc<IngestState>>, headers: HeaderMap, body: 
             &state,
             Refusal::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
+                RefusalCode::StoreUnavailable,
                 error.to_string(),
             ),
         );
@@ -350,7 +332,7 @@ async fn hello(State(state): State<Arc<IngestState>>, headers: HeaderMap, body: 
             &state,
             Refusal::new(
                 StatusCode::FORBIDDEN,
-                "plugin_not_allowed",
+                RefusalCode::PluginNotAllowed,
                 format!(
                     "plugins not on ingest.plugin_allowlist: {}",
                     refused.join(", ")
@@ -359,8 +341,11 @@ async fn hello(State(state): State<Arc<IngestState>>, headers: HeaderMap, body: 
         );
     }
     // The agent leaves out, before spooling, what metrics.yml does not collect.
-    axum::Json(serde_json::json!({ "host_id": host, "metrics": state.shared.metrics.metrics }))
-        .into_response()
+    axum::Json(HelloAnswer {
+        host_id: host,
+        metrics: Some(state.shared.metrics.metrics.clone()),
+    })
+    .into_response()
 }
 
 /// Why a record was refused (the keys of `Ack::rejected`).
@@ -476,21 +461,14 @@ async fn batches(
     }
 }
 
-async fn accept_batch(
-    state: &IngestState,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Ack, Refusal> {
-    let shared = &state.shared;
-    let config = &shared.config.ingest;
-    let host = authenticate(state, headers).await?;
-    let bytes = read_body(state, headers, body).await?;
-    let batch: Batch = parse(&bytes, "the batch")?;
-    drop(bytes);
+/// Refuse a batch whole: another host's, before a hello, too big, or over
+/// the host's rate.
+fn check_batch(state: &IngestState, host: &str, batch: &Batch) -> Result<(), Refusal> {
+    let config = &state.shared.config.ingest;
     if batch.host_id != host {
         return Err(Refusal::new(
             StatusCode::FORBIDDEN,
-            "forged_host",
+            RefusalCode::ForgedHost,
             format!(
                 "the batch claims host {:?} but the credential is {host:?}'s",
                 p2pmon_common::rules::truncate(batch.host_id.clone(), 64)
@@ -500,22 +478,27 @@ async fn accept_batch(
     if !p2pmon_common::rules::is_clean_value(&batch.stream, 64) {
         return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
-            "malformed",
+            RefusalCode::Malformed,
             "stream id over 64 bytes or with control characters",
         ));
     }
-    let hello_ok = shared.live.read().get(&host).is_some_and(|h| h.hello_ok);
+    let hello_ok = state
+        .shared
+        .live
+        .read()
+        .get(host)
+        .is_some_and(|h| h.hello_ok);
     if !hello_ok {
         return Err(Refusal::new(
             StatusCode::CONFLICT,
-            "hello_required",
+            RefusalCode::HelloRequired,
             "send a hello before batches (after every reconnect)",
         ));
     }
     if batch.records.len() > config.max_records_per_batch {
         return Err(Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "too_many_records",
+            RefusalCode::TooManyRecords,
             format!(
                 "{} records in one batch (ingest.max_records_per_batch is {})",
                 batch.records.len(),
@@ -524,14 +507,14 @@ async fn accept_batch(
         ));
     }
     if let Err(seconds) = state.rates.take(
-        &host,
+        host,
         batch.records.len() as u64,
         config.rate_per_host,
         config.burst_per_host,
     ) {
         let mut refusal = Refusal::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            RefusalCode::RateLimited,
             format!(
                 "host over ingest.rate_per_host ({} records/s); retry in {seconds} s",
                 config.rate_per_host
@@ -541,34 +524,38 @@ async fn accept_batch(
         return Err(refusal);
     }
 
-    let received = now_ms();
+    Ok(())
+}
+
+/// Count one refused record under `code`, keeping the first problems in words.
+fn reject(ack: &mut Ack, (code, problem): (&'static str, String)) {
+    *ack.rejected.entry(code.to_string()).or_default() += 1;
+    if ack.problems.len() < MAX_PROBLEMS {
+        ack.problems.push(problem);
+    }
+}
+
+/// Sort a batch's records into the write job, or into the ack's refusals
+/// (names the host's plugins do not own, what metrics.yml does not
+/// collect, bad names, tags, values and timestamps).
+fn admit_records(
+    shared: &Shared,
+    records: Vec<Record>,
+    received: i64,
+    job: &mut WriteJob,
+    ack: &mut Ack,
+) {
+    let config = &shared.config.ingest;
     let oldest = (received - config.max_age_s as i64 * 1000).max(0) as u64;
     let newest = (received + config.max_future_s as i64 * 1000) as u64;
-    let mut ack = Ack {
-        seq: batch.seq,
-        ..Ack::default()
-    };
-    let reject = |ack: &mut Ack, (code, problem): (&'static str, String)| {
-        *ack.rejected.entry(code.to_string()).or_default() += 1;
-        if ack.problems.len() < MAX_PROBLEMS {
-            ack.problems.push(problem);
-        }
-    };
-    let host_id: Arc<str> = Arc::from(host.as_str());
-    let mut job = WriteJob::new(host_id, batch.stream, batch.seq, received);
-    job.max_series = config.max_series_per_host;
-    job.max_series_per_plugin = config.max_series_per_plugin;
-    if let Some(live) = shared.live.read().get(host.as_str()) {
-        job.plugin_files = Arc::clone(&live.plugin_files);
-    }
     let groups = &shared.metrics.metrics;
-    for record in batch.records {
+    for record in records {
         match record {
             Record::Metric(metric)
                 if metric.name.starts_with("agent_") != (metric.plugin == "agent") =>
             {
                 reject(
-                    &mut ack,
+                    ack,
                     (
                         "not_owner",
                         format!(
@@ -584,7 +571,7 @@ async fn accept_batch(
                 }) =>
             {
                 reject(
-                    &mut ack,
+                    ack,
                     (
                         "not_owner",
                         format!(
@@ -595,7 +582,7 @@ async fn accept_batch(
                 )
             }
             Record::Metric(metric) if !groups.allows(&metric.plugin, &metric.name) => reject(
-                &mut ack,
+                ack,
                 (
                     "not_collected",
                     format!(
@@ -613,7 +600,7 @@ async fn accept_batch(
                     newest,
                 ) {
                     Ok(()) => job.metrics.push(metric),
-                    Err(problem) => reject(&mut ack, problem),
+                    Err(problem) => reject(ack, problem),
                 }
             }
             Record::Event(mut event) => {
@@ -628,16 +615,88 @@ async fn accept_batch(
                         }
                         job.events.push(event)
                     }
-                    Err(problem) => reject(&mut ack, problem),
+                    Err(problem) => reject(ack, problem),
                 }
             }
         }
     }
+}
+
+/// What the writer dropped (series caps, names owned by another plugin),
+/// counted in the ack.
+fn count_dropped(config: &IngestConfig, outcome: &WriteOutcome, ack: &mut Ack) {
+    if outcome.series_limited > 0 {
+        reject(
+            ack,
+            (
+                "series_limit",
+                format!(
+                    "host reached ingest.max_series_per_host ({}); points of new series dropped",
+                    config.max_series_per_host
+                ),
+            ),
+        );
+        *ack.rejected.entry("series_limit".to_string()).or_default() += outcome.series_limited - 1;
+    }
+    if outcome.plugin_series_limited > 0 {
+        reject(
+            ack,
+            (
+                "plugin_series_limit",
+                format!(
+                    "a plugin reached ingest.max_series_per_plugin ({}); points of its new series dropped",
+                    config.max_series_per_plugin
+                ),
+            ),
+        );
+        *ack.rejected
+            .entry("plugin_series_limit".to_string())
+            .or_default() += outcome.plugin_series_limited - 1;
+    }
+    if outcome.not_owner > 0 {
+        reject(
+            ack,
+            (
+                "not_owner",
+                "another plugin of this host owns the metric's name; its points were dropped"
+                    .to_string(),
+            ),
+        );
+        *ack.rejected.entry("not_owner".to_string()).or_default() += outcome.not_owner - 1;
+    }
+}
+
+async fn accept_batch(
+    state: &IngestState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Ack, Refusal> {
+    let shared = &state.shared;
+    let config = &shared.config.ingest;
+    let host = authenticate(state, headers).await?;
+    let bytes = read_body(state, headers, body).await?;
+    let batch: Batch = parse(&bytes, "the batch")?;
+    drop(bytes);
+    check_batch(state, &host, &batch)?;
+
+    let received = now_ms();
+    let mut ack = Ack {
+        seq: batch.seq,
+        ..Ack::default()
+    };
+    let host_id: Arc<str> = Arc::from(host.as_str());
+    let mut job = WriteJob::new(host_id, batch.stream, batch.seq, received);
+    job.max_series = config.max_series_per_host;
+    job.max_series_per_plugin = config.max_series_per_plugin;
+    if let Some(live) = shared.live.read().get(host.as_str()) {
+        job.plugin_files = Arc::clone(&live.plugin_files);
+    }
+    admit_records(shared, batch.records, received, &mut job, &mut ack);
     let outcome = shared.store.write(job).await.map_err(|error| {
         tracing::error!(%host, %error, "Batch not stored.");
         Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
+            RefusalCode::StoreUnavailable,
             "the store could not write the batch; retry later",
         )
     })?;
@@ -655,45 +714,7 @@ async fn accept_batch(
         ack.problems.clear();
         return Ok(ack);
     }
-    if outcome.series_limited > 0 {
-        reject(
-            &mut ack,
-            (
-                "series_limit",
-                format!(
-                    "host reached ingest.max_series_per_host ({}); points of new series dropped",
-                    config.max_series_per_host
-                ),
-            ),
-        );
-        *ack.rejected.entry("series_limit".to_string()).or_default() += outcome.series_limited - 1;
-    }
-    if outcome.plugin_series_limited > 0 {
-        reject(
-            &mut ack,
-            (
-                "plugin_series_limit",
-                format!(
-                    "a plugin reached ingest.max_series_per_plugin ({}); points of its new series dropped",
-                    config.max_series_per_plugin
-                ),
-            ),
-        );
-        *ack.rejected
-            .entry("plugin_series_limit".to_string())
-            .or_default() += outcome.plugin_series_limited - 1;
-    }
-    if outcome.not_owner > 0 {
-        reject(
-            &mut ack,
-            (
-                "not_owner",
-                "another plugin of this host owns the metric's name; its points were dropped"
-                    .to_string(),
-            ),
-        );
-        *ack.rejected.entry("not_owner".to_string()).or_default() += outcome.not_owner - 1;
-    }
+    count_dropped(config, &outcome, &mut ack);
     for (code, n) in &ack.rejected {
         shared.ingest.count_refusal(code, *n);
     }
@@ -706,99 +727,8 @@ async fn accept_batch(
         .events
         .fetch_add(outcome.events, std::sync::atomic::Ordering::Relaxed);
     ack.stored = outcome.points + outcome.events;
-    publish(
-        shared,
-        &host,
-        received,
-        outcome.metrics,
-        &outcome.series_ids,
-        outcome.event_records,
-    );
+    after_store::stored(shared, &host, Source::Agent { received }, outcome);
     Ok(ack)
-}
-
-/// Update the live view and the feed with what was stored.
-fn publish(
-    shared: &Shared,
-    host: &str,
-    received: i64,
-    metrics: Vec<MetricRecord>,
-    series_ids: &[Option<i64>],
-    events: Vec<EventRecord>,
-) {
-    shared.alerting.observe(host, &metrics, series_ids, &events);
-    if let Some(tsdb) = &shared.tsdb {
-        // What the store kept (a host over its series limit loses new series).
-        let stored = metrics
-            .iter()
-            .zip(series_ids)
-            .filter(|(_, id)| id.is_some());
-        tsdb.offer(host, stored.map(|(m, _)| m));
-    }
-    {
-        let mut live = shared.live.write();
-        let entry = live.entry(host.to_string()).or_default();
-        entry.last_seen_ms = Some(received);
-        for (metric, id) in metrics.iter().zip(series_ids) {
-            let Some(id) = id else { continue };
-            let ts = metric.timestamp_ms as i64;
-            match entry.latest.get_mut(id) {
-                Some(point) if point.timestamp_ms <= ts => {
-                    point.value = metric.value;
-                    point.timestamp_ms = ts;
-                }
-                Some(_) => {}
-                None => {
-                    entry.latest.insert(
-                        *id,
-                        LatestPoint {
-                            name: metric.name.clone(),
-                            tags: metric.tags.clone(),
-                            unit: metric.unit.clone(),
-                            plugin: metric.plugin.clone(),
-                            value: metric.value,
-                            timestamp_ms: ts,
-                        },
-                    );
-                }
-            }
-        }
-    }
-    // Nobody listening: skip building the message.
-    if shared.hub.client_count() > 0 {
-        let ws: Vec<WsMetric> = metrics
-            .into_iter()
-            .zip(series_ids)
-            .filter(|(_, id)| id.is_some())
-            .map(|(m, _)| WsMetric {
-                group: shared.metrics.metrics.group_of(&m.name).map(str::to_string),
-                name: m.name,
-                value: m.value,
-                unit: m.unit,
-                tags: m.tags,
-                timestamp_ms: m.timestamp_ms,
-                plugin: m.plugin,
-            })
-            .collect();
-        shared.hub.publish_metrics(host, received as u64, ws);
-    }
-    for event in events {
-        shared.hub.publish_status(
-            Some(host),
-            serde_json::json!({
-                "kind": "event",
-                "host": host,
-                "event": {
-                    "plugin": event.plugin,
-                    "kind": event.kind,
-                    "severity": severity_str(event.severity),
-                    "message": event.message,
-                    "fields": event.fields,
-                    "timestamp_ms": event.timestamp_ms,
-                }
-            }),
-        );
-    }
 }
 
 #[cfg(test)]

@@ -18,16 +18,22 @@
 //!   cleanup, backup and restore.
 
 pub mod alerting;
+pub mod access_log;
+pub mod after_store;
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod coordinator;
 pub mod exposition;
 pub mod fanout;
+pub mod feed;
 pub mod ingest;
 pub mod limits;
+pub mod live;
 pub mod ops;
+pub mod refusal;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -10,11 +10,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::alerting::{Alerting, AlertsConfig};
+use crate::clock::now_ms;
 use crate::config::{AggregatorConfig, MetricsConfig};
 use crate::fanout::{self, Hub};
 use crate::ingest::{self, IngestState, RateLimits};
 use crate::limits::{CapAcceptor, ConnectionCounter};
-use crate::state::{IngestStats, Live, Shared, now_ms};
+use crate::live::Live;
+use crate::state::{IngestStats, Shared};
 use crate::store::{self, Store, StoreError};
 
 /// How often the feed's clients are checked for revoked tokens, in seconds.
@@ -88,15 +90,21 @@ pub struct Server {
     _data_lock: std::fs::File,
 }
 
-impl Server {
-    /// Bind every listener (a taken port stops start-up, naming its
-    /// setting), open the store and start serving.
-    pub async fn start(config: AggregatorConfig) -> Result<Self, ServeError> {
-        let metrics = MetricsConfig::load(&config.metrics_path())?;
-        let alert_rules = AlertsConfig::load_or_empty(&config.alerts_path())?;
-        let ingest_listener = bind("ingest.listen", config.ingest.listen)?;
-        let api_listener = bind("api.listen", config.api.listen)?;
-        let ws_listener = bind("websocket.listen", config.websocket.listen)?;
+/// The three listeners, bound (a taken port names its setting).
+struct Listeners {
+    ingest: std::net::TcpListener,
+    api: std::net::TcpListener,
+    ws: std::net::TcpListener,
+    ingest_addr: SocketAddr,
+    api_addr: SocketAddr,
+    ws_addr: SocketAddr,
+}
+
+impl Listeners {
+    fn bind(config: &AggregatorConfig) -> Result<Self, ServeError> {
+        let ingest = bind("ingest.listen", config.ingest.listen)?;
+        let api = bind("api.listen", config.api.listen)?;
+        let ws = bind("websocket.listen", config.websocket.listen)?;
         let local = |l: &std::net::TcpListener, setting, addr| {
             l.local_addr().map_err(|error| ServeError::Bind {
                 setting,
@@ -104,40 +112,51 @@ impl Server {
                 error,
             })
         };
-        let ingest_addr = local(&ingest_listener, "ingest.listen", config.ingest.listen)?;
-        let api_addr = local(&api_listener, "api.listen", config.api.listen)?;
-        let ws_addr = local(&ws_listener, "websocket.listen", config.websocket.listen)?;
+        Ok(Self {
+            ingest_addr: local(&ingest, "ingest.listen", config.ingest.listen)?,
+            api_addr: local(&api, "api.listen", config.api.listen)?,
+            ws_addr: local(&ws, "websocket.listen", config.websocket.listen)?,
+            ingest,
+            api,
+            ws,
+        })
+    }
+}
 
+/// An HTTP listener being served: its task, the handle that stops it, and
+/// its open connections.
+struct Served {
+    task: JoinHandle<()>,
+    handle: axum_server::Handle<SocketAddr>,
+    connections: Arc<ConnectionCounter>,
+}
+
+impl Server {
+    /// Bind every listener (a taken port stops start-up, naming its
+    /// setting), open the store and start serving.
+    pub async fn start(config: AggregatorConfig) -> Result<Self, ServeError> {
+        let metrics = MetricsConfig::load(&config.metrics_path())?;
+        let alert_rules = AlertsConfig::load_or_empty(&config.alerts_path())?;
+        let listeners = Listeners::bind(&config)?;
         // One aggregator per data directory; a restore waits for none.
         let data_lock = crate::ops::lock_data_dir(&config.data_dir())
             .map_err(|e| ServeError::Setup(e.to_string()))?;
-        let store = Store::open_with(&config.store_path(), config.store.durability)?;
-        let live = Live::default();
-        let (latest, hosts) = store
-            .read(|conn| Ok((store::latest_points(conn)?, store::hosts(conn)?)))
-            .await?;
-        live.warm(latest, &hosts);
+        let (store, live) = open_store(&config).await?;
 
         let hub = Hub::new(config.websocket.client_queue);
-        let coordinator = config.coordinator().map_err(ServeError::Setup)?;
+        let coordinator =
+            crate::coordinator::Coordinator::from_config(&config.coordinator, &config.base_dir)
+                .map_err(ServeError::Setup)?;
         let alerting =
             Alerting::start(alert_rules, coordinator.clone(), store.clone(), hub.clone()).await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
-        // The external store, when configured.
-        let tsdb = if config.influxdb.url.is_empty() {
-            None
-        } else {
-            let token = config.influxdb_token().map_err(ServeError::Setup)?;
-            let (tsdb, task) = crate::tsdb::start(
-                &config.influxdb,
-                token,
-                config.data_dir().join("influxdb-pending.lp"),
-                shutdown_rx.clone(),
-            )
-            .map_err(ServeError::Setup)?;
-            tasks.push(task);
-            Some(tsdb)
+        let tsdb = match start_tsdb(&config, shutdown_rx.clone())? {
+            Some((tsdb, task)) => {
+                tasks.push(task);
+                Some(tsdb)
+            }
+            None => None,
         };
         let shared = Arc::new(Shared {
             config: config.clone(),
@@ -152,10 +171,12 @@ impl Server {
             started: Instant::now(),
             coordinator: Default::default(),
             sessions: Default::default(),
-            ws_port: ws_addr.port(),
+            ws_port: listeners.ws_addr.port(),
             tsdb,
         });
-        let replayed = crate::coordinator::sync::rebuild(&shared, crate::state::now_ms()).await?;
+        let replayed =
+            crate::coordinator::sync::rebuild(&shared.coordinator.sync, &shared.store, now_ms())
+                .await?;
         if replayed > 0 {
             tracing::info!(
                 events = replayed,
@@ -163,162 +184,16 @@ impl Server {
             );
         }
 
-        // Ingest, over TLS when configured, and the query API: each under
-        // its listener's timeouts and connection caps.
-        let limits = &config.limits;
-        let ingest_app = ingest::router(Arc::new(IngestState {
-            shared: shared.clone(),
-            rates: RateLimits::default(),
-        }))
-        .layer(axum::middleware::from_fn_with_state(
-            limits.ingest.body_timeout(),
-            crate::limits::body_deadline,
-        ));
-        let ingest_conns = ConnectionCounter::new(
-            "ingest",
-            limits.ingest.max_connections,
-            limits.ingest.max_per_address,
-            &limits.proxies,
-        );
-        let ingest_handle = axum_server::Handle::new();
-        let service = ingest_app.into_make_service_with_connect_info::<SocketAddr>();
-        let capped = CapAcceptor::new(ingest_conns.clone());
-        match config.tls_paths() {
-            Some((cert, key)) => {
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
-                    .await
-                    .map_err(ServeError::Tls)?;
-                let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
-                    .handshake_timeout(limits.ingest.header_timeout())
-                    .acceptor(capped);
-                let server = axum_server::from_tcp(ingest_listener)
-                    .map_err(|error| ServeError::Bind {
-                        setting: "ingest.listen",
-                        addr: ingest_addr,
-                        error,
-                    })?
-                    .acceptor(acceptor)
-                    .handle(ingest_handle.clone());
-                let server = crate::limits::configure(server, &limits.ingest);
-                tasks.push(tokio::spawn(async move {
-                    if let Err(error) = server.serve(service).await {
-                        tracing::error!(%error, "Ingest listener failed.");
-                    }
-                }));
-            }
-            None => {
-                let server = axum_server::from_tcp(ingest_listener)
-                    .map_err(|error| ServeError::Bind {
-                        setting: "ingest.listen",
-                        addr: ingest_addr,
-                        error,
-                    })?
-                    .acceptor(capped)
-                    .handle(ingest_handle.clone());
-                let server = crate::limits::configure(server, &limits.ingest);
-                tasks.push(tokio::spawn(async move {
-                    if let Err(error) = server.serve(service).await {
-                        tracing::error!(%error, "Ingest listener failed.");
-                    }
-                }));
-            }
-        }
-
-        // Query API.
-        let api_conns = ConnectionCounter::new(
-            "api",
-            limits.api.max_connections,
-            limits.api.max_per_address,
-            &limits.proxies,
-        );
-        let api_app =
-            crate::api::router(shared.clone()).layer(axum::middleware::from_fn_with_state(
-                limits.api.body_timeout(),
-                crate::limits::body_deadline,
-            ));
-        let api_handle = axum_server::Handle::new();
-        let api_server = axum_server::from_tcp(api_listener)
-            .map_err(|error| ServeError::Bind {
-                setting: "api.listen",
-                addr: api_addr,
-                error,
-            })?
-            .acceptor(CapAcceptor::new(api_conns.clone()))
-            .handle(api_handle.clone());
-        let api_server = crate::limits::configure(api_server, &limits.api);
-        tasks.push(tokio::spawn(async move {
-            let served = api_server
-                .serve(api_app.into_make_service_with_connect_info::<SocketAddr>())
-                .await;
-            if let Err(error) = served {
-                tracing::error!(%error, "API listener failed.");
-            }
-        }));
-
-        // WebSocket fan-out.
-        let ws_listener =
-            tokio::net::TcpListener::from_std(ws_listener).map_err(|error| ServeError::Bind {
-                setting: "websocket.listen",
-                addr: ws_addr,
-                error,
-            })?;
-        let token_shared = shared.clone();
-        let check: fanout::TokenCheck = Arc::new(move |token: &str| {
-            token_shared.sessions.redeem(token, now_ms()).or_else(|| {
-                token_shared
-                    .api_token_ok(token)
-                    .then(|| crate::auth::hash(token))
-            })
-        });
-        let ws_conns = ConnectionCounter::new(
-            "websocket",
-            // Admitted clients are capped by websocket.max_clients; this
-            // also bounds those still handshaking.
-            config.websocket.max_clients.saturating_add(1024),
-            limits.websocket.max_per_address,
-            &limits.proxies,
-        );
-        tasks.push(tokio::spawn(fanout::serve(
-            ws_listener,
-            config.websocket.clone(),
-            fanout::Gate::new(ws_conns.clone(), limits.websocket.handshake_timeout_s),
-            hub,
-            check,
+        let (ingest_addr, api_addr, ws_addr) =
+            (listeners.ingest_addr, listeners.api_addr, listeners.ws_addr);
+        let ingest = serve_ingest(&shared, listeners.ingest, ingest_addr).await?;
+        let api = serve_api(&shared, listeners.api, api_addr)?;
+        let (ws_conns, feed) = serve_feed(&shared, hub, listeners.ws, ws_addr, &shutdown_rx)?;
+        tasks.extend([ingest.task, api.task, feed]);
+        tasks.push(tokio::spawn(status_job(
+            shared.clone(),
             shutdown_rx.clone(),
         )));
-
-        // Host state changes, every second.
-        let status_shared = shared.clone();
-        let mut status_stop = shutdown_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            let mut ticks: u64 = 0;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {
-                        ticks += 1;
-                        // Feed clients whose token was revoked (by
-                        // `token revoke`, another process) are closed.
-                        if ticks.is_multiple_of(REVOKED_FEED_CHECK_S) {
-                            let shared = status_shared.clone();
-                            let _ = tokio::task::spawn_blocking(move || {
-                                shared.hub.end_revoked(|hash| shared.api_token_hash_ok(hash))
-                            })
-                            .await;
-                        }
-                        status_shared.publish_state_changes();
-                        let now = now_ms();
-                        let interval = status_shared.metrics.collection.interval as i64;
-                        let view = status_shared.silence_view(now, interval * 6);
-                        status_shared.alerting.check_silence(&view, now, interval);
-                        status_shared.alerting.remind(now);
-                    }
-                    _ = status_stop.changed() => break,
-                }
-            }
-        }));
-
         // The coordinator's host registry, when configured.
         if let Some(coordinator) = coordinator {
             tasks.push(tokio::spawn(crate::coordinator::poll::run(
@@ -328,7 +203,6 @@ impl Server {
                 shutdown_rx.clone(),
             )));
         }
-
         // Settings from FluxCP's database, when configured.
         if !config.settings.url.is_empty() {
             tasks.push(tokio::spawn(crate::alerting::settings::run(
@@ -337,25 +211,7 @@ impl Server {
                 shutdown_rx.clone(),
             )));
         }
-
-        // Retention: at start and then hourly.
-        let retention_shared = shared.clone();
-        let mut retention_stop = shutdown_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(RETENTION_EVERY);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {
-                        let retention = retention_shared.metrics.retention();
-                        match retention_shared.store.apply_retention(retention, now_ms()).await {
-                            Ok(deleted) => tracing::info!(?deleted, "Retention applied."),
-                            Err(error) => tracing::error!(%error, "Retention failed."),
-                        }
-                    }
-                    _ = retention_stop.changed() => break,
-                }
-            }
-        }));
+        tasks.push(tokio::spawn(retention_job(shared.clone(), shutdown_rx)));
 
         tracing::info!(
             ingest = %ingest_addr,
@@ -371,9 +227,9 @@ impl Server {
             api_addr,
             ws_addr,
             shutdown,
-            ingest_handle,
-            api_handle,
-            connections: [ingest_conns, api_conns, ws_conns],
+            ingest_handle: ingest.handle,
+            api_handle: api.handle,
+            connections: [ingest.connections, api.connections, ws_conns],
             tasks,
             _data_lock: data_lock,
         })
@@ -397,43 +253,235 @@ impl Server {
     }
 }
 
-/// One `access` line per HTTP request (ingest and API): who, what, the
-/// answer and how long it took. The path only: queries can carry tickets.
-pub async fn access_log(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let path = request.uri().path().to_string();
-    let peer = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.to_string())
-        .unwrap_or_default();
-    let response = next.run(request).await;
-    tracing::info!(
-        target: p2pmon_common::logging::ACCESS,
-        %peer,
-        %method,
-        %path,
-        status = response.status().as_u16(),
-        ms = started.elapsed().as_millis() as u64,
-        "request"
-    );
-    response
+/// Open the store and fill the live view from it.
+async fn open_store(config: &AggregatorConfig) -> Result<(Arc<Store>, Live), ServeError> {
+    let store = Store::open_with(&config.store_path(), config.store.durability)?;
+    let live = Live::default();
+    let (latest, hosts) = store
+        .read(|conn| Ok((store::latest_points(conn)?, store::hosts(conn)?)))
+        .await?;
+    live.warm(latest, &hosts);
+    Ok((store, live))
 }
 
-/// Make a revocation take effect now in this process: forget cached
-/// credentials, require a new hello, and tell the feed.
-pub fn after_revoke(shared: &Shared, host: &str) {
-    shared.hosts_auth.clear();
-    if let Some(entry) = shared.live.write().get_mut(host) {
-        entry.hello_ok = false;
+/// The external store, when `influxdb.url` is set: its handle and its task.
+fn start_tsdb(
+    config: &AggregatorConfig,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Option<(Arc<crate::tsdb::Tsdb>, JoinHandle<()>)>, ServeError> {
+    if config.influxdb.url.is_empty() {
+        return Ok(None);
     }
-    tracing::warn!(%host, "Host revoked.");
-    shared.hub.publish_status(
-        Some(host),
-        serde_json::json!({ "kind": "host_revoked", "host": host }),
+    let token = config
+        .influxdb
+        .read_token(&config.base_dir)
+        .map_err(ServeError::Setup)?;
+    let started = crate::tsdb::start(
+        &config.influxdb,
+        token,
+        config.data_dir().join("influxdb-pending.lp"),
+        shutdown,
+    )
+    .map_err(|e| ServeError::Setup(e.to_string()))?;
+    Ok(Some(started))
+}
+
+/// Ingest, over TLS when configured, under its listener's timeouts and
+/// connection caps.
+async fn serve_ingest(
+    shared: &Arc<Shared>,
+    listener: std::net::TcpListener,
+    addr: SocketAddr,
+) -> Result<Served, ServeError> {
+    let config = &shared.config;
+    let limits = &config.limits;
+    let app = ingest::router(Arc::new(IngestState {
+        shared: shared.clone(),
+        rates: RateLimits::default(),
+    }))
+    .layer(axum::middleware::from_fn_with_state(
+        limits.ingest.body_timeout(),
+        crate::limits::body_deadline,
+    ));
+    let connections = ConnectionCounter::new(
+        "ingest",
+        limits.ingest.max_connections,
+        limits.ingest.max_per_address,
+        &limits.proxies,
     );
+    let handle = axum_server::Handle::new();
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let capped = CapAcceptor::new(connections.clone());
+    let from_tcp = |listener| {
+        axum_server::from_tcp(listener).map_err(|error| ServeError::Bind {
+            setting: "ingest.listen",
+            addr,
+            error,
+        })
+    };
+    let task = match config.tls_paths() {
+        Some((cert, key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+                .await
+                .map_err(ServeError::Tls)?;
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+                .handshake_timeout(limits.ingest.header_timeout())
+                .acceptor(capped);
+            let server = from_tcp(listener)?
+                .acceptor(acceptor)
+                .handle(handle.clone());
+            let server = crate::limits::configure(server, &limits.ingest);
+            tokio::spawn(async move {
+                if let Err(error) = server.serve(service).await {
+                    tracing::error!(%error, "Ingest listener failed.");
+                }
+            })
+        }
+        None => {
+            let server = from_tcp(listener)?.acceptor(capped).handle(handle.clone());
+            let server = crate::limits::configure(server, &limits.ingest);
+            tokio::spawn(async move {
+                if let Err(error) = server.serve(service).await {
+                    tracing::error!(%error, "Ingest listener failed.");
+                }
+            })
+        }
+    };
+    Ok(Served {
+        task,
+        handle,
+        connections,
+    })
+}
+
+/// The query API, under its listener's timeouts and connection caps.
+fn serve_api(
+    shared: &Arc<Shared>,
+    listener: std::net::TcpListener,
+    addr: SocketAddr,
+) -> Result<Served, ServeError> {
+    let limits = &shared.config.limits;
+    let connections = ConnectionCounter::new(
+        "api",
+        limits.api.max_connections,
+        limits.api.max_per_address,
+        &limits.proxies,
+    );
+    let app = crate::api::router(shared.clone()).layer(axum::middleware::from_fn_with_state(
+        limits.api.body_timeout(),
+        crate::limits::body_deadline,
+    ));
+    let handle = axum_server::Handle::new();
+    let server = axum_server::from_tcp(listener)
+        .map_err(|error| ServeError::Bind {
+            setting: "api.listen",
+            addr,
+            error,
+        })?
+        .acceptor(CapAcceptor::new(connections.clone()))
+        .handle(handle.clone());
+    let server = crate::limits::configure(server, &limits.api);
+    let task = tokio::spawn(async move {
+        let served = server
+            .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "API listener failed.");
+        }
+    });
+    Ok(Served {
+        task,
+        handle,
+        connections,
+    })
+}
+
+/// The WebSocket feed: clients come in with an API token or a ticket.
+fn serve_feed(
+    shared: &Arc<Shared>,
+    hub: Arc<Hub>,
+    listener: std::net::TcpListener,
+    addr: SocketAddr,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<(Arc<ConnectionCounter>, JoinHandle<()>), ServeError> {
+    let config = &shared.config;
+    let limits = &config.limits;
+    let listener =
+        tokio::net::TcpListener::from_std(listener).map_err(|error| ServeError::Bind {
+            setting: "websocket.listen",
+            addr,
+            error,
+        })?;
+    let token_shared = shared.clone();
+    let check: fanout::TokenCheck = Arc::new(move |token: &str| {
+        token_shared.sessions.redeem(token, now_ms()).or_else(|| {
+            token_shared
+                .api_token_ok(token)
+                .then(|| crate::auth::hash(token))
+        })
+    });
+    let connections = ConnectionCounter::new(
+        "websocket",
+        // Admitted clients are capped by websocket.max_clients; this
+        // also bounds those still handshaking.
+        config.websocket.max_clients.saturating_add(1024),
+        limits.websocket.max_per_address,
+        &limits.proxies,
+    );
+    let task = tokio::spawn(fanout::serve(
+        listener,
+        config.websocket.clone(),
+        fanout::Gate::new(connections.clone(), limits.websocket.handshake_timeout_s),
+        hub,
+        check,
+        shutdown.clone(),
+    ));
+    Ok((connections, task))
+}
+
+/// Every second: host state changes on the feed, the no-data rule,
+/// reminders, and every [`REVOKED_FEED_CHECK_S`] feed clients whose token
+/// was revoked (by `token revoke`, another process) closed.
+async fn status_job(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut ticks: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                ticks += 1;
+                if ticks.is_multiple_of(REVOKED_FEED_CHECK_S) {
+                    let shared = shared.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        shared.hub.end_revoked(|hash| shared.api_token_hash_ok(hash))
+                    })
+                    .await;
+                }
+                shared.publish_state_changes();
+                let now = now_ms();
+                let interval = shared.metrics.collection.interval as i64;
+                let view = shared.silence_view(now, interval * 6);
+                shared.alerting.check_silence(&view, now, interval);
+                shared.alerting.remind(now);
+            }
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+/// Retention: at start and then every [`RETENTION_EVERY`].
+async fn retention_job(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(RETENTION_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let retention = shared.metrics.retention();
+                match shared.store.apply_retention(retention, now_ms()).await {
+                    Ok(deleted) => tracing::info!(?deleted, "Retention applied."),
+                    Err(error) => tracing::error!(%error, "Retention failed."),
+                }
+            }
+            _ = stop.changed() => break,
+        }
+    }
 }

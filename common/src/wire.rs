@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::collection::MetricGroups;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MetricKind {
@@ -230,6 +232,128 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+/// The `code` of an ingest refusal ([`ErrorBody`]): what the aggregator
+/// sends and the agent reacts to, spelled in one place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalCode {
+    /// 404: no such ingest path.
+    NotFound,
+    /// 413: the body (declared, read or decompressed) is over the limit.
+    BodyTooLarge,
+    /// 408: the body did not arrive in time.
+    BodyTimeout,
+    /// 400: the zstd body does not decompress.
+    BadEncoding,
+    /// 415: a `Content-Encoding` other than zstd or identity.
+    UnsupportedEncoding,
+    /// 400: the JSON is not what the path takes.
+    Malformed,
+    /// 401: missing, unknown or revoked host credential.
+    Unauthorized,
+    /// 401: the join token is unknown, spent or expired.
+    InvalidJoinToken,
+    /// 409: enrollment for a host id that exists.
+    HostExists,
+    /// 400: enrollment for a host id that is not one.
+    InvalidHostId,
+    /// 503: the store could not read or write; retry later.
+    StoreUnavailable,
+    /// 403: a plugin of the hello is not on `ingest.plugin_allowlist`.
+    PluginNotAllowed,
+    /// 403: the batch names another host than the credential's.
+    ForgedHost,
+    /// 409: batches before a hello (the aggregator restarted): hello again.
+    HelloRequired,
+    /// 413: more records than `ingest.max_records_per_batch`.
+    TooManyRecords,
+    /// 429: the host is over its rate; `Retry-After` says when to retry.
+    RateLimited,
+}
+
+impl RefusalCode {
+    pub const ALL: [RefusalCode; 16] = [
+        Self::NotFound,
+        Self::BodyTooLarge,
+        Self::BodyTimeout,
+        Self::BadEncoding,
+        Self::UnsupportedEncoding,
+        Self::Malformed,
+        Self::Unauthorized,
+        Self::InvalidJoinToken,
+        Self::HostExists,
+        Self::InvalidHostId,
+        Self::StoreUnavailable,
+        Self::PluginNotAllowed,
+        Self::ForgedHost,
+        Self::HelloRequired,
+        Self::TooManyRecords,
+        Self::RateLimited,
+    ];
+
+    /// The code as sent (`hello_required`, ...).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::BodyTooLarge => "body_too_large",
+            Self::BodyTimeout => "body_timeout",
+            Self::BadEncoding => "bad_encoding",
+            Self::UnsupportedEncoding => "unsupported_encoding",
+            Self::Malformed => "malformed",
+            Self::Unauthorized => "unauthorized",
+            Self::InvalidJoinToken => "invalid_join_token",
+            Self::HostExists => "host_exists",
+            Self::InvalidHostId => "invalid_host_id",
+            Self::StoreUnavailable => "store_unavailable",
+            Self::PluginNotAllowed => "plugin_not_allowed",
+            Self::ForgedHost => "forged_host",
+            Self::HelloRequired => "hello_required",
+            Self::TooManyRecords => "too_many_records",
+            Self::RateLimited => "rate_limited",
+        }
+    }
+
+    /// The code an error body carries, if it is one of these.
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == code)
+    }
+}
+
+impl From<RefusalCode> for &'static str {
+    fn from(code: RefusalCode) -> Self {
+        code.as_str()
+    }
+}
+
+impl std::fmt::Display for RefusalCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The aggregator's answer to a hello it accepted.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HelloAnswer {
+    /// The host the credential belongs to.
+    #[serde(default)]
+    pub host_id: String,
+    /// metrics.yml's groups: the agent leaves out, before spooling, what
+    /// they do not collect. Missing or unreadable: collect everything.
+    #[serde(default, deserialize_with = "lenient")]
+    pub metrics: Option<MetricGroups>,
+}
+
+/// A value that does not read as `T` reads as none, so an answer from a
+/// newer aggregator never stops delivery.
+fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value(value).ok())
+}
+
 impl Record {
     /// One human-readable line, for `output.format: text`.
     pub fn to_text(&self) -> String {
@@ -286,6 +410,37 @@ fn clock(timestamp_ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusal_codes_are_spelled_as_sent() {
+        for code in RefusalCode::ALL {
+            let json = serde_json::to_string(&code).expect("serialise");
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(RefusalCode::parse(code.as_str()), Some(code));
+        }
+        assert_eq!(RefusalCode::HelloRequired.as_str(), "hello_required");
+        assert_eq!(RefusalCode::parse("no_such_code"), None);
+    }
+
+    #[test]
+    fn hello_answers_read_leniently() {
+        let answer: HelloAnswer =
+            serde_json::from_str(r#"{"host_id": "a", "metrics": {"game": {"enabled": false}}}"#)
+                .expect("parse");
+        assert_eq!(answer.host_id, "a");
+        let groups = answer.metrics.expect("groups");
+        assert!(!groups.groups["game"].enabled);
+        // Unreadable groups and a missing host read as nothing said.
+        let answer: HelloAnswer =
+            serde_json::from_str(r#"{"metrics": 7, "extra": true}"#).expect("parse");
+        assert_eq!(answer, HelloAnswer::default());
+        let text = serde_json::to_string(&HelloAnswer {
+            host_id: "b".to_string(),
+            metrics: Some(MetricGroups::default()),
+        })
+        .expect("serialise");
+        assert_eq!(text, r#"{"host_id":"b","metrics":{}}"#);
+    }
 
     #[test]
     fn records_round_trip_through_json() {

@@ -172,7 +172,7 @@ impl Session {
 
 /// Python's `isoformat()` of a timezone-aware UTC time.
 fn iso(ms: i64) -> String {
-    let text = p2pmon_aggregator::state::rfc3339(ms);
+    let text = p2pmon_aggregator::clock::rfc3339(ms);
     match text.strip_suffix('Z') {
         Some(base) => format!("{base}+00:00"),
         None => text,

@@ -55,6 +55,7 @@ use super::retry::{Policy, http_attempt, with_retries};
 use super::rules::AlertType;
 use crate::coordinator::Coordinator;
 use crate::fanout::Hub;
+use crate::feed::{Dynamic, FeedMessage, Status};
 use crate::store::{Store, StoreError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -418,7 +419,7 @@ struct Runner {
 impl Runner {
     async fn run(mut self, mut queue: mpsc::UnboundedReceiver<Request>) {
         while let Some(request) = queue.recv().await {
-            let now = crate::state::now_ms();
+            let now = crate::clock::now_ms();
             self.acted.retain(|_, at| now - *at < ACTED_KEPT_MS);
             if self
                 .acted
@@ -433,7 +434,7 @@ impl Runner {
     }
 
     async fn decide(&mut self, request: &Request) -> (Outcome, String) {
-        let now = crate::state::now_ms();
+        let now = crate::clock::now_ms();
         let rule = self.config.rule(request.kind).clone();
         if let Some((_, why)) = self
             .config
@@ -542,7 +543,7 @@ impl Runner {
         );
         let mut entry = Entry {
             id: 0,
-            timestamp_ms: crate::state::now_ms(),
+            timestamp_ms: crate::clock::now_ms(),
             action: request.kind,
             host: alert.host.clone(),
             alert_id: alert.id,
@@ -556,11 +557,10 @@ impl Runner {
             Ok(id) => entry.id = id,
             Err(error) => tracing::error!(%error, "Action not saved in the audit log."),
         }
-        let mut body = serde_json::to_value(&entry).unwrap_or_default();
-        if let Some(object) = body.as_object_mut() {
-            object.insert("kind".to_string(), "action".into());
-        }
-        self.hub.publish_status(Some(&alert.host), body);
+        self.hub.publish(FeedMessage::Status(Status::Action {
+            host: alert.host.clone(),
+            entry: Dynamic::new(entry),
+        }));
     }
 }
 

@@ -23,6 +23,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::fanout::Hub;
+use crate::feed::{Dynamic, FeedMessage};
 use crate::store::{Store, StoreError};
 pub use engine::{Alert, Change, Level, Status, Transition};
 pub use rules::AlertsConfig;
@@ -71,7 +72,7 @@ impl Alerting {
         store: Arc<Store>,
         hub: Arc<Hub>,
     ) -> Result<Arc<Self>, StoreError> {
-        let now = crate::state::now_ms();
+        let now = crate::clock::now_ms();
         let (open, last_id, silences) = store
             .read(move |conn| {
                 Ok((
@@ -179,19 +180,15 @@ impl Alerting {
                 Change::ResolvedByAdmin => "resolved by an admin",
             }
         );
-        let mut body = serde_json::to_value(&transition.alert).unwrap_or_default();
-        if let Some(object) = body.as_object_mut() {
-            object.insert(
-                "change".to_string(),
-                serde_json::to_value(transition.change).unwrap_or_default(),
-            );
-        }
-        self.hub
-            .publish_alert(Some(&transition.alert.host.clone()), body);
+        self.hub.publish(FeedMessage::Alert {
+            host: transition.alert.host.clone(),
+            alert: Dynamic::new(transition.alert.clone()),
+            change: Dynamic::new(transition.change),
+        });
         if let Ok(mut notified) = self.notified.lock() {
             match transition.change {
                 Change::Fired | Change::Escalated => {
-                    notified.insert(transition.alert.id, crate::state::now_ms());
+                    notified.insert(transition.alert.id, crate::clock::now_ms());
                 }
                 // `remind` keeps its own clock.
                 Change::Reminder => {}
@@ -246,7 +243,7 @@ impl Alerting {
                 .lock()
                 .map_err(|_| StoreError::Write("alert engine poisoned".to_string()))?;
             engine
-                .update(id, status, notes, author, crate::state::now_ms())
+                .update(id, status, notes, author, crate::clock::now_ms())
                 .ok_or(UpdateError::NotOpen(id))?
         };
         let alert = transition.alert.clone();
@@ -478,10 +475,11 @@ impl Alerting {
 
     /// Tell the feed a setting row is invalid (the last good value stays).
     pub fn report_setting_error(&self, setting: &str, error: &str) {
-        self.hub.publish_status(
-            None,
-            serde_json::json!({ "kind": "settings_invalid", "setting": setting, "error": error }),
-        );
+        self.hub
+            .publish(FeedMessage::Status(crate::feed::Status::SettingsInvalid {
+                setting: setting.to_string(),
+                error: error.to_string(),
+            }));
     }
 
     /// Fire a synthetic alert through the whole pipeline (feed, channels,
@@ -492,7 +490,7 @@ impl Alerting {
                 .engine
                 .lock()
                 .map_err(|_| StoreError::Write("alert engine poisoned".to_string()))?;
-            engine.fire_test(crate::state::now_ms())
+            engine.fire_test(crate::clock::now_ms())
         };
         let alert = transition.alert.clone();
         self.emit(transition);
@@ -501,7 +499,7 @@ impl Alerting {
     }
 
     fn silenced(&self, alert: &Alert) -> bool {
-        let now = crate::state::now_ms();
+        let now = crate::clock::now_ms();
         self.silences.lock().is_ok_and(|mut silences| {
             silences.retain(|s| s.ends_ms > now);
             silences

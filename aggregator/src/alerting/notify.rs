@@ -632,13 +632,13 @@ fn alertmanager_alert(transition: &Transition) -> serde_json::Value {
     labels.insert("type".to_string(), alert_type);
     let ends = match transition.change {
         Change::Resolved | Change::ResolvedByAdmin => alert.resolved_ms.unwrap_or(alert.updated_ms),
-        _ => crate::state::now_ms() + 3 * KEEP_ALIVE_MS,
+        _ => crate::clock::now_ms() + 3 * KEEP_ALIVE_MS,
     };
     serde_json::json!({
         "labels": labels,
         "annotations": { "summary": alert.message, "value": alert.value.to_string() },
-        "startsAt": crate::state::rfc3339(alert.started_ms),
-        "endsAt": crate::state::rfc3339(ends),
+        "startsAt": crate::clock::rfc3339(alert.started_ms),
+        "endsAt": crate::clock::rfc3339(ends),
     })
 }
 

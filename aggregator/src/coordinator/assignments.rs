@@ -25,8 +25,8 @@ use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use super::Coordinator;
-use super::poll::RegisteredHost;
-use crate::state::MapOnHost;
+use super::RegisteredHost;
+use crate::live::MapOnHost;
 
 /// Session requests in flight at once.
 const CONCURRENT: usize = 8;

@@ -21,8 +21,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::RegisteredHost;
 use super::assignments::SessionSeen;
-use super::poll::RegisteredHost;
 
 /// Sessions this old when they leave the active list were failed by the
 /// coordinator's stale-session cleanup (30 minutes).
@@ -64,6 +64,20 @@ pub fn diff(
     sessions: Option<(&[SessionSeen], &[SessionSeen])>,
     now_ms: i64,
 ) -> Vec<Derived> {
+    let (mut out, gone) = host_changes(before, after);
+    if let Some((then, now)) = sessions {
+        out.extend(session_changes(then, now, &gone, now_ms));
+    }
+    out
+}
+
+/// Hosts registered, registered again, removed, or with another status or
+/// zone count; and the hosts whose sessions went with them (removed, or
+/// removed and back).
+fn host_changes<'a>(
+    before: &'a [RegisteredHost],
+    after: &'a [RegisteredHost],
+) -> (Vec<Derived>, BTreeSet<&'a str>) {
     let old: BTreeMap<&str, &RegisteredHost> =
         before.iter().map(|h| (h.agent_id.as_str(), h)).collect();
     let new: BTreeMap<&str, &RegisteredHost> =
@@ -81,7 +95,7 @@ pub fn diff(
                 &[coordinator, ("id", id_text(host.id))],
             )),
             Some(was) if was.id != host.id => {
-                gone.insert(agent);
+                gone.insert(*agent);
                 out.push(Derived::new(
                     agent,
                     "host_reregistered",
@@ -137,7 +151,7 @@ pub fn diff(
     }
     for (agent, was) in &old {
         if !new.contains_key(agent) {
-            gone.insert(agent);
+            gone.insert(*agent);
             out.push(Derived::new(
                 agent,
                 "host_removed",
@@ -149,9 +163,18 @@ pub fn diff(
             ));
         }
     }
-    let Some((then, now)) = sessions else {
-        return out;
-    };
+    (out, gone)
+}
+
+/// Sessions started, and sessions no longer active: ended (with their
+/// host, or by themselves) or failed (stale).
+fn session_changes(
+    then: &[SessionSeen],
+    now: &[SessionSeen],
+    gone: &BTreeSet<&str>,
+    now_ms: i64,
+) -> Vec<Derived> {
+    let mut out = Vec::new();
     let ids = |list: &[SessionSeen]| -> BTreeSet<String> {
         list.iter().map(|s| s.session_id.clone()).collect()
     };

@@ -27,13 +27,18 @@ use axum::http::StatusCode;
 use p2pmon_common::rules::{
     MAX_FIELD_VALUE, MAX_MESSAGE, MAX_NAME, MAX_TAGS, check_tag, is_host_id, is_name,
 };
-use p2pmon_common::wire::{EventRecord, MetricKind, MetricRecord, Severity};
+use p2pmon_common::wire::{EventRecord, Severity};
 use serde::Deserialize;
 
 use super::sync;
-use crate::ingest::Refusal;
-use crate::state::{Shared, now_ms};
+use crate::after_store::{self, Source};
+use crate::clock::now_ms;
+use crate::refusal::Refusal;
+use crate::state::Shared;
 use crate::store::WriteJob;
+
+/// The event for a quarantined host registered again.
+pub const RETURNED: &str = "quarantined_host_returned";
 
 /// Largest push body.
 pub const MAX_BODY: usize = 256 * 1024;
@@ -57,7 +62,7 @@ const KNOWN: [(&str, Severity); 18] = [
     ("session_started", Severity::Info),
     ("session_ended", Severity::Info),
     ("session_failed", Severity::Warning),
-    (super::poll::RETURNED, Severity::Critical),
+    (RETURNED, Severity::Critical),
     ("map_migration_started", Severity::Info),
     ("map_migration_finished", Severity::Info),
     ("map_migration_failed", Severity::Critical),
@@ -191,8 +196,8 @@ pub async fn accept(shared: &Arc<Shared>, body: &[u8]) -> Result<(usize, bool), 
     })
 }
 
-/// Store events per host under (`stream`, `seq`), then hand them to alert
-/// rules, the sync status and the feed; returns (stored, duplicate).
+/// Store events per host under (`stream`, `seq`), then hand them on
+/// ([`crate::after_store`]); returns (stored, duplicate).
 pub async fn store(
     shared: &Shared,
     by_host: BTreeMap<String, Vec<EventRecord>>,
@@ -213,31 +218,7 @@ pub async fn store(
             continue;
         }
         stored += outcome.events as usize;
-        shared
-            .alerting
-            .observe(&host, &[], &[], &outcome.event_records);
-        for event in &outcome.event_records {
-            if let Some(lag) = shared.coordinator.sync.apply(&host, event) {
-                let point = MetricRecord {
-                    plugin: "coordinator".to_string(),
-                    name: sync::LAG.to_string(),
-                    value: lag,
-                    unit: "s".to_string(),
-                    kind: MetricKind::Gauge,
-                    tags: BTreeMap::new(),
-                    timestamp_ms: event.timestamp_ms,
-                };
-                shared.alerting.observe_unstored(&host, &[point]);
-            }
-            shared.hub.publish_status(
-                Some(&host),
-                serde_json::json!({
-                    "kind": "coordinator_event",
-                    "host": host,
-                    "event": event,
-                }),
-            );
-        }
+        after_store::stored(shared, &host, Source::Coordinator, outcome);
     }
     Ok((stored, duplicate))
 }

@@ -18,6 +18,7 @@ pub mod assignments;
 pub mod derive;
 pub mod events;
 pub mod poll;
+pub mod registry;
 pub mod sync;
 
 use std::collections::BTreeMap;
@@ -26,17 +27,44 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use events::{MAX_BODY, accept};
 
-/// How the token travels: the reference coordinator checks `X-API-Key`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CoordinatorAuth {
-    #[default]
-    ApiKey,
-    Bearer,
+pub use crate::config::CoordinatorAuth;
+use crate::config::{CoordinatorConfig, read_secret};
+
+/// One host as the coordinator lists it (fields we use; others ignored).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct RegisteredHost {
+    /// The coordinator's integer key; sessions name hosts by it. A host
+    /// removed and registered again gets a new one.
+    #[serde(default)]
+    pub id: Option<i64>,
+    /// Its id at the coordinator, as written there.
+    pub host_id: String,
+    /// The agent id it is matched to ([`agent_id`]).
+    #[serde(default)]
+    pub agent_id: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub quality_score: Option<f64>,
+    #[serde(default)]
+    pub current_players: Option<i64>,
+    #[serde(default)]
+    pub max_players: Option<i64>,
+    #[serde(default)]
+    pub current_zones: Option<i64>,
+    #[serde(default)]
+    pub max_zones: Option<i64>,
+    /// Claimed in its heartbeats, as are the next two.
+    #[serde(default)]
+    pub latency_ms: Option<f64>,
+    #[serde(default)]
+    pub packet_loss_percent: Option<f64>,
+    #[serde(default)]
+    pub bandwidth_usage_mbps: Option<f64>,
 }
 
 /// A coordinator to call: its base URL, token, and an HTTP client.
@@ -54,6 +82,28 @@ pub struct Coordinator {
 }
 
 impl Coordinator {
+    /// The coordinator `config` names, with its token read (`token_file`
+    /// relative to `base_dir`); `None` when no URL is set.
+    pub fn from_config(
+        config: &CoordinatorConfig,
+        base_dir: &Path,
+    ) -> Result<Option<Self>, String> {
+        if config.url.is_empty() {
+            return Ok(None);
+        }
+        let token = match &config.token_file {
+            Some(file) => read_secret(&base_dir.join(file), "coordinator.token_file")?,
+            None => config.token.clone(),
+        };
+        Self::new(
+            &config.url,
+            token,
+            config.auth,
+            Duration::from_millis(config.timeout_ms),
+        )
+        .map(Some)
+    }
+
     pub fn new(
         url: &str,
         token: String,
@@ -94,7 +144,7 @@ impl Coordinator {
 
     /// How long its last 429 asked us to wait, from now.
     pub fn retry_after(&self) -> Duration {
-        let left = self.not_before_ms.load(Ordering::Relaxed) - crate::state::now_ms();
+        let left = self.not_before_ms.load(Ordering::Relaxed) - crate::clock::now_ms();
         Duration::from_millis(left.max(0) as u64)
     }
 
@@ -144,7 +194,7 @@ impl Coordinator {
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .unwrap_or(60)
                 .min(MAX_RETRY_AFTER_S);
-            let until = crate::state::now_ms() + seconds as i64 * 1000;
+            let until = crate::clock::now_ms() + seconds as i64 * 1000;
             self.not_before_ms.fetch_max(until, Ordering::Relaxed);
             return Err(format!(
                 "{path} answered 429 (rate limited; retry after {seconds} s)"
@@ -208,11 +258,4 @@ pub fn agent_id(coordinator_id: &str) -> Result<String, &'static str> {
     } else {
         Err("does not start with a letter or digit")
     }
-}
-
-/// Read the coordinator token from `path` (first line, trimmed).
-pub fn read_token(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path)
-        .map(|text| text.lines().next().unwrap_or("").trim().to_string())
-        .map_err(|e| format!("cannot read coordinator.token_file {}: {e}", path.display()))
 }

@@ -39,18 +39,22 @@
 //! as long, up to five minutes (and never before a 429's `Retry-After`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use p2pmon_common::rules::{MAX_NAME, is_name};
 use p2pmon_common::wire::{EventRecord, MetricKind, MetricRecord};
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::Coordinator;
+pub use super::RegisteredHost;
 use super::assignments::{self, Assignments, NOT_SERVED};
-use super::events::{self, NO_HOST};
-use crate::state::{HostState, Shared, names, now_ms};
+use super::events::{self, NO_HOST, RETURNED};
+pub use super::registry::{Claim, Registry, Skipped, View};
+use crate::clock::now_ms;
+use crate::feed::{FeedMessage, Status};
+use crate::live::{HostState, MapOnHost, names};
+use crate::state::Shared;
 use crate::store::WriteJob;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -61,108 +65,11 @@ pub const DOWN: &str = "coordinator_down";
 pub const UNHEALTHY: &str = "coordinator_unhealthy";
 pub const LATENCY: &str = "coordinator_latency_ms";
 pub const MISMATCH: &str = "coordinator_claim_mismatch";
-/// The event for a quarantined host registered again.
-pub const RETURNED: &str = "quarantined_host_returned";
+
 /// How far back measured loss counts.
 const MEASURED_WINDOW_MS: i64 = 5 * 60 * 1000;
 /// Most series read from its Prometheus text.
 const MAX_PROMETHEUS_SERIES: usize = 1000;
-
-/// One host as the coordinator lists it (fields we use; others ignored).
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-pub struct RegisteredHost {
-    /// The coordinator's integer key; sessions name hosts by it. A host
-    /// removed and registered again gets a new one.
-    #[serde(default)]
-    pub id: Option<i64>,
-    /// Its id at the coordinator, as written there.
-    pub host_id: String,
-    /// The agent id it is matched to ([`super::agent_id`]).
-    #[serde(default)]
-    pub agent_id: String,
-    #[serde(default)]
-    pub status: String,
-    #[serde(default)]
-    pub quality_score: Option<f64>,
-    #[serde(default)]
-    pub current_players: Option<i64>,
-    #[serde(default)]
-    pub max_players: Option<i64>,
-    #[serde(default)]
-    pub current_zones: Option<i64>,
-    #[serde(default)]
-    pub max_zones: Option<i64>,
-    /// Claimed in its heartbeats, as are the next two.
-    #[serde(default)]
-    pub latency_ms: Option<f64>,
-    #[serde(default)]
-    pub packet_loss_percent: Option<f64>,
-    #[serde(default)]
-    pub bandwidth_usage_mbps: Option<f64>,
-}
-
-/// A registry entry left out, and why.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Skipped {
-    pub host_id: String,
-    pub reason: String,
-}
-
-/// A host's claimed loss beside the measured one.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Claim {
-    pub host: String,
-    pub claimed_loss_percent: f64,
-    pub measured_loss_percent: f64,
-}
-
-/// What the last polls found (`GET /api/v1/coordinator`).
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct View {
-    pub configured: bool,
-    pub reachable: bool,
-    pub last_ok_ms: Option<i64>,
-    /// Why the last poll failed (never the URL or token).
-    pub error: Option<String>,
-    /// The registry's last answer time.
-    pub latency_ms: Option<f64>,
-    /// Whether its `/health` answered 200 at the last poll.
-    pub healthy: Option<bool>,
-    pub hosts: Vec<RegisteredHost>,
-    /// Registry entries left out (their ids match no agent id).
-    pub skipped: Vec<Skipped>,
-    /// Registered and online there, no agent reporting here.
-    pub unmonitored: Vec<String>,
-    /// Reporting here, not registered there.
-    pub unknown: Vec<String>,
-    /// Claimed against measured loss, for hosts with measurements.
-    pub claims: Vec<Claim>,
-    /// Zones and which maps are on which host; `None` until first fetched.
-    pub assignments: Option<Assignments>,
-    /// Why the last zones or sessions fetch failed (the last good ones stay).
-    pub assignments_error: Option<String>,
-}
-
-#[derive(Default)]
-pub struct Registry {
-    view: RwLock<View>,
-    /// Database sync status per host, from pushed events.
-    pub sync: super::sync::SyncBook,
-    /// (agent id, integer id) of quarantined hosts already reported back.
-    returned: Mutex<BTreeSet<(String, i64)>>,
-}
-
-impl Registry {
-    pub fn view(&self) -> View {
-        self.view.read().map(|v| v.clone()).unwrap_or_default()
-    }
-
-    fn update(&self, f: impl FnOnce(&mut View)) {
-        if let Ok(mut view) = self.view.write() {
-            f(&mut view);
-        }
-    }
-}
 
 /// Fetch the registry once: the hosts matched to agent ids, and those left out.
 async fn fetch(coordinator: &Coordinator) -> Result<(Vec<RegisteredHost>, Vec<Skipped>), String> {
@@ -301,10 +208,11 @@ pub async fn run(
                 let healthy = coordinator.get_body("/health").await.is_ok();
                 own_health(&shared, true, None, healthy, None).await;
                 if was_reachable {
-                    shared.hub.publish_status(
-                        None,
-                        serde_json::json!({ "kind": "coordinator_unreachable", "error": error }),
-                    );
+                    shared
+                        .hub
+                        .publish(FeedMessage::Status(Status::CoordinatorUnreachable {
+                            error,
+                        }));
                 }
             }
         }
@@ -472,7 +380,14 @@ fn measured_loss(shared: &Shared, now: i64) -> BTreeMap<String, f64> {
 async fn quarantined(shared: &Shared, before_ms: i64) -> BTreeSet<String> {
     shared
         .store
-        .read(move |conn| crate::store::actions::quarantined_before(conn, before_ms))
+        .read(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT DISTINCT host_id FROM action_log
+                 WHERE action = 'quarantine' AND outcome = 'done' AND ts < ?1",
+            )?;
+            let rows = statement.query_map([before_ms], |row| row.get::<_, String>(0))?;
+            Ok(rows.filter_map(Result::ok).collect())
+        })
         .await
         .unwrap_or_else(|error| {
             tracing::error!(%error, "Quarantined hosts not read.");
@@ -488,19 +403,7 @@ async fn apply(
     placed: Result<Assignments, String>,
 ) {
     let now = now_ms();
-    let (reporting, serving) = {
-        let live = shared.live.read();
-        let mut states = BTreeMap::new();
-        let mut serving = BTreeMap::new();
-        for (id, host) in live.iter() {
-            let state = HostState::of(host.last_seen_ms, now, &shared.config.hosts);
-            if state != HostState::Offline {
-                serving.insert(id.clone(), host.maps());
-            }
-            states.insert(id.clone(), state);
-        }
-        (states, serving)
-    };
+    let (reporting, serving) = live_hosts(shared, now);
     let before = shared.coordinator.view();
     let first_poll = before.last_ok_ms.is_none();
     let placed_ok = placed.is_ok();
@@ -521,30 +424,13 @@ async fn apply(
         .map(|p| assignments::not_served(&p.assignments))
         .unwrap_or_default();
     let (unmonitored, unknown) = correlate(&hosts, &reporting);
-    let new_cases = |now: &[String], then: &[String]| -> Vec<String> {
-        now.iter().filter(|h| !then.contains(h)).cloned().collect()
-    };
-    let started: Vec<(String, &str, String)> = new_cases(&unmonitored, &before.unmonitored)
-        .into_iter()
-        .map(|h| {
-            let why = format!("{h} is registered at the coordinator but no agent reports for it");
-            (h, "unmonitored_host", why)
-        })
-        .chain(new_cases(&unknown, &before.unknown).into_iter().map(|h| {
-            let why = format!("{h} reports here but the coordinator does not list it");
-            (h, "unknown_to_coordinator", why)
-        }))
-        .chain(
-            not_served_now
-                .difference(&not_served_before)
-                .map(|(host, map)| {
-                    let why = format!(
-                        "{map} is assigned to {host} by the coordinator but its map-server does not serve it"
-                    );
-                    (host.clone(), "map_not_served", why)
-                }),
-        )
-        .collect();
+    let started = cases_started(
+        &before,
+        &unmonitored,
+        &unknown,
+        &not_served_now,
+        &not_served_before,
+    );
 
     // Events from what changed since the last good poll.
     let mut derived = if first_poll {
@@ -558,7 +444,110 @@ async fn apply(
         };
         super::derive::diff(&before.hosts, &hosts, sessions, now)
     };
-    // A quarantined host in the registry again, once per registration.
+    derived.extend(returned(shared, &hosts, asked_ms).await);
+    let claims = claims(shared, &hosts, now);
+
+    let left: Vec<String> = before
+        .hosts
+        .iter()
+        .filter(|was| !hosts.iter().any(|h| h.agent_id == was.agent_id))
+        .map(|was| was.agent_id.clone())
+        .collect();
+    shared.coordinator.update(|v| {
+        v.reachable = true;
+        v.error = None;
+        v.last_ok_ms = Some(now);
+        v.hosts = hosts;
+        v.skipped = skipped;
+        v.unmonitored = unmonitored;
+        v.unknown = unknown;
+        v.claims = claims;
+        v.assignments = placed;
+        v.assignments_error = placed_error;
+    });
+    let view = shared.coordinator.view();
+    rule_gauges(
+        shared,
+        &view,
+        &left,
+        &reporting,
+        (&not_served_now, &not_served_before),
+        now,
+    );
+    store_claimed(shared, &view, now).await;
+    for status in started {
+        shared.hub.publish(FeedMessage::Status(status));
+    }
+    publish_derived(shared, derived, now).await;
+}
+
+/// Every live host's state, and what the ones not offline serve.
+fn live_hosts(
+    shared: &Shared,
+    now: i64,
+) -> (
+    BTreeMap<String, HostState>,
+    BTreeMap<String, BTreeMap<String, MapOnHost>>,
+) {
+    let live = shared.live.read();
+    let mut states = BTreeMap::new();
+    let mut serving = BTreeMap::new();
+    for (id, host) in live.iter() {
+        let state = HostState::of(host.last_seen_ms, now, &shared.config.hosts);
+        if state != HostState::Offline {
+            serving.insert(id.clone(), host.maps());
+        }
+        states.insert(id.clone(), state);
+    }
+    (states, serving)
+}
+
+/// Cases that start with this poll, for the feed: hosts unmonitored or
+/// unknown since, maps assigned but not served since.
+fn cases_started(
+    before: &View,
+    unmonitored: &[String],
+    unknown: &[String],
+    not_served_now: &BTreeSet<(String, String)>,
+    not_served_before: &BTreeSet<(String, String)>,
+) -> Vec<Status> {
+    let new_cases = |now: &[String], then: &[String]| -> Vec<String> {
+        now.iter().filter(|h| !then.contains(h)).cloned().collect()
+    };
+    new_cases(unmonitored, &before.unmonitored)
+        .into_iter()
+        .map(|host| Status::UnmonitoredHost {
+            message: format!("{host} is registered at the coordinator but no agent reports for it"),
+            host,
+        })
+        .chain(
+            new_cases(unknown, &before.unknown)
+                .into_iter()
+                .map(|host| Status::UnknownToCoordinator {
+                    message: format!("{host} reports here but the coordinator does not list it"),
+                    host,
+                }),
+        )
+        .chain(
+            not_served_now
+                .difference(not_served_before)
+                .map(|(host, map)| Status::MapNotServed {
+                    message: format!(
+                        "{map} is assigned to {host} by the coordinator but its map-server does not serve it"
+                    ),
+                    host: host.clone(),
+                }),
+        )
+        .collect()
+}
+
+/// A quarantined host in the registry again, once per registration.
+async fn returned(
+    shared: &Shared,
+    hosts: &[RegisteredHost],
+    asked_ms: i64,
+) -> Vec<super::derive::Derived> {
+    let mut derived = Vec::new();
     let quarantined = quarantined(shared, asked_ms).await;
     if let Ok(mut returned) = shared.coordinator.returned.lock() {
         for host in hosts.iter().filter(|h| quarantined.contains(&h.agent_id)) {
@@ -585,10 +574,13 @@ async fn apply(
             }
         }
     }
+    derived
+}
 
-    // Claimed against measured loss.
+/// Claimed against measured loss, for hosts with both.
+fn claims(shared: &Shared, hosts: &[RegisteredHost], now: i64) -> Vec<Claim> {
     let measured = measured_loss(shared, now);
-    let claims: Vec<Claim> = hosts
+    hosts
         .iter()
         .filter_map(|h| {
             Some(Claim {
@@ -597,36 +589,28 @@ async fn apply(
                 measured_loss_percent: *measured.get(&h.agent_id)?,
             })
         })
-        .collect();
+        .collect()
+}
 
-    let left: Vec<String> = before
-        .hosts
-        .iter()
-        .filter(|was| !hosts.iter().any(|h| h.agent_id == was.agent_id))
-        .map(|was| was.agent_id.clone())
-        .collect();
-    shared.coordinator.update(|v| {
-        v.reachable = true;
-        v.error = None;
-        v.last_ok_ms = Some(now);
-        v.hosts = hosts;
-        v.skipped = skipped;
-        v.unmonitored = unmonitored;
-        v.unknown = unknown;
-        v.claims = claims;
-        v.assignments = placed;
-        v.assignments_error = placed_error;
-    });
+/// The gauges alert rules read: a map not served, a host unmonitored
+/// (0 once gone from the registry) or unknown to the coordinator.
+fn rule_gauges(
+    shared: &Shared,
+    view: &View,
+    left: &[String],
+    reporting: &BTreeMap<String, HostState>,
+    (not_served_now, not_served_before): (&BTreeSet<(String, String)>, &BTreeSet<(String, String)>),
+    now: i64,
+) {
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
     // Per map: 1 while not served, and 0 once it is again or the
     // assignment ended, so the alert resolves.
-    for (host, map) in not_served_now.union(&not_served_before) {
+    for (host, map) in not_served_now.union(not_served_before) {
         let served = !not_served_now.contains(&(host.clone(), map.clone()));
         let mut point = gauge(NOT_SERVED, flag(!served), "", now);
         point.tags.insert("map".to_string(), map.clone());
         shared.alerting.observe_unstored(host, &[point]);
     }
-    let view = shared.coordinator.view();
     for host in &view.hosts {
         let point = gauge(
             UNMONITORED,
@@ -637,18 +621,21 @@ async fn apply(
         shared.alerting.observe_unstored(&host.agent_id, &[point]);
     }
     // Gone from the registry: no longer unmonitored.
-    for host in &left {
+    for host in left {
         shared
             .alerting
             .observe_unstored(host, &[gauge(UNMONITORED, 0.0, "", now)]);
     }
-    for (host, state) in &reporting {
+    for (host, state) in reporting {
         if *state != HostState::Offline {
             let point = gauge(UNKNOWN, flag(view.unknown.contains(host)), "", now);
             shared.alerting.observe_unstored(host, &[point]);
         }
     }
-    // What each host claims, stored beside its agent's series.
+}
+
+/// What each host claims, stored beside its agent's series.
+async fn store_claimed(shared: &Shared, view: &View, now: i64) {
     for host in &view.hosts {
         let mut points = Vec::new();
         let mut claim = |name: &str, value: Option<f64>, unit: &str| {
@@ -678,13 +665,6 @@ async fn apply(
         }
         store_points(shared, &host.agent_id, points, now).await;
     }
-    for (host, kind, message) in started {
-        shared.hub.publish_status(
-            Some(&host),
-            serde_json::json!({ "kind": kind, "host": host, "message": message }),
-        );
-    }
-    publish_derived(shared, derived, now).await;
 }
 
 /// Store derived events (stream `coordinator-derived`) and hand them on as

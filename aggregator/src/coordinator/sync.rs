@@ -10,13 +10,12 @@
 //! the status is rebuilt from them when the aggregator starts.
 
 use std::collections::BTreeMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use p2pmon_common::wire::EventRecord;
 use serde::Serialize;
 
-use crate::state::Shared;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 /// The gauge alert rules see.
 pub const LAG: &str = "db_sync_lag_s";
@@ -117,11 +116,14 @@ impl SyncBook {
     }
 }
 
-/// Rebuild the status from the last week's stored sync events.
-pub async fn rebuild(shared: &Shared, now_ms: i64) -> Result<usize, StoreError> {
+/// Rebuild `book` from the last week's stored sync events.
+pub async fn rebuild(
+    book: &SyncBook,
+    store: &Arc<Store>,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
     let since = now_ms - REBUILD_MS;
-    let events = shared
-        .store
+    let events = store
         .read(move |conn| {
             let mut statement = conn.prepare(
                 "SELECT host_id, ts, kind, message, fields FROM events
@@ -150,7 +152,7 @@ pub async fn rebuild(shared: &Shared, now_ms: i64) -> Result<usize, StoreError> 
             fields: serde_json::from_str(&fields).unwrap_or_default(),
             timestamp_ms: ts as u64,
         };
-        shared.coordinator.sync.apply(&host, &event);
+        book.apply(&host, &event);
     }
     Ok(count)
 }

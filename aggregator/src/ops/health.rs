@@ -12,8 +12,8 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::alerting::email::Mailer;
 use crate::alerting::rules::AlertsConfig;
 use crate::auth::{self, TokenKind};
+use crate::clock::now_ms;
 use crate::config::AggregatorConfig;
-use crate::state::now_ms;
 use crate::store;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -209,16 +209,17 @@ pub async fn coordinator_check(config: &AggregatorConfig, alerts: &AlertsConfig)
         .into_iter()
         .map(|(_, why)| why)
         .collect();
-    let coordinator = match config.coordinator() {
-        Ok(Some(coordinator)) => coordinator,
-        Ok(None) if unsupported.is_empty() => {
-            return Outcome::Skipped("coordinator.url not set".to_string());
-        }
-        Ok(None) => {
-            return Outcome::Failed(format!("unsupported actions: {}", unsupported.join("; ")));
-        }
-        Err(error) => return Outcome::Failed(error),
-    };
+    let coordinator =
+        match crate::coordinator::Coordinator::from_config(&config.coordinator, &config.base_dir) {
+            Ok(Some(coordinator)) => coordinator,
+            Ok(None) if unsupported.is_empty() => {
+                return Outcome::Skipped("coordinator.url not set".to_string());
+            }
+            Ok(None) => {
+                return Outcome::Failed(format!("unsupported actions: {}", unsupported.join("; ")));
+            }
+            Err(error) => return Outcome::Failed(error),
+        };
     let health = match coordinator.get_body("/health").await {
         Ok(_) => "/health healthy".to_string(),
         Err(error) => return Outcome::Failed(error),

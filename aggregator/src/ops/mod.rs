@@ -28,8 +28,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
+use crate::clock::now_ms;
 use crate::config::{AggregatorConfig, MetricsConfig};
-use crate::state::now_ms;
 use crate::store::{self, Store};
 
 /// The file in the data directory a running aggregator holds locked.

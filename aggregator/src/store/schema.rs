@@ -238,22 +238,7 @@ pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// What a commit, and so an acknowledgement, survives (`store.durability`
-/// in aggregator.yml).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Durability {
-    /// `synchronous=FULL`: the WAL is fsync'd at every commit, so an
-    /// acknowledged batch survives a power cut or an OS crash, not just the
-    /// process being killed. The writer commits a group of batches at once,
-    /// so the cost is one fsync per group, not per batch.
-    #[default]
-    Full,
-    /// `synchronous=NORMAL`: no fsync at commit; an acknowledged batch
-    /// survives the process being killed, but an OS crash or power cut can
-    /// lose the last commits after agents were told to delete them.
-    Normal,
-}
+pub use crate::config::Durability;
 
 /// Apply `durability` to a writing connection.
 pub fn set_durability(conn: &Connection, durability: Durability) -> Result<(), StoreError> {

@@ -54,8 +54,8 @@ pub fn flux_history(
     let mut query = format!(
         "data = from(bucket: {})\n  |> range(start: {}, stop: {})\n  |> filter(fn: (r) => r._measurement == {} and r._field == \"value\")\n",
         flux_string(bucket),
-        crate::state::rfc3339(from_ms),
-        crate::state::rfc3339(to_ms),
+        crate::clock::rfc3339(from_ms),
+        crate::clock::rfc3339(to_ms),
         flux_string(metric),
     );
     if let Some(host) = host {

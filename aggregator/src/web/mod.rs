@@ -17,7 +17,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use crate::state::{Shared, now_ms};
+use crate::clock::now_ms;
+use crate::state::Shared;
 
 const APP_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/app.js"));
 const APP_CSS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/app.css"));

@@ -19,8 +19,7 @@ use std::sync::Mutex;
 use crate::auth::generate;
 use crate::store::StoreError;
 
-/// How long a session lasts unless `tokens.session_ttl_s` says otherwise.
-pub const DEFAULT_SESSION_TTL_S: u64 = 12 * 3600;
+pub use crate::config::DEFAULT_SESSION_TTL_S;
 /// How long a ticket can be redeemed.
 pub const TICKET_TTL_MS: i64 = 60 * 1000;
 /// The session cookie's name.
