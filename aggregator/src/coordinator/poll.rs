@@ -380,14 +380,7 @@ fn measured_loss(shared: &Shared, now: i64) -> BTreeMap<String, f64> {
 async fn quarantined(shared: &Shared, before_ms: i64) -> BTreeSet<String> {
     shared
         .store
-        .read(move |conn| {
-            let mut statement = conn.prepare_cached(
-                "SELECT DISTINCT host_id FROM action_log
-                 WHERE action = 'quarantine' AND outcome = 'done' AND ts < ?1",
-            )?;
-            let rows = statement.query_map([before_ms], |row| row.get::<_, String>(0))?;
-            Ok(rows.filter_map(Result::ok).collect())
-        })
+        .read(move |conn| crate::store::actions::quarantined_before(conn, before_ms))
         .await
         .unwrap_or_else(|error| {
             tracing::error!(%error, "Quarantined hosts not read.");
