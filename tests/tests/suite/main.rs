@@ -24,6 +24,7 @@ mod bins {
 mod actions;
 mod alerting_e2e;
 mod alerts;
+mod architecture;
 mod capabilities;
 mod config;
 mod contract;
