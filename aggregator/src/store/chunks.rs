@@ -217,6 +217,63 @@ pub fn point_count(conn: &Connection) -> Result<i64, StoreError> {
     Ok(head + sealed)
 }
 
+/// What the store holds and how compactly (`store stats`, `/metrics`).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct ChunkStats {
+    /// The database file (pages in use and free; the WAL not included).
+    pub file_bytes: u64,
+    pub head_points: u64,
+    pub sealed_points: u64,
+    pub chunks: u64,
+    /// Encoded bytes in chunks.
+    pub chunk_bytes: u64,
+    /// File bytes over every point stored.
+    pub bytes_per_point: f64,
+    /// How far behind sealing is: from the end of the oldest head row's
+    /// window to `now_ms` (0 while that window is open), in ms.
+    pub sealing_lag_ms: i64,
+}
+
+/// [`ChunkStats`] at `now_ms`: counts and sums over the chunk index, the
+/// head's row count and its oldest row (by id, which follows arrival).
+pub fn stats(conn: &Connection, now_ms: i64) -> Result<ChunkStats, StoreError> {
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let head: i64 = conn.query_row("SELECT COUNT(*) FROM points", [], |r| r.get(0))?;
+    let (chunks, sealed, bytes): (i64, i64, i64) = if has_chunks(conn)? {
+        conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(count), 0), COALESCE(SUM(length(data)), 0) FROM chunks",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?
+    } else {
+        (0, 0, 0)
+    };
+    let oldest: Option<i64> = conn
+        .query_row("SELECT ts FROM points ORDER BY id LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let file_bytes = (pages * page_size).max(0) as u64;
+    let points = (head + sealed).max(0) as u64;
+    Ok(ChunkStats {
+        file_bytes,
+        head_points: head.max(0) as u64,
+        sealed_points: sealed.max(0) as u64,
+        chunks: chunks.max(0) as u64,
+        chunk_bytes: bytes.max(0) as u64,
+        bytes_per_point: if points == 0 {
+            0.0
+        } else {
+            file_bytes as f64 / points as f64
+        },
+        sealing_lag_ms: oldest.map_or(0, |ts| {
+            let window_end = ts - ts.rem_euclid(WINDOW_MS) + WINDOW_MS;
+            (now_ms - window_end).max(0)
+        }),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -324,6 +381,17 @@ mod tests {
         assert_eq!(raw(&conn, "cpu_usage"), before_cpu);
         assert_eq!(raw(&conn, "network_io"), before_net);
         assert_eq!(point_count(&conn).expect("count"), total as i64);
+        let figures = stats(&conn, now).expect("stats");
+        assert_eq!(
+            (figures.head_points, figures.sealed_points, figures.chunks),
+            (head as u64, sealed, 46)
+        );
+        assert_eq!(figures.chunk_bytes, first.bytes + rest.bytes);
+        assert_eq!(
+            figures.sealing_lag_ms, 0,
+            "only the open window is in the head"
+        );
+        assert!(figures.file_bytes > figures.chunk_bytes && figures.bytes_per_point > 0.0);
         // Sealing again finds nothing new; a range inside one chunk reads
         // just that range.
         assert_eq!(seal(&mut conn, now, u64::MAX).expect("seal").points, 0);
@@ -360,6 +428,11 @@ mod tests {
         let mut conn = schema::open(&path).expect("conn");
         let sealed = seal(&mut conn, 10 * DAY, u64::MAX).expect("seal");
         assert_eq!(sealed.points, 1, "only the flushed point: {sealed:?}");
+        // The unsealed point's window closed at DAY + 2 h.
+        assert_eq!(
+            stats(&conn, 10 * DAY).expect("stats").sealing_lag_ms,
+            9 * DAY - WINDOW_MS
+        );
         let series: i64 = conn
             .query_row("SELECT id FROM series", [], |r| r.get(0))
             .expect("id");
