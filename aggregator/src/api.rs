@@ -14,14 +14,26 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use p2pmon_common::wire::HostType;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::alerting::{self, Status, UpdateError};
+use p2pmon_common::telemetry::{Telemetry, health_object};
+
 use crate::clock::now_ms;
 use crate::live::{HostState, LatestPoint, mean, names};
 use crate::refusal::Refusal;
 use crate::state::Shared;
 use crate::store::{self, EventFilter, Tier};
+
+pub mod responses;
+
+use responses::{
+    ActionLog, ActiveAlerts, AlertDetail, AlertList, AlertUpdated, Answer, CoordinatorAnswer,
+    EventsPage, EventsPushed, Health, HostCounts, HostDetail, HostRevoked, HostSummary, HostsPage,
+    MapRow, MapsAnswer, MapsByHostType, MapsCoordinator, Matrix, NetworkHealth, Realtime,
+    SilenceCreated, SilenceEnded, SilenceList, StoreHealth, TestAlert, Traffic, WsTicket,
+    ZoneCounts,
+};
 
 pub fn router(shared: Arc<Shared>) -> Router {
     // Pushes from the coordinator are small: larger bodies get 413 unread.
@@ -136,69 +148,32 @@ fn store_error(error: store::StoreError) -> Refusal {
 }
 
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
-    let store_ok = shared
-        .store
-        .read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
-        .await
-        .is_ok();
+    let store_ok = shared.store.read(store::ping).await.is_ok();
     let now = now_ms();
-    let mut states: BTreeMap<&str, u64> = [("online", 0), ("degraded", 0), ("offline", 0)].into();
+    let mut hosts = HostCounts::default();
     for host in shared.live.read().values() {
-        let key = match HostState::of(host.last_seen_ms, now, &shared.config.hosts) {
-            HostState::Online => "online",
-            HostState::Degraded => "degraded",
-            HostState::Offline => "offline",
-        };
-        *states.entry(key).or_default() += 1;
+        hosts.count(HostState::of(host.last_seen_ms, now, &shared.config.hosts));
     }
-    let hub = &shared.hub.stats;
-    let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
-    let body = serde_json::json!({
-        "status": if store_ok { "ok" } else { "degraded" },
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_s": shared.started.elapsed().as_secs(),
-        "store": { "ok": store_ok },
-        "hosts": states,
-        "ingest": shared.ingest.snapshot(),
-        "influxdb": shared.tsdb.as_ref().map(|t| {
-            serde_json::json!({
-                "sent_lines": load(&t.stats.sent_lines),
-                "buffered_lines": load(&t.stats.buffered_lines),
-                "dropped_lines": load(&t.stats.dropped_lines),
-                "rejected_lines": load(&t.stats.rejected_lines),
-                "failures": load(&t.stats.failures),
-            })
-        }),
-        "websocket": {
-            "clients": hub.connected.load(std::sync::atomic::Ordering::Relaxed),
-            "accepted_total": load(&hub.accepted_total),
-            "refused_total": load(&hub.refused_total),
-            "dropped_slow_total": load(&hub.dropped_slow_total),
-            "messages_total": load(&hub.messages_total),
-        },
-    });
+    let body = Health {
+        status: if store_ok { "ok" } else { "degraded" },
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_s: shared.started.elapsed().as_secs(),
+        store: StoreHealth { ok: store_ok },
+        hosts,
+        // Each counter under the key its declaration gives it (telemetry).
+        ingest: shared.ingest.health(),
+        influxdb: shared
+            .tsdb
+            .as_ref()
+            .map(|t| health_object(&t.stats.readings())),
+        websocket: health_object(&shared.hub.stats.readings()),
+    };
     let status = if store_ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(body)).into_response()
-}
-
-#[derive(Clone, Debug, Serialize)]
-struct HostSummary {
-    id: String,
-    host_type: HostType,
-    status: HostState,
-    revoked: bool,
-    last_seen_ms: Option<i64>,
-    agent_version: String,
-    quality_score: u32,
-    cpu_usage: Option<f64>,
-    memory_usage: Option<f64>,
-    players: Option<f64>,
-    latency_ms: Option<f64>,
-    maps: Vec<String>,
+    (status, Answer(body)).into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -278,7 +253,7 @@ async fn summaries(
 async fn hosts(
     State(shared): State<Arc<Shared>>,
     query: Result<Query<HostsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<serde_json::Value>, Refusal> {
+) -> Result<Answer<HostsPage>, Refusal> {
     let Query(query) =
         query.map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     if query.page == 0 || query.per_page == 0 || query.per_page > 1000 {
@@ -320,18 +295,18 @@ async fn hosts(
         .skip((query.page - 1) * query.per_page)
         .take(query.per_page)
         .collect();
-    Ok(Json(serde_json::json!({
-        "hosts": page,
-        "total": total,
-        "page": query.page,
-        "per_page": query.per_page,
-    })))
+    Ok(Answer(HostsPage {
+        hosts: page,
+        total,
+        page: query.page,
+        per_page: query.per_page,
+    }))
 }
 
 async fn host(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, Refusal> {
+) -> Result<Answer<HostDetail>, Refusal> {
     let found = summaries(&shared)
         .await?
         .into_iter()
@@ -349,23 +324,23 @@ async fn host(
         .assignments
         .map(|p| p.assignments.into_iter().filter(|a| a.host == id).collect())
         .unwrap_or_default();
-    Ok(Json(serde_json::json!({
-        "host": summary,
-        "assigned_maps": assigned,
-        "db_sync": shared.coordinator.sync.get(&id),
-        "enrolled_ms": row.enrolled_ms,
-        "revoked_ms": row.revoked_ms,
-        "hello_ms": row.hello_ms,
-        "plugins": row.plugins,
-        "refused_plugins": row.refused_plugins,
-        "metrics": latest,
-    })))
+    Ok(Answer(HostDetail {
+        host: summary,
+        assigned_maps: assigned,
+        db_sync: shared.coordinator.sync.get(&id),
+        enrolled_ms: row.enrolled_ms,
+        revoked_ms: row.revoked_ms,
+        hello_ms: row.hello_ms,
+        plugins: row.plugins,
+        refused_plugins: row.refused_plugins,
+        metrics: latest,
+    }))
 }
 
 async fn revoke(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, Refusal> {
+) -> Result<Answer<HostRevoked>, Refusal> {
     let host = id.clone();
     let revoked = shared
         .store
@@ -380,24 +355,14 @@ async fn revoke(
         ));
     }
     shared.after_revoke(&id);
-    Ok(Json(serde_json::json!({ "host": id, "revoked": true })))
-}
-
-#[derive(Debug, Serialize)]
-struct MapRow {
-    map: String,
-    host: String,
-    host_type: HostType,
-    host_status: HostState,
-    players: Option<f64>,
-    up: Option<bool>,
-    /// Whether the coordinator assigns this map to this host; `None`
-    /// without a coordinator view.
-    assigned: Option<bool>,
+    Ok(Answer(HostRevoked {
+        host: id,
+        revoked: true,
+    }))
 }
 
 /// How many distinct maps are up (or not known down) on P2P hosts and on VPS.
-fn maps_by_host_type(rows: &[MapRow]) -> serde_json::Value {
+fn maps_by_host_type(rows: &[MapRow]) -> MapsByHostType {
     let distinct = |host_type: HostType| {
         rows.iter()
             .filter(|r| r.host_type == host_type && r.up != Some(false))
@@ -405,7 +370,10 @@ fn maps_by_host_type(rows: &[MapRow]) -> serde_json::Value {
             .collect::<BTreeSet<_>>()
             .len()
     };
-    serde_json::json!({ "p2p": distinct(HostType::P2p), "vps": distinct(HostType::Vps) })
+    MapsByHostType {
+        p2p: distinct(HostType::P2p),
+        vps: distinct(HostType::Vps),
+    }
 }
 
 fn map_rows(shared: &Shared) -> Vec<MapRow> {
@@ -433,7 +401,7 @@ fn map_rows(shared: &Shared) -> Vec<MapRow> {
 /// The maps hosts report, with the coordinator's assignments beside them:
 /// which are assigned where, which of those are not served, and how many
 /// maps run on P2P hosts and on VPS.
-async fn maps(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+async fn maps(State(shared): State<Arc<Shared>>) -> Answer<MapsAnswer> {
     let mut rows = map_rows(&shared);
     let total_players: f64 = rows.iter().filter_map(|r| r.players).sum();
     let view = shared.coordinator.view();
@@ -450,44 +418,47 @@ async fn maps(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
             row.assigned = Some(assigned.contains(&(row.map.as_str(), row.host.as_str())));
         }
     }
-    let not_served: Vec<&crate::coordinator::assignments::Assignment> = placed
+    let not_served: Vec<crate::coordinator::assignments::Assignment> = placed
         .assignments
         .iter()
         .filter(|a| a.served == Some(false))
+        .cloned()
         .collect();
     let p2p_zones = placed.zones.iter().filter(|z| z.p2p_enabled).count();
-    Json(serde_json::json!({
-        "maps": rows,
-        "total_players": total_players,
-        "by_host_type": maps_by_host_type(&rows),
-        "coordinator": {
-            "configured": view.configured,
-            "reachable": view.reachable,
-            "error": view.assignments_error,
-            "unknown_reason": placed.unknown,
-            "zones": { "total": placed.zones.len(), "p2p_enabled": p2p_zones, "vps_only": placed.zones.len() - p2p_zones },
-            "assignments": placed.assignments,
-            "not_served": not_served,
+    let by_host_type = maps_by_host_type(&rows);
+    Answer(MapsAnswer {
+        maps: rows,
+        total_players,
+        by_host_type,
+        coordinator: MapsCoordinator {
+            configured: view.configured,
+            reachable: view.reachable,
+            error: view.assignments_error,
+            unknown_reason: placed.unknown,
+            zones: ZoneCounts {
+                total: placed.zones.len(),
+                p2p_enabled: p2p_zones,
+                vps_only: placed.zones.len() - p2p_zones,
+            },
+            assignments: placed.assignments,
+            not_served,
         },
-    }))
+    })
 }
 
-async fn realtime(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+async fn realtime(State(shared): State<Arc<Shared>>) -> Answer<Realtime> {
     let now = now_ms();
-    let (mut online, mut degraded, mut offline) = (0u64, 0u64, 0u64);
+    let mut counts = HostCounts::default();
     let mut players = 0.0;
     let mut latencies = Vec::new();
     let mut losses = Vec::new();
     {
         let live = shared.live.read();
         for host in live.values() {
-            match HostState::of(host.last_seen_ms, now, &shared.config.hosts) {
-                HostState::Online => online += 1,
-                HostState::Degraded => degraded += 1,
-                HostState::Offline => {
-                    offline += 1;
-                    continue;
-                }
+            let state = HostState::of(host.last_seen_ms, now, &shared.config.hosts);
+            counts.count(state);
+            if state == HostState::Offline {
+                continue;
             }
             players += host.players().unwrap_or(0.0);
             latencies.extend(host.latency_ms());
@@ -500,6 +471,11 @@ async fn realtime(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> 
         }
     }
     let rows = map_rows(&shared);
+    let HostCounts {
+        online,
+        degraded,
+        offline,
+    } = counts;
     let known = online + degraded + offline;
     let loss = mean(losses.iter().copied());
     // Network health: the share of hosts reporting, less the mean packet loss.
@@ -516,15 +492,19 @@ async fn realtime(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> 
     } else {
         "poor"
     };
-    Json(serde_json::json!({
-        "timestamp_ms": now,
-        "active_hosts": online + degraded,
-        "hosts": { "online": online, "degraded": degraded, "offline": offline },
-        "total_players": players,
-        "network_health": { "score": score.round(), "status": status, "packet_loss_percent": loss },
-        "average_latency_ms": mean(latencies.iter().copied()),
-        "maps": maps_by_host_type(&rows),
-    }))
+    Answer(Realtime {
+        timestamp_ms: now,
+        active_hosts: online + degraded,
+        hosts: counts,
+        total_players: players,
+        network_health: NetworkHealth {
+            score: score.round(),
+            status,
+            packet_loss_percent: loss,
+        },
+        average_latency_ms: mean(latencies.iter().copied()),
+        maps: maps_by_host_type(&rows),
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -555,7 +535,7 @@ pub fn timeframe(name: &str) -> Option<(i64, Tier)> {
 async fn historical(
     State(shared): State<Arc<Shared>>,
     query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<serde_json::Value>, Refusal> {
+) -> Result<Answer<responses::History>, Refusal> {
     let Query(query) =
         query.map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     let (window, tier) = timeframe(&query.timeframe).ok_or_else(|| {
@@ -590,11 +570,13 @@ async fn historical(
         } else {
             match reader.history(&ask, to).await {
                 Ok(series) => {
-                    return Ok(Json(history_answer(&query, &ask, "influxdb", series, None)));
+                    return Ok(Answer(history_answer(
+                        &query, &ask, "influxdb", series, None,
+                    )));
                 }
                 Err(why) => {
                     tracing::warn!(%why, "InfluxDB history read failed; the embedded store answers.");
-                    influxdb_error = Some(why);
+                    influxdb_error = Some(why.to_string());
                 }
             }
         }
@@ -605,7 +587,7 @@ async fn historical(
         .read(move |conn| store::history(conn, &embedded))
         .await
         .map_err(store_error)?;
-    Ok(Json(history_answer(
+    Ok(Answer(history_answer(
         &query,
         &ask,
         "embedded",
@@ -617,23 +599,20 @@ async fn historical(
 fn history_answer(
     query: &HistoryQuery,
     ask: &store::HistoryAsk,
-    source: &str,
+    source: &'static str,
     series: Vec<store::HistorySeries>,
     influxdb_error: Option<String>,
-) -> serde_json::Value {
-    let mut answer = serde_json::json!({
-        "timeframe": query.timeframe,
-        "tier": ask.tier,
-        "from_ms": ask.from_ms,
-        "to_ms": ask.to_ms,
-        "metric": query.metric,
-        "source": source,
-        "series": series,
-    });
-    if let Some(why) = influxdb_error {
-        answer["influxdb_error"] = why.into();
+) -> responses::History {
+    responses::History {
+        timeframe: query.timeframe.clone(),
+        tier: ask.tier,
+        from_ms: ask.from_ms,
+        to_ms: ask.to_ms,
+        metric: query.metric.clone(),
+        source,
+        influxdb_error,
+        series,
     }
-    answer
 }
 
 /// One measured link in the matrix, from the latest points of the probing
@@ -683,40 +662,9 @@ impl MatrixLink {
         (self.latency.is_some() || self.loss.is_some() || self.up.is_some()).then_some(true)
     }
 
-    fn to_json(&self, from: String, to: String) -> serde_json::Value {
-        let mut fields = serde_json::Map::new();
-        fields.insert("from".to_string(), from.into());
-        fields.insert("to".to_string(), to.into());
+    fn to_link(&self, from: String, to: String) -> responses::MatrixLink {
         let answering = self.answering();
-        if let Some(answering) = answering {
-            fields.insert("answering".to_string(), answering.into());
-        }
-        if let Some((latency, at)) = self.latency {
-            // At 100 % loss there is no latency: "no answer", and when the
-            // last good figure was.
-            let current = answering != Some(false);
-            fields.insert(
-                "latency_ms".to_string(),
-                if current {
-                    latency.into()
-                } else {
-                    serde_json::Value::Null
-                },
-            );
-            fields.insert("last_answer_ms".to_string(), at.into());
-        }
-        if let Some((loss, _)) = self.loss {
-            fields.insert("packet_loss_percent".to_string(), loss.into());
-        }
-        if let Some((jitter, _)) = self.jitter
-            && answering != Some(false)
-        {
-            fields.insert("jitter_ms".to_string(), jitter.into());
-        }
-        if let Some((up, _)) = self.service_up {
-            fields.insert("service_up".to_string(), (up >= 1.0).into());
-        }
-        let timestamp = [
+        let timestamp_ms = [
             self.latency,
             self.loss,
             self.jitter,
@@ -728,15 +676,31 @@ impl MatrixLink {
         .map(|(_, at)| *at)
         .max()
         .unwrap_or(0);
-        fields.insert("timestamp_ms".to_string(), timestamp.into());
-        serde_json::Value::Object(fields)
+        responses::MatrixLink {
+            from,
+            to,
+            answering,
+            // At 100 % loss there is no latency: "no answer", and when the
+            // last good figure was.
+            latency_ms: self
+                .latency
+                .map(|(latency, _)| (answering != Some(false)).then_some(latency)),
+            last_answer_ms: self.latency.map(|(_, at)| at),
+            packet_loss_percent: self.loss.map(|(loss, _)| loss),
+            jitter_ms: self
+                .jitter
+                .filter(|_| answering != Some(false))
+                .map(|(jitter, _)| jitter),
+            service_up: self.service_up.map(|(up, _)| up >= 1.0),
+            timestamp_ms,
+        }
     }
 }
 
-async fn matrix(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+async fn matrix(State(shared): State<Arc<Shared>>) -> Answer<Matrix> {
     let mut links: BTreeMap<(String, String), MatrixLink> = BTreeMap::new();
     let mut hosts: Vec<String> = Vec::new();
-    let mut traffic: Vec<serde_json::Value> = Vec::new();
+    let mut traffic: Vec<Traffic> = Vec::new();
     {
         let live = shared.live.read();
         for (id, host) in live.iter() {
@@ -752,14 +716,14 @@ async fn matrix(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
                     .peekable();
                 values.peek().is_some().then(|| values.sum::<f64>())
             };
-            traffic.push(serde_json::json!({
-                "host": id,
-                "bandwidth_bytes_per_second": total(names::BANDWIDTH, None),
-                "rx_bytes_per_second": total(names::BANDWIDTH, Some("rx")),
-                "tx_bytes_per_second": total(names::BANDWIDTH, Some("tx")),
-                "errors_per_second": total(names::ERROR_RATE, None),
-                "connections": total(names::CONNECTIONS, None),
-            }));
+            traffic.push(Traffic {
+                host: id.clone(),
+                bandwidth_bytes_per_second: total(names::BANDWIDTH, None),
+                rx_bytes_per_second: total(names::BANDWIDTH, Some("rx")),
+                tx_bytes_per_second: total(names::BANDWIDTH, Some("tx")),
+                errors_per_second: total(names::ERROR_RATE, None),
+                connections: total(names::CONNECTIONS, None),
+            });
             for point in host.latest.values() {
                 let Some(target) = point.tags.get("target") else {
                     continue;
@@ -778,12 +742,16 @@ async fn matrix(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
         }
     }
     hosts.sort();
-    let links: Vec<serde_json::Value> = links
+    let links: Vec<responses::MatrixLink> = links
         .into_iter()
-        .map(|((from, to), link)| link.to_json(from, to))
+        .map(|((from, to), link)| link.to_link(from, to))
         .collect();
-    traffic.sort_by(|a, b| a["host"].as_str().cmp(&b["host"].as_str()));
-    Json(serde_json::json!({ "hosts": hosts, "links": links, "traffic": traffic }))
+    traffic.sort_by(|a, b| a.host.cmp(&b.host));
+    Answer(Matrix {
+        hosts,
+        links,
+        traffic,
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -805,7 +773,7 @@ fn hundred() -> usize {
 async fn events(
     State(shared): State<Arc<Shared>>,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<serde_json::Value>, Refusal> {
+) -> Result<Answer<EventsPage>, Refusal> {
     let Query(query) =
         query.map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     if query.limit == 0 || query.limit > 1000 {
@@ -836,15 +804,17 @@ async fn events(
         .read(move |conn| store::events(conn, &filter))
         .await
         .map_err(store_error)?;
-    Ok(Json(serde_json::json!({ "events": events })))
+    Ok(Answer(EventsPage { events }))
 }
 
 fn bad_query(message: impl Into<String>) -> Refusal {
     Refusal::new(StatusCode::BAD_REQUEST, "bad_query", message)
 }
 
-async fn active_alerts(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "alerts": shared.alerting.active() }))
+async fn active_alerts(State(shared): State<Arc<Shared>>) -> Answer<ActiveAlerts> {
+    Answer(ActiveAlerts {
+        alerts: shared.alerting.active(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -859,7 +829,7 @@ struct AlertsQuery {
 async fn alerts(
     State(shared): State<Arc<Shared>>,
     query: Result<Query<AlertsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<serde_json::Value>, Refusal> {
+) -> Result<Answer<AlertList>, Refusal> {
     let Query(query) = query.map_err(|e| bad_query(e.body_text()))?;
     if query.limit == 0 || query.limit > 1000 {
         return Err(bad_query("limit is 1 to 1000"));
@@ -883,7 +853,7 @@ async fn alerts(
         .read(move |conn| alerting::list(conn, &filter))
         .await
         .map_err(store_error)?;
-    Ok(Json(serde_json::json!({ "alerts": alerts })))
+    Ok(Answer(AlertList { alerts }))
 }
 
 /// The coordinator's host registry and how it matches the reporting hosts.
@@ -900,8 +870,8 @@ async fn prometheus(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 /// The alert rules and notification channels in force (secrets left out).
-async fn rules(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
-    Json(shared.alerting.configuration())
+async fn rules(State(shared): State<Arc<Shared>>) -> Answer<alerting::InForce> {
+    Answer(shared.alerting.configuration())
 }
 
 /// A single-use ticket that opens one WebSocket connection within a minute
@@ -909,28 +879,26 @@ async fn rules(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
 async fn ws_ticket(
     State(shared): State<Arc<Shared>>,
     axum::Extension(caller): axum::Extension<Caller>,
-) -> Result<Json<serde_json::Value>, Refusal> {
+) -> Result<Answer<WsTicket>, Refusal> {
     let (ticket, expires_ms) = shared
         .sessions
         .ticket(now_ms(), caller.token_hash)
         .map_err(store_error)?;
-    Ok(Json(
-        serde_json::json!({ "ticket": ticket, "expires_ms": expires_ms }),
-    ))
+    Ok(Answer(WsTicket { ticket, expires_ms }))
 }
 
-async fn coordinator(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "coordinator": shared.coordinator.view(),
-        "db_sync": shared.coordinator.sync.all(),
-    }))
+async fn coordinator(State(shared): State<Arc<Shared>>) -> Answer<CoordinatorAnswer> {
+    Answer(CoordinatorAnswer {
+        coordinator: shared.coordinator.view(),
+        db_sync: shared.coordinator.sync.all(),
+    })
 }
 
 /// Events pushed by the coordinator (see [`crate::coordinator`]).
 async fn push_events(
     State(shared): State<Arc<Shared>>,
     body: Result<bytes::Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<(StatusCode, Json<serde_json::Value>), Refusal> {
+) -> Result<Answer<EventsPushed>, Refusal> {
     let body = body.map_err(|e| {
         let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             "too_large"
@@ -940,10 +908,7 @@ async fn push_events(
         Refusal::new(e.status(), code, e.body_text())
     })?;
     let (stored, duplicate) = crate::coordinator::accept(&shared, &body).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(serde_json::json!({ "stored": stored, "duplicate": duplicate })),
-    ))
+    Ok(Answer(EventsPushed { stored, duplicate }))
 }
 
 #[derive(Deserialize)]
@@ -958,7 +923,7 @@ struct ActionsQuery {
 async fn actions(
     State(shared): State<Arc<Shared>>,
     query: Result<Query<ActionsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<serde_json::Value>, Refusal> {
+) -> Result<Answer<ActionLog>, Refusal> {
     let Query(query) = query.map_err(|e| bad_query(e.body_text()))?;
     if query.limit == 0 || query.limit > 1000 {
         return Err(bad_query("limit is 1 to 1000"));
@@ -968,7 +933,7 @@ async fn actions(
         .read(move |conn| alerting::actions::list(conn, query.host.as_deref(), query.limit))
         .await
         .map_err(store_error)?;
-    Ok(Json(serde_json::json!({ "actions": entries })))
+    Ok(Answer(ActionLog { actions: entries }))
 }
 
 fn no_alert() -> Refusal {
@@ -978,7 +943,7 @@ fn no_alert() -> Refusal {
 async fn alert(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, Refusal> {
+) -> Result<Answer<AlertDetail>, Refusal> {
     let id: i64 = id.parse().map_err(|_| no_alert())?;
     shared.alerting.sync().await;
     let found = shared
@@ -991,9 +956,7 @@ async fn alert(
         .await
         .map_err(store_error)?;
     let (alert, history) = found.ok_or_else(no_alert)?;
-    Ok(Json(
-        serde_json::json!({ "alert": alert, "history": history }),
-    ))
+    Ok(Answer(AlertDetail { alert, history }))
 }
 
 #[derive(Deserialize)]
@@ -1017,7 +980,7 @@ async fn update_alert(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
     body: Result<Json<AlertUpdate>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<serde_json::Value>, Refusal> {
+) -> Result<Answer<AlertUpdated>, Refusal> {
     let id: i64 = id.parse().map_err(|_| no_alert())?;
     let bad = |message: String| Refusal::new(StatusCode::BAD_REQUEST, "bad_request", message);
     let Json(update) = body.map_err(|e| bad(e.body_text()))?;
@@ -1052,7 +1015,7 @@ async fn update_alert(
         .update(id, status, update.resolution_notes, author)
         .await
     {
-        Ok(alert) => Ok(Json(serde_json::json!({ "alert": alert }))),
+        Ok(alert) => Ok(Answer(AlertUpdated { alert })),
         Err(UpdateError::NotOpen(_)) => Err(Refusal::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -1060,13 +1023,18 @@ async fn update_alert(
         )),
         Err(UpdateError::BadStatus) => Err(bad("status is acknowledged or resolved".to_string())),
         Err(UpdateError::Store(error)) => Err(store_error(error)),
+        Err(error @ UpdateError::EnginePoisoned) => Err(Refusal::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "alerting",
+            error.to_string(),
+        )),
     }
 }
 
 /// `POST /api/v1/alerts/test`: what `p2pmon-aggregator test-alerts` calls.
-async fn test_alert(State(shared): State<Arc<Shared>>) -> Result<Json<serde_json::Value>, Refusal> {
+async fn test_alert(State(shared): State<Arc<Shared>>) -> Result<Answer<TestAlert>, Refusal> {
     match shared.alerting.fire_test().await {
-        Ok(alert) => Ok(Json(serde_json::json!({ "alert": alert }))),
+        Ok(alert) => Ok(Answer(TestAlert { alert })),
         Err(UpdateError::Store(error)) => Err(store_error(error)),
         Err(other) => Err(Refusal::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -1076,24 +1044,24 @@ async fn test_alert(State(shared): State<Arc<Shared>>) -> Result<Json<serde_json
     }
 }
 
-async fn silences(State(shared): State<Arc<Shared>>) -> Result<Json<serde_json::Value>, Refusal> {
+async fn silences(State(shared): State<Arc<Shared>>) -> Result<Answer<SilenceList>, Refusal> {
     let now = now_ms();
     let silences = shared
         .store
         .read(move |conn| alerting::silence::current(conn, now))
         .await
         .map_err(store_error)?;
-    Ok(Json(serde_json::json!({ "silences": silences })))
+    Ok(Answer(SilenceList { silences }))
 }
 
 async fn create_silence(
     State(shared): State<Arc<Shared>>,
     body: Result<Json<alerting::silence::NewSilence>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<serde_json::Value>, Refusal> {
+) -> Result<Answer<SilenceCreated>, Refusal> {
     let bad = |message: String| Refusal::new(StatusCode::BAD_REQUEST, "bad_request", message);
     let Json(new) = body.map_err(|e| bad(e.body_text()))?;
     let now = now_ms();
-    new.check(now).map_err(bad)?;
+    new.check(now).map_err(|e| bad(e.to_string()))?;
     let silence = shared
         .store
         .exec(move |conn| alerting::silence::insert(conn, &new, now))
@@ -1101,13 +1069,13 @@ async fn create_silence(
         .map_err(store_error)?;
     tracing::info!(id = silence.id, author = %silence.author, host = ?silence.host, rule = ?silence.rule, "Silence created.");
     shared.alerting.add_silence(silence.clone());
-    Ok(Json(serde_json::json!({ "silence": silence })))
+    Ok(Answer(SilenceCreated { silence }))
 }
 
 async fn end_silence(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, Refusal> {
+) -> Result<Answer<SilenceEnded>, Refusal> {
     let missing = || {
         Refusal::new(
             StatusCode::NOT_FOUND,
@@ -1126,5 +1094,5 @@ async fn end_silence(
         return Err(missing());
     }
     shared.alerting.end_silence(id);
-    Ok(Json(serde_json::json!({ "ended": id })))
+    Ok(Answer(SilenceEnded { ended: id }))
 }

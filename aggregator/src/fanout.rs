@@ -1,6 +1,5 @@
 //! The live feed: `ws://HOST:5122/monitor`, messages `{"type": "metrics" |
-//! "alert" | "status", ...}` as in the monitoring design document's client example; each
-//! one a [`FeedMessage`].
+//! "alert" | "status", ...}` as in the monitoring design document's client example.
 //!
 //! Every client has a bounded queue. Publishing never waits: a message that
 //! does not fit in a client's queue disconnects that client (it stopped
@@ -15,11 +14,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::{SinkExt, StreamExt};
-use serde::{Deserialize, Serialize};
+use p2pmon_common::telemetry::HealthKey;
+use serde::Deserialize;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -113,14 +113,20 @@ struct ClientSlot {
     token_hash: String,
 }
 
-/// Counters for the health endpoint.
-#[derive(Debug, Default, Serialize)]
-pub struct HubStats {
-    pub connected: AtomicUsize,
-    pub accepted_total: AtomicU64,
-    pub refused_total: AtomicU64,
-    pub dropped_slow_total: AtomicU64,
-    pub messages_total: AtomicU64,
+p2pmon_common::figures! {
+    /// The feed's figures, for `/metrics` and the health answer.
+    pub struct HubStats in "websocket" {
+        connected: Gauge, "clients", "count", HealthKey::Name,
+            "Connected WebSocket clients.";
+        accepted: Counter, "accepted", "count", HealthKey::Sample,
+            "WebSocket clients accepted.";
+        refused: Counter, "refused", "count", HealthKey::Sample,
+            "WebSocket handshakes refused.";
+        dropped_slow: Counter, "dropped_slow", "count", HealthKey::Sample,
+            "Clients disconnected for falling behind.";
+        messages: Counter, "messages", "count", HealthKey::Sample,
+            "Messages published on the feed.";
+    }
 }
 
 /// The registry of connected clients.
@@ -151,7 +157,7 @@ impl Hub {
         if let Ok(mut clients) = self.clients.lock() {
             clients.insert(id, ClientSlot { queue, token_hash });
         }
-        self.stats.connected.fetch_add(1, Ordering::Relaxed);
+        self.stats.connected.inc();
         (id, receiver)
     }
 
@@ -174,7 +180,7 @@ impl Hub {
         // Dropping a client's sender ends its task and closes the connection.
         clients.retain(|_, slot| !dead.contains(&slot.token_hash));
         let ended = before - clients.len();
-        self.stats.connected.fetch_sub(ended, Ordering::Relaxed);
+        self.stats.connected.sub(ended as u64);
         if ended > 0 {
             tracing::info!(
                 clients = ended,
@@ -188,13 +194,13 @@ impl Hub {
         if let Ok(mut clients) = self.clients.lock()
             && clients.remove(&id).is_some()
         {
-            self.stats.connected.fetch_sub(1, Ordering::Relaxed);
+            self.stats.connected.sub(1);
         }
     }
 
     fn send(&self, outgoing: Outgoing) {
         let outgoing = Arc::new(outgoing);
-        self.stats.messages_total.fetch_add(1, Ordering::Relaxed);
+        self.stats.messages.inc();
         let Ok(mut clients) = self.clients.lock() else {
             return;
         };
@@ -204,11 +210,11 @@ impl Hub {
         clients.retain(|_, slot| slot.queue.try_send(outgoing.clone()).is_ok());
         let dropped = before - clients.len();
         if dropped > 0 {
-            self.stats
-                .dropped_slow_total
-                .fetch_add(dropped as u64, Ordering::Relaxed);
-            self.stats.connected.fetch_sub(dropped, Ordering::Relaxed);
-            tracing::warn!(
+            self.stats.connected.sub(dropped as u64);
+            p2pmon_common::count!(
+                self.stats.dropped_slow,
+                dropped as u64,
+                warn,
                 clients = dropped,
                 "Disconnected WebSocket clients that stopped reading."
             );
@@ -274,12 +280,12 @@ pub async fn serve(
             accepted = listener.accept() => {
                 let Ok((stream, peer)) = accepted else { continue };
                 if hub.client_count() >= config.max_clients {
-                    hub.stats.refused_total.fetch_add(1, Ordering::Relaxed);
+                    hub.stats.refused.inc();
                     continue;
                 }
                 // Over the per-address or pending caps: closed unread.
                 let Ok(stream) = crate::limits::admit(&gate.connections, stream) else {
-                    hub.stats.refused_total.fetch_add(1, Ordering::Relaxed);
+                    hub.stats.refused.inc();
                     continue;
                 };
                 tokio::spawn(client(
@@ -367,7 +373,7 @@ async fn client(
     let mut ws = match tokio::time::timeout(handshake_timeout, handshake).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(error)) => {
-            hub.stats.refused_total.fetch_add(1, Ordering::Relaxed);
+            hub.stats.refused.inc();
             tracing::debug!(%peer, %error, "WebSocket handshake refused.");
             return;
         }
@@ -380,7 +386,7 @@ async fn client(
     else {
         return;
     };
-    hub.stats.accepted_total.fetch_add(1, Ordering::Relaxed);
+    hub.stats.accepted.inc();
     let (id, mut queue) = hub.register(token_hash);
     loop {
         tokio::select! {
@@ -512,6 +518,6 @@ mod tests {
             assert!(fast_queue.recv().await.is_some());
         }
         assert_eq!(hub.client_count(), 1);
-        assert_eq!(hub.stats.dropped_slow_total.load(Ordering::Relaxed), 1);
+        assert_eq!(hub.stats.dropped_slow.get(), 1);
     }
 }

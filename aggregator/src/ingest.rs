@@ -700,15 +700,9 @@ async fn accept_batch(
             "the store could not write the batch; retry later",
         )
     })?;
-    shared
-        .ingest
-        .batches
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    shared.ingest.batches.inc();
     if outcome.duplicate {
-        shared
-            .ingest
-            .duplicates
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        shared.ingest.duplicate_batches.inc();
         ack.duplicate = true;
         ack.rejected.clear();
         ack.problems.clear();
@@ -718,14 +712,8 @@ async fn accept_batch(
     for (code, n) in &ack.rejected {
         shared.ingest.count_refusal(code, *n);
     }
-    shared
-        .ingest
-        .points
-        .fetch_add(outcome.points, std::sync::atomic::Ordering::Relaxed);
-    shared
-        .ingest
-        .events
-        .fetch_add(outcome.events, std::sync::atomic::Ordering::Relaxed);
+    shared.ingest.points.add(outcome.points);
+    shared.ingest.events.add(outcome.events);
     ack.stored = outcome.points + outcome.events;
     after_store::stored(shared, &host, Source::Agent { received }, outcome);
     Ok(ack)

@@ -41,6 +41,10 @@ pub enum ServeError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
+    Alerting(#[from] crate::alerting::AlertingError),
+    #[error(transparent)]
+    Tsdb(#[from] crate::tsdb::TsdbError),
+    #[error(transparent)]
     Config(#[from] p2pmon_common::yaml_config::ConfigErrors),
     #[error("{0}")]
     Setup(String),

@@ -3,11 +3,13 @@
 //! ingest counters and the credential caches. The data it holds about hosts
 //! lives in [`crate::live`]; time helpers in [`crate::clock`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use p2pmon_common::describe;
+use p2pmon_common::telemetry::{Family, Figure, HealthKey, Reading, Telemetry, health_object};
 
 use crate::clock::now_ms;
 use crate::config::{AggregatorConfig, MetricsConfig};
@@ -16,32 +18,93 @@ use crate::feed::{FeedMessage, Status};
 use crate::live::{HostState, Live, names};
 use crate::store::Store;
 
-/// Ingest counters, reported by the health endpoint.
-#[derive(Default)]
+/// Ingest counters, for `/metrics` and the health answer.
+#[derive(Debug)]
 pub struct IngestStats {
-    pub batches: AtomicU64,
-    pub duplicates: AtomicU64,
-    pub points: AtomicU64,
-    pub events: AtomicU64,
+    pub batches: Figure,
+    /// `ingest_duplicate_batches`; `duplicates` in the health answer.
+    pub duplicate_batches: Figure,
+    pub points: Figure,
+    pub events: Figure,
     /// Refused requests by error code, and refused records by reason.
-    pub refused: Mutex<BTreeMap<String, u64>>,
+    pub refused: Family,
+}
+
+impl Default for IngestStats {
+    fn default() -> Self {
+        Self {
+            batches: Figure::new(describe!(
+                "ingest",
+                "batches",
+                Counter,
+                "count",
+                HealthKey::Name,
+                "Batches stored."
+            )),
+            duplicate_batches: Figure::new(describe!(
+                "ingest",
+                "duplicate_batches",
+                Counter,
+                "count",
+                HealthKey::Alias("duplicates"),
+                "Batches acknowledged again without storing."
+            )),
+            points: Figure::new(describe!(
+                "ingest",
+                "points",
+                Counter,
+                "count",
+                HealthKey::Name,
+                "Points stored."
+            )),
+            events: Figure::new(describe!(
+                "ingest",
+                "events",
+                Counter,
+                "count",
+                HealthKey::Name,
+                "Events stored."
+            )),
+            refused: Family::new(
+                describe!(
+                    "ingest",
+                    "refused",
+                    Counter,
+                    "count",
+                    HealthKey::Name,
+                    "Requests and records refused, by reason."
+                ),
+                "reason",
+            ),
+        }
+    }
+}
+
+impl Telemetry for IngestStats {
+    fn readings(&self) -> Vec<Reading> {
+        let mut readings = vec![
+            self.batches.reading(),
+            self.duplicate_batches.reading(),
+            self.points.reading(),
+            self.events.reading(),
+        ];
+        readings.extend(self.refused.readings());
+        readings
+    }
 }
 
 impl IngestStats {
     pub fn count_refusal(&self, code: &str, n: u64) {
-        if let Ok(mut refused) = self.refused.lock() {
-            *refused.entry(code.to_string()).or_default() += n;
-        }
+        self.refused.add(code, n);
     }
 
-    pub fn snapshot(&self) -> serde_json::Value {
-        serde_json::json!({
-            "batches": self.batches.load(Ordering::Relaxed),
-            "duplicates": self.duplicates.load(Ordering::Relaxed),
-            "points": self.points.load(Ordering::Relaxed),
-            "events": self.events.load(Ordering::Relaxed),
-            "refused": self.refused.lock().map(|r| r.clone()).unwrap_or_default(),
-        })
+    /// The health answer's `ingest` object (`refused` there even when empty).
+    pub fn health(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut object = health_object(&self.readings());
+        object
+            .entry("refused")
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        object
     }
 }
 

@@ -24,10 +24,10 @@ pub mod flux;
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use p2pmon_common::telemetry::HealthKey;
 use p2pmon_common::wire::MetricRecord;
 use tokio::sync::{Notify, watch};
 
@@ -86,14 +86,20 @@ pub fn line(host: &str, metric: &MetricRecord, out: &mut String) {
     out.push('\n');
 }
 
-/// What the forwarder did, for `/metrics` and the health answer.
-#[derive(Debug, Default)]
-pub struct TsdbStats {
-    pub sent_lines: AtomicU64,
-    pub dropped_lines: AtomicU64,
-    pub rejected_lines: AtomicU64,
-    pub failures: AtomicU64,
-    pub buffered_lines: AtomicU64,
+p2pmon_common::figures! {
+    /// What the forwarder did, for `/metrics` and the health answer.
+    pub struct TsdbStats in "influxdb" {
+        sent_lines: Counter, "sent_lines", "count", HealthKey::Name,
+            "Lines InfluxDB accepted.";
+        dropped_lines: Counter, "dropped_lines", "count", HealthKey::Name,
+            "Lines dropped from a full buffer.";
+        rejected_lines: Counter, "rejected_lines", "count", HealthKey::Name,
+            "Lines in batches InfluxDB refused for good.";
+        failures: Counter, "failures", "count", HealthKey::Name,
+            "Writes that failed and were retried.";
+        buffered_lines: Gauge, "buffered_lines", "count", HealthKey::Name,
+            "Lines waiting for InfluxDB.";
+    }
 }
 
 /// Whole lines of line protocol, newline-terminated: one ingest batch's
@@ -205,13 +211,9 @@ impl Tsdb {
     fn settle(&self, queue: &mut Queue) {
         let dropped = queue.trim(self.capacity);
         if dropped > 0 {
-            self.stats
-                .dropped_lines
-                .fetch_add(dropped as u64, Ordering::Relaxed);
+            self.stats.dropped_lines.add(dropped as u64);
         }
-        self.stats
-            .buffered_lines
-            .store(queue.lines as u64, Ordering::Relaxed);
+        self.stats.buffered_lines.set(queue.lines as u64);
     }
 
     /// The next request's body: up to `batch_lines` of the oldest lines.
@@ -238,9 +240,7 @@ impl Tsdb {
             }
         }
         queue.lines -= batch.count;
-        self.stats
-            .buffered_lines
-            .store(queue.lines as u64, Ordering::Relaxed);
+        self.stats.buffered_lines.set(queue.lines as u64);
         batch
     }
 
@@ -266,9 +266,7 @@ impl Tsdb {
             queue.chunks.push_front(batch);
         }
         if dropped > 0 {
-            self.stats
-                .dropped_lines
-                .fetch_add(dropped as u64, Ordering::Relaxed);
+            self.stats.dropped_lines.add(dropped as u64);
         }
         self.settle(&mut queue);
     }
@@ -307,6 +305,18 @@ impl Tsdb {
     }
 }
 
+/// Why forwarding to InfluxDB cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum TsdbError {
+    #[error("influxdb: cannot build the HTTP client: {0}")]
+    Client(reqwest::Error),
+    #[error("influxdb: cannot read the lines kept by the last run ({}): {error}", path.display())]
+    Pending {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
 /// Start forwarding to `config.url`: the buffer ingest offers to (with the
 /// lines a last run kept in `pending`), and the writer task. On `shutdown`
 /// it flushes once more and keeps what is still waiting in `pending`.
@@ -314,18 +324,13 @@ pub fn start(
     config: &InfluxConfig,
     token: String,
     pending: PathBuf,
-    mut shutdown: watch::Receiver<bool>,
-) -> Result<(Arc<Tsdb>, tokio::task::JoinHandle<()>), String> {
+    shutdown: watch::Receiver<bool>,
+) -> Result<(Arc<Tsdb>, tokio::task::JoinHandle<()>), TsdbError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_millis(config.timeout_ms))
         .build()
-        .map_err(|e| {
-            format!(
-                "influxdb: cannot build the HTTP client: {}",
-                e.without_url()
-            )
-        })?;
+        .map_err(|e| TsdbError::Client(e.without_url()))?;
     let reader = config
         .read_history
         .then(|| flux::FluxReader::new(config, token.clone(), client.clone()));
@@ -336,112 +341,164 @@ pub fn start(
             lines = n,
             "InfluxDB: lines kept by the last run queued again."
         ),
-        Err(e) => {
-            return Err(format!(
-                "influxdb: cannot read the lines kept by the last run ({}): {e}",
-                pending.display()
-            ));
+        Err(error) => {
+            return Err(TsdbError::Pending {
+                path: pending,
+                error,
+            });
         }
     }
-    let url = format!(
+    let target = Arc::new(Target {
+        client,
+        url: write_url(config),
+        token,
+        gzip: config.gzip,
+    });
+    let writer = Writer {
+        tsdb: tsdb.clone(),
+        target,
+        parallel: config.parallel,
+        every: Duration::from_millis(config.flush_ms),
+        pending,
+    };
+    let task = tokio::spawn(writer.run(shutdown));
+    Ok((tsdb, task))
+}
+
+/// The write API's URL for `config`'s organisation and bucket.
+fn write_url(config: &InfluxConfig) -> String {
+    format!(
         "{}/api/v2/write?org={}&bucket={}&precision=ms",
         config.url.trim_end_matches('/'),
         url::form_urlencoded::byte_serialize(config.org.as_bytes()).collect::<String>(),
         url::form_urlencoded::byte_serialize(config.bucket.as_bytes()).collect::<String>(),
-    );
-    let target = Arc::new(Target {
-        client,
-        url,
-        token,
-        gzip: config.gzip,
-    });
-    let parallel = config.parallel;
-    let every = Duration::from_millis(config.flush_ms);
-    let writer = tsdb.clone();
-    let task = tokio::spawn(async move {
+    )
+}
+
+/// The writer task: flushes every `every` (or when a batch is full), backs
+/// off while InfluxDB fails, keeps what is left in `pending` at shutdown.
+struct Writer {
+    tsdb: Arc<Tsdb>,
+    target: Arc<Target>,
+    parallel: usize,
+    every: Duration,
+    pending: PathBuf,
+}
+
+impl Writer {
+    async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Duration::ZERO;
         loop {
-            let wait = if backoff.is_zero() { every } else { backoff };
+            let wait = if backoff.is_zero() {
+                self.every
+            } else {
+                backoff
+            };
             let stop = tokio::select! {
                 _ = tokio::time::sleep(wait) => false,
-                _ = writer.wake.notified(), if backoff.is_zero() => false,
+                _ = self.tsdb.wake.notified(), if backoff.is_zero() => false,
                 _ = shutdown.changed() => true,
             };
-            // Keep `parallel` requests in flight (each compressing on a
-            // worker thread) until the buffer is empty or one fails.
-            let mut in_flight = tokio::task::JoinSet::new();
-            let mut failed = false;
-            // Failed batches by the order they were taken, put back at the end.
-            let mut retry = Vec::new();
-            let mut taken = 0_u64;
-            loop {
-                while !failed && in_flight.len() < parallel {
-                    let batch = writer.take();
-                    if batch.count == 0 {
-                        break;
-                    }
-                    let target = target.clone();
-                    taken += 1;
-                    let order = taken;
-                    in_flight.spawn(async move {
-                        let outcome = target.send(&batch).await;
-                        (order, batch, outcome)
-                    });
-                }
-                let Some(done) = in_flight.join_next().await else {
-                    break;
-                };
-                let Ok((order, batch, outcome)) = done else {
-                    tracing::error!("An InfluxDB write task failed; its lines are lost.");
-                    continue;
-                };
-                let lines = batch.count as u64;
-                match outcome {
-                    Sent::Ok => {
-                        writer.stats.sent_lines.fetch_add(lines, Ordering::Relaxed);
-                    }
-                    Sent::Rejected(why) => {
-                        tracing::error!(lines, %why, "InfluxDB refused a batch; dropped it.");
-                        writer
-                            .stats
-                            .rejected_lines
-                            .fetch_add(lines, Ordering::Relaxed);
-                    }
-                    Sent::Retry(why) => {
-                        writer.stats.failures.fetch_add(1, Ordering::Relaxed);
-                        if backoff.is_zero() && !failed {
-                            tracing::warn!(%why, "InfluxDB write failed; keeping the points and retrying.");
-                        }
-                        failed = true;
-                        retry.push((order, batch));
-                    }
-                }
-            }
-            // Back in front, oldest first.
-            retry.sort_by_key(|(order, _)| std::cmp::Reverse(*order));
-            for (_, batch) in retry {
-                writer.put_back(batch);
-            }
+            let failed = self.flush(backoff.is_zero()).await;
             backoff = if failed {
                 (backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(60))
             } else {
                 Duration::ZERO
             };
             if stop {
-                match writer.keep(&pending) {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        tracing::warn!(lines = n, path = %pending.display(), "InfluxDB: lines not sent yet kept for the next start.")
-                    }
-                    Err(e) => {
-                        tracing::error!(path = %pending.display(), "InfluxDB: cannot keep the lines not sent yet: {e}")
-                    }
-                }
+                self.keep_pending();
                 return;
             }
         }
-    });
-    Ok((tsdb, task))
+    }
+
+    /// Keep `parallel` requests in flight (each compressing on a worker
+    /// thread) until the buffer is empty or one fails; failed batches go
+    /// back in front, oldest first. Returns whether one failed; the first
+    /// failure is logged when `log_failure` (not while backing off).
+    async fn flush(&self, log_failure: bool) -> bool {
+        let mut in_flight = tokio::task::JoinSet::new();
+        let mut failed = false;
+        // Failed batches by the order they were taken, put back at the end.
+        let mut retry = Vec::new();
+        let mut taken = 0_u64;
+        loop {
+            while !failed && in_flight.len() < self.parallel {
+                let batch = self.tsdb.take();
+                if batch.count == 0 {
+                    break;
+                }
+                let target = self.target.clone();
+                taken += 1;
+                let order = taken;
+                in_flight.spawn(async move {
+                    let outcome = target.send(&batch).await;
+                    (order, batch, outcome)
+                });
+            }
+            let Some(done) = in_flight.join_next().await else {
+                break;
+            };
+            let Ok((order, batch, outcome)) = done else {
+                tracing::error!("An InfluxDB write task failed; its lines are lost.");
+                continue;
+            };
+            if let Some(why) = self.count(&batch, outcome) {
+                if log_failure && !failed {
+                    tracing::warn!(%why, "InfluxDB write failed; keeping the points and retrying.");
+                }
+                failed = true;
+                retry.push((order, batch));
+            }
+        }
+        // Back in front, oldest first.
+        retry.sort_by_key(|(order, _)| std::cmp::Reverse(*order));
+        for (_, batch) in retry {
+            self.tsdb.put_back(batch);
+        }
+        failed
+    }
+
+    /// Count how `batch` went; the reason when it is to be retried.
+    fn count(&self, batch: &Lines, outcome: Sent) -> Option<String> {
+        let stats = &self.tsdb.stats;
+        let lines = batch.count as u64;
+        match outcome {
+            Sent::Ok => {
+                stats.sent_lines.add(lines);
+                None
+            }
+            Sent::Rejected(why) => {
+                p2pmon_common::count!(
+                    stats.rejected_lines,
+                    lines,
+                    error,
+                    lines,
+                    %why,
+                    "InfluxDB refused a batch; dropped it."
+                );
+                None
+            }
+            Sent::Retry(why) => {
+                stats.failures.inc();
+                Some(why)
+            }
+        }
+    }
+
+    /// At shutdown: what is still waiting goes to `pending`.
+    fn keep_pending(&self) {
+        let pending = &self.pending;
+        match self.tsdb.keep(pending) {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::warn!(lines = n, path = %pending.display(), "InfluxDB: lines not sent yet kept for the next start.")
+            }
+            Err(e) => {
+                tracing::error!(path = %pending.display(), "InfluxDB: cannot keep the lines not sent yet: {e}")
+            }
+        }
+    }
 }
 
 enum Sent {
@@ -549,12 +606,12 @@ mod tests {
         let tsdb = Tsdb::new(3, 2, None);
         let points: Vec<MetricRecord> = (0..5).map(|i| metric("m", &[], i as f64)).collect();
         tsdb.offer("a", &points);
-        assert_eq!(tsdb.stats.dropped_lines.load(Ordering::Relaxed), 2);
+        assert_eq!(tsdb.stats.dropped_lines.get(), 2);
         let batch = tsdb.take();
         assert_eq!(batch.count, 2);
         assert!(batch.text.starts_with("m,host=a value=2.0 "), "{batch:?}");
         tsdb.put_back(batch);
-        assert_eq!(tsdb.stats.buffered_lines.load(Ordering::Relaxed), 3);
+        assert_eq!(tsdb.stats.buffered_lines.get(), 3);
         let again = tsdb.take();
         assert!(
             again.text.starts_with("m,host=a value=2.0 ") && again.text.contains("value=3.0"),
@@ -564,7 +621,7 @@ mod tests {
         // oldest line, the rest is dropped and counted.
         tsdb.offer("a", &points[..1]);
         tsdb.put_back(again);
-        assert_eq!(tsdb.stats.dropped_lines.load(Ordering::Relaxed), 3);
+        assert_eq!(tsdb.stats.dropped_lines.get(), 3);
         assert_eq!(
             tsdb.take().text.lines().next().map(|l| &l[..17]),
             Some("m,host=a value=2.")

@@ -313,14 +313,13 @@ impl TestAggregator {
 
     /// Deliveries of notification `channel` so far: (sent, failed, retried).
     pub fn channel_counts(&self, channel: &str) -> (u64, u64, u64) {
-        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
         self.server
             .as_ref()
             .map(|s| s.shared.alerting.channel_stats())
             .unwrap_or_default()
             .iter()
             .find(|(name, _)| *name == channel)
-            .map(|(_, s)| (load(&s.sent), load(&s.failed), load(&s.retried)))
+            .map(|(_, s)| (s.sent.get(), s.failed.get(), s.retried.get()))
             .unwrap_or_default()
     }
 

@@ -42,11 +42,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use p2pmon_common::yaml_config::Findings;
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -318,6 +317,13 @@ struct Request {
     alert: Alert,
 }
 
+/// Why the actions cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionsError {
+    #[error("actions are enabled without dry_run but aggregator.yml sets no coordinator.url")]
+    NoCoordinator,
+}
+
 /// Takes alert transitions and runs the actions they trigger, in order, in
 /// one task (so guards see every decision before the next).
 pub struct Actions {
@@ -332,7 +338,7 @@ impl Actions {
         coordinator: Option<Coordinator>,
         store: Arc<Store>,
         hub: Arc<Hub>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ActionsError> {
         if !config.any_enabled() {
             return Ok(Self {
                 config,
@@ -343,10 +349,7 @@ impl Actions {
             tracing::warn!("Automatic action unsupported, it will not be called: {why}");
         }
         if coordinator.is_none() && !config.dry_run {
-            return Err(
-                "actions are enabled without dry_run but aggregator.yml sets no coordinator.url"
-                    .to_string(),
-            );
+            return Err(ActionsError::NoCoordinator);
         }
         let (queue, receiver) = mpsc::unbounded_channel();
         let runner = Runner {
@@ -518,8 +521,7 @@ impl Runner {
             max_attempts: 3,
             base: Duration::from_millis(500),
         };
-        let retried = AtomicU64::new(0);
-        match with_retries(request.kind.name(), alert.id, policy, &retried, || {
+        match with_retries(request.kind.name(), alert.id, policy, None, || {
             http_attempt(&http)
         })
         .await
@@ -572,48 +574,23 @@ fn encode_segment(text: &str) -> String {
 }
 
 fn insert(conn: &mut Connection, entry: &Entry) -> Result<i64, StoreError> {
-    conn.execute(
-        "INSERT INTO action_log (ts, action, host_id, alert_id, rule, dry_run, outcome, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            entry.timestamp_ms,
-            entry.action.name(),
-            entry.host,
-            entry.alert_id,
-            entry.rule,
-            entry.dry_run,
-            super::text(&entry.outcome),
-            entry.detail,
-        ],
-    )?;
-    Ok(conn.last_insert_rowid())
+    crate::store::actions::insert(
+        conn,
+        &ActionEntry {
+            id: 0,
+            timestamp_ms: entry.timestamp_ms,
+            action: entry.action.name().to_string(),
+            host: entry.host.clone(),
+            alert_id: entry.alert_id,
+            rule: entry.rule.clone(),
+            dry_run: entry.dry_run,
+            outcome: super::text(&entry.outcome),
+            detail: entry.detail.clone(),
+        },
+    )
 }
 
-/// The audit log, newest first (`GET /api/v1/actions`).
-pub fn list(
-    conn: &Connection,
-    host: Option<&str>,
-    limit: usize,
-) -> Result<Vec<serde_json::Value>, StoreError> {
-    let mut statement = conn.prepare_cached(
-        "SELECT id, ts, action, host_id, alert_id, rule, dry_run, outcome, detail FROM action_log
-         WHERE (?1 IS NULL OR host_id = ?1) ORDER BY id DESC LIMIT ?2",
-    )?;
-    let rows = statement.query_map(params![host, limit as i64], |r| {
-        Ok(serde_json::json!({
-            "id": r.get::<_, i64>(0)?,
-            "timestamp_ms": r.get::<_, i64>(1)?,
-            "action": r.get::<_, String>(2)?,
-            "host": r.get::<_, String>(3)?,
-            "alert_id": r.get::<_, i64>(4)?,
-            "rule": r.get::<_, String>(5)?,
-            "dry_run": r.get::<_, bool>(6)?,
-            "outcome": r.get::<_, String>(7)?,
-            "detail": r.get::<_, String>(8)?,
-        }))
-    })?;
-    Ok(rows.filter_map(Result::ok).collect())
-}
+pub use crate::store::actions::{ActionEntry, list};
 
 #[cfg(test)]
 mod tests {

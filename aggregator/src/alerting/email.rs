@@ -183,29 +183,54 @@ pub struct Mailer {
     to: Vec<Mailbox>,
 }
 
+/// Why a mailer cannot be set up, a message built, or a session opened.
+#[derive(Debug, thiserror::Error)]
+pub enum EmailError {
+    #[error("notifications.email.smtp.ca_file {}: {error}", path.display())]
+    CaFileRead {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("notifications.email.smtp.ca_file {}: {error}", path.display())]
+    CaFileParse {
+        path: PathBuf,
+        error: lettre::transport::smtp::Error,
+    },
+    #[error("notifications.email.smtp: {0}")]
+    Tls(lettre::transport::smtp::Error),
+    #[error("{address:?}: {error}")]
+    Address {
+        address: String,
+        error: lettre::address::AddressError,
+    },
+    #[error("{0}")]
+    Message(#[from] lettre::error::Error),
+    #[error("the server did not accept a session")]
+    NoSession,
+    #[error("{0}")]
+    Session(lettre::transport::smtp::Error),
+    #[error("no answer in {0:?}")]
+    NoAnswer(Duration),
+}
+
 impl Mailer {
-    pub fn new(config: &EmailConfig, timeout: Duration) -> Result<Self, String> {
+    pub fn new(config: &EmailConfig, timeout: Duration) -> Result<Self, EmailError> {
         let smtp = &config.smtp;
-        let tls = || -> Result<TlsParameters, String> {
+        let tls = || -> Result<TlsParameters, EmailError> {
             let mut builder = TlsParameters::builder(smtp.host.clone());
             if !smtp.ca_file.as_os_str().is_empty() {
-                let pem = std::fs::read(&smtp.ca_file).map_err(|e| {
-                    format!(
-                        "notifications.email.smtp.ca_file {}: {e}",
-                        smtp.ca_file.display()
-                    )
+                let pem = std::fs::read(&smtp.ca_file).map_err(|error| EmailError::CaFileRead {
+                    path: smtp.ca_file.clone(),
+                    error,
                 })?;
-                let certificate = Certificate::from_pem(&pem).map_err(|e| {
-                    format!(
-                        "notifications.email.smtp.ca_file {}: {e}",
-                        smtp.ca_file.display()
-                    )
-                })?;
+                let certificate =
+                    Certificate::from_pem(&pem).map_err(|error| EmailError::CaFileParse {
+                        path: smtp.ca_file.clone(),
+                        error,
+                    })?;
                 builder = builder.add_root_certificate(certificate);
             }
-            builder
-                .build_rustls()
-                .map_err(|e| format!("notifications.email.smtp: {e}"))
+            builder.build_rustls().map_err(EmailError::Tls)
         };
         let tls = match smtp.security {
             Security::Starttls => Tls::Required(tls()?),
@@ -224,7 +249,10 @@ impl Mailer {
         }
         let parse = |text: &str| {
             text.parse::<Mailbox>()
-                .map_err(|e| format!("{text:?}: {e}"))
+                .map_err(|error| EmailError::Address {
+                    address: text.to_string(),
+                    error,
+                })
         };
         Ok(Self {
             transport: transport.build(),
@@ -238,23 +266,23 @@ impl Mailer {
         })
     }
 
-    pub fn message(&self, subject: &str, body: String) -> Result<Message, String> {
+    pub fn message(&self, subject: &str, body: String) -> Result<Message, EmailError> {
         let mut builder = Message::builder().from(self.from.clone()).subject(subject);
         for to in &self.to {
             builder = builder.to(to.clone());
         }
-        builder.body(body).map_err(|e| e.to_string())
+        Ok(builder.body(body)?)
     }
 
     /// One attempt: transient SMTP answers (4xx) and connection problems are
     /// retried, permanent ones (5xx) are not.
     /// Open a session with the server (connect, TLS, login) and close it.
-    pub async fn check(&self) -> Result<(), String> {
+    pub async fn check(&self) -> Result<(), EmailError> {
         match tokio::time::timeout(self.timeout, self.transport.test_connection()).await {
             Ok(Ok(true)) => Ok(()),
-            Ok(Ok(false)) => Err("the server did not accept a session".to_string()),
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(_) => Err(format!("no answer in {:?}", self.timeout)),
+            Ok(Ok(false)) => Err(EmailError::NoSession),
+            Ok(Err(error)) => Err(EmailError::Session(error)),
+            Err(_) => Err(EmailError::NoAnswer(self.timeout)),
         }
     }
 

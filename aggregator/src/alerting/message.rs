@@ -43,8 +43,8 @@ pub struct TemplatesConfig {
 
 impl TemplatesConfig {
     pub fn validate(&self, findings: &mut Findings) {
-        if let Err((field, error)) = Templates::new(self) {
-            findings.error(field, error);
+        if let Err(error) = Templates::new(self) {
+            findings.error(error.field, error.to_string());
         }
     }
 }
@@ -61,9 +61,17 @@ pub struct Templates {
     env: Environment<'static>,
 }
 
+/// A template that does not compile, with the alerts.yml field it is in.
+#[derive(Debug, thiserror::Error)]
+#[error("is not a valid template: {error}")]
+pub struct TemplateError {
+    pub field: &'static str,
+    pub error: minijinja::Error,
+}
+
 impl Templates {
     /// Compile; the error names the template's field.
-    pub fn new(config: &TemplatesConfig) -> Result<Self, (&'static str, String)> {
+    pub fn new(config: &TemplatesConfig) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
         env.set_fuel(Some(FUEL));
         for (name, field, source, default) in [
@@ -82,7 +90,7 @@ impl Templates {
         ] {
             let source = source.clone().unwrap_or_else(|| default.to_string());
             env.add_template_owned(name, source)
-                .map_err(|e| (field, format!("is not a valid template: {e}")))?;
+                .map_err(|error| TemplateError { field, error })?;
         }
         Ok(Self { env })
     }

@@ -9,6 +9,7 @@
 pub mod actions;
 pub mod email;
 pub mod engine;
+pub mod in_force;
 pub mod message;
 pub mod notify;
 pub mod retry;
@@ -19,13 +20,15 @@ pub mod silence;
 use std::sync::{Arc, Mutex};
 
 use p2pmon_common::wire::{EventRecord, MetricRecord};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::fanout::Hub;
 use crate::feed::{Dynamic, FeedMessage};
-use crate::store::{Store, StoreError};
+use crate::store::alerts::{AlertQuery, AlertRecord};
+use crate::store::{self, Store, StoreError};
 pub use engine::{Alert, Change, Level, Status, Transition};
+pub use in_force::InForce;
 pub use rules::AlertsConfig;
 
 enum Job {
@@ -60,8 +63,21 @@ pub enum UpdateError {
     NotOpen(i64),
     #[error("status must be acknowledged or resolved")]
     BadStatus,
+    #[error("the alert engine panicked earlier")]
+    EnginePoisoned,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Why alerting cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertingError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Channels(#[from] notify::NotifyError),
+    #[error(transparent)]
+    Actions(#[from] actions::ActionsError),
 }
 
 impl Alerting {
@@ -71,29 +87,27 @@ impl Alerting {
         coordinator: Option<crate::coordinator::Coordinator>,
         store: Arc<Store>,
         hub: Arc<Hub>,
-    ) -> Result<Arc<Self>, StoreError> {
+    ) -> Result<Arc<Self>, AlertingError> {
         let now = crate::clock::now_ms();
         let (open, last_id, silences) = store
             .read(move |conn| {
                 Ok((
                     open_alerts(conn)?,
-                    last_id(conn)?,
-                    silence::current(conn, now)?,
+                    store::alerts::last_id(conn)?,
+                    store::silences::current(conn, now)?,
                 ))
             })
             .await?;
         if !open.is_empty() {
             tracing::info!(open = open.len(), "Open alerts resumed.");
         }
-        let notifier =
-            notify::Notifier::start(&rules.notifications).map_err(StoreError::Invalid)?;
+        let notifier = notify::Notifier::start(&rules.notifications)?;
         let actions = actions::Actions::start(
             rules.actions.clone(),
             coordinator,
             store.clone(),
             hub.clone(),
-        )
-        .map_err(StoreError::Invalid)?;
+        )?;
         let base_rules = rules.clone();
         let engine = engine::Engine::new(rules, open, last_id);
         let (jobs, mut queue) = mpsc::unbounded_channel();
@@ -241,7 +255,7 @@ impl Alerting {
             let mut engine = self
                 .engine
                 .lock()
-                .map_err(|_| StoreError::Write("alert engine poisoned".to_string()))?;
+                .map_err(|_| UpdateError::EnginePoisoned)?;
             engine
                 .update(id, status, notes, author, crate::clock::now_ms())
                 .ok_or(UpdateError::NotOpen(id))?
@@ -386,91 +400,14 @@ impl Alerting {
     }
 
     /// The rules and channels in force (alerts.yml with the settings table
-    /// over it), for the pages. Secrets stay out: a webhook shows as its
-    /// host, email and SMS as counts and their server.
-    pub fn configuration(&self) -> serde_json::Value {
-        use serde_json::json;
+    /// over it), for the pages; see [`InForce`].
+    pub fn configuration(&self) -> InForce {
         let rules = self
             .engine
             .lock()
             .map(|engine| engine.rules().clone())
             .unwrap_or_default();
-        let metric_rules: Vec<serde_json::Value> = rules
-            .alerts
-            .iter()
-            .map(|(metric, rule)| {
-                json!({
-                    "metric": metric,
-                    "enabled": rule.enabled,
-                    "warning": rule.warning,
-                    "critical": rule.critical,
-                    "duration_s": rule.duration,
-                    "direction": format!("{:?}", rule.direction).to_lowercase(),
-                    "type": rule.alert_type(metric),
-                    "overrides": rule.hosts.len() + rule.maps.len(),
-                })
-            })
-            .collect();
-        let event_rules: Vec<serde_json::Value> = rules
-            .events
-            .iter()
-            .map(|(kind, rule)| {
-                json!({
-                    "kind": kind,
-                    "enabled": rule.enabled,
-                    "min_severity": rule.min_severity,
-                    "type": rule.alert_type,
-                })
-            })
-            .collect();
-        let host_of = |url: &str| {
-            url::Url::parse(url)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_string))
-                .unwrap_or_default()
-        };
-        let n = &rules.notifications;
-        let webhook = |name: &str, hook: &notify::WebhookConfig| {
-            json!({
-                "channel": name,
-                "enabled": hook.enabled,
-                "min_severity": hook.min_severity,
-                "send_resolved": hook.send_resolved,
-                "target": host_of(&hook.webhook_url),
-            })
-        };
-        let channels = vec![
-            json!({
-                "channel": "email",
-                "enabled": n.email.enabled,
-                "min_severity": n.email.min_severity,
-                "send_resolved": n.email.send_resolved,
-                "target": format!("{} recipient(s) via {}", n.email.recipients.len(), n.email.smtp.host),
-            }),
-            webhook("discord", &n.discord),
-            webhook("slack", &n.slack),
-            json!({
-                "channel": "alertmanager",
-                "enabled": n.alertmanager.enabled,
-                "min_severity": n.alertmanager.min_severity,
-                "send_resolved": n.alertmanager.send_resolved,
-                "target": host_of(&n.alertmanager.url),
-            }),
-            json!({
-                "channel": "sms",
-                "enabled": n.sms.enabled,
-                "min_severity": n.sms.min_severity,
-                "send_resolved": false,
-                "target": format!("{} number(s) via {}", n.sms.to.len(), host_of(&n.sms.url)),
-            }),
-        ];
-        json!({
-            "metric_rules": metric_rules,
-            "event_rules": event_rules,
-            "no_data": { "enabled": rules.no_data.enabled, "intervals": rules.no_data.intervals },
-            "plugin_quarantined": { "enabled": rules.plugin_quarantined.enabled },
-            "channels": channels,
-        })
+        InForce::of(&rules)
     }
 
     /// Tell the feed a setting row is invalid (the last good value stays).
@@ -489,7 +426,7 @@ impl Alerting {
             let mut engine = self
                 .engine
                 .lock()
-                .map_err(|_| StoreError::Write("alert engine poisoned".to_string()))?;
+                .map_err(|_| UpdateError::EnginePoisoned)?;
             engine.fire_test(crate::clock::now_ms())
         };
         let alert = transition.alert.clone();
@@ -541,44 +478,11 @@ impl Alerting {
 }
 
 fn save(conn: &mut Connection, transition: &Transition) -> Result<(), StoreError> {
-    let alert = &transition.alert;
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    tx.execute(
-        "INSERT INTO alerts (id, rule, type, host_id, labels, severity, status, value, threshold, message,
-                             count, started_ms, updated_ms, resolved_ms, resolution_notes,
-                             acknowledged_by, resolved_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
-         ON CONFLICT (id) DO UPDATE SET labels = excluded.labels, severity = excluded.severity,
-             status = excluded.status, value = excluded.value, threshold = excluded.threshold,
-             message = excluded.message, count = excluded.count, updated_ms = excluded.updated_ms,
-             resolved_ms = excluded.resolved_ms, resolution_notes = excluded.resolution_notes,
-             acknowledged_by = excluded.acknowledged_by, resolved_by = excluded.resolved_by",
-        params![
-            alert.id,
-            alert.rule,
-            text(&alert.alert_type),
-            alert.host,
-            serde_json::to_string(&alert.labels).unwrap_or_default(),
-            text(&alert.severity),
-            text(&alert.status),
-            alert.value,
-            alert.threshold,
-            alert.message,
-            alert.count as i64,
-            alert.started_ms,
-            alert.updated_ms,
-            alert.resolved_ms,
-            alert.resolution_notes,
-            alert.acknowledged_by,
-            alert.resolved_by,
-        ],
-    )?;
-    tx.execute(
-        "INSERT INTO alert_history (alert_id, ts, change, severity, value) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![alert.id, alert.updated_ms, text(&transition.change), text(&alert.severity), alert.value],
-    )?;
-    tx.commit()?;
-    Ok(())
+    store::alerts::save_change(
+        conn,
+        &record_of(&transition.alert),
+        &text(&transition.change),
+    )
 }
 
 /// A unit enum's serde name.
@@ -593,79 +497,64 @@ fn parse<T: serde::de::DeserializeOwned>(text: String) -> Option<T> {
     serde_json::from_value(serde_json::Value::String(text)).ok()
 }
 
-const COLUMNS: &str =
-    "id, rule, type, host_id, labels, severity, status, value, threshold, message, count,
-                       started_ms, updated_ms, resolved_ms, resolution_notes, acknowledged_by, resolved_by";
+/// An alert as the store keeps it.
+fn record_of(alert: &Alert) -> AlertRecord {
+    AlertRecord {
+        id: alert.id,
+        rule: alert.rule.clone(),
+        alert_type: text(&alert.alert_type),
+        host: alert.host.clone(),
+        labels: alert.labels.clone(),
+        severity: text(&alert.severity),
+        status: text(&alert.status),
+        value: alert.value,
+        threshold: alert.threshold,
+        message: alert.message.clone(),
+        count: alert.count as i64,
+        started_ms: alert.started_ms,
+        updated_ms: alert.updated_ms,
+        resolved_ms: alert.resolved_ms,
+        resolution_notes: alert.resolution_notes.clone(),
+        acknowledged_by: alert.acknowledged_by.clone(),
+        resolved_by: alert.resolved_by.clone(),
+    }
+}
 
-fn row_to_alert(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Alert>> {
-    let severity: String = r.get(5)?;
-    let status: String = r.get(6)?;
-    let alert_type: String = r.get(2)?;
-    let labels: String = r.get(4)?;
-    let (Some(severity), Some(status), Some(alert_type)) = (
-        match severity.as_str() {
-            "warning" => Some(Level::Warning),
-            "critical" => Some(Level::Critical),
-            _ => None,
-        },
-        parse::<Status>(status),
-        parse::<rules::AlertType>(alert_type),
-    ) else {
-        return Ok(None);
+/// A stored alert read back; `None` when it names a severity, status or
+/// type this aggregator does not know.
+fn alert_of(record: AlertRecord) -> Option<Alert> {
+    let severity = match record.severity.as_str() {
+        "warning" => Level::Warning,
+        "critical" => Level::Critical,
+        _ => return None,
     };
-    Ok(Some(Alert {
-        id: r.get(0)?,
-        rule: r.get(1)?,
-        alert_type,
-        host: r.get(3)?,
-        labels: serde_json::from_str(&labels).unwrap_or_default(),
+    Some(Alert {
+        id: record.id,
+        rule: record.rule,
+        alert_type: parse::<rules::AlertType>(record.alert_type)?,
+        host: record.host,
+        labels: record.labels,
         severity,
-        status,
-        value: r.get(7)?,
-        threshold: r.get(8)?,
-        message: r.get(9)?,
-        count: r.get::<_, i64>(10)? as u64,
-        started_ms: r.get(11)?,
-        updated_ms: r.get(12)?,
-        resolved_ms: r.get(13)?,
-        resolution_notes: r.get(14)?,
-        acknowledged_by: r.get(15)?,
-        resolved_by: r.get(16)?,
-    }))
+        status: parse::<Status>(record.status)?,
+        value: record.value,
+        threshold: record.threshold,
+        message: record.message,
+        count: record.count as u64,
+        started_ms: record.started_ms,
+        updated_ms: record.updated_ms,
+        resolved_ms: record.resolved_ms,
+        resolution_notes: record.resolution_notes,
+        acknowledged_by: record.acknowledged_by,
+        resolved_by: record.resolved_by,
+    })
 }
 
 /// Open alerts with their series' id (metric alerts whose series is stored).
 fn open_alerts(conn: &Connection) -> Result<Vec<(Alert, Option<i64>)>, StoreError> {
-    let mut statement = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM alerts WHERE status IN ('firing', 'acknowledged') ORDER BY id"
-    ))?;
-    let alerts: Vec<Alert> = statement
-        .query_map([], row_to_alert)?
-        .filter_map(|r| r.ok().flatten())
-        .collect();
-    let mut series =
-        conn.prepare("SELECT id FROM series WHERE host_id = ?1 AND name = ?2 AND tags = ?3")?;
-    let mut out = Vec::with_capacity(alerts.len());
-    for alert in alerts {
-        let tags = serde_json::to_string(&alert.labels).unwrap_or_default();
-        let id = series
-            .query_row(params![alert.host, alert.rule, tags], |r| {
-                r.get::<_, i64>(0)
-            })
-            .optional()?;
-        out.push((alert, id));
-    }
-    Ok(out)
-}
-
-fn last_id(conn: &Connection) -> Result<i64, StoreError> {
-    Ok(conn
-        .query_row("SELECT MAX(id) FROM alerts", [], |r| {
-            r.get::<_, Option<i64>>(0)
-        })
-        .optional()?
-        .flatten()
-        .unwrap_or(0))
+    Ok(store::alerts::open(conn)?
+        .into_iter()
+        .filter_map(|(record, series)| alert_of(record).map(|alert| (alert, series)))
+        .collect())
 }
 
 /// Filters of `GET /api/v1/alerts`.
@@ -677,40 +566,21 @@ pub struct AlertFilter {
 
 /// Alerts newest first (history, resolved included).
 pub fn list(conn: &Connection, filter: &AlertFilter) -> Result<Vec<Alert>, StoreError> {
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM alerts WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR host_id = ?2)
-         ORDER BY id DESC LIMIT ?3"
-    ))?;
     let status = filter.status.as_ref().map(text);
-    let rows = statement.query_map(
-        params![status, filter.host, filter.limit as i64],
-        row_to_alert,
-    )?;
-    Ok(rows.filter_map(|r| r.ok().flatten()).collect())
+    let query = AlertQuery {
+        status: status.as_deref(),
+        host: filter.host.as_deref(),
+        limit: filter.limit,
+    };
+    Ok(store::alerts::list(conn, &query)?
+        .into_iter()
+        .filter_map(alert_of)
+        .collect())
 }
 
 /// One alert by id.
 pub fn get(conn: &Connection, id: i64) -> Result<Option<Alert>, StoreError> {
-    let mut statement =
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"))?;
-    Ok(statement
-        .query_row(params![id], row_to_alert)
-        .optional()?
-        .flatten())
+    Ok(store::alerts::get(conn, id)?.and_then(alert_of))
 }
 
-/// One alert's changes, oldest first.
-pub fn history(conn: &Connection, id: i64) -> Result<Vec<serde_json::Value>, StoreError> {
-    let mut statement = conn.prepare_cached(
-        "SELECT ts, change, severity, value FROM alert_history WHERE alert_id = ?1 ORDER BY ts, rowid",
-    )?;
-    let rows = statement.query_map(params![id], |r| {
-        Ok(serde_json::json!({
-            "timestamp_ms": r.get::<_, i64>(0)?,
-            "change": r.get::<_, String>(1)?,
-            "severity": r.get::<_, String>(2)?,
-            "value": r.get::<_, f64>(3)?,
-        }))
-    })?;
-    Ok(rows.filter_map(Result::ok).collect())
-}
+pub use crate::store::alerts::{HistoryEntry, history};

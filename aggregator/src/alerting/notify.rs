@@ -26,16 +26,37 @@
 //! and tokens are secrets: they never appear in logs or errors.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use p2pmon_common::telemetry::HealthKey;
 use p2pmon_common::yaml_config::Findings;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
+use super::email::EmailError;
 use super::engine::{Change, Level, Transition};
 use super::message::{self, Rendered, Templates};
-use super::retry::{Policy, http_attempt, with_retries};
+use super::retry::{DeliveryError, Policy, http_attempt, with_retries};
+
+/// Why the channels cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("cannot build the notification HTTP client: {0}")]
+    Client(reqwest::Error),
+    #[error(transparent)]
+    Email(#[from] EmailError),
+    #[error("{field}: {0}", field = .0.field)]
+    Template(#[from] super::message::TemplateError),
+}
+
+/// Why one message was not delivered on a channel.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("cannot build the email: {0}")]
+    Email(EmailError),
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
+}
 
 /// Notifications waiting per channel; past this they are dropped and counted.
 const QUEUE: usize = 1000;
@@ -300,8 +321,10 @@ fn check_url(field: &str, text: &str, findings: &mut Findings) {
 impl Channel {
     fn queue_up(&self, transition: &Transition) {
         if self.queue.try_send(transition.clone()).is_err() {
-            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(
+            p2pmon_common::count!(
+                self.stats.dropped,
+                1,
+                warn,
                 channel = self.name,
                 alert = transition.alert.id,
                 "Notification queue full; dropped."
@@ -310,13 +333,19 @@ impl Channel {
     }
 }
 
-/// Deliveries per channel, for the health report and tests.
-#[derive(Debug, Default)]
-pub struct ChannelStats {
-    pub sent: AtomicU64,
-    pub failed: AtomicU64,
-    pub retried: AtomicU64,
-    pub dropped: AtomicU64,
+p2pmon_common::figures! {
+    /// Deliveries per channel (`notifications{channel, outcome}`), for
+    /// `/metrics` and tests; the reader adds the channel's label.
+    pub struct ChannelStats in "" {
+        sent: Counter, "notifications", "count", HealthKey::None,
+            "Notification attempts, by channel and outcome.", labels = &[("outcome", "sent")];
+        failed: Counter, "notifications", "count", HealthKey::None,
+            "Notification attempts, by channel and outcome.", labels = &[("outcome", "failed")];
+        retried: Counter, "notifications", "count", HealthKey::None,
+            "Notification attempts, by channel and outcome.", labels = &[("outcome", "retried")];
+        dropped: Counter, "notifications", "count", HealthKey::None,
+            "Notification attempts, by channel and outcome.", labels = &[("outcome", "dropped")];
+    }
 }
 
 struct Channel {
@@ -342,23 +371,18 @@ struct Spec {
     keep_alive: bool,
 }
 
-fn http_client(config: &NotificationsConfig) -> Result<reqwest::Client, String> {
+fn http_client(config: &NotificationsConfig) -> Result<reqwest::Client, NotifyError> {
     // reqwest is built without a default TLS provider: use ring, as ingest does.
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .timeout(Duration::from_millis(config.timeout_ms))
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| {
-            format!(
-                "cannot build the notification HTTP client: {}",
-                e.without_url()
-            )
-        })
+        .map_err(|e| NotifyError::Client(e.without_url()))
 }
 
 /// The enabled channels, in a fixed order.
-fn enabled(config: &NotificationsConfig) -> Result<Vec<Spec>, String> {
+fn enabled(config: &NotificationsConfig) -> Result<Vec<Spec>, NotifyError> {
     let mut specs = Vec::new();
     if config.email.enabled {
         let mailer =
@@ -419,7 +443,7 @@ fn enabled(config: &NotificationsConfig) -> Result<Vec<Spec>, String> {
 pub async fn send_to_all(
     config: &NotificationsConfig,
     transition: &Transition,
-) -> Result<Vec<(&'static str, Result<(), String>)>, String> {
+) -> Result<Vec<(&'static str, Result<(), SendError>)>, NotifyError> {
     let client = http_client(config)?;
     let templates = templates(config)?;
     let group = [transition.clone()];
@@ -452,7 +476,7 @@ enum Target {
 
 impl Notifier {
     /// Start a task per enabled channel.
-    pub fn start(config: &NotificationsConfig) -> Result<Self, String> {
+    pub fn start(config: &NotificationsConfig) -> Result<Self, NotifyError> {
         let client = http_client(config)?;
         let templates = Arc::new(templates(config)?);
         let mut channels = Vec::new();
@@ -518,8 +542,8 @@ impl Notifier {
     }
 }
 
-fn templates(config: &NotificationsConfig) -> Result<Templates, String> {
-    Templates::new(&config.templates).map_err(|(field, error)| format!("{field}: {error}"))
+fn templates(config: &NotificationsConfig) -> Result<Templates, NotifyError> {
+    Ok(Templates::new(&config.templates)?)
 }
 
 async fn deliver(
@@ -547,12 +571,10 @@ async fn deliver(
             let ids: Vec<i64> = group.iter().map(|t| t.alert.id).collect();
             match send_one(name, &target, &client, &config, &templates, &stats, &group).await {
                 Ok(()) => {
-                    stats.sent.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(channel = name, alerts = ?ids, "Notification sent.");
+                    p2pmon_common::count!(stats.sent, 1, info, channel = name, alerts = ?ids, "Notification sent.");
                 }
                 Err(why) => {
-                    stats.failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(channel = name, alerts = ?ids, %why, "Notification not delivered.");
+                    p2pmon_common::count!(stats.failed, 1, error, channel = name, alerts = ?ids, %why, "Notification not delivered.");
                 }
             }
         }
@@ -568,7 +590,7 @@ async fn send_one(
     templates: &Templates,
     stats: &ChannelStats,
     group: &[Transition],
-) -> Result<(), String> {
+) -> Result<(), SendError> {
     let Some(first) = group.first() else {
         return Ok(());
     };
@@ -585,21 +607,24 @@ async fn send_one(
                 body.push_str(&format!("{name}: {value}\n"));
             }
             match mailer.message(&rendered.title, body) {
-                Ok(email) => {
-                    with_retries(name, id, policy, &stats.retried, || mailer.attempt(&email)).await
-                }
-                Err(error) => Err(format!("cannot build the email: {error}")),
+                Ok(email) => Ok(with_retries(name, id, policy, Some(&stats.retried), || {
+                    mailer.attempt(&email)
+                })
+                .await?),
+                Err(error) => Err(SendError::Email(error)),
             }
         }
         _ => {
             // Every request is tried (SMS: one per number); the first failure is kept.
             let mut outcome = Ok(());
             for request in http_requests(target, client, &rendered, group) {
-                let sent =
-                    with_retries(name, id, policy, &stats.retried, || http_attempt(&request)).await;
+                let sent = with_retries(name, id, policy, Some(&stats.retried), || {
+                    http_attempt(&request)
+                })
+                .await;
                 outcome = outcome.and(sent);
             }
-            outcome
+            Ok(outcome?)
         }
     }
 }

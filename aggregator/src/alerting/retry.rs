@@ -4,7 +4,7 @@
 //! backoff; any other 4xx is not retried. Errors never carry the URL (it may
 //! hold a webhook's secret).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use p2pmon_common::telemetry::Figure;
 use std::time::Duration;
 
 /// Longest wait a 429 may ask for before the message is given up.
@@ -19,6 +19,16 @@ pub enum Outcome {
     Retry(Option<Duration>, String),
     /// Refused for good (a 4xx other than 429, a permanent SMTP error).
     Refused(String),
+}
+
+/// Why a delivery did not happen (the reasons never carry the URL).
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum DeliveryError {
+    /// Refused for good on an attempt.
+    #[error("{0}")]
+    Refused(String),
+    #[error("gave up after {attempts} attempts: {last}")]
+    GaveUp { attempts: u32, last: String },
 }
 
 /// How many attempts, and the first backoff (it doubles each time).
@@ -67,9 +77,9 @@ pub async fn with_retries<F, Fut>(
     name: &str,
     alert: i64,
     policy: Policy,
-    retried: &AtomicU64,
+    retried: Option<&Figure>,
     mut attempt: F,
-) -> Result<(), String>
+) -> Result<(), DeliveryError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Outcome>,
@@ -81,7 +91,7 @@ where
             Outcome::Delivered => return Ok(()),
             Outcome::Refused(why) => {
                 tracing::error!(target_name = name, alert, %why, "Refused; not retrying.");
-                return Err(why);
+                return Err(DeliveryError::Refused(why));
             }
             Outcome::Retry(wait, why) => {
                 let wait = wait.unwrap_or(backoff);
@@ -93,12 +103,14 @@ where
         if number == policy.max_attempts {
             break;
         }
-        retried.fetch_add(1, Ordering::Relaxed);
+        if let Some(retried) = retried {
+            retried.inc();
+        }
         tokio::time::sleep(wait).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
-    Err(format!(
-        "gave up after {} attempts: {last}",
-        policy.max_attempts
-    ))
+    Err(DeliveryError::GaveUp {
+        attempts: policy.max_attempts,
+        last,
+    })
 }

@@ -150,7 +150,7 @@ async fn smtp_check(alerts: &AlertsConfig) -> Outcome {
     let server = format!("{}:{}", email.smtp.host, email.smtp.port);
     let mailer = match Mailer::new(email, TIMEOUT) {
         Ok(mailer) => mailer,
-        Err(error) => return Outcome::Failed(error),
+        Err(error) => return Outcome::Failed(error.to_string()),
     };
     match mailer.check().await {
         Ok(()) => Outcome::Ok(format!("{server} accepts a session")),

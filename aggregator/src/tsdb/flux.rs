@@ -23,6 +23,38 @@ pub const RETRY_AFTER_MS: i64 = 30_000;
 /// An answer is read up to this size; a bigger one is refused.
 const MAX_ANSWER_BYTES: usize = 64 << 20;
 
+/// Why InfluxDB gave no history (the API answers from the embedded store).
+#[derive(Debug, thiserror::Error)]
+pub enum FluxError {
+    #[error("not reachable: {0}")]
+    Unreachable(reqwest::Error),
+    #[error("answer cut: {0}")]
+    Cut(reqwest::Error),
+    #[error("answer over {} MiB", MAX_ANSWER_BYTES >> 20)]
+    TooLarge,
+    #[error("answered {status}: {text}")]
+    Status { status: u16, text: String },
+    /// An error table in the answer.
+    #[error("InfluxDB: {0}")]
+    Answer(String),
+    #[error("row {row}: {error}")]
+    Csv { row: usize, error: csv::Error },
+    #[error("row {0}: data before a header")]
+    NoHeader(usize),
+    #[error("row {0}: no result, _time or _value column")]
+    MissingColumns(usize),
+    #[error("row {row}: _time {time:?}: {error}")]
+    Time {
+        row: usize,
+        time: String,
+        error: time::error::Parse,
+    },
+    #[error("row {row}: _value {value:?} is not a number")]
+    Value { row: usize, value: String },
+    #[error("row {row}: unexpected result {result:?}")]
+    UnexpectedResult { row: usize, result: String },
+}
+
 /// A Flux string literal.
 fn flux_string(text: &str) -> String {
     let escaped = text
@@ -81,7 +113,7 @@ fn is_flux_column(name: &str) -> bool {
 /// wherever the columns change) into series, ordered by host and tags. A
 /// table reporting an error, or a row that does not parse, fails the whole
 /// answer.
-pub fn parse_history(csv_text: &str, metric: &str) -> Result<Vec<HistorySeries>, String> {
+pub fn parse_history(csv_text: &str, metric: &str) -> Result<Vec<HistorySeries>, FluxError> {
     // (host, tags) -> window start -> point
     type Windows = BTreeMap<i64, HistoryPoint>;
     let mut series: BTreeMap<(String, BTreeMap<String, String>), Windows> = BTreeMap::new();
@@ -92,7 +124,7 @@ pub fn parse_history(csv_text: &str, metric: &str) -> Result<Vec<HistorySeries>,
     let mut columns: Option<HashMap<String, usize>> = None;
     let mut names: Vec<String> = Vec::new();
     for (n, row) in reader.records().enumerate() {
-        let row = row.map_err(|e| format!("row {}: {e}", n + 1))?;
+        let row = row.map_err(|error| FluxError::Csv { row: n + 1, error })?;
         if row.iter().all(str::is_empty) {
             columns = None;
             continue;
@@ -110,23 +142,27 @@ pub fn parse_history(csv_text: &str, metric: &str) -> Result<Vec<HistorySeries>,
             continue;
         }
         let Some(index) = &columns else {
-            return Err(format!("row {}: data before a header", n + 1));
+            return Err(FluxError::NoHeader(n + 1));
         };
         let field = |name: &str| index.get(name).and_then(|&i| row.get(i));
         if let Some(error) = field("error") {
-            return Err(format!("InfluxDB: {error}"));
+            return Err(FluxError::Answer(error.to_string()));
         }
         let (Some(result), Some(time), Some(value)) =
             (field("result"), field("_time"), field("_value"))
         else {
-            return Err(format!("row {}: no result, _time or _value column", n + 1));
+            return Err(FluxError::MissingColumns(n + 1));
         };
-        let t = OffsetDateTime::parse(time, &Rfc3339)
-            .map_err(|e| format!("row {}: _time {time:?}: {e}", n + 1))?;
+        let t = OffsetDateTime::parse(time, &Rfc3339).map_err(|error| FluxError::Time {
+            row: n + 1,
+            time: time.to_string(),
+            error,
+        })?;
         let t = (t.unix_timestamp_nanos() / 1_000_000) as i64;
-        let value: f64 = value
-            .parse()
-            .map_err(|_| format!("row {}: _value {value:?} is not a number", n + 1))?;
+        let value: f64 = value.parse().map_err(|_| FluxError::Value {
+            row: n + 1,
+            value: value.to_string(),
+        })?;
         let mut host = String::new();
         let mut tags = BTreeMap::new();
         for (i, cell) in row.iter().enumerate() {
@@ -156,7 +192,12 @@ pub fn parse_history(csv_text: &str, metric: &str) -> Result<Vec<HistorySeries>,
             "min" => point.min = value,
             "max" => point.max = value,
             "count" => point.count = value as i64,
-            other => return Err(format!("row {}: unexpected result {other:?}", n + 1)),
+            other => {
+                return Err(FluxError::UnexpectedResult {
+                    row: n + 1,
+                    result: other.to_string(),
+                });
+            }
         }
     }
     Ok(series
@@ -208,7 +249,7 @@ impl FluxReader {
         &self,
         ask: &HistoryAsk,
         now_ms: i64,
-    ) -> Result<Vec<HistorySeries>, String> {
+    ) -> Result<Vec<HistorySeries>, FluxError> {
         let answer = self.query(ask).await;
         if answer.is_err() {
             self.skip_until_ms
@@ -217,7 +258,7 @@ impl FluxReader {
         answer
     }
 
-    async fn query(&self, ask: &HistoryAsk) -> Result<Vec<HistorySeries>, String> {
+    async fn query(&self, ask: &HistoryAsk) -> Result<Vec<HistorySeries>, FluxError> {
         let flux = flux_history(
             &self.bucket,
             &ask.metric,
@@ -244,26 +285,25 @@ impl FluxReader {
         let mut response = request
             .send()
             .await
-            .map_err(|e| format!("not reachable: {}", e.without_url()))?;
+            .map_err(|e| FluxError::Unreachable(e.without_url()))?;
         let status = response.status();
         let mut body = Vec::new();
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| format!("answer cut: {}", e.without_url()))?
+            .map_err(|e| FluxError::Cut(e.without_url()))?
         {
             if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-                return Err(format!("answer over {} MiB", MAX_ANSWER_BYTES >> 20));
+                return Err(FluxError::TooLarge);
             }
             body.extend_from_slice(&chunk);
         }
         let text = String::from_utf8_lossy(&body);
         if !status.is_success() {
-            return Err(format!(
-                "answered {}: {}",
-                status.as_u16(),
-                text.chars().take(200).collect::<String>()
-            ));
+            return Err(FluxError::Status {
+                status: status.as_u16(),
+                text: text.chars().take(200).collect(),
+            });
         }
         let mut series = parse_history(&text, &ask.metric)?;
         series.truncate(ask.max_series);
@@ -339,7 +379,9 @@ mod tests {
     fn errors_and_broken_answers_are_refused() {
         let error = ",error,reference\r\n,\"bucket \"\"x\"\" not found\",897\r\n";
         assert_eq!(
-            parse_history(error, "m").expect_err("an error table"),
+            parse_history(error, "m")
+                .expect_err("an error table")
+                .to_string(),
             "InfluxDB: bucket \"x\" not found"
         );
         assert!(parse_history(",mean,0,x\r\n", "m").is_err(), "no header");
@@ -347,12 +389,14 @@ mod tests {
         assert!(
             parse_history(bad_time, "m")
                 .expect_err("bad time")
+                .to_string()
                 .contains("_time")
         );
         let bad_value = ",result,table,_time,_value\r\n,mean,0,2026-01-01T00:00:00Z,many\r\n";
         assert!(
             parse_history(bad_value, "m")
                 .expect_err("bad value")
+                .to_string()
                 .contains("_value")
         );
         assert!(parse_history("", "m").expect("empty").is_empty());

@@ -1,10 +1,14 @@
 //! aggregator/openapi.yaml against the running API: every route is described,
 //! and every response body (successes and errors) matches the schema the file
-//! gives for its path, method and status.
+//! gives for its path, method and status. Every typed response the API
+//! answers with (`p2pmon_aggregator::api::responses::DOCUMENTED`) is
+//! checked with a real body, so a struct and its schema cannot drift apart.
 
 use std::collections::BTreeSet;
+use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
+use p2pmon_aggregator::api::responses::DOCUMENTED;
 use p2pmon_common::wire::{EventRecord, Record, Severity, paths};
 
 use p2pmon_tests::aggregator::{TestAggregator, batch, metric, metric_from, now_ms};
@@ -13,10 +17,50 @@ use p2pmon_tests::workspace_root;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-fn spec() -> Result<Value> {
+/// openapi.yaml, and the responses checked against it so far.
+struct Spec {
+    doc: Value,
+    checked: Mutex<BTreeSet<(String, String, u16)>>,
+}
+
+fn spec() -> Result<Spec> {
     let text = std::fs::read_to_string(workspace_root().join("aggregator/openapi.yaml"))?;
     let yaml: serde_yaml::Value = serde_yaml::from_str(&text)?;
-    Ok(serde_json::to_value(yaml)?)
+    Ok(Spec {
+        doc: serde_json::to_value(yaml)?,
+        checked: Mutex::new(BTreeSet::new()),
+    })
+}
+
+impl Spec {
+    /// [`check`], remembering which response passed.
+    fn check(&self, path: &str, method: &str, status: StatusCode, body: &Value) -> Result<()> {
+        check(&self.doc, path, method, status, body)?;
+        if let Ok(mut checked) = self.checked.lock() {
+            checked.insert((method.to_string(), path.to_string(), status.as_u16()));
+        }
+        Ok(())
+    }
+
+    /// The documented responses that have not been checked yet.
+    fn unchecked(&self) -> Vec<String> {
+        let checked = self.checked.lock().map(|c| c.clone()).unwrap_or_default();
+        DOCUMENTED
+            .iter()
+            .filter(|d| !checked.contains(&(d.method.to_string(), d.path.to_string(), d.status)))
+            .map(|d| format!("{} {} {} ({})", d.method, d.path, d.status, d.type_name))
+            .collect()
+    }
+}
+
+/// The JSON schema of a documented response, if it has one.
+fn json_schema<'a>(spec: &'a Value, path: &str, method: &str, status: u16) -> Option<&'a Value> {
+    let mut pointer = format!("/paths/{}/{method}/responses/{status}", escape(path));
+    let response = spec.pointer(&pointer)?;
+    if let Some(target) = response.get("$ref").and_then(Value::as_str) {
+        pointer = target.trim_start_matches('#').to_string();
+    }
+    spec.pointer(&format!("{pointer}/content/application~1json/schema"))
 }
 
 /// JSON pointer escaping (RFC 6901).
@@ -60,7 +104,7 @@ fn check(spec: &Value, path: &str, method: &str, status: StatusCode, body: &Valu
 
 #[test]
 fn every_route_is_documented() -> Result<()> {
-    let spec = spec()?;
+    let spec = spec()?.doc;
     let documented: BTreeSet<String> = spec["paths"]
         .as_object()
         .context("paths")?
@@ -79,6 +123,61 @@ fn every_route_is_documented() -> Result<()> {
         routed, documented,
         "routes in api.rs vs paths in openapi.yaml"
     );
+    Ok(())
+}
+
+/// Each type the API answers with names a documented JSON response, and each
+/// documented JSON success has a type: the two lists are the same.
+#[test]
+fn every_typed_response_has_a_schema_and_every_success_a_type() -> Result<()> {
+    let spec = spec()?.doc;
+    assert!(DOCUMENTED.len() >= 20, "{DOCUMENTED:?}");
+    for entry in DOCUMENTED {
+        anyhow::ensure!(
+            json_schema(&spec, entry.path, entry.method, entry.status).is_some(),
+            "{entry:?}: openapi.yaml has no JSON schema for it"
+        );
+    }
+    let typed: BTreeSet<(String, String, u16)> = DOCUMENTED
+        .iter()
+        .map(|d| (d.method.to_string(), d.path.to_string(), d.status))
+        .collect();
+    let mut successes = BTreeSet::new();
+    for (path, item) in spec["paths"].as_object().context("paths")? {
+        for (method, operation) in item.as_object().context("path item")? {
+            let Some(responses) = operation.get("responses").and_then(Value::as_object) else {
+                continue;
+            };
+            for code in responses.keys() {
+                let Ok(status) = code.parse::<u16>() else {
+                    continue;
+                };
+                if (200..300).contains(&status)
+                    && json_schema(&spec, path, method, status).is_some()
+                {
+                    successes.insert((method.clone(), path.clone(), status));
+                }
+            }
+        }
+    }
+    assert_eq!(
+        typed, successes,
+        "typed responses (api/responses.rs) vs JSON successes in openapi.yaml"
+    );
+    Ok(())
+}
+
+/// Handlers answer with the typed bodies of `api::responses`, never with
+/// free-form JSON that no type describes.
+#[test]
+fn handlers_answer_with_typed_bodies() -> Result<()> {
+    let source = std::fs::read_to_string(workspace_root().join("aggregator/src/api.rs"))?;
+    for free_form in ["Json<serde_json::Value>", "json!(", "Json<Value>"] {
+        assert!(
+            !source.contains(free_form),
+            "api.rs builds a body with {free_form}; give it a type in api/responses.rs"
+        );
+    }
     Ok(())
 }
 
@@ -285,7 +384,8 @@ async fn responses_match_the_spec() -> Result<()> {
     for (route, url, expected) in gets {
         let (status, body) = agg.api(url).await?;
         assert_eq!(status, expected, "GET {url}: {body}");
-        check(&spec, route, "get", status, &body).with_context(|| format!("GET {url}"))?;
+        spec.check(route, "get", status, &body)
+            .with_context(|| format!("GET {url}"))?;
     }
 
     // The bodies are not trivially empty: the checks above saw real data.
@@ -363,10 +463,10 @@ async fn responses_match_the_spec() -> Result<()> {
         let status = response.status();
         let answer: Value = response.json().await?;
         assert_eq!(status, expected, "PATCH {id} {body}: {answer}");
-        check(&spec, "/api/v1/alerts/{id}", "patch", status, &answer)?;
+        spec.check("/api/v1/alerts/{id}", "patch", status, &answer)?;
     }
     let (_, one) = agg.api("/api/v1/alerts/1").await?;
-    check(&spec, "/api/v1/alerts/{id}", "get", StatusCode::OK, &one)?;
+    spec.check("/api/v1/alerts/{id}", "get", StatusCode::OK, &one)?;
     assert_eq!(one["alert"]["status"], "resolved");
     assert_eq!(one["alert"]["resolution_notes"], "load test");
     let changes: Vec<&str> = one["history"]
@@ -398,10 +498,10 @@ async fn responses_match_the_spec() -> Result<()> {
         let status = response.status();
         let answer: Value = response.json().await?;
         assert_eq!(status, expected, "POST silence {body}: {answer}");
-        check(&spec, "/api/v1/silences", "post", status, &answer)?;
+        spec.check("/api/v1/silences", "post", status, &answer)?;
     }
     let (_, silences) = agg.api("/api/v1/silences").await?;
-    check(&spec, "/api/v1/silences", "get", StatusCode::OK, &silences)?;
+    spec.check("/api/v1/silences", "get", StatusCode::OK, &silences)?;
     assert_eq!(silences["silences"].as_array().map(Vec::len), Some(1));
     for expected in [StatusCode::OK, StatusCode::NOT_FOUND] {
         let response = http
@@ -411,8 +511,7 @@ async fn responses_match_the_spec() -> Result<()> {
             .await?;
         let status = response.status();
         assert_eq!(status, expected);
-        check(
-            &spec,
+        spec.check(
             "/api/v1/silences/{id}",
             "delete",
             status,
@@ -421,7 +520,7 @@ async fn responses_match_the_spec() -> Result<()> {
     }
 
     let (_, resolved) = agg.api("/api/v1/alerts?status=resolved").await?;
-    check(&spec, "/api/v1/alerts", "get", StatusCode::OK, &resolved)?;
+    spec.check("/api/v1/alerts", "get", StatusCode::OK, &resolved)?;
     assert_eq!(resolved["alerts"].as_array().map(Vec::len), Some(1));
 
     // Without a token.
@@ -431,13 +530,7 @@ async fn responses_match_the_spec() -> Result<()> {
         .await?;
     let status = response.status();
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    check(
-        &spec,
-        "/api/v1/hosts",
-        "get",
-        status,
-        &response.json().await?,
-    )?;
+    spec.check("/api/v1/hosts", "get", status, &response.json().await?)?;
 
     // DELETE revokes, then the host is unknown to it.
     let http = reqwest::Client::new();
@@ -449,8 +542,7 @@ async fn responses_match_the_spec() -> Result<()> {
             .await?;
         let status = response.status();
         assert_eq!(status, expected);
-        check(
-            &spec,
+        spec.check(
             "/api/v1/hosts/{id}",
             "delete",
             status,
@@ -466,13 +558,7 @@ async fn responses_match_the_spec() -> Result<()> {
         .await?;
     let status = response.status();
     assert_eq!(status, StatusCode::OK);
-    check(
-        &spec,
-        "/api/v1/ws-ticket",
-        "post",
-        status,
-        &response.json().await?,
-    )?;
+    spec.check("/api/v1/ws-ticket", "post", status, &response.json().await?)?;
     // Coordinator pushes: accepted, malformed, oversized.
     let pushes = [
         (
@@ -502,10 +588,28 @@ async fn responses_match_the_spec() -> Result<()> {
         let status = response.status();
         let answer: Value = response.json().await?;
         assert_eq!(status, expected, "POST /api/v1/events: {answer}");
-        check(&spec, "/api/v1/events", "post", status, &answer)
+        spec.check("/api/v1/events", "post", status, &answer)
             .with_context(|| format!("POST /api/v1/events {status}"))?;
     }
+    // A test alert through the whole pipeline.
+    let response = agg
+        .http
+        .post(agg.api_url("/api/v1/alerts/test")?)
+        .bearer_auth(&agg.api_token)
+        .send()
+        .await?;
+    let status = response.status();
+    let answer: Value = response.json().await?;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    spec.check("/api/v1/alerts/test", "post", status, &answer)?;
+    assert_eq!(answer["alert"]["severity"], "critical", "{answer}");
 
+    // Every typed response was seen for real above.
+    let unchecked = spec.unchecked();
+    assert!(
+        unchecked.is_empty(),
+        "typed responses never checked against the spec: {unchecked:?}"
+    );
     Ok(())
 }
 
@@ -513,7 +617,8 @@ async fn responses_match_the_spec() -> Result<()> {
 fn a_body_that_drifts_from_the_spec_is_caught() -> Result<()> {
     let spec = spec()?;
     let drifted = json!({"hosts": [{"id": "a", "status": "sleeping"}], "total": 1, "page": 1, "per_page": 50});
-    let error = check(&spec, "/api/v1/hosts", "get", StatusCode::OK, &drifted)
+    let error = spec
+        .check("/api/v1/hosts", "get", StatusCode::OK, &drifted)
         .expect_err("an unknown status and missing fields are drift");
     let text = format!("{error:#}");
     assert!(

@@ -1,0 +1,456 @@
+//! The query API's response bodies: one type per documented response of
+//! `aggregator/openapi.yaml`, each tied by [`Documented`] to the path,
+//! method and status whose schema describes it. Handlers answer with
+//! [`Answer`], which only takes a documented type, and [`DOCUMENTED`]
+//! lists them all: the OpenAPI test in `tests/tests/suite/openapi.rs`
+//! validates a real body of every entry against its schema, so a field
+//! added, removed or retyped on one side only fails there.
+//!
+//! Errors are [`crate::refusal::Refusal`] (`{code, message}`, the `Error`
+//! schema).
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use p2pmon_common::wire::HostType;
+use serde::Serialize;
+
+use crate::alerting::InForce;
+use crate::alerting::actions::ActionEntry;
+use crate::alerting::silence::Silence;
+use crate::alerting::{Alert, HistoryEntry};
+use crate::coordinator::assignments::Assignment;
+use crate::coordinator::registry::View;
+use crate::coordinator::sync::SyncStatus;
+use crate::live::{HostState, LatestPoint};
+use crate::store::{HistorySeries, StoredEvent, Tier};
+
+/// A response body described in openapi.yaml under `PATH`, `METHOD`,
+/// `STATUS`.
+pub trait Documented: Serialize {
+    const METHOD: &'static str;
+    const PATH: &'static str;
+    const STATUS: u16;
+}
+
+/// One documented response: which type answers which route and status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DocumentedResponse {
+    pub type_name: &'static str,
+    pub method: &'static str,
+    pub path: &'static str,
+    pub status: u16,
+}
+
+/// A handler's answer: a documented body with its documented status.
+pub struct Answer<T>(pub T);
+
+impl<T: Documented> IntoResponse for Answer<T> {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(T::STATUS).unwrap_or(StatusCode::OK);
+        (status, Json(self.0)).into_response()
+    }
+}
+
+macro_rules! documented {
+    ($($name:ident => $method:literal $path:literal $status:literal,)*) => {
+        $(
+            impl Documented for $name {
+                const METHOD: &'static str = $method;
+                const PATH: &'static str = $path;
+                const STATUS: u16 = $status;
+            }
+        )*
+        /// Every response type of the API, with the route and status whose
+        /// schema in openapi.yaml it must match.
+        pub const DOCUMENTED: &[DocumentedResponse] = &[
+            $(DocumentedResponse {
+                type_name: stringify!($name),
+                method: $method,
+                path: $path,
+                status: $status,
+            },)*
+        ];
+    };
+}
+
+documented! {
+    Health => "get" "/api/v1/health" 200,
+    HostsPage => "get" "/api/v1/hosts" 200,
+    HostDetail => "get" "/api/v1/hosts/{id}" 200,
+    HostRevoked => "delete" "/api/v1/hosts/{id}" 200,
+    MapsAnswer => "get" "/api/v1/maps" 200,
+    Realtime => "get" "/api/v1/metrics/realtime" 200,
+    History => "get" "/api/v1/metrics/historical" 200,
+    Matrix => "get" "/api/v1/network/matrix" 200,
+    EventsPage => "get" "/api/v1/events" 200,
+    EventsPushed => "post" "/api/v1/events" 202,
+    ActiveAlerts => "get" "/api/v1/alerts/active" 200,
+    AlertList => "get" "/api/v1/alerts" 200,
+    AlertDetail => "get" "/api/v1/alerts/{id}" 200,
+    AlertUpdated => "patch" "/api/v1/alerts/{id}" 200,
+    TestAlert => "post" "/api/v1/alerts/test" 200,
+    ActionLog => "get" "/api/v1/actions" 200,
+    InForce => "get" "/api/v1/rules" 200,
+    WsTicket => "post" "/api/v1/ws-ticket" 200,
+    CoordinatorAnswer => "get" "/api/v1/coordinator" 200,
+    SilenceList => "get" "/api/v1/silences" 200,
+    SilenceCreated => "post" "/api/v1/silences" 200,
+    SilenceEnded => "delete" "/api/v1/silences/{id}" 200,
+}
+
+/// Hosts by status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HostCounts {
+    pub online: u64,
+    pub degraded: u64,
+    pub offline: u64,
+}
+
+impl HostCounts {
+    pub fn count(&mut self, state: HostState) {
+        match state {
+            HostState::Online => self.online += 1,
+            HostState::Degraded => self.degraded += 1,
+            HostState::Offline => self.offline += 1,
+        }
+    }
+}
+
+/// `GET /api/v1/health`, also with 503 when the store does not answer.
+#[derive(Debug, Serialize)]
+pub struct Health {
+    pub status: &'static str,
+    pub version: &'static str,
+    pub uptime_s: u64,
+    pub store: StoreHealth,
+    pub hosts: HostCounts,
+    pub ingest: Counts,
+    pub influxdb: Option<Counts>,
+    pub websocket: Counts,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StoreHealth {
+    pub ok: bool,
+}
+
+/// A group of the aggregator's counters (`ingest`, `influxdb`, `websocket`),
+/// each under the key its declaration gives it (`p2pmon_common::telemetry`);
+/// the keys are those `aggregator/openapi.yaml` lists.
+pub type Counts = serde_json::Map<String, serde_json::Value>;
+
+/// A host in the list: status, latest figures, quality score.
+#[derive(Clone, Debug, Serialize)]
+pub struct HostSummary {
+    pub id: String,
+    pub host_type: HostType,
+    pub status: HostState,
+    pub revoked: bool,
+    pub last_seen_ms: Option<i64>,
+    pub agent_version: String,
+    pub quality_score: u32,
+    pub cpu_usage: Option<f64>,
+    pub memory_usage: Option<f64>,
+    pub players: Option<f64>,
+    pub latency_ms: Option<f64>,
+    pub maps: Vec<String>,
+}
+
+/// `GET /api/v1/hosts`: one page.
+#[derive(Debug, Serialize)]
+pub struct HostsPage {
+    pub hosts: Vec<HostSummary>,
+    pub total: usize,
+    pub page: usize,
+    pub per_page: usize,
+}
+
+/// `GET /api/v1/hosts/{id}`.
+#[derive(Debug, Serialize)]
+pub struct HostDetail {
+    pub host: HostSummary,
+    pub assigned_maps: Vec<Assignment>,
+    pub db_sync: Option<SyncStatus>,
+    pub enrolled_ms: i64,
+    pub revoked_ms: Option<i64>,
+    pub hello_ms: Option<i64>,
+    /// As the last hello reported them (stored as its JSON).
+    pub plugins: serde_json::Value,
+    pub refused_plugins: serde_json::Value,
+    pub metrics: Vec<LatestPoint>,
+}
+
+/// `DELETE /api/v1/hosts/{id}`.
+#[derive(Debug, Serialize)]
+pub struct HostRevoked {
+    pub host: String,
+    pub revoked: bool,
+}
+
+/// A map a host reports.
+#[derive(Debug, Serialize)]
+pub struct MapRow {
+    pub map: String,
+    pub host: String,
+    pub host_type: HostType,
+    pub host_status: HostState,
+    pub players: Option<f64>,
+    pub up: Option<bool>,
+    /// Whether the coordinator assigns this map to this host; `None`
+    /// without a coordinator view.
+    pub assigned: Option<bool>,
+}
+
+/// Distinct maps up (or not known down) on P2P hosts and on VPS.
+#[derive(Debug, Serialize)]
+pub struct MapsByHostType {
+    pub p2p: usize,
+    pub vps: usize,
+}
+
+/// `GET /api/v1/maps`.
+#[derive(Debug, Serialize)]
+pub struct MapsAnswer {
+    pub maps: Vec<MapRow>,
+    pub total_players: f64,
+    pub by_host_type: MapsByHostType,
+    pub coordinator: MapsCoordinator,
+}
+
+/// The coordinator's side of `GET /api/v1/maps`.
+#[derive(Debug, Serialize)]
+pub struct MapsCoordinator {
+    pub configured: bool,
+    pub reachable: bool,
+    pub error: Option<String>,
+    pub unknown_reason: Option<String>,
+    pub zones: ZoneCounts,
+    pub assignments: Vec<Assignment>,
+    pub not_served: Vec<Assignment>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ZoneCounts {
+    pub total: usize,
+    pub p2p_enabled: usize,
+    pub vps_only: usize,
+}
+
+/// `GET /api/v1/metrics/realtime`.
+#[derive(Debug, Serialize)]
+pub struct Realtime {
+    pub timestamp_ms: i64,
+    /// Online plus degraded.
+    pub active_hosts: u64,
+    pub hosts: HostCounts,
+    pub total_players: f64,
+    pub network_health: NetworkHealth,
+    pub average_latency_ms: Option<f64>,
+    pub maps: MapsByHostType,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NetworkHealth {
+    pub score: f64,
+    /// `good`, `degraded` or `poor`.
+    pub status: &'static str,
+    pub packet_loss_percent: Option<f64>,
+}
+
+/// `GET /api/v1/metrics/historical`.
+#[derive(Debug, Serialize)]
+pub struct History {
+    pub timeframe: String,
+    pub tier: Tier,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub metric: String,
+    /// Which store answered: `embedded` or `influxdb`.
+    pub source: &'static str,
+    /// Why InfluxDB did not answer (the embedded store did).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub influxdb_error: Option<String>,
+    pub series: Vec<HistorySeries>,
+}
+
+/// `GET /api/v1/network/matrix`.
+#[derive(Debug, Serialize)]
+pub struct Matrix {
+    pub hosts: Vec<String>,
+    pub links: Vec<MatrixLink>,
+    pub traffic: Vec<Traffic>,
+}
+
+/// One measured link; a figure the host does not report is left out.
+#[derive(Debug, Default, Serialize)]
+pub struct MatrixLink {
+    pub from: String,
+    pub to: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answering: Option<bool>,
+    /// Present when a latency was measured; null while the target does not
+    /// answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<Option<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_answer_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packet_loss_percent: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jitter_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_up: Option<bool>,
+    pub timestamp_ms: i64,
+}
+
+/// A host's traffic from its latest points.
+#[derive(Debug, Serialize)]
+pub struct Traffic {
+    pub host: String,
+    pub bandwidth_bytes_per_second: Option<f64>,
+    pub rx_bytes_per_second: Option<f64>,
+    pub tx_bytes_per_second: Option<f64>,
+    pub errors_per_second: Option<f64>,
+    pub connections: Option<f64>,
+}
+
+/// `GET /api/v1/events`.
+#[derive(Debug, Serialize)]
+pub struct EventsPage {
+    pub events: Vec<StoredEvent>,
+}
+
+/// `POST /api/v1/events` (202).
+#[derive(Debug, Serialize)]
+pub struct EventsPushed {
+    pub stored: usize,
+    pub duplicate: bool,
+}
+
+/// `GET /api/v1/alerts/active`.
+#[derive(Debug, Serialize)]
+pub struct ActiveAlerts {
+    pub alerts: Vec<Alert>,
+}
+
+/// `GET /api/v1/alerts`.
+#[derive(Debug, Serialize)]
+pub struct AlertList {
+    pub alerts: Vec<Alert>,
+}
+
+/// `GET /api/v1/alerts/{id}`.
+#[derive(Debug, Serialize)]
+pub struct AlertDetail {
+    pub alert: Alert,
+    pub history: Vec<HistoryEntry>,
+}
+
+/// `PATCH /api/v1/alerts/{id}`.
+#[derive(Debug, Serialize)]
+pub struct AlertUpdated {
+    pub alert: Alert,
+}
+
+/// `POST /api/v1/alerts/test`.
+#[derive(Debug, Serialize)]
+pub struct TestAlert {
+    pub alert: Alert,
+}
+
+/// `GET /api/v1/actions`.
+#[derive(Debug, Serialize)]
+pub struct ActionLog {
+    pub actions: Vec<ActionEntry>,
+}
+
+/// `POST /api/v1/ws-ticket`.
+#[derive(Debug, Serialize)]
+pub struct WsTicket {
+    pub ticket: String,
+    pub expires_ms: i64,
+}
+
+/// `GET /api/v1/coordinator`.
+#[derive(Debug, Serialize)]
+pub struct CoordinatorAnswer {
+    pub coordinator: View,
+    pub db_sync: Vec<SyncStatus>,
+}
+
+/// `GET /api/v1/silences`.
+#[derive(Debug, Serialize)]
+pub struct SilenceList {
+    pub silences: Vec<Silence>,
+}
+
+/// `POST /api/v1/silences`.
+#[derive(Debug, Serialize)]
+pub struct SilenceCreated {
+    pub silence: Silence,
+}
+
+/// `DELETE /api/v1/silences/{id}`.
+#[derive(Debug, Serialize)]
+pub struct SilenceEnded {
+    pub ended: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_route_and_status_is_listed_once() {
+        let mut seen = std::collections::BTreeSet::new();
+        for entry in DOCUMENTED {
+            assert!(
+                seen.insert((entry.method, entry.path, entry.status)),
+                "{entry:?} listed twice"
+            );
+            assert!(entry.path.starts_with("/api/v1/"), "{entry:?}");
+        }
+        assert_eq!((Health::PATH, Health::STATUS), ("/api/v1/health", 200));
+        assert_eq!(EventsPushed::STATUS, 202);
+    }
+
+    #[test]
+    fn an_answer_carries_its_documented_status() {
+        let pushed = Answer(EventsPushed {
+            stored: 1,
+            duplicate: false,
+        })
+        .into_response();
+        assert_eq!(pushed.status(), StatusCode::ACCEPTED);
+        let ended = Answer(SilenceEnded { ended: 3 }).into_response();
+        assert_eq!(ended.status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn a_link_leaves_out_what_was_not_measured_and_nulls_a_lost_latency() {
+        let bare = MatrixLink {
+            from: "a".into(),
+            to: "b".into(),
+            timestamp_ms: 5,
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&bare).ok(),
+            Some(serde_json::json!({"from": "a", "to": "b", "timestamp_ms": 5}))
+        );
+        let dark = MatrixLink {
+            answering: Some(false),
+            latency_ms: Some(None),
+            last_answer_ms: Some(4),
+            ..bare
+        };
+        let json = serde_json::to_value(&dark).unwrap_or_default();
+        assert_eq!(json["latency_ms"], serde_json::Value::Null);
+        assert!(
+            json.as_object()
+                .is_some_and(|o| o.contains_key("latency_ms"))
+        );
+        assert_eq!(json["answering"], false);
+    }
+}
