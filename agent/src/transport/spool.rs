@@ -344,6 +344,59 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
+/// The spool's figures as self-metrics (`agent_spool_*`).
+impl Telemetry for Spool {
+    fn readings(&self) -> Vec<Reading> {
+        let f = self.figures();
+        vec![
+            Reading::new(
+                describe!(
+                    "agent_spool",
+                    "batches",
+                    Gauge,
+                    "count",
+                    HealthKey::None,
+                    "Batches waiting in the spool."
+                ),
+                f.batches as f64,
+            ),
+            Reading::new(
+                describe!(
+                    "agent_spool",
+                    "bytes",
+                    Gauge,
+                    "bytes",
+                    HealthKey::None,
+                    "Bytes the spool's batches take on disk."
+                ),
+                f.bytes as f64,
+            ),
+            Reading::new(
+                describe!(
+                    "agent_spool",
+                    "dropped_batches",
+                    Counter,
+                    "count",
+                    HealthKey::None,
+                    "Oldest batches dropped from a full spool."
+                ),
+                f.dropped_batches as f64,
+            ),
+            Reading::new(
+                describe!(
+                    "agent_spool",
+                    "dropped_records",
+                    Counter,
+                    "count",
+                    HealthKey::None,
+                    "Records in the batches dropped from a full spool."
+                ),
+                f.dropped_records as f64,
+            ),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,58 +553,5 @@ mod tests {
             "sent under its own stream"
         );
         assert_eq!(spool.push("h1", 2, records(1)).expect("push"), 2);
-    }
-}
-
-/// The spool's figures as self-metrics (`agent_spool_*`).
-impl Telemetry for Spool {
-    fn readings(&self) -> Vec<Reading> {
-        let f = self.figures();
-        vec![
-            Reading::new(
-                describe!(
-                    "agent_spool",
-                    "batches",
-                    Gauge,
-                    "count",
-                    HealthKey::None,
-                    "Batches waiting in the spool."
-                ),
-                f.batches as f64,
-            ),
-            Reading::new(
-                describe!(
-                    "agent_spool",
-                    "bytes",
-                    Gauge,
-                    "bytes",
-                    HealthKey::None,
-                    "Bytes the spool's batches take on disk."
-                ),
-                f.bytes as f64,
-            ),
-            Reading::new(
-                describe!(
-                    "agent_spool",
-                    "dropped_batches",
-                    Counter,
-                    "count",
-                    HealthKey::None,
-                    "Oldest batches dropped from a full spool."
-                ),
-                f.dropped_batches as f64,
-            ),
-            Reading::new(
-                describe!(
-                    "agent_spool",
-                    "dropped_records",
-                    Counter,
-                    "count",
-                    HealthKey::None,
-                    "Records in the batches dropped from a full spool."
-                ),
-                f.dropped_records as f64,
-            ),
-        ]
     }
 }
