@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use p2pmon_common::wire::{Ack, EnrollRequest, EnrollResponse, ErrorBody, Hello, paths};
+use p2pmon_common::wire::{
+    Ack, EnrollRequest, EnrollResponse, ErrorBody, Hello, HelloAnswer, RefusalCode, paths,
+};
 
 use crate::config::{AggregatorLink, check_aggregator_url};
 
@@ -29,6 +31,13 @@ pub struct Refused {
     pub message: String,
     /// From `Retry-After`, when given in seconds.
     pub retry_after: Option<Duration>,
+}
+
+impl Refused {
+    /// Whether the aggregator refused with `code`.
+    pub fn is(&self, code: RefusalCode) -> bool {
+        self.code == code.as_str()
+    }
 }
 
 impl std::fmt::Display for Refused {
@@ -110,7 +119,7 @@ impl Client {
     }
 
     /// Say who this agent is and which plugins it runs.
-    pub async fn hello(&self, credential: &str, hello: &Hello) -> Reply<serde_json::Value> {
+    pub async fn hello(&self, credential: &str, hello: &Hello) -> Reply<HelloAnswer> {
         let body = serde_json::to_vec(hello).unwrap_or_default();
         self.post(paths::HELLO, Some(credential), body, false).await
     }

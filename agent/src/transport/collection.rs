@@ -11,7 +11,7 @@ use p2pmon_common::collection::MetricGroups;
 use p2pmon_common::describe;
 use p2pmon_common::files::write_atomically;
 use p2pmon_common::telemetry::{Figure, HealthKey};
-use p2pmon_common::wire::Record;
+use p2pmon_common::wire::{HelloAnswer, Record};
 
 /// The file beside the spool's batches that keeps the last groups.
 pub const GROUPS_FILE: &str = "metric-groups.json";
@@ -61,10 +61,8 @@ impl CollectionFilter {
 
     /// Apply the groups of a hello answer (`metrics`); a missing or
     /// unreadable value means collect everything.
-    pub fn set_from_hello(&self, answer: &serde_json::Value) {
-        let groups = answer
-            .get("metrics")
-            .and_then(|v| serde_json::from_value::<MetricGroups>(v.clone()).ok());
+    pub fn set_from_hello(&self, answer: &HelloAnswer) {
+        let groups = answer.metrics.clone();
         let Ok(mut current) = self.groups.write() else {
             return;
         };
@@ -136,6 +134,11 @@ mod tests {
         })
     }
 
+    /// A hello answer as the aggregator's JSON reads.
+    fn answer(json: serde_json::Value) -> HelloAnswer {
+        serde_json::from_value(json).expect("a hello answer")
+    }
+
     #[test]
     fn the_hello_answer_decides_what_is_kept() {
         let filter = CollectionFilter::default();
@@ -146,10 +149,10 @@ mod tests {
         filter.retain(&mut records);
         assert_eq!(records.len(), 2, "no groups yet: everything is kept");
 
-        filter.set_from_hello(&serde_json::json!({
+        filter.set_from_hello(&answer(serde_json::json!({
             "host_id": "a",
             "metrics": {"system": {"include": ["cpu_usage"]}, "game": {"enabled": false}}
-        }));
+        })));
         let event = Record::Event(EventRecord {
             plugin: "game".to_string(),
             kind: "map_down".to_string(),
@@ -168,7 +171,7 @@ mod tests {
         assert_eq!(records, vec![metric("system", "cpu_usage"), event]);
         assert_eq!(filter.left_out.get(), 2);
 
-        filter.set_from_hello(&serde_json::json!({ "host_id": "a" }));
+        filter.set_from_hello(&answer(serde_json::json!({ "host_id": "a" })));
         let mut records = vec![metric("game", "player_count")];
         filter.retain(&mut records);
         assert_eq!(
@@ -183,7 +186,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join("metric-groups.json");
         let filter = CollectionFilter::open(file.clone());
-        filter.set_from_hello(&serde_json::json!({ "metrics": {"game": {"enabled": false}} }));
+        filter.set_from_hello(&answer(
+            serde_json::json!({ "metrics": {"game": {"enabled": false}} }),
+        ));
         drop(filter);
 
         let restarted = CollectionFilter::open(file.clone());

@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use p2pmon_common::wire::{Hello, HostType, PluginIdentity};
+use p2pmon_common::wire::{Hello, HostType, PluginIdentity, RefusalCode};
 
 use super::client::{Client, Refused, Reply};
 use super::collection::CollectionFilter;
@@ -278,7 +278,7 @@ impl Sender {
 
     fn refused_batch(&mut self, seq: u64, records: u64, refused: Refused) -> Step {
         match refused.status {
-            409 if refused.code == "hello_required" => {
+            409 if refused.is(RefusalCode::HelloRequired) => {
                 self.greeted = false;
                 Step::Continue
             }
