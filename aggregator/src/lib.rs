@@ -17,9 +17,9 @@
 //!   connection caps; [`cli`]: the commands; [`ops`]:
 //!   cleanup, backup and restore.
 
-pub mod alerting;
 pub mod access_log;
 pub mod after_store;
+pub mod alerting;
 pub mod api;
 pub mod auth;
 pub mod cli;

@@ -268,11 +268,14 @@ async fn open_store(config: &AggregatorConfig) -> Result<(Arc<Store>, Live), Ser
     Ok((store, live))
 }
 
+/// The external store's handle and its writer task.
+type TsdbRunning = (Arc<crate::tsdb::Tsdb>, JoinHandle<()>);
+
 /// The external store, when `influxdb.url` is set: its handle and its task.
 fn start_tsdb(
     config: &AggregatorConfig,
     shutdown: watch::Receiver<bool>,
-) -> Result<Option<(Arc<crate::tsdb::Tsdb>, JoinHandle<()>)>, ServeError> {
+) -> Result<Option<TsdbRunning>, ServeError> {
     if config.influxdb.url.is_empty() {
         return Ok(None);
     }
@@ -285,8 +288,7 @@ fn start_tsdb(
         token,
         config.data_dir().join("influxdb-pending.lp"),
         shutdown,
-    )
-    .map_err(|e| ServeError::Setup(e.to_string()))?;
+    )?;
     Ok(Some(started))
 }
 

@@ -254,12 +254,7 @@ async fn bench_forwarder(plan: &Plan, base_ms: u64, base: &str) -> Result<f64> {
         tokio::task::yield_now().await;
     }
     let deadline = Instant::now() + Duration::from_secs(600);
-    while tsdb
-        .stats
-        .sent_lines
-        .load(std::sync::atomic::Ordering::Relaxed)
-        < plan.total() as u64
-    {
+    while tsdb.stats.sent_lines.get() < plan.total() as u64 {
         if Instant::now() > deadline {
             bail!("the forwarder did not send everything: {:?}", tsdb.stats);
         }
@@ -268,10 +263,7 @@ async fn bench_forwarder(plan: &Plan, base_ms: u64, base: &str) -> Result<f64> {
     let elapsed = started.elapsed();
     let _ = stop.send(true);
     let _ = task.await;
-    let dropped = tsdb
-        .stats
-        .dropped_lines
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let dropped = tsdb.stats.dropped_lines.get();
     if dropped > 0 {
         bail!("the forwarder dropped {dropped} lines");
     }

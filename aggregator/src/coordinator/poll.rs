@@ -501,8 +501,8 @@ fn cases_started(
     before: &View,
     unmonitored: &[String],
     unknown: &[String],
-    not_served_now: &BTreeSet<(String, String)>,
-    not_served_before: &BTreeSet<(String, String)>,
+    not_served_now: &HostMaps,
+    not_served_before: &HostMaps,
 ) -> Vec<Status> {
     let new_cases = |now: &[String], then: &[String]| -> Vec<String> {
         now.iter().filter(|h| !then.contains(h)).cloned().collect()
@@ -585,6 +585,9 @@ fn claims(shared: &Shared, hosts: &[RegisteredHost], now: i64) -> Vec<Claim> {
         .collect()
 }
 
+/// (host, map) pairs.
+type HostMaps = BTreeSet<(String, String)>;
+
 /// The gauges alert rules read: a map not served, a host unmonitored
 /// (0 once gone from the registry) or unknown to the coordinator.
 fn rule_gauges(
@@ -592,7 +595,7 @@ fn rule_gauges(
     view: &View,
     left: &[String],
     reporting: &BTreeMap<String, HostState>,
-    (not_served_now, not_served_before): (&BTreeSet<(String, String)>, &BTreeSet<(String, String)>),
+    (not_served_now, not_served_before): (&HostMaps, &HostMaps),
     now: i64,
 ) {
     let flag = |b: bool| if b { 1.0 } else { 0.0 };

@@ -201,7 +201,12 @@ fn ident(tokens: &[Token], i: usize) -> Option<&str> {
 
 /// Every path of the tree that starts at `tokens[i]` (just after a
 /// `::`), each appended to `prefix`; returns the index after the tree.
-fn path_tree(tokens: &[Token], mut i: usize, prefix: Vec<String>, out: &mut Vec<Vec<String>>) -> usize {
+fn path_tree(
+    tokens: &[Token],
+    mut i: usize,
+    prefix: Vec<String>,
+    out: &mut Vec<Vec<String>>,
+) -> usize {
     let mut path = prefix;
     loop {
         match tokens.get(i) {
@@ -353,8 +358,8 @@ fn graph(src: &Path) -> Graph {
     let sources: Vec<(Module, String)> = files
         .iter()
         .map(|file| {
-            let text = std::fs::read_to_string(file)
-                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            let text =
+                std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
             (module_of(src, file), text)
         })
         .collect();
@@ -468,11 +473,21 @@ fn report(src_dir: &str, allowed: &[(&str, &str)]) -> (Vec<String>, Graph) {
         }
     }
     for component in circles(&graph) {
-        let label = |m: &str| if m.is_empty() { "(root)".to_string() } else { m.to_string() };
+        let label = |m: &str| {
+            if m.is_empty() {
+                "(root)".to_string()
+            } else {
+                m.to_string()
+            }
+        };
         let mut text = format!(
             "{src_dir}: circle of {} files: {}",
             component.len(),
-            component.iter().map(|m| label(m)).collect::<Vec<_>>().join(", ")
+            component
+                .iter()
+                .map(|m| label(m))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         if within_one_module(&component) {
             println!("{text} (a module with its own children: allowed)");
@@ -567,9 +582,18 @@ fn circles_between_siblings_fail_and_a_module_with_its_children_passes() {
     edge("c", "b");
     let found = circles(&graph);
     assert_eq!(found.len(), 2, "{found:?}");
-    let family = found.iter().find(|c| c.contains(&"a".to_string())).unwrap();
+    let family = found
+        .iter()
+        .find(|c| c.contains(&"a".to_string()))
+        .expect("the a family is found");
     assert!(within_one_module(family));
-    let pair = found.iter().find(|c| c.contains(&"b".to_string())).unwrap();
+    let pair = found
+        .iter()
+        .find(|c| c.contains(&"b".to_string()))
+        .expect("the b, c circle is found");
     assert!(!within_one_module(pair));
-    assert!(!within_one_module(&["a::x".to_string(), "a::y".to_string()]));
+    assert!(!within_one_module(&[
+        "a::x".to_string(),
+        "a::y".to_string()
+    ]));
 }
