@@ -2,7 +2,8 @@
 //! WebSocket clients, as one enum, turned into JSON here and nowhere else
 //! (the hub in [`crate::fanout`] sends what [`FeedMessage::encode`] gives).
 //!
-//! Three message types, as the seed's client snippet reads them:
+//! Three message types, as the original monitoring design document's
+//! client snippet reads them:
 //!
 //! - `{"type": "metrics", "host", "stored_ms", "metrics": [..]}`: a stored
 //!   batch;
