@@ -10,9 +10,10 @@ use std::process::ExitCode;
 use clap::{ArgGroup, Parser, Subcommand};
 use tokio::sync::watch;
 
+use crate::alerting::AlertsConfig;
 use crate::alerting::engine::{Alert, Change, Level, Status, Transition};
 use crate::alerting::notify;
-use crate::alerting::rules::{AlertType, AlertsConfig};
+use crate::alerting::rules::AlertType;
 use crate::auth::{self, TokenKind};
 use crate::clock::now_ms;
 use crate::config::{self, AggregatorConfig};

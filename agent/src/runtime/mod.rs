@@ -85,7 +85,7 @@ pub struct RuntimeOptions {
     pub cache_dir: Option<PathBuf>,
     /// Use the pooling instance allocator instead of on-demand allocation.
     /// Measured in the `plugin_runtime` benchmark; off by default (see
-    /// ARCHITECTURE.md).
+    /// docs/internals/plugins-runtime.md).
     pub pooling: bool,
 }
 

@@ -16,7 +16,8 @@ use std::collections::{BTreeMap, HashMap};
 use p2pmon_common::wire::{EventRecord, MetricRecord, Severity};
 use serde::Serialize;
 
-use super::rules::{AlertType, AlertsConfig, FlapRule, Thresholds};
+use super::AlertsConfig;
+use super::rules::{AlertType, FlapRule, Thresholds};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -5,9 +5,10 @@
 use p2pmon_common::wire::Severity;
 use serde::Serialize;
 
+use super::AlertsConfig;
 use super::Level;
 use super::notify::WebhookConfig;
-use super::rules::{AlertType, AlertsConfig, Direction};
+use super::rules::{AlertType, Direction};
 
 #[derive(Debug, Serialize)]
 pub struct InForce {

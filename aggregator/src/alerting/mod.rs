@@ -17,10 +17,14 @@ pub mod rules;
 pub mod settings;
 pub mod silence;
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use p2pmon_common::wire::{EventRecord, MetricRecord};
+use p2pmon_common::yaml_config::{self, ConfigErrors, Findings, Validate};
 use rusqlite::Connection;
+use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::fanout::Hub;
@@ -29,7 +33,55 @@ use crate::store::alerts::{AlertQuery, AlertRecord};
 use crate::store::{self, Store, StoreError};
 pub use engine::{Alert, Change, Level, Status, Transition};
 pub use in_force::InForce;
-pub use rules::AlertsConfig;
+
+/// alerts.yml as a whole: the rules (see [`rules`]) and the sections of
+/// the parts that act on them. It lives here, above its sections, so the
+/// rules never depend on the parts that read them.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    #[serde(default)]
+    pub alerts: BTreeMap<String, rules::MetricRule>,
+    #[serde(default)]
+    pub events: BTreeMap<String, rules::EventRule>,
+    /// A host that sends nothing for this many collection intervals.
+    #[serde(default)]
+    pub no_data: rules::NoDataRule,
+    /// A plugin an agent quarantined, or whose calls all fail.
+    #[serde(default)]
+    pub plugin_quarantined: rules::PluginQuarantinedRule,
+    /// Flap damping for metric rules.
+    #[serde(default)]
+    pub flap: rules::FlapRule,
+    /// The channels (see [`notify`]).
+    #[serde(default)]
+    pub notifications: notify::NotificationsConfig,
+    /// Automatic actions and their guards (see [`actions`]).
+    #[serde(default)]
+    pub actions: actions::ActionsConfig,
+}
+
+impl AlertsConfig {
+    /// Load `path`; a missing file means no rules (said once in the log).
+    pub fn load_or_empty(path: &Path) -> Result<Self, ConfigErrors> {
+        if !path.exists() {
+            tracing::warn!(file = %path.display(), "No alerts file: no alert rules.");
+            return Ok(Self::default());
+        }
+        yaml_config::load(path)
+    }
+}
+
+impl Validate for AlertsConfig {
+    fn validate(&self, _base_dir: &Path, findings: &mut Findings) {
+        rules::validate_rules(&self.alerts, &self.events, findings);
+        self.notifications.validate(findings);
+        self.actions.validate(findings);
+        findings.in_range("no_data.intervals", self.no_data.intervals, 1..=10_000);
+        findings.in_range("flap.window", self.flap.window, 1..=86_400);
+        findings.in_range("flap.max_fires", self.flap.max_fires, 1..=1000);
+    }
+}
 
 enum Job {
     /// Boxed: a transition is large next to the reply handle.

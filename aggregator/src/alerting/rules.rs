@@ -23,35 +23,10 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use p2pmon_common::wire::Severity;
-use p2pmon_common::yaml_config::{self, ConfigErrors, Findings, Validate};
+use p2pmon_common::yaml_config::Findings;
 use serde::{Deserialize, Serialize};
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AlertsConfig {
-    #[serde(default)]
-    pub alerts: BTreeMap<String, MetricRule>,
-    #[serde(default)]
-    pub events: BTreeMap<String, EventRule>,
-    /// A host that sends nothing for this many collection intervals.
-    #[serde(default)]
-    pub no_data: NoDataRule,
-    /// A plugin an agent quarantined, or whose calls all fail.
-    #[serde(default)]
-    pub plugin_quarantined: PluginQuarantinedRule,
-    /// Flap damping for metric rules.
-    #[serde(default)]
-    pub flap: FlapRule,
-    /// The channels (see [`super::notify`]).
-    #[serde(default)]
-    pub notifications: super::notify::NotificationsConfig,
-    /// Automatic actions and their guards (see [`super::actions`]).
-    #[serde(default)]
-    pub actions: super::actions::ActionsConfig,
-}
 
 /// The four alert types of the monitoring design document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -279,95 +254,88 @@ impl MetricRule {
     }
 }
 
-impl AlertsConfig {
-    /// Load `path`; a missing file means no rules (said once in the log).
-    pub fn load_or_empty(path: &Path) -> Result<Self, ConfigErrors> {
-        if !path.exists() {
-            tracing::warn!(file = %path.display(), "No alerts file: no alert rules.");
-            return Ok(Self::default());
+/// The metric rules' and event rules' problems, with their paths
+/// (`alerts.<metric>`, `events.<kind>`).
+pub fn validate_rules(
+    alerts: &BTreeMap<String, MetricRule>,
+    events: &BTreeMap<String, EventRule>,
+    findings: &mut Findings,
+) {
+    for (metric, rule) in alerts {
+        let at = format!("alerts.{metric}");
+        if !p2pmon_common::rules::is_name(metric, p2pmon_common::rules::MAX_NAME) {
+            findings.error(
+                &at,
+                format!("{metric:?} is not a metric name ([a-z][a-z0-9_.]*)"),
+            );
         }
-        yaml_config::load(path)
-    }
-}
-
-impl Validate for AlertsConfig {
-    fn validate(&self, _base_dir: &Path, findings: &mut Findings) {
-        for (metric, rule) in &self.alerts {
-            let at = format!("alerts.{metric}");
-            if !p2pmon_common::rules::is_name(metric, p2pmon_common::rules::MAX_NAME) {
-                findings.error(
-                    &at,
-                    format!("{metric:?} is not a metric name ([a-z][a-z0-9_.]*)"),
-                );
-            }
-            if rule.warning.is_none() && rule.critical.is_none() {
-                findings.error(&at, "needs warning, critical or both");
-            }
-            findings.in_range(format!("{at}.duration"), rule.duration, 0..=86_400 * 7);
-            let below = rule.direction == Direction::Below;
-            // Warning comes before critical on the way to trouble.
-            if let (Some(w), Some(c)) = (rule.warning, rule.critical)
-                && ((!below && w > c) || (below && w < c))
-            {
-                findings.error(
-                    &at,
-                    format!(
-                        "warning {w} is past critical {c} for direction {}",
-                        if below { "below" } else { "above" }
+        if rule.warning.is_none() && rule.critical.is_none() {
+            findings.error(&at, "needs warning, critical or both");
+        }
+        findings.in_range(format!("{at}.duration"), rule.duration, 0..=86_400 * 7);
+        let below = rule.direction == Direction::Below;
+        // Warning comes before critical on the way to trouble.
+        if let (Some(w), Some(c)) = (rule.warning, rule.critical)
+            && ((!below && w > c) || (below && w < c))
+        {
+            findings.error(
+                &at,
+                format!(
+                    "warning {w} is past critical {c} for direction {}",
+                    if below { "below" } else { "above" }
+                ),
+            );
+        }
+        for (level, threshold, recovery) in [
+            ("warning", rule.warning, rule.recovery.warning),
+            ("critical", rule.critical, rule.recovery.critical),
+        ] {
+            if let Some(r) = recovery {
+                match threshold {
+                    None => findings.error(
+                        format!("{at}.recovery.{level}"),
+                        format!("there is no {level} threshold to recover from"),
                     ),
-                );
-            }
-            for (level, threshold, recovery) in [
-                ("warning", rule.warning, rule.recovery.warning),
-                ("critical", rule.critical, rule.recovery.critical),
-            ] {
-                if let Some(r) = recovery {
-                    match threshold {
-                        None => findings.error(
-                            format!("{at}.recovery.{level}"),
-                            format!("there is no {level} threshold to recover from"),
-                        ),
-                        Some(t) if (!below && r > t) || (below && r < t) => findings.error(
-                            format!("{at}.recovery.{level}"),
-                            format!("{r} must be on the safe side of the {level} threshold {t}"),
-                        ),
-                        Some(_) => {}
-                    }
-                }
-            }
-            for value in [
-                rule.warning,
-                rule.critical,
-                rule.recovery.warning,
-                rule.recovery.critical,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                if !value.is_finite() {
-                    findings.error(&at, "thresholds must be finite numbers");
+                    Some(t) if (!below && r > t) || (below && r < t) => findings.error(
+                        format!("{at}.recovery.{level}"),
+                        format!("{r} must be on the safe side of the {level} threshold {t}"),
+                    ),
+                    Some(_) => {}
                 }
             }
         }
-        self.notifications.validate(findings);
-        self.actions.validate(findings);
-        findings.in_range("no_data.intervals", self.no_data.intervals, 1..=10_000);
-        findings.in_range("flap.window", self.flap.window, 1..=86_400);
-        findings.in_range("flap.max_fires", self.flap.max_fires, 1..=1000);
-        for kind in self.events.keys() {
-            if !p2pmon_common::rules::is_name(kind, p2pmon_common::rules::MAX_NAME) {
-                findings.error(
-                    format!("events.{kind}"),
-                    format!("{kind:?} is not an event kind"),
-                );
+        for value in [
+            rule.warning,
+            rule.critical,
+            rule.recovery.warning,
+            rule.recovery.critical,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !value.is_finite() {
+                findings.error(&at, "thresholds must be finite numbers");
             }
+        }
+    }
+    for kind in events.keys() {
+        if !p2pmon_common::rules::is_name(kind, p2pmon_common::rules::MAX_NAME) {
+            findings.error(
+                format!("events.{kind}"),
+                format!("{kind:?} is not an event kind"),
+            );
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    use p2pmon_common::yaml_config::{self, ConfigErrors};
+
     use super::*;
+    use crate::alerting::AlertsConfig;
 
     fn parse(text: &str) -> Result<AlertsConfig, ConfigErrors> {
         yaml_config::parse(Path::new("alerts.yml"), text)

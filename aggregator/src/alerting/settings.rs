@@ -20,7 +20,7 @@ use mysql_async::prelude::Queryable;
 use tokio::sync::watch;
 
 use super::Alerting;
-use super::rules::AlertsConfig;
+use super::AlertsConfig;
 use crate::config::SettingsConfig;
 
 /// What the table says, parsed.

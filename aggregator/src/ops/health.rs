@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::alerting::AlertsConfig;
 use crate::alerting::email::Mailer;
-use crate::alerting::rules::AlertsConfig;
 use crate::auth::{self, TokenKind};
 use crate::clock::now_ms;
 use crate::config::AggregatorConfig;

@@ -1,5 +1,5 @@
 //! Points as compressed chunks per series (the store's version 2; see
-//! ARCHITECTURE.md, "The store, version 2").
+//! docs/internals/store.md, "Version 2: chunks").
 //!
 //! The `points` table is the head: every batch lands there, with its
 //! stream's `last_seq`, in one transaction before it is acknowledged.
@@ -14,23 +14,6 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
-
-/// Tables of the chunks; created with the rest of the schema.
-pub const SCHEMA: &str = "
--- Sealed points: one BLOB per series and window (level 0), or per day
--- once compacted (level 1). start_ts and end_ts are the first and last
--- point's times.
-CREATE TABLE IF NOT EXISTS chunks (
-    id        INTEGER PRIMARY KEY,
-    series_id INTEGER NOT NULL,
-    start_ts  INTEGER NOT NULL,
-    end_ts    INTEGER NOT NULL,
-    count     INTEGER NOT NULL,
-    level     INTEGER NOT NULL,
-    data      BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chunks_by_series ON chunks (series_id, end_ts);
-";
 
 /// The span of a level-0 chunk: head points are sealed a window at a time.
 pub const WINDOW_MS: i64 = 2 * 3_600_000;

@@ -161,6 +161,23 @@ CREATE TABLE IF NOT EXISTS silences (
 );
 ";
 
+/// The chunk tables (see [`super::chunks`]).
+const CHUNKS_SCHEMA: &str = "
+-- Sealed points: one BLOB per series and window (level 0), or per day
+-- once compacted (level 1). start_ts and end_ts are the first and last
+-- point's times.
+CREATE TABLE IF NOT EXISTS chunks (
+    id        INTEGER PRIMARY KEY,
+    series_id INTEGER NOT NULL,
+    start_ts  INTEGER NOT NULL,
+    end_ts    INTEGER NOT NULL,
+    count     INTEGER NOT NULL,
+    level     INTEGER NOT NULL,
+    data      BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_series ON chunks (series_id, end_ts);
+";
+
 /// Open (creating if needed) the store at `path` for reading and writing,
 /// in WAL mode, with the schema in place.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
@@ -176,7 +193,7 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     })?;
     configure(&conn)?;
     conn.execute_batch(SCHEMA)?;
-    conn.execute_batch(super::chunks::SCHEMA)?;
+    conn.execute_batch(CHUNKS_SCHEMA)?;
     add_missing_columns(&conn)?;
     let version: Option<i64> = conn
         .query_row(

@@ -197,9 +197,8 @@ fn shipped_aggregator_config_is_valid_and_keeps_the_default_ports() -> anyhow::R
     assert_eq!(metrics.retention().raw_days, 30);
     assert_eq!(metrics.metrics.group_of("player_count"), Some("game"));
     // The shipped rules load, with the coordinator's.
-    let rules =
-        p2pmon_aggregator::alerting::rules::AlertsConfig::load_or_empty(&config.alerts_path())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rules = p2pmon_aggregator::alerting::AlertsConfig::load_or_empty(&config.alerts_path())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     for rule in [
         "coordinator_unmonitored",
         "coordinator_map_not_served",

@@ -423,7 +423,7 @@ async fn its_rate_limit_is_honoured_and_named() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn check_health_reports_the_coordinator_and_the_actions_it_lacks() -> anyhow::Result<()> {
-    use p2pmon_aggregator::alerting::rules::AlertsConfig;
+    use p2pmon_aggregator::alerting::AlertsConfig;
     use p2pmon_aggregator::ops::health::{Outcome, coordinator_check};
     let fake = FakeCoordinator::start(KEY).await?;
     fake.register("p2p-1").await?;
