@@ -16,7 +16,8 @@ use crate::capability::Capability;
 use crate::config::PluginConfig;
 use crate::runtime::fixture::{Fixture, FixtureError};
 use crate::runtime::{
-    CallError, LoadError, PluginInstance, Runtime, RuntimeError, RuntimeOptions, Sandbox,
+    CallError, LoadError, PluginInfo, PluginInstance, Runtime, RuntimeError, RuntimeOptions,
+    Sandbox,
 };
 use crate::stats::PluginStats;
 use crate::validate::{self, Descriptors};
@@ -230,27 +231,7 @@ pub async fn run_test(options: &TestOptions) -> Result<TestReport, TestError> {
     };
     report.name = info.name.clone();
     report.version = info.version.clone();
-    let defaults = crate::config::LimitsConfig::default();
-    let sandbox = match &entry {
-        Some(entry) => Sandbox {
-            grants: entry.grants(),
-            config: Arc::new(entry.config_strings()),
-            memory_limit_bytes: mib(entry.memory_mb.unwrap_or(defaults.memory_mb)),
-            time_limit: Duration::from_millis(entry.time_ms.unwrap_or(defaults.time_ms)),
-            access: Arc::default(),
-        },
-        None => Sandbox {
-            grants: info
-                .capabilities
-                .iter()
-                .filter_map(|c| c.parse::<Capability>().ok())
-                .collect(),
-            config: Arc::default(),
-            memory_limit_bytes: mib(defaults.memory_mb),
-            time_limit: Duration::from_millis(defaults.time_ms),
-            access: Arc::default(),
-        },
-    };
+    let sandbox = sandbox_for(entry.as_ref(), &info);
     report.granted = sandbox.grants.iter().map(|c| c.to_string()).collect();
     let name: Arc<str> = Arc::from(
         entry
@@ -278,47 +259,82 @@ pub async fn run_test(options: &TestOptions) -> Result<TestReport, TestError> {
                     .await
             }
         };
-        let mut live = match live {
-            Ok(live) => live,
-            Err(error) => {
-                report.runs.push(failed_run(run, started, &error));
-                continue;
+        match live {
+            Ok(live) => {
+                instance = collect_once(live, run, started, &name, &descriptors, &mut report).await;
             }
-        };
-        let outcome = live.collect().await;
-        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-        report.peak_memory_bytes = report.peak_memory_bytes.max(live.peak_memory_bytes());
-        match outcome {
-            Ok(collection) => {
-                let checked = validate::check(
-                    &name,
-                    &descriptors,
-                    collection,
-                    crate::runtime::system::unix_ms(),
-                );
-                report.runs.push(RunReport {
-                    run,
-                    duration_ms,
-                    records: checked.records,
-                    rejected: checked.rejected,
-                    first_problem: checked.first_problem,
-                    error: None,
-                });
-                instance = Some(live);
-            }
-            Err(error) => {
-                // A fatal error drops the instance, as the agent does; the
-                // next run starts a new one.
-                if !error.is_fatal() {
-                    instance = Some(live);
-                }
-                report.runs.push(failed_run(run, started, &error));
-            }
+            Err(error) => report.runs.push(failed_run(run, started, &error)),
         }
     }
     report.denied_calls = stats.denied.get();
     report.log_dropped = stats.log_dropped.get();
     Ok(report)
+}
+
+/// The sandbox `plugin test` runs the plugin in: plugin.yml's grants,
+/// config and limits when given, else every capability the plugin asks
+/// for under the agent's default limits.
+fn sandbox_for(entry: Option<&PluginConfig>, info: &PluginInfo) -> Sandbox {
+    let defaults = crate::config::LimitsConfig::default();
+    match entry {
+        Some(entry) => Sandbox {
+            grants: entry.grants(),
+            config: Arc::new(entry.config_strings()),
+            memory_limit_bytes: mib(entry.memory_mb.unwrap_or(defaults.memory_mb)),
+            time_limit: Duration::from_millis(entry.time_ms.unwrap_or(defaults.time_ms)),
+            access: Arc::default(),
+        },
+        None => Sandbox {
+            grants: info
+                .capabilities
+                .iter()
+                .filter_map(|c| c.parse::<Capability>().ok())
+                .collect(),
+            config: Arc::default(),
+            memory_limit_bytes: mib(defaults.memory_mb),
+            time_limit: Duration::from_millis(defaults.time_ms),
+            access: Arc::default(),
+        },
+    }
+}
+
+/// One collect call on a live instance, its run added to `report`. The
+/// instance is handed back unless the call's error was fatal (the agent
+/// drops such an instance too; the next run starts a new one).
+async fn collect_once(
+    mut live: PluginInstance,
+    run: u32,
+    started: Instant,
+    name: &Arc<str>,
+    descriptors: &Descriptors,
+    report: &mut TestReport,
+) -> Option<PluginInstance> {
+    let outcome = live.collect().await;
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    report.peak_memory_bytes = report.peak_memory_bytes.max(live.peak_memory_bytes());
+    match outcome {
+        Ok(collection) => {
+            let checked = validate::check(
+                name,
+                descriptors,
+                collection,
+                crate::runtime::system::unix_ms(),
+            );
+            report.runs.push(RunReport {
+                run,
+                duration_ms,
+                records: checked.records,
+                rejected: checked.rejected,
+                first_problem: checked.first_problem,
+                error: None,
+            });
+            Some(live)
+        }
+        Err(error) => {
+            report.runs.push(failed_run(run, started, &error));
+            (!error.is_fatal()).then_some(live)
+        }
+    }
 }
 
 fn failed_run(run: u32, started: Instant, error: &CallError) -> RunReport {
