@@ -181,6 +181,23 @@ fn handlers_answer_with_typed_bodies() -> Result<()> {
     Ok(())
 }
 
+/// DELETE `url` twice: 200 and then 404, each answer checked against
+/// `route`'s schema.
+async fn delete_twice(spec: &Spec, agg: &TestAggregator, url: &str, route: &str) -> Result<()> {
+    let http = reqwest::Client::new();
+    for expected in [StatusCode::OK, StatusCode::NOT_FOUND] {
+        let response = http
+            .delete(agg.api_url(url)?)
+            .bearer_auth(&agg.api_token)
+            .send()
+            .await?;
+        let status = response.status();
+        assert_eq!(status, expected, "DELETE {url}");
+        spec.check(route, "delete", status, &response.json().await?)?;
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn responses_match_the_spec() -> Result<()> {
     let spec = spec()?;
@@ -503,21 +520,7 @@ async fn responses_match_the_spec() -> Result<()> {
     let (_, silences) = agg.api("/api/v1/silences").await?;
     spec.check("/api/v1/silences", "get", StatusCode::OK, &silences)?;
     assert_eq!(silences["silences"].as_array().map(Vec::len), Some(1));
-    for expected in [StatusCode::OK, StatusCode::NOT_FOUND] {
-        let response = http
-            .delete(agg.api_url("/api/v1/silences/1")?)
-            .bearer_auth(&agg.api_token)
-            .send()
-            .await?;
-        let status = response.status();
-        assert_eq!(status, expected);
-        spec.check(
-            "/api/v1/silences/{id}",
-            "delete",
-            status,
-            &response.json().await?,
-        )?;
-    }
+    delete_twice(&spec, &agg, "/api/v1/silences/1", "/api/v1/silences/{id}").await?;
 
     let (_, resolved) = agg.api("/api/v1/alerts?status=resolved").await?;
     spec.check("/api/v1/alerts", "get", StatusCode::OK, &resolved)?;
@@ -533,22 +536,7 @@ async fn responses_match_the_spec() -> Result<()> {
     spec.check("/api/v1/hosts", "get", status, &response.json().await?)?;
 
     // DELETE revokes, then the host is unknown to it.
-    let http = reqwest::Client::new();
-    for expected in [StatusCode::OK, StatusCode::NOT_FOUND] {
-        let response = http
-            .delete(agg.api_url("/api/v1/hosts/beta")?)
-            .bearer_auth(&agg.api_token)
-            .send()
-            .await?;
-        let status = response.status();
-        assert_eq!(status, expected);
-        spec.check(
-            "/api/v1/hosts/{id}",
-            "delete",
-            status,
-            &response.json().await?,
-        )?;
-    }
+    delete_twice(&spec, &agg, "/api/v1/hosts/beta", "/api/v1/hosts/{id}").await?;
     // A WebSocket ticket.
     let response = agg
         .http
