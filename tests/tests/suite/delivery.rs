@@ -109,15 +109,11 @@ fn agents_with_real_plugins_reach_the_store_the_api_and_the_feed() -> Result<()>
 
     // The API lists both hosts online, with the plugins each one runs.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::new();
-    let hosts: Value = runtime.block_on(async {
-        http.get(format!("{}/api/v1/hosts", aggregator.api_url()))
-            .bearer_auth(&api_token)
-            .send()
-            .await?
-            .json()
-            .await
-    })?;
+    let hosts: Value = get_json(
+        &runtime,
+        &format!("{}/api/v1/hosts", aggregator.api_url()),
+        &api_token,
+    )?;
     let listed: Vec<(&str, &str)> = hosts["hosts"]
         .as_array()
         .context("hosts array")?
@@ -134,14 +130,11 @@ fn agents_with_real_plugins_reach_the_store_the_api_and_the_feed() -> Result<()>
         [("host-a", "online"), ("host-b", "online")],
         "{hosts}"
     );
-    let detail: Value = runtime.block_on(async {
-        http.get(format!("{}/api/v1/hosts/host-a", aggregator.api_url()))
-            .bearer_auth(&api_token)
-            .send()
-            .await?
-            .json()
-            .await
-    })?;
+    let detail: Value = get_json(
+        &runtime,
+        &format!("{}/api/v1/hosts/host-a", aggregator.api_url()),
+        &api_token,
+    )?;
     let system_wasm = std::fs::read(root.path().join("host-a/plugins/system.wasm"))?;
     let expected = hex_sha256(&system_wasm);
     let plugins = detail["plugins"].as_array().context("plugins")?;
@@ -164,6 +157,19 @@ fn agents_with_real_plugins_reach_the_store_the_api_and_the_feed() -> Result<()>
         assert_eq!(agent.spooled(), 0, "{host}: the spool drained on shutdown");
     }
     Ok(())
+}
+
+/// GET `url` with an API token, its body as JSON.
+fn get_json(runtime: &tokio::runtime::Runtime, url: &str, token: &str) -> Result<Value> {
+    Ok(runtime.block_on(async {
+        reqwest::Client::new()
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await?
+            .json()
+            .await
+    })?)
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
@@ -433,15 +439,11 @@ fn metrics_left_out_of_metrics_yml_are_not_collected_by_the_agent() -> Result<()
         .enable_all()
         .build()?;
     let refused = || -> Result<u64> {
-        let health: Value = runtime.block_on(async {
-            reqwest::Client::new()
-                .get(format!("{}/api/v1/health", aggregator.api_url()))
-                .bearer_auth(&api_token)
-                .send()
-                .await?
-                .json()
-                .await
-        })?;
+        let health: Value = get_json(
+            &runtime,
+            &format!("{}/api/v1/health", aggregator.api_url()),
+            &api_token,
+        )?;
         Ok(health["ingest"]["refused"]["not_collected"]
             .as_u64()
             .unwrap_or(0))
