@@ -158,7 +158,11 @@ async fn health(State(shared): State<Arc<Shared>>) -> Response {
         status: if store_ok { "ok" } else { "degraded" },
         version: env!("CARGO_PKG_VERSION"),
         uptime_s: shared.started.elapsed().as_secs(),
-        store: StoreHealth { ok: store_ok },
+        store: StoreHealth {
+            ok: store_ok,
+            figures: health_object(&shared.store.figures.readings()),
+            bytes_per_point: shared.store.figures.bytes_per_point(),
+        },
         hosts,
         // Each counter under the key its declaration gives it (telemetry).
         ingest: shared.ingest.health(),

@@ -1,7 +1,8 @@
 //! The `p2pmon-aggregator` command line: `serve`, `token create|list|revoke`, `host list`,
 //! `host revoke`, `test-notifications`, `test-alerts`, and the operator's
 //! `cleanup`, `backup`, `restore`, `check-health`, `check-websocket`,
-//! `verify-metrics`, `debug-metrics`. The token and host commands work on the store directly, so
+//! `verify-metrics`, `debug-metrics`, `store stats|compact`. The token, host and store commands
+//! work on the store directly, so
 //! they run with or without a server (which sees changes within a second).
 
 use std::path::PathBuf;
@@ -60,6 +61,11 @@ pub enum Command {
     TestAlerts,
     /// Apply metrics.yml's retention now (the server does it hourly).
     Cleanup,
+    /// The embedded store: what it holds, and its compaction.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Copy the store (consistent, while the aggregator runs) and the config
     /// files into a new directory, with a manifest of checksums.
     Backup {
@@ -133,6 +139,21 @@ pub enum TokenCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Size on disk, points in the head and in chunks, bytes per point and
+    /// how far behind sealing is.
+    Stats {
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Seal every closed window into chunks and compact every closed day
+    /// now, with progress (what the server does in the background; after
+    /// an upgrade, it moves the older store's points into chunks at once).
+    Compact,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum HostCommand {
     /// List enrolled hosts.
     List,
@@ -184,6 +205,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::TestNotifications => return test_notifications(&config),
         Command::TestAlerts => test_alerts(&config),
         Command::Cleanup => cleanup(&config),
+        Command::Store { command } => store_command(&config, command),
         Command::Backup { dir } => ops::backup(&config, &cli.config, &dir, &mut say)
             .map(|_| ())
             .map_err(Into::into),
@@ -303,6 +325,50 @@ fn cleanup(config: &AggregatorConfig) -> anyhow::Result<()> {
         deleted.series
     );
     Ok(())
+}
+
+fn store_command(config: &AggregatorConfig, command: StoreCommand) -> anyhow::Result<()> {
+    match command {
+        StoreCommand::Stats { json } => {
+            let stats = ops::compaction::stats(config)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            } else {
+                print!("{}", stats_text(&config.store_path(), &stats));
+            }
+        }
+        StoreCommand::Compact => {
+            let started = std::time::Instant::now();
+            let report = ops::compaction::compact(config, &mut |line| println!("{line}"))?;
+            println!(
+                "done in {:.1} s: {} points sealed into {} chunks, {} chunks compacted",
+                started.elapsed().as_secs_f64(),
+                report.sealed_points,
+                report.chunks_written,
+                report.chunks_merged
+            );
+            print!(
+                "{}",
+                stats_text(&config.store_path(), &ops::compaction::stats(config)?)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn stats_text(path: &std::path::Path, stats: &store::chunks::ChunkStats) -> String {
+    format!(
+        "store {}\n  file         {:.1} MiB\n  points       {} ({} in the head, {} sealed in {} chunks of {:.1} MiB)\n  bytes/point  {:.2}\n  sealing lag  {} s\n",
+        path.display(),
+        stats.file_bytes as f64 / 1_048_576.0,
+        stats.head_points + stats.sealed_points,
+        stats.head_points,
+        stats.sealed_points,
+        stats.chunks,
+        stats.chunk_bytes as f64 / 1_048_576.0,
+        stats.bytes_per_point,
+        stats.sealing_lag_ms / 1_000
+    )
 }
 
 fn debug_metrics(

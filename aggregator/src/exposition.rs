@@ -30,6 +30,7 @@ pub fn render_all(shared: &Shared) -> String {
 /// Uptime and the counters of ingest, the feed, the channels and InfluxDB.
 fn own_figures(shared: &Shared) -> Vec<Sample> {
     let mut readings: Vec<Reading> = shared.ingest.readings();
+    readings.extend(shared.store.figures.readings());
     readings.extend(shared.hub.stats.readings());
     for (channel, stats) in shared.alerting.channel_stats() {
         readings.extend(stats.readings().into_iter().map(|mut reading| {

@@ -259,7 +259,13 @@ impl Server {
 
 /// Open the store and fill the live view from it.
 async fn open_store(config: &AggregatorConfig) -> Result<(Arc<Store>, Live), ServeError> {
-    let store = Store::open_with(&config.store_path(), config.store.durability)?;
+    let store = Store::open_with(
+        &config.store_path(),
+        store::Options {
+            durability: config.store.durability,
+            ..store::Options::default()
+        },
+    )?;
     let live = Live::default();
     let (latest, hosts) = store
         .read(|conn| Ok((store::latest_points(conn)?, store::hosts(conn)?)))

@@ -392,18 +392,27 @@ impl TestAggregator {
 }
 
 /// Points stored for `host`'s series `name`: (timestamp, value) in time order.
+/// Read through the store's own raw tier (head rows and sealed chunks), as
+/// the API reads it.
 pub fn stored_points(
     conn: &rusqlite::Connection,
     host: &str,
     name: &str,
 ) -> Result<Vec<(i64, f64)>> {
-    let mut statement = conn.prepare(
-        "SELECT p.ts, p.value FROM points p JOIN series s ON s.id = p.series_id
-         WHERE s.host_id = ?1 AND s.name = ?2 ORDER BY p.ts, p.id",
-    )?;
-    let points = statement
-        .query_map([host, name], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
+    let ask = p2pmon_aggregator::store::HistoryAsk {
+        metric: name.to_string(),
+        host: Some(host.to_string()),
+        tier: p2pmon_aggregator::store::Tier::Raw,
+        from_ms: i64::MIN,
+        to_ms: i64::MAX,
+        max_series: usize::MAX >> 1,
+    };
+    let mut points: Vec<(i64, f64)> = p2pmon_aggregator::store::history(conn, &ask)?
+        .into_iter()
+        .flat_map(|series| series.points)
+        .map(|p| (p.t, p.avg))
+        .collect();
+    points.sort_by_key(|p| p.0);
     Ok(points)
 }
 

@@ -119,12 +119,10 @@ pub fn stored(acks: &[serde_json::Value]) -> u64 {
     acks.iter().filter_map(|a| a["stored"].as_u64()).sum()
 }
 
-/// The number of rows in the aggregator's `points` table.
+/// The points the aggregator's store holds (head and chunks).
 pub fn points_in_store(agg: &AggregatorProcess) -> Result<u64> {
-    let counted: i64 = agg
-        .db()?
-        .query_row("SELECT COUNT(*) FROM points", [], |r| r.get(0))?;
-    Ok(counted as u64)
+    let counts = p2pmon_aggregator::store::counts(&agg.db()?)?;
+    Ok(counts.points as u64)
 }
 
 /// CPU seconds (user and system) per thread name of process `pid`.

@@ -133,6 +133,12 @@ pub struct Health {
 #[derive(Debug, Serialize)]
 pub struct StoreHealth {
     pub ok: bool,
+    /// The store's figures (`store_*` in `/metrics`), by the keys their
+    /// declarations give them.
+    #[serde(flatten)]
+    pub figures: Counts,
+    /// The file's bytes over every point stored.
+    pub bytes_per_point: f64,
 }
 
 /// A group of the aggregator's counters (`ingest`, `influxdb`, `websocket`),

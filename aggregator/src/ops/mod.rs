@@ -1,7 +1,8 @@
 //! The operator's maintenance commands: `cleanup` (retention now), `backup`
 //! and `restore` (the embedded store and the config files), and the lock
 //! that keeps a restore away from a running aggregator. [`health`] checks
-//! what a running aggregator depends on; [`verify`] finds gaps in the data.
+//! what a running aggregator depends on; [`verify`] finds gaps in the data;
+//! [`compaction`] reports on the store and seals and compacts it now.
 //!
 //! A backup is a directory:
 //! - `store.db`: a consistent copy of the store (`VACUUM INTO`: one read
@@ -16,6 +17,7 @@
 //! manifest, keeps the current store beside it (`store.db.before-restore-<ms>`)
 //! and swaps the backup in with a rename.
 
+pub mod compaction;
 pub mod debug;
 pub mod health;
 pub mod verify;
@@ -85,7 +87,13 @@ pub fn lock_data_dir(data_dir: &Path) -> Result<File, OpsError> {
 pub async fn cleanup(config: &AggregatorConfig) -> Result<store::Deleted, OpsError> {
     let metrics = MetricsConfig::load(&config.metrics_path())
         .map_err(|e| OpsError::Refused(e.to_string()))?;
-    let store = Store::open(&config.store_path())?;
+    let store = Store::open_with(
+        &config.store_path(),
+        store::Options {
+            sealing: false,
+            ..store::Options::default()
+        },
+    )?;
     let deleted = store.apply_retention(metrics.retention(), now_ms()).await;
     store.close().await?;
     Ok(deleted?)

@@ -17,6 +17,29 @@ use super::StoreError;
 
 /// The span of a level-0 chunk: head points are sealed a window at a time.
 pub const WINDOW_MS: i64 = 2 * 3_600_000;
+/// The span of a level-1 chunk: a closed day's chunks are compacted into one.
+pub const DAY_MS: i64 = 86_400_000;
+/// A window is sealed this long after it closed: points a little late
+/// (collect jitter, a short outage's backfill) still land in its chunk.
+pub const GRACE_MS: i64 = 10 * 60_000;
+
+/// How far behind sealing is when the oldest head row (by id) has time
+/// `oldest_ts`: from when its window was due to be sealed to `now_ms`.
+pub fn sealing_lag_ms(oldest_ts: Option<i64>, now_ms: i64) -> i64 {
+    oldest_ts.map_or(0, |ts| {
+        let due = ts - ts.rem_euclid(WINDOW_MS) + WINDOW_MS + GRACE_MS;
+        (now_ms - due).max(0)
+    })
+}
+
+/// The oldest head row's time, by id (which follows arrival).
+pub fn oldest_head_ts(conn: &Connection) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .query_row("SELECT ts FROM points ORDER BY id LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
 
 /// What one [`seal`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -25,9 +48,25 @@ pub struct Sealed {
     pub points: u64,
     /// Encoded bytes written.
     pub bytes: u64,
-    /// Whether head points older than the cut are left (the call stopped at
-    /// its point budget); call again.
-    pub more: bool,
+    /// The earliest point sealed (to tell whether a closed day got a new
+    /// level-0 chunk that compaction has to merge).
+    pub earliest_ms: Option<i64>,
+    /// Where to go on: the call stopped at its point budget after this
+    /// series; `None` once every series was looked at.
+    pub resume_after: Option<i64>,
+}
+
+/// What one [`compact`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Compacted {
+    /// Level-0 and level-1 chunks merged away...
+    pub chunks_in: u64,
+    /// ...into this many level-1 chunks.
+    pub chunks_out: u64,
+    pub points: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub resume_after: Option<i64>,
 }
 
 fn codec_error(series: i64, error: p2pmon_chunks::ChunkError) -> StoreError {
@@ -44,11 +83,57 @@ fn has_chunks(conn: &Connection) -> Result<bool, StoreError> {
     )?)
 }
 
+/// Series ids after `after`, in order.
+fn series_after(conn: &Connection, after: i64) -> Result<Vec<i64>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM series WHERE id > ?1 ORDER BY id")?
+        .query_map([after], |r| r.get(0))?
+        .collect::<Result<_, _>>()?)
+}
+
+fn encode(series: i64, points: &[(i64, f64)]) -> Result<Vec<u8>, StoreError> {
+    let ts: Vec<i64> = points.iter().map(|p| p.0).collect();
+    let values: Vec<f64> = points.iter().map(|p| p.1).collect();
+    p2pmon_chunks::encode(p2pmon_chunks::Config::default(), &ts, &values)
+        .map_err(|e| codec_error(series, e))
+}
+
+fn insert_chunk(
+    tx: &rusqlite::Transaction<'_>,
+    series: i64,
+    level: i64,
+    points: &[(i64, f64)],
+    data: &[u8],
+) -> Result<(), StoreError> {
+    let (first, last) = points.iter().fold((i64::MAX, i64::MIN), |(lo, hi), p| {
+        (lo.min(p.0), hi.max(p.0))
+    });
+    tx.prepare_cached(
+        "INSERT INTO chunks (series_id, start_ts, end_ts, count, level, data)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        series,
+        first,
+        last,
+        points.len() as i64,
+        level,
+        data
+    ])?;
+    Ok(())
+}
+
 /// Seal head points older than `before_ms` (rounded down to a window
-/// edge) into level-0 chunks, one per series and window, at most about
-/// `max_points` in this call. Each series is one transaction: its chunks
-/// inserted and its rows deleted together.
-pub fn seal(conn: &mut Connection, before_ms: i64, max_points: u64) -> Result<Sealed, StoreError> {
+/// edge) into level-0 chunks, one per series and window, for series after
+/// `after_series`, stopping once about `max_points` are sealed. Each
+/// series is one transaction: its chunks inserted and its rows deleted
+/// together. Only rows at or below the rollup watermark are taken.
+pub fn seal(
+    conn: &mut Connection,
+    before_ms: i64,
+    after_series: i64,
+    max_points: u64,
+) -> Result<Sealed, StoreError> {
     let cut = before_ms - before_ms.rem_euclid(WINDOW_MS);
     let watermark: i64 = conn
         .query_row(
@@ -58,14 +143,10 @@ pub fn seal(conn: &mut Connection, before_ms: i64, max_points: u64) -> Result<Se
         )
         .optional()?
         .unwrap_or(0);
-    let series: Vec<i64> = conn
-        .prepare("SELECT id FROM series ORDER BY id")?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
     let mut sealed = Sealed::default();
-    for id in series {
+    for id in series_after(conn, after_series)? {
         if sealed.points >= max_points {
-            sealed.more = true;
+            sealed.resume_after = Some(id - 1);
             break;
         }
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -81,26 +162,12 @@ pub fn seal(conn: &mut Connection, before_ms: i64, max_points: u64) -> Result<Se
         if rows.is_empty() {
             continue;
         }
-        let mut start = 0;
-        while start < rows.len() {
-            let window = rows[start].1.div_euclid(WINDOW_MS);
-            let end = rows[start..]
-                .iter()
-                .position(|r| r.1.div_euclid(WINDOW_MS) != window)
-                .map_or(rows.len(), |n| start + n);
-            let part = &rows[start..end];
-            let ts: Vec<i64> = part.iter().map(|r| r.1).collect();
-            let values: Vec<f64> = part.iter().map(|r| r.2).collect();
-            let data = p2pmon_chunks::encode(p2pmon_chunks::Config::default(), &ts, &values)
-                .map_err(|e| codec_error(id, e))?;
-            tx.prepare_cached(
-                "INSERT INTO chunks (series_id, start_ts, end_ts, count, level, data)
-                 VALUES (?1, ?2, ?3, ?4, 0, ?5)",
-            )?
-            .execute(params![id, ts[0], ts[ts.len() - 1], ts.len() as i64, data])?;
+        let points: Vec<(i64, f64)> = rows.iter().map(|r| (r.1, r.2)).collect();
+        for part in points.chunk_by(|a, b| a.0.div_euclid(WINDOW_MS) == b.0.div_euclid(WINDOW_MS)) {
+            let data = encode(id, part)?;
+            insert_chunk(&tx, id, 0, part, &data)?;
             sealed.chunks += 1;
             sealed.bytes += data.len() as u64;
-            start = end;
         }
         let mut delete = tx.prepare_cached("DELETE FROM points WHERE id = ?1")?;
         for (row, _, _) in &rows {
@@ -109,8 +176,82 @@ pub fn seal(conn: &mut Connection, before_ms: i64, max_points: u64) -> Result<Se
         drop(delete);
         tx.commit()?;
         sealed.points += rows.len() as u64;
+        sealed.earliest_ms = Some(sealed.earliest_ms.unwrap_or(i64::MAX).min(points[0].0));
     }
     Ok(sealed)
+}
+
+/// Merge each closed day's chunks of a series (days ending at or before
+/// `before_ms` rounded down to a day, that hold a level-0 chunk) into one
+/// level-1 chunk, for series after `after_series`, stopping once about
+/// `max_points` are merged. Each series is one transaction: the day's
+/// chunk inserted and the ones it replaces deleted together, and the day's
+/// 1 min rollups folded into a rollup chunk ([`super::rollups::fold_day`]).
+/// Points keep the order reads give them (by time; equal times in the
+/// order stored).
+pub fn compact(
+    conn: &mut Connection,
+    before_ms: i64,
+    after_series: i64,
+    max_points: u64,
+) -> Result<Compacted, StoreError> {
+    let cut = before_ms - before_ms.rem_euclid(DAY_MS);
+    let mut done = Compacted::default();
+    for id in series_after(conn, after_series)? {
+        if done.points >= max_points {
+            done.resume_after = Some(id - 1);
+            break;
+        }
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let starts: Vec<i64> = tx
+            .prepare_cached(
+                "SELECT start_ts FROM chunks
+                  WHERE series_id = ?1 AND level = 0 AND end_ts < ?2 ORDER BY start_ts",
+            )?
+            .query_map(params![id, cut], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut days: Vec<i64> = starts.iter().map(|t| t - t.rem_euclid(DAY_MS)).collect();
+        days.dedup();
+        for day in days {
+            let parts: Vec<(i64, i64, Vec<u8>)> = tx
+                .prepare_cached(
+                    "SELECT id, level, data FROM chunks
+                      WHERE series_id = ?1 AND start_ts >= ?2 AND start_ts < ?3
+                      ORDER BY start_ts, id",
+                )?
+                .query_map(params![id, day, day + DAY_MS], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            // The day's minute rollups go into a chunk with it.
+            super::rollups::fold_day(&tx, id, day, DAY_MS)?;
+            if let [(chunk, _, _)] = parts.as_slice() {
+                // One chunk for the whole day: it is the day's chunk as it is.
+                tx.prepare_cached("UPDATE chunks SET level = 1 WHERE id = ?1")?
+                    .execute([chunk])?;
+                continue;
+            }
+            let mut points: Vec<(i64, f64)> = Vec::new();
+            for (_, _, data) in &parts {
+                let decoded = p2pmon_chunks::decode(data).map_err(|e| codec_error(id, e))?;
+                points.extend(decoded.timestamps.into_iter().zip(decoded.values));
+                done.bytes_in += data.len() as u64;
+            }
+            points.sort_by_key(|p| p.0);
+            let data = encode(id, &points)?;
+            insert_chunk(&tx, id, 1, &points, &data)?;
+            let mut delete = tx.prepare_cached("DELETE FROM chunks WHERE id = ?1")?;
+            for (chunk, _, _) in &parts {
+                delete.execute([chunk])?;
+            }
+            done.chunks_in += parts.len() as u64;
+            done.chunks_out += 1;
+            done.points += points.len() as u64;
+            done.bytes_out += data.len() as u64;
+        }
+        tx.commit()?;
+    }
+    Ok(done)
 }
 
 /// Raw points of one series with `from_ms <= ts <= to_ms`, from the
@@ -212,8 +353,8 @@ pub struct ChunkStats {
     pub chunk_bytes: u64,
     /// File bytes over every point stored.
     pub bytes_per_point: f64,
-    /// How far behind sealing is: from the end of the oldest head row's
-    /// window to `now_ms` (0 while that window is open), in ms.
+    /// How far behind sealing is, in ms: [`sealing_lag_ms`] (0 until the
+    /// oldest head row's window is due).
     pub sealing_lag_ms: i64,
 }
 
@@ -223,37 +364,36 @@ pub fn stats(conn: &Connection, now_ms: i64) -> Result<ChunkStats, StoreError> {
     let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
     let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
     let head: i64 = conn.query_row("SELECT COUNT(*) FROM points", [], |r| r.get(0))?;
-    let (chunks, sealed, bytes): (i64, i64, i64) = if has_chunks(conn)? {
-        conn.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(count), 0), COALESCE(SUM(length(data)), 0) FROM chunks",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?
+    let oldest = oldest_head_ts(conn)?;
+    let mut stats = stats_of_chunks(conn)?;
+    stats.file_bytes = (pages * page_size).max(0) as u64;
+    stats.head_points = head.max(0) as u64;
+    let points = stats.head_points + stats.sealed_points;
+    stats.bytes_per_point = if points == 0 {
+        0.0
     } else {
-        (0, 0, 0)
+        stats.file_bytes as f64 / points as f64
     };
-    let oldest: Option<i64> = conn
-        .query_row("SELECT ts FROM points ORDER BY id LIMIT 1", [], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    let file_bytes = (pages * page_size).max(0) as u64;
-    let points = (head + sealed).max(0) as u64;
+    stats.sealing_lag_ms = sealing_lag_ms(oldest, now_ms);
+    Ok(stats)
+}
+
+/// The chunk figures of [`ChunkStats`] alone (sealed points, chunks, their
+/// bytes): one pass over the chunk index, the head not counted.
+pub fn stats_of_chunks(conn: &Connection) -> Result<ChunkStats, StoreError> {
+    if !has_chunks(conn)? {
+        return Ok(ChunkStats::default());
+    }
+    let (chunks, sealed, bytes): (i64, i64, i64) = conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(count), 0), COALESCE(SUM(length(data)), 0) FROM chunks",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
     Ok(ChunkStats {
-        file_bytes,
-        head_points: head.max(0) as u64,
         sealed_points: sealed.max(0) as u64,
         chunks: chunks.max(0) as u64,
         chunk_bytes: bytes.max(0) as u64,
-        bytes_per_point: if points == 0 {
-            0.0
-        } else {
-            file_bytes as f64 / points as f64
-        },
-        sealing_lag_ms: oldest.map_or(0, |ts| {
-            let window_end = ts - ts.rem_euclid(WINDOW_MS) + WINDOW_MS;
-            (now_ms - window_end).max(0)
-        }),
+        ..ChunkStats::default()
     })
 }
 
@@ -286,6 +426,19 @@ mod tests {
         job
     }
 
+    /// The store with its background sealing off: these tests seal and
+    /// compact by hand.
+    fn unsealed(path: &std::path::Path) -> Arc<Store> {
+        Store::open_with(
+            path,
+            crate::store::Options {
+                sealing: false,
+                ..Default::default()
+            },
+        )
+        .expect("open")
+    }
+
     fn raw(conn: &Connection, metric: &str) -> Vec<(i64, u64)> {
         let ask = HistoryAsk {
             metric: metric.to_string(),
@@ -310,7 +463,7 @@ mod tests {
     async fn sealed_points_read_back_as_they_were_stored() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("store.db");
-        let store = Store::open(&path).expect("open");
+        let store = unsealed(&path);
         let start = 100 * DAY;
         let mut seq = 0;
         // 2 days at 5 s: 34,560 steps, 96 to a batch.
@@ -346,10 +499,19 @@ mod tests {
         // The last 2 h window of the second day is still open.
         let now = start + 2 * DAY - 3_600_000;
         // A small budget: sealing goes a series at a time and says so.
-        let first = seal(&mut conn, now, 1).expect("seal");
-        assert!(first.more && first.points > 0, "{first:?}");
-        let rest = seal(&mut conn, now, u64::MAX).expect("seal");
-        assert!(!rest.more);
+        let first = seal(&mut conn, now, 0, 1).expect("seal");
+        assert!(
+            first.resume_after.is_some() && first.points > 0,
+            "{first:?}"
+        );
+        let rest = seal(
+            &mut conn,
+            now,
+            first.resume_after.expect("resume"),
+            u64::MAX,
+        )
+        .expect("seal");
+        assert!(rest.resume_after.is_none());
         // Windows end at 2 h edges; the last one (still open) stays in the head.
         let sealed = first.points + rest.points;
         let head: i64 = conn
@@ -377,7 +539,7 @@ mod tests {
         assert!(figures.file_bytes > figures.chunk_bytes && figures.bytes_per_point > 0.0);
         // Sealing again finds nothing new; a range inside one chunk reads
         // just that range.
-        assert_eq!(seal(&mut conn, now, u64::MAX).expect("seal").points, 0);
+        assert_eq!(seal(&mut conn, now, 0, u64::MAX).expect("seal").points, 0);
         let series: i64 = conn
             .query_row("SELECT id FROM series WHERE name = 'cpu_usage'", [], |r| {
                 r.get(0)
@@ -398,7 +560,7 @@ mod tests {
     async fn points_past_the_rollup_watermark_are_not_sealed() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("store.db");
-        let store = Store::open(&path).expect("open");
+        let store = unsealed(&path);
         store
             .write(job(1, &[("cpu_usage", DAY, 1.0)]))
             .await
@@ -409,12 +571,12 @@ mod tests {
             .await
             .expect("write");
         let mut conn = schema::open(&path).expect("conn");
-        let sealed = seal(&mut conn, 10 * DAY, u64::MAX).expect("seal");
+        let sealed = seal(&mut conn, 10 * DAY, 0, u64::MAX).expect("seal");
         assert_eq!(sealed.points, 1, "only the flushed point: {sealed:?}");
         // The unsealed point's window closed at DAY + 2 h.
         assert_eq!(
             stats(&conn, 10 * DAY).expect("stats").sealing_lag_ms,
-            9 * DAY - WINDOW_MS
+            9 * DAY - WINDOW_MS - GRACE_MS
         );
         let series: i64 = conn
             .query_row("SELECT id FROM series", [], |r| r.get(0))
@@ -425,7 +587,7 @@ mod tests {
         );
         store.close().await.expect("close");
         let mut conn = schema::open(&path).expect("conn");
-        seal(&mut conn, 10 * DAY, u64::MAX).expect("seal");
+        seal(&mut conn, 10 * DAY, 0, u64::MAX).expect("seal");
         assert_eq!(
             latest(&conn, series).expect("latest"),
             Some((DAY + 5_000, 2.0)),
@@ -440,7 +602,7 @@ mod tests {
     async fn retention_drops_whole_chunks() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("store.db");
-        let store = Store::open(&path).expect("open");
+        let store = unsealed(&path);
         let now = 100 * DAY;
         let points = [
             ("cpu_usage", now - 40 * DAY, 1.0),
@@ -452,7 +614,7 @@ mod tests {
         store.write(job(1, &points)).await.expect("write");
         store.close().await.expect("close");
         let mut conn = schema::open(&path).expect("conn");
-        let sealed = seal(&mut conn, now - DAY, u64::MAX).expect("seal");
+        let sealed = seal(&mut conn, now - DAY, 0, u64::MAX).expect("seal");
         assert_eq!((sealed.points, sealed.chunks), (4, 3));
         let retention = crate::config::Retention {
             raw_days: 5,
@@ -486,12 +648,92 @@ mod tests {
         assert_eq!(deleted.series, 0, "{deleted:?}");
         let deleted =
             super::super::writer::apply_retention(&mut conn, retention, now).expect("retention");
-        assert_eq!((deleted.series, deleted.points), (1, 0), "{deleted:?}");
+        // The idle series' last sealed point goes with it, and is counted.
+        assert_eq!(
+            (deleted.series, deleted.points, deleted.sealed_points),
+            (1, 1, 1),
+            "{deleted:?}"
+        );
         assert_eq!(
             point_count(&conn).expect("count"),
             0,
             "its chunks went with it"
         );
+    }
+
+    /// A closed day's 2 h chunks become one day chunk, reads answer as
+    /// before, and a late chunk for a compacted day is merged into it.
+    #[tokio::test]
+    async fn a_closed_day_is_compacted_into_one_chunk() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("store.db");
+        let store = unsealed(&path);
+        let start = 100 * DAY;
+        // Three days of one series at 60 s, with two points at one time.
+        let mut points: Vec<(&str, i64, f64)> = (0..3 * 1_440)
+            .map(|i| ("cpu_usage", start + i * 60_000, (i % 97) as f64 / 4.0))
+            .collect();
+        points.push(("cpu_usage", start + 60_000, -1.0));
+        store.write(job(1, &points)).await.expect("write");
+        store.close().await.expect("close");
+        let mut conn = schema::open(&path).expect("conn");
+        let before = raw(&conn, "cpu_usage");
+        let now = start + 2 * DAY + 3 * 3_600_000;
+        let sealed = seal(&mut conn, now, 0, u64::MAX).expect("seal");
+        assert_eq!(sealed.chunks, 12 + 12 + 1);
+        assert_eq!(sealed.earliest_ms, Some(start));
+        // The third day is still open: only the first two are compacted.
+        let done = compact(&mut conn, now, 0, u64::MAX).expect("compact");
+        assert_eq!((done.chunks_in, done.chunks_out), (24, 2), "{done:?}");
+        assert_eq!(done.points, 2 * 1_440 + 1);
+        assert_eq!(raw(&conn, "cpu_usage"), before);
+        let levels: Vec<(i64, i64)> = conn
+            .prepare("SELECT level, count FROM chunks ORDER BY start_ts")
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .expect("levels");
+        assert_eq!(levels, [(1, 1_441), (1, 1_440), (0, 120)]);
+        assert_eq!(
+            compact(&mut conn, now, 0, u64::MAX).expect("again"),
+            Compacted::default()
+        );
+
+        // A late point for the first day: sealed into its own chunk, then
+        // merged with the day's chunk.
+        let store = unsealed(&path);
+        store
+            .write(job(
+                2,
+                &[
+                    ("cpu_usage", start + 30_000, 9.5),
+                    ("cpu_usage", start + 5 * DAY, 1.0),
+                ],
+            ))
+            .await
+            .expect("late");
+        store.close().await.expect("close");
+        let mut conn = schema::open(&path).expect("conn");
+        assert_eq!(seal(&mut conn, now, 0, u64::MAX).expect("seal").chunks, 1);
+        let done = compact(&mut conn, now, 0, u64::MAX).expect("compact");
+        assert_eq!((done.chunks_in, done.chunks_out), (2, 1), "{done:?}");
+        let mut expected = before.clone();
+        expected.insert(1, (start + 30_000, 9.5f64.to_bits()));
+        expected.push((start + 5 * DAY, 1f64.to_bits()));
+        assert_eq!(raw(&conn, "cpu_usage"), expected);
+        // The rest of the third day, and a day with one chunk only, which
+        // is relabelled rather than rewritten.
+        let later = start + 7 * DAY;
+        assert_eq!(
+            seal(&mut conn, later, 0, u64::MAX).expect("seal").chunks,
+            12
+        );
+        let done = compact(&mut conn, later, 0, u64::MAX).expect("compact");
+        assert_eq!((done.chunks_in, done.chunks_out), (12, 1), "{done:?}");
+        let levels: Vec<(i64, i64)> = conn
+            .prepare("SELECT level, count FROM chunks ORDER BY start_ts")
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .expect("levels");
+        assert_eq!(levels, [(1, 1_442), (1, 1_440), (1, 1_440), (1, 1)]);
+        assert_eq!(point_count(&conn).expect("count"), 3 * 1_440 + 3);
     }
 
     #[test]

@@ -11,6 +11,10 @@
 //! last raw point they include. At start-up, points past the watermark are
 //! folded in again, so a crash between the two never loses or double-counts.
 //!
+//! Between groups of batches the writer seals closed windows of the head
+//! into compressed chunks and compacts closed days ([`upkeep`]); a ticker
+//! thread wakes it when ingest is quiet.
+//!
 //! Readers (the API) use a small pool of read-only connections; WAL lets them
 //! run while the writer writes.
 
@@ -19,8 +23,10 @@ pub mod alerts;
 pub mod auth;
 pub mod chunks;
 mod read;
+pub mod rollups;
 pub mod schema;
 pub mod silences;
+pub mod upkeep;
 pub mod verify;
 mod writer;
 
@@ -32,6 +38,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 pub use read::*;
+pub use upkeep::StoreFigures;
 pub use writer::{Deleted, WriteJob, WriteOutcome, severity_str};
 
 use crate::config::Retention;
@@ -41,6 +48,26 @@ pub const GROUP_MAX_POINTS: usize = 100_000;
 /// Batches waiting for the writer; a full queue makes ingest wait.
 const QUEUE: usize = 1024;
 const READERS: usize = 3;
+/// How often the ticker wakes a quiet writer (rollups, sealing).
+const TICK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How the store is opened.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    pub durability: schema::Durability,
+    /// Seal closed windows into chunks and compact closed days in the
+    /// background (on unless a test wants the head as it was written).
+    pub sealing: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            durability: schema::Durability::default(),
+            sealing: true,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -95,6 +122,8 @@ enum Command {
         oneshot::Sender<Result<writer::Deleted, StoreError>>,
     ),
     Flush(oneshot::Sender<Result<(), StoreError>>),
+    /// Nothing to do but the writer's upkeep (sent by the ticker).
+    Tick,
     Stop(oneshot::Sender<Result<(), StoreError>>),
 }
 
@@ -104,20 +133,23 @@ pub struct Store {
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Kept current by the writer.
+    pub figures: Arc<StoreFigures>,
 }
 
 impl Store {
     /// Open the store at `path`, recover rollups past the watermark, and
     /// start the writer thread.
     pub fn open(path: &Path) -> Result<Arc<Self>, StoreError> {
-        Self::open_with(path, schema::Durability::default())
+        Self::open_with(path, Options::default())
     }
 
-    /// [`Store::open`], committing with `durability`.
-    pub fn open_with(path: &Path, durability: schema::Durability) -> Result<Arc<Self>, StoreError> {
+    /// [`Store::open`] with `options`.
+    pub fn open_with(path: &Path, options: Options) -> Result<Arc<Self>, StoreError> {
         let conn = schema::open(path)?;
-        schema::set_durability(&conn, durability)?;
-        let mut writer = writer::Writer::new(conn)?;
+        schema::set_durability(&conn, options.durability)?;
+        let figures = Arc::new(StoreFigures::default());
+        let mut writer = writer::Writer::new(conn, options.sealing, figures.clone())?;
         writer.recover()?;
         let readers = (0..READERS)
             .map(|_| schema::open_read_only(path).map(Mutex::new))
@@ -130,12 +162,35 @@ impl Store {
                 path: path.to_path_buf(),
                 error,
             })?;
+        // The ticker holds a weak sender: it ends with the store.
+        let ticker = commands.downgrade();
+        std::thread::Builder::new()
+            .name("p2pmon-store-tick".to_string())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(TICK);
+                    let Some(commands) = ticker.upgrade() else {
+                        return;
+                    };
+                    // A full queue wakes the writer anyway.
+                    if let Err(mpsc::error::TrySendError::Closed(_)) =
+                        commands.try_send(Command::Tick)
+                    {
+                        return;
+                    }
+                }
+            })
+            .map_err(|error| StoreError::Io {
+                path: path.to_path_buf(),
+                error,
+            })?;
         Ok(Arc::new(Self {
             path: path.to_path_buf(),
             commands,
             readers,
             next_reader: AtomicUsize::new(0),
             thread: Mutex::new(Some(thread)),
+            figures,
         }))
     }
 

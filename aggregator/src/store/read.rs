@@ -135,13 +135,10 @@ pub fn history(conn: &Connection, ask: &HistoryAsk) -> Result<Vec<HistorySeries>
         "SELECT id, host_id, tags, unit FROM series
          WHERE name = ?1 AND (?2 IS NULL OR host_id = ?2) ORDER BY host_id, tags LIMIT ?3",
     )?;
-    // Raw points come from the head and the chunks (`chunks::raw_points`).
+    // Raw points come from the head and the chunks (`chunks::raw_points`),
+    // minute rollups from rows and rollup chunks (`rollups::minute_points`).
     let rollups = match ask.tier {
-        Tier::Raw => None,
-        Tier::Minute => Some(
-            "SELECT bucket, sum / count, min, max, count FROM rollup_1m
-             WHERE series_id = ?1 AND bucket >= ?2 AND bucket <= ?3 ORDER BY bucket",
-        ),
+        Tier::Raw | Tier::Minute => None,
         Tier::Hour => Some(
             "SELECT bucket, sum / count, min, max, count FROM rollup_1h
              WHERE series_id = ?1 AND bucket >= ?2 AND bucket <= ?3 ORDER BY bucket",
@@ -155,6 +152,9 @@ pub fn history(conn: &Connection, ask: &HistoryAsk) -> Result<Vec<HistorySeries>
     let mut out = Vec::with_capacity(found.len());
     for (id, host_id, tags, unit) in found {
         let pts: Vec<HistoryPoint> = match rollups {
+            None if ask.tier == Tier::Minute => {
+                super::rollups::minute_points(conn, id, ask.from_ms, ask.to_ms)?
+            }
             None => super::chunks::raw_points(conn, id, ask.from_ms, ask.to_ms)?
                 .into_iter()
                 .map(|(t, value)| HistoryPoint {

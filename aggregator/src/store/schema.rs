@@ -8,7 +8,11 @@ use rusqlite::{Connection, OpenFlags};
 use super::StoreError;
 
 /// Bumped when the schema changes; a store written by a newer version is refused.
-pub const SCHEMA_VERSION: i64 = 1;
+///
+/// 2: points sealed into compressed chunks (the `chunks` table). A schema-1
+/// store is upgraded on open: the table is added, and the writer's sealing
+/// (or `store compact`) moves its rows into chunks.
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -176,6 +180,18 @@ CREATE TABLE IF NOT EXISTS chunks (
     data      BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_by_series ON chunks (series_id, end_ts);
+
+-- A closed day's 1 min rollups of one series (see store/rollups.rs);
+-- start_ts and end_ts are its first and last bucket, count its buckets.
+CREATE TABLE IF NOT EXISTS rollup_chunks (
+    id        INTEGER PRIMARY KEY,
+    series_id INTEGER NOT NULL,
+    start_ts  INTEGER NOT NULL,
+    end_ts    INTEGER NOT NULL,
+    count     INTEGER NOT NULL,
+    data      BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rollup_chunks_by_series ON rollup_chunks (series_id, end_ts);
 ";
 
 /// Open (creating if needed) the store at `path` for reading and writing,
@@ -214,6 +230,18 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
                 path: path.to_path_buf(),
                 found: v,
             });
+        }
+        Some(v) if v < SCHEMA_VERSION => {
+            tracing::info!(
+                path = %path.display(),
+                from = v,
+                to = SCHEMA_VERSION,
+                "Upgraded the store's schema; its points move into compressed chunks in the background (or now: `p2pmon-aggregator store compact`)."
+            );
+            conn.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                [SCHEMA_VERSION],
+            )?;
         }
         Some(_) => {}
     }

@@ -1,9 +1,11 @@
-//! The gap queries behind `verify-metrics` (`ops::verify`): which series
-//! have gaps in a recent window, and which went silent, since when, found
-//! with a window function over the points.
+//! The gap search behind `verify-metrics` (`ops::verify`): which series
+//! have gaps in a recent window, and which went silent, since when, from
+//! each series' raw points (head and chunks, [`super::chunks::raw_points`]).
 
 use rusqlite::Connection;
 use serde::Serialize;
+
+use super::StoreError;
 
 /// One finding.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -26,64 +28,46 @@ pub struct Report {
 }
 
 /// Gaps in `[now - window, now]` longer than `max_gap_ms`, optionally for
-/// one host.
+/// one host. A series counts if it has a point in the window.
 pub fn verify(
     conn: &Connection,
     now_ms: i64,
     window_ms: i64,
     max_gap_ms: i64,
     host: Option<&str>,
-) -> rusqlite::Result<Report> {
+) -> Result<Report, StoreError> {
     let since = now_ms - window_ms;
-    let host = host.unwrap_or("");
-    let series: i64 = conn.query_row(
-        "SELECT COUNT(DISTINCT p.series_id) FROM points p JOIN series s ON s.id = p.series_id
-         WHERE p.ts >= ?1 AND (?2 = '' OR s.host_id = ?2)",
-        rusqlite::params![since, host],
-        |r| r.get(0),
-    )?;
-    let mut gaps = Vec::new();
-    let mut inside = conn.prepare(
-        "SELECT s.host_id, s.name, s.tags, g.prev_ts, g.ts
-         FROM (SELECT series_id, ts, LAG(ts) OVER (PARTITION BY series_id ORDER BY ts) AS prev_ts
-               FROM points WHERE ts >= ?1) g
-         JOIN series s ON s.id = g.series_id
-         WHERE g.prev_ts IS NOT NULL AND g.ts - g.prev_ts > ?2 AND (?3 = '' OR s.host_id = ?3)",
-    )?;
-    let rows = inside.query_map(rusqlite::params![since, max_gap_ms, host], |r| {
-        Ok(Gap {
-            host: r.get(0)?,
-            metric: r.get(1)?,
-            tags: r.get(2)?,
-            from_ms: r.get(3)?,
-            until_ms: Some(r.get(4)?),
-        })
-    })?;
-    for gap in rows {
-        gaps.push(gap?);
+    let series: Vec<(i64, String, String, String)> = conn
+        .prepare(
+            "SELECT id, host_id, name, tags FROM series WHERE (?1 IS NULL OR host_id = ?1)
+              ORDER BY host_id, name, tags",
+        )?
+        .query_map([host], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut report = Report::default();
+    for (id, host, metric, tags) in series {
+        let points = super::chunks::raw_points(conn, id, since, i64::MAX)?;
+        let Some(&(last, _)) = points.last() else {
+            continue;
+        };
+        report.series += 1;
+        let gap = |from_ms, until_ms| Gap {
+            host: host.clone(),
+            metric: metric.clone(),
+            tags: tags.clone(),
+            from_ms,
+            until_ms,
+        };
+        for pair in points.windows(2) {
+            if pair[1].0 - pair[0].0 > max_gap_ms {
+                report.gaps.push(gap(pair[0].0, Some(pair[1].0)));
+            }
+        }
+        if last < now_ms - max_gap_ms {
+            report.gaps.push(gap(last, None));
+        }
     }
-    let mut silent = conn.prepare(
-        "SELECT s.host_id, s.name, s.tags, MAX(p.ts) AS last
-         FROM points p JOIN series s ON s.id = p.series_id
-         WHERE p.ts >= ?1 AND (?3 = '' OR s.host_id = ?3)
-         GROUP BY p.series_id HAVING last < ?2",
-    )?;
-    let rows = silent.query_map(rusqlite::params![since, now_ms - max_gap_ms, host], |r| {
-        Ok(Gap {
-            host: r.get(0)?,
-            metric: r.get(1)?,
-            tags: r.get(2)?,
-            from_ms: r.get(3)?,
-            until_ms: None,
-        })
-    })?;
-    for gap in rows {
-        gaps.push(gap?);
-    }
-    gaps.sort_by(|a, b| {
-        (&a.host, &a.metric, &a.tags, a.from_ms).cmp(&(&b.host, &b.metric, &b.tags, b.from_ms))
-    });
-    Ok(Report { series, gaps })
+    Ok(report)
 }
 
 #[cfg(test)]
@@ -91,7 +75,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn gaps_inside_the_window_and_silent_series_are_found() -> rusqlite::Result<()> {
+    fn gaps_inside_the_window_and_silent_series_are_found() -> Result<(), StoreError> {
         let conn = Connection::open_in_memory()?;
         conn.execute_batch(
             "CREATE TABLE series (id INTEGER PRIMARY KEY, host_id TEXT, name TEXT, tags TEXT);

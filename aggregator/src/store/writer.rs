@@ -8,7 +8,9 @@ use p2pmon_common::wire::{EventRecord, MetricKind, MetricRecord, Severity};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
+use super::upkeep::{Need, StoreFigures, Upkeep};
 use super::{Command, GROUP_MAX_POINTS, StoreError};
+use crate::clock::now_ms;
 use crate::config::Retention;
 
 /// Rollups are written at least this often...
@@ -81,7 +83,10 @@ pub struct WriteOutcome {
 /// Rows removed by retention.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Deleted {
+    /// Points in all, of the head and of chunks.
     pub points: u64,
+    /// Of `points`, those that were in chunks.
+    pub sealed_points: u64,
     pub minute_rollups: u64,
     pub hour_rollups: u64,
     pub events: u64,
@@ -155,6 +160,8 @@ pub(super) struct Writer {
     /// Id of the last raw point folded into `minute` and `hour`.
     covered_up_to: i64,
     last_flush: Instant,
+    upkeep: Upkeep,
+    figures: Arc<StoreFigures>,
 }
 
 fn kind_str(kind: MetricKind) -> &'static str {
@@ -174,8 +181,15 @@ pub fn severity_str(severity: Severity) -> &'static str {
 }
 
 impl Writer {
-    pub(super) fn new(conn: Connection) -> Result<Self, StoreError> {
+    /// A writer on `conn`; with `sealing`, it seals and compacts in the
+    /// background ([`Upkeep`]). It keeps `figures` current.
+    pub(super) fn new(
+        conn: Connection,
+        sealing: bool,
+        figures: Arc<StoreFigures>,
+    ) -> Result<Self, StoreError> {
         let covered_up_to = watermark(&conn)?;
+        figures.load(&conn, now_ms())?;
         Ok(Self {
             conn,
             caches: Caches::default(),
@@ -183,6 +197,8 @@ impl Writer {
             hour: FastMap::default(),
             covered_up_to,
             last_flush: Instant::now(),
+            upkeep: Upkeep::new(sealing),
+            figures,
         })
     }
 
@@ -213,56 +229,104 @@ impl Writer {
 
     pub(super) fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         let mut group: Vec<WriteJob> = Vec::new();
-        while let Some(command) = commands.blocking_recv() {
-            let mut next = Some(command);
-            while let Some(command) = next.take() {
-                match command {
-                    Command::Write(job) => {
-                        let mut points = job.metrics.len();
-                        group.push(job);
-                        while points < GROUP_MAX_POINTS {
-                            match commands.try_recv() {
-                                Ok(Command::Write(job)) => {
-                                    points += job.metrics.len();
-                                    group.push(job);
-                                }
-                                Ok(other) => {
-                                    next = Some(other);
-                                    break;
-                                }
-                                Err(_) => break,
-                            }
-                        }
-                        self.write_group(&mut group);
-                    }
-                    Command::Exec(f) => f(&mut self.conn),
-                    Command::Retention(retention, now_ms, reply) => {
-                        let deleted = apply_retention(&mut self.conn, retention, now_ms);
-                        if deleted.as_ref().is_ok_and(|d| d.series > 0) {
-                            // Series ids, counts and owners of removed series
-                            // are learned again from the table.
-                            self.caches = Caches::default();
-                        }
-                        let _ = reply.send(deleted);
-                    }
-                    Command::Flush(reply) => {
-                        let _ = reply.send(self.flush_rollups());
-                    }
-                    Command::Stop(reply) => {
-                        let _ = reply.send(self.flush_rollups());
-                        return;
-                    }
+        loop {
+            // While a sealing pass is under way, the queue is polled and the
+            // pass goes on whenever it is empty.
+            let command = if self.upkeep.busy() {
+                match commands.try_recv() {
+                    Ok(command) => Some(command),
+                    Err(mpsc::error::TryRecvError::Empty) => None,
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
                 }
+            } else {
+                match commands.blocking_recv() {
+                    Some(command) => Some(command),
+                    None => break,
+                }
+            };
+            let idle = command.is_none();
+            if let Some(command) = command
+                && self.handle(command, &mut commands, &mut group).is_break()
+            {
+                return;
             }
             let due = self.last_flush.elapsed() >= ROLLUP_FLUSH_EVERY
                 || self.minute.len() + self.hour.len() >= ROLLUP_FLUSH_BUCKETS;
             if due && let Err(error) = self.flush_rollups() {
                 tracing::error!(%error, "Writing rollups failed; will retry.");
             }
+            let now = now_ms();
+            if let Need::Step = self.upkeep.due(now, idle) {
+                // Sealing takes only points the rollups hold in the file.
+                match self.flush_rollups() {
+                    Ok(()) => self.upkeep.run(&mut self.conn, &self.figures, now),
+                    Err(error) => tracing::error!(%error, "Writing rollups failed; will retry."),
+                }
+            }
         }
         if let Err(error) = self.flush_rollups() {
             tracing::error!(%error, "Writing rollups at shutdown failed.");
         }
+    }
+
+    /// One command, and the writes queued behind a write (one group);
+    /// `Break` once told to stop.
+    fn handle(
+        &mut self,
+        command: Command,
+        commands: &mut mpsc::Receiver<Command>,
+        group: &mut Vec<WriteJob>,
+    ) -> std::ops::ControlFlow<()> {
+        let mut next = Some(command);
+        while let Some(command) = next.take() {
+            match command {
+                Command::Write(job) => {
+                    let mut points = job.metrics.len();
+                    group.push(job);
+                    while points < GROUP_MAX_POINTS {
+                        match commands.try_recv() {
+                            Ok(Command::Write(job)) => {
+                                points += job.metrics.len();
+                                group.push(job);
+                            }
+                            Ok(other) => {
+                                next = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.write_group(group);
+                }
+                Command::Exec(f) => f(&mut self.conn),
+                Command::Retention(retention, now_ms, reply) => {
+                    let deleted = apply_retention(&mut self.conn, retention, now_ms);
+                    if let Ok(deleted) = &deleted {
+                        if deleted.series > 0 {
+                            // Series ids, counts and owners of removed series
+                            // are learned again from the table.
+                            self.caches = Caches::default();
+                        }
+                        self.figures
+                            .head_points
+                            .sub(deleted.points - deleted.sealed_points);
+                        if let Err(error) = self.figures.reload_chunks(&self.conn, now_ms) {
+                            tracing::warn!(%error, "Reading the chunk figures failed.");
+                        }
+                    }
+                    let _ = reply.send(deleted);
+                }
+                Command::Flush(reply) => {
+                    let _ = reply.send(self.flush_rollups());
+                }
+                Command::Tick => {}
+                Command::Stop(reply) => {
+                    let _ = reply.send(self.flush_rollups());
+                    return std::ops::ControlFlow::Break(());
+                }
+            }
+        }
+        std::ops::ControlFlow::Continue(())
     }
 
     fn write_group(&mut self, group: &mut Vec<WriteJob>) {
@@ -375,7 +439,9 @@ impl Writer {
         rows.sort_unstable_by_key(|&(series, ts, _)| (series, ts));
         let last_id = insert_points(&tx, &rows)?;
         tx.commit()?;
+        self.figures.head_points.add(rows.len() as u64);
         for (series, ts, value) in rows {
+            self.upkeep.wrote(ts);
             accumulate(&mut self.minute, &mut self.hour, series, ts, value);
         }
         if let Some(last_id) = last_id {
@@ -657,14 +723,24 @@ pub fn apply_retention(
             )?;
             let mut chunks =
                 tx.prepare_cached("DELETE FROM chunks WHERE series_id = ?1 AND end_ts < ?2")?;
+            let mut folded = tx.prepare_cached(
+                "SELECT COALESCE(SUM(count), 0) FROM rollup_chunks WHERE series_id = ?1 AND end_ts < ?2",
+            )?;
+            let mut minute_chunks = tx
+                .prepare_cached("DELETE FROM rollup_chunks WHERE series_id = ?1 AND end_ts < ?2")?;
             for id in chunk {
                 deleted.points += points.execute(params![id, cut(retention.raw_days)])? as u64;
                 let count: i64 =
                     sealed.query_row(params![id, cut(retention.raw_days)], |r| r.get(0))?;
                 chunks.execute(params![id, cut(retention.raw_days)])?;
                 deleted.points += count as u64;
+                deleted.sealed_points += count as u64;
                 deleted.minute_rollups +=
                     minute.execute(params![id, cut(retention.minute_days)])? as u64;
+                let count: i64 =
+                    folded.query_row(params![id, cut(retention.minute_days)], |r| r.get(0))?;
+                minute_chunks.execute(params![id, cut(retention.minute_days)])?;
+                deleted.minute_rollups += count as u64;
                 deleted.hour_rollups += hour.execute(params![id, cut(retention.hour_days)])? as u64;
             }
         }
@@ -679,13 +755,28 @@ pub fn apply_retention(
               WHERE NOT EXISTS (SELECT 1 FROM points WHERE series_id = s.id AND ts >= ?1)
                 AND NOT EXISTS (SELECT 1 FROM chunks WHERE series_id = s.id AND end_ts >= ?1)
                 AND NOT EXISTS (SELECT 1 FROM rollup_1m WHERE series_id = s.id AND bucket >= ?1)
+                AND NOT EXISTS (SELECT 1 FROM rollup_chunks WHERE series_id = s.id AND end_ts >= ?1)
                 AND NOT EXISTS (SELECT 1 FROM rollup_1h WHERE series_id = s.id AND bucket >= ?1)",
         )?
         .query_map([idle_cut], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for chunk in idle.chunks(500) {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        for table in ["points", "chunks", "rollup_1m", "rollup_1h"] {
+        {
+            // What idle series still hold (older points, when raw_days is
+            // longer than series_idle_days) goes with them.
+            let mut head = tx.prepare_cached("DELETE FROM points WHERE series_id = ?1")?;
+            let mut sealed = tx.prepare_cached(
+                "SELECT COALESCE(SUM(count), 0) FROM chunks WHERE series_id = ?1",
+            )?;
+            for id in chunk {
+                deleted.points += head.execute([id])? as u64;
+                let count: i64 = sealed.query_row([id], |r| r.get(0))?;
+                deleted.points += count as u64;
+                deleted.sealed_points += count as u64;
+            }
+        }
+        for table in ["chunks", "rollup_chunks", "rollup_1m", "rollup_1h"] {
             let mut delete =
                 tx.prepare_cached(&format!("DELETE FROM {table} WHERE series_id = ?1"))?;
             for id in chunk {
@@ -741,8 +832,12 @@ mod tests {
     fn rollups_survive_a_crash_before_they_are_flushed() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("t.db");
-        let mut writer =
-            Writer::new(super::super::schema::open(&path).expect("open")).expect("writer");
+        let mut writer = Writer::new(
+            super::super::schema::open(&path).expect("open"),
+            false,
+            Arc::default(),
+        )
+        .expect("writer");
         writer.flush_rollups().expect("flush");
         let mut group = vec![job(
             "h",
@@ -757,8 +852,12 @@ mod tests {
         // "Crash": the second batch's rollups were only in memory.
         drop(writer);
 
-        let mut writer =
-            Writer::new(super::super::schema::open(&path).expect("open")).expect("writer");
+        let mut writer = Writer::new(
+            super::super::schema::open(&path).expect("open"),
+            false,
+            Arc::default(),
+        )
+        .expect("writer");
         writer.recover().expect("recover");
         let minute = rollup(&writer.conn, "rollup_1m");
         assert_eq!(
@@ -776,7 +875,7 @@ mod tests {
     fn duplicates_in_one_group_are_stored_once() {
         let dir = tempfile::tempdir().expect("tempdir");
         let conn = super::super::schema::open(&dir.path().join("t.db")).expect("open");
-        let mut writer = Writer::new(conn).expect("writer");
+        let mut writer = Writer::new(conn, false, Arc::default()).expect("writer");
         let mut group = vec![
             job("h", 1, &[(1, 1.0)]),
             job("h", 1, &[(1, 1.0)]),
@@ -799,7 +898,7 @@ mod tests {
     fn retention_deletes_per_tier() {
         let dir = tempfile::tempdir().expect("tempdir");
         let conn = super::super::schema::open(&dir.path().join("t.db")).expect("open");
-        let mut writer = Writer::new(conn).expect("writer");
+        let mut writer = Writer::new(conn, false, Arc::default()).expect("writer");
         let day = 86_400_000i64;
         let now = 100 * day;
         let mut group = vec![job(
@@ -829,7 +928,7 @@ mod tests {
     fn idle_series_are_removed_and_their_budget_freed() {
         let dir = tempfile::tempdir().expect("tempdir");
         let conn = super::super::schema::open(&dir.path().join("t.db")).expect("open");
-        let mut writer = Writer::new(conn).expect("writer");
+        let mut writer = Writer::new(conn, false, Arc::default()).expect("writer");
         let day = 86_400_000i64;
         let now = 100 * day;
         let capped = |seq: u64, name: &str, ts: i64| {

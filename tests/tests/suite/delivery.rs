@@ -108,7 +108,6 @@ fn agents_with_real_plugins_reach_the_store_the_api_and_the_feed() -> Result<()>
     assert_eq!(seen, ["host-a", "host-b"].map(String::from).into());
 
     // The API lists both hosts online, with the plugins each one runs.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let hosts: Value = get_json(
         &runtime,
         &format!("{}/api/v1/hosts", aggregator.api_url()),
@@ -161,6 +160,7 @@ fn agents_with_real_plugins_reach_the_store_the_api_and_the_feed() -> Result<()>
 
 /// GET `url` with an API token, its body as JSON.
 fn get_json(runtime: &tokio::runtime::Runtime, url: &str, token: &str) -> Result<Value> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     Ok(runtime.block_on(async {
         reqwest::Client::new()
             .get(url)
@@ -434,7 +434,6 @@ fn metrics_left_out_of_metrics_yml_are_not_collected_by_the_agent() -> Result<()
     )?;
     aggregator.start()?;
     let api_token = aggregator.command(&["token", "create", "--api"])?;
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -492,5 +491,164 @@ fn metrics_left_out_of_metrics_yml_are_not_collected_by_the_agent() -> Result<()
         refused_first_run,
         "after a restart the agent sends nothing metrics.yml leaves out"
     );
+    Ok(())
+}
+
+/// Series of the compaction test, and points per series: 3 closed days at
+/// 10 s, values 0, 1, 2... so that "each value once, in time order" means
+/// nothing lost and nothing doubled.
+const COMPACTION_SERIES: usize = 40;
+const COMPACTION_STEPS: i64 = 3 * 8_640;
+
+/// A store with three closed days of points in its head, written by the
+/// store's own writer with sealing off (as an aggregator of schema 1 left it).
+fn unsealed_store(path: &std::path::Path, end_ms: i64) -> Result<()> {
+    use p2pmon_aggregator::store::{Options, Store, WriteJob};
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let store = Store::open_with(
+            path,
+            Options {
+                sealing: false,
+                ..Options::default()
+            },
+        )?;
+        for (seq, first) in (0..COMPACTION_STEPS).step_by(500).enumerate() {
+            let mut job = WriteJob::new(
+                std::sync::Arc::from("compact-a"),
+                "s".to_string(),
+                seq as u64 + 1,
+                0,
+            );
+            for step in first..(first + 500).min(COMPACTION_STEPS) {
+                let ts = end_ms - COMPACTION_STEPS * 10_000 + step * 10_000;
+                for series in 0..COMPACTION_SERIES {
+                    let mut record = p2pmon_common::wire::MetricRecord {
+                        plugin: "test".to_string(),
+                        name: "test_sequence".to_string(),
+                        value: step as f64,
+                        unit: "count".to_string(),
+                        kind: p2pmon_common::wire::MetricKind::Gauge,
+                        tags: Default::default(),
+                        timestamp_ms: ts as u64,
+                    };
+                    record.tags.insert("n".to_string(), series.to_string());
+                    job.metrics.push(record);
+                }
+            }
+            store.write(job).await?;
+        }
+        store.close().await?;
+        anyhow::Ok(())
+    })
+}
+
+/// (head rows, level-0 chunks, level-1 chunks) in the file now.
+fn store_shape(aggregator: &AggregatorProcess) -> Result<(i64, i64, i64)> {
+    let conn = aggregator.db()?;
+    Ok(conn.query_row(
+        "SELECT (SELECT COUNT(*) FROM points),
+                (SELECT COUNT(*) FROM chunks WHERE level = 0),
+                (SELECT COUNT(*) FROM chunks WHERE level = 1)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?)
+}
+
+/// Kill -9 the aggregator while `caught` holds for the store's shape; the
+/// shape just after the kill.
+fn kill_when(
+    aggregator: &mut AggregatorProcess,
+    what: &str,
+    caught: impl Fn((i64, i64, i64)) -> bool,
+) -> Result<(i64, i64, i64)> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let shape = store_shape(aggregator)?;
+        if caught(shape) {
+            aggregator.kill9()?;
+            return store_shape(aggregator);
+        }
+        ensure!(Instant::now() < deadline, "never {what}: {shape:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn killing_the_aggregator_while_it_seals_and_compacts_loses_and_doubles_nothing() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let mut aggregator = AggregatorProcess::configure(
+        &crate::bins::aggregator(),
+        &root.path().join("aggregator"),
+        "",
+    )?;
+    let day = 86_400_000;
+    let now = p2pmon_tests::aggregator::now_ms() as i64;
+    unsealed_store(&aggregator.config.store_path(), now - day)?;
+    let total = COMPACTION_SERIES as i64 * COMPACTION_STEPS;
+    assert_eq!(store_shape(&aggregator)?, (total, 0, 0));
+
+    aggregator.start()?;
+    let (head, level0, _) = kill_when(&mut aggregator, "sealing", |(head, level0, _)| {
+        level0 > 0 && head > 0
+    })?;
+    ensure!(
+        head > 0 && level0 > 0,
+        "killed part way through sealing: {head} rows, {level0} chunks"
+    );
+    println!("killed while sealing: {head} rows left, {level0} chunks");
+
+    aggregator.start()?;
+    let (_, level0, level1) =
+        kill_when(&mut aggregator, "compacting", |(head, level0, level1)| {
+            head == 0 && level0 > 0 && level1 > 0
+        })?;
+    ensure!(
+        level0 > 0 && level1 > 0,
+        "killed part way through compaction: {level0} and {level1} chunks"
+    );
+    println!("killed while compacting: {level0} level-0 and {level1} level-1 chunks");
+
+    aggregator.start()?;
+    eventually_blocking(Duration::from_secs(120), || {
+        let shape = store_shape(&aggregator)?;
+        // One day chunk per series and calendar day (3 days span 3 or 4).
+        ensure!(
+            shape.0 == 0 && shape.1 == 0 && shape.2 <= 4 * COMPACTION_SERIES as i64,
+            "{shape:?}"
+        );
+        Ok(())
+    })?;
+    let conn = aggregator.db()?;
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    assert_eq!(check, "ok");
+    let ask = p2pmon_aggregator::store::HistoryAsk {
+        metric: "test_sequence".to_string(),
+        host: Some("compact-a".to_string()),
+        tier: p2pmon_aggregator::store::Tier::Raw,
+        from_ms: i64::MIN,
+        to_ms: i64::MAX,
+        max_series: 1_000,
+    };
+    let series = p2pmon_aggregator::store::history(&conn, &ask)?;
+    assert_eq!(series.len(), COMPACTION_SERIES);
+    for one in &series {
+        let values: Vec<f64> = one.points.iter().map(|p| p.avg).collect();
+        let expected: Vec<f64> = (0..COMPACTION_STEPS).map(|v| v as f64).collect();
+        ensure!(
+            values == expected,
+            "series {:?}: {} values, not 0..{COMPACTION_STEPS} each once",
+            one.tags,
+            values.len()
+        );
+    }
+    let token = aggregator.command(&["token", "create", "--api"])?;
+    let health = get_json(
+        &tokio::runtime::Runtime::new()?,
+        &format!("{}/api/v1/health", aggregator.api_url()),
+        &token,
+    )?;
+    assert_eq!(health["store"]["sealed_points"], total, "{health}");
+    assert_eq!(health["store"]["head_points"], 0, "{health}");
     Ok(())
 }

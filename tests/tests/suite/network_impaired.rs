@@ -354,30 +354,44 @@ fn icmp_checksum(packet: &[u8]) -> u16 {
 
 /// Stored points of `host`'s series `name` tagged `target=...`: (ts, value).
 fn points(agg: &TestAggregator, host: &str, name: &str, target: &str) -> Result<Vec<(i64, f64)>> {
-    let conn = agg.db()?;
-    let mut statement = conn.prepare(
-        "SELECT p.ts, p.value FROM points p JOIN series s ON s.id = p.series_id
-         WHERE s.host_id = ?1 AND s.name = ?2 AND s.tags LIKE ?3 ORDER BY p.ts",
-    )?;
-    let pattern = format!("%\"target\":\"{target}\"%");
-    let rows = statement
-        .query_map([host, name, &pattern], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+    Ok(raw(agg, host, name, ("target", target))?
+        .into_iter()
+        .map(|p| (p.t, p.avg))
+        .collect())
+}
+
+/// Raw points of `host`'s series `name` with the tag `tag`, through the
+/// store's raw tier (head and chunks), in time order.
+fn raw(
+    agg: &TestAggregator,
+    host: &str,
+    name: &str,
+    tag: (&str, &str),
+) -> Result<Vec<p2pmon_aggregator::store::HistoryPoint>> {
+    let ask = p2pmon_aggregator::store::HistoryAsk {
+        metric: name.to_string(),
+        host: Some(host.to_string()),
+        tier: p2pmon_aggregator::store::Tier::Raw,
+        from_ms: i64::MIN,
+        to_ms: i64::MAX,
+        max_series: 10_000,
+    };
+    let mut points: Vec<_> = p2pmon_aggregator::store::history(&agg.db()?, &ask)?
+        .into_iter()
+        .filter(|s| s.tags.get(tag.0).map(String::as_str) == Some(tag.1))
+        .flat_map(|s| s.points)
+        .collect();
+    points.sort_by_key(|p| p.t);
+    Ok(points)
 }
 
 /// The last stored value of the agent's self-metric `name` for the network
 /// plugin on `host`.
 fn self_metric(agg: &TestAggregator, host: &str, name: &str) -> Result<f64> {
-    let conn = agg.db()?;
-    let value = conn.query_row(
-        "SELECT p.value FROM points p JOIN series s ON s.id = p.series_id
-         WHERE s.host_id = ?1 AND s.name = ?2 AND s.tags LIKE '%\"plugin\":\"network\"%'
-         ORDER BY p.ts DESC, p.id DESC LIMIT 1",
-        [host, name],
-        |r| r.get(0),
-    )?;
-    Ok(value)
+    raw(agg, host, name, ("plugin", "network"))?
+        .last()
+        .map(|p| p.avg)
+        .context("no such self-metric")
 }
 
 fn mean(values: &[f64]) -> f64 {

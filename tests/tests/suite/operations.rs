@@ -152,7 +152,7 @@ async fn a_backup_killed_part_way_leaves_the_live_store_intact() -> Result<()> {
     ingest(&agg, "host-a", 1, 200_000).await?;
     agg.flush().await?;
     let points = |conn: &rusqlite::Connection| -> Result<i64> {
-        Ok(conn.query_row("SELECT COUNT(*) FROM points", [], |r| r.get(0))?)
+        Ok(p2pmon_aggregator::store::counts(conn)?.points)
     };
     let before = points(&agg.db()?)?;
     for (attempt, delay_ms) in [1u64, 10, 20, 35, 60, 150].into_iter().enumerate() {

@@ -1,0 +1,241 @@
+//! 1 min rollups of closed days as chunks (see docs/internals/store.md,
+//! "Version 2: chunks").
+//!
+//! At 5 s collection a `rollup_1m` row (series, bucket, min, max, sum,
+//! count; about 45 bytes) costs more per raw point than the raw point's
+//! chunk. When compaction merges a series' closed day ([`super::chunks::compact`]),
+//! the day's minute rows go into one `rollup_chunks` row in the same
+//! transaction: four `p2pmon_chunks` columns (bucket with min, max, sum and
+//! count), so nearly all of it is the values. Late points for a folded day
+//! add a `rollup_1m` row again; reads merge rows and chunks bucket by
+//! bucket, and the day is folded again when its late chunk is compacted.
+
+use rusqlite::{Connection, Transaction, params};
+
+use super::StoreError;
+use super::read::HistoryPoint;
+
+/// The frame of a rollup chunk: this byte, then four length-prefixed
+/// chunks (min, max, sum, count, each keyed by bucket).
+const FORMAT: u8 = 1;
+
+/// One bucket: (bucket, min, max, sum, count).
+pub type Bucket = (i64, f64, f64, f64, i64);
+
+fn invalid(series: i64, what: impl std::fmt::Display) -> StoreError {
+    StoreError::Invalid(format!("rollup chunk of series {series}: {what}"))
+}
+
+/// `buckets` (sorted by bucket, one each) as one blob.
+pub fn encode(series: i64, buckets: &[Bucket]) -> Result<Vec<u8>, StoreError> {
+    let times: Vec<i64> = buckets.iter().map(|b| b.0).collect();
+    let columns: [Vec<f64>; 4] = [
+        buckets.iter().map(|b| b.1).collect(),
+        buckets.iter().map(|b| b.2).collect(),
+        buckets.iter().map(|b| b.3).collect(),
+        buckets.iter().map(|b| b.4 as f64).collect(),
+    ];
+    let mut out = vec![FORMAT];
+    for column in &columns {
+        let chunk = p2pmon_chunks::encode(p2pmon_chunks::Config::default(), &times, column)
+            .map_err(|e| invalid(series, e))?;
+        out.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// The buckets of a blob made by [`encode`].
+pub fn decode(series: i64, data: &[u8]) -> Result<Vec<Bucket>, StoreError> {
+    let Some((&FORMAT, mut rest)) = data.split_first() else {
+        return Err(invalid(series, "unknown frame"));
+    };
+    let mut columns = Vec::with_capacity(4);
+    for _ in 0..4 {
+        let (len, tail) = rest
+            .split_first_chunk::<4>()
+            .ok_or_else(|| invalid(series, "truncated"))?;
+        let len = u32::from_le_bytes(*len) as usize;
+        let chunk = tail
+            .get(..len)
+            .ok_or_else(|| invalid(series, "truncated"))?;
+        columns.push(p2pmon_chunks::decode(chunk).map_err(|e| invalid(series, e))?);
+        rest = &tail[len..];
+    }
+    let n = columns[0].timestamps.len();
+    if columns
+        .iter()
+        .any(|c| c.timestamps != columns[0].timestamps)
+        || !rest.is_empty()
+    {
+        return Err(invalid(series, "columns disagree"));
+    }
+    Ok((0..n)
+        .map(|i| {
+            (
+                columns[0].timestamps[i],
+                columns[0].values[i],
+                columns[1].values[i],
+                columns[2].values[i],
+                columns[3].values[i] as i64,
+            )
+        })
+        .collect())
+}
+
+/// Merge `b` into `a` (the same bucket).
+fn add(a: &mut Bucket, b: &Bucket) {
+    a.1 = a.1.min(b.1);
+    a.2 = a.2.max(b.2);
+    a.3 += b.3;
+    a.4 += b.4;
+}
+
+/// Sorted by bucket, one entry per bucket.
+fn merged(mut buckets: Vec<Bucket>) -> Vec<Bucket> {
+    buckets.sort_by_key(|b| b.0);
+    let mut out: Vec<Bucket> = Vec::with_capacity(buckets.len());
+    for bucket in buckets {
+        match out.last_mut() {
+            Some(last) if last.0 == bucket.0 => add(last, &bucket),
+            _ => out.push(bucket),
+        }
+    }
+    out
+}
+
+/// Fold `series`' minute rows and rollup chunks of the day starting at
+/// `day` (ms) into one rollup chunk, in `tx`. What the day held before
+/// (rows and chunks) is deleted.
+pub fn fold_day(
+    tx: &Transaction<'_>,
+    series: i64,
+    day: i64,
+    day_ms: i64,
+) -> Result<(), StoreError> {
+    let end = day + day_ms;
+    let mut buckets: Vec<Bucket> = tx
+        .prepare_cached(
+            "SELECT bucket, min, max, sum, count FROM rollup_1m
+              WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3",
+        )?
+        .query_map(params![series, day, end], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let old: Vec<(i64, Vec<u8>)> = tx
+        .prepare_cached(
+            "SELECT id, data FROM rollup_chunks WHERE series_id = ?1 AND start_ts >= ?2 AND start_ts < ?3",
+        )?
+        .query_map(params![series, day, end], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    if buckets.is_empty() && old.len() <= 1 {
+        return Ok(());
+    }
+    for (_, data) in &old {
+        buckets.extend(decode(series, data)?);
+    }
+    let buckets = merged(buckets);
+    let data = encode(series, &buckets)?;
+    let mut delete = tx.prepare_cached("DELETE FROM rollup_chunks WHERE id = ?1")?;
+    for (id, _) in &old {
+        delete.execute([id])?;
+    }
+    tx.prepare_cached(
+        "DELETE FROM rollup_1m WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3",
+    )?
+    .execute(params![series, day, end])?;
+    tx.prepare_cached(
+        "INSERT INTO rollup_chunks (series_id, start_ts, end_ts, count, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        series,
+        buckets[0].0,
+        buckets[buckets.len() - 1].0,
+        buckets.len() as i64,
+        data
+    ])?;
+    Ok(())
+}
+
+/// Whether the store has the rollup chunk table.
+fn has_table(conn: &Connection) -> Result<bool, StoreError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'rollup_chunks')",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// The 1 min rollups of `series` with `from_ms <= bucket <= to_ms`, from
+/// rows and chunks, one point per bucket, in order.
+pub fn minute_points(
+    conn: &Connection,
+    series: i64,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<HistoryPoint>, StoreError> {
+    let mut buckets: Vec<Bucket> = conn
+        .prepare_cached(
+            "SELECT bucket, min, max, sum, count FROM rollup_1m
+              WHERE series_id = ?1 AND bucket >= ?2 AND bucket <= ?3 ORDER BY bucket",
+        )?
+        .query_map(params![series, from_ms, to_ms], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut folded = false;
+    if has_table(conn)? {
+        let mut statement = conn.prepare_cached(
+            "SELECT data FROM rollup_chunks
+              WHERE series_id = ?1 AND end_ts >= ?2 AND start_ts <= ?3 ORDER BY start_ts",
+        )?;
+        let mut rows = statement.query(params![series, from_ms, to_ms])?;
+        while let Some(row) = rows.next()? {
+            let data: Vec<u8> = row.get(0)?;
+            buckets.extend(
+                decode(series, &data)?
+                    .into_iter()
+                    .filter(|b| (from_ms..=to_ms).contains(&b.0)),
+            );
+            folded = true;
+        }
+    }
+    let buckets = if folded { merged(buckets) } else { buckets };
+    Ok(buckets
+        .into_iter()
+        .map(|(t, min, max, sum, count)| HistoryPoint {
+            t,
+            avg: sum / count as f64,
+            min,
+            max,
+            count,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_round_trip_and_merge() {
+        let buckets: Vec<Bucket> = (0..1_440)
+            .map(|i| {
+                let v = (i % 90) as f64 / 3.0;
+                (i * 60_000, v - 1.0, v + 1.0, v * 12.0, 12)
+            })
+            .collect();
+        let data = encode(7, &buckets).expect("encode");
+        assert!(data.len() < 1_440 * 8, "{} bytes", data.len());
+        assert_eq!(decode(7, &data).expect("decode"), buckets);
+        assert!(decode(7, &data[..data.len() - 1]).is_err());
+        assert!(decode(7, &[9]).is_err());
+        let both = merged(vec![
+            (60, 1.0, 2.0, 3.0, 2),
+            (0, 5.0, 5.0, 5.0, 1),
+            (60, 0.5, 1.5, 1.0, 1),
+        ]);
+        assert_eq!(both, [(0, 5.0, 5.0, 5.0, 1), (60, 0.5, 2.0, 4.0, 3)]);
+    }
+}
