@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use p2pmon_aggregator::auth::{self, TokenKind};
@@ -422,6 +423,52 @@ pub fn stored_values(conn: &rusqlite::Connection, host: &str, name: &str) -> Res
         .into_iter()
         .map(|(_, v)| v)
         .collect())
+}
+
+/// A store at `path` with `steps` points at 10 s ending at `end_ms` for
+/// each of `series` series of `host` (`test_sequence{n="0"}`...; values 0,
+/// 1, 2...), all in its head: written by the store's own writer with
+/// sealing off, as an aggregator of schema 1 left its stores.
+pub fn unsealed_store(
+    path: &Path,
+    host: &str,
+    series: usize,
+    steps: i64,
+    end_ms: i64,
+) -> Result<()> {
+    use p2pmon_aggregator::store::{Options, Store, WriteJob};
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let store = Store::open_with(
+            path,
+            Options {
+                sealing: false,
+                ..Options::default()
+            },
+        )?;
+        for (seq, first) in (0..steps).step_by(500).enumerate() {
+            let mut job = WriteJob::new(Arc::from(host), "s".to_string(), seq as u64 + 1, 0);
+            for step in first..(first + 500).min(steps) {
+                let ts = end_ms - steps * 10_000 + step * 10_000;
+                for n in 0..series {
+                    let mut record = MetricRecord {
+                        plugin: "test".to_string(),
+                        name: "test_sequence".to_string(),
+                        value: step as f64,
+                        unit: "count".to_string(),
+                        kind: MetricKind::Gauge,
+                        tags: Default::default(),
+                        timestamp_ms: ts as u64,
+                    };
+                    record.tags.insert("n".to_string(), n.to_string());
+                    job.metrics.push(record);
+                }
+            }
+            store.write(job).await?;
+        }
+        store.close().await?;
+        anyhow::Ok(())
+    })
 }
 
 pub use crate::ports::{free_port, free_ports};

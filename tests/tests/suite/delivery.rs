@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use futures_util::StreamExt;
 use p2pmon_tests::agent_process::{AgentProcess, check_sequence, counter, system};
-use p2pmon_tests::aggregator::{AggregatorProcess, stored_points, stored_values};
+use p2pmon_tests::aggregator::{AggregatorProcess, stored_points, stored_values, unsealed_store};
 use p2pmon_tests::wait::eventually_blocking;
 use serde_json::Value;
 use sha2::Digest;
@@ -500,49 +500,6 @@ fn metrics_left_out_of_metrics_yml_are_not_collected_by_the_agent() -> Result<()
 const COMPACTION_SERIES: usize = 40;
 const COMPACTION_STEPS: i64 = 3 * 8_640;
 
-/// A store with three closed days of points in its head, written by the
-/// store's own writer with sealing off (as an aggregator of schema 1 left it).
-fn unsealed_store(path: &std::path::Path, end_ms: i64) -> Result<()> {
-    use p2pmon_aggregator::store::{Options, Store, WriteJob};
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async {
-        let store = Store::open_with(
-            path,
-            Options {
-                sealing: false,
-                ..Options::default()
-            },
-        )?;
-        for (seq, first) in (0..COMPACTION_STEPS).step_by(500).enumerate() {
-            let mut job = WriteJob::new(
-                std::sync::Arc::from("compact-a"),
-                "s".to_string(),
-                seq as u64 + 1,
-                0,
-            );
-            for step in first..(first + 500).min(COMPACTION_STEPS) {
-                let ts = end_ms - COMPACTION_STEPS * 10_000 + step * 10_000;
-                for series in 0..COMPACTION_SERIES {
-                    let mut record = p2pmon_common::wire::MetricRecord {
-                        plugin: "test".to_string(),
-                        name: "test_sequence".to_string(),
-                        value: step as f64,
-                        unit: "count".to_string(),
-                        kind: p2pmon_common::wire::MetricKind::Gauge,
-                        tags: Default::default(),
-                        timestamp_ms: ts as u64,
-                    };
-                    record.tags.insert("n".to_string(), series.to_string());
-                    job.metrics.push(record);
-                }
-            }
-            store.write(job).await?;
-        }
-        store.close().await?;
-        anyhow::Ok(())
-    })
-}
-
 /// (head rows, level-0 chunks, level-1 chunks) in the file now.
 fn store_shape(aggregator: &AggregatorProcess) -> Result<(i64, i64, i64)> {
     let conn = aggregator.db()?;
@@ -584,7 +541,13 @@ fn killing_the_aggregator_while_it_seals_and_compacts_loses_and_doubles_nothing(
     )?;
     let day = 86_400_000;
     let now = p2pmon_tests::aggregator::now_ms() as i64;
-    unsealed_store(&aggregator.config.store_path(), now - day)?;
+    unsealed_store(
+        &aggregator.config.store_path(),
+        "compact-a",
+        COMPACTION_SERIES,
+        COMPACTION_STEPS,
+        now - day,
+    )?;
     let total = COMPACTION_SERIES as i64 * COMPACTION_STEPS;
     assert_eq!(store_shape(&aggregator)?, (total, 0, 0));
 

@@ -226,6 +226,86 @@ async fn cleanup_applies_retention_now() -> Result<()> {
     Ok(())
 }
 
+/// `store stats` reads the file (with or without a server); `store
+/// compact` seals and compacts a store written without sealing, saying how
+/// far it got, and every point reads the same afterwards.
+#[test]
+fn store_stats_and_compact_report_and_keep_every_point() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = p2pmon_tests::aggregator::write_config(dir.path(), "")?;
+    let loaded = p2pmon_aggregator::config::AggregatorConfig::load(&config)?;
+    let out = run(&config, &["store", "stats"])?;
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no store at"), "{}", text(&out));
+
+    let now = now_ms() as i64;
+    let (series, steps) = (3, 2 * 8_640);
+    p2pmon_tests::aggregator::unsealed_store(
+        &loaded.store_path(),
+        "host-a",
+        series,
+        steps,
+        now - 86_400_000,
+    )?;
+    let before = agg_points(&loaded)?;
+    assert_eq!(before.len(), series * steps as usize);
+    let stats = |config: &Path| -> Result<serde_json::Value> {
+        let out = run(config, &["store", "stats", "--json"])?;
+        assert!(out.status.success(), "{}", text(&out));
+        Ok(serde_json::from_slice(&out.stdout)?)
+    };
+    let first = stats(&config)?;
+    assert_eq!(first["head_points"], before.len(), "{first}");
+    assert_eq!(first["sealed_points"], 0, "{first}");
+    assert!(
+        first["bytes_per_point"].as_f64().context("bpp")? > 20.0,
+        "{first}"
+    );
+    assert!(
+        first["sealing_lag_ms"].as_i64().context("lag")? > 0,
+        "{first}"
+    );
+
+    let out = run(&config, &["store", "compact"])?;
+    assert!(out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("sealed ") && said.contains("compacted "),
+        "{said}"
+    );
+    assert!(said.contains("bytes/point"), "{said}");
+    let after = stats(&config)?;
+    assert_eq!(after["head_points"], 0, "{after}");
+    assert_eq!(after["sealed_points"], before.len(), "{after}");
+    assert_eq!(after["sealing_lag_ms"], 0, "{after}");
+    assert_eq!(agg_points(&loaded)?, before);
+    Ok(())
+}
+
+/// Every raw point of `host-a`'s `test_sequence` series, by series tag.
+fn agg_points(
+    config: &p2pmon_aggregator::config::AggregatorConfig,
+) -> Result<Vec<(String, i64, u64)>> {
+    let conn = p2pmon_aggregator::store::schema::open_read_only(&config.store_path())?;
+    let ask = p2pmon_aggregator::store::HistoryAsk {
+        metric: "test_sequence".to_string(),
+        host: Some("host-a".to_string()),
+        tier: p2pmon_aggregator::store::Tier::Raw,
+        from_ms: i64::MIN,
+        to_ms: i64::MAX,
+        max_series: 100,
+    };
+    Ok(p2pmon_aggregator::store::history(&conn, &ask)?
+        .into_iter()
+        .flat_map(|s| {
+            let n = s.tags["n"].clone();
+            s.points
+                .into_iter()
+                .map(move |p| (n.clone(), p.t, p.avg.to_bits()))
+        })
+        .collect())
+}
+
 #[tokio::test]
 async fn check_health_passes_against_real_services_and_names_each_failure() -> Result<()> {
     let smtp = smtp_server("s3cret")?;
