@@ -68,10 +68,11 @@ bench-ingest: setup
 	$(CARGO) bench -p p2pmon-tests --bench ingest
 
 ## Chunk codecs (Gorilla-style, pco; with and without the decimal pre-pass) on 100 hosts x 50 realistic series x 24 h at 5 s:
-## bytes per point and encode/decode rates, next to VictoriaMetrics storing the same points in the same run.
+## bytes per point and encode/decode rates; then the same points through the embedded store (its own sealing and
+## compaction) and into VictoriaMetrics in the same run, both measured on disk.
 bench-store: setup
 	@command -v victoria-metrics >/dev/null || apt-get install -y -q victoria-metrics
-	$(CARGO) bench -p p2pmon-chunks --bench store
+	$(CARGO) bench -p p2pmon-aggregator --bench store
 
 ## Python and JavaScript plugins next to Rust: load, instantiate, collect call, memory per instance (criterion).
 bench-polyglot: setup plugins

@@ -136,7 +136,7 @@ pub fn history(conn: &Connection, ask: &HistoryAsk) -> Result<Vec<HistorySeries>
          WHERE name = ?1 AND (?2 IS NULL OR host_id = ?2) ORDER BY host_id, tags LIMIT ?3",
     )?;
     // Raw points come from the head and the chunks (`chunks::raw_points`),
-    // minute rollups from rows and rollup chunks (`rollups::minute_points`).
+    // minute rollups from rows and rollup chunks (`rollups::minute_buckets`).
     let rollups = match ask.tier {
         Tier::Raw | Tier::Minute => None,
         Tier::Hour => Some(
@@ -153,7 +153,16 @@ pub fn history(conn: &Connection, ask: &HistoryAsk) -> Result<Vec<HistorySeries>
     for (id, host_id, tags, unit) in found {
         let pts: Vec<HistoryPoint> = match rollups {
             None if ask.tier == Tier::Minute => {
-                super::rollups::minute_points(conn, id, ask.from_ms, ask.to_ms)?
+                super::rollups::minute_buckets(conn, id, ask.from_ms, ask.to_ms)?
+                    .into_iter()
+                    .map(|(t, min, max, sum, count)| HistoryPoint {
+                        t,
+                        avg: sum / count as f64,
+                        min,
+                        max,
+                        count,
+                    })
+                    .collect()
             }
             None => super::chunks::raw_points(conn, id, ask.from_ms, ask.to_ms)?
                 .into_iter()

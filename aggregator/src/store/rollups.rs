@@ -13,7 +13,6 @@
 use rusqlite::{Connection, Transaction, params};
 
 use super::StoreError;
-use super::read::HistoryPoint;
 
 /// The frame of a rollup chunk: this byte, then four length-prefixed
 /// chunks (min, max, sum, count, each keyed by bucket).
@@ -168,13 +167,13 @@ fn has_table(conn: &Connection) -> Result<bool, StoreError> {
 }
 
 /// The 1 min rollups of `series` with `from_ms <= bucket <= to_ms`, from
-/// rows and chunks, one point per bucket, in order.
-pub fn minute_points(
+/// rows and chunks, one per bucket, in order.
+pub fn minute_buckets(
     conn: &Connection,
     series: i64,
     from_ms: i64,
     to_ms: i64,
-) -> Result<Vec<HistoryPoint>, StoreError> {
+) -> Result<Vec<Bucket>, StoreError> {
     let mut buckets: Vec<Bucket> = conn
         .prepare_cached(
             "SELECT bucket, min, max, sum, count FROM rollup_1m
@@ -201,17 +200,7 @@ pub fn minute_points(
             folded = true;
         }
     }
-    let buckets = if folded { merged(buckets) } else { buckets };
-    Ok(buckets
-        .into_iter()
-        .map(|(t, min, max, sum, count)| HistoryPoint {
-            t,
-            avg: sum / count as f64,
-            min,
-            max,
-            count,
-        })
-        .collect())
+    Ok(if folded { merged(buckets) } else { buckets })
 }
 
 #[cfg(test)]

@@ -921,6 +921,78 @@ mod tests {
         assert_eq!(deleted.series, 0, "the series still has rows");
     }
 
+    /// Retention drops sealed points a whole chunk at a time, and a series
+    /// whose recent points are all sealed is not idle.
+    #[test]
+    fn retention_drops_whole_chunks() {
+        use super::super::chunks::{point_count, raw_points, seal};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = super::super::schema::open(&dir.path().join("t.db")).expect("open");
+        let mut writer = Writer::new(conn, false, Arc::default()).expect("writer");
+        let day = 86_400_000i64;
+        let now = 100 * day;
+        let mut group = vec![job(
+            "h",
+            1,
+            &[
+                (now - 40 * day, 1.0),
+                (now - 40 * day + 5_000, 1.5),
+                (now - 10 * day, 2.0),
+                (now - 2 * day, 3.0),
+                (now, 4.0),
+            ],
+        )];
+        writer.write_group(&mut group);
+        writer.flush_rollups().expect("flush");
+        let conn = &mut writer.conn;
+        let sealed = seal(conn, now - day, 0, u64::MAX).expect("seal");
+        assert_eq!((sealed.points, sealed.chunks), (4, 3));
+        let retention = Retention {
+            raw_days: 5,
+            minute_days: 30,
+            hour_days: 365,
+            series_idle_days: 1,
+        };
+        let deleted = apply_retention(conn, retention, now).expect("retention");
+        assert_eq!(
+            (deleted.points, deleted.sealed_points),
+            (3, 3),
+            "{deleted:?}"
+        );
+        assert_eq!(deleted.series, 0, "the series has a point of today");
+        let series: i64 = conn
+            .query_row("SELECT id FROM series", [], |r| r.get(0))
+            .expect("id");
+        assert_eq!(
+            raw_points(conn, series, 0, i64::MAX).expect("read"),
+            [(now - 2 * day, 3.0), (now, 4.0)]
+        );
+        assert_eq!(point_count(conn).expect("count"), 2);
+        // With its head point and rollups gone, the series still has the
+        // sealed point of two days ago: idle only once that is past
+        // series_idle_days too.
+        conn.execute_batch("DELETE FROM points; DELETE FROM rollup_1m; DELETE FROM rollup_1h;")
+            .expect("empty head and rollups");
+        let longer = Retention {
+            series_idle_days: 3,
+            ..retention
+        };
+        let deleted = apply_retention(conn, longer, now).expect("retention");
+        assert_eq!(deleted.series, 0, "{deleted:?}");
+        let deleted = apply_retention(conn, retention, now).expect("retention");
+        // The idle series' last sealed point goes with it, and is counted.
+        assert_eq!(
+            (deleted.series, deleted.points, deleted.sealed_points),
+            (1, 1, 1),
+            "{deleted:?}"
+        );
+        assert_eq!(
+            point_count(conn).expect("count"),
+            0,
+            "its chunks went with it"
+        );
+    }
+
     /// A plugin that filled the host's budget with series it then stopped
     /// writing gets the budget back once they are idle past
     /// `series_idle_days`; live series and their rows stay.

@@ -6,22 +6,27 @@
 //! chunks of 1 h, 2 h and the whole span and encoded with each codec
 //! (Gorilla-style and pco, each with and without the decimal pre-pass),
 //! decoded again and compared bit for bit; encode and decode rates are
-//! timed. The default codec's whole-span chunks are then written as BLOBs
-//! into a SQLite file laid out as the store would (a series table, a chunk
-//! table, the store's page size), and the same points are imported into a
+//! timed. Then the same points go through the embedded store itself
+//! (`p2pmon_aggregator::store::Store`: the writer thread, batches of 500
+//! points, 32 in flight), a 2 h window of every host at a time, waiting
+//! after each window for the writer's own background sealing; once the day
+//! is compacted (one chunk per series, the minute rollups folded), the file
+//! is measured as it is and vacuumed. The same points are imported into a
 //! VictoriaMetrics started here (Debian's `victoria-metrics`, as
 //! `tests/src/victoria.rs` runs it), flushed and force-merged; both are
 //! measured on disk (apparent file sizes).
 //!
 //! Knobs: STORE_BENCH_HOSTS (100), STORE_BENCH_HOURS (24), STORE_BENCH_VM
-//! (1; 0 skips VictoriaMetrics).
+//! (1; 0 skips VictoriaMetrics), STORE_BENCH_STORE (1; 0 skips the store).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use p2pmon_aggregator::store::{self, Store, WriteJob};
 use p2pmon_chunks::{Codec, Config, decode, encode, realistic};
+use p2pmon_common::wire::{MetricKind, MetricRecord};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -78,11 +83,16 @@ fn main() -> Result<()> {
     let hosts = knob("STORE_BENCH_HOSTS", 100);
     let hours = knob("STORE_BENCH_HOURS", 24);
     let with_vm = knob("STORE_BENCH_VM", 1) == 1;
+    let with_store = knob("STORE_BENCH_STORE", 1) == 1;
     let points = hours * 3_600_000 / realistic::STEP_MS as usize;
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis() as i64;
-    let start_ms = now_ms - (hours as i64 + 1) * 3_600_000;
+    // Whole days that closed (with the store's grace) before now, so that
+    // the store seals and compacts all of it.
+    let day = 86_400_000;
+    let closed = now_ms - store::chunks::GRACE_MS;
+    let start_ms = closed - closed.rem_euclid(day) - (hours as i64 + 23) / 24 * day;
     let total = (hosts * realistic::SERIES_PER_HOST * points) as f64;
     eprintln!(
         "{hosts} hosts x {} series x {points} points ({total:.0} points)",
@@ -172,13 +182,29 @@ fn main() -> Result<()> {
     );
     println!("value modes picked by pco+decimal on whole-span chunks: {exponents:?}");
 
-    let sqlite = sqlite_bytes(hosts, start_ms, points)?;
-    println!(
-        "\nSQLite file with series and whole-span {} chunks: {} bytes, {:.3} bytes per point",
-        CONFIGS[3].0,
-        sqlite,
-        sqlite as f64 / total
-    );
+    let stored = if with_store {
+        Some(store_bytes(hosts, start_ms, points)?)
+    } else {
+        None
+    };
+    if let Some(stored) = &stored {
+        println!(
+            "\nthe embedded store, after sealing and compaction: file {} bytes, {:.3} bytes per point ({} free pages); vacuumed {} bytes, {:.3} bytes per point",
+            stored.file,
+            stored.file as f64 / total,
+            stored.free_pages,
+            stored.vacuumed,
+            stored.vacuumed as f64 / total
+        );
+        println!(
+            "  writes {:.0} points/s ({:.1} s), sealing after each window {:.1} s in all, compaction {:.1} s; CPU {:.1} s",
+            total / stored.write.as_secs_f64(),
+            stored.write.as_secs_f64(),
+            stored.seal.as_secs_f64(),
+            stored.compact.as_secs_f64(),
+            stored.cpu_s
+        );
+    }
     if with_vm {
         let (all, data) = victoria_bytes(hosts, start_ms, points)?;
         println!(
@@ -186,9 +212,15 @@ fn main() -> Result<()> {
             all as f64 / total,
             data as f64 / total
         );
+        if let Some(stored) = &stored {
+            println!(
+                "ratio to VictoriaMetrics (whole dir): the store's file {:.2}x, vacuumed {:.2}x",
+                stored.file as f64 / all as f64,
+                stored.vacuumed as f64 / all as f64
+            );
+        }
         println!(
-            "ratio to VictoriaMetrics (whole dir): SQLite file {:.2}x; encoded chunks: {}",
-            sqlite as f64 / all as f64,
+            "ratio to VictoriaMetrics (whole dir), encoded chunks alone: {}",
             CONFIGS
                 .iter()
                 .enumerate()
@@ -204,46 +236,148 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// The default codec's chunks in a SQLite file laid out as the store's.
-fn sqlite_bytes(hosts: usize, start_ms: i64, points: usize) -> Result<u64> {
+/// What the embedded store did with the points.
+struct Stored {
+    file: u64,
+    free_pages: i64,
+    vacuumed: u64,
+    write: Duration,
+    seal: Duration,
+    compact: Duration,
+    cpu_s: f64,
+}
+
+/// This process's user and system CPU seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // utime and stime are fields 14 and 15 (1-based), in clock ticks (100 Hz).
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Write every host's points through the store a 2 h window at a time (batches
+/// of 500 points, 32 in flight), let its background sealing catch up after
+/// each, wait for the day's compaction, and measure the file.
+fn store_bytes(hosts: usize, start_ms: i64, points: usize) -> Result<Stored> {
     let dir = tempfile::tempdir()?;
-    let path = dir.path().join("chunks.db");
-    let mut conn = rusqlite::Connection::open(&path)?;
-    conn.pragma_update(None, "page_size", 16_384)?;
-    conn.execute_batch(
-        "CREATE TABLE series (id INTEGER PRIMARY KEY, host_id TEXT NOT NULL, name TEXT NOT NULL,
-             tags TEXT NOT NULL, UNIQUE (host_id, name, tags));
-         CREATE TABLE chunks (series_id INTEGER NOT NULL, start_ts INTEGER NOT NULL,
-             end_ts INTEGER NOT NULL, count INTEGER NOT NULL, data BLOB NOT NULL,
-             PRIMARY KEY (series_id, start_ts));",
-    )?;
+    let path = dir.path().join("store.db");
+    let runtime = tokio::runtime::Runtime::new()?;
     let specs = realistic::specs();
-    let tx = conn.transaction()?;
-    for host in 0..hosts {
-        for (index, spec) in specs.iter().enumerate() {
-            let tags = spec
-                .tags
-                .iter()
-                .map(|(k, v)| format!("\"{k}\":\"{v}\""))
-                .collect::<Vec<_>>()
-                .join(",");
-            tx.execute(
-                "INSERT INTO series (host_id, name, tags) VALUES (?1, ?2, ?3)",
-                rusqlite::params![format!("bench-{host:04}"), spec.name, format!("{{{tags}}}")],
-            )?;
-            let id = tx.last_insert_rowid();
-            let (ts, values) = realistic::series(host, index, start_ms, points);
-            let chunk = encode(CONFIGS[3].1, &ts, &values)?;
-            tx.execute(
-                "INSERT INTO chunks VALUES (?1, ?2, ?3, ?4, ?5)",
-                rusqlite::params![id, ts[0], ts[ts.len() - 1], ts.len() as i64, chunk],
-            )?;
+    eprintln!("store: generating the series...");
+    let data: Vec<Vec<(Vec<i64>, Vec<f64>)>> = (0..hosts)
+        .map(|host| {
+            (0..realistic::SERIES_PER_HOST)
+                .map(|index| realistic::series(host, index, start_ms, points))
+                .collect()
+        })
+        .collect();
+    let cpu = cpu_seconds();
+    let (mut write, mut seal) = (Duration::ZERO, Duration::ZERO);
+    let store = Store::open(&path)?;
+    let window = 1_440;
+    let per_batch = 10;
+    let mut seq = vec![0u64; hosts];
+    for first in (0..points).step_by(window) {
+        let last = (first + window).min(points);
+        let started = Instant::now();
+        runtime.block_on(async {
+            use futures_util::StreamExt;
+            let mut jobs = Vec::new();
+            for (host, series) in data.iter().enumerate() {
+                for step in (first..last).step_by(per_batch) {
+                    seq[host] += 1;
+                    let mut job = WriteJob::new(
+                        std::sync::Arc::from(format!("bench-{host:04}")),
+                        "s".to_string(),
+                        seq[host],
+                        0,
+                    );
+                    for (spec, (ts, values)) in specs.iter().zip(series) {
+                        for i in step..(step + per_batch).min(last) {
+                            job.metrics.push(MetricRecord {
+                                plugin: spec.plugin.to_string(),
+                                name: spec.name.to_string(),
+                                value: values[i],
+                                unit: String::new(),
+                                kind: MetricKind::Gauge,
+                                tags: spec
+                                    .tags
+                                    .iter()
+                                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                                    .collect(),
+                                timestamp_ms: ts[i] as u64,
+                            });
+                        }
+                    }
+                    jobs.push(job);
+                }
+            }
+            let mut writes =
+                futures_util::stream::iter(jobs.into_iter().map(|job| store.write(job)))
+                    .buffer_unordered(32);
+            while let Some(outcome) = writes.next().await {
+                outcome?;
+            }
+            Ok::<_, store::StoreError>(())
+        })?;
+        write += started.elapsed();
+        let started = Instant::now();
+        while store.figures.head_points.get() > 0 {
+            std::thread::sleep(Duration::from_millis(20));
         }
+        seal += started.elapsed();
+        eprintln!(
+            "store: {last} of {points} steps written; sealed {} points in {} chunks",
+            store.figures.sealed_points.get(),
+            store.figures.chunks.get()
+        );
     }
-    tx.commit()?;
+    let started = Instant::now();
+    let series = (hosts * realistic::SERIES_PER_HOST) as u64;
+    let reader = store::schema::open_read_only(&path)?;
+    loop {
+        let (level0, level1): (i64, i64) = reader.query_row(
+            "SELECT (SELECT COUNT(*) FROM chunks WHERE level = 0), (SELECT COUNT(*) FROM chunks WHERE level = 1)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if level0 == 0 && level1 as u64 >= series {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let compact = started.elapsed();
+    drop(reader);
+    let sealed = store.figures.sealed_points.get();
+    if sealed != (hosts * realistic::SERIES_PER_HOST * points) as u64 {
+        return Err(format!("the store sealed {sealed} points").into());
+    }
+    runtime.block_on(store.close())?;
+    drop(store);
+    let cpu_s = cpu_seconds() - cpu;
+    let file = std::fs::metadata(&path)?.len();
+    let conn = rusqlite::Connection::open(&path)?;
+    let free_pages: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
     conn.execute_batch("VACUUM")?;
     drop(conn);
-    Ok(std::fs::metadata(&path)?.len())
+    Ok(Stored {
+        file,
+        free_pages,
+        vacuumed: std::fs::metadata(&path)?.len(),
+        write,
+        seal,
+        compact,
+        cpu_s,
+    })
 }
 
 /// Apparent size of every file under `dir`.
