@@ -197,7 +197,7 @@ fn main() -> Result<()> {
             stored.vacuumed as f64 / total
         );
         println!(
-            "  writes {:.0} points/s ({:.1} s), sealing after each window {:.1} s in all, compaction {:.1} s; CPU {:.1} s",
+            "  writes {:.0} points/s, building the records included ({:.1} s); waits for sealing after each window {:.1} s in all, for compaction {:.1} s; CPU {:.1} s",
             total / stored.write.as_secs_f64(),
             stored.write.as_secs_f64(),
             stored.seal.as_secs_f64(),

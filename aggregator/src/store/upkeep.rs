@@ -153,9 +153,15 @@ impl Upkeep {
         self.pass.is_some()
     }
 
-    /// The writer stored a row at `ts`.
+    /// The writer stored a row at `ts`: one for a window already sealed, or
+    /// due in the pass under way (which may have passed its series), makes
+    /// another pass.
     pub(super) fn wrote(&mut self, ts: i64) {
-        if ts < self.sealed_below {
+        let cut = match self.pass {
+            Some(Pass::Seal { cut, .. }) => cut.max(self.sealed_below),
+            _ => self.sealed_below,
+        };
+        if ts < cut {
             self.late_rows = true;
         }
     }
@@ -209,14 +215,17 @@ impl Upkeep {
                 self.retry_at = None;
                 self.report(pass);
             }
-            Err(error) => {
-                tracing::error!(%error, "Sealing or compacting the store failed; will retry in a minute.");
-                // Nothing of the failed transaction is in the file; the
-                // pass starts over later.
-                self.pass = None;
-                self.retry_at = Some(Instant::now() + RETRY_AFTER);
-            }
+            Err(error) => self.failed(&error),
         }
+    }
+
+    /// A step could not run or failed (a full disk, say): nothing of it is
+    /// in the file; the pass starts over in a minute, and the writer waits
+    /// on its queue meanwhile.
+    pub(super) fn failed(&mut self, error: &StoreError) {
+        tracing::error!(%error, "Sealing or compacting the store failed; will retry in a minute.");
+        self.pass = None;
+        self.retry_at = Some(Instant::now() + RETRY_AFTER);
     }
 
     fn seal(
@@ -527,6 +536,21 @@ mod tests {
         let (new, old): (Vec<_>, Vec<_>) = after.into_iter().partition(|p| p.2 >= now - 3_600_000);
         assert_eq!(old, before, "every older point and rollup as it was");
         assert_eq!(new.len(), 3, "the new point in each tier");
+        store.close().await.expect("close");
+    }
+
+    /// Old points written while a sealing pass runs (a backfill) are
+    /// sealed too, also those of series the pass had already passed.
+    #[tokio::test]
+    async fn rows_written_during_a_pass_are_sealed_too() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(&dir.path().join("store.db")).expect("open");
+        let total = write_days(&store, now_ms() - DAY, 3).await;
+        let figures = store.figures.clone();
+        until("all sealed", || {
+            figures.head_points.get() == 0 && figures.sealed_points.get() == total
+        })
+        .await;
         store.close().await.expect("close");
     }
 

@@ -260,7 +260,7 @@ impl Writer {
                 // Sealing takes only points the rollups hold in the file.
                 match self.flush_rollups() {
                     Ok(()) => self.upkeep.run(&mut self.conn, &self.figures, now),
-                    Err(error) => tracing::error!(%error, "Writing rollups failed; will retry."),
+                    Err(error) => self.upkeep.failed(&error),
                 }
             }
         }

@@ -502,3 +502,126 @@ fn a_metric_in_two_groups_is_a_config_error() -> anyhow::Result<()> {
     assert!(error.contains("metrics.game.plugins[0]"), "{error}");
     Ok(())
 }
+
+/// A tmpfs of `megabytes` mounted at `dir` for the test's life (the
+/// machine's tests run as root; `umount` on drop).
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &std::path::Path, megabytes: u32) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(dir)
+            .status()?;
+        anyhow::ensure!(
+            status.success(),
+            "mounting a {megabytes} MiB tmpfs failed ({status}): this test needs root"
+        );
+        Ok(Self(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// The store's disk fills up: ingest answers 503 `store_unavailable` (the
+/// agent keeps the batch and retries it), the API keeps answering, and once
+/// there is room again the same batches are stored; every acknowledged
+/// point is there exactly once.
+#[tokio::test]
+async fn a_full_disk_answers_503_and_recovers_without_losing_an_acked_point() -> anyhow::Result<()>
+{
+    let root = tempfile::tempdir()?;
+    let disk = root.path().join("disk");
+    let _mounted = SmallDisk::mount(&disk, 8)?;
+    let agg = TestAggregator::start_with(&format!("data_dir: {}\n", disk.display())).await?;
+    let cred = agg.enroll("host-a").await?;
+    // Fill the disk but for about 1 MiB.
+    let filler = disk.join("filler");
+    let free = || -> anyhow::Result<u64> {
+        let out = std::process::Command::new("df")
+            .args(["--output=avail", "-B1"])
+            .arg(&disk)
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(text.lines().nth(1).unwrap_or("0").trim().parse()?)
+    };
+    std::fs::write(&filler, vec![0u8; (free()? - 1_048_576) as usize])?;
+
+    let now = now_ms();
+    let records = |seq: u64| -> Vec<Record> {
+        (0..500)
+            .map(|i| {
+                metric(
+                    "test_sequence",
+                    (seq * 500 + i) as f64,
+                    &[("n", &(i % 10).to_string())],
+                    now + seq * 500 + i,
+                )
+            })
+            .collect()
+    };
+    let mut seq = 0;
+    let mut acked = 0u64;
+    let refused = loop {
+        seq += 1;
+        anyhow::ensure!(seq < 2_000, "the disk never filled up");
+        let (status, ack) = agg
+            .post_batch(&cred, &batch("host-a", "s", seq, records(seq)))
+            .await?;
+        if status == StatusCode::OK {
+            assert_eq!(ack["stored"], 500, "{ack}");
+            acked += 500;
+            continue;
+        }
+        break (status, ack);
+    };
+    assert_eq!(refused.0, StatusCode::SERVICE_UNAVAILABLE, "{}", refused.1);
+    assert_eq!(refused.1["code"], "store_unavailable", "{}", refused.1);
+    assert!(acked > 0, "some batches went in before the disk filled");
+    println!("disk full at batch {seq}: {acked} points acknowledged before");
+    // Still full: the same batch is refused again, and the API still answers.
+    let (status, _) = agg
+        .post_batch(&cred, &batch("host-a", "s", seq, records(seq)))
+        .await?;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, hosts) = agg.api("/api/v1/hosts").await?;
+    assert_eq!(status, StatusCode::OK, "{hosts}");
+
+    // Room again: the refused batch and the next ones are stored.
+    std::fs::remove_file(&filler)?;
+    for retry in seq..seq + 5 {
+        let (status, ack) = eventually(Duration::from_secs(30), async || {
+            let (status, ack) = agg
+                .post_batch(&cred, &batch("host-a", "s", retry, records(retry)))
+                .await?;
+            anyhow::ensure!(status == StatusCode::OK, "{status} {ack}");
+            Ok((status, ack))
+        })
+        .await?;
+        assert_eq!(
+            (status, ack["stored"].as_u64()),
+            (StatusCode::OK, Some(500)),
+            "{ack}"
+        );
+        acked += 500;
+    }
+    agg.flush().await?;
+    let mut values = agg.stored_values("host-a", "test_sequence")?;
+    values.sort_by(f64::total_cmp);
+    let expected: Vec<f64> = (500..500 + acked).map(|v| v as f64).collect();
+    assert_eq!(
+        values.len(),
+        expected.len(),
+        "every acknowledged point, once"
+    );
+    assert!(values == expected, "the acknowledged values, each once");
+    Ok(())
+}
