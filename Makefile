@@ -6,7 +6,7 @@ WASM_PACKAGES := -p p2pmon-plugin-sdk -p p2pmon-rathena -p p2pmon-plugin-system 
 # CI runs nextest's `ci` profile (.config/nextest.toml).
 NEXTEST_PROFILE ?= $(if $(CI),ci,default)
 
-.PHONY: run agent test nextest test-deps web setup plugins lint bench bench-ingest bench-alerting bench-fanout bench-collect bench-store bench-polyglot footprint aggregator clean
+.PHONY: run agent test nextest test-deps web setup plugins lint bench bench-ingest bench-alerting bench-fanout bench-collect bench-store bench-history bench-polyglot footprint aggregator clean
 
 ## The demo: build everything, start an aggregator and simulated hosts, print the dashboard's address.
 run: setup web plugins
@@ -73,6 +73,12 @@ bench-ingest: setup
 bench-store: setup
 	@command -v victoria-metrics >/dev/null || apt-get install -y -q victoria-metrics
 	$(CARGO) bench -p p2pmon-aggregator --bench store
+
+## History reads (a 30-day chart of 1,000 series, one host's 24 h, raw points) from the store's chunks and rollups,
+## p50/p99 and CPU, next to VictoriaMetrics answering the same queries over the same points in the same run.
+bench-history: setup
+	@command -v victoria-metrics >/dev/null || apt-get install -y -q victoria-metrics
+	$(CARGO) bench -p p2pmon-aggregator --bench history
 
 ## Python and JavaScript plugins next to Rust: load, instantiate, collect call, memory per instance (criterion).
 bench-polyglot: setup plugins

@@ -19,18 +19,16 @@
 //! Knobs: STORE_BENCH_HOSTS (100), STORE_BENCH_HOURS (24), STORE_BENCH_VM
 //! (1; 0 skips VictoriaMetrics), STORE_BENCH_STORE (1; 0 skips the store).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use p2pmon_aggregator::store::{self, Store, WriteJob};
 use p2pmon_chunks::{Codec, Config, decode, encode, realistic};
 use p2pmon_common::wire::{MetricKind, MetricRecord};
 
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+mod support;
 
-const VICTORIA: &str = "/usr/bin/victoria-metrics";
+use support::{Result, Victoria, cpu_seconds, dir_bytes, http};
 
 fn knob(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -247,23 +245,6 @@ struct Stored {
     cpu_s: f64,
 }
 
-/// This process's user and system CPU seconds.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    // utime and stime are fields 14 and 15 (1-based), in clock ticks (100 Hz).
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 /// Write every host's points through the store a 2 h window at a time (batches
 /// of 500 points, 32 in flight), let its background sealing catch up after
 /// each, wait for the day's compaction, and measure the file.
@@ -280,7 +261,7 @@ fn store_bytes(hosts: usize, start_ms: i64, points: usize) -> Result<Stored> {
                 .collect()
         })
         .collect();
-    let cpu = cpu_seconds();
+    let cpu = cpu_seconds(std::process::id());
     let (mut write, mut seal) = (Duration::ZERO, Duration::ZERO);
     let store = Store::open(&path)?;
     let window = 1_440;
@@ -363,7 +344,7 @@ fn store_bytes(hosts: usize, start_ms: i64, points: usize) -> Result<Stored> {
     }
     runtime.block_on(store.close())?;
     drop(store);
-    let cpu_s = cpu_seconds() - cpu;
+    let cpu_s = cpu_seconds(std::process::id()) - cpu;
     let file = std::fs::metadata(&path)?.len();
     let conn = rusqlite::Connection::open(&path)?;
     let free_pages: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
@@ -380,82 +361,12 @@ fn store_bytes(hosts: usize, start_ms: i64, points: usize) -> Result<Stored> {
     })
 }
 
-/// Apparent size of every file under `dir`.
-fn dir_bytes(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
-}
-
-/// One HTTP/1.1 request with `Connection: close`; the status and body.
-fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> Result<(u16, String)> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(600)))?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    stream.write_all(body)?;
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer)?;
-    let text = String::from_utf8_lossy(&answer).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("not an HTTP answer: {text:.200}"))?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
-}
-
-/// A running VictoriaMetrics, killed on drop.
-struct Victoria(std::process::Child);
-
-impl Drop for Victoria {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Import the same points into a VictoriaMetrics of its own, flush and
 /// force-merge it, and measure its directory: (all, data/ only).
 fn victoria_bytes(hosts: usize, start_ms: i64, points: usize) -> Result<(u64, u64)> {
     let dir = tempfile::tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let _vm = Victoria(
-        std::process::Command::new(VICTORIA)
-            .arg(format!("-storageDataPath={}", dir.path().display()))
-            .arg(format!("-httpListenAddr={addr}"))
-            .arg("-retentionPeriod=2y")
-            .arg("-loggerLevel=ERROR")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .map_err(|e| format!("{VICTORIA}: {e} (run `make test-deps`)"))?,
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !matches!(http(&addr, "GET", "/health", b""), Ok((200, _))) {
-        if Instant::now() > deadline {
-            return Err("victoria-metrics did not come up".into());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let vm = Victoria::start(dir.path())?;
+    let addr = vm.addr.clone();
     eprintln!("VictoriaMetrics: importing...");
     let started = Instant::now();
     let specs = realistic::specs();

@@ -344,6 +344,7 @@ async fn hello(State(state): State<Arc<IngestState>>, headers: HeaderMap, body: 
     axum::Json(HelloAnswer {
         host_id: host,
         metrics: Some(state.shared.metrics.metrics.clone()),
+        batch_formats: vec![p2pmon_common::compact::FORMAT.to_string()],
     })
     .into_response()
 }
@@ -675,7 +676,21 @@ async fn accept_batch(
     let config = &shared.config.ingest;
     let host = authenticate(state, headers).await?;
     let bytes = read_body(state, headers, body).await?;
-    let batch: Batch = parse(&bytes, "the batch")?;
+    let compact = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == p2pmon_common::compact::CONTENT_TYPE.as_bytes());
+    let batch: Batch = if compact {
+        shared.ingest.compact_batches.inc();
+        p2pmon_common::compact::decode(&bytes).map_err(|e| {
+            Refusal::new(
+                StatusCode::BAD_REQUEST,
+                RefusalCode::Malformed,
+                format!("the batch is not valid: {e}"),
+            )
+        })?
+    } else {
+        parse(&bytes, "the batch")?
+    };
     drop(bytes);
     check_batch(state, &host, &batch)?;
 

@@ -26,6 +26,8 @@ pub struct IngestStats {
     pub duplicate_batches: Figure,
     pub points: Figure,
     pub events: Figure,
+    /// Batches that came in the compact encoding (`/metrics` only).
+    pub compact_batches: Figure,
     /// Refused requests by error code, and refused records by reason.
     pub refused: Family,
 }
@@ -65,6 +67,14 @@ impl Default for IngestStats {
                 HealthKey::Name,
                 "Events stored."
             )),
+            compact_batches: Figure::new(describe!(
+                "ingest",
+                "compact_batches",
+                Counter,
+                "count",
+                HealthKey::None,
+                "Batches received in the compact encoding (the rest came as JSON)."
+            )),
             refused: Family::new(
                 describe!(
                     "ingest",
@@ -87,6 +97,7 @@ impl Telemetry for IngestStats {
             self.duplicate_batches.reading(),
             self.points.reading(),
             self.events.reading(),
+            self.compact_batches.reading(),
         ];
         readings.extend(self.refused.readings());
         readings

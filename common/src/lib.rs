@@ -12,6 +12,7 @@
 //! - [`yaml_config`]: the config loader that reports every error at once.
 
 pub mod collection;
+pub mod compact;
 pub mod files;
 pub mod logging;
 pub mod prometheus;

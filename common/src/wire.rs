@@ -5,7 +5,8 @@
 //!
 //! Transport: HTTP/2 (TLS with ALPN, or prior knowledge on plain loopback)
 //! from agent to aggregator, one long-lived connection; bodies are JSON
-//! compressed with zstd (`Content-Encoding: zstd`); the agent authenticates
+//! compressed with zstd (`Content-Encoding: zstd`), batches in the compact
+//! encoding ([`crate::compact`]) where the aggregator takes it; the agent authenticates
 //! with `Authorization: Bearer <host credential>`.
 
 use std::collections::BTreeMap;
@@ -341,6 +342,19 @@ pub struct HelloAnswer {
     /// they do not collect. Missing or unreadable: collect everything.
     #[serde(default, deserialize_with = "lenient")]
     pub metrics: Option<MetricGroups>,
+    /// The batch encodings the aggregator takes besides JSON
+    /// ([`crate::compact::FORMAT`]); an older aggregator sends none, and
+    /// gets JSON.
+    #[serde(default, deserialize_with = "lenient_list")]
+    pub batch_formats: Vec<String>,
+}
+
+/// A list that does not read as strings reads as empty.
+fn lenient_list<'de, D>(deserializer: D) -> Result<Vec<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(lenient::<D, Vec<String>>(deserializer)?.unwrap_or_default())
 }
 
 /// A value that does not read as `T` reads as none, so an answer from a
@@ -432,14 +446,21 @@ mod tests {
         assert!(!groups.groups["game"].enabled);
         // Unreadable groups and a missing host read as nothing said.
         let answer: HelloAnswer =
-            serde_json::from_str(r#"{"metrics": 7, "extra": true}"#).expect("parse");
+            serde_json::from_str(r#"{"metrics": 7, "extra": true, "batch_formats": [1]}"#)
+                .expect("parse");
         assert_eq!(answer, HelloAnswer::default());
         let text = serde_json::to_string(&HelloAnswer {
             host_id: "b".to_string(),
             metrics: Some(MetricGroups::default()),
+            batch_formats: vec![crate::compact::FORMAT.to_string()],
         })
         .expect("serialise");
-        assert_eq!(text, r#"{"host_id":"b","metrics":{}}"#);
+        assert_eq!(
+            text,
+            r#"{"host_id":"b","metrics":{},"batch_formats":["compact-1"]}"#
+        );
+        let answer: HelloAnswer = serde_json::from_str(&text).expect("parse");
+        assert_eq!(answer.batch_formats, ["compact-1"]);
     }
 
     #[test]

@@ -260,11 +260,40 @@ impl TestAggregator {
         body: Vec<u8>,
         encoding: Option<&str>,
     ) -> Result<(StatusCode, Value)> {
+        self.post_typed(credential, body, "application/json", encoding)
+            .await
+    }
+
+    /// POST `batch` in the compact encoding, zstd-compressed, as an agent
+    /// sends it to an aggregator that takes it.
+    pub async fn post_compact(
+        &self,
+        credential: &str,
+        batch: &Batch,
+    ) -> Result<(StatusCode, Value)> {
+        let body = zstd::encode_all(&p2pmon_common::compact::encode(batch)[..], 3)?;
+        self.post_typed(
+            credential,
+            body,
+            p2pmon_common::compact::CONTENT_TYPE,
+            Some("zstd"),
+        )
+        .await
+    }
+
+    /// POST a batch body of `content_type`, optionally `encoding`-encoded.
+    pub async fn post_typed(
+        &self,
+        credential: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        encoding: Option<&str>,
+    ) -> Result<(StatusCode, Value)> {
         let mut request = self
             .http
             .post(self.ingest_url(paths::BATCHES)?)
             .bearer_auth(credential)
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
             .body(body);
         if let Some(encoding) = encoding {
             request = request.header("content-encoding", encoding);

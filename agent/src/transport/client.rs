@@ -124,9 +124,15 @@ impl Client {
         self.post(paths::HELLO, Some(credential), body, false).await
     }
 
-    /// Send one spooled batch (a zstd-compressed JSON body).
-    pub async fn send(&self, credential: &str, body: Vec<u8>) -> Reply<Ack> {
-        self.post(paths::BATCHES, Some(credential), body, true)
+    /// Send one spooled batch (zstd-compressed; in the compact encoding
+    /// when `compact`, else JSON).
+    pub async fn send(&self, credential: &str, body: Vec<u8>, compact: bool) -> Reply<Ack> {
+        let content_type = if compact {
+            p2pmon_common::compact::CONTENT_TYPE
+        } else {
+            "application/json"
+        };
+        self.post_as(paths::BATCHES, Some(credential), body, true, content_type)
             .await
     }
 
@@ -137,10 +143,22 @@ impl Client {
         body: Vec<u8>,
         zstd: bool,
     ) -> Reply<T> {
+        self.post_as(path, credential, body, zstd, "application/json")
+            .await
+    }
+
+    async fn post_as<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        credential: Option<&str>,
+        body: Vec<u8>,
+        zstd: bool,
+        content_type: &str,
+    ) -> Reply<T> {
         let mut request = self
             .http
             .post(self.url(path))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body);
         if zstd {
             request = request.header(reqwest::header::CONTENT_ENCODING, "zstd");

@@ -103,6 +103,28 @@ pub struct SenderSettings {
 /// Longest `Retry-After` honoured as given; longer ones are capped here.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
+/// A spooled body (zstd) as it is sent: compact batches as they are to an
+/// aggregator that takes them, else as JSON (also JSON files of an older
+/// spool, as they are). `true` when the body is compact.
+fn body_for(body: Vec<u8>, compact_ok: bool) -> Result<(Vec<u8>, bool), String> {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    let mut decoder = zstd::stream::read::Decoder::new(&body[..]).map_err(|e| e.to_string())?;
+    let is_compact =
+        decoder.read_exact(&mut head).is_ok() && p2pmon_common::compact::is_compact(&head);
+    if !is_compact {
+        return Ok((body, false));
+    }
+    if compact_ok {
+        return Ok((body, true));
+    }
+    let bytes = zstd::stream::decode_all(&body[..]).map_err(|e| e.to_string())?;
+    let batch = p2pmon_common::compact::decode(&bytes).map_err(|e| e.to_string())?;
+    let json = serde_json::to_vec(&batch).map_err(|e| e.to_string())?;
+    let body = zstd::bulk::compress(&json, super::spool::ZSTD_LEVEL).map_err(|e| e.to_string())?;
+    Ok((body, false))
+}
+
 pub struct Sender {
     spool: Arc<Spool>,
     client: Client,
@@ -112,6 +134,8 @@ pub struct Sender {
     settings: SenderSettings,
     credential: Option<Credential>,
     greeted: bool,
+    /// The aggregator's hello answer lists the compact batch encoding.
+    compact: bool,
     /// The last problem logged, so a long outage logs once, not every retry.
     last_problem: Option<String>,
     stop: watch::Receiver<bool>,
@@ -146,6 +170,7 @@ impl Sender {
             settings,
             credential: None,
             greeted: false,
+            compact: false,
             last_problem: None,
             stop,
             drain_until: None,
@@ -250,7 +275,18 @@ impl Sender {
             return Step::Continue;
         };
         let entry = pending.entry;
-        match self.client.send(&credential, pending.body).await {
+        let (body, compact) = match body_for(pending.body, self.compact) {
+            Ok(body) => body,
+            Err(error) => {
+                // A spool file that does not read: nothing would take it.
+                tracing::error!(seq = entry.seq, %error, "A spooled batch does not read; dropped.");
+                self.spool.remove(entry.seq);
+                self.stats.batches_rejected.inc();
+                self.stats.records_rejected.add(entry.records);
+                return Step::Continue;
+            }
+        };
+        match self.client.send(&credential, body, compact).await {
             Reply::Ok(ack) => {
                 self.recovered();
                 self.spool.remove(entry.seq);
@@ -404,6 +440,10 @@ impl Sender {
         match self.client.hello(&credential, &hello).await {
             Reply::Ok(answer) => {
                 self.collection.set_from_hello(&answer);
+                self.compact = answer
+                    .batch_formats
+                    .iter()
+                    .any(|f| f == p2pmon_common::compact::FORMAT);
                 self.greeted = true;
                 self.recovered();
                 tracing::info!(
@@ -441,6 +481,47 @@ impl Sender {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A compact spool file goes as it is to an aggregator that takes it,
+    /// as JSON (the same batch) to one that does not; a JSON file of an
+    /// older spool as it is; a file that does not read is an error.
+    #[test]
+    fn spooled_bodies_are_sent_in_the_encoding_the_aggregator_takes() {
+        use p2pmon_common::wire::{Batch, MetricKind, MetricRecord, Record};
+        let batch = Batch {
+            host_id: "h".to_string(),
+            stream: "s".to_string(),
+            seq: 3,
+            created_ms: 9,
+            records: vec![Record::Metric(MetricRecord {
+                plugin: "system".to_string(),
+                name: "cpu_usage".to_string(),
+                value: 12.5,
+                unit: "percent".to_string(),
+                kind: MetricKind::Gauge,
+                tags: Default::default(),
+                timestamp_ms: 1_000,
+            })],
+        };
+        let zstd = |bytes: &[u8]| zstd::bulk::compress(bytes, 3).expect("zstd");
+        let compact = zstd(&p2pmon_common::compact::encode(&batch));
+        assert_eq!(body_for(compact.clone(), true), Ok((compact.clone(), true)));
+        let (json, is_compact) = body_for(compact, false).expect("as JSON");
+        assert!(!is_compact);
+        let sent: Batch =
+            serde_json::from_slice(&zstd::stream::decode_all(&json[..]).expect("zstd"))
+                .expect("json");
+        assert_eq!(sent, batch);
+        let old = zstd(&serde_json::to_vec(&batch).expect("json"));
+        assert_eq!(body_for(old.clone(), true), Ok((old, false)));
+        // Not zstd at all: sent as it is, for the aggregator to refuse (400).
+        assert_eq!(
+            body_for(b"not zstd".to_vec(), true),
+            Ok((b"not zstd".to_vec(), false))
+        );
+        let broken = zstd(b"P2B1\x05");
+        assert!(body_for(broken.clone(), false).is_err());
+    }
 
     #[test]
     fn backoff_grows_to_its_ceiling_and_resets() {

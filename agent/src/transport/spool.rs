@@ -30,7 +30,7 @@ use p2pmon_common::wire::{Batch, Record};
 const STATE_FILE: &str = "state.json";
 const BATCH_SUFFIX: &str = ".zst";
 /// zstd level 3: about 10x on metric JSON at a few hundred MB/s.
-const ZSTD_LEVEL: i32 = 3;
+pub(super) const ZSTD_LEVEL: i32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
@@ -202,11 +202,10 @@ impl Spool {
             created_ms,
             records,
         };
-        let json = serde_json::to_vec(&batch).map_err(|e| SpoolError::Io {
-            path: self.dir.clone(),
-            source: std::io::Error::other(e),
-        })?;
-        let body = zstd::bulk::compress(&json, ZSTD_LEVEL).map_err(io_error(&self.dir))?;
+        // The compact encoding: a few bytes a point, no JSON to write or,
+        // at the aggregator, to parse (sent as JSON to an older one).
+        let encoded = p2pmon_common::compact::encode(&batch);
+        let body = zstd::bulk::compress(&encoded, ZSTD_LEVEL).map_err(io_error(&self.dir))?;
         let path = self.dir.join(batch_name(seq, record_count));
         write_atomically(&path, &body).map_err(io_error(&path))?;
         inner.state.next_seq = seq + 1;
@@ -418,8 +417,8 @@ mod tests {
     }
 
     fn decode(body: &[u8]) -> Batch {
-        let json = zstd::stream::decode_all(body).expect("zstd");
-        serde_json::from_slice(&json).expect("json")
+        let bytes = zstd::stream::decode_all(body).expect("zstd");
+        p2pmon_common::compact::decode(&bytes).expect("compact")
     }
 
     #[test]

@@ -155,6 +155,29 @@ fn agents_with_real_plugins_reach_the_store_the_api_and_the_feed() -> Result<()>
         assert!(n >= 5, "{host}: only {n} values");
         assert_eq!(agent.spooled(), 0, "{host}: the spool drained on shutdown");
     }
+    // The agents sent their batches in the compact encoding the hello
+    // answer offered, every one of them.
+    let exposition = runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{}/metrics", aggregator.api_url()))
+            .bearer_auth(&api_token)
+            .send()
+            .await?
+            .text()
+            .await
+    })?;
+    let figure = |name: &str| -> f64 {
+        exposition
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(-1.0)
+    };
+    let compact = figure("p2pmon_aggregator_ingest_compact_batches_total");
+    let batches = figure("p2pmon_aggregator_ingest_batches_total");
+    assert!(
+        compact > 0.0 && compact == batches,
+        "{compact} of {batches} batches were compact"
+    );
     Ok(())
 }
 

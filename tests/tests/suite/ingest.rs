@@ -625,3 +625,70 @@ async fn a_full_disk_answers_503_and_recovers_without_losing_an_acked_point() ->
     assert!(values == expected, "the acknowledged values, each once");
     Ok(())
 }
+
+/// A batch in the compact encoding is stored as its JSON twin would be
+/// (records checked the same way); a forged compact body is refused with
+/// 400 `malformed` saying why, and nothing of it is stored.
+#[tokio::test]
+async fn compact_batches_are_stored_and_forged_ones_refused() -> anyhow::Result<()> {
+    let agg = TestAggregator::start().await?;
+    let cred = agg.enroll("host-a").await?;
+    let (status, answer) = agg
+        .post_json(
+            paths::HELLO,
+            Some(&cred),
+            &serde_json::json!({"agent_version": "0", "host_type": "p2p", "plugins": []}),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["batch_formats"], serde_json::json!(["compact-1"]));
+    let now = now_ms();
+    let records = vec![
+        metric("cpu_usage", 12.5, &[], now),
+        metric("player_count", 3.0, &[("map", "prontera")], now + 1),
+        // Checked after decoding as for JSON: a name that is not one.
+        metric("Bad Name!", 1.0, &[], now + 2),
+    ];
+    let (status, ack) = agg
+        .post_compact(&cred, &batch("host-a", "s", 1, records))
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    assert_eq!(ack["stored"], 2, "{ack}");
+    assert_eq!(ack["rejected"]["invalid_name"], 1, "{ack}");
+    assert_eq!(agg.stored_values("host-a", "cpu_usage")?, [12.5]);
+    // The same batch again is a duplicate, however it is encoded.
+    let (_, ack) = agg
+        .post_batch(
+            &cred,
+            &batch("host-a", "s", 1, vec![metric("cpu_usage", 1.0, &[], now)]),
+        )
+        .await?;
+    assert_eq!(ack["duplicate"], true, "{ack}");
+
+    let mut forged = p2pmon_common::compact::encode(&batch(
+        "host-a",
+        "s",
+        2,
+        vec![metric("cpu_usage", 99.0, &[], now + 5)],
+    ));
+    forged.truncate(forged.len() - 3);
+    let (status, body) = agg
+        .post_typed(
+            &cred,
+            zstd::encode_all(&forged[..], 3)?,
+            p2pmon_common::compact::CONTENT_TYPE,
+            Some("zstd"),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["code"], "malformed", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ends early"),
+        "{body}"
+    );
+    assert_eq!(agg.stored_values("host-a", "cpu_usage")?, [12.5]);
+    Ok(())
+}
