@@ -70,8 +70,8 @@ fn series(hosts: usize, start_ms: i64, points: usize) -> Vec<Series> {
     for host in 0..hosts {
         out.push(one(host, 0, "cpu_usage"));
     }
-    for index in 1..=20 {
-        out.push(one(0, index, &format!("{}_{index}", specs[index].name)));
+    for (index, spec) in specs.iter().enumerate().skip(1).take(20) {
+        out.push(one(0, index, &format!("{}_{index}", spec.name)));
     }
     out
 }

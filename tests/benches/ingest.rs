@@ -75,7 +75,12 @@ fn line_protocol(batch: &Batch) -> String {
 
 /// The aggregator's ingest rate; with `influx`, until every point has also
 /// been accepted by that InfluxDB-compatible store.
-async fn bench_p2pmon(plan: &Plan, base_ms: u64, influx: Option<&str>) -> Result<f64> {
+async fn bench_p2pmon(
+    plan: &Plan,
+    base_ms: u64,
+    influx: Option<&str>,
+    encoding: load::Encoding,
+) -> Result<f64> {
     let dir = tempfile::tempdir()?;
     let overrides = match influx {
         Some(url) => format!(
@@ -101,8 +106,8 @@ async fn bench_p2pmon(plan: &Plan, base_ms: u64, influx: Option<&str>) -> Result
     // Host-major rounds: every host's batch 1, then every host's batch 2, ...
     for b in 0..plan.batches {
         for (host, cred) in &credentials {
-            let body = load::encode(&batch_for(plan, host, b, base_ms))?;
-            requests.push(load::batch_request(&client, &ingest_url, cred, body));
+            let body = load::encode_as(&batch_for(plan, host, b, base_ms), encoding)?;
+            requests.push(load::request_as(&client, &ingest_url, cred, body, encoding));
         }
     }
     eprintln!("p2pmon: sending...");
@@ -141,12 +146,13 @@ async fn bench_p2pmon(plan: &Plan, base_ms: u64, influx: Option<&str>) -> Result
         println!("  aggregator CPU by thread: {:?}", load::thread_cpu(pid));
     }
     println!(
-        "p2pmon {}: {} points in {:.2} s = {:.0} points/s (aggregator peak RSS {} MiB; every point verified in the store)",
+        "p2pmon {}, {:?} batches: {} points in {:.2} s = {:.0} points/s (aggregator peak RSS {} MiB; every point verified in the store)",
         if influx.is_some() {
             "embedded store + InfluxDB path into VictoriaMetrics"
         } else {
             "embedded store"
         },
+        encoding,
         plan.total(),
         elapsed.as_secs_f64(),
         rate,
@@ -298,7 +304,8 @@ fn main() -> Result<()> {
         plan.total(),
         plan.concurrency
     );
-    let ours = runtime.block_on(bench_p2pmon(&plan, base_ms, None))?;
+    let ours = runtime.block_on(bench_p2pmon(&plan, base_ms, None, load::Encoding::Json))?;
+    let compact = runtime.block_on(bench_p2pmon(&plan, base_ms, None, load::Encoding::Compact))?;
     if !std::path::Path::new(p2pmon_tests::victoria::BINARY).exists() {
         println!(
             "VictoriaMetrics: not installed (apt-get install victoria-metrics); the rest skipped"
@@ -330,7 +337,14 @@ fn main() -> Result<()> {
             runtime.block_on(bench_forwarder(&plan, base_ms, base))
         })?);
     }
-    let forwarded = fresh(&|base| runtime.block_on(bench_p2pmon(&plan, base_ms, Some(base))))?;
+    let forwarded = fresh(&|base| {
+        runtime.block_on(bench_p2pmon(
+            &plan,
+            base_ms,
+            Some(base),
+            load::Encoding::Compact,
+        ))
+    })?;
     let (direct, direct_gzip, forwarder) = (
         load::median(direct),
         load::median(direct_gzip),
@@ -341,8 +355,9 @@ fn main() -> Result<()> {
         plan.runs
     );
     println!(
-        "ratio embedded store / VictoriaMetrics direct: {:.2}x",
-        ours / direct
+        "ratio embedded store / VictoriaMetrics direct: {:.2}x with JSON batches, {:.2}x with compact batches",
+        ours / direct,
+        compact / direct
     );
     println!(
         "ratio forwarder alone / VictoriaMetrics direct: {:.2}x plain, {:.2}x gzipped (target 0.8x)",

@@ -69,22 +69,61 @@ pub async fn hello_all(
     Ok(())
 }
 
-/// `batch` as an agent sends it: JSON, zstd-compressed.
-pub fn encode(batch: &Batch) -> Result<Vec<u8>> {
-    Ok(zstd::encode_all(&serde_json::to_vec(batch)?[..], 3)?)
+/// How a batch body is encoded (before zstd).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// What older agents send.
+    Json,
+    /// `p2pmon_common::compact`, what agents send to an aggregator that
+    /// offers it.
+    Compact,
 }
 
-/// A POST of an encoded batch (see [`encode`]) to ingest as `credential`.
+impl Encoding {
+    fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Json => "application/json",
+            Encoding::Compact => p2pmon_common::compact::CONTENT_TYPE,
+        }
+    }
+}
+
+/// `batch` as an older agent sends it: JSON, zstd-compressed.
+pub fn encode(batch: &Batch) -> Result<Vec<u8>> {
+    encode_as(batch, Encoding::Json)
+}
+
+/// `batch` in `encoding`, zstd-compressed.
+pub fn encode_as(batch: &Batch, encoding: Encoding) -> Result<Vec<u8>> {
+    let bytes = match encoding {
+        Encoding::Json => serde_json::to_vec(batch)?,
+        Encoding::Compact => p2pmon_common::compact::encode(batch),
+    };
+    Ok(zstd::encode_all(&bytes[..], 3)?)
+}
+
+/// A POST of a JSON batch (see [`encode`]) to ingest as `credential`.
 pub fn batch_request(
     client: &reqwest::Client,
     ingest_url: &str,
     credential: &str,
     body: Vec<u8>,
 ) -> reqwest::RequestBuilder {
+    request_as(client, ingest_url, credential, body, Encoding::Json)
+}
+
+/// A POST of a batch body in `encoding` (see [`encode_as`]).
+pub fn request_as(
+    client: &reqwest::Client,
+    ingest_url: &str,
+    credential: &str,
+    body: Vec<u8>,
+    encoding: Encoding,
+) -> reqwest::RequestBuilder {
     client
         .post(format!("{ingest_url}{}", paths::BATCHES))
         .bearer_auth(credential)
-        .header("content-type", "application/json")
+        .header("content-type", encoding.content_type())
         .header("content-encoding", "zstd")
         .body(body)
 }

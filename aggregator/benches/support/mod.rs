@@ -1,7 +1,8 @@
 //! What the aggregator's benches share: a VictoriaMetrics of their own (the
 //! baseline they are measured against, Debian's `victoria-metrics`, run as
 //! `tests/src/victoria.rs` runs it), a one-shot HTTP client, and sizes on
-//! disk.
+//! disk. Each bench uses a part of it.
+#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
