@@ -429,6 +429,22 @@ pub fn stored_points(
     host: &str,
     name: &str,
 ) -> Result<Vec<(i64, f64)>> {
+    let mut points: Vec<(i64, f64)> = raw_history(conn, host, name)?
+        .into_iter()
+        .flat_map(|series| series.points)
+        .map(|p| (p.t, p.avg))
+        .collect();
+    points.sort_by_key(|p| p.0);
+    Ok(points)
+}
+
+/// Every series of `host`'s metric `name` with all its raw points (head
+/// and chunks), as the API's raw tier reads them.
+pub fn raw_history(
+    conn: &rusqlite::Connection,
+    host: &str,
+    name: &str,
+) -> Result<Vec<p2pmon_aggregator::store::HistorySeries>> {
     let ask = p2pmon_aggregator::store::HistoryAsk {
         metric: name.to_string(),
         host: Some(host.to_string()),
@@ -437,13 +453,7 @@ pub fn stored_points(
         to_ms: i64::MAX,
         max_series: usize::MAX >> 1,
     };
-    let mut points: Vec<(i64, f64)> = p2pmon_aggregator::store::history(conn, &ask)?
-        .into_iter()
-        .flat_map(|series| series.points)
-        .map(|p| (p.t, p.avg))
-        .collect();
-    points.sort_by_key(|p| p.0);
-    Ok(points)
+    Ok(p2pmon_aggregator::store::history(conn, &ask)?)
 }
 
 /// The values of [`stored_points`].

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use futures_util::StreamExt;
 use p2pmon_tests::agent_process::{AgentProcess, check_sequence, counter, system};
-use p2pmon_tests::aggregator::{AggregatorProcess, stored_points, stored_values, unsealed_store};
+use p2pmon_tests::aggregator::{
+    AggregatorProcess, raw_history, stored_points, stored_values, unsealed_store,
+};
 use p2pmon_tests::wait::eventually_blocking;
 use serde_json::Value;
 use sha2::Digest;
@@ -608,15 +610,7 @@ fn killing_the_aggregator_while_it_seals_and_compacts_loses_and_doubles_nothing(
     let conn = aggregator.db()?;
     let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
     assert_eq!(check, "ok");
-    let ask = p2pmon_aggregator::store::HistoryAsk {
-        metric: "test_sequence".to_string(),
-        host: Some("compact-a".to_string()),
-        tier: p2pmon_aggregator::store::Tier::Raw,
-        from_ms: i64::MIN,
-        to_ms: i64::MAX,
-        max_series: 1_000,
-    };
-    let series = p2pmon_aggregator::store::history(&conn, &ask)?;
+    let series = raw_history(&conn, "compact-a", "test_sequence")?;
     assert_eq!(series.len(), COMPACTION_SERIES);
     for one in &series {
         let values: Vec<f64> = one.points.iter().map(|p| p.avg).collect();

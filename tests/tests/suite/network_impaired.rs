@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use p2pmon_aggregator::auth::TokenKind;
 use p2pmon_tests::agent_process::AgentProcess;
-use p2pmon_tests::aggregator::{TestAggregator, now_ms};
+use p2pmon_tests::aggregator::{TestAggregator, now_ms, raw_history};
 use p2pmon_tests::build_wasm;
 use p2pmon_tests::wait::eventually;
 use serde_json::Value;
@@ -368,15 +368,7 @@ fn raw(
     name: &str,
     tag: (&str, &str),
 ) -> Result<Vec<p2pmon_aggregator::store::HistoryPoint>> {
-    let ask = p2pmon_aggregator::store::HistoryAsk {
-        metric: name.to_string(),
-        host: Some(host.to_string()),
-        tier: p2pmon_aggregator::store::Tier::Raw,
-        from_ms: i64::MIN,
-        to_ms: i64::MAX,
-        max_series: 10_000,
-    };
-    let mut points: Vec<_> = p2pmon_aggregator::store::history(&agg.db()?, &ask)?
+    let mut points: Vec<_> = raw_history(&agg.db()?, host, name)?
         .into_iter()
         .filter(|s| s.tags.get(tag.0).map(String::as_str) == Some(tag.1))
         .flat_map(|s| s.points)

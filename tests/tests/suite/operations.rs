@@ -287,23 +287,17 @@ fn agg_points(
     config: &p2pmon_aggregator::config::AggregatorConfig,
 ) -> Result<Vec<(String, i64, u64)>> {
     let conn = p2pmon_aggregator::store::schema::open_read_only(&config.store_path())?;
-    let ask = p2pmon_aggregator::store::HistoryAsk {
-        metric: "test_sequence".to_string(),
-        host: Some("host-a".to_string()),
-        tier: p2pmon_aggregator::store::Tier::Raw,
-        from_ms: i64::MIN,
-        to_ms: i64::MAX,
-        max_series: 100,
-    };
-    Ok(p2pmon_aggregator::store::history(&conn, &ask)?
-        .into_iter()
-        .flat_map(|s| {
-            let n = s.tags["n"].clone();
-            s.points
-                .into_iter()
-                .map(move |p| (n.clone(), p.t, p.avg.to_bits()))
-        })
-        .collect())
+    Ok(
+        p2pmon_tests::aggregator::raw_history(&conn, "host-a", "test_sequence")?
+            .into_iter()
+            .flat_map(|s| {
+                let n = s.tags["n"].clone();
+                s.points
+                    .into_iter()
+                    .map(move |p| (n.clone(), p.t, p.avg.to_bits()))
+            })
+            .collect(),
+    )
 }
 
 #[tokio::test]
