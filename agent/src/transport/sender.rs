@@ -280,9 +280,7 @@ impl Sender {
             Err(error) => {
                 // A spool file that does not read: nothing would take it.
                 tracing::error!(seq = entry.seq, %error, "A spooled batch does not read; dropped.");
-                self.spool.remove(entry.seq);
-                self.stats.batches_rejected.inc();
-                self.stats.records_rejected.add(entry.records);
+                self.drop_batch(entry.seq, entry.records);
                 return Step::Continue;
             }
         };
@@ -312,6 +310,13 @@ impl Sender {
         }
     }
 
+    /// A batch that can never be stored: out of the spool, counted.
+    fn drop_batch(&mut self, seq: u64, records: u64) {
+        self.spool.remove(seq);
+        self.stats.batches_rejected.inc();
+        self.stats.records_rejected.add(records);
+    }
+
     fn refused_batch(&mut self, seq: u64, records: u64, refused: Refused) -> Step {
         match refused.status {
             409 if refused.is(RefusalCode::HelloRequired) => {
@@ -331,9 +336,7 @@ impl Sender {
             400..=499 if refused.status != 408 => {
                 // Sending it again would get the same answer.
                 self.recovered();
-                self.spool.remove(seq);
-                self.stats.batches_rejected.inc();
-                self.stats.records_rejected.add(records);
+                self.drop_batch(seq, records);
                 tracing::error!(seq, records, %refused, "The aggregator refused a batch; dropped it.");
                 Step::Continue
             }
