@@ -481,6 +481,7 @@ async fn answer(
         s.seen.push(Seen {
             method: method.to_string(),
             path: path.clone(),
+            query: uri.query().unwrap_or_default().to_string(),
             headers: headers.clone(),
             body: String::from_utf8_lossy(&body).into_owned(),
             at: Instant::now(),

@@ -15,6 +15,8 @@ use axum::response::{IntoResponse, Response};
 pub struct Seen {
     pub method: String,
     pub path: String,
+    /// The query string, without `?` (empty when there is none).
+    pub query: String,
     pub headers: HeaderMap,
     pub body: String,
     pub at: Instant,
@@ -71,7 +73,7 @@ impl Reply {
     }
 }
 
-type Script = Arc<dyn Fn(&str, usize) -> Reply + Send + Sync>;
+type Script = Arc<dyn Fn(&Seen, usize) -> Reply + Send + Sync>;
 
 #[derive(Clone)]
 pub struct FakeHttp {
@@ -85,6 +87,15 @@ impl FakeHttp {
     /// request (from 1) on `path`.
     pub async fn start(
         script: impl Fn(&str, usize) -> Reply + Send + Sync + 'static,
+    ) -> Result<Self> {
+        Self::judging(move |seen, nth| script(&seen.path, nth)).await
+    }
+
+    /// Serve on a free loopback port; `script(request, n)` answers the
+    /// `n`th request (from 1) on the request's path, seeing all of it (a
+    /// stand-in that checks what it is sent, as the real service does).
+    pub async fn judging(
+        script: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static,
     ) -> Result<Self> {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let script: Script = Arc::new(script);
@@ -121,20 +132,22 @@ async fn answer(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_string();
+    let request = Seen {
+        method: method.to_string(),
+        path: path.clone(),
+        query: uri.query().unwrap_or_default().to_string(),
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        at: Instant::now(),
+    };
     let nth = {
         let Ok(mut all) = recorded.lock() else {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         };
-        all.push(Seen {
-            method: method.to_string(),
-            path: path.clone(),
-            headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
-            at: Instant::now(),
-        });
+        all.push(request.clone());
         all.iter().filter(|s| s.path == path).count()
     };
-    let reply = script(&path, nth);
+    let reply = script(&request, nth);
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }

@@ -50,7 +50,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::engine::{Alert, Change, Level, Transition};
-use super::retry::{Policy, http_attempt, with_retries};
+use super::retry::{On429, Policy, http_attempt, with_retries};
 use super::rules::AlertType;
 use crate::coordinator::Coordinator;
 use crate::fanout::Hub;
@@ -522,7 +522,7 @@ impl Runner {
             base: Duration::from_millis(500),
         };
         match with_retries(request.kind.name(), alert.id, policy, None, || {
-            http_attempt(&http)
+            http_attempt(&http, On429::Wait)
         })
         .await
         {

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::AlertsConfig;
 use super::Level;
 use super::notify::WebhookConfig;
+use super::push::host_of;
 use super::rules::{AlertType, Direction};
 
 #[derive(Debug, Serialize)]
@@ -63,13 +64,6 @@ pub struct ChannelInForce {
     pub target: String,
 }
 
-fn host_of(url: &str) -> String {
-    url::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 fn webhook(channel: &'static str, hook: &WebhookConfig) -> ChannelInForce {
     ChannelInForce {
         channel,
@@ -107,7 +101,7 @@ impl InForce {
             })
             .collect();
         let n = &rules.notifications;
-        let channels = vec![
+        let mut channels = vec![
             ChannelInForce {
                 channel: "email",
                 enabled: n.email.enabled,
@@ -136,6 +130,13 @@ impl InForce {
                 target: format!("{} number(s) via {}", n.sms.to.len(), host_of(&n.sms.url)),
             },
         ];
+        channels.extend(n.push_channels().iter().map(|c| ChannelInForce {
+            channel: c.name(),
+            enabled: c.enabled(),
+            min_severity: c.min_severity(),
+            send_resolved: c.send_resolved(),
+            target: c.summary(),
+        }));
         InForce {
             metric_rules,
             event_rules,

@@ -210,34 +210,11 @@ pub fn fields(group: &[Transition]) -> Vec<(&'static str, String)> {
     fields
 }
 
-/// `text` for Slack's mrkdwn: `&`, `<` and `>` as entities (Slack's own
-/// rule), so `<!channel>`, `<@U123>` and `<https://x|label>` arrive as the
-/// characters they are, not as mentions or disguised links. Line breaks
-/// (the template's) stay; other unsafe characters are escaped as in logs.
-pub fn slack_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\n' => out.push(c),
-            c if p2pmon_common::rules::is_unsafe_char(c) => {
-                p2pmon_common::rules::push_escaped(&mut out, c)
-            }
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// `text` for Discord: what could ping or disguise a link is defused, the
-/// rest (a template's `[RESOLVED]`, `cpu_usage`) left as written. `<`
-/// backslashed (no `<@id>`, `<#channel>`, `<https://…>`), a masked link's
-/// `](` broken, and `@` followed by a word joiner (U+2060) so `@everyone`
-/// cannot ping even where `allowed_mentions` were ignored. Line breaks (the
-/// template's) stay; other unsafe characters are escaped as in logs.
-pub fn discord_escape(text: &str) -> String {
+/// `text` with its line breaks kept, control characters and bidirectional
+/// overrides escaped as in logs (a host's text cannot clear a screen or show
+/// reversed), and every other character written by `markup(out, c,
+/// previous)`, escaped as the service's markup needs.
+pub fn escape_with(text: &str, mut markup: impl FnMut(&mut String, char, char)) -> String {
     let mut out = String::with_capacity(text.len());
     let mut previous = '\0';
     for c in text.chars() {
@@ -246,19 +223,75 @@ pub fn discord_escape(text: &str) -> String {
             c if p2pmon_common::rules::is_unsafe_char(c) => {
                 p2pmon_common::rules::push_escaped(&mut out, c)
             }
-            '<' => out.push_str("\\<"),
-            '(' if previous == ']' => out.push_str("\\("),
-            '@' => out.push_str("@\u{2060}"),
-            c => out.push(c),
+            c => markup(&mut out, c, previous),
         }
         previous = c;
     }
     out
 }
 
+/// `text` for a service without markup: only what [`escape_with`] escapes.
+pub fn plain(text: &str) -> String {
+    escape_with(text, |out, c, _| out.push(c))
+}
+
+/// `text` for Slack's mrkdwn and Telegram's HTML parse mode: `&`, `<` and
+/// `>` as entities (both services' own rule), so `<!channel>`, `<@U123>`,
+/// `<https://x|label>` or `<a href>` arrive as the characters they are, not
+/// as mentions, tags or disguised links.
+pub fn entity_escape(text: &str) -> String {
+    escape_with(text, |out, c, _| match c {
+        '&' => out.push_str("&amp;"),
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        c => out.push(c),
+    })
+}
+
+/// `text` for Discord: what could ping or disguise a link is defused, the
+/// rest (a template's `[RESOLVED]`, `cpu_usage`) left as written. `<`
+/// backslashed (no `<@id>`, `<#channel>`, `<https://…>`), a masked link's
+/// `](` broken, and `@` followed by a word joiner (U+2060) so `@everyone`
+/// cannot ping even where `allowed_mentions` were ignored.
+pub fn discord_escape(text: &str) -> String {
+    escape_with(text, |out, c, previous| match c {
+        '<' => out.push_str("\\<"),
+        '(' if previous == ']' => out.push_str("\\("),
+        '@' => out.push_str("@\u{2060}"),
+        c => out.push(c),
+    })
+}
+
+/// `text` for an Adaptive Card's markdown (Teams): the characters that
+/// would make links, emphasis, code or headings backslashed; a line break
+/// doubled (a single one does not show).
+pub fn card_escape(text: &str) -> String {
+    escape_with(text, |out, c, _| match c {
+        '\\' | '[' | ']' | '(' | ')' | '*' | '_' | '`' | '~' | '#' | '<' | '>' => {
+            out.push('\\');
+            out.push(c);
+        }
+        c => out.push(c),
+    })
+    .replace('\n', "\n\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn telegram_and_card_markup_from_hosts_stays_text() {
+        assert_eq!(
+            entity_escape("<a href=\"x\">cpu</a> & co"),
+            "&lt;a href=\"x\"&gt;cpu&lt;/a&gt; &amp; co"
+        );
+        assert_eq!(
+            card_escape("[click](https://evil) *now*\n_x_"),
+            "\\[click\\]\\(https://evil\\) \\*now\\*\n\n\\_x\\_"
+        );
+        assert_eq!(card_escape("a\u{1b}[2Jb"), "a\\u{1b}\\[2Jb");
+    }
     use crate::alerting::rules::AlertType;
 
     fn fired(id: i64, host: &str, map: &str) -> Transition {
@@ -335,7 +368,7 @@ mod tests {
     #[test]
     fn chat_markup_from_hosts_is_escaped() {
         let hostile = "<!channel> @everyone <https://evil.example|Session expired> [login](https://evil.example) <@123>\u{1b}[2J\u{202E}";
-        let slack = slack_escape(hostile);
+        let slack = entity_escape(hostile);
         assert!(!slack.contains('<') && !slack.contains('>'), "{slack}");
         assert!(slack.contains("&lt;!channel&gt;"), "{slack}");
         assert!(
@@ -358,7 +391,7 @@ mod tests {
             !discord.contains('\u{1b}') && !discord.contains('\u{202E}'),
             "{discord}"
         );
-        assert_eq!(slack_escape("cpu 95% on ro-1"), "cpu 95% on ro-1");
+        assert_eq!(entity_escape("cpu 95% on ro-1"), "cpu 95% on ro-1");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod in_force;
 pub mod message;
 pub mod notify;
+pub mod push;
 pub mod retry;
 pub mod rules;
 pub mod settings;

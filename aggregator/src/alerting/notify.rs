@@ -36,7 +36,8 @@ use tokio::sync::mpsc;
 use super::email::EmailError;
 use super::engine::{Change, Level, Transition};
 use super::message::{self, Rendered, Templates};
-use super::retry::{DeliveryError, Policy, http_attempt, with_retries};
+use super::push::{self, Outgoing, Push, check_url};
+use super::retry::{self, DeliveryError, On429, Policy, http_attempt, with_retries};
 
 /// Why the channels cannot be set up.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +75,19 @@ pub struct NotificationsConfig {
     pub sms: SmsConfig,
     #[serde(default)]
     pub alertmanager: AlertmanagerConfig,
+    #[serde(default)]
+    pub ntfy: push::NtfyConfig,
+    #[serde(default)]
+    pub telegram: push::TelegramConfig,
+    #[serde(default)]
+    pub pushover: push::PushoverConfig,
+    #[serde(default)]
+    pub gotify: push::GotifyConfig,
+    #[serde(default)]
+    pub teams: push::TeamsConfig,
+    /// A generic webhook, signed (see [`push::SignedWebhookConfig`]).
+    #[serde(default)]
+    pub webhook: push::SignedWebhookConfig,
     /// Attempts per message on 429, 5xx or no answer.
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
@@ -103,6 +117,12 @@ impl Default for NotificationsConfig {
             slack: WebhookConfig::default(),
             sms: SmsConfig::default(),
             alertmanager: AlertmanagerConfig::default(),
+            ntfy: push::NtfyConfig::default(),
+            telegram: push::TelegramConfig::default(),
+            pushover: push::PushoverConfig::default(),
+            gotify: push::GotifyConfig::default(),
+            teams: push::TeamsConfig::default(),
+            webhook: push::SignedWebhookConfig::default(),
             max_attempts: default_attempts(),
             retry_base_ms: default_retry_ms(),
             timeout_ms: default_timeout_ms(),
@@ -257,7 +277,24 @@ impl Default for AlertmanagerConfig {
 pub const KEEP_ALIVE_MS: i64 = 60_000;
 
 impl NotificationsConfig {
+    /// The push channels' sections (see [`push`]), in a fixed order.
+    pub fn push_channels(&self) -> Vec<Arc<dyn Push>> {
+        vec![
+            Arc::new(self.ntfy.clone()),
+            Arc::new(self.telegram.clone()),
+            Arc::new(self.pushover.clone()),
+            Arc::new(self.gotify.clone()),
+            Arc::new(self.teams.clone()),
+            Arc::new(self.webhook.clone()),
+        ]
+    }
+
     pub fn validate(&self, findings: &mut Findings) {
+        for channel in self.push_channels() {
+            if channel.enabled() {
+                channel.validate(findings);
+            }
+        }
         if self.alertmanager.enabled {
             check_url(
                 "notifications.alertmanager.url",
@@ -305,16 +342,6 @@ impl NotificationsConfig {
             );
         }
         self.templates.validate(findings);
-    }
-}
-
-/// Problems name the field, never the URL (it holds the webhook's secret).
-fn check_url(field: &str, text: &str, findings: &mut Findings) {
-    match url::Url::parse(text) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
-        Ok(_) => findings.error(field, "must be an http:// or https:// URL"),
-        Err(_) if text.is_empty() => findings.error(field, "is empty but the channel is enabled"),
-        Err(_) => findings.error(field, "is not a URL"),
     }
 }
 
@@ -435,6 +462,17 @@ fn enabled(config: &NotificationsConfig) -> Result<Vec<Spec>, NotifyError> {
             keep_alive: true,
         });
     }
+    for channel in config.push_channels() {
+        if channel.enabled() {
+            specs.push(Spec {
+                name: channel.name(),
+                min_severity: channel.min_severity(),
+                send_resolved: channel.send_resolved(),
+                keep_alive: false,
+                target: Target::Push(channel),
+            });
+        }
+    }
     Ok(specs)
 }
 
@@ -472,6 +510,24 @@ enum Target {
     Slack(String),
     Sms(SmsConfig),
     Alertmanager(String),
+    Push(Arc<dyn Push>),
+}
+
+impl Target {
+    /// The shortest wait between two attempts the service asks for.
+    fn min_backoff(&self) -> Duration {
+        match self {
+            Target::Push(channel) => channel.min_backoff(),
+            _ => Duration::ZERO,
+        }
+    }
+
+    fn on_429(&self) -> On429 {
+        match self {
+            Target::Push(channel) => channel.on_429(),
+            _ => On429::Wait,
+        }
+    }
 }
 
 impl Notifier {
@@ -597,7 +653,7 @@ async fn send_one(
     let id = first.alert.id;
     let policy = Policy {
         max_attempts: config.max_attempts,
-        base: Duration::from_millis(config.retry_base_ms),
+        base: Duration::from_millis(config.retry_base_ms).max(target.min_backoff()),
     };
     let rendered = templates.render(group);
     match target {
@@ -615,11 +671,20 @@ async fn send_one(
             }
         }
         _ => {
-            // Every request is tried (SMS: one per number); the first failure is kept.
+            // Every request is tried (SMS: one per number); the first failure
+            // is kept. Each attempt is built anew: a signed webhook's
+            // timestamp is the attempt's.
+            let build = |at_ms| http_requests(target, client, &rendered, group, at_ms);
             let mut outcome = Ok(());
-            for request in http_requests(target, client, &rendered, group) {
+            for index in 0..build(crate::clock::now_ms()).len() {
                 let sent = with_retries(name, id, policy, Some(&stats.retried), || {
-                    http_attempt(&request)
+                    let request = build(crate::clock::now_ms()).into_iter().nth(index);
+                    async move {
+                        match request {
+                            Some(request) => http_attempt(&request, target.on_429()).await,
+                            None => retry::Outcome::Refused("no request to send".to_string()),
+                        }
+                    }
                 })
                 .await;
                 outcome = outcome.and(sent);
@@ -672,6 +737,7 @@ fn http_requests(
     client: &reqwest::Client,
     rendered: &Rendered,
     group: &[Transition],
+    now_ms: i64,
 ) -> Vec<reqwest::RequestBuilder> {
     let Some(transition) = group.first() else {
         return Vec::new();
@@ -700,19 +766,27 @@ fn http_requests(
         Target::Slack(url) => {
             let fields: Vec<serde_json::Value> = message::fields(group)
                 .into_iter()
-                .map(|(name, value)| serde_json::json!({ "title": name, "value": message::slack_escape(&value), "short": true }))
+                .map(|(name, value)| serde_json::json!({ "title": name, "value": message::entity_escape(&value), "short": true }))
                 .collect();
             let body = serde_json::json!({
-                "text": message::slack_escape(&rendered.title),
+                "text": message::entity_escape(&rendered.title),
                 "attachments": [{
                     "color": format!("#{colour:06x}"),
-                    "text": message::slack_escape(&rendered.text),
+                    "text": message::entity_escape(&rendered.text),
                     "fields": fields,
                 }],
             });
             vec![client.post(url).json(&body)]
         }
         Target::Email(_) => Vec::new(),
+        Target::Push(channel) => channel.requests(
+            client,
+            &Outgoing {
+                rendered,
+                group,
+                now_ms,
+            },
+        ),
         Target::Alertmanager(base) => {
             let alerts: Vec<serde_json::Value> = group.iter().map(alertmanager_alert).collect();
             vec![client.post(format!("{base}/api/v2/alerts")).json(&alerts)]

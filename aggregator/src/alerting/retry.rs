@@ -38,24 +38,43 @@ pub struct Policy {
     pub base: Duration,
 }
 
+/// What a 429 means at a service.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum On429 {
+    /// Slow down: wait as asked, then try again (most services).
+    Wait,
+    /// A quota is used up (Pushover's monthly limit): retrying cannot help.
+    Refuse,
+}
+
 /// One HTTP attempt, classified.
-pub async fn http_attempt(request: &reqwest::RequestBuilder) -> Outcome {
+pub async fn http_attempt(request: &reqwest::RequestBuilder, on_429: On429) -> Outcome {
     let Some(request) = request.try_clone() else {
         return Outcome::Refused("request cannot be repeated".to_string());
     };
     match request.send().await {
         Ok(response) if response.status().is_success() => Outcome::Delivered,
+        Ok(response)
+            if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS
+                && on_429 == On429::Refuse =>
+        {
+            Outcome::Refused("refused with 429: quota used up".to_string())
+        }
         Ok(response) if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
             let header = response
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<f64>().ok());
-            // Discord says how long in the body (seconds, fractional).
+            // Discord says how long in the body (seconds, fractional),
+            // Telegram in the body's `parameters` (whole seconds).
             let body: Option<serde_json::Value> = response.json().await.ok();
             let seconds = body
                 .as_ref()
-                .and_then(|b| b.get("retry_after"))
+                .and_then(|b| {
+                    b.get("retry_after")
+                        .or_else(|| b.get("parameters").and_then(|p| p.get("retry_after")))
+                })
                 .and_then(serde_json::Value::as_f64)
                 .or(header)
                 .unwrap_or(1.0);

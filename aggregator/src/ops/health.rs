@@ -264,7 +264,7 @@ pub async fn check_all(
             }
         }
     };
-    vec![
+    let mut checks = vec![
         ("store", store_check(config)),
         ("api", api_check(&http, reachable(config.api.listen)).await),
         ("websocket", websocket_check(config, token).await),
@@ -292,7 +292,13 @@ pub async fn check_all(
             "sms",
             webhook(notifications.sms.enabled, &notifications.sms.url, "sms").await,
         ),
-        ("settings", settings_check(config).await),
-        ("coordinator", coordinator_check(config, alerts).await),
-    ]
+    ];
+    for channel in notifications.push_channels() {
+        let endpoint = channel.endpoint();
+        let name = channel.name();
+        checks.push((name, webhook(channel.enabled(), &endpoint, name).await));
+    }
+    checks.push(("settings", settings_check(config).await));
+    checks.push(("coordinator", coordinator_check(config, alerts).await));
+    checks
 }

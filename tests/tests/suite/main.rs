@@ -55,6 +55,7 @@ mod plugin_author;
 mod plugins;
 mod polyglot;
 mod prometheus;
+mod push_channels;
 mod quarantine;
 mod settings;
 mod simulator;

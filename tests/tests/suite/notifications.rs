@@ -188,27 +188,30 @@ async fn webhook_secrets_stay_out_of_logs_and_answers() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test]
-async fn test_notifications_reports_each_channel() -> anyhow::Result<()> {
-    let received = fake_services().await?;
-    let base = &received.base;
+/// `p2pmon-aggregator test-notifications` with `alerts` as its alerts.yml,
+/// off the test's runtime thread (the stand-ins answer meanwhile).
+pub async fn test_notifications(alerts: &str) -> anyhow::Result<std::process::Output> {
     let dir = tempfile::tempdir()?;
-    std::fs::write(
-        dir.path().join("alerts.yml"),
-        format!(
-            "notifications:\n  discord: {{ enabled: true, webhook_url: '{base}/ok' }}\n  slack: {{ enabled: true, webhook_url: '{base}/bad' }}\n  max_attempts: 1\n"
-        ),
-    )?;
+    std::fs::write(dir.path().join("alerts.yml"), alerts)?;
     let config = p2pmon_tests::aggregator::write_config(dir.path(), "alerts_file: alerts.yml")?;
     let binary = crate::bins::aggregator();
-    // Off the test's runtime thread: the fake services answer meanwhile.
-    let output = tokio::task::spawn_blocking(move || {
+    Ok(tokio::task::spawn_blocking(move || {
         std::process::Command::new(binary)
             .args(["test-notifications", "--config"])
             .arg(&config)
             .output()
     })
-    .await??;
+    .await??)
+}
+
+#[tokio::test]
+async fn test_notifications_reports_each_channel() -> anyhow::Result<()> {
+    let received = fake_services().await?;
+    let base = &received.base;
+    let output = test_notifications(&format!(
+        "notifications:\n  discord: {{ enabled: true, webhook_url: '{base}/ok' }}\n  slack: {{ enabled: true, webhook_url: '{base}/bad' }}\n  max_attempts: 1\n"
+    ))
+    .await?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         !output.status.success(),
