@@ -12,7 +12,8 @@
 //! - [`api`]: the query API; [`fanout`]: the WebSocket feed; [`web`]: the
 //!   dashboard pages and their sessions.
 //! - [`alerting`]: rules, alerts, channels, automatic actions.
-//! - [`coordinator`]: events the coordinator pushes.
+//! - [`coordinator`]: events the coordinator pushes; [`uptime`]: uptime as
+//!   an SLA counts it, from `server_up` minutes.
 //! - [`server`]: wiring and shutdown; [`limits`]: listener timeouts and
 //!   connection caps; [`cli`]: the commands; [`ops`]:
 //!   cleanup, backup and restore.
@@ -38,4 +39,5 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod tsdb;
+pub mod uptime;
 pub mod web;
