@@ -295,9 +295,12 @@ fn address(octet: u8) -> String {
 /// ICMP echo from inside `ns` to `octet`, `count` requests 50 ms apart, a
 /// reply awaited up to 1 s (what `ping -i 0.05 -W 1` does; iputils is not
 /// installed everywhere): (average round trip ms, loss percent).
-/// `count` echo requests, 50 ms apart: the round trips that came back, and
-/// the loss in percent.
-fn ping(ns: &Namespace, octet: u8, count: u16) -> Result<(Vec<f64>, f64)> {
+/// What `ping` saw: the round trips that came back (ms), and the loss in
+/// percent.
+type Pinged = (Vec<f64>, f64);
+
+/// `count` echo requests, 50 ms apart.
+fn ping(ns: &Namespace, octet: u8, count: u16) -> Result<Pinged> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket: std::net::UdpSocket = ns
         .enter(|| Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)))?
@@ -578,7 +581,7 @@ async fn network_figures_hold_under_loss_outage_and_a_stopped_agent() -> Result<
     // The reference, while the agents probe: a -> b twice as long, its loss
     // being the figure with the most noise.
     let reference = tokio::task::block_in_place(|| {
-        std::thread::scope(|scope| -> Result<Vec<(&str, (Vec<f64>, f64))>> {
+        std::thread::scope(|scope| -> Result<Vec<(&str, Pinged)>> {
             let pings = [
                 ("a->b", "a", 2, 400),
                 ("a->c", "a", 3, 200),
