@@ -292,14 +292,13 @@ fn address(octet: u8) -> String {
     format!("{NET}.{octet}")
 }
 
-/// ICMP echo from inside `ns` to `octet`, `count` requests 50 ms apart, a
-/// reply awaited up to 1 s (what `ping -i 0.05 -W 1` does; iputils is not
-/// installed everywhere): (average round trip ms, loss percent).
 /// What `ping` saw: the round trips that came back (ms), and the loss in
 /// percent.
 type Pinged = (Vec<f64>, f64);
 
-/// `count` echo requests, 50 ms apart.
+/// ICMP echo from inside `ns` to `octet`, `count` requests 50 ms apart, a
+/// reply awaited up to 1 s (what `ping -i 0.05 -W 1` does; iputils is not
+/// installed everywhere).
 fn ping(ns: &Namespace, octet: u8, count: u16) -> Result<Pinged> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket: std::net::UdpSocket = ns
