@@ -11,6 +11,7 @@ pub mod http;
 pub mod net;
 pub mod sockets;
 pub mod sql;
+mod stamped;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,24 +1,36 @@
 //! The `net` capability: TCP connect probes and UDP echo probes to granted
 //! targets, and the echo responder that answers other hosts' probes.
 //!
-//! An echo packet is `P2PMECHO`, a 4-byte sequence number and an 8-byte
-//! nonce (20 bytes). The responder sends back exactly what it received, only
-//! for packets of that shape and at most `echo_max_per_second` a second, so it
-//! can be neither an amplifier nor a general reflector.
+//! An echo packet is `P2PMECHO`, a 4-byte sequence number, an 8-byte nonce
+//! and 8 bytes the responder fills with how long it held the packet, in
+//! nanoseconds from the kernel's receive stamp to its send (28 bytes, all
+//! big-endian). The prober takes the round trip from its send to the kernel's
+//! receive stamp of the answer, less that hold: neither end's scheduling
+//! delay counts as network (see [`stamped`]). The responder answers only
+//! packets of that shape, or of the 20-byte shape without the hold (agents
+//! before it, echoed unchanged), with a packet of the same size, at most
+//! `echo_max_per_second` a second: it can be neither an amplifier nor a
+//! general reflector.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::task::JoinSet;
+
+use super::stamped::{self, Received};
 
 use crate::bindings::p2pmon::plugin::net::{TcpProbe, UdpProbe};
 use crate::bindings::p2pmon::plugin::types::HostError;
 pub use crate::config::grants::Target;
 
 const MAGIC: &[u8; 8] = b"P2PMECHO";
-const PACKET_LEN: usize = 20;
+const PACKET_LEN: usize = 28;
+/// The packet of agents whose responder reports no hold.
+const LEGACY_LEN: usize = 20;
+/// Where the responder writes its hold.
+const HOLD: std::ops::Range<usize> = 20..28;
 /// Targets one call may probe.
 pub const MAX_TARGETS: usize = 64;
 const MAX_COUNT: u32 = 100;
@@ -251,38 +263,21 @@ async fn run_echo(
     };
     let socket = UdpSocket::bind(local).await?;
     socket.connect(remote).await?;
+    stamped::enable(&socket);
     let nonce = fastrand::u64(..);
-    let packet_for = |seq: u32| {
-        let mut packet = [0u8; PACKET_LEN];
-        packet[..8].copy_from_slice(MAGIC);
-        packet[8..12].copy_from_slice(&seq.to_be_bytes());
-        packet[12..20].copy_from_slice(&nonce.to_be_bytes());
-        packet
-    };
     let mut buffer = [0u8; 64];
-    // One unmeasured echo first, its answer awaited briefly: what the first
-    // packet of a flow costs (neighbour resolution after an outage, a NAT or
-    // firewall entry) is set-up, not a round trip. Lost, it costs the wait.
-    if !plan.prime.is_zero() && socket.send(&packet_for(PRIME_SEQ)).await.is_ok() {
-        let until = tokio::time::Instant::now() + plan.prime;
-        while let Ok(Ok(n)) = tokio::time::timeout_at(until, socket.recv(&mut buffer)).await {
-            if n == PACKET_LEN && buffer[..8] == *MAGIC && buffer[8..12] == PRIME_SEQ.to_be_bytes()
-            {
-                break;
-            }
-        }
-    }
-    let mut sent_at: Vec<Option<Instant>> = vec![None; plan.count as usize];
+    let len = prime(&socket, nonce, plan.prime, &mut buffer).await;
+    let mut sent_at: Vec<Option<(Instant, SystemTime)>> = vec![None; plan.count as usize];
     let mut rtts: Vec<Option<f64>> = vec![None; plan.count as usize];
     let mut next_send = Instant::now();
     let mut seq = 0u32;
     let mut deadline = None;
     loop {
         if seq < plan.count && Instant::now() >= next_send {
-            let packet = packet_for(seq);
-            sent_at[seq as usize] = Some(Instant::now());
+            let packet = echo_packet(seq, nonce);
+            sent_at[seq as usize] = Some((Instant::now(), SystemTime::now()));
             // A send error (no route, refused by ICMP) counts as loss.
-            if socket.send(&packet).await.is_ok() {
+            if socket.send(&packet[..len]).await.is_ok() {
                 probe.sent += 1;
             }
             seq += 1;
@@ -300,30 +295,106 @@ async fn run_echo(
             break;
         }
         let wait = wake.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(wait, socket.recv(&mut buffer)).await {
-            Ok(Ok(n)) if n == PACKET_LEN && &buffer[..8] == MAGIC => {
-                let got_seq = u32::from_be_bytes([buffer[8], buffer[9], buffer[10], buffer[11]]);
-                let mut nonce_bytes = [0u8; 8];
-                nonce_bytes.copy_from_slice(&buffer[12..20]);
-                let index = got_seq as usize;
-                if u64::from_be_bytes(nonce_bytes) == nonce
-                    && index < rtts.len()
-                    && rtts[index].is_none()
-                    && let Some(at) = sent_at[index]
-                {
-                    rtts[index] = Some(at.elapsed().as_secs_f64() * 1000.0);
-                    probe.received += 1;
-                    if probe.received == plan.count {
-                        break;
-                    }
-                }
+        // Stray packets and ICMP errors (connection refused) are ignored:
+        // what did not come back is loss.
+        let Ok(Ok(got)) = tokio::time::timeout(wait, stamped::recv(&socket, &mut buffer)).await
+        else {
+            continue;
+        };
+        let read = Instant::now();
+        let Some((got_seq, hold)) = answer(&buffer[..got.len], len, nonce) else {
+            continue;
+        };
+        let index = got_seq as usize;
+        if index < rtts.len()
+            && rtts[index].is_none()
+            && let Some(sent) = sent_at[index]
+        {
+            rtts[index] = Some(round_trip(sent, read, &got, hold));
+            probe.received += 1;
+            if probe.received == plan.count {
+                break;
             }
-            // Stray packets and ICMP errors (connection refused) are ignored:
-            // what did not come back is loss.
-            Ok(_) | Err(_) => {}
         }
     }
     Ok(rtts.into_iter().flatten().collect())
+}
+
+fn echo_packet(seq: u32, nonce: u64) -> [u8; PACKET_LEN] {
+    let mut packet = [0u8; PACKET_LEN];
+    packet[..8].copy_from_slice(MAGIC);
+    packet[8..12].copy_from_slice(&seq.to_be_bytes());
+    packet[12..20].copy_from_slice(&nonce.to_be_bytes());
+    packet
+}
+
+/// An answer to this probe in the packet size it uses: its sequence number
+/// and the responder's hold (none in the 20-byte packet).
+fn answer(packet: &[u8], len: usize, nonce: u64) -> Option<(u32, Duration)> {
+    if packet.len() != len || packet[..8] != *MAGIC || packet[12..20] != nonce.to_be_bytes() {
+        return None;
+    }
+    let seq = u32::from_be_bytes(packet[8..12].try_into().ok()?);
+    let hold = packet
+        .get(HOLD)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_be_bytes);
+    Some((seq, Duration::from_nanos(hold)))
+}
+
+/// One unmeasured echo first, its answer awaited briefly: what the first
+/// packet of a flow costs (neighbour resolution after an outage, a NAT or
+/// firewall entry) is set-up, not a round trip. Lost, it costs the wait.
+/// It goes in both packet sizes; the size this probe uses is the full one,
+/// unless only the 20-byte echo came back (an agent whose responder knows no
+/// other).
+async fn prime(socket: &UdpSocket, nonce: u64, wait: Duration, buffer: &mut [u8]) -> usize {
+    if wait.is_zero() {
+        return PACKET_LEN;
+    }
+    let packet = echo_packet(PRIME_SEQ, nonce);
+    let full = socket.send(&packet).await.is_ok();
+    let legacy = socket.send(&packet[..LEGACY_LEN]).await.is_ok();
+    if !full && !legacy {
+        return PACKET_LEN;
+    }
+    let until = tokio::time::Instant::now() + wait;
+    let mut legacy_answered = false;
+    while let Ok(Ok(got)) = tokio::time::timeout_at(until, socket.recv(buffer)).await {
+        for len in [PACKET_LEN, LEGACY_LEN] {
+            if answer(&buffer[..got], len, nonce).is_some_and(|(seq, _)| seq == PRIME_SEQ) {
+                if len == PACKET_LEN {
+                    return PACKET_LEN;
+                }
+                legacy_answered = true;
+            }
+        }
+    }
+    if legacy_answered {
+        LEGACY_LEN
+    } else {
+        PACKET_LEN
+    }
+}
+
+/// A round trip in ms: from the send to the kernel's receive stamp of the
+/// answer (to the read when there is no stamp, or when the stamp is after
+/// the read or before the send: the wall clock was stepped in between),
+/// less the responder's hold when it is shorter than that (a longer one
+/// cannot be true and is ignored).
+fn round_trip(sent: (Instant, SystemTime), read: Instant, got: &Received, hold: Duration) -> f64 {
+    let by_read = read.duration_since(sent.0);
+    let arrival = got
+        .at
+        .and_then(|at| at.duration_since(sent.1).ok())
+        .filter(|d| *d <= by_read)
+        .unwrap_or(by_read);
+    let rtt = if hold < arrival {
+        arrival - hold
+    } else {
+        arrival
+    };
+    rtt.as_secs_f64() * 1000.0
 }
 
 fn summarise(rtts: &[f64], probe: &mut UdpProbe) {
@@ -341,14 +412,18 @@ fn summarise(rtts: &[f64], probe: &mut UdpProbe) {
 
 /// Answer echo probes on `listen` until the task is dropped.
 pub async fn run_echo_responder(socket: Arc<UdpSocket>, max_per_second: u32) {
+    stamped::enable(&socket);
     let mut buffer = [0u8; 64];
     let mut window = Instant::now();
     let mut answered = 0u32;
     loop {
-        let Ok((n, from)) = socket.recv_from(&mut buffer).await else {
+        let Ok(got) = stamped::recv(&socket, &mut buffer).await else {
             continue;
         };
-        if n != PACKET_LEN || &buffer[..8] != MAGIC {
+        let (n, Some(from)) = (got.len, got.from) else {
+            continue;
+        };
+        if !(n == PACKET_LEN || n == LEGACY_LEN) || &buffer[..8] != MAGIC {
             continue;
         }
         if window.elapsed() >= Duration::from_secs(1) {
@@ -359,6 +434,15 @@ pub async fn run_echo_responder(socket: Arc<UdpSocket>, max_per_second: u32) {
             continue;
         }
         answered += 1;
+        if n == PACKET_LEN {
+            // Without a kernel stamp the hold is unknown: 0, the prober
+            // then counts it as network.
+            let hold = got
+                .at
+                .and_then(|at| SystemTime::now().duration_since(at).ok())
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+            buffer[HOLD].copy_from_slice(&hold.to_be_bytes());
+        }
         let _ = socket.send_to(&buffer[..n], from).await;
     }
 }
@@ -493,6 +577,147 @@ mod tests {
         assert_eq!((probes[0].sent, probes[0].received), (5, 5));
         assert!(probes[0].max_ms < 30.0, "set-up counted: {:?}", probes[0]);
         responder.abort();
+    }
+
+    /// A responder on a runtime of its own that is blocked for `stall`, free
+    /// for 20 ms, blocked again, and so on from when the responder waits for
+    /// packets: what a busy host's scheduler does to it.
+    fn stalled_responder(stall: Duration) -> (String, std::sync::mpsc::Receiver<()>) {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let address = socket.local_addr().expect("addr").to_string();
+        let (ready, stalled) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                socket.set_nonblocking(true).expect("nonblocking");
+                let socket = Arc::new(UdpSocket::from_std(socket).expect("socket"));
+                let responder = tokio::spawn(run_echo_responder(socket, 1000));
+                tokio::task::yield_now().await;
+                let _ = ready.send(());
+                while !responder.is_finished() {
+                    std::thread::sleep(stall);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            });
+        });
+        (address, stalled)
+    }
+
+    #[tokio::test]
+    async fn a_responder_late_to_read_does_not_lengthen_the_round_trip() {
+        // Four fifths of the time blocked for 80 ms: a packet landing at a
+        // random instant waits 32 ms on average, up to 80 ms, to be read.
+        let (address, ready) = stalled_responder(Duration::from_millis(80));
+        ready.recv().expect("responder started");
+        let net = access(&["127.0.0.1:*"]);
+        let probes = net
+            .udp_echo(vec![address], 20, 7, 1_000, Duration::from_secs(2))
+            .await
+            .expect("probe");
+        assert_eq!(probes[0].received, 20, "{:?}", probes[0]);
+        if cfg!(target_os = "linux") {
+            assert!(
+                probes[0].avg_ms < 10.0 && probes[0].max_ms < 40.0,
+                "the responder's stalls counted as network: {:?}",
+                probes[0]
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_responder_reports_its_hold_and_echoes_older_packets_unchanged() {
+        let (address, ready) = stalled_responder(Duration::from_millis(100));
+        ready.recv().expect("responder started");
+        let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        client.connect(&address).await.expect("connect");
+        let packet = echo_packet(7, 42);
+        client.send(&packet).await.expect("send");
+        client.send(&packet[..LEGACY_LEN]).await.expect("send");
+        // Neither a shorter, a longer nor a foreign packet gets an answer.
+        client.send(&packet[..LEGACY_LEN - 1]).await.expect("send");
+        client
+            .send(&[packet.as_slice(), &[0]].concat())
+            .await
+            .expect("send");
+        client.send(&[b'X'; PACKET_LEN]).await.expect("send");
+        let mut buffer = [0u8; 64];
+        let mut answers = Vec::new();
+        while let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(400), client.recv(&mut buffer)).await
+        {
+            answers.push(buffer[..n].to_vec());
+        }
+        assert_eq!(answers.len(), 2, "{answers:?}");
+        assert_eq!(answers[1], packet[..LEGACY_LEN], "the older packet as sent");
+        let (seq, hold) = answer(&answers[0], PACKET_LEN, 42).expect("an answer");
+        assert_eq!(seq, 7);
+        assert_eq!(answers[0][..20], packet[..20], "only the hold is written");
+        if cfg!(target_os = "linux") {
+            assert!(
+                (Duration::from_millis(60)..Duration::from_secs(1)).contains(&hold),
+                "hold {hold:?} for a 100 ms stall"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_older_responder_is_probed_with_the_packet_it_knows() {
+        // What agents before the hold answer: 20-byte packets only, as sent.
+        let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let address = socket.local_addr().expect("addr").to_string();
+        let responder = tokio::spawn(async move {
+            let mut buffer = [0u8; 64];
+            while let Ok((n, from)) = socket.recv_from(&mut buffer).await {
+                if n == LEGACY_LEN && buffer[..8] == *MAGIC {
+                    let _ = socket.send_to(&buffer[..n], from).await;
+                }
+            }
+        });
+        let net = access(&["127.0.0.1:*"]);
+        let probes = net
+            .udp_echo(vec![address], 5, 5, 500, Duration::from_secs(2))
+            .await
+            .expect("probe");
+        assert_eq!(
+            (probes[0].sent, probes[0].received),
+            (5, 5),
+            "{:?}",
+            probes[0]
+        );
+        responder.abort();
+    }
+
+    #[test]
+    fn a_round_trip_runs_from_the_send_to_the_stamp_less_the_hold() {
+        let sent = (Instant::now(), SystemTime::now());
+        let read = sent.0 + Duration::from_millis(30);
+        let stamped = |ms: i64| Received {
+            len: PACKET_LEN,
+            from: None,
+            at: Some(if ms >= 0 {
+                sent.1 + Duration::from_millis(ms as u64)
+            } else {
+                sent.1 - Duration::from_millis((-ms) as u64)
+            }),
+        };
+        let unstamped = Received {
+            at: None,
+            ..stamped(0)
+        };
+        let ms = |d: u64| Duration::from_millis(d);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
+        assert!(close(round_trip(sent, read, &stamped(20), ms(0)), 20.0));
+        assert!(close(round_trip(sent, read, &stamped(20), ms(5)), 15.0));
+        assert!(close(round_trip(sent, read, &unstamped, ms(5)), 25.0));
+        // The wall clock stepped: the read's time, not a negative or a
+        // too long round trip.
+        assert!(close(round_trip(sent, read, &stamped(-10), ms(0)), 30.0));
+        assert!(close(round_trip(sent, read, &stamped(500), ms(0)), 30.0));
+        // A hold longer than the whole round trip is not believed.
+        assert!(close(round_trip(sent, read, &stamped(20), ms(25)), 20.0));
     }
 
     #[test]

@@ -394,6 +394,13 @@ fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len().max(1) as f64
 }
 
+/// The mean change between consecutive round trips, as the plugin reports
+/// its jitter.
+fn jitter_of(rtts: &[f64]) -> f64 {
+    let diffs: Vec<f64> = rtts.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
+    mean(&diffs)
+}
+
 /// The standard error of the mean of `values`.
 fn standard_error(values: &[f64]) -> f64 {
     let n = values.len().max(2) as f64;
@@ -627,7 +634,9 @@ async fn network_figures_hold_under_loss_outage_and_a_stopped_agent() -> Result<
         ("b", "c", 0.0, 0.0, 0.0),
         ("c", "b", 0.0, 0.0, 0.0),
     ];
-    eprintln!("pair   truth rtt/loss/jitter   p2pmon rtt/loss/jitter   ping rtt/loss   service up");
+    eprintln!(
+        "pair   truth rtt/loss/jitter   p2pmon rtt/loss/jitter   ping rtt/loss/jitter   service up"
+    );
     for (from, to, rtt, loss, jitter) in truth {
         let window = |name| -> Result<Vec<f64>> {
             Ok(in_window(
@@ -650,7 +659,11 @@ async fn network_figures_hold_under_loss_outage_and_a_stopped_agent() -> Result<
             mean(&latency),
             mean(&lost),
             mean(&jitters),
-            ping.map_or("-".to_string(), |(r, l)| format!("{:6.2} {l:5.1}", mean(r))),
+            ping.map_or("-".to_string(), |(r, l)| format!(
+                "{:6.2} {l:5.1} {:5.2}",
+                mean(r),
+                jitter_of(r)
+            )),
             service.iter().sum::<f64>(),
             service.len()
         );
@@ -680,9 +693,13 @@ async fn network_figures_hold_under_loss_outage_and_a_stopped_agent() -> Result<
             "{pair}: {:.1} % lost against {loss} %",
             mean(&lost)
         );
+        // What the path showed ping beyond its configured jitter (the
+        // emulator's threads are late now and then on a busy machine) is
+        // path jitter the plugin sees too.
+        let excess = ping.map_or(0.0, |(r, _)| (jitter_of(r) - jitter).max(0.0));
         assert!(
-            (mean(&jitters) - jitter).abs() <= 2.0,
-            "{pair}: jitter {:.2} ms against {jitter:.2} ms",
+            (mean(&jitters) - jitter).abs() <= 2.0 + excess,
+            "{pair}: jitter {:.2} ms against {jitter:.2} ms (ping saw {excess:.2} ms more)",
             mean(&jitters)
         );
         if loss > 0.0 {
