@@ -61,6 +61,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/silences/{id}", axum::routing::delete(end_silence))
         .route("/api/v1/alerts/{id}", get(alert).patch(update_alert))
         .route("/api/v1/ws-ticket", axum::routing::post(ws_ticket))
+        .merge(crate::status_page::routes::protected())
         .route_layer(middleware::from_fn_with_state(
             shared.clone(),
             require_token,
@@ -68,6 +69,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/api/v1/health", get(health))
         .merge(protected)
+        .merge(crate::status_page::routes::public(
+            shared.config.status_page.enabled,
+        ))
         .merge(crate::web::router())
         .fallback(|| async { Refusal::new(StatusCode::NOT_FOUND, "not_found", "no such API path") })
         .layer(middleware::from_fn(crate::access_log::log_request))
@@ -139,12 +143,7 @@ async fn require_token(
 }
 
 fn store_error(error: store::StoreError) -> Refusal {
-    tracing::error!(%error, "API read failed.");
-    Refusal::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "store_unavailable",
-        "the store could not be read",
-    )
+    Refusal::store_unavailable(&error)
 }
 
 async fn health(State(shared): State<Arc<Shared>>) -> Response {

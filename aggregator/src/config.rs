@@ -16,9 +16,11 @@ use p2pmon_common::yaml_config::{self, ConfigErrors, Findings, Validate};
 
 mod influx;
 pub mod limits;
+mod status_page;
 
 pub use influx::InfluxConfig;
 pub use limits::{HttpLimits, LimitsConfig, WebSocketLimits};
+pub use status_page::{ServerKind, StatusGroup, StatusPageConfig, StatusServer};
 
 /// Default location of the aggregator config, relative to the working directory.
 pub const DEFAULT_PATH: &str = "conf/p2p/aggregator.yml";
@@ -64,6 +66,9 @@ pub struct AggregatorConfig {
     /// The embedded store's commit durability.
     #[serde(default)]
     pub store: StoreConfig,
+    /// The public status page (off unless enabled).
+    #[serde(default)]
+    pub status_page: StatusPageConfig,
     /// Directory of the config file, for resolving relative paths.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -544,6 +549,7 @@ impl Validate for AggregatorConfig {
         self.websocket.validate(findings);
         self.hosts.validate(findings);
         self.tokens.validate(findings);
+        self.status_page.validate(findings);
     }
 }
 

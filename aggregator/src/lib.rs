@@ -37,6 +37,7 @@ pub mod ops;
 pub mod refusal;
 pub mod server;
 pub mod state;
+pub mod status_page;
 pub mod store;
 pub mod tsdb;
 pub mod uptime;

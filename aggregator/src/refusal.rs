@@ -30,6 +30,17 @@ impl Refusal {
             retry_after_s: None,
         }
     }
+
+    /// 503 for a store that failed a read or write (logged here with what
+    /// failed; the client learns only that the store did not answer).
+    pub fn store_unavailable(error: &dyn std::fmt::Display) -> Self {
+        tracing::error!(%error, "API store access failed.");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the store could not be read",
+        )
+    }
 }
 
 impl IntoResponse for Refusal {

@@ -177,6 +177,7 @@ impl Server {
             sessions: Default::default(),
             ws_port: listeners.ws_addr.port(),
             tsdb,
+            status_page: Default::default(),
         });
         let replayed =
             crate::coordinator::sync::rebuild(&shared.coordinator.sync, &shared.store, now_ms())
@@ -215,6 +216,10 @@ impl Server {
                 shutdown_rx.clone(),
             )));
         }
+        tasks.push(tokio::spawn(crate::status_page::job(
+            shared.clone(),
+            shutdown_rx.clone(),
+        )));
         tasks.push(tokio::spawn(retention_job(shared.clone(), shutdown_rx)));
 
         tracing::info!(

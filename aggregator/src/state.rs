@@ -179,6 +179,8 @@ pub struct Shared {
     pub ws_port: u16,
     /// Forwarding to InfluxDB, when configured.
     pub tsdb: Option<Arc<crate::tsdb::Tsdb>>,
+    /// The public status page as last built.
+    pub status_page: crate::status_page::cache::StatusPage,
 }
 
 impl Shared {

@@ -83,13 +83,25 @@ impl Account {
 }
 
 /// Account for `period` from `minutes` (in time order, any gaps) and the
-/// maintenance windows.
+/// maintenance windows, counting from the first minute with data.
 pub fn account(minutes: &[Minute], period: Span, maintenance: &[Span]) -> Account {
+    match minutes.first() {
+        Some(first) => account_from(minutes, period, maintenance, first.start_ms),
+        None => Account::default(),
+    }
+}
+
+/// [`account`] counting from `counted_from` (the server's first minute
+/// ever, which may be before `minutes`: a day without any data of a server
+/// that existed before it is a day without data, not a day not counted).
+pub fn account_from(
+    minutes: &[Minute],
+    period: Span,
+    maintenance: &[Span],
+    counted_from: i64,
+) -> Account {
     let mut account = Account::default();
-    let Some(first) = minutes.first() else {
-        return account;
-    };
-    let start = period.start_ms.max(floor(first.start_ms));
+    let start = period.start_ms.max(floor(counted_from));
     let mut next = minutes.partition_point(|m| m.start_ms < start);
     let mut open: Option<Span> = None;
     let mut slot = floor(start);
@@ -140,6 +152,17 @@ pub fn by_day(
     period: Span,
     maintenance: &[Span],
 ) -> (Vec<(i64, Account)>, Account) {
+    let from = minutes.first().map_or(i64::MAX, |m| m.start_ms);
+    by_day_from(minutes, period, maintenance, from)
+}
+
+/// [`by_day`] counting from `counted_from` (see [`account_from`]).
+pub fn by_day_from(
+    minutes: &[Minute],
+    period: Span,
+    maintenance: &[Span],
+    counted_from: i64,
+) -> (Vec<(i64, Account)>, Account) {
     let mut days = Vec::new();
     let mut whole = Account::default();
     let mut day = period.start_ms.div_euclid(DAY_MS) * DAY_MS;
@@ -148,7 +171,7 @@ pub fn by_day(
             start_ms: day.max(period.start_ms),
             end_ms: (day + DAY_MS).min(period.end_ms),
         };
-        let one = account(minutes, span, maintenance);
+        let one = account_from(minutes, span, maintenance, counted_from);
         whole.tally.add(&one.tally);
         // An incident across midnight is one incident of the whole.
         for incident in &one.incidents {
@@ -256,5 +279,9 @@ mod tests {
         };
         assert_eq!(whole.incidents[0], across, "one incident across midnight");
         assert_eq!(account(&[], period, &[]).tally.uptime(), None);
+        // Counted from before: a day without any data is a day down.
+        let silent = account_from(&[], period, &[], T0 - DAY_MS);
+        assert_eq!(silent.tally.no_data_ms, 2.0 * DAY_MS as f64);
+        assert_eq!(silent.incidents, vec![period]);
     }
 }

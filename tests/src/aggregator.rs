@@ -334,6 +334,24 @@ impl TestAggregator {
         Ok(self.server()?.shared.store.flush().await?)
     }
 
+    /// Run `f` on the store's writer connection, in order with batches.
+    pub async fn exec<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut rusqlite::Connection) -> Result<R, p2pmon_aggregator::store::StoreError>
+        + Send
+        + 'static,
+    ) -> Result<R> {
+        Ok(self.server()?.shared.store.exec(f).await?)
+    }
+
+    /// Write pending rollups, then build the status page now (as its
+    /// minute tick would).
+    pub async fn refresh_status_page(&self) -> Result<()> {
+        self.flush().await?;
+        let shared = &self.server()?.shared;
+        Ok(p2pmon_aggregator::status_page::refresh(shared).await?)
+    }
+
     pub async fn stop(&mut self) -> Result<()> {
         if let Some(server) = self.server.take() {
             server.shutdown().await?;

@@ -23,6 +23,8 @@ use crate::coordinator::assignments::Assignment;
 use crate::coordinator::registry::View;
 use crate::coordinator::sync::SyncStatus;
 use crate::live::{HostState, LatestPoint};
+pub use crate::status_page::StatusAnswer;
+use crate::store::status::Post;
 use crate::store::{HistorySeries, StoredEvent, Tier};
 
 /// A response body described in openapi.yaml under `PATH`, `METHOD`,
@@ -97,6 +99,9 @@ documented! {
     SilenceList => "get" "/api/v1/silences" 200,
     SilenceCreated => "post" "/api/v1/silences" 200,
     SilenceEnded => "delete" "/api/v1/silences/{id}" 200,
+    StatusAnswer => "get" "/api/v1/status" 200,
+    StatusPosted => "post" "/api/v1/status/posts" 200,
+    StatusUpdated => "post" "/api/v1/status/posts/{id}/updates" 200,
 }
 
 /// Hosts by status.
@@ -459,4 +464,16 @@ mod tests {
         );
         assert_eq!(json["answering"], false);
     }
+}
+
+/// `POST /api/v1/status/posts`: the post as published.
+#[derive(Debug, Serialize)]
+pub struct StatusPosted {
+    pub post: Post,
+}
+
+/// `POST /api/v1/status/posts/{id}/updates`: the post with its updates.
+#[derive(Debug, Serialize)]
+pub struct StatusUpdated {
+    pub post: Post,
 }

@@ -26,6 +26,7 @@ mod read;
 pub mod rollups;
 pub mod schema;
 pub mod silences;
+pub mod status;
 pub mod upkeep;
 pub mod verify;
 mod writer;

@@ -210,6 +210,7 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     configure(&conn)?;
     conn.execute_batch(SCHEMA)?;
     conn.execute_batch(CHUNKS_SCHEMA)?;
+    conn.execute_batch(super::status::SCHEMA)?;
     add_missing_columns(&conn)?;
     let version: Option<i64> = conn
         .query_row(

@@ -59,5 +59,6 @@ mod push_channels;
 mod quarantine;
 mod settings;
 mod simulator;
+mod status_page;
 mod transport;
 mod websocket;

@@ -111,11 +111,16 @@ fn every_route_is_documented() -> Result<()> {
         .keys()
         .cloned()
         .collect();
-    let source = std::fs::read_to_string(workspace_root().join("aggregator/src/api.rs"))?;
+    // api.rs routes the API; the status page's own file its part of it
+    // (its HTML page and badges are no API paths).
+    let mut source = std::fs::read_to_string(workspace_root().join("aggregator/src/api.rs"))?;
+    source +=
+        &std::fs::read_to_string(workspace_root().join("aggregator/src/status_page/routes.rs"))?;
     let routed: BTreeSet<String> = source
         .split(".route(")
         .skip(1)
         .filter_map(|rest| rest.trim_start().strip_prefix('"')?.split('"').next())
+        .filter(|path| !path.starts_with("/status"))
         .map(str::to_string)
         .collect();
     assert!(routed.len() >= 8, "found {routed:?}");
@@ -212,7 +217,8 @@ async fn responses_match_the_spec() -> Result<()> {
     coordinator.register("alpha").await?;
     coordinator.seed_session("alpha", "prt_fild08", "active", 37);
     let agg = TestAggregator::start_with(&format!(
-        "alerts_file: '{}'\ncoordinator: {{ url: '{}', token: k, poll_s: 1 }}",
+        "alerts_file: '{}'\ncoordinator: {{ url: '{}', token: k, poll_s: 1 }}\n\
+         status_page: {{ enabled: true, groups: [{{ name: Main, servers: [{{ id: alpha-map, name: Map, host: alpha, server: map }}] }}] }}",
         alerts_file.display(),
         coordinator.base
     ))
@@ -591,6 +597,73 @@ async fn responses_match_the_spec() -> Result<()> {
     assert_eq!(status, StatusCode::OK, "{answer}");
     spec.check("/api/v1/alerts/test", "post", status, &answer)?;
     assert_eq!(answer["alert"]["severity"], "critical", "{answer}");
+
+    // The status page: posts (good and bad), then the public figures.
+    let posts = [
+        (
+            json!({"kind": "incident", "title": "Map down", "body": "Looking", "author": "admin"}),
+            StatusCode::OK,
+        ),
+        (
+            json!({"kind": "maintenance", "title": "Patch", "starts_ms": now + 3_600_000,
+                   "ends_ms": now + 7_200_000, "servers": ["alpha-map"], "author": "admin"}),
+            StatusCode::OK,
+        ),
+        (
+            json!({"kind": "maintenance", "title": "No end", "author": "admin"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"kind": "incident", "title": "x", "servers": ["secret"], "author": "admin"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"kind": "incident", "title": "x", "alert_id": 99_999, "author": "admin"}),
+            StatusCode::NOT_FOUND,
+        ),
+    ];
+    for (body, expected) in posts {
+        let response = agg
+            .http
+            .post(agg.api_url("/api/v1/status/posts")?)
+            .bearer_auth(&agg.api_token)
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        let answer: Value = response.json().await?;
+        assert_eq!(status, expected, "POST status post {body}: {answer}");
+        spec.check("/api/v1/status/posts", "post", status, &answer)?;
+    }
+    for (id, state, expected) in [
+        (1, "resolved", StatusCode::OK),
+        (2, "resolved", StatusCode::BAD_REQUEST),
+        (99, "resolved", StatusCode::NOT_FOUND),
+    ] {
+        let response = agg
+            .http
+            .post(agg.api_url(&format!("/api/v1/status/posts/{id}/updates"))?)
+            .bearer_auth(&agg.api_token)
+            .json(&json!({"state": state, "body": "Fixed", "author": "admin"}))
+            .send()
+            .await?;
+        let status = response.status();
+        let answer: Value = response.json().await?;
+        assert_eq!(status, expected, "update {id} {state}: {answer}");
+        spec.check("/api/v1/status/posts/{id}/updates", "post", status, &answer)?;
+    }
+    let page = p2pmon_tests::wait::eventually(std::time::Duration::from_secs(10), async || {
+        let response = reqwest::get(agg.api_url("/api/v1/status")?).await?;
+        anyhow::ensure!(response.status() == StatusCode::OK, "{}", response.status());
+        let page: Value = response.json().await?;
+        anyhow::ensure!(
+            page["maintenance"].as_array().map(Vec::len) == Some(1),
+            "{page}"
+        );
+        Ok(page)
+    })
+    .await?;
+    spec.check("/api/v1/status", "get", StatusCode::OK, &page)?;
 
     // Every typed response was seen for real above.
     let unchecked = spec.unchecked();
