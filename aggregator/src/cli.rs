@@ -94,6 +94,11 @@ pub enum Command {
         #[arg(long)]
         batches: Option<usize>,
     },
+    /// Reports over the stored history.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Which hosts' series have gaps in a recent window, and which went
     /// silent, since when (exit 1 if any).
     VerifyMetrics {
@@ -151,6 +156,28 @@ pub enum StoreCommand {
     /// now, with progress (what the server does in the background; after
     /// an upgrade, it moves the older store's points into chunks at once).
     Compact,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Each rAthena server's uptime (its `server_up`) over a month or a
+    /// range of UTC days: no data counts as down, maintenance windows
+    /// published on the status page are left out.
+    #[command(group(ArgGroup::new("period").required(true).args(["month", "from"])))]
+    Uptime {
+        /// The month, YYYY-MM (UTC).
+        #[arg(long)]
+        month: Option<String>,
+        /// The first day, YYYY-MM-DD (UTC), with --to.
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        /// The last day, included.
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        /// CSV instead of a table.
+        #[arg(long)]
+        csv: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -217,6 +244,15 @@ pub fn main(cli: Cli) -> ExitCode {
             })
         }
         .map_err(Into::into),
+        Command::Report {
+            command:
+                ReportCommand::Uptime {
+                    month,
+                    from,
+                    to,
+                    csv,
+                },
+        } => uptime_report(&config, month, from.zip(to), csv),
         Command::CheckHealth => return check_health(&config, false),
         Command::CheckWebsocket => return check_health(&config, true),
         Command::DebugMetrics { host, batches } => debug_metrics(&config, &host, batches),
@@ -324,6 +360,33 @@ fn cleanup(config: &AggregatorConfig) -> anyhow::Result<()> {
         deleted.events,
         deleted.series
     );
+    Ok(())
+}
+
+fn uptime_report(
+    config: &AggregatorConfig,
+    month: Option<String>,
+    days: Option<(String, String)>,
+    csv: bool,
+) -> anyhow::Result<()> {
+    use ops::uptime_report as report;
+    let (label, period) = match (month, days) {
+        (Some(month), _) => (month.clone(), report::month(&month)?),
+        (None, Some((from, to))) => {
+            let period = crate::uptime::Span {
+                start_ms: report::day(&from)?,
+                end_ms: report::day(&to)? + crate::uptime::DAY_MS,
+            };
+            (format!("{from} to {to}"), period)
+        }
+        (None, None) => anyhow::bail!("give --month or --from and --to"),
+    };
+    let rows = report::report(config, period)?;
+    if csv {
+        print!("{}", report::csv(&rows)?);
+    } else {
+        print!("{}", report::text(&label, &rows));
+    }
     Ok(())
 }
 

@@ -2,7 +2,8 @@
 //! and `restore` (the embedded store and the config files), and the lock
 //! that keeps a restore away from a running aggregator. [`health`] checks
 //! what a running aggregator depends on; [`verify`] finds gaps in the data;
-//! [`compaction`] reports on the store and seals and compacts it now.
+//! [`compaction`] reports on the store and seals and compacts it now;
+//! [`uptime_report`] is each server's uptime over a month.
 //!
 //! A backup is a directory:
 //! - `store.db`: a consistent copy of the store (`VACUUM INTO`: one read
@@ -20,6 +21,7 @@
 pub mod compaction;
 pub mod debug;
 pub mod health;
+pub mod uptime_report;
 pub mod verify;
 
 use std::collections::BTreeMap;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::Connection;
 
+use crate::config::{StatusPageConfig, StatusServer};
 use crate::store::StoreError;
 use crate::store::status::{self, DayRow, PostKind};
 use crate::uptime::{self, DAY_MS, MINUTE_MS, Span};
@@ -27,17 +28,29 @@ pub fn day_of(ms: i64) -> i64 {
     ms.div_euclid(DAY_MS) * DAY_MS
 }
 
-/// The maintenance windows of each server id (`[]` servers: every one).
-pub fn maintenance(posts: &[status::Post], ids: &[&str]) -> BTreeMap<String, Vec<Span>> {
-    let mut windows: BTreeMap<String, Vec<Span>> = BTreeMap::new();
-    for post in posts.iter().filter(|p| p.kind == PostKind::Maintenance) {
-        let span = Span {
-            start_ms: post.starts_ms,
-            end_ms: post.ends_ms.unwrap_or(post.starts_ms),
-        };
-        for id in ids {
-            if post.servers.is_empty() || post.servers.iter().any(|s| s == id) {
-                windows.entry((*id).to_string()).or_default().push(span);
+/// Where a listed server's `server_up` is.
+pub fn source(server: &StatusServer) -> Source {
+    Source {
+        host: server.host.clone(),
+        server: server.server.tag().to_string(),
+    }
+}
+
+/// The maintenance windows of each listed server's source (a post with no
+/// servers concerns every one).
+pub fn maintenance(
+    config: &StatusPageConfig,
+    posts: &[status::Post],
+) -> BTreeMap<Source, Vec<Span>> {
+    let mut windows: BTreeMap<Source, Vec<Span>> = BTreeMap::new();
+    for server in config.servers() {
+        let spans = windows.entry(source(server)).or_default();
+        for post in posts.iter().filter(|p| p.kind == PostKind::Maintenance) {
+            if post.servers.is_empty() || post.servers.contains(&server.id) {
+                spans.push(Span {
+                    start_ms: post.starts_ms,
+                    end_ms: post.ends_ms.unwrap_or(post.starts_ms),
+                });
             }
         }
     }

@@ -113,17 +113,7 @@ pub async fn refresh(shared: &Arc<Shared>) -> Result<(), StoreError> {
         .store
         .read(move |conn| status::posts(conn, since))
         .await?;
-    let sources = sources(&config);
-    let ids: Vec<&str> = config.servers().map(|s| s.id.as_str()).collect();
-    let windows = days::maintenance(&posts, &ids);
-    // Maintenance is per page server; the store's days per host's server.
-    let mut by_source: BTreeMap<Source, Vec<Span>> = BTreeMap::new();
-    for server in config.servers() {
-        by_source
-            .entry(sources[&server.id].clone())
-            .or_default()
-            .extend(windows.get(&server.id).into_iter().flatten());
-    }
+    let by_source = days::maintenance(&config, &posts);
     let (pending, days) = {
         let by_source = by_source.clone();
         let days = config.days;
@@ -183,22 +173,6 @@ pub async fn refresh(shared: &Arc<Shared>) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Each page server's store source, by page id.
-fn sources(config: &StatusPageConfig) -> BTreeMap<String, Source> {
-    config
-        .servers()
-        .map(|s| {
-            (
-                s.id.clone(),
-                Source {
-                    host: s.host.clone(),
-                    server: s.server.tag().to_string(),
-                },
-            )
-        })
-        .collect()
-}
-
 fn assemble(
     shared: &Shared,
     config: &StatusPageConfig,
@@ -206,7 +180,6 @@ fn assemble(
     posts: Vec<Post>,
     now: i64,
 ) -> StatusAnswer {
-    let sources = sources(config);
     let first_day = day_of(now) - (i64::from(config.days) - 1) * DAY_MS;
     let (maintenance, incidents): (Vec<Post>, Vec<Post>) = posts
         .into_iter()
@@ -229,7 +202,7 @@ fn assemble(
                 .servers
                 .iter()
                 .map(|server| {
-                    let source = &sources[&server.id];
+                    let source = &days::source(server);
                     let state = if in_maintenance(&server.id) {
                         "maintenance"
                     } else {

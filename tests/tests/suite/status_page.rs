@@ -206,6 +206,67 @@ async fn uptime_per_day_follows_the_scripted_history() -> Result<()> {
         "maintenance is not an outage: {page}"
     );
     assert_eq!(page["maintenance"][0]["title"], "Database upgrade");
+
+    // The monthly report over the same minutes: the two days before today
+    // as a range, in CSV.
+    let name = |ms: u64| p2pmon_aggregator::status_page::day_name(ms as i64);
+    let output = Command::new(crate::bins::aggregator())
+        .arg("--config")
+        .arg(agg.dir.path().join("aggregator.yml"))
+        .args([
+            "report",
+            "uptime",
+            "--from",
+            &name(d2),
+            "--to",
+            &name(d1),
+            "--csv",
+        ])
+        .env("P2PMON_LOG", "warn")
+        .output()?;
+    let csv = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{csv}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with(&format!("{SECRET_HOST},map,")))
+        .with_context(|| format!("no row for the map server in {csv}"))?;
+    let fields: Vec<&str> = row.split(',').collect();
+    let uptime: f64 = fields[3].parse()?;
+    let want = 100.0 * (1435.0 + 1390.0) / 2880.0;
+    assert!(
+        (uptime - want).abs() < 1e-3,
+        "{uptime} against {want}: {row}"
+    );
+    assert_eq!(fields[2], "Map server", "{row}");
+    assert_eq!(&fields[4..], ["35.0", "20.0", "0.0", "3", "30.0"], "{row}");
+    // The late server counts from its first minute.
+    assert!(
+        csv.contains(&format!("{LATE_HOST},map,Late map,100.00000,")),
+        "{csv}"
+    );
+    // A month in text; a bad month is a clear error.
+    let month = &name(now)[..7];
+    let output = Command::new(crate::bins::aggregator())
+        .arg("--config")
+        .arg(agg.dir.path().join("aggregator.yml"))
+        .args(["report", "uptime", "--month", month])
+        .output()?;
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        table.contains(&format!("Uptime, {month}")) && table.contains("Map server"),
+        "{table}"
+    );
+    let output = Command::new(crate::bins::aggregator())
+        .arg("--config")
+        .arg(agg.dir.path().join("aggregator.yml"))
+        .args(["report", "uptime", "--month", "2026-13"])
+        .output()?;
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("YYYY-MM"));
     Ok(())
 }
 
