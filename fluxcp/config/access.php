@@ -1,7 +1,7 @@
 <?php
 if (!defined('FLUX_ROOT')) exit;
 
-// Who sees the monitoring pages: high GMs and admins; only admins change settings.
+// Who sees the monitoring pages: high GMs and admins; only admins change settings; anyone the server status.
 return array(
     'modules' => array(
         'p2p' => array(
@@ -14,6 +14,7 @@ return array(
             'settings'   => AccountLevel::ADMIN,
             'setup'      => AccountLevel::ADMIN,
             'ticket'     => AccountLevel::HIGHGM, // the pages' live client asks it for feed tickets
+            'status'     => AccountLevel::ANYONE, // the players' server status
         ),
     ),
 );

@@ -22,9 +22,14 @@ return array(
     // are lang/ keys: FluxCP's theme passes menu names through
     // Flux::message(). The sub-menu labels below are English defaults; each
     // page replaces them with the user's language (P2PMonitor_Addon).
+    // The players' server status stays in the main menu (its level is
+    // ANYONE), in a group of its own.
     'MenuItems' => array(
         'P2PMonitoringLabel' => array(
             'P2PMonitoringLabel' => array('module' => 'p2p', 'action' => 'monitoring'),
+        ),
+        'P2PStatusMenuGroup' => array(
+            'P2PStatusMenu' => array('module' => 'p2p', 'action' => 'status'),
         ),
     ),
     'SubMenuItems' => array(

@@ -19,6 +19,8 @@ $p2pTexts = array(
     'P2PMenuAlerts'      => 'Alerts',
     'P2PMenuSettings'    => 'Settings',
     'P2PMenuSetup'       => 'Setup check',
+    'P2PStatusMenuGroup' => 'Game',
+    'P2PStatusMenu'      => 'Server status',
 
     // Page titles.
     'P2PMonitoringTitle' => 'P2P Monitoring',
@@ -29,6 +31,7 @@ $p2pTexts = array(
     'P2PAlertsTitle'     => 'P2P Alerts',
     'P2PSettingsTitle'   => 'Monitoring Settings',
     'P2PSetupTitle'      => 'P2P Monitoring Setup Check',
+    'P2PStatusTitle'     => 'Server status',
 
     // Errors, by what went wrong.
     'P2PErrorUnreachable' => 'The monitoring service does not answer (P2PMonitor.coordinator_api in addons/p2pmon/config/addon.php):',
@@ -150,6 +153,25 @@ $p2pTexts = array(
     'P2PDone_resolve'     => 'Alert resolved.',
     'P2PDone_silence'     => 'Silence created.',
     'P2PDone_unsilence'   => 'Silence ended.',
+    'P2PDone_publish'     => 'Published on the status page as an incident.',
+    'P2PPublish'          => 'Publish as incident',
+    'P2PPublishTitle'     => 'Title players see',
+
+    // The players' server status.
+    'P2PStatusUnavailable' => 'Server status is not available right now.',
+    'P2PStatusOverall_operational' => 'All servers are up.',
+    'P2PStatusOverall_degraded'    => 'Some servers are down.',
+    'P2PStatusOverall_outage'      => 'The servers are down.',
+    'P2PStatusOverall_maintenance' => 'Under maintenance.',
+    'P2PStatusIncidents'   => 'Incidents',
+    'P2PStatusMaintenance' => 'Maintenance',
+    'P2PStatusScheduled'   => 'scheduled from %1$s to %2$s',
+    'P2PStatusSince'       => 'since %s',
+    'P2PStatusNoData'      => 'no data yet',
+    'P2PServerState_up'          => 'Up',
+    'P2PServerState_down'        => 'Down',
+    'P2PServerState_unknown'     => 'Unknown',
+    'P2PServerState_maintenance' => 'Maintenance',
 
     // Settings.
     'P2PSettingsIntro'   => 'The aggregator reads these values from the p2p_monitor_settings table and applies them within seconds. Only the values you change are saved.',

@@ -12,6 +12,8 @@ return array(
     'P2PMenuAlerts'      => 'Alertas',
     'P2PMenuSettings'    => 'Ajustes',
     'P2PMenuSetup'       => 'Comprobar instalación',
+    'P2PStatusMenuGroup' => 'Juego',
+    'P2PStatusMenu'      => 'Estado de los servidores',
 
     'P2PMonitoringTitle' => 'Monitorización P2P',
     'P2PHostsTitle'      => 'Hosts P2P',
@@ -21,6 +23,7 @@ return array(
     'P2PAlertsTitle'     => 'Alertas P2P',
     'P2PSettingsTitle'   => 'Ajustes de monitorización',
     'P2PSetupTitle'      => 'Comprobación de la instalación de la monitorización P2P',
+    'P2PStatusTitle'     => 'Estado de los servidores',
 
     'P2PErrorUnreachable' => 'El servicio de monitorización no responde (P2PMonitor.coordinator_api en addons/p2pmon/config/addon.php):',
     'P2PErrorToken'       => 'El servicio de monitorización rechazó el token de la API: ponga en P2PMonitor.api_token un token de "p2pmon-aggregator token create --api".',
@@ -189,6 +192,25 @@ return array(
     'P2PDone_resolve'     => 'Alerta resuelta.',
     'P2PDone_silence'     => 'Silencio creado.',
     'P2PDone_unsilence'   => 'Silencio terminado.',
+    'P2PDone_publish'     => 'Publicado en la página de estado como incidencia.',
+    'P2PPublish'          => 'Publicar como incidencia',
+    'P2PPublishTitle'     => 'Título que ven los jugadores',
+
+    // El estado de los servidores para los jugadores.
+    'P2PStatusUnavailable' => 'El estado de los servidores no está disponible ahora.',
+    'P2PStatusOverall_operational' => 'Todos los servidores funcionan.',
+    'P2PStatusOverall_degraded'    => 'Algunos servidores no funcionan.',
+    'P2PStatusOverall_outage'      => 'Los servidores no funcionan.',
+    'P2PStatusOverall_maintenance' => 'En mantenimiento.',
+    'P2PStatusIncidents'   => 'Incidencias',
+    'P2PStatusMaintenance' => 'Mantenimiento',
+    'P2PStatusScheduled'   => 'previsto de %1$s a %2$s',
+    'P2PStatusSince'       => 'desde %s',
+    'P2PStatusNoData'      => 'aún sin datos',
+    'P2PServerState_up'          => 'Funciona',
+    'P2PServerState_down'        => 'Caído',
+    'P2PServerState_unknown'     => 'Desconocido',
+    'P2PServerState_maintenance' => 'Mantenimiento',
 
     'P2PSettingsIntro'   => 'El agregador lee estos valores de la tabla p2p_monitor_settings y los aplica en segundos. Solo se guardan los valores que cambie.',
     'P2PSetting_alert_thresholds'    => 'Umbrales de alerta',

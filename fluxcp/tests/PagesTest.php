@@ -45,6 +45,44 @@ class PagesTest extends TestCase
         }
     }
 
+    public function testPlayersSeeTheServerStatusAndNoHostOrAccount()
+    {
+        foreach (array(array('player_one', AccountLevel::NORMAL), array(null, AccountLevel::ANYONE)) as list($user, $level)) {
+            $html = p2p_page('status', array(), null, $user, $level);
+            $this->assertStringContainsString('<th>Prontera map</th>', $html, 'a listed server by its page name');
+            $this->assertStringContainsString(P2PMonitor_View::h(p2p_env('P2PMON_HOSTILE')), $html, 'a hostile name as text');
+            $this->assertStringNotContainsString(p2p_env('P2PMON_HOSTILE'), $html);
+            $this->assertSame(2, substr_count($html, '<div class="p2p-bar">'), 'one bar per listed server');
+            $this->assertSame(180, substr_count($html, '<span class="'), '90 days each');
+            foreach (array('fluxcp-a', 'fluxcp-b', 'fluxcp-c', p2p_env('P2PMON_TOKEN')) as $hidden) {
+                $this->assertStringNotContainsString($hidden, $html, "the players' page shows $hidden");
+            }
+            $this->assertDoesNotMatchRegularExpression('/>\s*P2P[A-Z]\w*/', $html, 'a lang key for want of its text');
+        }
+        $this->assertStringContainsString('<td class="p2p-state-up">Up</td>', p2p_page('status'), 'fluxcp-b reports its map-server up');
+    }
+
+    public function testAnAlertIsPublishedAsAnIncidentThePlayersSee()
+    {
+        $alerts = (new P2PMonitor_Client(p2p_env('P2PMON_API'), p2p_env('P2PMON_TOKEN')))->activeAlerts()['alerts'];
+        $this->assertNotEmpty($alerts, 'fluxcp-b\'s cpu_usage alert');
+        $form = array('csrf' => P2PMonitor_Csrf::token(), 'do' => 'publish', 'id' => $alerts[0]['id'],
+            'title' => 'Lag in Prontera <b>now</b>', 'body' => 'We are looking into it');
+        $html = p2p_page('alerts', array(), $form, 'gm_alice');
+        $this->assertStringContainsString(P2PMonitor_View::text('P2PDone_publish'), $html);
+        $this->assertStringContainsString('class="p2p-publish"', p2p_page('alerts'), 'each active alert has the form');
+        // The aggregator rebuilds its page when a post arrives.
+        $deadline = microtime(true) + 10;
+        do {
+            $status = p2p_page('status', array(), null, null, AccountLevel::ANYONE);
+            $shown = strpos($status, 'Lag in Prontera &lt;b&gt;now&lt;/b&gt;') !== false;
+        } while (!$shown && microtime(true) < $deadline && usleep(100000) === null);
+        $this->assertTrue($shown, $status);
+        $this->assertStringContainsString('We are looking into it', $status);
+        $this->assertStringNotContainsString('gm_alice', $status, 'the author stays private');
+        $this->assertStringNotContainsString('cpu_usage', $status, "the alert's text stays private");
+    }
+
     public function testALinkAtFullLossSaysNoAnswerNotItsLastLatency()
     {
         $html = p2p_page('network');
@@ -155,7 +193,8 @@ class PagesTest extends TestCase
         foreach (array_keys(P2PMonitor_Addon::PAGES) as $action) {
             $html = p2p_page($action, array(), null, 'admin', AccountLevel::ADMIN, true);
             $this->assertSame(1, preg_match_all('/class="admin-menu-item"[^>]*>P2P Monitoring</', $html), $action);
-            $this->assertStringNotContainsString('class="menu-category"', $html, "$action: admin pages leave the main menu");
+            preg_match_all('/class="menu-category">([^<]*)</', $html, $categories);
+            $this->assertSame(array('Game'), $categories[1], "$action: admin pages leave the main menu; the players' status stays");
             foreach (P2PMonitor_Addon::PAGES as $other => $label) {
                 $this->assertStringContainsString(sprintf('href="%s" class="sub-menu-item%s">%s</a>',
                     htmlspecialchars('?module=p2p&action=' . $other), $other === $action ? ' current-sub-menu' : '',
@@ -216,7 +255,9 @@ class PagesTest extends TestCase
             $this->assertArrayHasKey($key, $english, $key);
             $this->assertArrayHasKey($key, $spanish, $key);
         }
-        $dynamic = array('P2PDone_' => array('acknowledge', 'resolve', 'silence', 'unsilence'),
+        $dynamic = array('P2PDone_' => array('acknowledge', 'resolve', 'silence', 'unsilence', 'publish'),
+            'P2PStatusOverall_' => array('operational', 'degraded', 'outage', 'maintenance'),
+            'P2PServerState_' => array('up', 'down', 'unknown', 'maintenance'),
             'P2PSetting_' => P2PMonitor_Settings::NAMES, 'P2PSettingHelp_' => P2PMonitor_Settings::NAMES,
             'P2PFixConfig_' => array('coordinator_api', 'api_token', 'websocket_url'),
             'P2PStatus_' => array('online', 'degraded', 'offline'),

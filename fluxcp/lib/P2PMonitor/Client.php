@@ -130,6 +130,18 @@ class P2PMonitor_Client
         return $this->delete('/api/v1/silences/' . (int) $id);
     }
 
+    /** The public status page's figures (404 when the aggregator's status_page is off). */
+    public function status()
+    {
+        return $this->get('/api/v1/status');
+    }
+
+    /** Publish an incident or maintenance window on the status page. */
+    public function createStatusPost(array $post)
+    {
+        return $this->post('/api/v1/status/posts', $post);
+    }
+
     /** The alert rules and notification channels in force (no secrets). */
     public function rules()
     {

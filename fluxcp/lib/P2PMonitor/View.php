@@ -55,6 +55,28 @@ class P2PMonitor_View
         return $value === null ? '–' : number_format((float) $value, 1) . ' %';
     }
 
+    /** A share (0 to 1) as a percentage with two decimals; below 1, never rounded up to 100. */
+    public static function share($value)
+    {
+        if ($value === null) {
+            return '–';
+        }
+        return $value >= 1 ? '100 %' : number_format(min(99.99, (float) $value * 100), 2) . ' %';
+    }
+
+    /** The status page's colour class of a day (as the aggregator's own page: m maintenance, n no data). */
+    public static function dayShade(array $day)
+    {
+        $uptime = $day['uptime'];
+        if ($uptime === null) {
+            return $day['maintenance_ms'] > 0 ? 'm' : 'n';
+        }
+        if ($uptime >= 0.999) {
+            return $day['maintenance_ms'] > 0 ? 'm' : 'g';
+        }
+        return $uptime >= 0.99 ? 'y' : ($uptime >= 0.95 ? 'o' : 'r');
+    }
+
     public static function ago($ms)
     {
         if (!$ms) {

@@ -2,7 +2,7 @@
 if (!defined('FLUX_ROOT')) exit;
 require_once __DIR__ . '/../../lib/bootstrap.php';
 
-// Alerts: active (acknowledge, resolve), history, silences (create, end).
+// Alerts: active (acknowledge, resolve, publish on the status page as an incident), history, silences (create, end).
 $title = Flux::message('P2PAlertsTitle');
 $p2p = P2PMonitor_Addon::fromFlux();
 $do = null;
@@ -34,6 +34,15 @@ if (count($_POST) > 0) {
                     ));
                 case 'unsilence':
                     return $client->endSilence((int) $params->get('id'));
+                case 'publish':
+                    // The alert's text stays private: players see only this title.
+                    return $client->createStatusPost(array(
+                        'kind'     => 'incident',
+                        'title'    => substr(trim((string) $params->get('title')), 0, 200),
+                        'body'     => substr((string) $params->get('body'), 0, 5000),
+                        'alert_id' => (int) $params->get('id'),
+                        'author'   => $who,
+                    ));
             }
             throw new P2PMonitor_Error(P2PMonitor_Error::REFUSED, P2PMonitor_View::text('P2PUnknownAction'));
         });

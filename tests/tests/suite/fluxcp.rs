@@ -108,8 +108,16 @@ async fn the_addons_phpunit_tests_pass_against_the_aggregator_and_mariadb() -> R
         bail!("phpunit is not installed: run `make test-deps`");
     }
     settings_database(DATABASE).await?;
-    let agg = TestAggregator::start_with_alerts(
+    // The status page lists two of the hosts' map-servers, one under a
+    // hostile name (PagesTest: the players' page shows both as text, never
+    // a host id).
+    let agg = TestAggregator::start_with_alerts_and(
         "alerts:\n  cpu_usage: { warning: 80, critical: 95, duration: 0 }\n",
+        &format!(
+            "status_page: {{ enabled: true, groups: [{{ name: Midgard, servers: [\
+               {{ id: prontera, name: 'Prontera map', host: fluxcp-b, server: map }},\
+               {{ id: hostile, name: '{HOSTILE}', host: fluxcp-a, server: map }}] }}] }}"
+        ),
     )
     .await?;
     let now = now_ms();
@@ -132,6 +140,7 @@ async fn the_addons_phpunit_tests_pass_against_the_aggregator_and_mariadb() -> R
             metric("player_count", 12.0, &[("map", map)], now),
             metric("map_status", 1.0, &[("map", map)], now),
             metric("network_latency", 25.0, &[("target", peer)], now),
+            metric("server_up", 1.0, &[("server", "map")], now),
         ];
         if host == "fluxcp-b" {
             // Every echo to fluxcp-a lost: the network page says "no answer".
@@ -140,6 +149,8 @@ async fn the_addons_phpunit_tests_pass_against_the_aggregator_and_mariadb() -> R
         let (status, ack) = agg.post_batch(&cred, &batch(host, "s", 1, records)).await?;
         anyhow::ensure!(status.is_success(), "{ack}");
     }
+    // The status page as its minute tick would build it, with those points.
+    agg.refresh_status_page().await?;
     let fluxcp = workspace_root().join("fluxcp");
     let data = tempfile::tempdir()?;
     let output = tokio::task::spawn_blocking({

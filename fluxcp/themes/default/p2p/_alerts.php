@@ -1,5 +1,5 @@
 <?php if (!defined('FLUX_ROOT')) exit; ?>
-<?php /* The active alerts, with acknowledge and resolve (forms to the alerts action), in the dashboard's columns
+<?php /* The active alerts, with acknowledge, resolve and publish as a status page incident (forms to the alerts action), in the dashboard's columns
    (lib/P2PMonitor/tables.json). $activeAlerts, $csrf. */ ?>
 <table class="horizontal-table p2p-alerts">
   <tr><?php echo P2PMonitor_Tables::headers('active_alerts') ?></tr>
@@ -19,7 +19,12 @@
               . '<input type="hidden" name="csrf" value="' . P2PMonitor_View::h($csrf) . '">'
               . '<input type="hidden" name="id" value="' . (int) $alert['id'] . '">'
               . ($alert['status'] === 'firing' ? '<button type="submit" name="do" value="acknowledge">' . P2PMonitor_View::t('P2PAcknowledge') . '</button> ' : '')
-              . '<button type="submit" name="do" value="resolve">' . P2PMonitor_View::t('P2PResolve') . '</button></form>';
+              . '<button type="submit" name="do" value="resolve">' . P2PMonitor_View::t('P2PResolve') . '</button></form>'
+              . '<form method="post" action="' . $this->url('p2p', 'alerts') . '" class="p2p-publish">'
+              . '<input type="hidden" name="csrf" value="' . P2PMonitor_View::h($csrf) . '">'
+              . '<input type="hidden" name="id" value="' . (int) $alert['id'] . '">'
+              . '<input name="title" required maxlength="200" placeholder="' . P2PMonitor_View::t('P2PPublishTitle') . '"> '
+              . '<button type="submit" name="do" value="publish">' . P2PMonitor_View::t('P2PPublish') . '</button></form>';
       },
   ); ?>
   <?php foreach ($activeAlerts as $alert): ?>
