@@ -48,6 +48,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/maps", get(maps))
         .route("/api/v1/metrics/realtime", get(realtime))
         .route("/api/v1/metrics/historical", get(historical))
+        .route("/api/v1/players/history", get(player_history))
         .route("/api/v1/network/matrix", get(matrix))
         .route("/api/v1/events", events_route)
         .route("/api/v1/alerts", get(alerts))
@@ -508,6 +509,49 @@ async fn realtime(State(shared): State<Arc<Shared>>) -> Answer<Realtime> {
         average_latency_ms: mean(latencies.iter().copied()),
         maps: maps_by_host_type(&rows),
     })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlayerHistoryQuery {
+    #[serde(default = "default_player_days")]
+    days: u32,
+}
+
+fn default_player_days() -> u32 {
+    30
+}
+
+/// Players per host and per map, each UTC day's peak and average, over the
+/// last `days` days (1 to 366) from the hour rollups.
+async fn player_history(
+    State(shared): State<Arc<Shared>>,
+    query: Result<Query<PlayerHistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Answer<responses::PlayerHistory>, Refusal> {
+    let Query(query) =
+        query.map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    if !(1..=366).contains(&query.days) {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            "days is 1 to 366",
+        ));
+    }
+    let today = crate::status_page::days::day_of(now_ms());
+    let from = today - (i64::from(query.days) - 1) * crate::uptime::DAY_MS;
+    let to = today + crate::uptime::DAY_MS;
+    let rows = shared
+        .store
+        .read(move |conn| store::daily(conn, crate::live::names::PLAYERS, from, to))
+        .await
+        .map_err(store_error)?;
+    let (hosts, maps) = crate::players::history(&rows, today, crate::status_page::day_name);
+    Ok(Answer(responses::PlayerHistory {
+        days: query.days,
+        first_day: crate::status_page::day_name(from),
+        hosts,
+        maps,
+    }))
 }
 
 #[derive(Debug, Deserialize)]

@@ -34,6 +34,7 @@ pub mod ingest;
 pub mod limits;
 pub mod live;
 pub mod ops;
+pub mod players;
 pub mod refusal;
 pub mod server;
 pub mod state;

@@ -297,6 +297,7 @@ class PagesTest extends TestCase
             'network' => p2p_page('network'), 'host' => p2p_page('host', array('id' => 'fluxcp-b')));
         $tables = array('hosts' => array('hosts', 'p2p-hosts'), 'active_alerts' => array('alerts', 'p2p-alerts'),
             'map_distribution' => array('maps', 'p2p-maps'), 'assignments' => array('maps', 'p2p-assignments'),
+            'player_history' => array('maps', 'p2p-player-history'),
             'lossy_links' => array('network', 'p2p-lossy'), 'traffic' => array('network', 'p2p-traffic'),
             'alert_history' => array('alerts', 'p2p-history'), 'silences' => array('alerts', 'p2p-silences'),
             'metric_rules' => array('alerts', 'p2p-rules'), 'channels' => array('alerts', 'p2p-channels'),
@@ -320,6 +321,8 @@ class PagesTest extends TestCase
         $this->assertMatchesRegularExpression('/<td class="p2p-rule">cpu_usage<\/td>.*<td class="p2p-for">0 s<\/td>/s', $pages['alerts'],
             'the rule in force, its duration in the seconds format');
         $this->assertMatchesRegularExpression('/<td class="p2p-map">prt_fild08<\/td><td class="p2p-hosts"><a href="[^"]*fluxcp-b">fluxcp-b<\/a><\/td>/', $pages['maps']);
+        $this->assertStringContainsString('<td class="p2p-map">prt_fild08</td><td class="p2p-peak_30d">12</td><td class="p2p-average_30d">12.00</td>',
+            $pages['maps'], "the map's player history from the hour rollups");
 
         $_COOKIE['language'] = 'es_es';
         $this->assertStringContainsString('<th>Último informe</th>', p2p_page('hosts'), 'headers translated');

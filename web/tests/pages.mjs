@@ -145,6 +145,10 @@ try {
   await page.waitForSelector('#map-list tbody tr');
   check((await page.textContent('#map-list')).includes(HOSTILE), 'the hostile map name shows as text');
   check(await page.locator('#map-list img').count() === 0, 'no <img> element was created');
+  // Each map's player history, from the hour rollups; the hostile name as text there too.
+  await page.waitForSelector('#player-history tbody tr td.peak_30d', { timeout: 10000 });
+  check((await page.textContent('#player-history')).includes(HOSTILE), 'the player history lists the hostile map as text');
+  check(await page.locator('#player-history img').count() === 0, 'no <img> element in the player history');
 
   // The overview updates live too, and an alert can be acknowledged.
   await page.goto(`${BASE}/p2p/monitoring`);

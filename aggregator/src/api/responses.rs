@@ -84,6 +84,7 @@ documented! {
     MapsAnswer => "get" "/api/v1/maps" 200,
     Realtime => "get" "/api/v1/metrics/realtime" 200,
     History => "get" "/api/v1/metrics/historical" 200,
+    PlayerHistory => "get" "/api/v1/players/history" 200,
     Matrix => "get" "/api/v1/network/matrix" 200,
     EventsPage => "get" "/api/v1/events" 200,
     EventsPushed => "post" "/api/v1/events" 202,
@@ -476,4 +477,15 @@ pub struct StatusPosted {
 #[derive(Debug, Serialize)]
 pub struct StatusUpdated {
     pub post: Post,
+}
+
+/// `GET /api/v1/players/history`.
+#[derive(Debug, Serialize)]
+pub struct PlayerHistory {
+    pub days: u32,
+    pub first_day: String,
+    /// By host: its map-server's total.
+    pub hosts: std::collections::BTreeMap<String, crate::players::PlayerTrend>,
+    /// By map, over the hosts that served it.
+    pub maps: std::collections::BTreeMap<String, crate::players::PlayerTrend>,
 }

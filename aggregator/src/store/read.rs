@@ -279,3 +279,45 @@ pub fn counts(conn: &Connection) -> Result<StoreCounts, StoreError> {
         events: count("events")?,
     })
 }
+
+/// One series' UTC day from its hour rollups.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DailyRow {
+    pub host: String,
+    pub tags: BTreeMap<String, String>,
+    /// Start of the day, Unix ms.
+    pub day_ms: i64,
+    pub max: f64,
+    pub sum: f64,
+    pub count: i64,
+}
+
+/// Every series named `metric`, per UTC day from `from_ms` to `to_ms`: the
+/// day's highest value and the sum and count of its points, from the hour
+/// rollups (kept a year by default), by host, tags and day.
+pub fn daily(
+    conn: &Connection,
+    metric: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<DailyRow>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT s.host_id, s.tags, r.bucket - r.bucket % 86400000 AS day,
+                MAX(r.max), SUM(r.sum), SUM(r.count)
+           FROM rollup_1h r JOIN series s ON s.id = r.series_id
+          WHERE s.name = ?1 AND r.bucket >= ?2 AND r.bucket < ?3
+          GROUP BY s.id, day ORDER BY s.host_id, s.tags, day",
+    )?;
+    let rows = statement.query_map(params![metric, from_ms, to_ms], |r| {
+        let tags: String = r.get(1)?;
+        Ok(DailyRow {
+            host: r.get(0)?,
+            tags: serde_json::from_str(&tags).unwrap_or_default(),
+            day_ms: r.get(2)?,
+            max: r.get(3)?,
+            sum: r.get(4)?,
+            count: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -130,6 +130,12 @@ class P2PMonitor_Client
         return $this->delete('/api/v1/silences/' . (int) $id);
     }
 
+    /** Players per host and per map, each day's peak and average, over the last $days days. */
+    public function playerHistory($days)
+    {
+        return $this->get('/api/v1/players/history', array('days' => (int) $days));
+    }
+
     /** The public status page's figures (404 when the aggregator's status_page is off). */
     public function status()
     {

@@ -46,6 +46,30 @@ class P2PMonitor_Tables
         return 'P2PCol' . str_replace(' ', '', ucwords(str_replace('_', ' ', $column['key'])));
     }
 
+    /**
+     * The player_history table's rows from the API's 30-day and 1-year answers (/api/v1/players/history), by
+     * 30-day peak, highest first; the dashboard builds the same rows (web/src/pages/maps.js).
+     */
+    public static function playerHistory(array $month, array $year)
+    {
+        $rows = array();
+        foreach ($year['maps'] as $map => $trend) {
+            $recent = isset($month['maps'][$map]) ? $month['maps'][$map] : null;
+            $rows[] = array(
+                'map' => $map,
+                'peak_30d' => $recent ? $recent['peak'] : null,
+                'average_30d' => $recent ? $recent['average'] : null,
+                'peak_1y' => $trend['peak'],
+                'average_1y' => $trend['average'],
+                'week_change' => $trend['week_change_percent'],
+            );
+        }
+        usort($rows, function ($a, $b) {
+            return ((float) $b['peak_30d'] <=> (float) $a['peak_30d']) ?: strcmp($a['map'], $b['map']);
+        });
+        return $rows;
+    }
+
     /** The English texts lang/en_us.php takes from tables.json: column headers and sort names. */
     public static function englishTexts()
     {

@@ -3,12 +3,18 @@ if (!defined('FLUX_ROOT')) exit;
 require_once __DIR__ . '/../../lib/bootstrap.php';
 
 // Maps: which host serves which map (P2P or VPS), players, the coordinator's
-// assignments and what is assigned but not served, in the dashboard's columns (lib/P2PMonitor/tables.json).
+// assignments and what is assigned but not served, player history per map, in the dashboard's columns
+// (lib/P2PMonitor/tables.json).
 $title = Flux::message('P2PMapsTitle');
 $p2p = P2PMonitor_Addon::fromFlux();
 list($maps, $error) = $p2p->attempt(function ($client) {
     return $client->maps();
 });
+// Player history per map: the last 30 days and the last year, from the aggregator's hour rollups.
+list($playerHistory, $historyError) = $p2p->attempt(function ($client) {
+    return P2PMonitor_Tables::playerHistory($client->playerHistory(30), $client->playerHistory(365));
+});
+$error = $error !== null ? $error : $historyError;
 $distribution = array();
 if ($maps) {
     foreach ($maps['maps'] as $row) {

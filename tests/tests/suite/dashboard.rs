@@ -237,6 +237,8 @@ async fn the_five_pages_render_live_data_in_chromium() -> Result<()> {
     }
     let agg = start().await?;
     let credential = fill(&agg, HOSTS).await?;
+    // The hour rollups the maps page's player history reads.
+    agg.flush().await?;
     let shots = web.join("screenshots");
     std::fs::create_dir_all(&shots)?;
     let base = agg.api_url("")?;

@@ -598,6 +598,16 @@ async fn responses_match_the_spec() -> Result<()> {
     spec.check("/api/v1/alerts/test", "post", status, &answer)?;
     assert_eq!(answer["alert"]["severity"], "critical", "{answer}");
 
+    // Player history from the hour rollups: alpha's map and total.
+    agg.flush().await?;
+    let (status, players) = agg.api("/api/v1/players/history?days=7").await?;
+    assert_eq!(status, StatusCode::OK, "{players}");
+    spec.check("/api/v1/players/history", "get", status, &players)?;
+    assert_eq!(players["maps"]["prt_fild08"]["peak"], 37.0, "{players}");
+    let (status, refused) = agg.api("/api/v1/players/history?days=0").await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    spec.check("/api/v1/players/history", "get", status, &refused)?;
+
     // The status page: posts (good and bad), then the public figures.
     let posts = [
         (

@@ -1,6 +1,6 @@
 // Maps: where each map runs (P2P or VPS), its players and state, and the
-// coordinator's assignments beside it (assigned but not served stands out).
-// Both tables have the FluxCP addon's columns (tables.json).
+// coordinator's assignments beside it (assigned but not served stands out),
+// and each map's player history. The tables have the FluxCP addon's columns (tables.json).
 
 import { h, replace, card, number, throttle } from '../dom.js';
 import { api } from '../api.js';
@@ -15,8 +15,21 @@ export function maps(main, live) {
   const filter = h('input', { type: 'search', placeholder: 'Search maps or hosts', 'aria-label': 'Search',
     oninput: () => { page = 1; load(); } });
   const assigned = h('div', { class: 'panel', id: 'assignments' });
+  const history = h('div', { class: 'panel', id: 'player-history' });
   replace(main, h('h1', {}, 'Maps'), cards, h('h2', {}, 'Map distribution'), h('div', { class: 'filters' }, filter), list, pager,
-    h('h2', {}, 'Coordinator assignments'), assigned);
+    h('h2', {}, 'Player history'), history, h('h2', {}, 'Coordinator assignments'), assigned);
+  // Per map: the last 30 days and the last year from the hour rollups, as the addon shows them
+  // (fluxcp/lib/P2PMonitor/Tables.php playerHistory). Daily figures change slowly: read once.
+  (async () => {
+    const [month, year] = await Promise.all([api('/api/v1/players/history?days=30'), api('/api/v1/players/history?days=365')]);
+    const rows = Object.entries(year.maps).map(([map, trend]) => {
+      const recent = month.maps[map];
+      return { map, peak_30d: recent ? recent.peak : null, average_30d: recent ? recent.average : null,
+        peak_1y: trend.peak, average_1y: trend.average, week_change: trend.week_change_percent };
+    }).sort((a, b) => (b.peak_30d || 0) - (a.peak_30d || 0) || a.map.localeCompare(b.map));
+    replace(history, sharedTable('player_history', rows.map((r) => h('tr', {}, cells('player_history', r))),
+      'No player counts stored yet.'));
+  })();
   const load = async () => {
     const data = await api('/api/v1/maps');
     const coordinator = data.coordinator;

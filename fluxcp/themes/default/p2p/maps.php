@@ -34,6 +34,14 @@
   <?php endforeach ?>
   <?php if (!$distribution): ?><tr><td colspan="<?php echo count(P2PMonitor_Tables::columns('map_distribution')) ?>"><?php echo P2PMonitor_View::t('P2PNoMapsYet') ?></td></tr><?php endif ?>
 </table>
+<h3><?php echo P2PMonitor_View::t('P2PPlayerHistory') ?></h3>
+<table class="horizontal-table p2p-player-history">
+  <tr><?php echo P2PMonitor_Tables::headers('player_history') ?></tr>
+  <?php foreach ((array) $playerHistory as $row): ?>
+  <tr><?php echo P2PMonitor_Tables::cells('player_history', $row) ?></tr>
+  <?php endforeach ?>
+  <?php if (!$playerHistory): ?><tr><td colspan="<?php echo count(P2PMonitor_Tables::columns('player_history')) ?>"><?php echo P2PMonitor_View::t('P2PNoPlayerHistory') ?></td></tr><?php endif ?>
+</table>
 <h3><?php echo P2PMonitor_View::t('P2PAssignments') ?></h3>
 <table class="horizontal-table p2p-assignments">
   <tr><?php echo P2PMonitor_Tables::headers('assignments') ?></tr>
