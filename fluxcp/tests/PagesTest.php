@@ -62,27 +62,6 @@ class PagesTest extends TestCase
         $this->assertStringContainsString('<td class="p2p-state-up">Up</td>', p2p_page('status'), 'fluxcp-b reports its map-server up');
     }
 
-    public function testAnAlertIsPublishedAsAnIncidentThePlayersSee()
-    {
-        $alerts = (new P2PMonitor_Client(p2p_env('P2PMON_API'), p2p_env('P2PMON_TOKEN')))->activeAlerts()['alerts'];
-        $this->assertNotEmpty($alerts, 'fluxcp-b\'s cpu_usage alert');
-        $form = array('csrf' => P2PMonitor_Csrf::token(), 'do' => 'publish', 'id' => $alerts[0]['id'],
-            'title' => 'Lag in Prontera <b>now</b>', 'body' => 'We are looking into it');
-        $html = p2p_page('alerts', array(), $form, 'gm_alice');
-        $this->assertStringContainsString(P2PMonitor_View::text('P2PDone_publish'), $html);
-        $this->assertStringContainsString('class="p2p-publish"', p2p_page('alerts'), 'each active alert has the form');
-        // The aggregator rebuilds its page when a post arrives.
-        $deadline = microtime(true) + 10;
-        do {
-            $status = p2p_page('status', array(), null, null, AccountLevel::ANYONE);
-            $shown = strpos($status, 'Lag in Prontera &lt;b&gt;now&lt;/b&gt;') !== false;
-        } while (!$shown && microtime(true) < $deadline && usleep(100000) === null);
-        $this->assertTrue($shown, $status);
-        $this->assertStringContainsString('We are looking into it', $status);
-        $this->assertStringNotContainsString('gm_alice', $status, 'the author stays private');
-        $this->assertStringNotContainsString('cpu_usage', $status, "the alert's text stays private");
-    }
-
     public function testALinkAtFullLossSaysNoAnswerNotItsLastLatency()
     {
         $html = p2p_page('network');
@@ -255,7 +234,7 @@ class PagesTest extends TestCase
             $this->assertArrayHasKey($key, $english, $key);
             $this->assertArrayHasKey($key, $spanish, $key);
         }
-        $dynamic = array('P2PDone_' => array('acknowledge', 'resolve', 'silence', 'unsilence', 'publish'),
+        $dynamic = array('P2PDone_' => array('acknowledge', 'resolve', 'silence', 'unsilence', 'publish', 'resolve_incident'),
             'P2PStatusOverall_' => array('operational', 'degraded', 'outage', 'maintenance'),
             'P2PServerState_' => array('up', 'down', 'unknown', 'maintenance'),
             'P2PSetting_' => P2PMonitor_Settings::NAMES, 'P2PSettingHelp_' => P2PMonitor_Settings::NAMES,
@@ -393,5 +372,38 @@ class PagesTest extends TestCase
         $this->assertStringContainsString('data-p2p-error-kind="token"', $html);
         $this->assertStringContainsString('P2PMonitor.api_token', $html);
         $this->assertStringNotContainsString('p2pa_wrong-token', $html);
+    }
+
+    /** Last: it resolves the one alert the other tests read. */
+    public function testAnAlertIsPublishedAsAnIncidentThePlayersSee()
+    {
+        $alerts = (new P2PMonitor_Client(p2p_env('P2PMON_API'), p2p_env('P2PMON_TOKEN')))->activeAlerts()['alerts'];
+        $this->assertNotEmpty($alerts, 'fluxcp-b\'s cpu_usage alert');
+        $form = array('csrf' => P2PMonitor_Csrf::token(), 'do' => 'publish', 'id' => $alerts[0]['id'],
+            'title' => 'Lag in Prontera <b>now</b>', 'body' => 'We are looking into it');
+        $html = p2p_page('alerts', array(), $form, 'gm_alice');
+        $this->assertStringContainsString(P2PMonitor_View::text('P2PDone_publish'), $html);
+        $this->assertStringContainsString('class="p2p-publish"', p2p_page('alerts'), 'each active alert has the form');
+        // The aggregator rebuilds its page when a post arrives.
+        $deadline = microtime(true) + 10;
+        do {
+            $status = p2p_page('status', array(), null, null, AccountLevel::ANYONE);
+            $shown = strpos($status, 'Lag in Prontera &lt;b&gt;now&lt;/b&gt;') !== false;
+        } while (!$shown && microtime(true) < $deadline && usleep(100000) === null);
+        $this->assertTrue($shown, $status);
+        $this->assertStringContainsString('We are looking into it', $status);
+        $this->assertStringNotContainsString('gm_alice', $status, 'the author stays private');
+        $this->assertStringNotContainsString('cpu_usage', $status, "the alert's text stays private");
+
+        // Resolving the alert offers to resolve the incident; taking the offer ends it.
+        $html = p2p_page('alerts', array(), array('csrf' => P2PMonitor_Csrf::token(), 'do' => 'resolve', 'id' => $alerts[0]['id']), 'gm_alice');
+        $this->assertSame(1, preg_match('/class="p2p-resolve-incident">.*?name="post" value="(\d+)"/s', $html, $m), $html);
+        $this->assertStringContainsString('the incident &quot;Lag in Prontera &lt;b&gt;now&lt;/b&gt;&quot;', $html);
+        $html = p2p_page('alerts', array(), array('csrf' => P2PMonitor_Csrf::token(), 'do' => 'resolve_incident', 'post' => $m[1],
+            'body' => 'Fixed'), 'gm_alice');
+        $this->assertStringContainsString(P2PMonitor_View::text('P2PDone_resolve_incident'), $html);
+        $posts = (new P2PMonitor_Client(p2p_env('P2PMON_API'), p2p_env('P2PMON_TOKEN')))->statusPosts()['posts'];
+        $this->assertNotNull($posts[0]['ends_ms'], 'the incident ended');
+        $this->assertSame('gm_alice', $posts[0]['author']);
     }
 }

@@ -172,6 +172,18 @@ try {
   });
   check(forged === 403, `a PATCH without X-CSRF-Token is refused (got ${forged})`);
 
+  // The alert published as an incident on the status page, then resolved: the page offers to resolve the
+  // incident too, and doing so ends it on the public page.
+  await page.goto(`${BASE}/p2p/monitoring/alerts`);
+  await page.waitForSelector('#active-alerts tr[data-alert] input.publish-title');
+  await page.fill('#active-alerts tr[data-alert] input.publish-title', 'Lag in Prontera');
+  await page.click('#active-alerts tr[data-alert] button.publish');
+  await page.waitForSelector('#active-alerts tr[data-alert] button.publish:has-text("Published")', { timeout: 5000 });
+  await page.click('#active-alerts tr[data-alert] button.resolve');
+  await page.waitForSelector('#incident-offer button.resolve-incident', { timeout: 5000 });
+  await page.click('#incident-offer button.resolve-incident');
+  await page.waitForSelector('#incident-offer:has-text("Incident resolved")', { timeout: 5000 });
+
   check(dialogs === 0, 'no script ran from a hostile string');
   check(errors.length === 0, `no script errors: ${errors.join('; ')}`);
   console.log(JSON.stringify(figures));

@@ -102,6 +102,8 @@ documented! {
     SilenceEnded => "delete" "/api/v1/silences/{id}" 200,
     StatusAnswer => "get" "/api/v1/status" 200,
     StatusPosted => "post" "/api/v1/status/posts" 200,
+    StatusPosts => "get" "/api/v1/status/posts" 200,
+    StatusUptime => "get" "/api/v1/status/uptime" 200,
     StatusUpdated => "post" "/api/v1/status/posts/{id}/updates" 200,
 }
 
@@ -488,4 +490,38 @@ pub struct PlayerHistory {
     pub hosts: std::collections::BTreeMap<String, crate::players::PlayerTrend>,
     /// By map, over the hosts that served it.
     pub maps: std::collections::BTreeMap<String, crate::players::PlayerTrend>,
+}
+
+/// `GET /api/v1/status/posts`: the posts with what the public page leaves
+/// out.
+#[derive(Debug, Serialize)]
+pub struct StatusPosts {
+    pub posts: Vec<AdminPost>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AdminPost {
+    #[serde(flatten)]
+    pub post: Post,
+    pub alert_id: Option<i64>,
+    pub author: String,
+}
+
+/// `GET /api/v1/status/uptime`: each listed server's month.
+#[derive(Debug, Serialize)]
+pub struct StatusUptime {
+    pub month: String,
+    pub servers: Vec<ServerUptime>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServerUptime {
+    pub id: String,
+    pub name: String,
+    pub uptime: Option<f64>,
+    pub down_minutes: f64,
+    pub no_data_minutes: f64,
+    pub maintenance_minutes: f64,
+    pub incidents: usize,
+    pub longest_incident_minutes: f64,
 }

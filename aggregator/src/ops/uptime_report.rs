@@ -80,9 +80,8 @@ pub fn day(text: &str) -> anyhow::Result<i64> {
     Ok(at)
 }
 
-/// Every `server_up` series' account over `period` (cut at the last whole
-/// minute when it runs into the future).
-pub fn report(config: &AggregatorConfig, period: Span) -> anyhow::Result<Vec<Row>> {
+/// `period` cut at the last whole minute; an error when nothing is left.
+pub fn so_far(period: Span) -> anyhow::Result<Span> {
     if period.end_ms <= period.start_ms {
         bail!("the period is empty: its end is not after its start");
     }
@@ -94,11 +93,28 @@ pub fn report(config: &AggregatorConfig, period: Span) -> anyhow::Result<Vec<Row
     if period.end_ms <= period.start_ms {
         bail!("the period has not begun yet");
     }
+    Ok(period)
+}
+
+/// Every `server_up` series' account over `period` (cut at the last whole
+/// minute when it runs into the future).
+pub fn report(config: &AggregatorConfig, period: Span) -> anyhow::Result<Vec<Row>> {
+    let period = so_far(period)?;
     let path = config.store_path();
     let conn = schema::open_read_only(&path)
         .with_context(|| format!("cannot open the store at {}", path.display()))?;
+    Ok(rows(&conn, config, period)?)
+}
+
+/// [`report`] on an open connection (the API reads through the store's
+/// readers), `period` already cut at the last whole minute.
+pub fn rows(
+    conn: &rusqlite::Connection,
+    config: &AggregatorConfig,
+    period: Span,
+) -> Result<Vec<Row>, crate::store::StoreError> {
     // A store written before the status page has no posts table.
-    let posts = status::posts(&conn, period.start_ms - DAY_MS).unwrap_or_default();
+    let posts = status::posts(conn, period.start_ms - DAY_MS).unwrap_or_default();
     let by_source = days::maintenance(&config.status_page, &posts);
     let mut names: BTreeMap<Source, String> = BTreeMap::new();
     for server in config.status_page.servers() {
@@ -106,7 +122,7 @@ pub fn report(config: &AggregatorConfig, period: Span) -> anyhow::Result<Vec<Row
             .entry(days::source(server))
             .or_insert_with(|| server.name.clone());
     }
-    let accounts = days::report(&conn, period, &by_source)?;
+    let accounts = days::report(conn, period, &by_source)?;
     let minutes = |ms: f64| ms / MINUTE_MS as f64;
     Ok(accounts
         .into_iter()

@@ -14,7 +14,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::alerting::{self, silence::NewSilence};
-use crate::api::responses::{Answer, StatusPosted, StatusUpdated};
+use crate::api::responses::{
+    AdminPost, Answer, ServerUptime, StatusPosted, StatusPosts, StatusUpdated, StatusUptime,
+};
 use crate::clock::now_ms;
 use crate::refusal::Refusal;
 use crate::state::Shared;
@@ -40,8 +42,80 @@ pub fn public(enabled: bool) -> Router<Arc<Shared>> {
 /// The admins' routes (inside the API's sign-in).
 pub fn protected() -> Router<Arc<Shared>> {
     Router::new()
-        .route("/api/v1/status/posts", post(create))
+        .route("/api/v1/status/posts", get(list).post(create))
         .route("/api/v1/status/posts/{id}/updates", post(add_update))
+        .route("/api/v1/status/uptime", get(uptime))
+}
+
+/// Every post not over before the days the page shows, with what the
+/// public page leaves out (the alert it came from, its author).
+async fn list(State(shared): State<Arc<Shared>>) -> Result<Answer<StatusPosts>, Refusal> {
+    let days = i64::from(shared.config.status_page.days);
+    let since = super::days::day_of(now_ms()) - days * crate::uptime::DAY_MS;
+    let posts = shared
+        .store
+        .read(move |conn| status::posts(conn, since))
+        .await
+        .map_err(store_error)?;
+    Ok(Answer(StatusPosts {
+        posts: posts
+            .into_iter()
+            .map(|post| AdminPost {
+                alert_id: post.alert_id,
+                author: post.author.clone(),
+                post,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UptimeQuery {
+    month: String,
+}
+
+/// Each listed server's uptime over a month (the month so far when it is
+/// the current one), as `report uptime` counts it.
+async fn uptime(
+    State(shared): State<Arc<Shared>>,
+    query: Result<axum::extract::Query<UptimeQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Answer<StatusUptime>, Refusal> {
+    use crate::ops::uptime_report;
+    let axum::extract::Query(query) = query.map_err(|e| bad(e.body_text()))?;
+    let period = uptime_report::month(&query.month)
+        .and_then(uptime_report::so_far)
+        .map_err(|e| bad(e.to_string()))?;
+    let config = shared.config.clone();
+    let rows = shared
+        .store
+        .read(move |conn| uptime_report::rows(conn, &config, period))
+        .await
+        .map_err(store_error)?;
+    let servers = shared
+        .config
+        .status_page
+        .servers()
+        .map(|server| {
+            let row = rows
+                .iter()
+                .find(|r| r.host == server.host && r.server == server.server.tag());
+            ServerUptime {
+                id: server.id.clone(),
+                name: server.name.clone(),
+                uptime: row.and_then(|r| r.uptime),
+                down_minutes: row.map_or(0.0, |r| r.down_minutes),
+                no_data_minutes: row.map_or(0.0, |r| r.no_data_minutes),
+                maintenance_minutes: row.map_or(0.0, |r| r.maintenance_minutes),
+                incidents: row.map_or(0, |r| r.incidents),
+                longest_incident_minutes: row.map_or(0.0, |r| r.longest_incident_minutes),
+            }
+        })
+        .collect();
+    Ok(Answer(StatusUptime {
+        month: query.month,
+        servers,
+    }))
 }
 
 fn not_built() -> Response {

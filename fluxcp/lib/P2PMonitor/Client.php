@@ -148,6 +148,18 @@ class P2PMonitor_Client
         return $this->post('/api/v1/status/posts', $post);
     }
 
+    /** The status page's posts with the alert each came from. */
+    public function statusPosts()
+    {
+        return $this->get('/api/v1/status/posts');
+    }
+
+    /** An update to status post $id; "resolved" ends an incident. */
+    public function addStatusUpdate($id, array $update)
+    {
+        return $this->post('/api/v1/status/posts/' . (int) $id . '/updates', $update);
+    }
+
     /** The alert rules and notification channels in force (no secrets). */
     public function rules()
     {

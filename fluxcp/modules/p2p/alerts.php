@@ -9,6 +9,7 @@ $do = null;
 $csrf = P2PMonitor_Csrf::token();
 $notice = null;
 $error = null;
+$incidentOffer = null;
 if (count($_POST) > 0) {
     if (!P2PMonitor_Csrf::valid($params->get('csrf'))) {
         $error = Flux::message('P2PBadCsrf');
@@ -34,6 +35,12 @@ if (count($_POST) > 0) {
                     ));
                 case 'unsilence':
                     return $client->endSilence((int) $params->get('id'));
+                case 'resolve_incident':
+                    return $client->addStatusUpdate((int) $params->get('post'), array(
+                        'state'  => 'resolved',
+                        'body'   => substr((string) $params->get('body'), 0, 5000),
+                        'author' => $who,
+                    ));
                 case 'publish':
                     // The alert's text stays private: players see only this title.
                     return $client->createStatusPost(array(
@@ -48,6 +55,17 @@ if (count($_POST) > 0) {
         });
         if ($error === null) {
             $notice = Flux::message('P2PDone_' . $do);
+        }
+        // A resolved alert published as an incident: offer to resolve the incident too.
+        if ($error === null && $do === 'resolve') {
+            list($posts) = $p2p->attempt(function ($client) {
+                return $client->statusPosts();
+            });
+            foreach ($posts ? $posts['posts'] : array() as $post) {
+                if ($post['kind'] === 'incident' && $post['ends_ms'] === null && $post['alert_id'] === (int) $params->get('id')) {
+                    $incidentOffer = $post;
+                }
+            }
         }
     }
 }

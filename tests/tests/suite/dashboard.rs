@@ -24,7 +24,8 @@ const HOSTS: usize = 1000;
 async fn start() -> Result<TestAggregator> {
     TestAggregator::start_with_alerts_and(
         "alerts:\n  cpu_usage: { warning: 80, critical: 95, duration: 0 }\n",
-        "websocket: {allowed_origins: ['*']}",
+        "websocket: {allowed_origins: ['*']}\n\
+         status_page: { enabled: true, groups: [{ name: Midgard, servers: [{ id: prt, name: Prontera, host: host-0002, server: map }] }] }",
     )
     .await
 }
@@ -283,8 +284,24 @@ async fn the_five_pages_render_live_data_in_chromium() -> Result<()> {
             "{page}.png"
         );
     }
-    // The acknowledgement reached the store.
-    let (_, active) = agg.api("/api/v1/alerts/active").await?;
-    assert!(active.to_string().contains("acknowledged"), "{active}");
+    // The acknowledgement and the resolution reached the store, and the
+    // incident published from the alert was resolved with it.
+    let (_, resolved) = agg.api("/api/v1/alerts?status=resolved").await?;
+    let id = resolved["alerts"][0]["id"]
+        .as_i64()
+        .context("the resolved alert")?;
+    let (_, detail) = agg.api(&format!("/api/v1/alerts/{id}")).await?;
+    assert!(
+        detail["history"].to_string().contains("acknowledged"),
+        "{detail}"
+    );
+    let (_, posts) = agg.api("/api/v1/status/posts").await?;
+    let incident = &posts["posts"][0];
+    assert_eq!(incident["alert_id"], id, "{posts}");
+    assert_eq!(incident["title"], "Lag in Prontera", "{posts}");
+    assert!(
+        incident["ends_ms"].is_i64(),
+        "resolved from the offer: {posts}"
+    );
     Ok(())
 }

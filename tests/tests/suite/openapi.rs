@@ -662,6 +662,25 @@ async fn responses_match_the_spec() -> Result<()> {
         assert_eq!(status, expected, "update {id} {state}: {answer}");
         spec.check("/api/v1/status/posts/{id}/updates", "post", status, &answer)?;
     }
+    let (status, listed) = agg.api("/api/v1/status/posts").await?;
+    spec.check("/api/v1/status/posts", "get", status, &listed)?;
+    assert_eq!(
+        listed["posts"].as_array().map(Vec::len),
+        Some(2),
+        "{listed}"
+    );
+    assert_eq!(listed["posts"][0]["author"], "admin", "{listed}");
+    let month = p2pmon_aggregator::status_page::day_name(now as i64)[..7].to_string();
+    for (query, expected) in [
+        (month.as_str(), StatusCode::OK),
+        ("2026-13", StatusCode::BAD_REQUEST),
+    ] {
+        let (status, answer) = agg
+            .api(&format!("/api/v1/status/uptime?month={query}"))
+            .await?;
+        assert_eq!(status, expected, "{answer}");
+        spec.check("/api/v1/status/uptime", "get", status, &answer)?;
+    }
     let page = p2pmon_tests::wait::eventually(std::time::Duration::from_secs(10), async || {
         let response = reqwest::get(agg.api_url("/api/v1/status")?).await?;
         anyhow::ensure!(response.status() == StatusCode::OK, "{}", response.status());

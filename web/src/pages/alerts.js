@@ -30,7 +30,8 @@ export function alerts(main, live) {
       problem.textContent = error.message;
     }
   } }, host, rule, minutes, h('span', {}, 'min'), comment, h('button', { type: 'submit' }, 'Silence'));
-  replace(main, h('h1', {}, 'Alerts'), h('h2', {}, 'Active'), active, h('h2', {}, 'History'), history,
+  const offer = h('p', { id: 'incident-offer', role: 'status' });
+  replace(main, h('h1', {}, 'Alerts'), h('h2', {}, 'Active'), offer, active, h('h2', {}, 'History'), history,
     h('h2', {}, 'Silences and maintenance windows'), form, problem, silences,
     h('h2', {}, 'Rules in force'), rules, h('h2', {}, 'Notification channels'), channels);
 

@@ -2,6 +2,15 @@
 <div id="p2p-page">
 <h2><?php echo P2PMonitor_View::t('P2PAlertsTitle') ?></h2>
 <?php include __DIR__ . '/_error.php' ?>
+<?php if ($incidentOffer): ?>
+<form method="post" action="<?php echo $this->url('p2p', 'alerts') ?>" class="p2p-resolve-incident">
+  <input type="hidden" name="csrf" value="<?php echo P2PMonitor_View::h($csrf) ?>">
+  <input type="hidden" name="post" value="<?php echo (int) $incidentOffer['id'] ?>">
+  <?php echo P2PMonitor_View::t('P2PResolveIncidentToo', $incidentOffer['title']) ?>
+  <input name="body" maxlength="5000" placeholder="<?php echo P2PMonitor_View::t('P2PResolveIncidentNote') ?>">
+  <button type="submit" name="do" value="resolve_incident"><?php echo P2PMonitor_View::t('P2PResolveIncident') ?></button>
+</form>
+<?php endif ?>
 <?php if ($lists): $yes = P2PMonitor_View::t('P2PYes'); $no = P2PMonitor_View::t('P2PNo'); $any = P2PMonitor_View::text('P2PAny'); ?>
 <h3><?php echo P2PMonitor_View::t('P2PActive') ?></h3>
 <?php $activeAlerts = $lists['active']['alerts']; include __DIR__ . '/_alerts.php' ?>
