@@ -114,48 +114,17 @@ pub async fn refresh(shared: &Arc<Shared>) -> Result<(), StoreError> {
         .read(move |conn| status::posts(conn, since))
         .await?;
     let by_source = days::maintenance(&config, &posts);
-    let (pending, days) = {
-        let by_source = by_source.clone();
-        let days = config.days;
-        shared
-            .store
-            .read(move |conn| {
-                let mut all = Vec::new();
-                for (source, windows) in &by_source {
-                    for row in days::pending(conn, source, days, windows, now)? {
-                        all.push((source.clone(), row));
-                    }
-                }
-                Ok(all)
-            })
-            .await
-            .map(|rows| (rows, days))?
-    };
-    let computed = pending.len();
-    if !pending.is_empty() {
-        shared
-            .store
-            .exec(move |conn| {
-                let tx = conn.transaction()?;
-                for (source, row) in &pending {
-                    status::put_day(&tx, &source.host, &source.server, row)?;
-                }
-                tx.commit()?;
-                Ok(())
-            })
-            .await?;
-    }
-    let first_day = day_of(now) - (i64::from(days) - 1) * DAY_MS;
+    let computed = fill_days(shared, &by_source, config.days, now).await?;
+    let first_day = day_of(now) - (i64::from(config.days) - 1) * DAY_MS;
+    let sources: Vec<Source> = by_source.into_keys().collect();
     let stored: BTreeMap<Source, Vec<DayRow>> = shared
         .store
         .read(move |conn| {
-            by_source
-                .keys()
+            sources
+                .into_iter()
                 .map(|s| {
-                    Ok((
-                        s.clone(),
-                        status::days(conn, &s.host, &s.server, first_day)?,
-                    ))
+                    let rows = status::days(conn, &s.host, &s.server, first_day)?;
+                    Ok((s, rows))
                 })
                 .collect()
         })
@@ -171,6 +140,44 @@ pub async fn refresh(shared: &Arc<Shared>) -> Result<(), StoreError> {
         );
     }
     Ok(())
+}
+
+/// Compute the days each source is missing (on a reader) and store them
+/// (one short transaction on the writer): how many.
+async fn fill_days(
+    shared: &Arc<Shared>,
+    by_source: &BTreeMap<Source, Vec<Span>>,
+    days: u32,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let by_source = by_source.clone();
+    let pending = shared
+        .store
+        .read(move |conn| {
+            let mut all = Vec::new();
+            for (source, windows) in &by_source {
+                for row in days::pending(conn, source, days, windows, now)? {
+                    all.push((source.clone(), row));
+                }
+            }
+            Ok(all)
+        })
+        .await?;
+    let computed = pending.len();
+    if computed > 0 {
+        shared
+            .store
+            .exec(move |conn| {
+                let tx = conn.transaction()?;
+                for (source, row) in &pending {
+                    status::put_day(&tx, &source.host, &source.server, row)?;
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await?;
+    }
+    Ok(computed)
 }
 
 fn assemble(
