@@ -518,10 +518,6 @@ pub struct StatusUptime {
 pub struct ServerUptime {
     pub id: String,
     pub name: String,
-    pub uptime: Option<f64>,
-    pub down_minutes: f64,
-    pub no_data_minutes: f64,
-    pub maintenance_minutes: f64,
-    pub incidents: usize,
-    pub longest_incident_minutes: f64,
+    #[serde(flatten)]
+    pub figures: crate::ops::uptime_report::Figures,
 }

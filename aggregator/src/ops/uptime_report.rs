@@ -23,6 +23,12 @@ pub struct Row {
     pub server: String,
     /// Its name on the status page, if it is listed.
     pub name: Option<String>,
+    pub figures: Figures,
+}
+
+/// What a period's account says, in minutes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Figures {
     /// Up over counted time; `None` when nothing was counted.
     pub uptime: Option<f64>,
     pub down_minutes: f64,
@@ -128,14 +134,16 @@ pub fn rows(
         .into_iter()
         .map(|(source, account)| Row {
             name: names.get(&source).cloned(),
-            uptime: account.tally.uptime(),
-            down_minutes: minutes(account.tally.down_ms),
-            no_data_minutes: minutes(account.tally.no_data_ms),
-            maintenance_minutes: minutes(account.tally.maintenance_ms),
-            incidents: account.incidents.len(),
-            longest_incident_minutes: account
-                .worst()
-                .map_or(0.0, |w| minutes(w.duration_ms() as f64)),
+            figures: Figures {
+                uptime: account.tally.uptime(),
+                down_minutes: minutes(account.tally.down_ms),
+                no_data_minutes: minutes(account.tally.no_data_ms),
+                maintenance_minutes: minutes(account.tally.maintenance_ms),
+                incidents: account.incidents.len(),
+                longest_incident_minutes: account
+                    .worst()
+                    .map_or(0.0, |w| minutes(w.duration_ms() as f64)),
+            },
             host: source.host,
             server: source.server,
         })
@@ -177,12 +185,12 @@ pub fn text(label: &str, rows: &[Row]) -> String {
             row.host,
             row.server,
             row.name.as_deref().unwrap_or("-"),
-            percent(row.uptime),
-            row.down_minutes,
-            row.no_data_minutes,
-            row.maintenance_minutes,
-            row.incidents,
-            row.longest_incident_minutes
+            percent(row.figures.uptime),
+            row.figures.down_minutes,
+            row.figures.no_data_minutes,
+            row.figures.maintenance_minutes,
+            row.figures.incidents,
+            row.figures.longest_incident_minutes
         );
     }
     out.push_str("(minutes)\n");
@@ -198,13 +206,14 @@ pub fn csv(rows: &[Row]) -> anyhow::Result<String> {
             row.host.clone(),
             row.server.clone(),
             row.name.clone().unwrap_or_default(),
-            row.uptime
+            row.figures
+                .uptime
                 .map_or(String::new(), |u| format!("{:.5}", u * 100.0)),
-            format!("{:.1}", row.down_minutes),
-            format!("{:.1}", row.no_data_minutes),
-            format!("{:.1}", row.maintenance_minutes),
-            row.incidents.to_string(),
-            format!("{:.1}", row.longest_incident_minutes),
+            format!("{:.1}", row.figures.down_minutes),
+            format!("{:.1}", row.figures.no_data_minutes),
+            format!("{:.1}", row.figures.maintenance_minutes),
+            row.figures.incidents.to_string(),
+            format!("{:.1}", row.figures.longest_incident_minutes),
         ])?;
     }
     Ok(String::from_utf8(writer.into_inner()?)?)

@@ -103,12 +103,7 @@ async fn uptime(
             ServerUptime {
                 id: server.id.clone(),
                 name: server.name.clone(),
-                uptime: row.and_then(|r| r.uptime),
-                down_minutes: row.map_or(0.0, |r| r.down_minutes),
-                no_data_minutes: row.map_or(0.0, |r| r.no_data_minutes),
-                maintenance_minutes: row.map_or(0.0, |r| r.maintenance_minutes),
-                incidents: row.map_or(0, |r| r.incidents),
-                longest_incident_minutes: row.map_or(0.0, |r| r.longest_incident_minutes),
+                figures: row.map(|r| r.figures.clone()).unwrap_or_default(),
             }
         })
         .collect();
