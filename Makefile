@@ -6,23 +6,32 @@ WASM_PACKAGES := -p p2pmon-plugin-sdk -p p2pmon-rathena -p p2pmon-plugin-system 
 # CI runs nextest's `ci` profile (.config/nextest.toml).
 NEXTEST_PROFILE ?= $(if $(CI),ci,default)
 
-.PHONY: run agent test nextest test-deps web setup plugins lint bench bench-ingest bench-alerting bench-fanout bench-collect bench-store bench-history bench-polyglot footprint aggregator clean
+# The host build is also the lint pass: clippy-driver stands in for rustc on the workspace's own crates (what
+# `cargo clippy` does, on top of `cargo check`), so `make test` compiles the dependencies once, for lints and tests
+# alike, instead of once more in check mode; `make run` after it builds nothing. Lints fail the build (-D warnings).
+# Benchmarks and the wasm32 plugins are built by plain rustc (scripts/build-plugins.sh drops these).
+LINTED_BUILD := RUSTC_WORKSPACE_WRAPPER="$$(rustup which clippy-driver)" CLIPPY_ARGS=-Dwarnings
+
+.PHONY: run agent test nextest test-deps web setup plugins lint lint-wasm bench bench-ingest bench-alerting bench-fanout bench-collect bench-store bench-history bench-polyglot footprint aggregator clean
 
 ## The demo: build everything, start an aggregator and simulated hosts, print the dashboard's address.
 run: setup web plugins
-	scripts/demo.sh
+	$(LINTED_BUILD) scripts/demo.sh
 
 ## The agent alone, printing what it collects on this machine. It and `make aggregator` run the binaries of
 ## tests/src/bin (the same programs), built with the features `make test` builds with: no second build.
 agent: setup plugins
-	$(CARGO) run -p p2pmon-tests --bin p2pmon-test-agent -- --config conf/p2p/agent.yml run --format text
+	$(LINTED_BUILD) $(CARGO) run -p p2pmon-tests --bin p2pmon-test-agent -- --config conf/p2p/agent.yml run --format text
 
-## Everything CI checks: formatting, lints (host and wasm32), all tests. The tests run under cargo-nextest, a
-## process per test (.config/nextest.toml: timeouts, heavy tests one at a time); nextest does not run doc tests,
-## so `cargo test --doc` does. Both build with the same features as `make run` (see scripts/demo.sh): one build.
-test: setup nextest test-deps web plugins lint
-	$(CARGO) nextest run --profile $(NEXTEST_PROFILE)
-	$(CARGO) test --doc
+## Everything CI checks: formatting, lints (host and wasm32), all tests. Every target (benches too) is built once
+## under clippy (LINTED_BUILD above); the tests then run under cargo-nextest, a process per test
+## (.config/nextest.toml: timeouts, heavy tests one at a time); nextest does not run doc tests, so `cargo test --doc`
+## does. All of it builds with the same features as `make run` (see scripts/demo.sh): one build.
+test: setup nextest test-deps web plugins lint-wasm
+	$(CARGO) fmt --all -- --check
+	$(LINTED_BUILD) $(CARGO) build --all-targets
+	$(LINTED_BUILD) $(CARGO) nextest run --profile $(NEXTEST_PROFILE)
+	$(LINTED_BUILD) $(CARGO) test --doc
 
 nextest:
 	@$(CARGO) nextest --version >/dev/null 2>&1 || { echo "==> installing cargo-nextest (cargo install cargo-nextest --locked): make test runs the tests with it"; $(CARGO) install cargo-nextest --locked; }
@@ -53,10 +62,15 @@ setup:
 plugins: setup
 	scripts/build-plugins.sh
 
-lint: setup
+## Formatting and clippy alone (check mode: no tests built), host and wasm32.
+lint: setup lint-wasm
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
-	CARGO_TARGET_DIR=target/wasm $(CARGO) clippy --target wasm32-unknown-unknown $(WASM_PACKAGES) -- -D warnings
+
+## The wasm32 crates with the plugins' own profile: the proc-macros and build scripts `make plugins` compiled
+## for it are reused, and only the crates themselves are checked.
+lint-wasm: setup plugins
+	CARGO_TARGET_DIR=target/wasm $(CARGO) clippy --profile plugin --target wasm32-unknown-unknown $(WASM_PACKAGES) -- -D warnings
 
 ## Criterion benchmarks: call overhead, instantiation (on-demand vs pooling).
 bench: setup plugins
@@ -99,7 +113,7 @@ bench-collect: setup plugins
 
 ## Run the aggregator on conf/p2p/aggregator.yml (store under target/aggregator).
 aggregator: setup web
-	$(CARGO) run -p p2pmon-tests --bin p2pmon-test-aggregator -- --config conf/p2p/aggregator.yml serve
+	$(LINTED_BUILD) $(CARGO) run -p p2pmon-tests --bin p2pmon-test-aggregator -- --config conf/p2p/aggregator.yml serve
 
 ## Idle RSS and CPU of the agent next to prometheus-node-exporter: writing a file, then shipping through the spool.
 footprint: setup plugins

@@ -66,6 +66,10 @@ pub fn build_wasm(package: &str) -> Result<PathBuf> {
     let output = Command::new(cargo)
         .current_dir(&root)
         .env("CARGO_TARGET_DIR", root.join("target/wasm"))
+        // Release plugins from plain rustc, as scripts/build-plugins.sh
+        // builds them (`make test` runs the tests under clippy-driver).
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("CLIPPY_ARGS")
         .args([
             "build",
             "--quiet",
