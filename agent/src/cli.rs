@@ -201,48 +201,59 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     dir,
                     sdk,
                 },
-        } => {
-            let sdk = sdk.unwrap_or_else(crate::plugin_tool::scaffold::default_sdk);
-            match crate::plugin_tool::scaffold(&name, lang, &dir, &sdk) {
-                Ok((folder, files)) => {
-                    println!("Created {} ({} files).", folder.display(), files.len());
-                    println!(
-                        "Next: cd {} && ./build.sh && p2pmon-agent plugin test {name}.wasm --config plugin.yml --fixture fixture",
-                        folder.display()
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(error) => {
-                    eprintln!("p2pmon-agent: {error}");
-                    Ok(ExitCode::from(2))
-                }
-            }
-        }
-        Command::CheckConfig => {
-            let Some(config) = load_config(&cli.config) else {
-                return Ok(ExitCode::from(2));
-            };
-            let problems = config.path_problems();
-            if !problems.is_empty() {
-                eprintln!(
-                    "p2pmon-agent: {} has {} path problem(s):",
-                    cli.config.display(),
-                    problems.len()
-                );
-                for (field, problem) in &problems {
-                    eprintln!("  {field}: {problem}");
-                }
-                return Ok(ExitCode::from(2));
-            }
+        } => Ok(plugin_new(&name, lang, &dir, sdk)),
+        Command::CheckConfig => Ok(check_config(&cli.config)),
+    }
+}
+
+/// `plugin new`: a plugin project scaffolded, and what to do next.
+fn plugin_new(
+    name: &str,
+    lang: crate::plugin_tool::Lang,
+    dir: &Path,
+    sdk: Option<std::path::PathBuf>,
+) -> ExitCode {
+    let sdk = sdk.unwrap_or_else(crate::plugin_tool::scaffold::default_sdk);
+    match crate::plugin_tool::scaffold(name, lang, dir, &sdk) {
+        Ok((folder, files)) => {
+            println!("Created {} ({} files).", folder.display(), files.len());
             println!(
-                "{} is valid: {} plugins enabled, output {:?}",
-                cli.config.display(),
-                config.enabled_plugins().count(),
-                config.output.kind
+                "Next: cd {} && ./build.sh && p2pmon-agent plugin test {name}.wasm --config plugin.yml --fixture fixture",
+                folder.display()
             );
-            Ok(ExitCode::SUCCESS)
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("p2pmon-agent: {error}");
+            ExitCode::from(2)
         }
     }
+}
+
+/// `check-config`: agent.yml loaded and its paths checked.
+fn check_config(path: &Path) -> ExitCode {
+    let Some(config) = load_config(path) else {
+        return ExitCode::from(2);
+    };
+    let problems = config.path_problems();
+    if !problems.is_empty() {
+        eprintln!(
+            "p2pmon-agent: {} has {} path problem(s):",
+            path.display(),
+            problems.len()
+        );
+        for (field, problem) in &problems {
+            eprintln!("  {field}: {problem}");
+        }
+        return ExitCode::from(2);
+    }
+    println!(
+        "{} is valid: {} plugins enabled, output {:?}",
+        path.display(),
+        config.enabled_plugins().count(),
+        config.output.kind
+    );
+    ExitCode::SUCCESS
 }
 
 fn load_config(path: &Path) -> Option<AgentConfig> {

@@ -335,57 +335,15 @@ async fn client(
     check_token: TokenCheck,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut admission = None;
-    // The callback's error type is tungstenite's own response; it cannot be boxed.
-    #[allow(clippy::result_large_err)]
-    let callback = |request: &Request, response: Response| {
-        if request.uri().path() != config.path {
-            return Err(refuse(StatusCode::NOT_FOUND, "no such path"));
-        }
-        if let Some(origin) = request.headers().get("origin") {
-            let origin = origin.to_str().unwrap_or("");
-            if !config
-                .allowed_origins
-                .iter()
-                .any(|allowed| allowed == "*" || allowed == origin)
-            {
-                return Err(refuse(StatusCode::FORBIDDEN, "origin not allowed"));
-            }
-        }
-        let Some(token_hash) = bearer(request).and_then(|token| check_token(&token)) else {
-            return Err(refuse(StatusCode::UNAUTHORIZED, "missing or invalid token"));
-        };
-        admission = Some(Admission {
-            subscription: Subscription::from_query(request.uri().query().unwrap_or("")),
-            token_hash,
-        });
-        Ok(response)
-    };
-    // Small buffers: an idle client should cost a few KB, not the 128 KiB
-    // read buffer tungstenite allocates by default.
-    let ws_config = WsProtocolConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0)
-        .max_message_size(Some(64 * 1024))
-        .max_frame_size(Some(64 * 1024));
-    let handshake =
-        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_config));
-    let mut ws = match tokio::time::timeout(handshake_timeout, handshake).await {
-        Ok(Ok(ws)) => ws,
-        Ok(Err(error)) => {
-            hub.stats.refused.inc();
-            tracing::debug!(%peer, %error, "WebSocket handshake refused.");
-            return;
-        }
-        Err(_) => return,
-    };
-    let Some(Admission {
-        mut subscription,
-        token_hash,
-    }) = admission
+    let Some((mut ws, admission)) =
+        admit(stream, peer, handshake_timeout, &config, &hub, &check_token).await
     else {
         return;
     };
+    let Admission {
+        mut subscription,
+        token_hash,
+    } = admission;
     hub.stats.accepted.inc();
     let (id, mut queue) = hub.register(token_hash);
     loop {
@@ -426,6 +384,66 @@ async fn client(
         }
     }
     hub.unregister(id);
+}
+
+/// The handshake: the path, the origin and the token checked, within
+/// `handshake_timeout`; the connection and what it may do, or `None`.
+async fn admit(
+    stream: Counted<TcpStream>,
+    peer: SocketAddr,
+    handshake_timeout: std::time::Duration,
+    config: &WebSocketConfig,
+    hub: &Hub,
+    check_token: &TokenCheck,
+) -> Option<(
+    tokio_tungstenite::WebSocketStream<Counted<TcpStream>>,
+    Admission,
+)> {
+    let mut admission = None;
+    // The callback's error type is tungstenite's own response; it cannot be boxed.
+    #[allow(clippy::result_large_err)]
+    let callback = |request: &Request, response: Response| {
+        if request.uri().path() != config.path {
+            return Err(refuse(StatusCode::NOT_FOUND, "no such path"));
+        }
+        if let Some(origin) = request.headers().get("origin") {
+            let origin = origin.to_str().unwrap_or("");
+            if !config
+                .allowed_origins
+                .iter()
+                .any(|allowed| allowed == "*" || allowed == origin)
+            {
+                return Err(refuse(StatusCode::FORBIDDEN, "origin not allowed"));
+            }
+        }
+        let Some(token_hash) = bearer(request).and_then(|token| check_token(&token)) else {
+            return Err(refuse(StatusCode::UNAUTHORIZED, "missing or invalid token"));
+        };
+        admission = Some(Admission {
+            subscription: Subscription::from_query(request.uri().query().unwrap_or("")),
+            token_hash,
+        });
+        Ok(response)
+    };
+    // Small buffers: an idle client should cost a few KB, not the 128 KiB
+    // read buffer tungstenite allocates by default.
+    let ws_config = WsProtocolConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(Some(64 * 1024))
+        .max_frame_size(Some(64 * 1024));
+    let handshake =
+        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_config));
+    let ws = match tokio::time::timeout(handshake_timeout, handshake).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(error)) => {
+            hub.stats.refused.inc();
+            tracing::debug!(%peer, %error, "WebSocket handshake refused.");
+            return None;
+        }
+        Err(_) => return None,
+    };
+    Some((ws, admission?))
 }
 
 /// The text to send `subscription`'s client for `outgoing`, if any.

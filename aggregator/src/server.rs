@@ -46,8 +46,41 @@ pub enum ServeError {
     Tsdb(#[from] crate::tsdb::TsdbError),
     #[error(transparent)]
     Config(#[from] p2pmon_common::yaml_config::ConfigErrors),
+    #[error(transparent)]
+    Coordinator(#[from] crate::coordinator::CoordinatorError),
     #[error("{0}")]
     Setup(String),
+}
+
+/// The jobs beside the listeners: status and retention, the status page's
+/// days, and the coordinator's poll and FluxCP's settings when configured.
+fn background_jobs(
+    shared: &Arc<Shared>,
+    coordinator: Option<crate::coordinator::Coordinator>,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let config = &shared.config;
+    let mut tasks = vec![
+        tokio::spawn(status_job(shared.clone(), shutdown.clone())),
+        tokio::spawn(crate::status_page::job(shared.clone(), shutdown.clone())),
+    ];
+    if let Some(coordinator) = coordinator {
+        tasks.push(tokio::spawn(crate::coordinator::poll::run(
+            coordinator,
+            Duration::from_secs(config.coordinator.poll_s),
+            shared.clone(),
+            shutdown.clone(),
+        )));
+    }
+    if !config.settings.url.is_empty() {
+        tasks.push(tokio::spawn(crate::alerting::settings::run(
+            config.settings.clone(),
+            shared.alerting.clone(),
+            shutdown.clone(),
+        )));
+    }
+    tasks.push(tokio::spawn(retention_job(shared.clone(), shutdown)));
+    tasks
 }
 
 fn port_hint(addr: SocketAddr, error: &std::io::Error) -> String {
@@ -149,8 +182,7 @@ impl Server {
 
         let hub = Hub::new(config.websocket.client_queue);
         let coordinator =
-            crate::coordinator::Coordinator::from_config(&config.coordinator, &config.base_dir)
-                .map_err(ServeError::Setup)?;
+            crate::coordinator::Coordinator::from_config(&config.coordinator, &config.base_dir)?;
         let alerting =
             Alerting::start(alert_rules, coordinator.clone(), store.clone(), hub.clone()).await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -195,32 +227,7 @@ impl Server {
         let api = serve_api(&shared, listeners.api, api_addr)?;
         let (ws_conns, feed) = serve_feed(&shared, hub, listeners.ws, ws_addr, &shutdown_rx)?;
         tasks.extend([ingest.task, api.task, feed]);
-        tasks.push(tokio::spawn(status_job(
-            shared.clone(),
-            shutdown_rx.clone(),
-        )));
-        // The coordinator's host registry, when configured.
-        if let Some(coordinator) = coordinator {
-            tasks.push(tokio::spawn(crate::coordinator::poll::run(
-                coordinator,
-                Duration::from_secs(config.coordinator.poll_s),
-                shared.clone(),
-                shutdown_rx.clone(),
-            )));
-        }
-        // Settings from FluxCP's database, when configured.
-        if !config.settings.url.is_empty() {
-            tasks.push(tokio::spawn(crate::alerting::settings::run(
-                config.settings.clone(),
-                shared.alerting.clone(),
-                shutdown_rx.clone(),
-            )));
-        }
-        tasks.push(tokio::spawn(crate::status_page::job(
-            shared.clone(),
-            shutdown_rx.clone(),
-        )));
-        tasks.push(tokio::spawn(retention_job(shared.clone(), shutdown_rx)));
+        tasks.extend(background_jobs(&shared, coordinator, shutdown_rx));
 
         tracing::info!(
             ingest = %ingest_addr,

@@ -24,8 +24,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
-use super::Coordinator;
 use super::RegisteredHost;
+use super::{Coordinator, CoordinatorError};
 use crate::live::MapOnHost;
 
 /// Session requests in flight at once.
@@ -143,7 +143,7 @@ fn is_map_name(name: &str) -> bool {
 pub async fn fetch(
     coordinator: &Coordinator,
     hosts: &[RegisteredHost],
-) -> Result<Assignments, String> {
+) -> Result<Assignments, CoordinatorError> {
     let zones: Vec<Zone> = coordinator
         .get_json("/api/v1/zones/", "a zone list")
         .await?;

@@ -67,6 +67,38 @@ pub struct RegisteredHost {
     pub bandwidth_usage_mbps: Option<f64>,
 }
 
+/// Why a call to the coordinator failed. The words never carry the URL or
+/// the token.
+#[derive(Debug, thiserror::Error)]
+pub enum CoordinatorError {
+    #[error("{0}")]
+    Secret(String),
+    #[error("cannot build the coordinator HTTP client: {0}")]
+    Client(String),
+    #[error("not reachable: {0}")]
+    Unreachable(String),
+    #[error("{path} answered 429 (rate limited; retry after {seconds} s)")]
+    RateLimited { path: String, seconds: u64 },
+    #[error("{path} answered {status} (redirect to {to}; not followed)")]
+    Redirected {
+        path: String,
+        status: u16,
+        to: String,
+    },
+    #[error("{path} answered {status}")]
+    Status { path: String, status: u16 },
+    #[error("{path}: answer over {MAX_ANSWER} bytes")]
+    TooLarge { path: String },
+    #[error("{path}: answer cut short: {reason}")]
+    CutShort { path: String, reason: String },
+    #[error("{path}: answer is not {what}: {reason}")]
+    NotExpected {
+        path: String,
+        what: String,
+        reason: String,
+    },
+}
+
 /// A coordinator to call: its base URL, token, and an HTTP client.
 #[derive(Clone)]
 pub struct Coordinator {
@@ -87,12 +119,13 @@ impl Coordinator {
     pub fn from_config(
         config: &CoordinatorConfig,
         base_dir: &Path,
-    ) -> Result<Option<Self>, String> {
+    ) -> Result<Option<Self>, CoordinatorError> {
         if config.url.is_empty() {
             return Ok(None);
         }
         let token = match &config.token_file {
-            Some(file) => read_secret(&base_dir.join(file), "coordinator.token_file")?,
+            Some(file) => read_secret(&base_dir.join(file), "coordinator.token_file")
+                .map_err(CoordinatorError::Secret)?,
             None => config.token.clone(),
         };
         Self::new(
@@ -109,13 +142,13 @@ impl Coordinator {
         token: String,
         auth: CoordinatorAuth,
         timeout: Duration,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, CoordinatorError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| format!("cannot build the coordinator HTTP client: {e}"))?;
+            .map_err(|e| CoordinatorError::Client(e.to_string()))?;
         Ok(Self {
             url: url.trim_end_matches('/').to_string(),
             token,
@@ -170,21 +203,25 @@ impl Coordinator {
         &self,
         path: &str,
         what: &str,
-    ) -> Result<T, String> {
+    ) -> Result<T, CoordinatorError> {
         let body = self.get_body(path).await?;
-        serde_json::from_slice(&body).map_err(|e| format!("{path}: answer is not {what}: {e}"))
+        serde_json::from_slice(&body).map_err(|e| CoordinatorError::NotExpected {
+            path: path.to_string(),
+            what: what.to_string(),
+            reason: e.to_string(),
+        })
     }
 
     /// GET `path` and return its body (any 2xx). A 429 sets when the next
     /// request may go ([`Self::retry_after`]); a redirect says where to (the
     /// reference coordinator answers 307 to a collection path without its
     /// trailing slash).
-    pub async fn get_body(&self, path: &str) -> Result<bytes::Bytes, String> {
+    pub async fn get_body(&self, path: &str) -> Result<bytes::Bytes, CoordinatorError> {
         let response = self
             .request(reqwest::Method::GET, path)
             .send()
             .await
-            .map_err(|e| format!("not reachable: {}", e.without_url()))?;
+            .map_err(|e| CoordinatorError::Unreachable(e.without_url().to_string()))?;
         let status = response.status();
         if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             let seconds = response
@@ -196,9 +233,10 @@ impl Coordinator {
                 .min(MAX_RETRY_AFTER_S);
             let until = crate::clock::now_ms() + seconds as i64 * 1000;
             self.not_before_ms.fetch_max(until, Ordering::Relaxed);
-            return Err(format!(
-                "{path} answered 429 (rate limited; retry after {seconds} s)"
-            ));
+            return Err(CoordinatorError::RateLimited {
+                path: path.to_string(),
+                seconds,
+            });
         }
         if status.is_redirection() {
             let to = response
@@ -206,26 +244,37 @@ impl Coordinator {
                 .get(reqwest::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("?");
-            return Err(format!(
-                "{path} answered {} (redirect to {to}; not followed)",
-                status.as_u16()
-            ));
+            return Err(CoordinatorError::Redirected {
+                path: path.to_string(),
+                status: status.as_u16(),
+                to: to.to_string(),
+            });
         }
         if !status.is_success() {
-            return Err(format!("{path} answered {}", status.as_u16()));
+            return Err(CoordinatorError::Status {
+                path: path.to_string(),
+                status: status.as_u16(),
+            });
         }
         if response
             .content_length()
             .is_some_and(|n| n as usize > MAX_ANSWER)
         {
-            return Err(format!("{path}: answer over {MAX_ANSWER} bytes"));
+            return Err(CoordinatorError::TooLarge {
+                path: path.to_string(),
+            });
         }
         let body = response
             .bytes()
             .await
-            .map_err(|e| format!("{path}: answer cut short: {}", e.without_url()))?;
+            .map_err(|e| CoordinatorError::CutShort {
+                path: path.to_string(),
+                reason: e.without_url().to_string(),
+            })?;
         if body.len() > MAX_ANSWER {
-            return Err(format!("{path}: answer over {MAX_ANSWER} bytes"));
+            return Err(CoordinatorError::TooLarge {
+                path: path.to_string(),
+            });
         }
         Ok(body)
     }

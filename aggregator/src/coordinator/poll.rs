@@ -46,11 +46,11 @@ use p2pmon_common::rules::{MAX_NAME, is_name};
 use p2pmon_common::wire::{EventRecord, MetricKind, MetricRecord};
 use tokio::sync::watch;
 
-use super::Coordinator;
 pub use super::RegisteredHost;
 use super::assignments::{self, Assignments, NOT_SERVED};
 use super::events::{self, NO_HOST, RETURNED};
 pub use super::registry::{Claim, Registry, Skipped, View};
+use super::{Coordinator, CoordinatorError};
 use crate::clock::now_ms;
 use crate::feed::{FeedMessage, Status};
 use crate::live::{HostState, MapOnHost, names};
@@ -72,7 +72,9 @@ const MEASURED_WINDOW_MS: i64 = 5 * 60 * 1000;
 const MAX_PROMETHEUS_SERIES: usize = 1000;
 
 /// Fetch the registry once: the hosts matched to agent ids, and those left out.
-async fn fetch(coordinator: &Coordinator) -> Result<(Vec<RegisteredHost>, Vec<Skipped>), String> {
+async fn fetch(
+    coordinator: &Coordinator,
+) -> Result<(Vec<RegisteredHost>, Vec<Skipped>), CoordinatorError> {
     let hosts: Vec<RegisteredHost> = coordinator
         .get_json("/api/v1/hosts/", "a host list")
         .await?;
@@ -198,6 +200,7 @@ pub async fn run(
                 apply(&shared, asked_ms, hosts, skipped, placed).await;
             }
             Err(error) => {
+                let error = error.to_string();
                 wait = (wait * 2).clamp(every, MAX_BACKOFF);
                 let was_reachable = shared.coordinator.view().reachable || wait == every;
                 tracing::warn!(%error, retry_s = wait.as_secs(), "Coordinator poll failed.");
@@ -393,7 +396,7 @@ async fn apply(
     asked_ms: i64,
     hosts: Vec<RegisteredHost>,
     skipped: Vec<Skipped>,
-    placed: Result<Assignments, String>,
+    placed: Result<Assignments, CoordinatorError>,
 ) {
     let now = now_ms();
     let (reporting, serving) = live_hosts(shared, now);
@@ -402,7 +405,7 @@ async fn apply(
     let placed_ok = placed.is_ok();
     let (mut placed, placed_error) = match placed {
         Ok(placed) => (Some(placed), None),
-        Err(error) => (before.assignments.clone(), Some(error)),
+        Err(error) => (before.assignments.clone(), Some(error.to_string())),
     };
     if let Some(placed) = placed.as_mut() {
         assignments::correlate(&mut placed.assignments, &serving);

@@ -218,11 +218,11 @@ pub async fn coordinator_check(config: &AggregatorConfig, alerts: &AlertsConfig)
             Ok(None) => {
                 return Outcome::Failed(format!("unsupported actions: {}", unsupported.join("; ")));
             }
-            Err(error) => return Outcome::Failed(error),
+            Err(error) => return Outcome::Failed(error.to_string()),
         };
     let health = match coordinator.get_body("/health").await {
         Ok(_) => "/health healthy".to_string(),
-        Err(error) => return Outcome::Failed(error),
+        Err(error) => return Outcome::Failed(error.to_string()),
     };
     let hosts = match coordinator
         .get_json::<Vec<serde_json::Value>>("/api/v1/hosts/", "a host list")

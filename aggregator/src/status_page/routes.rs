@@ -284,26 +284,7 @@ async fn create(
         return Err(bad(format!("{unknown} is not a server of the status page")));
     }
     let now = now_ms();
-    let mut servers = new.servers.clone();
-    let mut starts_ms = new.starts_ms.unwrap_or(now);
-    if let Some(alert_id) = new.alert_id {
-        let alert = shared
-            .store
-            .read(move |conn| alerting::get(conn, alert_id))
-            .await
-            .map_err(store_error)?
-            .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "not_found", "no such alert"))?;
-        if servers.is_empty() {
-            servers = page
-                .servers()
-                .filter(|s| s.host == alert.host)
-                .map(|s| s.id.clone())
-                .collect();
-        }
-        if new.starts_ms.is_none() {
-            starts_ms = alert.started_ms;
-        }
-    }
+    let (servers, starts_ms) = scope(&shared, &new, now).await?;
     let ends_ms = match new.kind {
         PostKind::Maintenance => {
             let ends = new
@@ -340,30 +321,7 @@ async fn create(
         }],
     };
     if let Some(ends) = ends_ms {
-        // Quiet channels for the window's hosts (a silence per host).
-        let hosts: BTreeSet<&str> = page
-            .servers()
-            .filter(|s| post.servers.is_empty() || post.servers.contains(&s.id))
-            .map(|s| s.host.as_str())
-            .collect();
-        for host in hosts {
-            let silence = NewSilence {
-                host: Some(host.to_string()),
-                rule: None,
-                starts_ms: Some(starts_ms),
-                ends_ms: ends,
-                author: post.author.clone(),
-                comment: format!("status page maintenance: {}", post.title),
-            };
-            silence.check(now).map_err(|e| bad(e.to_string()))?;
-            let silence = shared
-                .store
-                .exec(move |conn| alerting::silence::insert(conn, &silence, now))
-                .await
-                .map_err(store_error)?;
-            post.silences.push(silence.id);
-            shared.alerting.add_silence(silence);
-        }
+        quiet_window(&shared, &mut post, ends, now).await?;
     }
     let stored = post.clone();
     let id = shared
@@ -388,6 +346,70 @@ async fn create(
     tracing::info!(id, kind = ?post.kind, author = %post.author, "Status page post published.");
     shared.status_page.changed.notify_one();
     Ok(Answer(StatusPosted { post }))
+}
+
+/// The servers a new post names and when it starts: as asked, or, for a
+/// post from an alert, its host's servers and the alert's start.
+async fn scope(shared: &Shared, new: &NewPost, now: i64) -> Result<(Vec<String>, i64), Refusal> {
+    let mut servers = new.servers.clone();
+    let mut starts_ms = new.starts_ms.unwrap_or(now);
+    if let Some(alert_id) = new.alert_id {
+        let alert = shared
+            .store
+            .read(move |conn| alerting::get(conn, alert_id))
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "not_found", "no such alert"))?;
+        if servers.is_empty() {
+            servers = shared
+                .config
+                .status_page
+                .servers()
+                .filter(|s| s.host == alert.host)
+                .map(|s| s.id.clone())
+                .collect();
+        }
+        if new.starts_ms.is_none() {
+            starts_ms = alert.started_ms;
+        }
+    }
+    Ok((servers, starts_ms))
+}
+
+/// Quiet channels for a maintenance window's hosts: a silence per host
+/// until `ends_ms`, kept on the post.
+async fn quiet_window(
+    shared: &Shared,
+    post: &mut Post,
+    ends_ms: i64,
+    now: i64,
+) -> Result<(), Refusal> {
+    let hosts: BTreeSet<String> = shared
+        .config
+        .status_page
+        .servers()
+        .filter(|s| post.servers.is_empty() || post.servers.contains(&s.id))
+        .map(|s| s.host.clone())
+        .collect();
+    for host in hosts {
+        let silence = NewSilence {
+            host: Some(host),
+            rule: None,
+            starts_ms: Some(post.starts_ms),
+            ends_ms,
+            author: post.author.clone(),
+            comment: format!("status page maintenance: {}", post.title),
+        };
+        silence.check(now).map_err(|e| bad(e.to_string()))?;
+        let silence = shared
+            .store
+            .exec(move |conn| alerting::silence::insert(conn, &silence, now))
+            .await
+            .map_err(store_error)?;
+        post.silences.push(silence.id);
+        shared.alerting.add_silence(silence);
+    }
+    Ok(())
 }
 
 /// `POST /api/v1/status/posts/{id}/updates`.

@@ -554,37 +554,7 @@ impl Caches {
         metric: &MetricRecord,
         job: &WriteJob,
     ) -> Result<Result<i64, SeriesCap>, StoreError> {
-        // A metric name belongs to the plugin whose series first carried it
-        // on this host (and to other instances of the same file): another
-        // plugin's points of that name, in another series or the same one,
-        // would feed its alerts and actions.
-        let same_file = |owner: &str| {
-            owner == metric.plugin
-                || job
-                    .plugin_files
-                    .get(owner)
-                    .is_some_and(|file| job.plugin_files.get(&metric.plugin) == Some(file))
-        };
-        let owner = match self.owners.get(host).and_then(|m| m.get(&metric.name)) {
-            Some(owner) => Some(same_file(owner)),
-            None => {
-                let found: Option<String> = tx
-                    .prepare_cached(
-                        "SELECT plugin FROM series WHERE host_id = ?1 AND name = ?2 LIMIT 1",
-                    )?
-                    .query_row(params![&**host, &metric.name], |r| r.get(0))
-                    .optional()?;
-                let mine = found.as_deref().map(same_file);
-                if let Some(owner) = found {
-                    self.owners
-                        .entry(host.clone())
-                        .or_default()
-                        .insert(metric.name.clone(), owner);
-                }
-                mine
-            }
-        };
-        if owner == Some(false) {
+        if !self.may_carry(tx, host, metric, job)? {
             return Ok(Err(SeriesCap::Owner));
         }
         if let Some(id) = self.series.get(host).and_then(|m| m.get(key)) {
@@ -600,71 +570,121 @@ impl Caches {
             .optional()?;
         let id = match found {
             Some(id) => id,
-            None => {
-                let agent = is_agent_series(metric);
-                let count = match self.series_per_host.get(host) {
-                    Some(count) => *count,
-                    None => {
-                        let count: i64 = tx
-                            .prepare_cached(
-                                "SELECT COUNT(*) FROM series WHERE host_id = ?1
-                                   AND NOT (plugin = 'agent' AND name LIKE 'agent\\_%' ESCAPE '\\')",
-                            )?
-                            .query_row([&**host], |r| r.get(0))?;
-                        count as usize
-                    }
-                };
-                self.series_per_host.insert(host.clone(), count);
-                let plugin_key = (host.clone(), metric.plugin.clone());
-                let of_plugin = match self.series_per_plugin.get(&plugin_key) {
-                    Some(count) => *count,
-                    None => {
-                        let count: i64 = tx
-                            .prepare_cached(
-                                "SELECT COUNT(*) FROM series WHERE host_id = ?1 AND plugin = ?2",
-                            )?
-                            .query_row(params![&**host, &metric.plugin], |r| r.get(0))?;
-                        count as usize
-                    }
-                };
-                self.series_per_plugin.insert(plugin_key.clone(), of_plugin);
-                if agent {
-                    if of_plugin >= AGENT_SERIES {
-                        return Ok(Err(SeriesCap::Plugin));
-                    }
-                } else if count >= job.max_series {
-                    return Ok(Err(SeriesCap::Host));
-                } else if of_plugin >= job.max_series_per_plugin {
-                    return Ok(Err(SeriesCap::Plugin));
-                }
-                tx.prepare_cached(
-                    "INSERT INTO series (host_id, name, tags, unit, kind, plugin) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![
-                    &**host,
-                    &metric.name,
-                    &tags,
-                    &metric.unit,
-                    kind_str(metric.kind),
-                    &metric.plugin
-                ])?;
-                if !agent {
-                    self.series_per_host.insert(host.clone(), count + 1);
-                }
-                self.series_per_plugin.insert(plugin_key, of_plugin + 1);
-                self.owners
-                    .entry(host.clone())
-                    .or_default()
-                    .entry(metric.name.clone())
-                    .or_insert_with(|| metric.plugin.clone());
-                tx.last_insert_rowid()
-            }
+            None => match self.create_series(tx, host, metric, &tags, job)? {
+                Ok(id) => id,
+                Err(cap) => return Ok(Err(cap)),
+            },
         };
         self.series
             .entry(host.clone())
             .or_default()
             .insert(key.to_string(), id);
         Ok(Ok(id))
+    }
+
+    /// Whether `metric`'s plugin may carry its name on `host`. A metric name
+    /// belongs to the plugin whose series first carried it on this host (and
+    /// to other instances of the same file): another plugin's points of that
+    /// name, in another series or the same one, would feed its alerts and
+    /// actions.
+    fn may_carry(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        host: &Arc<str>,
+        metric: &MetricRecord,
+        job: &WriteJob,
+    ) -> Result<bool, StoreError> {
+        let same_file = |owner: &str| {
+            owner == metric.plugin
+                || job
+                    .plugin_files
+                    .get(owner)
+                    .is_some_and(|file| job.plugin_files.get(&metric.plugin) == Some(file))
+        };
+        if let Some(owner) = self.owners.get(host).and_then(|m| m.get(&metric.name)) {
+            return Ok(same_file(owner));
+        }
+        let found: Option<String> = tx
+            .prepare_cached("SELECT plugin FROM series WHERE host_id = ?1 AND name = ?2 LIMIT 1")?
+            .query_row(params![&**host, &metric.name], |r| r.get(0))
+            .optional()?;
+        let mine = found.as_deref().is_none_or(same_file);
+        if let Some(owner) = found {
+            self.owners
+                .entry(host.clone())
+                .or_default()
+                .insert(metric.name.clone(), owner);
+        }
+        Ok(mine)
+    }
+
+    /// A new series, unless its host (agent series aside) or its plugin is
+    /// at its cap; the counts are read once per host and plugin, then kept.
+    fn create_series(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        host: &Arc<str>,
+        metric: &MetricRecord,
+        tags: &str,
+        job: &WriteJob,
+    ) -> Result<Result<i64, SeriesCap>, StoreError> {
+        let agent = is_agent_series(metric);
+        let count = match self.series_per_host.get(host) {
+            Some(count) => *count,
+            None => {
+                let count: i64 = tx
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM series WHERE host_id = ?1
+                           AND NOT (plugin = 'agent' AND name LIKE 'agent\\_%' ESCAPE '\\')",
+                    )?
+                    .query_row([&**host], |r| r.get(0))?;
+                count as usize
+            }
+        };
+        self.series_per_host.insert(host.clone(), count);
+        let plugin_key = (host.clone(), metric.plugin.clone());
+        let of_plugin = match self.series_per_plugin.get(&plugin_key) {
+            Some(count) => *count,
+            None => {
+                let count: i64 = tx
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM series WHERE host_id = ?1 AND plugin = ?2",
+                    )?
+                    .query_row(params![&**host, &metric.plugin], |r| r.get(0))?;
+                count as usize
+            }
+        };
+        self.series_per_plugin.insert(plugin_key.clone(), of_plugin);
+        if agent {
+            if of_plugin >= AGENT_SERIES {
+                return Ok(Err(SeriesCap::Plugin));
+            }
+        } else if count >= job.max_series {
+            return Ok(Err(SeriesCap::Host));
+        } else if of_plugin >= job.max_series_per_plugin {
+            return Ok(Err(SeriesCap::Plugin));
+        }
+        tx.prepare_cached(
+            "INSERT INTO series (host_id, name, tags, unit, kind, plugin) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            &**host,
+            &metric.name,
+            tags,
+            &metric.unit,
+            kind_str(metric.kind),
+            &metric.plugin
+        ])?;
+        if !agent {
+            self.series_per_host.insert(host.clone(), count + 1);
+        }
+        self.series_per_plugin.insert(plugin_key, of_plugin + 1);
+        self.owners
+            .entry(host.clone())
+            .or_default()
+            .entry(metric.name.clone())
+            .or_insert_with(|| metric.plugin.clone());
+        Ok(Ok(tx.last_insert_rowid()))
     }
 }
 

@@ -290,33 +290,7 @@ impl State {
         }
         for ((kind, _), (count, mut finding, line)) in found {
             identify(settings, &mut finding);
-            let (severity, message, weight) = match kind {
-                "ddos_detected" => (
-                    Severity::Critical,
-                    "the map-server detected a DDoS attack",
-                    0.0,
-                ),
-                "char_server_lost" => (
-                    Severity::Critical,
-                    "the map-server lost its char-server: players cannot log in until it reconnects",
-                    0.0,
-                ),
-                _ if count >= settings.packet_burst => (
-                    Severity::Critical,
-                    "a burst of bad packets reached the map-server",
-                    0.0,
-                ),
-                "malformed_packet" => (
-                    Severity::Warning,
-                    "a player's client sent a malformed packet",
-                    settings.score_malformed_packet,
-                ),
-                _ => (
-                    Severity::Warning,
-                    "the map-server dropped a session for a bad packet",
-                    0.0,
-                ),
-            };
+            let (severity, message, weight) = judge(settings, kind, count);
             let mut fields = vec![("count", count.to_string()), ("sample", line)];
             for (key, value) in [
                 ("ip", &finding.ip),
@@ -553,22 +527,7 @@ impl State {
             ("zeny", zeny, "zenylog", settings.economy_min_zeny),
         ] {
             let gained = match range {
-                Some((after, up_to)) => {
-                    let result = sql::query(
-                        logs,
-                        &per_type_sums(table),
-                        &[Value::Int(after), Value::Int(up_to)],
-                    )
-                    .map_err(|e| sql_error(logs, e))?;
-                    read_sums(&result.rows)
-                        .iter()
-                        .map(|sums| match resource {
-                            "items" => settings.items.entered(sums.kind, sums.given, sums.taken),
-                            _ if settings.created_zeny.contains(&sums.kind) => sums.taken,
-                            _ => 0,
-                        })
-                        .sum()
-                }
+                Some((after, up_to)) => entered(settings, resource, table, after, up_to)?,
                 None => 0,
             };
             let baseline = if resource == "items" {
@@ -591,38 +550,7 @@ impl State {
                         .map_or("none yet".to_string(), |b| format!("{:.1}", b * 60.0)),
                 ),
             ];
-            // Who gained: the character side of the creating rows. Monster
-            // drops, steals and MVP prizes reach the player as `P` rows
-            // (the monster-side rows carry the monster's id).
-            let gaining: Vec<String> = if resource == "items" {
-                settings
-                    .items
-                    .created
-                    .iter()
-                    .chain(['P'].iter().filter(|_| !settings.items.monster.is_empty()))
-                    .map(char::to_string)
-                    .collect()
-            } else {
-                settings.created_zeny.iter().map(char::to_string).collect()
-            };
-            let top = if gaining.is_empty() {
-                None
-            } else {
-                let mut params = vec![Value::Int(after), Value::Int(up_to)];
-                params.extend(gaining.iter().map(|t| Value::Text(t.clone())));
-                Some(
-                    sql::query(
-                        logs,
-                        &format!(
-                            "SELECT char_id, SUM(amount) FROM `{table}` WHERE id > ? AND id <= ? \
-                             AND amount > 0 AND `type` IN ({}) GROUP BY char_id ORDER BY 2 DESC LIMIT 1",
-                            placeholders(gaining.len())
-                        ),
-                        &params,
-                    )
-                    .map_err(|e| sql_error(logs, e))?,
-                )
-            };
+            let top = top_gainer(settings, resource, table, after, up_to)?;
             if let Some(row) = top.as_ref().and_then(|t| t.rows.first()) {
                 let char_id = row[0].to_text().unwrap_or_default();
                 fields.push(("char_id", char_id.clone()));
@@ -743,6 +671,105 @@ fn decayed(value: f64, then: u64, now: u64, half_life_s: f64) -> f64 {
 }
 
 export_plugin!(AntiCheatPlugin);
+
+/// How much of `resource` (items or zeny) entered the world in the log rows
+/// after `after` up to `up_to` of `table`, as the rules count it.
+fn entered(
+    settings: &Settings,
+    resource: &str,
+    table: &str,
+    after: i64,
+    up_to: i64,
+) -> Result<i64, String> {
+    let logs = &settings.logs;
+    let result = sql::query(
+        logs,
+        &per_type_sums(table),
+        &[Value::Int(after), Value::Int(up_to)],
+    )
+    .map_err(|e| sql_error(logs, e))?;
+    Ok(read_sums(&result.rows)
+        .iter()
+        .map(|sums| match resource {
+            "items" => settings.items.entered(sums.kind, sums.given, sums.taken),
+            _ if settings.created_zeny.contains(&sums.kind) => sums.taken,
+            _ => 0,
+        })
+        .sum())
+}
+
+/// The character who gained most of `resource` in those rows: the character
+/// side of the creating rows (monster drops, steals and MVP prizes reach the
+/// player as `P` rows; the monster-side rows carry the monster's id).
+fn top_gainer(
+    settings: &Settings,
+    resource: &str,
+    table: &str,
+    after: i64,
+    up_to: i64,
+) -> Result<Option<sql::QueryResult>, String> {
+    let logs = &settings.logs;
+    let gaining: Vec<String> = if resource == "items" {
+        settings
+            .items
+            .created
+            .iter()
+            .chain(['P'].iter().filter(|_| !settings.items.monster.is_empty()))
+            .map(char::to_string)
+            .collect()
+    } else {
+        settings.created_zeny.iter().map(char::to_string).collect()
+    };
+    if gaining.is_empty() {
+        return Ok(None);
+    }
+    let mut params = vec![Value::Int(after), Value::Int(up_to)];
+    params.extend(gaining.iter().map(|t| Value::Text(t.clone())));
+    sql::query(
+        logs,
+        &format!(
+            "SELECT char_id, SUM(amount) FROM `{table}` WHERE id > ? AND id <= ? \
+             AND amount > 0 AND `type` IN ({}) GROUP BY char_id ORDER BY 2 DESC LIMIT 1",
+            placeholders(gaining.len())
+        ),
+        &params,
+    )
+    .map(Some)
+    .map_err(|e| sql_error(logs, e))
+}
+
+
+/// How a console finding seen `count` times in one collect is reported: its
+/// severity, message and weight in the account's score.
+fn judge(settings: &Settings, kind: &str, count: u32) -> (Severity, &'static str, f64) {
+    match kind {
+        "ddos_detected" => (
+            Severity::Critical,
+            "the map-server detected a DDoS attack",
+            0.0,
+        ),
+        "char_server_lost" => (
+            Severity::Critical,
+            "the map-server lost its char-server: players cannot log in until it reconnects",
+            0.0,
+        ),
+        _ if count >= settings.packet_burst => (
+            Severity::Critical,
+            "a burst of bad packets reached the map-server",
+            0.0,
+        ),
+        "malformed_packet" => (
+            Severity::Warning,
+            "a player's client sent a malformed packet",
+            settings.score_malformed_packet,
+        ),
+        _ => (
+            Severity::Warning,
+            "the map-server dropped a session for a bad packet",
+            0.0,
+        ),
+    }
+}
 
 #[cfg(test)]
 mod mock_tests;
