@@ -738,7 +738,6 @@ fn top_gainer(
     .map_err(|e| sql_error(logs, e))
 }
 
-
 /// How a console finding seen `count` times in one collect is reported: its
 /// severity, message and weight in the account's score.
 fn judge(settings: &Settings, kind: &str, count: u32) -> (Severity, &'static str, f64) {

@@ -16,11 +16,7 @@ use serde_json::Value;
 use sha2::Digest;
 use tokio_tungstenite::tungstenite::Message;
 
-fn start_aggregator(dir: &std::path::Path, overrides: &str) -> Result<AggregatorProcess> {
-    let mut aggregator = AggregatorProcess::configure(&crate::bins::aggregator(), dir, overrides)?;
-    aggregator.start()?;
-    Ok(aggregator)
-}
+use crate::bins::start_aggregator;
 
 fn join_token(aggregator: &AggregatorProcess) -> Result<String> {
     aggregator.command(&["token", "create", "--join"])

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use p2pmon_common::wire::{EnrollRequest, EventRecord, Hello, HostType, Record, Severity, paths};
-use p2pmon_tests::aggregator::{AggregatorProcess, batch, metric, metric_from, now_ms};
+use p2pmon_tests::aggregator::{batch, metric, metric_from, now_ms};
 use p2pmon_tests::fake_http::{FakeHttp, Reply, wait_for};
 
 const FORGED: &str =
@@ -27,12 +27,10 @@ async fn host_text_is_escaped_in_logs_and_chat_and_refused_in_tags() -> Result<(
             chat.base
         ),
     )?;
-    let mut aggregator = AggregatorProcess::configure(
-        &crate::bins::aggregator(),
+    let mut aggregator = crate::bins::start_aggregator(
         dir.path(),
         "alerts_file: alerts.yml\nlogging: {dir: logs, format: text}",
     )?;
-    aggregator.start()?;
     let join = aggregator.command(&["token", "create", "--join"])?;
     let http = reqwest::Client::new();
     let ingest = aggregator.ingest_url();

@@ -19,6 +19,18 @@ mod bins {
     pub fn hostsim() -> PathBuf {
         PathBuf::from(env!("CARGO_BIN_EXE_p2pmon-test-hostsim"))
     }
+
+    /// The test aggregator binary configured in `dir` (aggregator.yml with
+    /// `overrides`) and started.
+    pub fn start_aggregator(
+        dir: &std::path::Path,
+        overrides: &str,
+    ) -> anyhow::Result<p2pmon_tests::aggregator::AggregatorProcess> {
+        let mut aggregator =
+            p2pmon_tests::aggregator::AggregatorProcess::configure(&aggregator(), dir, overrides)?;
+        aggregator.start()?;
+        Ok(aggregator)
+    }
 }
 
 mod actions;

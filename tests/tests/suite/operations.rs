@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use p2pmon_common::wire::Record;
-use p2pmon_tests::aggregator::{AggregatorProcess, TestAggregator, batch, metric, now_ms};
+use p2pmon_tests::aggregator::{TestAggregator, batch, metric, now_ms};
 use p2pmon_tests::fake_http::{FakeHttp, Reply};
 use p2pmon_tests::smtp::smtp_server;
 use p2pmon_tests::wait::eventually_blocking;
@@ -323,9 +323,7 @@ async fn check_health_passes_against_real_services_and_names_each_failure() -> R
             discord = discord.base
         ),
     )?;
-    let mut aggregator =
-        AggregatorProcess::configure(&crate::bins::aggregator(), &dir, "alerts_file: alerts.yml")?;
-    aggregator.start()?;
+    let mut aggregator = crate::bins::start_aggregator(&dir, "alerts_file: alerts.yml")?;
     let config = aggregator.config_path.clone();
 
     let out = run(&config, &["check-health"])?;
@@ -417,12 +415,7 @@ async fn verify_metrics_names_gaps_and_silent_series() -> Result<()> {
 fn logs_go_to_their_four_files_and_are_reopened_on_sighup() -> Result<()> {
     let root = tempfile::tempdir()?;
     let dir = root.path().join("aggregator");
-    let mut aggregator = AggregatorProcess::configure(
-        &crate::bins::aggregator(),
-        &dir,
-        "logging: {dir: logs, format: json}",
-    )?;
-    aggregator.start()?;
+    let mut aggregator = crate::bins::start_aggregator(&dir, "logging: {dir: logs, format: json}")?;
     let logs = dir.join("logs");
     let read = |name: &str| std::fs::read_to_string(logs.join(name)).unwrap_or_default();
     let get =
@@ -482,12 +475,7 @@ fn logs_go_to_their_four_files_and_are_reopened_on_sighup() -> Result<()> {
 fn debug_metrics_follows_one_hosts_points_through_ingest() -> Result<()> {
     use p2pmon_tests::agent_process::{AgentProcess, counter};
     let root = tempfile::tempdir()?;
-    let mut aggregator = AggregatorProcess::configure(
-        &crate::bins::aggregator(),
-        &root.path().join("aggregator"),
-        "",
-    )?;
-    aggregator.start()?;
+    let aggregator = crate::bins::start_aggregator(&root.path().join("aggregator"), "")?;
     let config = aggregator.config_path.clone();
     let out = run(&config, &["debug-metrics", "nobody", "--batches", "1"])?;
     assert!(!out.status.success());
