@@ -364,11 +364,8 @@ async fn client(
                     match serde_json::from_str::<ClientMessage>(&text) {
                         Ok(ClientMessage::Subscribe { subscription: new }) => subscription = new,
                         Err(error) => {
-                            let reply = serde_json::json!({
-                                "type": "error",
-                                "error": format!("unknown message: {error}"),
-                            });
-                            if ws.send(Message::Text(reply.to_string().into())).await.is_err() {
+                            let reply = crate::feed::error_reply(&format!("unknown message: {error}"));
+                            if ws.send(Message::Text(reply.into())).await.is_err() {
                                 break;
                             }
                         }

@@ -185,6 +185,21 @@ pub fn metrics_text(host: &str, stored_ms: u64, metrics: &[WsMetric]) -> String 
     .unwrap_or_default()
 }
 
+/// The answer to one client message the feed cannot read:
+/// `{"type": "error", "error": ...}`.
+pub fn error_reply(error: &str) -> String {
+    #[derive(Serialize)]
+    struct Reply<'a> {
+        r#type: &'static str,
+        error: &'a str,
+    }
+    serde_json::to_string(&Reply {
+        r#type: "error",
+        error,
+    })
+    .unwrap_or_default()
+}
+
 impl FeedMessage {
     /// The JSON text clients get, serialised once.
     pub fn encode(self) -> Encoded {
@@ -233,6 +248,13 @@ mod tests {
             serde_json::from_str(&encoded.text).expect("JSON"),
             encoded.host,
         )
+    }
+
+    #[test]
+    fn an_error_reply_carries_any_text_as_a_json_string() {
+        let hostile = "unknown message: \"}\n{\"type\": \"alert\"";
+        let reply: Value = serde_json::from_str(&error_reply(hostile)).expect("JSON");
+        assert_eq!(reply, json!({"type": "error", "error": hostile}));
     }
 
     #[test]

@@ -124,35 +124,19 @@ pub async fn rebuild(
 ) -> Result<usize, StoreError> {
     let since = now_ms - REBUILD_MS;
     let events = store
-        .read(move |conn| {
-            let mut statement = conn.prepare(
-                "SELECT host_id, ts, kind, message, fields FROM events
-                 WHERE ts >= ?1 AND kind IN (?2, ?3, ?4) ORDER BY ts, id",
-            )?;
-            let rows =
-                statement.query_map(rusqlite::params![since, SYNCED, FAILED, MISMATCH], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, i64>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, String>(3)?,
-                        row.get::<_, String>(4)?,
-                    ))
-                })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
+        .read(move |conn| crate::store::events_of_kinds(conn, since, &[SYNCED, FAILED, MISMATCH]))
         .await?;
     let count = events.len();
-    for (host, ts, kind, message, fields) in events {
+    for stored in events {
         let event = EventRecord {
             plugin: "coordinator".to_string(),
-            kind,
+            kind: stored.kind,
             severity: p2pmon_common::wire::Severity::Info,
-            message,
-            fields: serde_json::from_str(&fields).unwrap_or_default(),
-            timestamp_ms: ts as u64,
+            message: stored.message,
+            fields: stored.fields,
+            timestamp_ms: stored.timestamp_ms as u64,
         };
-        book.apply(&host, &event);
+        book.apply(&stored.host, &event);
     }
     Ok(count)
 }
@@ -199,6 +183,33 @@ mod tests {
         let status = book.get("a").expect("status");
         assert_eq!((status.failures, status.checksum_mismatches), (0, 0));
         assert_eq!(status.last_success_ms, Some(80_000));
+    }
+
+    #[tokio::test]
+    async fn the_status_is_rebuilt_from_the_last_weeks_stored_sync_events() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(&dir.path().join("store.db")).expect("store");
+        let now = 30 * 86_400_000;
+        let at =
+            |days_ago: i64, minutes: i64| (now - days_ago * 86_400_000 + minutes * 60_000) as u64;
+        let mut job = crate::store::WriteJob::new(Arc::from("a"), "s".to_string(), 1, now);
+        job.events = vec![
+            // Over a week old: left out, so its failure does not count.
+            event(FAILED, at(8, 0), &[]),
+            event(SYNCED, at(2, 0), &[("lag_s", "4")]),
+            event(FAILED, at(1, 0), &[]),
+            event(MISMATCH, at(1, 1), &[]),
+            // Not a sync event.
+            event("host_state", at(1, 2), &[]),
+        ];
+        store.write(job).await.expect("write");
+        let book = SyncBook::default();
+        assert_eq!(rebuild(&book, &store, now).await.expect("rebuild"), 3);
+        let status = book.get("a").expect("status");
+        assert_eq!(status.last_success_ms, Some(at(2, 0) as i64));
+        assert_eq!((status.failures, status.checksum_mismatches), (1, 1));
+        assert_eq!(status.last_problem.as_deref(), Some("checksum mismatch"));
+        store.close().await.expect("close");
     }
 
     #[test]

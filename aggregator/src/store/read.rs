@@ -208,6 +208,33 @@ pub struct EventFilter {
     pub limit: usize,
 }
 
+/// Every event of the given kinds since `since_ms`, oldest first (for state
+/// rebuilt from events at start-up).
+pub fn events_of_kinds(
+    conn: &Connection,
+    since_ms: i64,
+    kinds: &[&str],
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, host_id, ts, plugin, kind, severity, message, fields FROM events
+         WHERE ts >= ?1 AND kind IN (SELECT value FROM json_each(?2)) ORDER BY ts, id",
+    )?;
+    let kinds = serde_json::to_string(kinds).unwrap_or_default();
+    let rows = statement.query_map(params![since_ms, kinds], |r| {
+        Ok(StoredEvent {
+            id: r.get(0)?,
+            host: r.get(1)?,
+            timestamp_ms: r.get(2)?,
+            plugin: r.get(3)?,
+            kind: r.get(4)?,
+            severity: r.get(5)?,
+            message: r.get(6)?,
+            fields: parse_tags(&r.get::<_, String>(7)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Newest first.
 pub fn events(conn: &Connection, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError> {
     let severities: &[&str] = match filter.min_severity.as_deref() {
