@@ -208,6 +208,21 @@ pub struct EventFilter {
     pub limit: usize,
 }
 
+/// A row of `SELECT id, host_id, ts, plugin, kind, severity, message,
+/// fields FROM events`.
+fn stored_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
+        id: r.get(0)?,
+        host: r.get(1)?,
+        timestamp_ms: r.get(2)?,
+        plugin: r.get(3)?,
+        kind: r.get(4)?,
+        severity: r.get(5)?,
+        message: r.get(6)?,
+        fields: parse_tags(&r.get::<_, String>(7)?),
+    })
+}
+
 /// Every event of the given kinds since `since_ms`, oldest first (for state
 /// rebuilt from events at start-up).
 pub fn events_of_kinds(
@@ -220,18 +235,7 @@ pub fn events_of_kinds(
          WHERE ts >= ?1 AND kind IN (SELECT value FROM json_each(?2)) ORDER BY ts, id",
     )?;
     let kinds = serde_json::to_string(kinds).unwrap_or_default();
-    let rows = statement.query_map(params![since_ms, kinds], |r| {
-        Ok(StoredEvent {
-            id: r.get(0)?,
-            host: r.get(1)?,
-            timestamp_ms: r.get(2)?,
-            plugin: r.get(3)?,
-            kind: r.get(4)?,
-            severity: r.get(5)?,
-            message: r.get(6)?,
-            fields: parse_tags(&r.get::<_, String>(7)?),
-        })
-    })?;
+    let rows = statement.query_map(params![since_ms, kinds], stored_event)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -258,18 +262,7 @@ pub fn events(conn: &Connection, filter: &EventFilter) -> Result<Vec<StoredEvent
             severities,
             filter.limit as i64
         ],
-        |r| {
-            Ok(StoredEvent {
-                id: r.get(0)?,
-                host: r.get(1)?,
-                timestamp_ms: r.get(2)?,
-                plugin: r.get(3)?,
-                kind: r.get(4)?,
-                severity: r.get(5)?,
-                message: r.get(6)?,
-                fields: parse_tags(&r.get::<_, String>(7)?),
-            })
-        },
+        stored_event,
     )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
