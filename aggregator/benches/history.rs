@@ -12,7 +12,9 @@
 //! before the socket), and of VictoriaMetrics' `/api/v1/query_range` (or
 //! `/api/v1/export` for raw points) over HTTP, with the CPU each spent:
 //!
-//! - the 30-day chart of the 1,000 series (1 h rollups);
+//! - the 30-day chart of the 1,000 series (1 h rollups), as the dashboard
+//!   asks it (`fields=avg`: a time and an average a point, in columns) and
+//!   with every field (an object of five numbers a point);
 //! - one host's series over 24 h (1 min rollups, from a rollup chunk);
 //! - that host's 21 series over 24 h;
 //! - one series' raw points of the last hour (from its day chunk).
@@ -23,6 +25,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use p2pmon_aggregator::api::responses::{Fields, HistoryBody};
 use p2pmon_aggregator::store::{self, HistoryAsk, Options, Store, Tier, WriteJob};
 use p2pmon_chunks::realistic;
 use p2pmon_common::wire::{MetricKind, MetricRecord};
@@ -239,14 +242,20 @@ fn main() -> Result<()> {
         to_ms: end_ms,
         max_series: 1_000,
     };
-    let read = |asks: &[HistoryAsk]| -> Result<usize> {
+    // The answer's JSON as the API writes it: an object per point, or
+    // (`fields=avg`, what the dashboard's charts ask) columns.
+    let read = |asks: &[HistoryAsk], fields: Option<Fields>| -> Result<usize> {
         let mut bytes = 0;
         for ask in asks {
-            let answer = store::history(&conn, ask)?;
-            bytes += serde_json::to_vec(&answer)?.len();
+            let series = store::history(&conn, ask)?;
+            bytes += serde_json::to_vec(&HistoryBody { fields, series })?.len();
         }
         Ok(bytes)
     };
+    let avg = Some(Fields {
+        avg: true,
+        ..Fields::default()
+    });
     let host0 = "bench-0000";
     let day_ago = end_ms - DAY;
     let host_series: Vec<HistoryAsk> = all
@@ -256,17 +265,26 @@ fn main() -> Result<()> {
         .collect();
     let (s, e) = (start_ms / 1000, end_ms / 1000 - 1);
     let (d, h) = (day_ago / 1000, (end_ms - 3_600_000) / 1000);
-    let cases: Vec<(String, Vec<HistoryAsk>, String)> = vec![
+    let chart = format!(
+        "/api/v1/query_range?query=avg_over_time(cpu_usage%5B1h%5D)&start={s}&end={e}&step=3600"
+    );
+    let cases: Vec<(String, Vec<HistoryAsk>, Option<Fields>, String)> = vec![
         (
-            format!("30 days of {hosts} series (1 h)"),
+            format!("30 days of {hosts} series (1 h), avg"),
             vec![ask("cpu_usage", None, Tier::Hour, start_ms)],
-            format!(
-                "/api/v1/query_range?query=avg_over_time(cpu_usage%5B1h%5D)&start={s}&end={e}&step=3600"
-            ),
+            avg,
+            chart.clone(),
+        ),
+        (
+            format!("30 days of {hosts} series (1 h), all"),
+            vec![ask("cpu_usage", None, Tier::Hour, start_ms)],
+            None,
+            chart,
         ),
         (
             "one series, 24 h (1 min)".to_string(),
             vec![ask("cpu_usage", Some(host0), Tier::Minute, day_ago)],
+            None,
             format!(
                 "/api/v1/query_range?query=avg_over_time(cpu_usage%7Bhost%3D%22{host0}%22%7D%5B1m%5D)&start={d}&end={e}&step=60"
             ),
@@ -274,6 +292,7 @@ fn main() -> Result<()> {
         (
             format!("one host's {} series, 24 h (1 min)", host_series.len()),
             host_series,
+            None,
             format!(
                 "/api/v1/query_range?query=avg_over_time(%7Bhost%3D%22{host0}%22%7D%5B1m%5D)&start={d}&end={e}&step=60"
             ),
@@ -281,6 +300,7 @@ fn main() -> Result<()> {
         (
             "one series, raw, last hour".to_string(),
             vec![ask("cpu_usage", Some(host0), Tier::Raw, end_ms - 3_600_000)],
+            None,
             format!(
                 "/api/v1/export?match%5B%5D=cpu_usage%7Bhost%3D%22{host0}%22%7D&start={h}&end={e}"
             ),
@@ -290,11 +310,11 @@ fn main() -> Result<()> {
         "\nhistory reads, {RUNS} runs each: p50 / p99 (CPU seconds for the {RUNS}); answer bytes"
     );
     println!(
-        "{:<36} {:>30} {:>30} {:>10}",
+        "{:<42} {:>30} {:>30} {:>10}",
         "query", "store (read + JSON)", "VictoriaMetrics (HTTP)", "p99 ratio"
     );
-    for (name, asks, vm_query) in &cases {
-        let ours = time(std::process::id(), || read(asks))?;
+    for (name, asks, fields, vm_query) in &cases {
+        let ours = time(std::process::id(), || read(asks, *fields))?;
         let theirs = time(vm.pid(), || {
             let (status, body) = http(&vm.addr, "GET", vm_query, b"")?;
             if status != 200 || body.len() < 50 {
@@ -303,7 +323,7 @@ fn main() -> Result<()> {
             Ok(body.len())
         })?;
         println!(
-            "{name:<36} {:>30} {:>30} {:>9.2}x",
+            "{name:<42} {:>30} {:>30} {:>9.2}x",
             format!(
                 "{:.2} / {:.2} ms ({:.2} s); {} B",
                 ms(ours.0),

@@ -561,6 +561,8 @@ struct HistoryQuery {
     timeframe: String,
     metric: String,
     host: Option<String>,
+    /// `avg,min,max,count` (any of them): the answer's series as arrays.
+    fields: Option<String>,
 }
 
 fn default_timeframe() -> String {
@@ -599,6 +601,12 @@ async fn historical(
             "metric is not a metric name",
         ));
     }
+    let fields = query
+        .fields
+        .as_deref()
+        .map(responses::Fields::parse)
+        .transpose()
+        .map_err(|why| Refusal::new(StatusCode::BAD_REQUEST, "bad_query", why))?;
     let to = now_ms();
     let ask = store::HistoryAsk {
         metric: query.metric.clone(),
@@ -618,7 +626,7 @@ async fn historical(
             match reader.history(&ask, to).await {
                 Ok(series) => {
                     return Ok(Answer(history_answer(
-                        &query, &ask, "influxdb", series, None,
+                        &query, &ask, "influxdb", fields, series, None,
                     )));
                 }
                 Err(why) => {
@@ -638,6 +646,7 @@ async fn historical(
         &query,
         &ask,
         "embedded",
+        fields,
         series,
         influxdb_error,
     )))
@@ -647,6 +656,7 @@ fn history_answer(
     query: &HistoryQuery,
     ask: &store::HistoryAsk,
     source: &'static str,
+    fields: Option<responses::Fields>,
     series: Vec<store::HistorySeries>,
     influxdb_error: Option<String>,
 ) -> responses::History {
@@ -658,7 +668,7 @@ fn history_answer(
         metric: query.metric.clone(),
         source,
         influxdb_error,
-        series,
+        series: responses::HistoryBody { fields, series },
     }
 }
 

@@ -9,15 +9,16 @@ export const TIMEFRAMES = ['1h', '24h', '7d', '30d'];
 
 // Draw `metric`'s history (optionally one host) into `box`, at most `limit` series.
 export async function historyChart(box, { metric, host, timeframe = '1h', limit = 8, title }) {
-  const query = new URLSearchParams({ metric, timeframe });
+  // The chart draws averages: asked as columns (t and avg arrays per series).
+  const query = new URLSearchParams({ metric, timeframe, fields: 'avg' });
   if (host) query.set('host', host);
   const data = await api(`/api/v1/metrics/historical?${query}`);
   const series = data.series.slice(0, limit);
-  const times = [...new Set(series.flatMap((s) => s.points.map((p) => p.t)))].sort((a, b) => a - b);
+  const times = [...new Set(series.flatMap((s) => s.t))].sort((a, b) => a - b);
   const index = new Map(times.map((t, i) => [t, i]));
   const columns = series.map((s) => {
     const column = new Array(times.length).fill(null);
-    for (const p of s.points) column[index.get(p.t)] = p.avg;
+    s.t.forEach((t, i) => { column[index.get(t)] = s.avg[i]; });
     return column;
   });
   const label = (s) => {

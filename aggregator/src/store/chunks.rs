@@ -66,6 +66,8 @@ pub struct Compacted {
     pub points: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// 1 h rollup buckets folded into their chunks.
+    pub hour_buckets: u64,
     pub resume_after: Option<i64>,
 }
 
@@ -186,7 +188,8 @@ pub fn seal(
 /// level-1 chunk, for series after `after_series`, stopping once about
 /// `max_points` are merged. Each series is one transaction: the day's
 /// chunk inserted and the ones it replaces deleted together, and the day's
-/// 1 min rollups folded into a rollup chunk ([`super::rollups::fold_day`]).
+/// 1 min rollups folded into a rollup chunk, and the series' hour rollups of
+/// closed days into their 10-day chunks ([`super::rollups::fold`]).
 /// Points keep the order reads give them (by time; equal times in the
 /// order stored).
 pub fn compact(
@@ -224,7 +227,7 @@ pub fn compact(
                 })?
                 .collect::<Result<_, _>>()?;
             // The day's minute rollups go into a chunk with it.
-            super::rollups::fold_day(&tx, id, day, DAY_MS)?;
+            super::rollups::fold(&tx, super::rollups::MINUTE, id, day, day + DAY_MS)?;
             if let [(chunk, _, _)] = parts.as_slice() {
                 // One chunk for the whole day: it is the day's chunk as it is.
                 tx.prepare_cached("UPDATE chunks SET level = 1 WHERE id = ?1")?
@@ -249,6 +252,10 @@ pub fn compact(
             done.points += points.len() as u64;
             done.bytes_out += data.len() as u64;
         }
+        // Every closed day's hour rollups go into the chunk of their span.
+        let hours = super::rollups::fold_before(&tx, super::rollups::HOUR, id, cut)?;
+        done.hour_buckets += hours;
+        done.points += hours;
         tx.commit()?;
     }
     Ok(done)
@@ -620,7 +627,12 @@ mod tests {
         // The third day is still open: only the first two are compacted.
         let done = compact(&mut conn, now, 0, u64::MAX).expect("compact");
         assert_eq!((done.chunks_in, done.chunks_out), (24, 2), "{done:?}");
-        assert_eq!(done.points, 2 * 1_440 + 1);
+        // Points merged, and the two closed days' hour rollups folded.
+        assert_eq!((done.points, done.hour_buckets), (2 * 1_440 + 1 + 48, 48));
+        let hour_rows: i64 = conn
+            .query_row("SELECT COUNT(*) FROM rollup_1h", [], |r| r.get(0))
+            .expect("hour rows");
+        assert_eq!(hour_rows, 24, "the open day's hours stay rows");
         assert_eq!(raw(&conn, "cpu_usage"), before);
         let levels: Vec<(i64, i64)> = conn
             .prepare("SELECT level, count FROM chunks ORDER BY start_ts")

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
-use super::StoreError;
+use super::{StoreError, rollups};
 
 /// The tier a history query reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -131,39 +131,31 @@ pub struct HistoryAsk {
 /// Points of the asked metric (optionally one host's) between the two
 /// times, from the asked tier, for at most `max_series` series.
 pub fn history(conn: &Connection, ask: &HistoryAsk) -> Result<Vec<HistorySeries>, StoreError> {
-    let mut series = conn.prepare_cached(
-        "SELECT id, host_id, tags, unit FROM series
-         WHERE name = ?1 AND (?2 IS NULL OR host_id = ?2) ORDER BY host_id, tags LIMIT ?3",
-    )?;
+    let found = series_named(conn, &ask.metric, ask.host.as_deref(), ask.max_series)?;
     // Raw points come from the head and the chunks (`chunks::raw_points`),
-    // minute rollups from rows and rollup chunks (`rollups::minute_buckets`).
-    let rollups = match ask.tier {
-        Tier::Raw | Tier::Minute => None,
-        Tier::Hour => Some(
-            "SELECT bucket, sum / count, min, max, count FROM rollup_1h
-             WHERE series_id = ?1 AND bucket >= ?2 AND bucket <= ?3 ORDER BY bucket",
-        ),
+    // rollups from rows and rollup chunks (`rollups::buckets`).
+    let tier = match ask.tier {
+        Tier::Raw => None,
+        Tier::Minute => Some(rollups::MINUTE),
+        Tier::Hour => Some(rollups::HOUR),
     };
-    let found: Vec<(i64, String, String, String)> = series
-        .query_map(params![ask.metric, ask.host, ask.max_series as i64], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?
-        .collect::<Result<_, _>>()?;
+    let chunked = match tier {
+        Some(tier) => rollups::has_chunks(conn, tier)?,
+        None => false,
+    };
     let mut out = Vec::with_capacity(found.len());
     for (id, host_id, tags, unit) in found {
-        let pts: Vec<HistoryPoint> = match rollups {
-            None if ask.tier == Tier::Minute => {
-                super::rollups::minute_buckets(conn, id, ask.from_ms, ask.to_ms)?
-                    .into_iter()
-                    .map(|(t, min, max, sum, count)| HistoryPoint {
-                        t,
-                        avg: sum / count as f64,
-                        min,
-                        max,
-                        count,
-                    })
-                    .collect()
-            }
+        let points: Vec<HistoryPoint> = match tier {
+            Some(tier) => rollups::buckets(conn, tier, chunked, id, ask.from_ms, ask.to_ms)?
+                .into_iter()
+                .map(|(t, min, max, sum, count)| HistoryPoint {
+                    t,
+                    avg: sum / count as f64,
+                    min,
+                    max,
+                    count,
+                })
+                .collect(),
             None => super::chunks::raw_points(conn, id, ask.from_ms, ask.to_ms)?
                 .into_iter()
                 .map(|(t, value)| HistoryPoint {
@@ -174,28 +166,37 @@ pub fn history(conn: &Connection, ask: &HistoryAsk) -> Result<Vec<HistorySeries>
                     count: 1,
                 })
                 .collect(),
-            Some(query) => conn
-                .prepare_cached(query)?
-                .query_map(params![id, ask.from_ms, ask.to_ms], |r| {
-                    Ok(HistoryPoint {
-                        t: r.get(0)?,
-                        avg: r.get(1)?,
-                        min: r.get(2)?,
-                        max: r.get(3)?,
-                        count: r.get(4)?,
-                    })
-                })?
-                .collect::<Result<_, _>>()?,
         };
         out.push(HistorySeries {
             host: host_id,
             metric: ask.metric.clone(),
             tags: parse_tags(&tags),
             unit,
-            points: pts,
+            points,
         });
     }
     Ok(out)
+}
+
+/// Series named `metric` (optionally one host's), by host and tags: id,
+/// host, tags (JSON) and unit.
+fn series_named(
+    conn: &Connection,
+    metric: &str,
+    host: Option<&str>,
+    limit: usize,
+) -> Result<Vec<(i64, String, String, String)>, StoreError> {
+    let mut series = conn.prepare_cached(
+        "SELECT id, host_id, tags, unit FROM series
+         WHERE name = ?1 AND (?2 IS NULL OR host_id = ?2) ORDER BY host_id, tags LIMIT ?3",
+    )?;
+    let found = series
+        .query_map(
+            params![metric, host, i64::try_from(limit).unwrap_or(i64::MAX)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(found)
 }
 
 /// Filters of an events query.
@@ -321,23 +322,33 @@ pub fn daily(
     from_ms: i64,
     to_ms: i64,
 ) -> Result<Vec<DailyRow>, StoreError> {
-    let mut statement = conn.prepare_cached(
-        "SELECT s.host_id, s.tags, r.bucket - r.bucket % 86400000 AS day,
-                MAX(r.max), SUM(r.sum), SUM(r.count)
-           FROM rollup_1h r JOIN series s ON s.id = r.series_id
-          WHERE s.name = ?1 AND r.bucket >= ?2 AND r.bucket < ?3
-          GROUP BY s.id, day ORDER BY s.host_id, s.tags, day",
-    )?;
-    let rows = statement.query_map(params![metric, from_ms, to_ms], |r| {
-        let tags: String = r.get(1)?;
-        Ok(DailyRow {
-            host: r.get(0)?,
-            tags: serde_json::from_str(&tags).unwrap_or_default(),
-            day_ms: r.get(2)?,
-            max: r.get(3)?,
-            sum: r.get(4)?,
-            count: r.get(5)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    const DAY: i64 = 86_400_000;
+    let chunked = rollups::has_chunks(conn, rollups::HOUR)?;
+    let mut out: Vec<DailyRow> = Vec::new();
+    for (id, host, tags, _) in series_named(conn, metric, None, usize::MAX)? {
+        let tags = parse_tags(&tags);
+        let mut days: Vec<DailyRow> = Vec::new();
+        for (bucket, _, max, sum, count) in
+            rollups::buckets(conn, rollups::HOUR, chunked, id, from_ms, to_ms - 1)?
+        {
+            let day_ms = bucket - bucket.rem_euclid(DAY);
+            match days.last_mut() {
+                Some(last) if last.day_ms == day_ms => {
+                    last.max = last.max.max(max);
+                    last.sum += sum;
+                    last.count += count;
+                }
+                _ => days.push(DailyRow {
+                    host: host.clone(),
+                    tags: tags.clone(),
+                    day_ms,
+                    max,
+                    sum,
+                    count,
+                }),
+            }
+        }
+        out.extend(days);
+    }
+    Ok(out)
 }

@@ -1,5 +1,6 @@
-//! 1 min rollups of closed days as chunks (see docs/internals/store.md,
-//! "Version 2: chunks").
+//! Rollups of closed days as chunks (see docs/internals/store.md,
+//! "Version 2: chunks"): 1 min rollups a chunk per day, 1 h rollups a
+//! chunk per 10 days.
 //!
 //! At 5 s collection a `rollup_1m` row (series, bucket, min, max, sum,
 //! count; about 45 bytes) costs more per raw point than the raw point's
@@ -9,6 +10,11 @@
 //! count), so nearly all of it is the values. Late points for a folded day
 //! add a `rollup_1m` row again; reads merge rows and chunks bucket by
 //! bucket, and the day is folded again when its late chunk is compacted.
+//!
+//! The 1 h rollups are few per point (24 rows a series a day), but a 30-day
+//! chart of 1,000 series read them as 720,000 rows. Compaction folds every
+//! hour row of closed days into its series' chunk of that 10-day span
+//! ([`fold_before`]), so the chart reads a few blobs a series.
 
 use rusqlite::{Connection, Transaction, params};
 
@@ -103,50 +109,86 @@ fn merged(mut buckets: Vec<Bucket>) -> Vec<Bucket> {
     out
 }
 
-/// Fold `series`' minute rows and rollup chunks of the day starting at
-/// `day` (ms) into one rollup chunk, in `tx`. What the day held before
-/// (rows and chunks) is deleted.
-pub fn fold_day(
+/// A rollup tier kept as rows (the open day, late points) and as chunks
+/// (closed days): its two tables and the span one chunk covers.
+#[derive(Clone, Copy, Debug)]
+pub struct Tier {
+    rows: &'static str,
+    chunks: &'static str,
+    /// A chunk holds the buckets of one span (aligned to the epoch).
+    pub span_ms: i64,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// 1 min rollups: a chunk per series and day (1,440 buckets).
+pub const MINUTE: Tier = Tier {
+    rows: "rollup_1m",
+    chunks: "rollup_chunks",
+    span_ms: DAY_MS,
+};
+
+/// 1 h rollups: a chunk per series and 10 days (240 buckets), so that a
+/// 30-day chart reads about four blobs a series and retention, which drops
+/// whole chunks, keeps at most 10 days more than asked.
+pub const HOUR: Tier = Tier {
+    rows: "rollup_1h",
+    chunks: "rollup_1h_chunks",
+    span_ms: 10 * DAY_MS,
+};
+
+/// Fold `series`' `tier` rows with `span <= bucket < rows_end` and its
+/// chunks of that span (the span that holds `span`) into one chunk, in
+/// `tx`; what the span held before (those rows and chunks) is deleted. The
+/// buckets folded.
+pub fn fold(
     tx: &Transaction<'_>,
+    tier: Tier,
     series: i64,
-    day: i64,
-    day_ms: i64,
-) -> Result<(), StoreError> {
-    let end = day + day_ms;
+    span: i64,
+    rows_end: i64,
+) -> Result<u64, StoreError> {
+    let span = span - span.rem_euclid(tier.span_ms);
+    let end = span + tier.span_ms;
+    let rows_end = rows_end.min(end);
     let mut buckets: Vec<Bucket> = tx
-        .prepare_cached(
-            "SELECT bucket, min, max, sum, count FROM rollup_1m
+        .prepare_cached(&format!(
+            "SELECT bucket, min, max, sum, count FROM {}
               WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3",
-        )?
-        .query_map(params![series, day, end], |r| {
+            tier.rows
+        ))?
+        .query_map(params![series, span, rows_end], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })?
         .collect::<Result<_, _>>()?;
     let old: Vec<(i64, Vec<u8>)> = tx
-        .prepare_cached(
-            "SELECT id, data FROM rollup_chunks WHERE series_id = ?1 AND start_ts >= ?2 AND start_ts < ?3",
-        )?
-        .query_map(params![series, day, end], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .prepare_cached(&format!(
+            "SELECT id, data FROM {} WHERE series_id = ?1 AND start_ts >= ?2 AND start_ts < ?3",
+            tier.chunks
+        ))?
+        .query_map(params![series, span, end], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     if buckets.is_empty() && old.len() <= 1 {
-        return Ok(());
+        return Ok(0);
     }
     for (_, data) in &old {
         buckets.extend(decode(series, data)?);
     }
     let buckets = merged(buckets);
     let data = encode(series, &buckets)?;
-    let mut delete = tx.prepare_cached("DELETE FROM rollup_chunks WHERE id = ?1")?;
+    let mut delete = tx.prepare_cached(&format!("DELETE FROM {} WHERE id = ?1", tier.chunks))?;
     for (id, _) in &old {
         delete.execute([id])?;
     }
-    tx.prepare_cached(
-        "DELETE FROM rollup_1m WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3",
-    )?
-    .execute(params![series, day, end])?;
-    tx.prepare_cached(
-        "INSERT INTO rollup_chunks (series_id, start_ts, end_ts, count, data) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
+    tx.prepare_cached(&format!(
+        "DELETE FROM {} WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3",
+        tier.rows
+    ))?
+    .execute(params![series, span, rows_end])?;
+    tx.prepare_cached(&format!(
+        "INSERT INTO {} (series_id, start_ts, end_ts, count, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+        tier.chunks
+    ))?
     .execute(params![
         series,
         buckets[0].0,
@@ -154,53 +196,97 @@ pub fn fold_day(
         buckets.len() as i64,
         data
     ])?;
-    Ok(())
+    Ok(buckets.len() as u64)
 }
 
-/// Whether the store has the rollup chunk table.
-fn has_table(conn: &Connection) -> Result<bool, StoreError> {
-    Ok(conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'rollup_chunks')",
-        [],
-        |r| r.get(0),
-    )?)
+/// Fold every span of `series`' `tier` rows before `cut` (a day boundary)
+/// into its chunk, in `tx`: the hour rows of days just closed, an older
+/// store's rows, late points' rows. The buckets folded.
+pub fn fold_before(
+    tx: &Transaction<'_>,
+    tier: Tier,
+    series: i64,
+    cut: i64,
+) -> Result<u64, StoreError> {
+    let mut spans: Vec<i64> = tx
+        .prepare_cached(&format!(
+            "SELECT bucket FROM {} WHERE series_id = ?1 AND bucket < ?2 ORDER BY bucket",
+            tier.rows
+        ))?
+        .query_map(params![series, cut], |r| r.get::<_, i64>(0))?
+        .map(|b| b.map(|b| b - b.rem_euclid(tier.span_ms)))
+        .collect::<Result<_, _>>()?;
+    spans.dedup();
+    let mut folded = 0;
+    for span in spans {
+        folded += fold(tx, tier, series, span, cut)?;
+    }
+    Ok(folded)
 }
 
-/// The 1 min rollups of `series` with `from_ms <= bucket <= to_ms`, from
-/// rows and chunks, one per bucket, in order.
+/// Whether the store has `tier`'s chunk table (a schema-1 store opened
+/// read-only has not).
+pub fn has_chunks(conn: &Connection, tier: Tier) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+        )?
+        .query_row([tier.chunks], |r| r.get(0))?)
+}
+
+/// The `tier` rollups of `series` with `from_ms <= bucket <= to_ms`, from
+/// rows and chunks (`chunks`: whether the table exists, [`has_chunks`]),
+/// one per bucket, in order.
+pub fn buckets(
+    conn: &Connection,
+    tier: Tier,
+    chunks: bool,
+    series: i64,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<Bucket>, StoreError> {
+    let mut buckets: Vec<Bucket> = conn
+        .prepare_cached(&format!(
+            "SELECT bucket, min, max, sum, count FROM {}
+              WHERE series_id = ?1 AND bucket >= ?2 AND bucket <= ?3 ORDER BY bucket",
+            tier.rows
+        ))?
+        .query_map(params![series, from_ms, to_ms], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    if !chunks {
+        return Ok(buckets);
+    }
+    let mut folded = false;
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT data FROM {}
+          WHERE series_id = ?1 AND end_ts >= ?2 AND start_ts <= ?3 ORDER BY start_ts",
+        tier.chunks
+    ))?;
+    let mut rows = statement.query(params![series, from_ms, to_ms])?;
+    while let Some(row) = rows.next()? {
+        let data = row.get_ref(0)?.as_blob().map_err(|e| invalid(series, e))?;
+        buckets.extend(
+            decode(series, data)?
+                .into_iter()
+                .filter(|b| (from_ms..=to_ms).contains(&b.0)),
+        );
+        folded = true;
+    }
+    Ok(if folded { merged(buckets) } else { buckets })
+}
+
+/// The 1 min rollups of `series` with `from_ms <= bucket <= to_ms`
+/// ([`buckets`] of [`MINUTE`]).
 pub fn minute_buckets(
     conn: &Connection,
     series: i64,
     from_ms: i64,
     to_ms: i64,
 ) -> Result<Vec<Bucket>, StoreError> {
-    let mut buckets: Vec<Bucket> = conn
-        .prepare_cached(
-            "SELECT bucket, min, max, sum, count FROM rollup_1m
-              WHERE series_id = ?1 AND bucket >= ?2 AND bucket <= ?3 ORDER BY bucket",
-        )?
-        .query_map(params![series, from_ms, to_ms], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?
-        .collect::<Result<_, _>>()?;
-    let mut folded = false;
-    if has_table(conn)? {
-        let mut statement = conn.prepare_cached(
-            "SELECT data FROM rollup_chunks
-              WHERE series_id = ?1 AND end_ts >= ?2 AND start_ts <= ?3 ORDER BY start_ts",
-        )?;
-        let mut rows = statement.query(params![series, from_ms, to_ms])?;
-        while let Some(row) = rows.next()? {
-            let data: Vec<u8> = row.get(0)?;
-            buckets.extend(
-                decode(series, &data)?
-                    .into_iter()
-                    .filter(|b| (from_ms..=to_ms).contains(&b.0)),
-            );
-            folded = true;
-        }
-    }
-    Ok(if folded { merged(buckets) } else { buckets })
+    let chunks = has_chunks(conn, MINUTE)?;
+    buckets(conn, MINUTE, chunks, series, from_ms, to_ms)
 }
 
 #[cfg(test)]

@@ -12,7 +12,10 @@ use super::StoreError;
 /// 2: points sealed into compressed chunks (the `chunks` table). A schema-1
 /// store is upgraded on open: the table is added, and the writer's sealing
 /// (or `store compact`) moves its rows into chunks.
-pub const SCHEMA_VERSION: i64 = 2;
+///
+/// 3: 1 h rollups of closed days as chunks (`rollup_1h_chunks`), folded by
+/// compaction; an older store's hour rows are folded by its first pass.
+pub const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -192,6 +195,18 @@ CREATE TABLE IF NOT EXISTS rollup_chunks (
     data      BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rollup_chunks_by_series ON rollup_chunks (series_id, end_ts);
+
+-- 1 h rollups of one series' closed days, a chunk per 10-day span (see
+-- store/rollups.rs); the same columns as rollup_chunks.
+CREATE TABLE IF NOT EXISTS rollup_1h_chunks (
+    id        INTEGER PRIMARY KEY,
+    series_id INTEGER NOT NULL,
+    start_ts  INTEGER NOT NULL,
+    end_ts    INTEGER NOT NULL,
+    count     INTEGER NOT NULL,
+    data      BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rollup_1h_chunks_by_series ON rollup_1h_chunks (series_id, end_ts);
 ";
 
 /// Open (creating if needed) the store at `path` for reading and writing,
@@ -237,7 +252,7 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
                 path = %path.display(),
                 from = v,
                 to = SCHEMA_VERSION,
-                "Upgraded the store's schema; its points move into compressed chunks in the background (or now: `p2pmon-aggregator store compact`)."
+                "Upgraded the store's schema; its points and rollups move into compressed chunks in the background (or now: `p2pmon-aggregator store compact`)."
             );
             conn.execute(
                 "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",

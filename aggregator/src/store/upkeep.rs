@@ -520,18 +520,21 @@ mod tests {
             )
         );
         assert_eq!(figures.sealing_lag_seconds.get(), 0);
-        // The minute rollups of compacted days are chunks now.
+        // The minute and hour rollups of compacted days are chunks now.
         let cut = now - GRACE_MS - (now - GRACE_MS).rem_euclid(DAY);
-        let (rows, folded): (i64, i64) = conn
+        let (rows, folded, hour_rows, hours_folded): (i64, i64, i64, i64) = conn
             .query_row(
                 "SELECT (SELECT COUNT(*) FROM rollup_1m WHERE bucket < ?1),
-                        (SELECT COUNT(*) FROM rollup_chunks)",
+                        (SELECT COUNT(*) FROM rollup_chunks),
+                        (SELECT COUNT(*) FROM rollup_1h WHERE bucket < ?1),
+                        (SELECT COUNT(*) FROM rollup_1h_chunks)",
                 [cut],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .expect("rollups");
-        assert_eq!(rows, 0);
+        assert_eq!((rows, hour_rows), (0, 0));
         assert!(folded >= 2 * 3, "{folded} rollup chunks");
+        assert!(hours_folded >= 2, "{hours_folded} hour rollup chunks");
         let after = everything(&conn);
         let (new, old): (Vec<_>, Vec<_>) = after.into_iter().partition(|p| p.2 >= now - 3_600_000);
         assert_eq!(old, before, "every older point and rollup as it was");
@@ -574,10 +577,11 @@ mod tests {
         let total = write_days(&old, now - 2 * 3_600_000, 2).await;
         old.close().await.expect("close");
         {
-            // What schema 1 had: no chunk table, version 1.
+            // What schema 1 had: no chunk tables, version 1.
             let conn = Connection::open(&path).expect("conn");
             conn.execute_batch(
-                "DROP TABLE chunks; UPDATE meta SET value = 1 WHERE key = 'schema_version';",
+                "DROP TABLE chunks; DROP TABLE rollup_1h_chunks;
+                 UPDATE meta SET value = 1 WHERE key = 'schema_version';",
             )
             .expect("schema 1");
         }
@@ -598,7 +602,7 @@ mod tests {
                 |r| r.get(0),
             )
             .expect("version");
-        assert_eq!(version, 2);
+        assert_eq!(version, schema::SCHEMA_VERSION);
         let figures = store.figures.clone();
         until("migrated", || {
             figures.compacted.get() > 0 && figures.sealing_lag_seconds.get() == 0
@@ -619,5 +623,17 @@ mod tests {
         assert!(report.chunks_merged > 0 && !lines.is_empty(), "{lines:?}");
         assert!(lines[0].starts_with("sealed "), "{lines:?}");
         assert_eq!(everything(&conn), before);
+        // The hour rollups of closed days were rows; they are chunks now.
+        let cut = super::floor(now - GRACE_MS, DAY);
+        let (rows, folded): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM rollup_1h WHERE bucket < ?1),
+                        (SELECT COUNT(*) FROM rollup_1h_chunks)",
+                [cut],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("hour rollups");
+        assert_eq!(rows, 0);
+        assert!(folded >= 2, "{folded} hour rollup chunks");
     }
 }

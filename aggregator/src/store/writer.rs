@@ -748,6 +748,12 @@ pub fn apply_retention(
             )?;
             let mut minute_chunks = tx
                 .prepare_cached("DELETE FROM rollup_chunks WHERE series_id = ?1 AND end_ts < ?2")?;
+            let mut hours_folded = tx.prepare_cached(
+                "SELECT COALESCE(SUM(count), 0) FROM rollup_1h_chunks WHERE series_id = ?1 AND end_ts < ?2",
+            )?;
+            let mut hour_chunks = tx.prepare_cached(
+                "DELETE FROM rollup_1h_chunks WHERE series_id = ?1 AND end_ts < ?2",
+            )?;
             for id in chunk {
                 deleted.points += points.execute(params![id, cut(retention.raw_days)])? as u64;
                 let count: i64 =
@@ -762,6 +768,10 @@ pub fn apply_retention(
                 minute_chunks.execute(params![id, cut(retention.minute_days)])?;
                 deleted.minute_rollups += count as u64;
                 deleted.hour_rollups += hour.execute(params![id, cut(retention.hour_days)])? as u64;
+                let count: i64 =
+                    hours_folded.query_row(params![id, cut(retention.hour_days)], |r| r.get(0))?;
+                hour_chunks.execute(params![id, cut(retention.hour_days)])?;
+                deleted.hour_rollups += count as u64;
             }
         }
         tx.commit()?;
@@ -776,7 +786,8 @@ pub fn apply_retention(
                 AND NOT EXISTS (SELECT 1 FROM chunks WHERE series_id = s.id AND end_ts >= ?1)
                 AND NOT EXISTS (SELECT 1 FROM rollup_1m WHERE series_id = s.id AND bucket >= ?1)
                 AND NOT EXISTS (SELECT 1 FROM rollup_chunks WHERE series_id = s.id AND end_ts >= ?1)
-                AND NOT EXISTS (SELECT 1 FROM rollup_1h WHERE series_id = s.id AND bucket >= ?1)",
+                AND NOT EXISTS (SELECT 1 FROM rollup_1h WHERE series_id = s.id AND bucket >= ?1)
+                AND NOT EXISTS (SELECT 1 FROM rollup_1h_chunks WHERE series_id = s.id AND end_ts >= ?1)",
         )?
         .query_map([idle_cut], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
@@ -796,7 +807,13 @@ pub fn apply_retention(
                 deleted.sealed_points += count as u64;
             }
         }
-        for table in ["chunks", "rollup_chunks", "rollup_1m", "rollup_1h"] {
+        for table in [
+            "chunks",
+            "rollup_chunks",
+            "rollup_1m",
+            "rollup_1h",
+            "rollup_1h_chunks",
+        ] {
             let mut delete =
                 tx.prepare_cached(&format!("DELETE FROM {table} WHERE series_id = ?1"))?;
             for id in chunk {

@@ -356,7 +356,17 @@ async fn responses_match_the_spec() -> Result<()> {
         ),
         (
             "/api/v1/metrics/historical",
+            "/api/v1/metrics/historical?timeframe=1h&metric=cpu_usage&fields=avg,count,max,min",
+            StatusCode::OK,
+        ),
+        (
+            "/api/v1/metrics/historical",
             "/api/v1/metrics/historical?timeframe=2w&metric=cpu_usage",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/metrics/historical",
+            "/api/v1/metrics/historical?timeframe=1h&metric=cpu_usage&fields=avg,avg",
             StatusCode::BAD_REQUEST,
         ),
         (
