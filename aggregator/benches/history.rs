@@ -25,7 +25,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use p2pmon_aggregator::api::responses::{Fields, HistoryBody};
+use p2pmon_aggregator::api::responses::{self, Fields, History, HistoryBody};
 use p2pmon_aggregator::store::{self, HistoryAsk, Options, Store, Tier, WriteJob};
 use p2pmon_chunks::realistic;
 use p2pmon_common::wire::{MetricKind, MetricRecord};
@@ -248,7 +248,17 @@ fn main() -> Result<()> {
         let mut bytes = 0;
         for ask in asks {
             let series = store::history(&conn, ask)?;
-            bytes += serde_json::to_vec(&HistoryBody { fields, series })?.len();
+            let answer = History {
+                timeframe: "30d".to_string(),
+                tier: ask.tier,
+                from_ms: ask.from_ms,
+                to_ms: ask.to_ms,
+                metric: ask.metric.clone(),
+                source: "embedded",
+                influxdb_error: None,
+                series: HistoryBody { fields, series },
+            };
+            bytes += responses::json(&answer)?.len();
         }
         Ok(bytes)
     };

@@ -9,7 +9,6 @@
 //! Errors are [`crate::refusal::Refusal`] (`{code, message}`, the `Error`
 //! schema).
 
-use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use p2pmon_common::wire::HostType;
@@ -33,6 +32,13 @@ pub trait Documented: Serialize {
     const METHOD: &'static str;
     const PATH: &'static str;
     const STATUS: u16;
+
+    /// About how many bytes the JSON takes: the buffer it is written into
+    /// starts that large (a 30-day chart's answer is tens of MB; grown by
+    /// doubling it would be copied a dozen times).
+    fn json_size(&self) -> usize {
+        128
+    }
 }
 
 /// One documented response: which type answers which route and status.
@@ -44,23 +50,47 @@ pub struct DocumentedResponse {
     pub status: u16,
 }
 
+/// `body` as JSON, into a buffer of its [`Documented::json_size`].
+pub fn json<T: Documented>(body: &T) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(body.json_size());
+    serde_json::to_writer(&mut out, body)?;
+    Ok(out)
+}
+
 /// A handler's answer: a documented body with its documented status.
 pub struct Answer<T>(pub T);
 
 impl<T: Documented> IntoResponse for Answer<T> {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(T::STATUS).unwrap_or(StatusCode::OK);
-        (status, Json(self.0)).into_response()
+        match json(&self.0) {
+            Ok(body) => (
+                status,
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    axum::http::HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response(),
+            // As axum's Json answers a body it cannot write.
+            Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+        }
     }
 }
 
 macro_rules! documented {
-    ($($name:ident => $method:literal $path:literal $status:literal,)*) => {
+    ($($name:ident => $method:literal $path:literal $status:literal $(sized $size:path)?,)*) => {
         $(
             impl Documented for $name {
                 const METHOD: &'static str = $method;
                 const PATH: &'static str = $path;
                 const STATUS: u16 = $status;
+                $(
+                    fn json_size(&self) -> usize {
+                        $size(self)
+                    }
+                )?
             }
         )*
         /// Every response type of the API, with the route and status whose
@@ -83,7 +113,7 @@ documented! {
     HostRevoked => "delete" "/api/v1/hosts/{id}" 200,
     MapsAnswer => "get" "/api/v1/maps" 200,
     Realtime => "get" "/api/v1/metrics/realtime" 200,
-    History => "get" "/api/v1/metrics/historical" 200,
+    History => "get" "/api/v1/metrics/historical" 200 sized History::estimated_json_bytes,
     PlayerHistory => "get" "/api/v1/players/history" 200,
     Matrix => "get" "/api/v1/network/matrix" 200,
     EventsPage => "get" "/api/v1/events" 200,
@@ -286,6 +316,25 @@ pub struct History {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub influxdb_error: Option<String>,
     pub series: HistoryBody,
+}
+
+impl History {
+    /// Its JSON's bytes, about: some 16 a point for the time and 20 a
+    /// field, 100 an object of five.
+    fn estimated_json_bytes(&self) -> usize {
+        let points: usize = self.series.series.iter().map(|s| s.points.len()).sum();
+        let per_point = match self.series.fields {
+            Some(f) => {
+                16 + 20
+                    * [f.avg, f.min, f.max, f.count]
+                        .iter()
+                        .filter(|&&f| f)
+                        .count()
+            }
+            None => 100,
+        };
+        4096 + points.saturating_mul(per_point)
+    }
 }
 
 /// The point fields a history answer carries as arrays (`fields=avg,max`).
