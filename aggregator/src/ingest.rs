@@ -136,24 +136,14 @@ async fn read_body(
         "identity" => Ok(bytes.to_vec()),
         "zstd" => {
             let limit = config.max_decompressed_kb * 1024;
-            let decoder = zstd::stream::read::Decoder::new(&bytes[..]).map_err(|e| {
+            let bad = |e: std::io::Error| {
                 Refusal::new(
                     StatusCode::BAD_REQUEST,
                     RefusalCode::BadEncoding,
                     format!("zstd: {e}"),
                 )
-            })?;
-            let mut out = Vec::new();
-            decoder
-                .take(limit as u64 + 1)
-                .read_to_end(&mut out)
-                .map_err(|e| {
-                    Refusal::new(
-                        StatusCode::BAD_REQUEST,
-                        RefusalCode::BadEncoding,
-                        format!("zstd: {e}"),
-                    )
-                })?;
+            };
+            let out = unzstd(&bytes, limit).map_err(bad)?;
             if out.len() > limit {
                 return Err(Refusal::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
@@ -172,6 +162,39 @@ async fn read_body(
             format!("Content-Encoding {other:?} is not supported (use zstd or identity)"),
         )),
     }
+}
+
+thread_local! {
+    /// A zstd context per thread, kept: making one costs more than
+    /// decoding a batch (each use starts a new session).
+    static ZSTD: std::cell::RefCell<Option<zstd::zstd_safe::DCtx<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `compressed` decoded, up to one byte past `limit` (the caller refuses
+/// more). The output starts as large as the frame says it is, within the
+/// limit.
+fn unzstd(compressed: &[u8], limit: usize) -> std::io::Result<Vec<u8>> {
+    let declared = zstd::zstd_safe::get_frame_content_size(compressed)
+        .ok()
+        .flatten()
+        .map_or(compressed.len().saturating_mul(4), |n| {
+            usize::try_from(n).unwrap_or(usize::MAX)
+        });
+    let mut out = Vec::with_capacity(declared.min(limit + 1));
+    ZSTD.with_borrow_mut(|slot| {
+        let context = match slot {
+            Some(context) => context,
+            None => slot.insert(
+                zstd::zstd_safe::DCtx::try_create()
+                    .ok_or_else(|| std::io::Error::other("no memory for a zstd context"))?,
+            ),
+        };
+        zstd::stream::read::Decoder::with_context(compressed, context)
+            .take(limit as u64 + 1)
+            .read_to_end(&mut out)
+    })?;
+    Ok(out)
 }
 
 fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, Refusal> {
@@ -550,6 +573,7 @@ fn admit_records(
     let oldest = (received - config.max_age_s as i64 * 1000).max(0) as u64;
     let newest = (received + config.max_future_s as i64 * 1000) as u64;
     let groups = &shared.metrics.metrics;
+    job.metrics.reserve(records.len());
     for record in records {
         match record {
             Record::Metric(metric)

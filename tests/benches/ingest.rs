@@ -5,7 +5,10 @@
 //! buffer, line encoding, gzipped batches, the writer task: the code `serve`
 //! runs, fed the same points), then the whole aggregator storing and
 //! forwarding every point into a VictoriaMetrics, each timed until the last
-//! line is accepted there.
+//! line is accepted there. The embedded store is measured with the default
+//! durability (an fsync per commit) and without it, and as the whole
+//! aggregator: an alert rule evaluated on every point and two WebSocket
+//! clients taking every metrics message.
 //!
 //! `make bench-ingest` (installs Debian's victoria-metrics if missing).
 //! Knobs: BENCH_HOSTS (1000), BENCH_BATCHES (4 per host), BENCH_POINTS
@@ -13,9 +16,13 @@
 //! (5 alternated rounds of VictoriaMetrics direct, plain and gzipped, and the
 //! forwarder alone; their medians are compared).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
+use p2pmon_aggregator::auth::{self, TokenKind};
+use p2pmon_aggregator::store::schema;
 use p2pmon_common::wire::Batch;
 use p2pmon_tests::aggregator::{AggregatorProcess, metric, now_ms};
 use p2pmon_tests::load::{self, fire, knob};
@@ -73,30 +80,93 @@ fn line_protocol(batch: &Batch) -> String {
     out
 }
 
-/// The aggregator's ingest rate; with `influx`, until every point has also
-/// been accepted by that InfluxDB-compatible store.
+/// What runs besides the store in one measured run.
+#[derive(Clone, Copy, PartialEq)]
+enum Beside<'a> {
+    Nothing,
+    /// Forwarding every point to this InfluxDB-compatible store, timed
+    /// until it has accepted them all.
+    Influx(&'a str),
+    /// The rest of the aggregator at work: an alert rule on the metric
+    /// (every point evaluated; it never fires) and `FEED_CLIENTS` WebSocket
+    /// clients taking every metrics message.
+    Alerting,
+}
+
+const FEED_CLIENTS: usize = 2;
+
+/// WebSocket clients of `agg`'s feed reading everything until dropped;
+/// the count of metrics messages they got.
+async fn feed_clients(
+    agg: &AggregatorProcess,
+    token: &str,
+) -> Result<(Vec<tokio::task::JoinHandle<()>>, Arc<AtomicU64>)> {
+    use futures_util::StreamExt;
+    let received = Arc::new(AtomicU64::new(0));
+    let url = format!("{}?token={token}", agg.ws_url());
+    let mut readers = Vec::new();
+    for _ in 0..FEED_CLIENTS {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url.clone()).await?;
+        let received = received.clone();
+        readers.push(tokio::spawn(async move {
+            while let Some(Ok(message)) = ws.next().await {
+                if let tokio_tungstenite::tungstenite::Message::Text(text) = message
+                    && text.contains("\"metrics\"")
+                {
+                    received.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    Ok((readers, received))
+}
+
+/// The aggregator's ingest rate, with what runs `beside` the store.
 async fn bench_p2pmon(
     plan: &Plan,
     base_ms: u64,
-    influx: Option<&str>,
+    beside: Beside<'_>,
     encoding: load::Encoding,
+    durability: &str,
 ) -> Result<f64> {
     let dir = tempfile::tempdir()?;
-    let overrides = match influx {
-        Some(url) => format!(
-            "{}\ninfluxdb: {{ url: '{url}', buffer_lines: {} }}\n",
-            load::UNLIMITED_INGEST,
-            plan.total()
-        ),
-        None => load::UNLIMITED_INGEST.to_string(),
+    let mut overrides = format!(
+        "{}\nstore: {{ durability: {durability} }}\n",
+        load::UNLIMITED_INGEST
+    );
+    let influx = match beside {
+        Beside::Influx(url) => Some(url),
+        _ => None,
     };
+    if let Some(url) = influx {
+        overrides.push_str(&format!(
+            "influxdb: {{ url: '{url}', buffer_lines: {} }}\n",
+            plan.total()
+        ));
+    }
+    if beside == Beside::Alerting {
+        let alerts = dir.path().join("alerts.yml");
+        std::fs::write(
+            &alerts,
+            "alerts: { bench_metric: { warning: 1.0e12, critical: 2.0e12, duration: 60 } }\nno_data: { enabled: false }\n",
+        )?;
+        overrides.push_str(&format!("alerts_file: '{}'\n", alerts.display()));
+    }
     let mut agg = AggregatorProcess::configure(
         std::path::Path::new(env!("CARGO_BIN_EXE_p2pmon-test-aggregator")),
         dir.path(),
         &overrides,
     )?;
     let credentials = load::enroll(&agg, (0..plan.hosts).map(|h| format!("bench-{h:04}")))?;
+    let token = {
+        let conn = schema::open(&agg.config.store_path())?;
+        auth::create_token(&conn, TokenKind::Api, "bench", None, now_ms() as i64)?
+    };
     agg.start()?;
+    let feed = match beside {
+        Beside::Alerting => Some(feed_clients(&agg, &token).await?),
+        _ => None,
+    };
     let client = load::client(plan.concurrency)?;
     let ingest_url = agg.ingest_url();
     load::hello_all(&client, &ingest_url, &credentials, plan.concurrency).await?;
@@ -141,16 +211,32 @@ async fn bench_p2pmon(
         bail!("the store holds {counted} of {} points", plan.total());
     }
     let rate = plan.total() as f64 / elapsed.as_secs_f64();
+    if let Some((readers, received)) = feed {
+        // A metrics message per batch for each client; a client that falls
+        // behind the hub's queue skips what it missed (by design), so the
+        // count is reported, and must not be nothing.
+        let published = (plan.hosts * plan.batches * FEED_CLIENTS) as u64;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let got = received.load(Ordering::Relaxed);
+        readers.iter().for_each(tokio::task::JoinHandle::abort);
+        if got == 0 {
+            bail!("the feed's clients got none of {published} metrics messages");
+        }
+        println!(
+            "  {FEED_CLIENTS} feed clients (in the bench's process) took {got} of the {published} metrics messages published for them"
+        );
+    }
     let peak = agg.pid().and_then(load::rss_peak_kib).unwrap_or(0);
     if let Some(pid) = agg.pid() {
         println!("  aggregator CPU by thread: {:?}", load::thread_cpu(pid));
     }
     println!(
-        "p2pmon {}, {:?} batches: {} points in {:.2} s = {:.0} points/s (aggregator peak RSS {} MiB; every point verified in the store)",
-        if influx.is_some() {
-            "embedded store + InfluxDB path into VictoriaMetrics"
-        } else {
-            "embedded store"
+        "p2pmon {}, {:?} batches, durability {durability}: {} points in {:.2} s = {:.0} points/s (aggregator peak RSS {} MiB; every point verified in the store)",
+        match beside {
+            Beside::Nothing => "embedded store",
+            Beside::Influx(_) => "embedded store + InfluxDB path into VictoriaMetrics",
+            Beside::Alerting =>
+                "whole aggregator (store, an alert rule on every point, 2 feed clients)",
         },
         encoding,
         plan.total(),
@@ -304,8 +390,39 @@ fn main() -> Result<()> {
         plan.total(),
         plan.concurrency
     );
-    let ours = runtime.block_on(bench_p2pmon(&plan, base_ms, None, load::Encoding::Json))?;
-    let compact = runtime.block_on(bench_p2pmon(&plan, base_ms, None, load::Encoding::Compact))?;
+    // The default durability (an fsync per commit) with JSON and compact
+    // batches; then compact batches without the fsync, as VictoriaMetrics
+    // takes writes (it keeps them in memory and writes them out every
+    // second or so; store.durability: normal survives a killed process).
+    let full = "full";
+    let ours = runtime.block_on(bench_p2pmon(
+        &plan,
+        base_ms,
+        Beside::Nothing,
+        load::Encoding::Json,
+        full,
+    ))?;
+    let compact = runtime.block_on(bench_p2pmon(
+        &plan,
+        base_ms,
+        Beside::Nothing,
+        load::Encoding::Compact,
+        full,
+    ))?;
+    let unsynced = runtime.block_on(bench_p2pmon(
+        &plan,
+        base_ms,
+        Beside::Nothing,
+        load::Encoding::Compact,
+        "normal",
+    ))?;
+    let whole = runtime.block_on(bench_p2pmon(
+        &plan,
+        base_ms,
+        Beside::Alerting,
+        load::Encoding::Compact,
+        full,
+    ))?;
     if !std::path::Path::new(p2pmon_tests::victoria::BINARY).exists() {
         println!(
             "VictoriaMetrics: not installed (apt-get install victoria-metrics); the rest skipped"
@@ -341,8 +458,9 @@ fn main() -> Result<()> {
         runtime.block_on(bench_p2pmon(
             &plan,
             base_ms,
-            Some(base),
+            Beside::Influx(base),
             load::Encoding::Compact,
+            full,
         ))
     })?;
     let (direct, direct_gzip, forwarder) = (
@@ -355,9 +473,10 @@ fn main() -> Result<()> {
         plan.runs
     );
     println!(
-        "ratio embedded store / VictoriaMetrics direct: {:.2}x with JSON batches, {:.2}x with compact batches",
+        "ratio embedded store / VictoriaMetrics direct: {:.2}x with JSON batches, {:.2}x with compact batches, {:.2}x compact without an fsync per commit (target 1.0x)",
         ours / direct,
-        compact / direct
+        compact / direct,
+        unsynced / direct
     );
     println!(
         "ratio forwarder alone / VictoriaMetrics direct: {:.2}x plain, {:.2}x gzipped (target 0.8x)",
@@ -365,7 +484,11 @@ fn main() -> Result<()> {
         forwarder / direct_gzip
     );
     println!(
-        "ratio whole aggregator (store + forward) / VictoriaMetrics direct: {:.2}x plain, {:.2}x gzipped",
+        "ratio whole aggregator (store, alert rule, feed clients) / VictoriaMetrics direct: {:.2}x (target 0.8x)",
+        whole / direct
+    );
+    println!(
+        "ratio store + InfluxDB forwarding / VictoriaMetrics direct: {:.2}x plain, {:.2}x gzipped",
         forwarded / direct,
         forwarded / direct_gzip
     );

@@ -40,16 +40,21 @@ pub fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> Result<(u16, S
     stream.write_all(body)?;
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer)?;
-    let text = String::from_utf8_lossy(&answer).into_owned();
-    let status = text
+    // The head as text; the body moved out once and checked as UTF-8 (no
+    // lossy copy of a large answer, which the timings would include).
+    let end = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(answer.len(), |at| at + 4);
+    let body = answer.split_off(end);
+    let head = String::from_utf8_lossy(&answer);
+    let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("not an HTTP answer: {text:.200}"))?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
+        .ok_or_else(|| format!("not an HTTP answer: {head:.200}"))?;
+    let body = String::from_utf8(body)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     Ok((status, body))
 }
 

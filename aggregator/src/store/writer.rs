@@ -440,10 +440,10 @@ impl Writer {
         let last_id = insert_points(&tx, &rows)?;
         tx.commit()?;
         self.figures.head_points.add(rows.len() as u64);
-        for (series, ts, value) in rows {
+        for &(_, ts, _) in &rows {
             self.upkeep.wrote(ts);
-            accumulate(&mut self.minute, &mut self.hour, series, ts, value);
         }
+        accumulate_sorted(&mut self.minute, &mut self.hour, &rows);
         if let Some(last_id) = last_id {
             self.covered_up_to = last_id;
         }
@@ -713,6 +713,33 @@ fn accumulate(
     }
 }
 
+/// Add `rows` (sorted by series and time) to the rollups: a run of rows of
+/// one series and bucket is looked up once, its values added in order (the
+/// same sums, bit for bit, as [`accumulate`] row by row).
+fn accumulate_sorted(
+    minute: &mut FastMap<(i64, i64), Agg>,
+    hour: &mut FastMap<(i64, i64), Agg>,
+    rows: &[(i64, i64, f64)],
+) {
+    for (map, width) in [(minute, MINUTE_MS), (hour, HOUR_MS)] {
+        let bucket = |ts: i64| ts - ts.rem_euclid(width);
+        for run in rows.chunk_by(|a, b| a.0 == b.0 && bucket(a.1) == bucket(b.1)) {
+            let (series, ts, first) = run[0];
+            let values = run.iter().map(|r| r.2);
+            match map.entry((series, bucket(ts))) {
+                std::collections::hash_map::Entry::Occupied(entry) => {
+                    let agg = entry.into_mut();
+                    values.for_each(|v| agg.add(v));
+                }
+                std::collections::hash_map::Entry::Vacant(entry) => {
+                    let agg = entry.insert(Agg::new(first));
+                    values.skip(1).for_each(|v| agg.add(v));
+                }
+            }
+        }
+    }
+}
+
 /// Delete points, rollups and events past their tier's retention, a series
 /// at a time so that ingest is never held up for long.
 pub fn apply_retention(
@@ -906,6 +933,51 @@ mod tests {
         // Recovering again adds nothing twice.
         writer.recover().expect("recover");
         assert_eq!(rollup(&writer.conn, "rollup_1h"), hour);
+    }
+
+    /// Runs of one series and bucket added at once give the sums row by
+    /// row gives, bit for bit, whatever the runs and buckets.
+    #[test]
+    fn rollups_of_sorted_runs_equal_rollups_row_by_row() {
+        let mut rows: Vec<(i64, i64, f64)> = (0..5_000i64)
+            .map(|i| {
+                let series = i % 7;
+                let ts = (i * 7_919) % 7_200_000 - 3_600_000;
+                (series, ts, (i as f64).sin() * 1e3 + 0.1)
+            })
+            .collect();
+        rows.sort_unstable_by_key(|&(s, t, _)| (s, t));
+        let (mut minute, mut hour) = (FastMap::default(), FastMap::default());
+        accumulate_sorted(&mut minute, &mut hour, &rows[..2_000]);
+        accumulate_sorted(&mut minute, &mut hour, &rows[2_000..]);
+        let (mut one_minute, mut one_hour) = (FastMap::default(), FastMap::default());
+        for &(series, ts, value) in &rows {
+            accumulate(&mut one_minute, &mut one_hour, series, ts, value);
+        }
+        let bits = |map: &FastMap<(i64, i64), Agg>| {
+            let mut out: Vec<_> = map
+                .iter()
+                .map(|(k, a)| {
+                    (
+                        *k,
+                        a.min.to_bits(),
+                        a.max.to_bits(),
+                        a.sum.to_bits(),
+                        a.count,
+                    )
+                })
+                .collect();
+            out.sort_unstable();
+            out
+        };
+        assert_eq!(bits(&minute), bits(&one_minute));
+        assert_eq!(bits(&hour), bits(&one_hour));
+        assert!(
+            minute.len() > 7 * 60 && hour.len() == 7 * 2,
+            "{} {}",
+            minute.len(),
+            hour.len()
+        );
     }
 
     #[test]
