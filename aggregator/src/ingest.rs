@@ -762,6 +762,31 @@ async fn accept_batch(
 mod tests {
     use super::*;
 
+    /// The kept zstd context decodes body after body on one thread, a
+    /// broken or cut body between them spoiling nothing, and stops one byte
+    /// past the limit.
+    #[test]
+    fn one_zstd_context_decodes_every_body_after_a_broken_one() {
+        let text: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        let good = zstd::encode_all(&text[..], 3).expect("zstd");
+        assert_eq!(unzstd(&good, text.len()).expect("first"), text);
+        assert!(unzstd(b"not zstd at all", text.len()).is_err());
+        assert!(unzstd(&good[..good.len() / 2], text.len()).is_err());
+        assert_eq!(
+            unzstd(&good, text.len()).expect("after the broken ones"),
+            text
+        );
+        let cut = unzstd(&good, 1_000).expect("over the limit");
+        assert_eq!(cut.len(), 1_001, "one byte past the limit, no more");
+        // A streamed frame does not declare its size.
+        let mut streamed = zstd::stream::write::Encoder::new(Vec::new(), 3).expect("encoder");
+        std::io::Write::write_all(&mut streamed, &text).expect("write");
+        let streamed = streamed.finish().expect("finish");
+        assert_eq!(unzstd(&streamed, text.len()).expect("streamed"), text);
+    }
+
     #[test]
     fn buckets_refill_at_the_rate() {
         let limits = RateLimits::default();
