@@ -42,6 +42,8 @@ export async function historyChart(box, { metric, host, timeframe = '1h', limit 
   };
   // uPlot's legend writes the labels as text, never as HTML.
   new uPlot(options, [times.map((t) => t / 1000), ...columns], box);
+  // What was drawn, for the page's tests: points with a value, in all lines.
+  box.dataset.points = String(columns.reduce((n, c) => n + c.filter((v) => v !== null).length, 0));
 }
 
 // A chart with 1h/24h/7d/30d buttons.

@@ -160,6 +160,8 @@ try {
   // A host page, with its charts.
   await page.goto(`${BASE}/p2p/monitoring/hosts/host-0002`);
   await page.waitForSelector('.uplot', { timeout: 10000 });
+  const drawn = await page.$eval('.chart[data-points]', (box) => Number(box.dataset.points));
+  check(drawn > 0, `the host's chart draws points from the history answer's columns (drew ${drawn})`);
   await page.screenshot({ path: `${SHOTS}/host.png`, fullPage: true });
 
   // A change without the CSRF token is refused, even with the session.
