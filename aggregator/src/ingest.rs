@@ -173,7 +173,7 @@ thread_local! {
 
 /// `compressed` decoded, up to one byte past `limit` (the caller refuses
 /// more). The output starts as large as the frame says it is, within the
-/// limit.
+/// limit and 32 times the body (a frame may lie; it then grows as read).
 fn unzstd(compressed: &[u8], limit: usize) -> std::io::Result<Vec<u8>> {
     let declared = zstd::zstd_safe::get_frame_content_size(compressed)
         .ok()
@@ -181,7 +181,11 @@ fn unzstd(compressed: &[u8], limit: usize) -> std::io::Result<Vec<u8>> {
         .map_or(compressed.len().saturating_mul(4), |n| {
             usize::try_from(n).unwrap_or(usize::MAX)
         });
-    let mut out = Vec::with_capacity(declared.min(limit + 1));
+    let mut out = Vec::with_capacity(
+        declared
+            .min(limit + 1)
+            .min(compressed.len().saturating_mul(32)),
+    );
     ZSTD.with_borrow_mut(|slot| {
         let context = match slot {
             Some(context) => context,

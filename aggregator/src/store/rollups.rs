@@ -39,25 +39,26 @@ fn invalid(series: i64, what: impl std::fmt::Display) -> StoreError {
 /// `buckets` (sorted by bucket, one each) as one blob of frame `frame`.
 fn encode(frame: u8, series: i64, buckets: &[Bucket]) -> Result<Vec<u8>, StoreError> {
     if frame == PLAIN {
-        let mut out = Vec::with_capacity(5 + 40 * buckets.len());
-        out.push(PLAIN);
-        let count =
-            u32::try_from(buckets.len()).map_err(|_| invalid(series, "too many buckets"))?;
-        out.extend_from_slice(&count.to_le_bytes());
-        for column in 0..5 {
-            for b in buckets {
-                let bytes = match column {
-                    0 => b.0.to_le_bytes(),
-                    1 => b.1.to_le_bytes(),
-                    2 => b.2.to_le_bytes(),
-                    3 => b.3.to_le_bytes(),
-                    _ => b.4.to_le_bytes(),
-                };
-                out.extend_from_slice(&bytes);
-            }
-        }
-        return Ok(out);
+        encode_plain(series, buckets)
+    } else {
+        encode_pco(series, buckets)
     }
+}
+
+fn encode_plain(series: i64, buckets: &[Bucket]) -> Result<Vec<u8>, StoreError> {
+    let count = u32::try_from(buckets.len()).map_err(|_| invalid(series, "too many buckets"))?;
+    let mut out = Vec::with_capacity(5 + 40 * buckets.len());
+    out.push(PLAIN);
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend(buckets.iter().flat_map(|b| b.0.to_le_bytes()));
+    out.extend(buckets.iter().flat_map(|b| b.1.to_le_bytes()));
+    out.extend(buckets.iter().flat_map(|b| b.2.to_le_bytes()));
+    out.extend(buckets.iter().flat_map(|b| b.3.to_le_bytes()));
+    out.extend(buckets.iter().flat_map(|b| b.4.to_le_bytes()));
+    Ok(out)
+}
+
+fn encode_pco(series: i64, buckets: &[Bucket]) -> Result<Vec<u8>, StoreError> {
     let times: Vec<i64> = buckets.iter().map(|b| b.0).collect();
     let columns: [Vec<f64>; 4] = [
         buckets.iter().map(|b| b.1).collect(),
@@ -172,19 +173,19 @@ fn merged(mut buckets: Vec<Bucket>) -> Vec<Bucket> {
 /// A rollup tier kept as rows (the open day, late points) and as chunks
 /// (closed days): its two tables and the span one chunk covers.
 #[derive(Clone, Copy, Debug)]
-pub struct Tier {
+pub struct RollupTier {
     rows: &'static str,
     chunks: &'static str,
     /// How its chunks are written ([`PCO`] or [`PLAIN`]); any is read.
     frame: u8,
     /// A chunk holds the buckets of one span (aligned to the epoch).
-    pub span_ms: i64,
+    span_ms: i64,
 }
 
 const DAY_MS: i64 = 86_400_000;
 
 /// 1 min rollups: a chunk per series and day (1,440 buckets).
-pub const MINUTE: Tier = Tier {
+pub const MINUTE: RollupTier = RollupTier {
     rows: "rollup_1m",
     chunks: "rollup_chunks",
     frame: PCO,
@@ -194,7 +195,7 @@ pub const MINUTE: Tier = Tier {
 /// 1 h rollups: a chunk per series and 10 days (240 buckets, plain), so
 /// that a 30-day chart reads about four small blobs a series and retention,
 /// which drops whole chunks, keeps at most 10 days more than asked.
-pub const HOUR: Tier = Tier {
+pub const HOUR: RollupTier = RollupTier {
     rows: "rollup_1h",
     chunks: "rollup_1h_chunks",
     frame: PLAIN,
@@ -207,7 +208,7 @@ pub const HOUR: Tier = Tier {
 /// buckets folded.
 pub fn fold(
     tx: &Transaction<'_>,
-    tier: Tier,
+    tier: RollupTier,
     series: i64,
     span: i64,
     rows_end: i64,
@@ -268,7 +269,7 @@ pub fn fold(
 /// store's rows, late points' rows. The buckets folded.
 pub fn fold_before(
     tx: &Transaction<'_>,
-    tier: Tier,
+    tier: RollupTier,
     series: i64,
     cut: i64,
 ) -> Result<u64, StoreError> {
@@ -290,7 +291,7 @@ pub fn fold_before(
 
 /// Whether the store has `tier`'s chunk table (a schema-1 store opened
 /// read-only has not).
-pub fn has_chunks(conn: &Connection, tier: Tier) -> Result<bool, StoreError> {
+pub fn has_chunks(conn: &Connection, tier: RollupTier) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
@@ -303,7 +304,7 @@ pub fn has_chunks(conn: &Connection, tier: Tier) -> Result<bool, StoreError> {
 /// one per bucket, in order.
 pub fn buckets(
     conn: &Connection,
-    tier: Tier,
+    tier: RollupTier,
     chunks: bool,
     series: i64,
     from_ms: i64,

@@ -1102,6 +1102,59 @@ mod tests {
         );
     }
 
+    /// Hour rollups folded into their 10-day chunks go a whole chunk at a
+    /// time once its last bucket is past `hour_days`, counted by bucket.
+    #[test]
+    fn retention_drops_whole_hour_chunks() {
+        use super::super::rollups::{HOUR, buckets, fold_before};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = super::super::schema::open(&dir.path().join("t.db")).expect("open");
+        let mut writer = Writer::new(conn, false, Arc::default()).expect("writer");
+        let (day, hour) = (86_400_000i64, 3_600_000i64);
+        let now = 100 * day;
+        let mut group = vec![job(
+            "h",
+            1,
+            &[
+                (now - 40 * day, 1.0),
+                (now - 40 * day + hour, 2.0),
+                (now - 2 * day, 3.0),
+                (now, 4.0),
+            ],
+        )];
+        writer.write_group(&mut group);
+        writer.flush_rollups().expect("flush");
+        let conn = &mut writer.conn;
+        let series: i64 = conn
+            .query_row("SELECT id FROM series", [], |r| r.get(0))
+            .expect("id");
+        let tx = conn.transaction().expect("tx");
+        assert_eq!(fold_before(&tx, HOUR, series, now).expect("fold"), 3);
+        tx.commit().expect("commit");
+        let (rows, chunks): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM rollup_1h), (SELECT COUNT(*) FROM rollup_1h_chunks)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("counts");
+        assert_eq!((rows, chunks), (1, 2), "today's row; two 10-day spans");
+        let retention = Retention {
+            raw_days: 365,
+            minute_days: 365,
+            hour_days: 30,
+            series_idle_days: 365,
+        };
+        let deleted = apply_retention(conn, retention, now).expect("retention");
+        assert_eq!(deleted.hour_rollups, 2, "{deleted:?}");
+        let left: Vec<i64> = buckets(conn, HOUR, true, series, 0, i64::MAX)
+            .expect("read")
+            .into_iter()
+            .map(|b| b.0)
+            .collect();
+        assert_eq!(left, [now - 2 * day, now]);
+    }
+
     /// A plugin that filled the host's budget with series it then stopped
     /// writing gets the budget back once they are idle past
     /// `series_idle_days`; live series and their rows stay.
