@@ -436,8 +436,9 @@ fn logs_go_to_their_four_files_and_are_reopened_on_sighup() -> Result<()> {
     assert_eq!(line["fields"]["path"], "/api/v1/health", "{line}");
     assert_eq!(line["fields"]["status"], 200, "{line}");
     wait_for("alerts.log", "\"target\":\"p2pmon_aggregator::alerting")?;
-    let monitor = read("monitor.log");
-    assert!(monitor.contains("Aggregator serving"), "{monitor}");
+    // The API answers as soon as it listens, before the start-up line is
+    // logged: wait for it.
+    let monitor = wait_for("monitor.log", "Aggregator serving")?;
     assert!(
         !monitor.contains("/api/v1/health"),
         "access lines stay in access.log"
