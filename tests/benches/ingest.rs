@@ -158,14 +158,24 @@ async fn bench_p2pmon(
         &overrides,
     )?;
     let credentials = load::enroll(&agg, (0..plan.hosts).map(|h| format!("bench-{h:04}")))?;
-    let token = {
-        let conn = schema::open(&agg.config.store_path())?;
-        auth::create_token(&conn, TokenKind::Api, "bench", None, now_ms() as i64)?
+    // The feed's clients need an API token, made before the store is open.
+    let token = match beside {
+        Beside::Alerting => {
+            let conn = schema::open(&agg.config.store_path())?;
+            Some(auth::create_token(
+                &conn,
+                TokenKind::Api,
+                "bench",
+                None,
+                now_ms() as i64,
+            )?)
+        }
+        _ => None,
     };
     agg.start()?;
-    let feed = match beside {
-        Beside::Alerting => Some(feed_clients(&agg, &token).await?),
-        _ => None,
+    let feed = match &token {
+        Some(token) => Some(feed_clients(&agg, token).await?),
+        None => None,
     };
     let client = load::client(plan.concurrency)?;
     let ingest_url = agg.ingest_url();
@@ -395,34 +405,13 @@ fn main() -> Result<()> {
     // takes writes (it keeps them in memory and writes them out every
     // second or so; store.durability: normal survives a killed process).
     let full = "full";
-    let ours = runtime.block_on(bench_p2pmon(
-        &plan,
-        base_ms,
-        Beside::Nothing,
-        load::Encoding::Json,
-        full,
-    ))?;
-    let compact = runtime.block_on(bench_p2pmon(
-        &plan,
-        base_ms,
-        Beside::Nothing,
-        load::Encoding::Compact,
-        full,
-    ))?;
-    let unsynced = runtime.block_on(bench_p2pmon(
-        &plan,
-        base_ms,
-        Beside::Nothing,
-        load::Encoding::Compact,
-        "normal",
-    ))?;
-    let whole = runtime.block_on(bench_p2pmon(
-        &plan,
-        base_ms,
-        Beside::Alerting,
-        load::Encoding::Compact,
-        full,
-    ))?;
+    let p2pmon = |beside: Beside<'_>, encoding, durability: &str| {
+        runtime.block_on(bench_p2pmon(&plan, base_ms, beside, encoding, durability))
+    };
+    let ours = p2pmon(Beside::Nothing, load::Encoding::Json, full)?;
+    let compact = p2pmon(Beside::Nothing, load::Encoding::Compact, full)?;
+    let unsynced = p2pmon(Beside::Nothing, load::Encoding::Compact, "normal")?;
+    let whole = p2pmon(Beside::Alerting, load::Encoding::Compact, full)?;
     if !std::path::Path::new(p2pmon_tests::victoria::BINARY).exists() {
         println!(
             "VictoriaMetrics: not installed (apt-get install victoria-metrics); the rest skipped"
@@ -454,15 +443,7 @@ fn main() -> Result<()> {
             runtime.block_on(bench_forwarder(&plan, base_ms, base))
         })?);
     }
-    let forwarded = fresh(&|base| {
-        runtime.block_on(bench_p2pmon(
-            &plan,
-            base_ms,
-            Beside::Influx(base),
-            load::Encoding::Compact,
-            full,
-        ))
-    })?;
+    let forwarded = fresh(&|base| p2pmon(Beside::Influx(base), load::Encoding::Compact, full))?;
     let (direct, direct_gzip, forwarder) = (
         load::median(direct),
         load::median(direct_gzip),
