@@ -85,12 +85,25 @@ fn has_chunks(conn: &Connection) -> Result<bool, StoreError> {
     )?)
 }
 
-/// Series ids after `after`, in order.
+/// Series a sealing or compaction step visits at most: each is a
+/// transaction even when it has nothing to do, and ingest waits for the
+/// step (1,000 hosts of 50 series made a step of 50,000 transactions).
+const SERIES_PER_STEP: usize = 2_000;
+
+/// The next [`SERIES_PER_STEP`] series ids after `after`, in order.
 fn series_after(conn: &Connection, after: i64) -> Result<Vec<i64>, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT id FROM series WHERE id > ?1 ORDER BY id")?
-        .query_map([after], |r| r.get(0))?
+        .prepare_cached("SELECT id FROM series WHERE id > ?1 ORDER BY id LIMIT ?2")?
+        .query_map(params![after, SERIES_PER_STEP as i64], |r| r.get(0))?
         .collect::<Result<_, _>>()?)
+}
+
+/// Where the next step resumes when this one visited a full
+/// [`series_after`] list: after its last series.
+fn resume_after_visited(visited: &[i64]) -> Option<i64> {
+    (visited.len() == SERIES_PER_STEP)
+        .then(|| visited.last().copied())
+        .flatten()
 }
 
 fn encode(series: i64, points: &[(i64, f64)]) -> Result<Vec<u8>, StoreError> {
@@ -127,7 +140,8 @@ fn insert_chunk(
 
 /// Seal head points older than `before_ms` (rounded down to a window
 /// edge) into level-0 chunks, one per series and window, for series after
-/// `after_series`, stopping once about `max_points` are sealed. Each
+/// `after_series`, stopping once about `max_points` are sealed or
+/// [`SERIES_PER_STEP`] series visited (`resume_after` says where). Each
 /// series is one transaction: its chunks inserted and its rows deleted
 /// together. Only rows at or below the rollup watermark are taken.
 pub fn seal(
@@ -146,7 +160,9 @@ pub fn seal(
         .optional()?
         .unwrap_or(0);
     let mut sealed = Sealed::default();
-    for id in series_after(conn, after_series)? {
+    let visit = series_after(conn, after_series)?;
+    sealed.resume_after = resume_after_visited(&visit);
+    for id in visit {
         if sealed.points >= max_points {
             sealed.resume_after = Some(id - 1);
             break;
@@ -186,7 +202,7 @@ pub fn seal(
 /// Merge each closed day's chunks of a series (days ending at or before
 /// `before_ms` rounded down to a day, that hold a level-0 chunk) into one
 /// level-1 chunk, for series after `after_series`, stopping once about
-/// `max_points` are merged. Each series is one transaction: the day's
+/// `max_points` are merged or [`SERIES_PER_STEP`] series visited. Each series is one transaction: the day's
 /// chunk inserted and the ones it replaces deleted together, and the day's
 /// 1 min rollups folded into a rollup chunk, and the series' hour rollups of
 /// closed days into their 10-day chunks ([`super::rollups::fold`]).
@@ -200,7 +216,9 @@ pub fn compact(
 ) -> Result<Compacted, StoreError> {
     let cut = before_ms - before_ms.rem_euclid(DAY_MS);
     let mut done = Compacted::default();
-    for id in series_after(conn, after_series)? {
+    let visit = series_after(conn, after_series)?;
+    done.resume_after = resume_after_visited(&visit);
+    for id in visit {
         if done.points >= max_points {
             done.resume_after = Some(id - 1);
             break;
@@ -337,15 +355,17 @@ pub fn latest(conn: &Connection, series_id: i64) -> Result<Option<(i64, f64)>, S
 
 /// Points in the head and in chunks.
 pub fn point_count(conn: &Connection) -> Result<i64, StoreError> {
-    let head: i64 = conn.query_row("SELECT COUNT(*) FROM points", [], |r| r.get(0))?;
-    let sealed: i64 = if has_chunks(conn)? {
-        conn.query_row("SELECT COALESCE(SUM(count), 0) FROM chunks", [], |r| {
-            r.get(0)
-        })?
-    } else {
-        0
-    };
-    Ok(head + sealed)
+    super::snapshot(conn, || {
+        let head: i64 = conn.query_row("SELECT COUNT(*) FROM points", [], |r| r.get(0))?;
+        let sealed: i64 = if has_chunks(conn)? {
+            conn.query_row("SELECT COALESCE(SUM(count), 0) FROM chunks", [], |r| {
+                r.get(0)
+            })?
+        } else {
+            0
+        };
+        Ok(head + sealed)
+    })
 }
 
 /// What the store holds and how compactly (`store stats`, `/metrics`).
@@ -368,6 +388,10 @@ pub struct ChunkStats {
 /// [`ChunkStats`] at `now_ms`: counts and sums over the chunk index, the
 /// head's row count and its oldest row (by id, which follows arrival).
 pub fn stats(conn: &Connection, now_ms: i64) -> Result<ChunkStats, StoreError> {
+    super::snapshot(conn, || stats_now(conn, now_ms))
+}
+
+fn stats_now(conn: &Connection, now_ms: i64) -> Result<ChunkStats, StoreError> {
     let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
     let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
     let head: i64 = conn.query_row("SELECT COUNT(*) FROM points", [], |r| r.get(0))?;
@@ -444,6 +468,31 @@ mod tests {
             },
         )
         .expect("open")
+    }
+
+    /// A step visits at most SERIES_PER_STEP series, with or without work,
+    /// and says where the next one resumes; every point is sealed in the end.
+    #[tokio::test]
+    async fn a_step_visits_a_bounded_number_of_series() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("store.db");
+        let store = unsealed(&path);
+        let names: Vec<String> = (0..=SERIES_PER_STEP).map(|i| format!("m{i}")).collect();
+        let points: Vec<(&str, i64, f64)> = names
+            .iter()
+            .map(|n| (n.as_str(), DAY + 5_000, 1.0))
+            .collect();
+        store.write(job(1, &points)).await.expect("write");
+        store.close().await.expect("close");
+        let mut conn = schema::open(&path).expect("conn");
+        let first = seal(&mut conn, 2 * DAY, 0, u64::MAX).expect("seal");
+        assert_eq!(first.points as usize, SERIES_PER_STEP);
+        let after = first.resume_after.expect("a full step resumes");
+        let rest = seal(&mut conn, 2 * DAY, after, u64::MAX).expect("seal");
+        assert_eq!((rest.points, rest.resume_after), (1, None));
+        assert_eq!(point_count(&conn).expect("count"), names.len() as i64);
+        let compacted = compact(&mut conn, 3 * DAY, 0, u64::MAX).expect("compact");
+        assert!(compacted.resume_after.is_some(), "{compacted:?}");
     }
 
     fn raw(conn: &Connection, metric: &str) -> Vec<(i64, u64)> {

@@ -253,7 +253,8 @@ impl Store {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Run a read on a pooled read-only connection, off the async threads.
+    /// Run a read on a pooled read-only connection, off the async threads,
+    /// in one snapshot of the file ([`snapshot`]).
     pub async fn read<R: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
@@ -264,7 +265,7 @@ impl Store {
             let conn = store.readers[index]
                 .lock()
                 .map_err(|_| StoreError::ReaderPoisoned)?;
-            f(&conn)
+            snapshot(&conn, || f(&conn))
         })
         .await?
     }
@@ -284,4 +285,23 @@ impl Store {
         }
         result
     }
+}
+
+/// `read` in one snapshot of the file. A read of more than one statement
+/// (head rows and chunks, rollup rows and rollup chunks, point counts)
+/// must not see a seal or a fold commit half-way: it would count those
+/// points twice, or not at all. Inside a transaction already, that one is
+/// the snapshot.
+pub fn snapshot<R>(
+    conn: &Connection,
+    read: impl FnOnce() -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    if !conn.is_autocommit() {
+        return read();
+    }
+    // Deferred: the snapshot starts at the first read, and ends with it.
+    let tx = conn.unchecked_transaction()?;
+    let out = read();
+    drop(tx);
+    out
 }
