@@ -32,13 +32,9 @@ pub fn sealing_lag_ms(oldest_ts: Option<i64>, now_ms: i64) -> i64 {
     })
 }
 
-/// The oldest head row's time, by id (which follows arrival).
+/// The oldest head row's first time, by id (which follows arrival).
 pub fn oldest_head_ts(conn: &Connection) -> Result<Option<i64>, StoreError> {
-    Ok(conn
-        .query_row("SELECT ts FROM points ORDER BY id LIMIT 1", [], |r| {
-            r.get(0)
-        })
-        .optional()?)
+    super::head::oldest_ts(conn)
 }
 
 /// What one [`seal`] did.
@@ -51,9 +47,10 @@ pub struct Sealed {
     /// The earliest point sealed (to tell whether a closed day got a new
     /// level-0 chunk that compaction has to merge).
     pub earliest_ms: Option<i64>,
-    /// Where to go on: the call stopped at its point budget after this
-    /// series; `None` once every series was looked at.
-    pub resume_after: Option<i64>,
+    /// Where to go on: the call stopped at its point budget or host count
+    /// before this host (or part way through it); `None` once every host
+    /// was looked at.
+    pub resume_at: Option<String>,
 }
 
 /// What one [`compact`] did.
@@ -138,63 +135,67 @@ fn insert_chunk(
     Ok(())
 }
 
+/// Hosts a sealing step visits at most (each a transaction, work or not).
+const HOSTS_PER_STEP: usize = 200;
+
 /// Seal head points older than `before_ms` (rounded down to a window
-/// edge) into level-0 chunks, one per series and window, for series after
-/// `after_series`, stopping once about `max_points` are sealed or
-/// [`SERIES_PER_STEP`] series visited (`resume_after` says where). Each
-/// series is one transaction: its chunks inserted and its rows deleted
-/// together. Only rows at or below the rollup watermark are taken.
+/// edge) into level-0 chunks, one per series and window, for hosts from
+/// `from_host` on (in order), stopping once about `max_points` are sealed
+/// or [`HOSTS_PER_STEP`] hosts visited (`resume_at` says where). Each
+/// transaction inserts the chunks of a host's points it takes out of the
+/// head rows (whole rows, up to the budget), together. Only rows at or
+/// below the rollup watermark are taken.
 pub fn seal(
     conn: &mut Connection,
     before_ms: i64,
-    after_series: i64,
+    from_host: &str,
     max_points: u64,
 ) -> Result<Sealed, StoreError> {
     let cut = before_ms - before_ms.rem_euclid(WINDOW_MS);
-    let watermark: i64 = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'rollup_watermark'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?
-        .unwrap_or(0);
+    let watermark = super::head::watermark(conn)?;
     let mut sealed = Sealed::default();
-    let visit = series_after(conn, after_series)?;
-    sealed.resume_after = resume_after_visited(&visit);
-    for id in visit {
-        if sealed.points >= max_points {
-            sealed.resume_after = Some(id - 1);
+    let mut host = if from_host.is_empty() {
+        super::head::host_after(conn, "")?
+    } else {
+        Some(from_host.to_string())
+    };
+    let mut visited = 0;
+    while let Some(current) = host.take() {
+        if sealed.points >= max_points || visited == HOSTS_PER_STEP {
+            sealed.resume_at = Some(current);
             break;
         }
+        visited += 1;
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let rows: Vec<(i64, i64, f64)> = tx
-            .prepare_cached(
-                "SELECT id, ts, value FROM points
-                  WHERE series_id = ?1 AND ts < ?2 AND id <= ?3 ORDER BY ts, id",
-            )?
-            .query_map(params![id, cut, watermark], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?
-            .collect::<Result<_, _>>()?;
-        if rows.is_empty() {
-            continue;
+        let budget = max_points - sealed.points;
+        let mut taken =
+            super::head::take(&tx, Some(&current), cut, watermark, budget, |r| r.1 < cut)?;
+        let rows = &mut taken.points;
+        // Stable: equal times keep the order stored.
+        rows.sort_by_key(|&(series, ts, _)| (series, ts));
+        for run in rows.chunk_by(|a, b| a.0 == b.0) {
+            let series = run[0].0;
+            let points: Vec<(i64, f64)> = run.iter().map(|r| (r.1, r.2)).collect();
+            for part in
+                points.chunk_by(|a, b| a.0.div_euclid(WINDOW_MS) == b.0.div_euclid(WINDOW_MS))
+            {
+                let data = encode(series, part)?;
+                insert_chunk(&tx, series, 0, part, &data)?;
+                sealed.chunks += 1;
+                sealed.bytes += data.len() as u64;
+            }
         }
-        let points: Vec<(i64, f64)> = rows.iter().map(|r| (r.1, r.2)).collect();
-        for part in points.chunk_by(|a, b| a.0.div_euclid(WINDOW_MS) == b.0.div_euclid(WINDOW_MS)) {
-            let data = encode(id, part)?;
-            insert_chunk(&tx, id, 0, part, &data)?;
-            sealed.chunks += 1;
-            sealed.bytes += data.len() as u64;
-        }
-        let mut delete = tx.prepare_cached("DELETE FROM points WHERE id = ?1")?;
-        for (row, _, _) in &rows {
-            delete.execute([row])?;
-        }
-        drop(delete);
         tx.commit()?;
         sealed.points += rows.len() as u64;
-        sealed.earliest_ms = Some(sealed.earliest_ms.unwrap_or(i64::MAX).min(points[0].0));
+        if let Some(earliest) = rows.iter().map(|r| r.1).min() {
+            sealed.earliest_ms = Some(sealed.earliest_ms.unwrap_or(i64::MAX).min(earliest));
+        }
+        host = if taken.more {
+            // The budget ran out inside this host.
+            Some(current)
+        } else {
+            super::head::host_after(conn, &current)?
+        };
     }
     Ok(sealed)
 }
@@ -307,14 +308,7 @@ pub fn raw_points(
         }
     }
     let sealed = out.len();
-    let mut head = conn.prepare_cached(
-        "SELECT ts, value FROM points WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3 ORDER BY ts",
-    )?;
-    for point in head.query_map(params![series_id, from_ms, to_ms], |r| {
-        Ok((r.get(0)?, r.get(1)?))
-    })? {
-        out.push(point?);
-    }
+    out.extend(super::head::points(conn, series_id, from_ms, to_ms)?);
     if sealed > 0 {
         // Chunks of one window may overlap (late points sealed later), and
         // head points may be older than sealed ones: a stable sort keeps
@@ -327,14 +321,17 @@ pub fn raw_points(
 /// The latest point of one series: the head's, or the last chunk's when
 /// the head has none.
 pub fn latest(conn: &Connection, series_id: i64) -> Result<Option<(i64, f64)>, StoreError> {
-    let head = conn
-        .prepare_cached(
-            "SELECT ts, value FROM points WHERE series_id = ?1 ORDER BY ts DESC LIMIT 1",
-        )?
-        .query_row([series_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
+    let head = super::head::latest(conn, series_id)?;
     if head.is_some() || !has_chunks(conn)? {
         return Ok(head);
+    }
+    latest_sealed(conn, series_id)
+}
+
+/// The latest point of one series in its chunks.
+pub fn latest_sealed(conn: &Connection, series_id: i64) -> Result<Option<(i64, f64)>, StoreError> {
+    if !has_chunks(conn)? {
+        return Ok(None);
     }
     let data: Option<Vec<u8>> = conn
         .prepare_cached(
@@ -356,7 +353,7 @@ pub fn latest(conn: &Connection, series_id: i64) -> Result<Option<(i64, f64)>, S
 /// Points in the head and in chunks.
 pub fn point_count(conn: &Connection) -> Result<i64, StoreError> {
     super::snapshot(conn, || {
-        let head: i64 = conn.query_row("SELECT COUNT(*) FROM points", [], |r| r.get(0))?;
+        let head = super::head::count(conn)?;
         let sealed: i64 = if has_chunks(conn)? {
             conn.query_row("SELECT COALESCE(SUM(count), 0) FROM chunks", [], |r| {
                 r.get(0)
@@ -394,7 +391,7 @@ pub fn stats(conn: &Connection, now_ms: i64) -> Result<ChunkStats, StoreError> {
 fn stats_now(conn: &Connection, now_ms: i64) -> Result<ChunkStats, StoreError> {
     let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
     let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-    let head: i64 = conn.query_row("SELECT COUNT(*) FROM points", [], |r| r.get(0))?;
+    let head = super::head::count(conn)?;
     let oldest = oldest_head_ts(conn)?;
     let mut stats = stats_of_chunks(conn)?;
     stats.file_bytes = (pages * page_size).max(0) as u64;
@@ -441,7 +438,11 @@ mod tests {
     const DAY: i64 = 86_400_000;
 
     fn job(seq: u64, points: &[(&str, i64, f64)]) -> WriteJob {
-        let mut job = WriteJob::new(Arc::from("host-a"), "s".to_string(), seq, 0);
+        job_of("host-a", seq, points)
+    }
+
+    fn job_of(host: &str, seq: u64, points: &[(&str, i64, f64)]) -> WriteJob {
+        let mut job = WriteJob::new(Arc::from(host), "s".to_string(), seq, 0);
         job.metrics = points
             .iter()
             .map(|(name, ts, value)| MetricRecord {
@@ -470,10 +471,12 @@ mod tests {
         .expect("open")
     }
 
-    /// A step visits at most SERIES_PER_STEP series, with or without work,
-    /// and says where the next one resumes; every point is sealed in the end.
+    /// A sealing step visits at most HOSTS_PER_STEP hosts and stops once
+    /// its point budget is spent; a compaction step visits at
+    /// most SERIES_PER_STEP series, with or without work. Each says where
+    /// the next one resumes; every point is sealed in the end.
     #[tokio::test]
-    async fn a_step_visits_a_bounded_number_of_series() {
+    async fn a_step_visits_a_bounded_number_of_hosts_or_series() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("store.db");
         let store = unsealed(&path);
@@ -483,14 +486,26 @@ mod tests {
             .map(|n| (n.as_str(), DAY + 5_000, 1.0))
             .collect();
         store.write(job(1, &points)).await.expect("write");
+        for h in 0..=HOSTS_PER_STEP {
+            let host = format!("host-b{h:03}");
+            let two = [("cpu_usage", DAY, 1.0), ("cpu_usage", DAY + 1, 2.0)];
+            store.write(job_of(&host, 1, &two)).await.expect("write");
+        }
         store.close().await.expect("close");
         let mut conn = schema::open(&path).expect("conn");
-        let first = seal(&mut conn, 2 * DAY, 0, u64::MAX).expect("seal");
-        assert_eq!(first.points as usize, SERIES_PER_STEP);
-        let after = first.resume_after.expect("a full step resumes");
-        let rest = seal(&mut conn, 2 * DAY, after, u64::MAX).expect("seal");
-        assert_eq!((rest.points, rest.resume_after), (1, None));
-        assert_eq!(point_count(&conn).expect("count"), names.len() as i64);
+        // A budget of one point: one host's points, and where to go on.
+        let one = seal(&mut conn, 2 * DAY, "", 1).expect("seal");
+        assert_eq!(one.points as usize, names.len(), "one whole head row");
+        assert_eq!(one.resume_at.as_deref(), Some("host-b000"));
+        let full = seal(&mut conn, 2 * DAY, "host-b000", u64::MAX).expect("seal");
+        assert_eq!(full.points as usize, 2 * HOSTS_PER_STEP);
+        let at = full.resume_at.expect("a full step resumes");
+        assert_eq!(at, format!("host-b{HOSTS_PER_STEP:03}"));
+        let rest = seal(&mut conn, 2 * DAY, &at, u64::MAX).expect("seal");
+        assert_eq!((rest.points, rest.resume_at), (2, None));
+        let total = names.len() + 2 * (HOSTS_PER_STEP + 1);
+        assert_eq!(point_count(&conn).expect("count"), total as i64);
+        assert_eq!(super::super::head::count(&conn).expect("head"), 0);
         let compacted = compact(&mut conn, 3 * DAY, 0, u64::MAX).expect("compact");
         assert!(compacted.resume_after.is_some(), "{compacted:?}");
     }
@@ -554,28 +569,24 @@ mod tests {
         let mut conn = schema::open(&path).expect("conn");
         // The last 2 h window of the second day is still open.
         let now = start + 2 * DAY - 3_600_000;
-        // A small budget: sealing goes a series at a time and says so.
-        let first = seal(&mut conn, now, 0, 1).expect("seal");
-        assert!(
-            first.resume_after.is_some() && first.points > 0,
+        // A small budget: one head row (96 steps of both series, in the
+        // first window), and where to go on.
+        let first = seal(&mut conn, now, "", 1).expect("seal");
+        assert_eq!(
+            (first.points, first.chunks, first.resume_at.as_deref()),
+            (192, 2, Some("host-a")),
             "{first:?}"
         );
-        let rest = seal(
-            &mut conn,
-            now,
-            first.resume_after.expect("resume"),
-            u64::MAX,
-        )
-        .expect("seal");
-        assert!(rest.resume_after.is_none());
+        let rest = seal(&mut conn, now, "host-a", u64::MAX).expect("seal");
+        assert_eq!(rest.resume_at, None);
         // Windows end at 2 h edges; the last one (still open) stays in the head.
         let sealed = first.points + rest.points;
-        let head: i64 = conn
-            .query_row("SELECT COUNT(*) FROM points", [], |r| r.get(0))
-            .expect("head");
+        let head = super::super::head::count(&conn).expect("head");
         assert_eq!(sealed as i64 + head, total as i64);
         assert_eq!(head, 2 * 1_440, "the head keeps the open window");
-        assert_eq!(first.chunks + rest.chunks, 2 * 23);
+        // 23 closed windows a series; the first in two chunks (the row of
+        // the first step, and the rest).
+        assert_eq!(first.chunks + rest.chunks, 2 * 24);
         let bytes_per_point = (first.bytes + rest.bytes) as f64 / sealed as f64;
         assert!(bytes_per_point < 8.0, "{bytes_per_point} bytes per point");
 
@@ -585,7 +596,7 @@ mod tests {
         let figures = stats(&conn, now).expect("stats");
         assert_eq!(
             (figures.head_points, figures.sealed_points, figures.chunks),
-            (head as u64, sealed, 46)
+            (head as u64, sealed, 48)
         );
         assert_eq!(figures.chunk_bytes, first.bytes + rest.bytes);
         assert_eq!(
@@ -595,7 +606,7 @@ mod tests {
         assert!(figures.file_bytes > figures.chunk_bytes && figures.bytes_per_point > 0.0);
         // Sealing again finds nothing new; a range inside one chunk reads
         // just that range.
-        assert_eq!(seal(&mut conn, now, 0, u64::MAX).expect("seal").points, 0);
+        assert_eq!(seal(&mut conn, now, "", u64::MAX).expect("seal").points, 0);
         let series: i64 = conn
             .query_row("SELECT id FROM series WHERE name = 'cpu_usage'", [], |r| {
                 r.get(0)
@@ -627,7 +638,7 @@ mod tests {
             .await
             .expect("write");
         let mut conn = schema::open(&path).expect("conn");
-        let sealed = seal(&mut conn, 10 * DAY, 0, u64::MAX).expect("seal");
+        let sealed = seal(&mut conn, 10 * DAY, "", u64::MAX).expect("seal");
         assert_eq!(sealed.points, 1, "only the flushed point: {sealed:?}");
         // The unsealed point's window closed at DAY + 2 h.
         assert_eq!(
@@ -643,7 +654,7 @@ mod tests {
         );
         store.close().await.expect("close");
         let mut conn = schema::open(&path).expect("conn");
-        seal(&mut conn, 10 * DAY, 0, u64::MAX).expect("seal");
+        seal(&mut conn, 10 * DAY, "", u64::MAX).expect("seal");
         assert_eq!(
             latest(&conn, series).expect("latest"),
             Some((DAY + 5_000, 2.0)),
@@ -670,7 +681,7 @@ mod tests {
         let mut conn = schema::open(&path).expect("conn");
         let before = raw(&conn, "cpu_usage");
         let now = start + 2 * DAY + 3 * 3_600_000;
-        let sealed = seal(&mut conn, now, 0, u64::MAX).expect("seal");
+        let sealed = seal(&mut conn, now, "", u64::MAX).expect("seal");
         assert_eq!(sealed.chunks, 12 + 12 + 1);
         assert_eq!(sealed.earliest_ms, Some(start));
         // The third day is still open: only the first two are compacted.
@@ -708,7 +719,7 @@ mod tests {
             .expect("late");
         store.close().await.expect("close");
         let mut conn = schema::open(&path).expect("conn");
-        assert_eq!(seal(&mut conn, now, 0, u64::MAX).expect("seal").chunks, 1);
+        assert_eq!(seal(&mut conn, now, "", u64::MAX).expect("seal").chunks, 1);
         let done = compact(&mut conn, now, 0, u64::MAX).expect("compact");
         assert_eq!((done.chunks_in, done.chunks_out), (2, 1), "{done:?}");
         let mut expected = before.clone();
@@ -719,7 +730,7 @@ mod tests {
         // is relabelled rather than rewritten.
         let later = start + 7 * DAY;
         assert_eq!(
-            seal(&mut conn, later, 0, u64::MAX).expect("seal").chunks,
+            seal(&mut conn, later, "", u64::MAX).expect("seal").chunks,
             12
         );
         let done = compact(&mut conn, later, 0, u64::MAX).expect("compact");
@@ -730,22 +741,5 @@ mod tests {
             .expect("levels");
         assert_eq!(levels, [(1, 1_442), (1, 1_440), (1, 1_440), (1, 1)]);
         assert_eq!(point_count(&conn).expect("count"), 3 * 1_440 + 3);
-    }
-
-    #[test]
-    fn a_store_without_the_chunk_table_reads_its_head() {
-        let dir = tempfile::tempdir().expect("dir");
-        let conn = Connection::open(dir.path().join("old.db")).expect("open");
-        conn.execute_batch(
-            "CREATE TABLE points (id INTEGER PRIMARY KEY, series_id INTEGER, ts INTEGER, value REAL);
-             INSERT INTO points (series_id, ts, value) VALUES (1, 5, 2.5), (1, 9, 3.5);",
-        )
-        .expect("old schema");
-        assert_eq!(
-            raw_points(&conn, 1, 0, 10).expect("read"),
-            [(5, 2.5), (9, 3.5)]
-        );
-        assert_eq!(latest(&conn, 1).expect("latest"), Some((9, 3.5)));
-        assert_eq!(point_count(&conn).expect("count"), 2);
     }
 }

@@ -22,6 +22,7 @@ pub mod actions;
 pub mod alerts;
 pub mod auth;
 pub mod chunks;
+pub mod head;
 mod read;
 pub mod rollups;
 pub mod schema;

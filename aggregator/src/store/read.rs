@@ -85,9 +85,11 @@ fn parse_tags(text: &str) -> BTreeMap<String, String> {
     serde_json::from_str(text).unwrap_or_default()
 }
 
-/// The latest point of every series (one index lookup per series).
+/// The latest point of every series: a pass over each host's head rows,
+/// newest first, then the last chunk of the series the head has none of.
 pub fn latest_points(conn: &Connection) -> Result<Vec<SeriesLatest>, StoreError> {
-    let mut series = conn.prepare("SELECT id, host_id, name, tags, unit, plugin FROM series")?;
+    let mut series = conn
+        .prepare("SELECT id, host_id, name, tags, unit, plugin FROM series ORDER BY host_id, id")?;
     let mut out = Vec::new();
     let rows = series.query_map([], |r| {
         Ok((
@@ -99,9 +101,23 @@ pub fn latest_points(conn: &Connection) -> Result<Vec<SeriesLatest>, StoreError>
             r.get::<_, String>(5)?,
         ))
     })?;
+    let mut head: Option<(String, super::head::Latest)> = None;
     for row in rows {
         let (id, host_id, name, tags, unit, plugin) = row?;
-        if let Some((ts, value)) = super::chunks::latest(conn, id)? {
+        if head.as_ref().is_none_or(|(host, _)| *host != host_id) {
+            head = Some((
+                host_id.clone(),
+                super::head::latest_of_host(conn, &host_id)?,
+            ));
+        }
+        let in_head = head
+            .as_ref()
+            .and_then(|(_, latest)| latest.get(&id).copied());
+        let latest = match in_head {
+            Some(point) => Some(point),
+            None => super::chunks::latest_sealed(conn, id)?,
+        };
+        if let Some((ts, value)) = latest {
             out.push(SeriesLatest {
                 series_id: id,
                 host_id,

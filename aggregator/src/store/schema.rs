@@ -15,7 +15,12 @@ use super::StoreError;
 ///
 /// 3: 1 h rollups of closed days as chunks (`rollup_1h_chunks`), folded by
 /// compaction; an older store's hour rows are folded by its first pass.
-pub const SCHEMA_VERSION: i64 = 3;
+///
+/// 4: the head as a row per batch (`head_batches`, see [`super::head`])
+/// instead of a row per point (`points`): an older store's rows are moved
+/// into it on open ([`migrate_points`]), with progress, and `points` is
+/// dropped.
+pub const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -66,16 +71,6 @@ CREATE TABLE IF NOT EXISTS series (
     UNIQUE (host_id, name, tags)
 );
 CREATE INDEX IF NOT EXISTS series_by_name ON series (name);
-
--- Raw points. AUTOINCREMENT keeps row ids increasing even after retention
--- empties the table: the rollup watermark relies on it.
-CREATE TABLE IF NOT EXISTS points (
-    id        INTEGER PRIMARY KEY AUTOINCREMENT,
-    series_id INTEGER NOT NULL,
-    ts        INTEGER NOT NULL,
-    value     REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS points_by_series ON points (series_id, ts);
 
 CREATE TABLE IF NOT EXISTS rollup_1m (
     series_id INTEGER NOT NULL,
@@ -225,8 +220,10 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     configure(&conn)?;
     conn.execute_batch(SCHEMA)?;
     conn.execute_batch(CHUNKS_SCHEMA)?;
+    conn.execute_batch(super::head::SCHEMA)?;
     conn.execute_batch(super::status::SCHEMA)?;
     add_missing_columns(&conn)?;
+    migrate_points(&conn)?;
     let version: Option<i64> = conn
         .query_row(
             "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -285,6 +282,114 @@ fn add_missing_columns(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Whether the store has a table `name`.
+fn has_table(conn: &Connection, name: &str) -> Result<bool, StoreError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+        [name],
+        |r| r.get(0),
+    )?)
+}
+
+/// Rows of `points` moved per transaction by [`migrate_points`].
+const MIGRATE_ROWS: i64 = 200_000;
+/// Most points in one head row made by [`migrate_points`].
+const MIGRATED_ROW_POINTS: usize = 10_000;
+
+/// Move the rows of a store's `points` table (schema 3 and older: a row
+/// per point) into the head's rows (`head_batches`), then drop it. First
+/// the points past the old rollup watermark are added to the rollups, so
+/// every moved row is one the rollups hold (the head's watermark covers
+/// them). Each step is a transaction, so a kill leaves every point in one
+/// table or the other; the next open goes on.
+pub fn migrate_points(conn: &Connection) -> Result<(), StoreError> {
+    if !has_table(conn, "points")? {
+        return Ok(());
+    }
+    let total: i64 = conn.query_row("SELECT COUNT(*) FROM points", [], |r| r.get(0))?;
+    let tx = conn.unchecked_transaction()?;
+    let old_watermark: i64 = tx
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'rollup_watermark'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap_or(0);
+    for (table, width) in [("rollup_1m", 60_000), ("rollup_1h", 3_600_000)] {
+        tx.execute(
+            &format!(
+                "INSERT INTO {table} (series_id, bucket, min, max, sum, count)
+                 SELECT series_id, ts - (ts % {width}), MIN(value), MAX(value), SUM(value), COUNT(*)
+                   FROM points WHERE id > ?1 GROUP BY 1, 2
+                 ON CONFLICT (series_id, bucket) DO UPDATE SET
+                   min = min({table}.min, excluded.min), max = max({table}.max, excluded.max),
+                   sum = {table}.sum + excluded.sum, count = {table}.count + excluded.count"
+            ),
+            [old_watermark],
+        )?;
+    }
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('rollup_watermark', (SELECT COALESCE(MAX(id), 0) FROM points))
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [],
+    )?;
+    tx.commit()?;
+    let mut moved = 0i64;
+    let mut orphans = 0i64;
+    loop {
+        let tx = conn.unchecked_transaction()?;
+        let rows: Vec<(i64, Option<String>, i64, i64, f64)> = tx
+            .prepare_cached(
+                "SELECT p.id, s.host_id, p.series_id, p.ts, p.value
+                   FROM points p LEFT JOIN series s ON s.id = p.series_id
+                  ORDER BY p.id LIMIT ?1",
+            )?
+            .query_map([MIGRATE_ROWS], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        let Some(&(last, ..)) = rows.last() else {
+            break;
+        };
+        let mut by_host: std::collections::BTreeMap<String, Vec<super::head::Row>> =
+            Default::default();
+        for (_, host, series, ts, value) in rows.iter().cloned() {
+            match host {
+                Some(host) => by_host.entry(host).or_default().push((series, ts, value)),
+                None => orphans += 1,
+            }
+        }
+        let mut head_id = None;
+        for (host, mut points) in by_host {
+            points.sort_by_key(|&(series, ts, _)| (series, ts));
+            for part in points.chunks(MIGRATED_ROW_POINTS) {
+                head_id = super::head::insert(&tx, &host, part)?.or(head_id);
+            }
+        }
+        tx.execute("DELETE FROM points WHERE id <= ?1", [last])?;
+        if let Some(id) = head_id {
+            // Nothing new is written before the move ends: every head row is
+            // a moved one, which the rollups hold.
+            super::head::set_watermark(&tx, id)?;
+        }
+        tx.commit()?;
+        moved += rows.len() as i64;
+        tracing::info!(
+            moved,
+            of = total,
+            "Moving the store's points into its head rows (an upgrade to schema {SCHEMA_VERSION})."
+        );
+    }
+    if orphans > 0 {
+        tracing::warn!(
+            points = orphans,
+            "Points of series no longer in the store were dropped by the upgrade."
+        );
+    }
+    conn.execute_batch("DROP TABLE points; DELETE FROM meta WHERE key = 'rollup_watermark';")?;
+    Ok(())
+}
+
 /// A read-only connection to an existing store.
 pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
@@ -296,6 +401,12 @@ pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
         error,
     })?;
     conn.busy_timeout(Duration::from_secs(5))?;
+    if has_table(&conn, "points")? {
+        return Err(StoreError::Invalid(format!(
+            "{} was written by an older version (its points are rows of `points`): start the aggregator, or run `p2pmon-aggregator store compact`, once to upgrade it",
+            path.display()
+        )));
+    }
     Ok(conn)
 }
 
@@ -327,7 +438,74 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use super::open;
+    use super::{SCHEMA, open, open_read_only};
+
+    /// A schema-3 store: a row per point, the rollups holding the first
+    /// two (the watermark), the third past it, a fourth of a series no
+    /// longer there. Opening it moves every point of a known series into
+    /// head rows, adds the third to the rollups, and drops `points`.
+    #[test]
+    fn a_store_of_point_rows_is_moved_into_head_rows() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("store.db");
+        {
+            let conn = rusqlite::Connection::open(&path).expect("open");
+            conn.execute_batch(SCHEMA).expect("schema");
+            conn.execute_batch(
+                "CREATE TABLE points (id INTEGER PRIMARY KEY AUTOINCREMENT, series_id INTEGER NOT NULL,
+                                      ts INTEGER NOT NULL, value REAL NOT NULL);
+                 INSERT INTO meta VALUES ('schema_version', 3), ('rollup_watermark', 2);
+                 INSERT INTO series (id, host_id, name, tags, unit, kind, plugin)
+                     VALUES (1, 'a', 'cpu_usage', '{}', 'percent', 'gauge', 'system'),
+                            (2, 'b', 'cpu_usage', '{}', 'percent', 'gauge', 'system');
+                 INSERT INTO points (series_id, ts, value)
+                     VALUES (1, 60000, 1.0), (2, 60000, 5.0), (1, 60001, 3.0), (9, 60000, 7.0);
+                 INSERT INTO rollup_1m VALUES (1, 60000, 1.0, 1.0, 1.0, 1), (2, 60000, 5.0, 5.0, 5.0, 1);
+                 INSERT INTO rollup_1h VALUES (1, 0, 1.0, 1.0, 1.0, 1), (2, 0, 5.0, 5.0, 5.0, 1);",
+            )
+            .expect("schema 3");
+        }
+        assert!(open_read_only(&path).is_err(), "refused until upgraded");
+        let conn = open(&path).expect("upgraded");
+        let gone: bool = conn
+            .query_row(
+                "SELECT NOT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'points')",
+                [],
+                |r| r.get(0),
+            )
+            .expect("tables");
+        assert!(gone, "points dropped");
+        let mut head = Vec::new();
+        super::super::head::each_after(&conn, 0, |_, row| head.push(row)).expect("head");
+        head.sort_by(|a, b| a.partial_cmp(b).expect("numbers"));
+        assert_eq!(head, [(1, 60000, 1.0), (1, 60001, 3.0), (2, 60000, 5.0)]);
+        let minute: (f64, f64, f64, i64) = conn
+            .query_row(
+                "SELECT min, max, sum, count FROM rollup_1m WHERE series_id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .expect("minute");
+        assert_eq!(
+            minute,
+            (1.0, 3.0, 4.0, 2),
+            "the point past the watermark added"
+        );
+        let hour_count: i64 = conn
+            .query_row("SELECT count FROM rollup_1h WHERE series_id = 1", [], |r| {
+                r.get(0)
+            })
+            .expect("hour");
+        assert_eq!(hour_count, 2);
+        let watermark = super::super::head::watermark(&conn).expect("watermark");
+        let last: i64 = conn
+            .query_row("SELECT MAX(id) FROM head_batches", [], |r| r.get(0))
+            .expect("last");
+        assert_eq!(watermark, last, "the moved rows are covered");
+        drop(conn);
+        open_read_only(&path).expect("readable once upgraded");
+        open(&path).expect("opened again: nothing to move");
+    }
 
     #[test]
     fn an_older_store_gets_the_added_columns_and_keeps_its_rows() {

@@ -34,7 +34,7 @@ p2pmon_common::figures! {
         file_bytes: Gauge, "file_bytes", "bytes", HealthKey::Name,
             "Size of the store's database file (the WAL not included).";
         head_points: Gauge, "head_points", "count", HealthKey::Name,
-            "Points in the head, a row each, not sealed into chunks yet.";
+            "Points in the head (a row per batch), not sealed into chunks yet.";
         sealed_points: Gauge, "sealed_points", "count", HealthKey::Name,
             "Points in compressed chunks.";
         chunks: Gauge, "chunks", "count", HealthKey::Name,
@@ -94,9 +94,12 @@ impl StoreFigures {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Pass {
-    Seal { cut: i64, after: i64 },
+    /// Sealing visits hosts (the head's rows are a host's batches), from
+    /// `from` on ("": the first)...
+    Seal { cut: i64, from: String },
+    /// ...compaction series.
     Compact { cut: i64, after: i64 },
 }
 
@@ -178,7 +181,7 @@ impl Upkeep {
                 self.late_rows = false;
                 Some(Pass::Seal {
                     cut: seal_cut,
-                    after: 0,
+                    from: String::new(),
                 })
             } else if compact_cut > self.compacted_below || self.late_chunks {
                 self.late_chunks = false;
@@ -202,13 +205,13 @@ impl Upkeep {
 
     /// One step of the pass under way (the rollups flushed just before).
     pub(super) fn run(&mut self, conn: &mut Connection, figures: &StoreFigures, now_ms: i64) {
-        let Some(pass) = self.pass else {
+        let Some(pass) = self.pass.clone() else {
             return;
         };
         self.last_step = Instant::now();
-        let result = match pass {
-            Pass::Seal { cut, after } => self.seal(conn, figures, cut, after),
-            Pass::Compact { cut, after } => self.compact(conn, figures, cut, after),
+        let result = match &pass {
+            Pass::Seal { cut, from } => self.seal(conn, figures, *cut, from),
+            Pass::Compact { cut, after } => self.compact(conn, figures, *cut, *after),
         };
         match result.and_then(|()| figures.refresh(conn, now_ms)) {
             Ok(()) => {
@@ -233,9 +236,9 @@ impl Upkeep {
         conn: &mut Connection,
         figures: &StoreFigures,
         cut: i64,
-        after: i64,
+        from: &str,
     ) -> Result<(), StoreError> {
-        let sealed = chunks::seal(conn, cut, after, STEP_POINTS)?;
+        let sealed = chunks::seal(conn, cut, from, STEP_POINTS)?;
         figures.head_points.sub(sealed.points);
         figures.sealed_points.add(sealed.points);
         figures.sealed.add(sealed.points);
@@ -246,8 +249,8 @@ impl Upkeep {
         if sealed.earliest_ms.is_some_and(|t| t < self.compacted_below) {
             self.late_chunks = true;
         }
-        self.pass = match sealed.resume_after {
-            Some(after) => Some(Pass::Seal { cut, after }),
+        self.pass = match sealed.resume_at {
+            Some(from) => Some(Pass::Seal { cut, from }),
             None => {
                 self.sealed_below = cut;
                 None
@@ -337,9 +340,9 @@ pub fn catch_up(
     let before = now_ms - GRACE_MS;
     let head = chunks::stats(conn, now_ms)?.head_points;
     let mut report = CatchUp::default();
-    let mut after = 0;
+    let mut host = String::new();
     loop {
-        let sealed = chunks::seal(conn, before, after, CATCH_UP_POINTS)?;
+        let sealed = chunks::seal(conn, before, &host, CATCH_UP_POINTS)?;
         report.sealed_points += sealed.points;
         report.chunks_written += sealed.chunks;
         if sealed.points > 0 {
@@ -348,12 +351,12 @@ pub fn catch_up(
                 report.sealed_points, report.chunks_written
             ));
         }
-        match sealed.resume_after {
-            Some(next) => after = next,
+        match sealed.resume_at {
+            Some(next) => host = next,
             None => break,
         }
     }
-    after = 0;
+    let mut after = 0;
     loop {
         let done = chunks::compact(conn, before, after, CATCH_UP_POINTS)?;
         report.chunks_merged += done.chunks_in;
@@ -557,10 +560,44 @@ mod tests {
         store.close().await.expect("close");
     }
 
-    /// A store written by the schema-1 writer (rows only, no chunk table)
-    /// is upgraded on open, and every point and rollup reads the same
-    /// once its rows are in chunks: by the running store, and by `store
-    /// compact` on a copy.
+    /// The store at `path` as schema 1 wrote it: a row per point in
+    /// `points` (with its index and AUTOINCREMENT ids, the rollup watermark
+    /// at the last), no head rows, no chunk tables, version 1.
+    fn to_schema_1(path: &std::path::Path) {
+        let mut conn = Connection::open(path).expect("conn");
+        let tx = conn.transaction().expect("tx");
+        tx.execute_batch(
+            "CREATE TABLE points (id INTEGER PRIMARY KEY AUTOINCREMENT, series_id INTEGER NOT NULL,
+                                  ts INTEGER NOT NULL, value REAL NOT NULL);
+             CREATE INDEX points_by_series ON points (series_id, ts);",
+        )
+        .expect("points");
+        let mut points = Vec::new();
+        crate::store::head::each_after(&tx, 0, |_, row| points.push(row)).expect("head");
+        for (series, ts, value) in points {
+            tx.execute(
+                "INSERT INTO points (series_id, ts, value) VALUES (?1, ?2, ?3)",
+                rusqlite::params![series, ts, value],
+            )
+            .expect("row");
+        }
+        tx.execute_batch(
+            "INSERT INTO meta (key, value) VALUES ('rollup_watermark', (SELECT MAX(id) FROM points));
+             DELETE FROM meta WHERE key = 'head_watermark';
+             DROP TABLE head_batches; DROP TABLE chunks; DROP TABLE rollup_1h_chunks;
+             UPDATE meta SET value = 1 WHERE key = 'schema_version';",
+        )
+        .expect("schema 1");
+        tx.commit().expect("commit");
+        // Into the file itself: the test copies it.
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .expect("checkpoint");
+    }
+
+    /// A store written by the schema-1 writer (a row per point, no chunk
+    /// table) is upgraded on open, and every point and rollup reads the
+    /// same once its rows are in chunks: by the running store, and by
+    /// `store compact` on a copy.
     #[tokio::test]
     async fn a_schema_1_store_is_migrated_with_every_point_kept() {
         let dir = tempfile::tempdir().expect("dir");
@@ -576,20 +613,15 @@ mod tests {
         let now = now_ms();
         let total = write_days(&old, now - 2 * 3_600_000, 2).await;
         old.close().await.expect("close");
-        {
-            // What schema 1 had: no chunk tables, version 1.
-            let conn = Connection::open(&path).expect("conn");
-            conn.execute_batch(
-                "DROP TABLE chunks; DROP TABLE rollup_1h_chunks;
-                 UPDATE meta SET value = 1 WHERE key = 'schema_version';",
-            )
-            .expect("schema 1");
-        }
+        drop(old);
         let before = everything(&schema::open_read_only(&path).expect("conn"));
         assert_eq!(
             before.iter().filter(|p| p.1 == Tier::Raw).count() as u64,
             total
         );
+        to_schema_1(&path);
+        let refused = schema::open_read_only(&path).expect_err("not upgraded yet");
+        assert!(refused.to_string().contains("store compact"), "{refused}");
         let copy = dir.path().join("copy.db");
         std::fs::copy(&path, &copy).expect("copy");
 

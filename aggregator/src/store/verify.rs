@@ -79,16 +79,15 @@ mod tests {
         let conn = Connection::open_in_memory()?;
         conn.execute_batch(
             "CREATE TABLE series (id INTEGER PRIMARY KEY, host_id TEXT, name TEXT, tags TEXT);
-             CREATE TABLE points (id INTEGER PRIMARY KEY, series_id INTEGER, ts INTEGER, value REAL);
              INSERT INTO series VALUES (1, 'a', 'cpu_usage', '{}'), (2, 'b', 'cpu_usage', '{}'),
                                        (3, 'a', 'player_count', '{\"map\":\"prontera\"}');",
         )?;
+        conn.execute_batch(super::super::head::SCHEMA)?;
         let now = 1_000_000;
+        let tx = conn.unchecked_transaction()?;
         let add = |series: i64, ts: i64| {
-            conn.execute(
-                "INSERT INTO points (series_id, ts, value) VALUES (?1, ?2, 1)",
-                [series, ts],
-            )
+            let host = if series == 2 { "b" } else { "a" };
+            super::super::head::insert(&tx, host, &[(series, ts, 1.0)])
         };
         // a: every 5 s, but nothing between 930 s and 960 s.
         for ts in (900_000..=930_000)
@@ -105,6 +104,7 @@ mod tests {
         for ts in (900_000..=1_000_000).step_by(5_000) {
             add(3, ts)?;
         }
+        tx.commit()?;
         let report = verify(&conn, now, 100_000, 15_000, None)?;
         assert_eq!(report.series, 3);
         assert_eq!(report.gaps.len(), 2, "{:?}", report.gaps);

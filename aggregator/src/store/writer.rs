@@ -188,7 +188,7 @@ impl Writer {
         sealing: bool,
         figures: Arc<StoreFigures>,
     ) -> Result<Self, StoreError> {
-        let covered_up_to = watermark(&conn)?;
+        let covered_up_to = super::head::watermark(&conn)?;
         figures.load(&conn, now_ms())?;
         Ok(Self {
             conn,
@@ -202,23 +202,15 @@ impl Writer {
         })
     }
 
-    /// Fold points past the rollup watermark into the rollups (after a crash).
+    /// Fold head points past the rollup watermark into the rollups (after a
+    /// crash).
     pub(super) fn recover(&mut self) -> Result<(), StoreError> {
         let mut last = self.covered_up_to;
-        {
-            let mut statement = self
-                .conn
-                .prepare("SELECT id, series_id, ts, value FROM points WHERE id > ?1 ORDER BY id")?;
-            let mut rows = statement.query([self.covered_up_to])?;
-            while let Some(row) = rows.next()? {
-                let id: i64 = row.get(0)?;
-                let series: i64 = row.get(1)?;
-                let ts: i64 = row.get(2)?;
-                let value: f64 = row.get(3)?;
-                accumulate(&mut self.minute, &mut self.hour, series, ts, value);
-                last = id;
-            }
-        }
+        let (minute, hour) = (&mut self.minute, &mut self.hour);
+        super::head::each_after(&self.conn, self.covered_up_to, |id, (series, ts, value)| {
+            accumulate(minute, hour, series, ts, value);
+            last = id;
+        })?;
         let recovered = self.minute.values().map(|a| a.count).sum::<i64>();
         self.covered_up_to = last;
         if recovered > 0 {
@@ -364,7 +356,10 @@ impl Writer {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut outcomes = Vec::with_capacity(group.len());
-        let mut rows: Vec<(i64, i64, f64)> = Vec::new();
+        // Every job's points, each job's run sorted by series and time (the
+        // order of its head row, and runs the rollups add at once).
+        let mut rows: Vec<super::head::Row> = Vec::new();
+        let mut last_id = None;
         let mut key = String::with_capacity(256);
         for job in group {
             let stream_key = (job.host_id.clone(), job.stream.clone());
@@ -389,6 +384,7 @@ impl Writer {
                 series_ids: Vec::with_capacity(job.metrics.len()),
                 ..WriteOutcome::default()
             };
+            let first = rows.len();
             for metric in &job.metrics {
                 series_key(&mut key, metric);
                 let slot = self
@@ -423,6 +419,10 @@ impl Writer {
                 ])?;
                 outcome.events += 1;
             }
+            let job_rows = &mut rows[first..];
+            // Stable: points of one series and time keep the order sent.
+            job_rows.sort_by_key(|&(series, ts, _)| (series, ts));
+            last_id = super::head::insert(&tx, &job.host_id, job_rows)?.or(last_id);
             tx.prepare_cached(
                 "INSERT INTO streams (host_id, stream, last_seq) VALUES (?1, ?2, ?3)
                  ON CONFLICT (host_id, stream) DO UPDATE SET last_seq = excluded.last_seq",
@@ -433,11 +433,6 @@ impl Writer {
             self.caches.last_seq.insert(stream_key, job.seq);
             outcomes.push(outcome);
         }
-        // In index order: consecutive inserts land on the same index pages.
-        // Row ids then follow series rather than arrival, which nothing
-        // relies on beyond "greater than the previous transaction's".
-        rows.sort_unstable_by_key(|&(series, ts, _)| (series, ts));
-        let last_id = insert_points(&tx, &rows)?;
         tx.commit()?;
         self.figures.head_points.add(rows.len() as u64);
         for &(_, ts, _) in &rows {
@@ -469,60 +464,12 @@ impl Writer {
                 ])?;
             }
         }
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES ('rollup_watermark', ?1)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [self.covered_up_to],
-        )?;
+        super::head::set_watermark(&tx, self.covered_up_to)?;
         tx.commit()?;
         self.minute.clear();
         self.hour.clear();
         Ok(())
     }
-}
-
-/// Points per INSERT statement: one statement per row costs most of the
-/// time of a row; five hundred rows per statement amortise it.
-const ROWS_PER_INSERT: usize = 500;
-
-/// Insert `rows` (series, ts, value); the id of the last one.
-fn insert_points(
-    tx: &rusqlite::Transaction<'_>,
-    rows: &[(i64, i64, f64)],
-) -> Result<Option<i64>, StoreError> {
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    let statement_for = |n: usize| {
-        let mut sql = String::from("INSERT INTO points (series_id, ts, value) VALUES ");
-        for i in 0..n {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str("(?,?,?)");
-        }
-        sql
-    };
-    let full = statement_for(ROWS_PER_INSERT);
-    let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
-    for chunk in &mut chunks {
-        let mut statement = tx.prepare_cached(&full)?;
-        let params: Vec<&dyn rusqlite::ToSql> = chunk
-            .iter()
-            .flat_map(|(s, t, v)| [s as &dyn rusqlite::ToSql, t, v])
-            .collect();
-        statement.execute(params.as_slice())?;
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut statement = tx.prepare_cached(&statement_for(rest.len()))?;
-        let params: Vec<&dyn rusqlite::ToSql> = rest
-            .iter()
-            .flat_map(|(s, t, v)| [s as &dyn rusqlite::ToSql, t, v])
-            .collect();
-        statement.execute(params.as_slice())?;
-    }
-    Ok(Some(tx.last_insert_rowid()))
 }
 
 /// Series of the agent's own (`agent_*` from plugin `agent`) a host may
@@ -688,17 +635,6 @@ impl Caches {
     }
 }
 
-fn watermark(conn: &Connection) -> Result<i64, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'rollup_watermark'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?
-        .unwrap_or(0))
-}
-
 fn accumulate(
     minute: &mut FastMap<(i64, i64), Agg>,
     hour: &mut FastMap<(i64, i64), Agg>,
@@ -754,11 +690,17 @@ pub fn apply_retention(
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let mut deleted = Deleted::default();
+    // Head points past raw_days (when sealing is behind or off): the rows
+    // that hold one, rewritten.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let raw_cut = cut(retention.raw_days);
+    deleted.points += super::head::take(&tx, None, raw_cut, i64::MAX, u64::MAX, |r| r.1 < raw_cut)?
+        .points
+        .len() as u64;
+    tx.commit()?;
     for chunk in series.chunks(500) {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
-            let mut points =
-                tx.prepare_cached("DELETE FROM points WHERE series_id = ?1 AND ts < ?2")?;
             let mut minute =
                 tx.prepare_cached("DELETE FROM rollup_1m WHERE series_id = ?1 AND bucket < ?2")?;
             let mut hour =
@@ -782,7 +724,6 @@ pub fn apply_retention(
                 "DELETE FROM rollup_1h_chunks WHERE series_id = ?1 AND end_ts < ?2",
             )?;
             for id in chunk {
-                deleted.points += points.execute(params![id, cut(retention.raw_days)])? as u64;
                 let count: i64 =
                     sealed.query_row(params![id, cut(retention.raw_days)], |r| r.get(0))?;
                 chunks.execute(params![id, cut(retention.raw_days)])?;
@@ -806,29 +747,35 @@ pub fn apply_retention(
     let oldest_kept = cut(retention.raw_days.max(retention.hour_days));
     deleted.events = conn.execute("DELETE FROM events WHERE ts < ?1", [oldest_kept])? as u64;
     let idle_cut = cut(retention.series_idle_days);
+    let in_head = super::head::series_since(conn, idle_cut)?;
     let idle: Vec<i64> = conn
         .prepare(
             "SELECT id FROM series s
-              WHERE NOT EXISTS (SELECT 1 FROM points WHERE series_id = s.id AND ts >= ?1)
-                AND NOT EXISTS (SELECT 1 FROM chunks WHERE series_id = s.id AND end_ts >= ?1)
+              WHERE NOT EXISTS (SELECT 1 FROM chunks WHERE series_id = s.id AND end_ts >= ?1)
                 AND NOT EXISTS (SELECT 1 FROM rollup_1m WHERE series_id = s.id AND bucket >= ?1)
                 AND NOT EXISTS (SELECT 1 FROM rollup_chunks WHERE series_id = s.id AND end_ts >= ?1)
                 AND NOT EXISTS (SELECT 1 FROM rollup_1h WHERE series_id = s.id AND bucket >= ?1)
                 AND NOT EXISTS (SELECT 1 FROM rollup_1h_chunks WHERE series_id = s.id AND end_ts >= ?1)",
         )?
         .query_map([idle_cut], |r| r.get(0))?
+        .filter(|id| !matches!(id, Ok(id) if in_head.contains(id)))
         .collect::<Result<_, _>>()?;
     for chunk in idle.chunks(500) {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         {
             // What idle series still hold (older points, when raw_days is
-            // longer than series_idle_days) goes with them.
-            let mut head = tx.prepare_cached("DELETE FROM points WHERE series_id = ?1")?;
+            // longer than series_idle_days) goes with them: their head
+            // points are all before the idle cut.
+            let gone: std::collections::HashSet<i64> = chunk.iter().copied().collect();
+            deleted.points += super::head::take(&tx, None, idle_cut, i64::MAX, u64::MAX, |r| {
+                gone.contains(&r.0)
+            })?
+            .points
+            .len() as u64;
             let mut sealed = tx.prepare_cached(
                 "SELECT COALESCE(SUM(count), 0) FROM chunks WHERE series_id = ?1",
             )?;
             for id in chunk {
-                deleted.points += head.execute([id])? as u64;
                 let count: i64 = sealed.query_row([id], |r| r.get(0))?;
                 deleted.points += count as u64;
                 deleted.sealed_points += count as u64;
@@ -996,11 +943,7 @@ mod tests {
             vec![false, true, false]
         );
         group.clear();
-        let points: i64 = writer
-            .conn
-            .query_row("SELECT COUNT(*) FROM points", [], |r| r.get(0))
-            .expect("count");
-        assert_eq!(points, 2);
+        assert_eq!(super::super::head::count(&writer.conn).expect("count"), 2);
     }
 
     #[test]
@@ -1054,7 +997,7 @@ mod tests {
         writer.write_group(&mut group);
         writer.flush_rollups().expect("flush");
         let conn = &mut writer.conn;
-        let sealed = seal(conn, now - day, 0, u64::MAX).expect("seal");
+        let sealed = seal(conn, now - day, "", u64::MAX).expect("seal");
         assert_eq!((sealed.points, sealed.chunks), (4, 3));
         let retention = Retention {
             raw_days: 5,
@@ -1080,8 +1023,10 @@ mod tests {
         // With its head point and rollups gone, the series still has the
         // sealed point of two days ago: idle only once that is past
         // series_idle_days too.
-        conn.execute_batch("DELETE FROM points; DELETE FROM rollup_1m; DELETE FROM rollup_1h;")
-            .expect("empty head and rollups");
+        conn.execute_batch(
+            "DELETE FROM head_batches; DELETE FROM rollup_1m; DELETE FROM rollup_1h;",
+        )
+        .expect("empty head and rollups");
         let longer = Retention {
             series_idle_days: 3,
             ..retention

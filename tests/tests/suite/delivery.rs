@@ -521,11 +521,11 @@ fn metrics_left_out_of_metrics_yml_are_not_collected_by_the_agent() -> Result<()
 const COMPACTION_SERIES: usize = 40;
 const COMPACTION_STEPS: i64 = 3 * 8_640;
 
-/// (head rows, level-0 chunks, level-1 chunks) in the file now.
+/// (head points, level-0 chunks, level-1 chunks) in the file now.
 fn store_shape(aggregator: &AggregatorProcess) -> Result<(i64, i64, i64)> {
     let conn = aggregator.db()?;
     Ok(conn.query_row(
-        "SELECT (SELECT COUNT(*) FROM points),
+        "SELECT (SELECT COALESCE(SUM(count), 0) FROM head_batches),
                 (SELECT COUNT(*) FROM chunks WHERE level = 0),
                 (SELECT COUNT(*) FROM chunks WHERE level = 1)",
         [],

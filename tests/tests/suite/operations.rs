@@ -213,9 +213,16 @@ async fn cleanup_applies_retention_now() -> Result<()> {
     {
         let conn = rusqlite::Connection::open(agg.config.store_path())?;
         conn.busy_timeout(Duration::from_secs(10))?;
+        let series: i64 = conn.query_row(
+            "SELECT id FROM series WHERE host_id = 'host-a' AND name = 'cpu_usage'",
+            [],
+            |r| r.get(0),
+        )?;
+        // A head row as the store writes one (store/head.rs).
+        let data = p2pmon_aggregator::store::head::encode(&[(series, old, 2.0)]);
         conn.execute(
-            "INSERT INTO points (series_id, ts, value) SELECT series_id, ?1, 2.0 FROM points LIMIT 1",
-            [old],
+            "INSERT INTO head_batches (host_id, min_ts, max_ts, count, data) VALUES ('host-a', ?1, ?1, 1, ?2)",
+            rusqlite::params![old, data],
         )?;
     }
     assert_eq!(agg.stored_values("host-a", "cpu_usage")?.len(), 2);
