@@ -1,13 +1,14 @@
 //! Points as compressed chunks per series (the store's version 2; see
 //! docs/internals/store.md, "Version 2: chunks").
 //!
-//! The `points` table is the head: every batch lands there, with its
-//! stream's `last_seq`, in one transaction before it is acknowledged.
-//! [`seal`] moves a series' head points of a closed window into one chunk
-//! (`p2pmon_chunks`, pco with the decimal pre-pass) and deletes their rows,
-//! in one transaction, so a kill at any moment leaves either the rows or
-//! the chunk. Only points the rollups already hold in the file (ids at or
-//! below the rollup watermark) are sealed, so recovery after a crash never
+//! The head ([`super::head`], a row per batch) is where every batch lands,
+//! with its stream's `last_seq`, in one transaction before it is
+//! acknowledged. [`seal`] moves a host's head points of closed windows into
+//! a chunk per series and window (`p2pmon_chunks`, pco with the decimal
+//! pre-pass) and takes them out of their rows, in one transaction, so a
+//! kill at any moment leaves either the head's points or the chunks. Only
+//! points of rows the rollups already hold in the file (ids at or below
+//! the rollup watermark) are sealed, so recovery after a crash never
 //! needs a sealed point again. Reads of raw points ([`raw_points`]) merge
 //! the head with the chunks that overlap the range.
 

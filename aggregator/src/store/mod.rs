@@ -8,8 +8,8 @@
 //!
 //! Rollups (1 min and 1 h: min, max, sum, count) are accumulated in memory
 //! and written every few seconds together with a watermark: the id of the
-//! last raw point they include. At start-up, points past the watermark are
-//! folded in again, so a crash between the two never loses or double-counts.
+//! last head row ([`head`], a row per batch) they include. At start-up, rows
+//! past the watermark are folded in again, so a crash between the two never loses or double-counts.
 //!
 //! Between groups of batches the writer seals closed windows of the head
 //! into compressed chunks and compacts closed days ([`upkeep`]); a ticker
