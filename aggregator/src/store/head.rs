@@ -165,16 +165,6 @@ fn span(rows: &[Row]) -> Option<(i64, i64)> {
     })
 }
 
-/// Whether the store has the head table (a store last opened read-write by
-/// an older build has its points in `points` instead; see [`super::schema`]).
-pub fn present(conn: &Connection) -> Result<bool, StoreError> {
-    Ok(conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'head_batches')",
-        [],
-        |r| r.get(0),
-    )?)
-}
-
 /// The host a series belongs to.
 fn host_of(conn: &Connection, series: i64) -> Result<Option<String>, StoreError> {
     Ok(conn

@@ -562,12 +562,15 @@ fn killing_the_aggregator_while_it_seals_and_compacts_loses_and_doubles_nothing(
     )?;
     let day = 86_400_000;
     let now = p2pmon_tests::aggregator::now_ms() as i64;
+    // Ending at yesterday's midnight (UTC): every day of it closed for
+    // compaction whatever the time, also in the first minutes after
+    // midnight, while compaction's grace still keeps yesterday open.
     unsealed_store(
         &aggregator.config.store_path(),
         "compact-a",
         COMPACTION_SERIES,
         COMPACTION_STEPS,
-        now - day,
+        now - now.rem_euclid(day) - day,
     )?;
     let total = COMPACTION_SERIES as i64 * COMPACTION_STEPS;
     assert_eq!(store_shape(&aggregator)?, (total, 0, 0));
