@@ -555,12 +555,55 @@ fn check_batch(state: &IngestState, host: &str, batch: &Batch) -> Result<(), Ref
     Ok(())
 }
 
+/// A refused record: its code in the ack, and the problem in words.
+type Problem = (&'static str, String);
+
 /// Count one refused record under `code`, keeping the first problems in words.
-fn reject(ack: &mut Ack, (code, problem): (&'static str, String)) {
+fn reject(ack: &mut Ack, (code, problem): Problem) {
     *ack.rejected.entry(code.to_string()).or_default() += 1;
     if ack.problems.len() < MAX_PROBLEMS {
         ack.problems.push(problem);
     }
+}
+
+/// Why `metric`'s plugin may not send its name to this host, if it may
+/// not: `agent_*` names are the agent's alone, metrics.yml may assign the
+/// name to another plugin of the host, or not collect it.
+fn name_refusal(
+    groups: &p2pmon_common::collection::MetricGroups,
+    metric: &MetricRecord,
+    job: &WriteJob,
+) -> Option<Problem> {
+    if metric.name.starts_with("agent_") != (metric.plugin == "agent") {
+        return Some((
+            "not_owner",
+            format!(
+                "{} from {}: agent_* names are the agent's own, and the agent sends no other",
+                metric.name, metric.plugin
+            ),
+        ));
+    }
+    if groups.assigned_elsewhere(&metric.plugin, &metric.name, |p| {
+        job.plugin_files.contains_key(p)
+    }) {
+        return Some((
+            "not_owner",
+            format!(
+                "{} from {}: metrics.yml assigns it to another plugin of this host",
+                metric.name, metric.plugin
+            ),
+        ));
+    }
+    if !groups.allows(&metric.plugin, &metric.name) {
+        return Some((
+            "not_collected",
+            format!(
+                "{} from {} is not collected (metrics.yml)",
+                metric.name, metric.plugin
+            ),
+        ));
+    }
+    None
 }
 
 /// Sort a batch's records into the write job, or into the ack's refusals
@@ -578,49 +621,28 @@ fn admit_records(
     let newest = (received + config.max_future_s as i64 * 1000) as u64;
     let groups = &shared.metrics.metrics;
     job.metrics.reserve(records.len());
+    // What metrics.yml and the agent's names say of a (plugin, name) depends
+    // on nothing else in the batch: a run of records of one metric asks once.
+    let mut last: Option<(String, String, Option<Problem>)> = None;
     for record in records {
         match record {
-            Record::Metric(metric)
-                if metric.name.starts_with("agent_") != (metric.plugin == "agent") =>
-            {
-                reject(
-                    ack,
-                    (
-                        "not_owner",
-                        format!(
-                            "{} from {}: agent_* names are the agent's own, and the agent sends no other",
-                            metric.name, metric.plugin
-                        ),
-                    ),
-                )
-            }
-            Record::Metric(metric)
-                if groups.assigned_elsewhere(&metric.plugin, &metric.name, |p| {
-                    job.plugin_files.contains_key(p)
-                }) =>
-            {
-                reject(
-                    ack,
-                    (
-                        "not_owner",
-                        format!(
-                            "{} from {}: metrics.yml assigns it to another plugin of this host",
-                            metric.name, metric.plugin
-                        ),
-                    ),
-                )
-            }
-            Record::Metric(metric) if !groups.allows(&metric.plugin, &metric.name) => reject(
-                ack,
-                (
-                    "not_collected",
-                    format!(
-                        "{} from {} is not collected (metrics.yml)",
-                        metric.name, metric.plugin
-                    ),
-                ),
-            ),
             Record::Metric(metric) => {
+                let refusal = match &last {
+                    Some((plugin, name, refusal))
+                        if *plugin == metric.plugin && *name == metric.name =>
+                    {
+                        refusal.clone()
+                    }
+                    _ => {
+                        let refusal = name_refusal(groups, &metric, job);
+                        last = Some((metric.plugin.clone(), metric.name.clone(), refusal.clone()));
+                        refusal
+                    }
+                };
+                if let Some(problem) = refusal {
+                    reject(ack, problem);
+                    continue;
+                }
                 match check_metric(
                     &metric,
                     config.max_tags,
