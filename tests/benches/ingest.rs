@@ -13,8 +13,9 @@
 //! `make bench-ingest` (installs Debian's victoria-metrics if missing).
 //! Knobs: BENCH_HOSTS (1000), BENCH_BATCHES (4 per host), BENCH_POINTS
 //! (500 per batch), BENCH_CONCURRENCY (32 requests in flight), BENCH_RUNS
-//! (5 alternated rounds of VictoriaMetrics direct, plain and gzipped, and the
-//! forwarder alone; their medians are compared).
+//! (5 alternated rounds of VictoriaMetrics direct, plain and gzipped, the
+//! forwarder alone and the store's compact variants; their medians are
+//! compared; JSON batches and the InfluxDB path run once).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -413,10 +414,17 @@ fn main() -> Result<()> {
         runtime.block_on(bench_p2pmon(&plan, base_ms, beside, encoding, durability))
     };
     let ours = p2pmon(Beside::Nothing, load::Encoding::Json, full)?;
-    let compact = p2pmon(Beside::Nothing, load::Encoding::Compact, full)?;
-    let unsynced = p2pmon(Beside::Nothing, load::Encoding::Compact, "normal")?;
-    let whole = p2pmon(Beside::Alerting, load::Encoding::Compact, full)?;
+    // The compact variants: the store with and without the fsync per
+    // commit, and the whole aggregator.
+    let variants = || -> Result<[f64; 3]> {
+        Ok([
+            p2pmon(Beside::Nothing, load::Encoding::Compact, full)?,
+            p2pmon(Beside::Nothing, load::Encoding::Compact, "normal")?,
+            p2pmon(Beside::Alerting, load::Encoding::Compact, full)?,
+        ])
+    };
     if !std::path::Path::new(p2pmon_tests::victoria::BINARY).exists() {
+        variants()?;
         println!(
             "VictoriaMetrics: not installed (apt-get install victoria-metrics); the rest skipped"
         );
@@ -432,9 +440,11 @@ fn main() -> Result<()> {
         }
         Ok(rate)
     };
-    // Short runs on a small machine are noisy: rounds of the three,
-    // alternated, and their medians.
+    // Short runs on a small machine are noisy: rounds of VictoriaMetrics,
+    // p2pmon's forwarder and p2pmon's compact variants, alternated, and
+    // the medians of each.
     let (mut direct, mut direct_gzip, mut forwarder) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut compact, mut unsynced, mut whole) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=plan.runs {
         println!("round {round} of {}", plan.runs);
         direct.push(fresh(&|base| {
@@ -446,6 +456,10 @@ fn main() -> Result<()> {
         forwarder.push(fresh(&|base| {
             runtime.block_on(bench_forwarder(&plan, base_ms, base))
         })?);
+        let [store, store_unsynced, store_whole] = variants()?;
+        compact.push(store);
+        unsynced.push(store_unsynced);
+        whole.push(store_whole);
     }
     let forwarded = fresh(&|base| p2pmon(Beside::Influx(base), load::Encoding::Compact, full))?;
     let (direct, direct_gzip, forwarder) = (
@@ -453,8 +467,13 @@ fn main() -> Result<()> {
         load::median(direct_gzip),
         load::median(forwarder),
     );
+    let (compact, unsynced, whole) = (
+        load::median(compact),
+        load::median(unsynced),
+        load::median(whole),
+    );
     println!(
-        "medians of {} rounds: VictoriaMetrics direct {direct:.0} points/s plain, {direct_gzip:.0} gzipped; p2pmon's forwarder alone {forwarder:.0}",
+        "medians of {} rounds: VictoriaMetrics direct {direct:.0} points/s plain, {direct_gzip:.0} gzipped; p2pmon's forwarder alone {forwarder:.0}; p2pmon compact {compact:.0}, without the fsync {unsynced:.0}, whole aggregator {whole:.0}",
         plan.runs
     );
     println!(
