@@ -76,11 +76,7 @@ fn codec_error(series: i64, error: p2pmon_chunks::ChunkError) -> StoreError {
 /// Whether the store has the chunk tables (a store last opened read-write
 /// by an older build has not).
 fn has_chunks(conn: &Connection) -> Result<bool, StoreError> {
-    Ok(conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chunks')",
-        [],
-        |r| r.get(0),
-    )?)
+    super::schema::has_table(conn, "chunks")
 }
 
 /// Series a sealing or compaction step visits at most: each is a

@@ -208,24 +208,39 @@ pub fn points(
     Ok(out)
 }
 
-/// The latest head point of every series of `host` that has one.
-pub fn latest_of_host(conn: &Connection, host: &str) -> Result<Latest, StoreError> {
-    let series: i64 = conn
-        .prepare_cached("SELECT COUNT(*) FROM series WHERE host_id = ?1")?
-        .query_row([host], |r| r.get(0))?;
-    let mut best = Latest::default();
+/// `host`'s head rows, newest (by their last point) first, each given to
+/// `visit` with its last point's time until it says to stop.
+fn newest_first(
+    conn: &Connection,
+    host: &str,
+    mut visit: impl FnMut(i64, &Columns<'_>) -> std::ops::ControlFlow<()>,
+) -> Result<(), StoreError> {
     let mut statement = conn.prepare_cached(
         "SELECT max_ts, data FROM head_batches WHERE host_id = ?1 ORDER BY max_ts DESC, id DESC",
     )?;
     let mut rows = statement.query([host])?;
     while let Some(row) = rows.next()? {
         let max_ts: i64 = row.get(0)?;
+        if visit(max_ts, &columns(blob(row, 1)?)?).is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The latest head point of every series of `host` that has one.
+pub fn latest_of_host(conn: &Connection, host: &str) -> Result<Latest, StoreError> {
+    use std::ops::ControlFlow;
+    let series: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM series WHERE host_id = ?1")?
+        .query_row([host], |r| r.get(0))?;
+    let mut best = Latest::default();
+    newest_first(conn, host, |max_ts, c| {
         // Every series seen, and none could have a later point in an
         // older row: done.
         if best.len() as i64 >= series && best.values().all(|&(ts, _)| ts > max_ts) {
-            break;
+            return ControlFlow::Break(());
         }
-        let c = columns(blob(row, 1)?)?;
         for i in 0..c.n {
             let (id, ts, value) = c.row(i);
             let entry = best.entry(id).or_insert((ts, value));
@@ -234,33 +249,30 @@ pub fn latest_of_host(conn: &Connection, host: &str) -> Result<Latest, StoreErro
                 *entry = (ts, value);
             }
         }
-    }
+        ControlFlow::Continue(())
+    })?;
     Ok(best)
 }
 
 /// The latest head point of one series.
 pub fn latest(conn: &Connection, series: i64) -> Result<Option<(i64, f64)>, StoreError> {
+    use std::ops::ControlFlow;
     let Some(host) = host_of(conn, series)? else {
         return Ok(None);
     };
     let mut best: Option<(i64, f64)> = None;
-    let mut statement = conn.prepare_cached(
-        "SELECT max_ts, data FROM head_batches WHERE host_id = ?1 ORDER BY max_ts DESC, id DESC",
-    )?;
-    let mut rows = statement.query([host])?;
-    while let Some(row) = rows.next()? {
-        let max_ts: i64 = row.get(0)?;
+    newest_first(conn, &host, |max_ts, c| {
         if best.is_some_and(|(ts, _)| ts > max_ts) {
-            break;
+            return ControlFlow::Break(());
         }
-        let c = columns(blob(row, 1)?)?;
         for i in c.run_of(series) {
             let (ts, value) = (c.ts(i), c.value(i));
             if best.is_none_or(|(b, _)| ts > b) {
                 best = Some((ts, value));
             }
         }
-    }
+        ControlFlow::Continue(())
+    })?;
     Ok(best)
 }
 

@@ -292,11 +292,7 @@ pub fn fold_before(
 /// Whether the store has `tier`'s chunk table (a schema-1 store opened
 /// read-only has not).
 pub fn has_chunks(conn: &Connection, tier: RollupTier) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
-        )?
-        .query_row([tier.chunks], |r| r.get(0))?)
+    super::schema::has_table(conn, tier.chunks)
 }
 
 /// The `tier` rollups of `series` with `from_ms <= bucket <= to_ms`, from

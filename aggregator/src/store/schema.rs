@@ -283,12 +283,12 @@ fn add_missing_columns(conn: &Connection) -> Result<(), StoreError> {
 }
 
 /// Whether the store has a table `name`.
-fn has_table(conn: &Connection, name: &str) -> Result<bool, StoreError> {
-    Ok(conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
-        [name],
-        |r| r.get(0),
-    )?)
+pub fn has_table(conn: &Connection, name: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+        )?
+        .query_row([name], |r| r.get(0))?)
 }
 
 /// Rows of `points` moved per transaction by [`migrate_points`].
