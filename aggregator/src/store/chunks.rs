@@ -76,7 +76,7 @@ fn codec_error(series: i64, error: p2pmon_chunks::ChunkError) -> StoreError {
 /// Whether the store has the chunk tables (a store last opened read-write
 /// by an older build has not).
 fn has_chunks(conn: &Connection) -> Result<bool, StoreError> {
-    super::schema::has_table(conn, "chunks")
+    super::has_table(conn, "chunks")
 }
 
 /// Series a sealing or compaction step visits at most: each is a

@@ -288,6 +288,15 @@ impl Store {
     }
 }
 
+/// Whether the store has a table `name` (an older store may lack one).
+pub fn has_table(conn: &Connection, name: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+        )?
+        .query_row([name], |r| r.get(0))?)
+}
+
 /// `read` in one snapshot of the file. A read of more than one statement
 /// (head rows and chunks, rollup rows and rollup chunks, point counts)
 /// must not see a seal or a fold commit half-way: it would count those

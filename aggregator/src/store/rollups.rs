@@ -292,7 +292,7 @@ pub fn fold_before(
 /// Whether the store has `tier`'s chunk table (a schema-1 store opened
 /// read-only has not).
 pub fn has_chunks(conn: &Connection, tier: RollupTier) -> Result<bool, StoreError> {
-    super::schema::has_table(conn, tier.chunks)
+    super::has_table(conn, tier.chunks)
 }
 
 /// The `tier` rollups of `series` with `from_ms <= bucket <= to_ms`, from

@@ -282,15 +282,6 @@ fn add_missing_columns(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Whether the store has a table `name`.
-pub fn has_table(conn: &Connection, name: &str) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
-        )?
-        .query_row([name], |r| r.get(0))?)
-}
-
 /// Rows of `points` moved per transaction by [`migrate_points`].
 const MIGRATE_ROWS: i64 = 200_000;
 /// Most points in one head row made by [`migrate_points`].
@@ -303,7 +294,7 @@ const MIGRATED_ROW_POINTS: usize = 10_000;
 /// them). Each step is a transaction, so a kill leaves every point in one
 /// table or the other; the next open goes on.
 pub fn migrate_points(conn: &Connection) -> Result<(), StoreError> {
-    if !has_table(conn, "points")? {
+    if !super::has_table(conn, "points")? {
         return Ok(());
     }
     let total: i64 = conn.query_row("SELECT COUNT(*) FROM points", [], |r| r.get(0))?;
@@ -401,7 +392,7 @@ pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
         error,
     })?;
     conn.busy_timeout(Duration::from_secs(5))?;
-    if has_table(&conn, "points")? {
+    if super::has_table(&conn, "points")? {
         return Err(StoreError::Invalid(format!(
             "{} was written by an older version (its points are rows of `points`): start the aggregator, or run `p2pmon-aggregator store compact`, once to upgrade it",
             path.display()
